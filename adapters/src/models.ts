@@ -1,0 +1,69 @@
+/**
+ * The oidc-provider models (9.13) and how baton stores them. See adapters/STORAGE.md.
+ */
+
+/** Every model name oidc-provider asks an adapter for. */
+export const MODELS = [
+  'Grant',
+  'Session',
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'ClientCredentials',
+  'Client',
+  'InitialAccessToken',
+  'RegistrationAccessToken',
+  'DeviceCode',
+  'Interaction',
+  'ReplayDetection',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+  'PushedAuthorizationRequest',
+] as const;
+export type ModelName = (typeof MODELS)[number];
+
+/** Models whose `consume()` is called (9.13: grant_source.js, refresh_token.js, respond.js, …). */
+export const CONSUMABLE: ReadonlySet<string> = new Set([
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PushedAuthorizationRequest',
+  'PreAuthorizedCode',
+]);
+
+/**
+ * Durable models live in PostgreSQL even when Redis is configured: losing them logs users out of
+ * every client (grants, refresh tokens) or forgets registered clients.
+ */
+export const DURABLE: ReadonlySet<string> = new Set([
+  'Client',
+  'Grant',
+  'RefreshToken',
+  'RegistrationAccessToken',
+  'InitialAccessToken',
+]);
+
+/** The oidc-provider adapter contract (lib/helpers/initialize_adapter.js; every method async). */
+export interface Adapter {
+  upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void>;
+  find(id: string): Promise<AdapterPayload | undefined>;
+  findByUserCode(userCode: string): Promise<AdapterPayload | undefined>;
+  findByUid(uid: string): Promise<AdapterPayload | undefined>;
+  consume(id: string): Promise<void>;
+  destroy(id: string): Promise<void>;
+  revokeByGrantId(grantId: string): Promise<void>;
+}
+
+export interface AdapterPayload {
+  [key: string]: unknown;
+  grantId?: string;
+  userCode?: string;
+  uid?: string;
+  consumed?: unknown;
+}
+
+export function indexFields(payload: AdapterPayload): { grantId?: string; userCode?: string; uid?: string } {
+  const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
+  return { grantId: str(payload.grantId), userCode: str(payload.userCode), uid: str(payload.uid) };
+}

@@ -1,0 +1,105 @@
+/**
+ * oidc-provider adapter over PostgreSQL (knex + pg), also used on the embedded PGlite store.
+ * One table, oidc_payloads (migrations/20261125000001_create_oidc_payloads.ts); layout in STORAGE.md.
+ * consume is a single conditional UPDATE, so exactly one of any number of concurrent redemptions, from
+ * any number of processes, wins (RFC 6749 §4.1.2: codes are single-use).
+ */
+import type { Knex } from 'knex';
+import { CONSUMABLE, indexFields, type Adapter, type AdapterPayload } from './models.ts';
+import { alreadyConsumed, guard } from './errors.ts';
+
+const TABLE = 'oidc_payloads';
+
+interface Row {
+  payload: AdapterPayload | string;
+  consumed: number | string | null;
+}
+
+export class PostgresAdapter implements Adapter {
+  readonly model: string;
+  readonly #db: Knex;
+
+  constructor(model: string, db: Knex) {
+    this.model = model;
+    this.#db = db;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const { grantId, userCode, uid } = indexFields(payload);
+    const db = this.#db;
+    await guard(this.model, 'upsert', () =>
+      db(TABLE)
+        .insert({
+          model: this.model,
+          id,
+          payload: JSON.stringify(payload),
+          grant_id: grantId ?? null,
+          user_code: userCode ?? null,
+          uid: uid ?? null,
+          expires_at: expiresIn ? db.raw('now() + make_interval(secs => ?)', [expiresIn]) : null,
+        })
+        .onConflict(['model', 'id'])
+        .merge(['payload', 'grant_id', 'user_code', 'uid', 'expires_at']),
+    );
+  }
+
+  find(id: string): Promise<AdapterPayload | undefined> {
+    return this.#findWhere('find', { id });
+  }
+
+  findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.#findWhere('findByUid', { uid });
+  }
+
+  findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.#findWhere('findByUserCode', { user_code: userCode });
+  }
+
+  async consume(id: string): Promise<void> {
+    const won = await guard(this.model, 'consume', () =>
+      this.#db(TABLE)
+        .where({ model: this.model, id })
+        .whereNull('consumed_at')
+        .update({ consumed_at: this.#db.fn.now() }, ['id']),
+    );
+    if (won.length !== 1 && CONSUMABLE.has(this.model)) throw alreadyConsumed(this.model);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await guard(this.model, 'destroy', () => this.#db(TABLE).where({ model: this.model, id }).delete());
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await guard(this.model, 'revokeByGrantId', () =>
+      this.#db(TABLE).where({ model: this.model, grant_id: grantId }).delete(),
+    );
+  }
+
+  async #findWhere(op: string, where: Record<string, string>): Promise<AdapterPayload | undefined> {
+    const row = await guard(this.model, op, () =>
+      this.#db(TABLE)
+        .select('payload', this.#db.raw('floor(extract(epoch from consumed_at))::bigint as consumed'))
+        .where({ model: this.model, ...where })
+        .andWhere((q) => {
+          void q.whereNull('expires_at').orWhere('expires_at', '>', this.#db.fn.now());
+        })
+        .first<Row | undefined>(),
+    );
+    if (!row) return undefined;
+    const payload = typeof row.payload === 'string' ? (JSON.parse(row.payload) as AdapterPayload) : row.payload;
+    return row.consumed === null ? payload : { ...payload, consumed: Number(row.consumed) };
+  }
+}
+
+/** Deletes expired rows in bounded batches; every process may run it (deletes are idempotent). */
+export async function collectExpiredPostgres(db: Knex, batch = 1000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted: unknown[] = await db(TABLE)
+      .whereIn(['model', 'id'], db(TABLE).select('model', 'id').where('expires_at', '<', db.fn.now()).limit(batch))
+      .delete(['id']);
+    const n = deleted.length;
+    total += n;
+    if (n < batch) return total;
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * THE adapter contract (oidc-provider 9 `Adapter`, plus baton's atomic consume), one suite run against
+ * every backend: real PostgreSQL, real Redis, and the embedded PGlite store (contract.test.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errors } from 'oidc-provider';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Adapter } from '../src/models.ts';
+
+export interface ContractBackend {
+  name: string;
+  open(): Promise<{ adapter(model: string): Adapter; close(): Promise<void> }>;
+  /** delete what expired (backends with a TTL do nothing) */
+  collect?(): Promise<number>;
+}
+
+export function adapterContract(backend: ContractBackend): void {
+  describe(`adapter contract: ${backend.name}`, () => {
+    let store: Awaited<ReturnType<ContractBackend['open']>>;
+    beforeAll(async () => {
+      store = await backend.open();
+    });
+    afterAll(async () => {
+      await store?.close();
+    });
+    const id = () => randomUUID();
+
+    it('upsert then find returns the payload; find of an unknown id is undefined', async () => {
+      const a = store.adapter('Session');
+      const key = id();
+      const payload = {
+        jti: key,
+        kind: 'Session',
+        accountId: 'acct-1',
+        nested: { a: [1, 'two', { three: true }] },
+        exp: 2e9,
+      };
+      await a.upsert(key, payload, 60);
+      expect(await a.find(key)).toEqual(payload);
+      expect(await a.find(id())).toBeUndefined();
+    });
+
+    it('upsert replaces the payload of an existing id', async () => {
+      const a = store.adapter('Interaction');
+      const key = id();
+      await a.upsert(key, { jti: key, v: 1 }, 60);
+      await a.upsert(key, { jti: key, v: 2 }, 60);
+      expect(await a.find(key)).toEqual({ jti: key, v: 2 });
+    });
+
+    it('models are separate namespaces', async () => {
+      const key = id();
+      await store.adapter('Session').upsert(key, { jti: key, m: 'Session' }, 60);
+      expect(await store.adapter('Interaction').find(key)).toBeUndefined();
+    });
+
+    it('an entry past expiresIn is gone', async () => {
+      const a = store.adapter('AuthorizationCode');
+      const key = id();
+      await a.upsert(key, { jti: key, grantId: 'g-exp' }, 1);
+      expect(await a.find(key)).toBeDefined();
+      await sleep(2100);
+      expect(await a.find(key)).toBeUndefined();
+      if (backend.collect) expect(await backend.collect()).toBeGreaterThanOrEqual(1);
+    });
+
+    it('an entry without expiresIn does not expire', async () => {
+      const a = store.adapter('Client');
+      const key = id();
+      await a.upsert(key, { client_id: key });
+      expect(await a.find(key)).toEqual({ client_id: key });
+    });
+
+    it('findByUid finds a session by its uid', async () => {
+      const a = store.adapter('Session');
+      const key = id();
+      const uid = id();
+      await a.upsert(key, { jti: key, uid }, 60);
+      expect(await a.findByUid(uid)).toEqual({ jti: key, uid });
+      expect(await a.findByUid(id())).toBeUndefined();
+    });
+
+    it('findByUserCode finds a device code by its user code', async () => {
+      const a = store.adapter('DeviceCode');
+      const key = id();
+      await a.upsert(key, { jti: key, userCode: 'ABCD-EFGH' + key.slice(0, 4) }, 60);
+      expect(await a.findByUserCode('ABCD-EFGH' + key.slice(0, 4))).toMatchObject({ jti: key });
+      expect(await a.findByUserCode('NOPE-NOPE')).toBeUndefined();
+    });
+
+    it('consume marks the entry consumed with a timestamp', async () => {
+      const a = store.adapter('AuthorizationCode');
+      const key = id();
+      await a.upsert(key, { jti: key, grantId: 'g1' }, 60);
+      const before = Math.floor(Date.now() / 1000);
+      await a.consume(key);
+      const found = await a.find(key);
+      expect(found?.jti).toBe(key);
+      expect(Number(found?.consumed)).toBeGreaterThanOrEqual(before - 1);
+    });
+
+    it('a second consume is refused with invalid_grant (single use)', async () => {
+      const a = store.adapter('RefreshToken');
+      const key = id();
+      await a.upsert(key, { jti: key }, 60);
+      await a.consume(key);
+      const err = await a.consume(key).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(errors.InvalidGrant);
+      expect((err as errors.InvalidGrant).error).toBe('invalid_grant');
+    });
+
+    it('concurrent consumes of one code: exactly one wins', async () => {
+      const a = store.adapter('AuthorizationCode');
+      const key = id();
+      await a.upsert(key, { jti: key }, 60);
+      const results = await Promise.allSettled(Array.from({ length: 25 }, () => a.consume(key)));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(rejected).toHaveLength(24);
+      for (const r of rejected) expect(r.reason).toBeInstanceOf(errors.InvalidGrant);
+    });
+
+    it('consume of an entry that no longer exists is refused', async () => {
+      const err = await store
+        .adapter('AuthorizationCode')
+        .consume(id())
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(err).toBeInstanceOf(errors.InvalidGrant);
+    });
+
+    it('destroy removes the entry (and its uid index)', async () => {
+      const a = store.adapter('Session');
+      const key = id();
+      const uid = id();
+      await a.upsert(key, { jti: key, uid }, 60);
+      await a.destroy(key);
+      expect(await a.find(key)).toBeUndefined();
+      expect(await a.findByUid(uid)).toBeUndefined();
+    });
+
+    it('revokeByGrantId removes every entry of that grant, and only those', async () => {
+      const a = store.adapter('AuthorizationCode');
+      const grant = id();
+      const other = id();
+      const [k1, k2, k3] = [id(), id(), id()];
+      await a.upsert(k1, { jti: k1, grantId: grant }, 60);
+      await a.upsert(k2, { jti: k2, grantId: grant }, 120);
+      await a.upsert(k3, { jti: k3, grantId: other }, 60);
+      await a.revokeByGrantId(grant);
+      expect(await a.find(k1)).toBeUndefined();
+      expect(await a.find(k2)).toBeUndefined();
+      expect(await a.find(k3)).toEqual({ jti: k3, grantId: other });
+    });
+
+    it('revokeByGrantId is per model', async () => {
+      const grant = id();
+      const key = id();
+      await store.adapter('RefreshToken').upsert(key, { jti: key, grantId: grant }, 60);
+      await store.adapter('AuthorizationCode').revokeByGrantId(grant);
+      expect(await store.adapter('RefreshToken').find(key)).toEqual({ jti: key, grantId: grant });
+    });
+  });
+}

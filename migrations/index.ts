@@ -1,0 +1,32 @@
+/**
+ * The ordered list of migrations, given to knex as its migration source so the same migrations run on
+ * PostgreSQL and on the embedded PGlite store, with no file-system globbing. Never edit a migration
+ * that has landed: add a new file and append it here.
+ */
+import type { Knex } from 'knex';
+import * as createOidcPayloads from './20261125000001_create_oidc_payloads.ts';
+import * as createSigningKeys from './20261125000002_create_signing_keys.ts';
+import * as createAccounts from './20261125000003_create_accounts.ts';
+
+const MIGRATIONS: Record<string, Knex.Migration> = {
+  '20261125000001_create_oidc_payloads': createOidcPayloads,
+  '20261125000002_create_signing_keys': createSigningKeys,
+  '20261125000003_create_accounts': createAccounts,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: () => Promise.resolve(Object.keys(MIGRATIONS)),
+  getMigrationName: (name) => name,
+  getMigration: (name) => Promise.resolve(MIGRATIONS[name]!),
+};
+
+export const migrationConfig: Knex.MigratorConfig = {
+  migrationSource,
+  tableName: 'baton_migrations',
+};
+
+/** True when every known migration has run (readiness: `/readyz`). */
+export async function migrationsCurrent(db: Knex): Promise<boolean> {
+  const [, pending] = (await db.migrate.list(migrationConfig)) as [unknown[], unknown[]];
+  return pending.length === 0;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README's second command (`npm test`) and CI (`.ci/run`) run it:
+#   1. the runtime and static checks (typecheck, lint, format);
+#   2. throwaway Redis and PostgreSQL on loopback (installed from Debian's packages when missing and
+#      running as root, else a failure naming the install command; never skipped);
+#   3. every vitest test (unit, adapter contract on all three backends, HTTP, multi-process, outage);
+#   4. a closing `N passed, N failed` line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "runtime: node $(node --version) ($(command -v node))"
+case "$(node --version)" in v24.*) ;; *) echo "baton: tests must run on Node 24 (npm test puts it on PATH)" >&2; exit 1 ;; esac
+
+npm run --silent check
+
+export SERVICES_DIR=${SERVICES_DIR:-$(mktemp -d /tmp/baton-test-XXXXXX)}
+cleanup() { bash scripts/services.sh stop >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+eval "$(bash scripts/services.sh start | sed 's/^/export TEST_/')"
+echo "services: redis and postgres up under $SERVICES_DIR"
+
+report=$(mktemp /tmp/baton-vitest-XXXXXX.json)
+status=0
+vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+node -e '
+  const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+  if (skipped) { console.error("baton: skipped tests are not allowed"); process.exit(1); }
+  if (r.numTotalTests === 0) { console.error("baton: no test ran"); process.exit(1); }
+' "$report" || status=1
+exit $status

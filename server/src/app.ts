@@ -1,0 +1,72 @@
+/**
+ * createApp: the koa host. Middleware order, as one list:
+ *   request context (id + logger) → error boundary → security headers → health routes → oidc-provider → 404
+ * The provider instance is swappable (ProviderHost) so that a key rotation reaches every process without
+ * a restart.
+ */
+import Koa from 'koa';
+import mount from 'koa-mount';
+import Router from '@koa/router';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import { canonicalOrigin, errorBoundary, notFound, requestContext, securityHeaders } from './http/middleware.ts';
+import type { Storage } from './storage/index.ts';
+
+export interface ProviderHost {
+  current(): Provider;
+}
+
+export interface AppDeps {
+  issuer: string;
+  log: Logger;
+  storage: Pick<Storage, 'check'>;
+  providers: ProviderHost;
+  trustProxy: boolean;
+  isShuttingDown(): boolean;
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  // The request's scheme and host are pinned to the issuer (see canonicalOrigin), so every URL that
+  // oidc-provider derives from the request (discovery endpoints, redirects) is under the issuer.
+  app.proxy = true;
+  const issuer = new URL(deps.issuer);
+  const prefix = issuer.pathname === '/' ? '/' : issuer.pathname;
+  app.silent = true; // errors are logged by our error boundary and provider events, with the request id
+
+  const health = new Router();
+  // liveness: the process answers
+  health.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  // readiness: every store answers and the schema is current; 503 while draining on SIGTERM
+  health.get('/readyz', async (ctx) => {
+    const checks = await deps.storage.check();
+    const ready = !deps.isShuttingDown() && Object.values(checks).every(Boolean);
+    ctx.status = ready ? 200 : 503;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { status: ready ? 'ready' : deps.isShuttingDown() ? 'shutting_down' : 'unavailable', checks };
+  });
+
+  const mounted = new WeakMap<Provider, Koa.Middleware>();
+  const oidc: Koa.Middleware = (ctx, next) => {
+    const provider = deps.providers.current();
+    let mw = mounted.get(provider);
+    if (!mw) {
+      mw = prefix === '/' ? mount(provider) : mount(prefix, provider);
+      mounted.set(provider, mw);
+    }
+    return mw(ctx, next) as Promise<void>;
+  };
+
+  app
+    .use(canonicalOrigin(issuer, deps.trustProxy))
+    .use(requestContext(deps.log))
+    .use(errorBoundary())
+    .use(securityHeaders())
+    .use(health.routes())
+    .use(health.allowedMethods())
+    .use(oidc)
+    .use(notFound());
+  return app;
+}

@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+/**
+ * baton's command line. `baton start` runs the server; the rest are operations on its storage.
+ *   baton start [--config FILE]
+ *   baton config check [--config FILE]
+ *   baton migrate latest|rollback|status [--config FILE]
+ *   baton keys list|publish|activate KID|retire KID [--force] [--config FILE]
+ *   baton keys generate-kek
+ * The config file comes from --config, else BATON_CONFIG, else config/development.yaml (embedded default).
+ * Exit codes: 0 ok, 1 runtime failure, 64 usage, 78 configuration error (one message, no stack trace).
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, configPathFrom, loadConfigFile } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { KekError, generateKekValue, resolveKek } from './keys/kek.ts';
+import { KeyStore, KeyStoreError } from './keys/keystore.ts';
+import { createLogger } from './logger.ts';
+import { StartupError, startServer } from './main.ts';
+import { openStorage, StorageError } from './storage/index.ts';
+import { migrationConfig } from '../../migrations/index.ts';
+
+const USAGE = `usage: baton <command> [--config FILE]
+  start                         run the server
+  config check                  validate the configuration file
+  migrate latest|rollback|status
+  keys list                     signing keys and their states
+  keys publish                  add a new key to the JWKS (not signing yet)
+  keys activate KID [--force]   make a published key the signing key
+  keys retire KID [--force]     remove a retiring key from the JWKS
+  keys generate-kek             print a new key-encryption key for keys.encryption_key`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      force: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, sub, arg] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return values.help ? 0 : 64;
+  }
+  if (command === 'keys' && sub === 'generate-kek') {
+    process.stdout.write(`${generateKekValue()}\n`);
+    return 0;
+  }
+  const path = configPathFrom(values.config, process.env);
+  const config = loadConfigFile(path);
+
+  switch (command) {
+    case 'start':
+      return start(config);
+    case 'config':
+      if (sub !== 'check') throw new UsageError(`unknown: config ${sub ?? ''}`);
+      process.stdout.write(
+        `${path}: ok (issuer ${config.issuer}, ${config.resources.length} resources, ${config.clients.static.length} static clients)\n`,
+      );
+      return 0;
+    case 'migrate':
+      return migrate(config, sub);
+    case 'keys':
+      return keys(config, sub, arg, values.force ?? false);
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+async function start(config: Config): Promise<number> {
+  const log = createLogger(config.logging.level);
+  const running = await startServer(config, log);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'server.draining');
+      running.close().then(resolve, (err: Error) => {
+        log.error({ err }, 'server.close_failed');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+async function withStorage<T>(
+  config: Config,
+  fn: (s: Awaited<ReturnType<typeof openStorage>>) => Promise<T>,
+): Promise<T> {
+  const storage = await openStorage(config, createLogger('warn'));
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+async function migrate(config: Config, sub: string | undefined): Promise<number> {
+  return withStorage(config, async (storage) => {
+    if (sub === 'latest' || sub === 'rollback') {
+      const names = await storage.migrate(sub);
+      process.stdout.write(names.length ? `${sub}: ${names.join(', ')}\n` : `${sub}: nothing to do\n`);
+      return 0;
+    }
+    if (sub === 'status') {
+      const [done, pending] = (await storage.db.migrate.list(migrationConfig)) as [
+        { name: string }[],
+        { file: string }[],
+      ];
+      for (const m of done) process.stdout.write(`applied  ${m.name}\n`);
+      for (const m of pending) process.stdout.write(`pending  ${m.file}\n`);
+      return pending.length ? 1 : 0;
+    }
+    throw new UsageError('migrate latest|rollback|status');
+  });
+}
+
+async function keys(config: Config, sub: string | undefined, kid: string | undefined, force: boolean): Promise<number> {
+  return withStorage(config, async (storage) => {
+    const store = new KeyStore(storage.db, resolveKek(config));
+    // zero downtime: a published key must have reached every process (and RPs' JWKS caches) before it signs;
+    // a retiring key must outlive the tokens it signed.
+    const propagation = force ? 0 : config.keys.refresh_interval_seconds * 2 + 60;
+    const longestToken = force
+      ? 0
+      : Math.max(config.tokens.access_token_ttl, ...config.resources.map((r) => r.access_token_ttl ?? 0)) + 60;
+    switch (sub) {
+      case 'list': {
+        const rows = await store.list();
+        for (const r of rows) {
+          process.stdout.write(
+            `${r.kid}  ${r.alg}  ${r.state.padEnd(9)}  created ${new Date(r.created_at).toISOString()}\n`,
+          );
+        }
+        return 0;
+      }
+      case 'publish': {
+        await store.ensureActiveKey(config.keys.algorithm);
+        const newKid = await store.publish(config.keys.algorithm);
+        process.stdout.write(
+          `published ${newKid}; every process serves it within ${config.keys.refresh_interval_seconds} s. Activate it with: baton keys activate ${newKid}\n`,
+        );
+        return 0;
+      }
+      case 'activate': {
+        if (!kid) throw new UsageError('keys activate KID');
+        const { previous } = await store.activate(kid, propagation);
+        process.stdout.write(
+          `activated ${kid}${previous ? `; ${previous} is retiring (still published). Retire it after ${longestToken} s with: baton keys retire ${previous}` : ''}\n`,
+        );
+        return 0;
+      }
+      case 'retire': {
+        if (!kid) throw new UsageError('keys retire KID');
+        await store.retire(kid, longestToken);
+        process.stdout.write(`retired ${kid}\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError('keys list|publish|activate KID|retire KID|generate-kek');
+    }
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof KekError) {
+      process.stderr.write(`baton: ${err.message}\n`);
+      process.exitCode = 78;
+    } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`baton: ${(err as Error).message}\n${USAGE}\n`);
+      process.exitCode = 64;
+    } else if (err instanceof StorageError || err instanceof StartupError || err instanceof KeyStoreError) {
+      process.stderr.write(`baton: ${err.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`baton: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,203 @@
+/**
+ * The one configuration schema (zod). Every key of baton's YAML file is declared here, documented in
+ * docs/config.md, and validated at start: an invalid file stops the process with one message that names
+ * the key path (see load.ts). Secrets are given by reference (`env:NAME`, `file:PATH`) and resolved by
+ * load.ts before this schema runs, so the schema sees plain strings.
+ */
+import { z } from 'zod';
+
+/** RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed on loopback for dev). */
+export const issuerUrl = z.string().superRefine((value, ctx) => {
+  const url = URL.parse(value);
+  if (!url) {
+    ctx.addIssue({ code: 'custom', message: 'must be an absolute URL' });
+    return;
+  }
+  if (url.search || url.hash || value.includes('#') || value.includes('?')) {
+    ctx.addIssue({ code: 'custom', message: 'must not have a query or fragment (RFC 8414 §2)' });
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    ctx.addIssue({ code: 'custom', message: 'must use https (http only on a loopback host)' });
+  }
+  if (value.endsWith('/')) {
+    ctx.addIssue({ code: 'custom', message: 'must not end with a slash' });
+  }
+});
+
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
+/** A resource indicator (RFC 8707 §2): an absolute URI with no fragment. */
+const resourceUri = z.string().superRefine((value, ctx) => {
+  const url = URL.parse(value);
+  if (!url) ctx.addIssue({ code: 'custom', message: 'must be an absolute URI (RFC 8707 §2)' });
+  else if (value.includes('#')) ctx.addIssue({ code: 'custom', message: 'must not contain a fragment (RFC 8707 §2)' });
+});
+
+/** An OAuth scope token (RFC 6749 §3.3): printable ASCII except space, `"` and `\`. */
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'is not a valid scope token (RFC 6749 §3.3)');
+const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 of A-Z a-z 0-9 . _ : -');
+
+const duration = z.number().int().positive();
+
+const storage = z
+  .strictObject({
+    postgres: z.string().min(1).optional(),
+    redis: z.string().min(1).optional(),
+    redis_key_prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9:_-]{1,64}$/)
+      .default('baton:'),
+    data_dir: z.string().min(1).default('.baton-data'),
+    migrate_on_start: z.boolean().default(true),
+    postgres_pool_max: z.number().int().min(1).max(200).default(10),
+    gc_interval_seconds: z.number().int().min(10).default(300),
+  })
+  .superRefine((s, ctx) => {
+    if (s.redis && !s.postgres) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redis'],
+        message: 'needs storage.postgres as well (keys, clients and grants are durable and live in PostgreSQL)',
+      });
+    }
+  });
+
+const keys = z.strictObject({
+  algorithm: z.enum(['ES256', 'EdDSA']).default('ES256'),
+  encryption_key: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 random bytes, base64url without padding (baton keys generate-kek)')
+    .optional(),
+  refresh_interval_seconds: z.number().int().min(1).max(3600).default(30),
+});
+
+const resource = z.strictObject({
+  uri: resourceUri,
+  name: z.string().min(1).max(200),
+  scopes: z.array(scopeToken).default([]),
+  access_token_ttl: duration.max(86400).optional(),
+});
+
+const staticClient = z
+  .strictObject({
+    client_id: identifier,
+    name: z.string().min(1).max(200).optional(),
+    kind: z.enum(['agent', 'mcp_server', 'service', 'app']),
+    public: z.boolean().default(false),
+    first_party: z.boolean().default(false),
+    auth: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']).optional(),
+    client_secret: z.string().min(32, 'must be at least 32 characters').optional(),
+    jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
+    redirect_uris: z.array(z.string()).default([]),
+    grant_types: z.array(z.string()).optional(),
+    resources: z.array(resourceUri).optional(),
+    scopes: z.array(scopeToken).default([]),
+  })
+  .superRefine((c, ctx) => {
+    const auth = c.auth ?? (c.public ? 'none' : 'client_secret_basic');
+    if (c.public && auth !== 'none') {
+      ctx.addIssue({ code: 'custom', path: ['auth'], message: 'a public client authenticates with none' });
+    }
+    if (auth.startsWith('client_secret') && !c.client_secret) {
+      ctx.addIssue({ code: 'custom', path: ['client_secret'], message: `is required with auth ${auth}` });
+    }
+    if (auth !== 'none' && c.public) return;
+    if (auth === 'private_key_jwt' && !c.jwks_uri) {
+      ctx.addIssue({ code: 'custom', path: ['jwks_uri'], message: 'is required with auth private_key_jwt' });
+    }
+    if (auth === 'none' && c.client_secret) {
+      ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'must not be set for a public client' });
+    }
+  });
+
+const tokens = z.strictObject({
+  access_token_ttl: duration.max(86400).default(300),
+  refresh_token_ttl: duration.default(14 * 86400),
+  authorization_code_ttl: duration.max(600).default(60),
+  session_ttl: duration.default(14 * 86400),
+  interaction_ttl: duration.max(3600).default(600),
+});
+
+export const configSchema = z
+  .strictObject({
+    issuer: issuerUrl,
+    listen: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9400),
+        trust_proxy: z.boolean().default(false),
+      })
+      .default({ host: '127.0.0.1', port: 9400, trust_proxy: false }),
+    mode: z.enum(['development', 'production']).default('production'),
+    storage: storage.default({
+      redis_key_prefix: 'baton:',
+      data_dir: '.baton-data',
+      migrate_on_start: true,
+      postgres_pool_max: 10,
+      gc_interval_seconds: 300,
+    }),
+    keys: keys.default({ algorithm: 'ES256', refresh_interval_seconds: 30 }),
+    tokens: tokens.default({
+      access_token_ttl: 300,
+      refresh_token_ttl: 14 * 86400,
+      authorization_code_ttl: 60,
+      session_ttl: 14 * 86400,
+      interaction_ttl: 600,
+    }),
+    logging: z
+      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .default({ level: 'info' }),
+    roles: z.record(identifier, z.array(scopeToken)).default({}),
+    role_bindings: z.record(identifier, z.record(z.string().min(1), z.array(identifier))).default({}),
+    resources: z.array(resource).default([]),
+    clients: z.strictObject({ static: z.array(staticClient).default([]) }).default({ static: [] }),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.resources.forEach((r, i) => {
+      if (seen.has(r.uri)) ctx.addIssue({ code: 'custom', path: ['resources', i, 'uri'], message: 'is listed twice' });
+      seen.add(r.uri);
+    });
+    const ids = new Set<string>();
+    c.clients.static.forEach((cl, i) => {
+      if (ids.has(cl.client_id)) {
+        ctx.addIssue({ code: 'custom', path: ['clients', 'static', i, 'client_id'], message: 'is listed twice' });
+      }
+      ids.add(cl.client_id);
+      cl.resources?.forEach((uri, j) => {
+        if (!seen.has(uri)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['clients', 'static', i, 'resources', j],
+            message: `names ${uri}, which is not in resources`,
+          });
+        }
+      });
+    });
+    for (const [idp, bindings] of Object.entries(c.role_bindings)) {
+      for (const [group, roles] of Object.entries(bindings)) {
+        roles.forEach((role, j) => {
+          if (!(role in c.roles)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['role_bindings', idp, group, j],
+              message: `names role ${role}, which is not in roles`,
+            });
+          }
+        });
+      }
+    }
+    if (c.mode === 'production' && !c.keys.encryption_key) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keys', 'encryption_key'],
+        message: 'is required in production mode (signing keys are stored encrypted under it)',
+      });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type ResourceConfig = Config['resources'][number];
+export type StaticClientConfig = Config['clients']['static'][number];

@@ -1,0 +1,99 @@
+/** The host's own koa middleware: request id, request logging, error boundary, headers, 404. */
+import { randomUUID } from 'node:crypto';
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+
+declare module 'koa' {
+  interface DefaultState {
+    log: Logger;
+    reqId: string;
+  }
+}
+
+/**
+ * Pins scheme and host to the issuer's, whatever Host or X-Forwarded-* the client sent (no host-header
+ * injection into discovery or redirects). X-Forwarded-For is honoured only behind a trusted proxy.
+ */
+export function canonicalOrigin(issuer: URL, trustProxy: boolean): Koa.Middleware {
+  const proto = issuer.protocol.slice(0, -1);
+  return async (ctx, next) => {
+    const h = ctx.request.header;
+    if (!trustProxy) delete h['x-forwarded-for'];
+    h['x-forwarded-host'] = issuer.host;
+    h['x-forwarded-proto'] = proto;
+    await next();
+  };
+}
+
+const SAFE_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** Every request gets an id (a sane incoming X-Request-Id is kept) echoed in the response and every log line. */
+export function requestContext(root: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    const incoming = ctx.get('x-request-id');
+    const reqId = SAFE_ID.test(incoming) ? incoming : randomUUID();
+    ctx.state.reqId = reqId;
+    ctx.state.log = root.child({ reqId });
+    ctx.set('X-Request-Id', reqId);
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      // the path only: query strings can carry codes and tokens
+      ctx.state.log.info(
+        { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 },
+        'http.request',
+      );
+    }
+  };
+}
+
+/**
+ * Errors outside oidc-provider's own handler (our routes, the mount itself). Client faults (koa's
+ * `expose`, status < 500) answer with OAuth-style JSON; anything else is logged and answers a generic
+ * 500/503 `server_error`: never a stack trace, never the internal message.
+ */
+export function errorBoundary(): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string };
+      const status = e.status ?? e.statusCode ?? 500;
+      if (status < 500 && e.expose) {
+        ctx.status = status;
+        ctx.body = { error: 'invalid_request', error_description: e.message };
+        return;
+      }
+      ctx.state.log.error({ err }, 'http.unhandled_error');
+      ctx.status = status === 503 ? 503 : 500;
+      ctx.body = { error: 'server_error', error_description: 'the server could not complete the request' };
+    } finally {
+      if (ctx.status === 503) ctx.set('Retry-After', '5');
+    }
+  };
+}
+
+export function securityHeaders(): Koa.Middleware {
+  return async (ctx, next) => {
+    await next();
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    if (ctx.type === 'text/html') {
+      ctx.set(
+        'Content-Security-Policy',
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+      );
+      ctx.set('X-Frame-Options', 'DENY');
+    }
+  };
+}
+
+/** Unknown routes: 404 JSON (not koa's text/plain "Not Found"). */
+export function notFound(): Koa.Middleware {
+  return async (ctx) => {
+    ctx.status = 404;
+    ctx.body = { error: 'not_found', error_description: `no route for ${ctx.method} ${ctx.path}` };
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * startServer: config → storage (+ migrations) → keys → provider → koa app → listen, and a close() that
+ * drains: stop accepting, let in-flight requests finish, then close the pools (SIGTERM, see cli.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import { collectExpiredPostgres } from '../../adapters/src/postgres-adapter.ts';
+import { createApp } from './app.ts';
+import type { Config } from './config/schema.ts';
+import { resolveKek } from './keys/kek.ts';
+import { KeyStore, sharedSecret, type KeySet } from './keys/keystore.ts';
+import { accountFinder } from './provider/account.ts';
+import { attachProviderEvents } from './provider/events.ts';
+import { createProvider } from './provider/index.ts';
+import { openStorage, type Storage } from './storage/index.ts';
+import { migrationsCurrent } from '../../migrations/index.ts';
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export interface RunningServer {
+  url: string;
+  server: Server;
+  storage: Storage;
+  keystore: KeyStore;
+  provider(): Provider;
+  /** Re-read the key table now (normally done every keys.refresh_interval_seconds). */
+  refreshKeys(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const DRAIN_TIMEOUT_MS = 10_000;
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const storage = await openStorage(config, log);
+  try {
+    if (config.storage.migrate_on_start) {
+      const ran = await storage.migrate('latest');
+      if (ran.length) log.info({ migrations: ran }, 'migrations.applied');
+    } else if (!(await migrationsCurrent(storage.db))) {
+      throw new StartupError(
+        'storage: migrations are pending; run `baton migrate latest` (storage.migrate_on_start is false)',
+      );
+    }
+    return await listen(config, log, storage);
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+}
+
+async function listen(config: Config, log: Logger, storage: Storage): Promise<RunningServer> {
+  const kek = resolveKek(config);
+  const keystore = new KeyStore(storage.db, kek);
+  await keystore.ensureActiveKey(config.keys.algorithm);
+  const cookieKeys = JSON.parse(
+    await sharedSecret(storage.db, kek, 'cookie_keys', () =>
+      JSON.stringify([randomBytes(32).toString('base64url'), randomBytes(32).toString('base64url')]),
+    ),
+  ) as string[];
+  const findAccount = accountFinder(storage.db);
+
+  const build = async (keys: KeySet): Promise<Provider> => {
+    const provider = createProvider(config, {
+      adapterFor: (model) => storage.adapterFor(model),
+      jwks: keys.jwks,
+      cookieKeys,
+      findAccount,
+    });
+    attachProviderEvents(provider, log);
+    // static clients are validated lazily by oidc-provider; validate them now so a bad one stops the start
+    for (const c of config.clients.static) {
+      try {
+        await provider.Client.find(c.client_id);
+      } catch (err) {
+        throw new StartupError(
+          `clients.static (${c.client_id}): ${(err as { error_description?: string }).error_description ?? (err as Error).message}`,
+        );
+      }
+    }
+    return provider;
+  };
+
+  let keys = await keystore.load();
+  let provider = await build(keys);
+  log.info({ kid: keys.activeKid, storage: storage.kind }, 'keys.loaded');
+
+  const refreshKeys = async () => {
+    const next = await keystore.load();
+    if (next.fingerprint === keys.fingerprint) return;
+    provider = await build(next);
+    keys = next;
+    log.info({ kid: next.activeKid, keys: next.fingerprint }, 'keys.reloaded');
+  };
+  const keyTimer = setInterval(() => {
+    refreshKeys().catch((err: Error) => log.warn({ err: { message: err.message } }, 'keys.refresh_failed'));
+  }, config.keys.refresh_interval_seconds * 1000);
+  keyTimer.unref();
+  const gcTimer = setInterval(() => {
+    collectExpiredPostgres(storage.db).then(
+      (n) => n && log.info({ deleted: n }, 'storage.gc'),
+      (err: Error) => log.warn({ err: { message: err.message } }, 'storage.gc_failed'),
+    );
+  }, config.storage.gc_interval_seconds * 1000);
+  gcTimer.unref();
+
+  let shuttingDown = false;
+  const app = createApp({
+    issuer: config.issuer,
+    log,
+    storage,
+    providers: { current: () => provider },
+    trustProxy: config.listen.trust_proxy,
+    isShuttingDown: () => shuttingDown,
+  });
+  const handler = app.callback();
+  const server = createServer((req, res) => void handler(req, res));
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  const url = `http://${host}:${port}`;
+  log.info({ url, issuer: config.issuer, storage: storage.kind }, 'server.listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      shuttingDown = true;
+      clearInterval(keyTimer);
+      clearInterval(gcTimer);
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS);
+      await drained;
+      clearTimeout(timer);
+      await storage.close();
+      log.info('server.closed');
+    })());
+
+  return { url, server, storage, keystore, provider: () => provider, refreshKeys, close };
+}

@@ -1,0 +1,57 @@
+/**
+ * Provider events → logs. Internal reasons (`error_detail`) are logged for operators; the wire keeps the
+ * generic text. Listeners never throw. (Audit events proper come with the audit issue; the event names
+ * are oidc-provider's `<noun>.<verb>`, so audit can subscribe to the same list.)
+ */
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Logger } from 'pino';
+
+type Err = { error?: string; error_detail?: string; message?: string; status?: number; name?: string };
+
+export function attachProviderEvents(provider: Provider, root: Logger): void {
+  const logOf = (ctx: KoaContextWithOIDC | undefined): Logger =>
+    (ctx?.state as { log?: Logger } | undefined)?.log ?? root;
+  const on = provider.on.bind(provider) as (event: string, fn: (ctx: KoaContextWithOIDC, err: Err) => void) => void;
+  const clientOf = (ctx: KoaContextWithOIDC | undefined) => ctx?.oidc?.client?.clientId;
+
+  provider.on(
+    'server_error',
+    (ctx: KoaContextWithOIDC, err: Error & { cause?: unknown; model?: string; op?: string }) => {
+      const cause = err.cause instanceof Error ? err.cause.message : undefined;
+      logOf(ctx).error(
+        { err: { name: err.name, message: err.message, cause, model: err.model, op: err.op } },
+        'server_error',
+      );
+    },
+  );
+  const failures = [
+    'grant.error',
+    'authorization.error',
+    'introspection.error',
+    'revocation.error',
+    'registration_create.error',
+    'registration_read.error',
+    'registration_update.error',
+    'registration_delete.error',
+    'userinfo.error',
+    'jwks.error',
+    'discovery.error',
+    'pushed_authorization_request.error',
+    'end_session.error',
+  ] as const;
+  for (const event of failures) {
+    on(event, (ctx: KoaContextWithOIDC, err: Err) => {
+      logOf(ctx).warn(
+        { event, client_id: clientOf(ctx), error: err.error, detail: err.error_detail ?? err.message },
+        event,
+      );
+    });
+  }
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    logOf(ctx).info(
+      { event: 'grant.success', client_id: clientOf(ctx), grant_type: ctx.oidc.params?.grant_type },
+      'grant.success',
+    );
+  });
+}

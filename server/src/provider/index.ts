@@ -1,0 +1,177 @@
+/**
+ * buildProviderConfig (pure) and createProvider: node-oidc-provider 9 configured as an OAuth 2.1 / MCP
+ * authorization server. Clauses implemented here:
+ *  - RFC 8414 + OIDC Discovery: both well-known documents (served by oidc-provider);
+ *  - OAuth 2.1 §4.1.1 / RFC 7636: PKCE required for every authorization-code client, S256 only;
+ *  - RFC 9207: `iss` in authorization responses (oidc-provider always adds it);
+ *  - OAuth 2.1 §4.3.1 / RFC 9700 §4.14: refresh tokens rotate on every use;
+ *  - RFC 8707 + RFC 9068: one resource per access token, issued as an `at+jwt` whose `aud` is that resource;
+ *  - MCP authorization 2026-07-28 "Token Audience Binding": unknown resources are refused (`invalid_target`).
+ */
+import Provider, { errors, type Configuration } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { Config, StaticClientConfig } from '../config/schema.ts';
+import { isLoopbackHost } from '../config/schema.ts';
+import type { Adapter } from '../../../adapters/src/models.ts';
+import { renderErrorPage } from '../http/pages.ts';
+
+export interface ProviderDeps {
+  adapterFor(model: string): Adapter;
+  jwks: JWK[];
+  cookieKeys: string[];
+  findAccount: NonNullable<Configuration['findAccount']>;
+}
+
+/** Client metadata baton adds (documented in docs/config.md and the README's token section). */
+export const CLIENT_KIND = 'client_kind';
+export const FIRST_PARTY = 'baton_first_party';
+export const ALLOWED_RESOURCES = 'baton_resources';
+export const ALLOWED_SCOPES = 'baton_scopes';
+const CLIENT_KINDS = new Set(['agent', 'mcp_server', 'service', 'app']);
+
+export function staticClientMetadata(c: StaticClientConfig): Record<string, unknown> {
+  const auth = c.auth ?? (c.public ? 'none' : 'client_secret_basic');
+  const grantTypes =
+    c.grant_types ?? (c.redirect_uris.length > 0 ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
+  const native = c.redirect_uris.some((u) => {
+    const url = URL.parse(u);
+    return (
+      url !== null && (url.protocol !== 'https:' && url.protocol !== 'http:' ? true : isLoopbackHost(url.hostname))
+    );
+  });
+  return {
+    client_id: c.client_id,
+    ...(c.name ? { client_name: c.name } : {}),
+    ...(c.client_secret ? { client_secret: c.client_secret } : {}),
+    ...(c.jwks_uri ? { jwks_uri: c.jwks_uri } : {}),
+    token_endpoint_auth_method: auth,
+    redirect_uris: c.redirect_uris,
+    grant_types: grantTypes,
+    response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
+    application_type: native ? 'native' : 'web',
+    [CLIENT_KIND]: c.kind,
+    [FIRST_PARTY]: c.first_party,
+    ...(c.resources ? { [ALLOWED_RESOURCES]: c.resources } : {}),
+    [ALLOWED_SCOPES]: c.scopes,
+  };
+}
+
+export function buildProviderConfig(config: Config, deps: ProviderDeps): Configuration {
+  const alg = config.keys.algorithm;
+  const resources = new Map(config.resources.map((r) => [r.uri, r]));
+  const { tokens } = config;
+
+  return {
+    adapter: (name: string) => deps.adapterFor(name),
+    clients: config.clients.static.map(staticClientMetadata) as unknown as Configuration['clients'],
+    jwks: { keys: deps.jwks },
+    cookies: {
+      keys: deps.cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    findAccount: deps.findAccount,
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: alg,
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: [alg],
+      userinfoSigningAlgValues: [alg],
+      // private_key_jwt client assertions (RFC 7523 §2.2): asymmetric algorithms only
+      clientAuthSigningAlgValues: ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'RS256'],
+    },
+    responseTypes: ['code'],
+    scopes: ['openid', 'offline_access'],
+    claims: { openid: ['sub'] },
+    // OAuth 2.1 §4.1.1: PKCE for every client using the authorization code grant; S256 only (9.x default).
+    pkce: { required: () => true },
+    // OAuth 2.1 §4.3.1, RFC 9700 §4.14.2: rotate refresh tokens; reuse of a rotated one revokes the grant.
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    ttl: {
+      AccessToken: tokens.access_token_ttl,
+      ClientCredentials: tokens.access_token_ttl,
+      AuthorizationCode: tokens.authorization_code_ttl,
+      IdToken: tokens.access_token_ttl,
+      RefreshToken: tokens.refresh_token_ttl,
+      Session: tokens.session_ttl,
+      Grant: tokens.refresh_token_ttl,
+      Interaction: tokens.interaction_ttl,
+      DeviceCode: 600,
+      BackchannelAuthenticationRequest: 600,
+    },
+    extraClientMetadata: {
+      properties: [CLIENT_KIND, FIRST_PARTY, ALLOWED_RESOURCES, ALLOWED_SCOPES],
+      validator(_ctx, key, value) {
+        if (key === CLIENT_KIND && value !== undefined && (typeof value !== 'string' || !CLIENT_KINDS.has(value))) {
+          throw new errors.InvalidClientMetadata(`${CLIENT_KIND} must be one of ${[...CLIENT_KINDS].join(', ')}`);
+        }
+      },
+    },
+    // RFC 9068 §2.2 plus baton's claims (README "Token shapes"); standard claims always win over these.
+    extraTokenClaims: (_ctx, token) => {
+      const kind = (token as { client?: Record<string, unknown> }).client?.[CLIENT_KIND];
+      return kind ? { client_kind: kind } : undefined;
+    },
+    clientBasedCORS: (_ctx, origin, client) =>
+      client.redirectUris?.some((u) => URL.parse(u)?.origin === origin) ?? false,
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // MCP authorization: clients MUST send `resource`; baton never guesses an audience.
+        defaultResource: async (ctx, _client, oneOf) => {
+          if (!oneOf && ctx.oidc.params?.grant_type === 'client_credentials') {
+            // RFC 8707 §2 + MCP authorization: a token is only ever issued for a named resource
+            throw new errors.InvalidTarget('the resource parameter is required', { detail: 'no resource' });
+          }
+          return oneOf;
+        },
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (ctx, indicator, client) => {
+          const resource = resources.get(indicator);
+          if (!resource) throw new errors.InvalidTarget(undefined, { detail: `unknown resource ${indicator}` });
+          const allowed = client[ALLOWED_RESOURCES] as string[] | undefined;
+          if (allowed && !allowed.includes(indicator)) {
+            throw new errors.InvalidTarget(undefined, {
+              detail: `client ${client.clientId} is not allowed resource ${indicator}`,
+            });
+          }
+          let scopes = resource.scopes;
+          if (ctx.oidc.params?.grant_type === 'client_credentials') {
+            // a client acting for itself gets only the scopes configured for it
+            const own = new Set((client[ALLOWED_SCOPES] as string[] | undefined) ?? []);
+            scopes = scopes.filter((s) => own.has(s));
+            // RFC 6749 §5.2 invalid_scope: scopes were asked for and none of them can be granted
+            const asked = ctx.oidc.params?.scope;
+            const requested = (typeof asked === 'string' ? asked : '').split(' ').filter(Boolean);
+            if (requested.length > 0 && !requested.some((s) => scopes.includes(s))) {
+              throw new errors.InvalidScope('requested scope is not allowed', requested.join(' '));
+            }
+          }
+          return {
+            scope: scopes.join(' '),
+            audience: resource.uri,
+            accessTokenTTL: resource.access_token_ttl ?? tokens.access_token_ttl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg } },
+          };
+        },
+      },
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = renderErrorPage(out);
+    },
+  };
+}
+
+export function createProvider(config: Config, deps: ProviderDeps): Provider {
+  const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
+  provider.proxy = true; // scheme and host come from canonicalOrigin (http/middleware.ts), never from the client
+  return provider;
+}

@@ -1,0 +1,161 @@
+/**
+ * openStorage: the durable store (PostgreSQL, or embedded PGlite in a local data directory) and the hot
+ * store (Redis, when configured), and the oidc-provider adapter factory that routes each model:
+ *   - storage.postgres + storage.redis: DURABLE models → PostgreSQL, the rest → Redis;
+ *   - storage.postgres only: every model → PostgreSQL;
+ *   - neither (embedded default): every model → PGlite in storage.data_dir (one process only).
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { PostgresAdapter } from '../../../adapters/src/postgres-adapter.ts';
+import { RedisAdapter } from '../../../adapters/src/redis-adapter.ts';
+import { DURABLE, type Adapter } from '../../../adapters/src/models.ts';
+import { migrationConfig, migrationsCurrent } from '../../../migrations/index.ts';
+import type { Config } from '../config/schema.ts';
+
+export interface Storage {
+  readonly kind: 'embedded' | 'postgres' | 'postgres+redis';
+  readonly db: Knex;
+  readonly redis: Redis | undefined;
+  adapterFor(model: string): Adapter;
+  migrate(direction?: 'latest' | 'rollback'): Promise<string[]>;
+  /** Readiness: each store answers, and the schema is current. Never throws. */
+  check(): Promise<{ postgres: boolean; redis?: boolean; migrations: boolean }>;
+  close(): Promise<void>;
+}
+
+export class StorageError extends Error {
+  override name = 'StorageError';
+}
+
+export async function openStorage(config: Config, log: Logger): Promise<Storage> {
+  const { storage } = config;
+  let release = () => {};
+  let db: Knex;
+  if (storage.postgres) {
+    db = knexFactory({
+      client: 'pg',
+      connection: {
+        connectionString: storage.postgres,
+        connectionTimeoutMillis: 3000,
+        statement_timeout: 5000,
+        application_name: 'baton',
+      },
+      pool: { min: 0, max: storage.postgres_pool_max },
+      acquireConnectionTimeout: 5000,
+    });
+  } else {
+    const dir = resolve(storage.data_dir);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    release = lockDataDir(dir);
+    db = knexFactory({
+      client: ClientPgLite,
+      connection: { filename: join(dir, 'pg') },
+    });
+  }
+
+  let redis: Redis | undefined;
+  if (storage.redis) {
+    redis = new Redis(storage.redis, {
+      lazyConnect: true,
+      // fail fast while disconnected instead of queueing requests until they time out
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 3000,
+      commandTimeout: 3000,
+      retryStrategy: (times) => Math.min(times * 200, 2000),
+    });
+    redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis.error'));
+    try {
+      await redis.connect();
+    } catch (err) {
+      redis.disconnect();
+      await db.destroy();
+      release();
+      throw new StorageError(`storage.redis: cannot connect (${(err as Error).message})`);
+    }
+  }
+
+  try {
+    await db.raw('select 1');
+  } catch (err) {
+    redis?.disconnect();
+    await db.destroy();
+    release();
+    throw new StorageError(
+      `storage.${storage.postgres ? 'postgres' : 'data_dir'}: cannot open the database (${(err as Error).message})`,
+    );
+  }
+
+  const adapters = new Map<string, Adapter>();
+  const kind = redis ? 'postgres+redis' : storage.postgres ? 'postgres' : 'embedded';
+  return {
+    kind,
+    db,
+    redis,
+    adapterFor(model) {
+      let adapter = adapters.get(model);
+      if (!adapter) {
+        adapter =
+          redis && !DURABLE.has(model)
+            ? new RedisAdapter(model, redis, storage.redis_key_prefix)
+            : new PostgresAdapter(model, db);
+        adapters.set(model, adapter);
+      }
+      return adapter;
+    },
+    async migrate(direction = 'latest') {
+      const [, names] = (await (direction === 'latest'
+        ? db.migrate.latest(migrationConfig)
+        : db.migrate.rollback(migrationConfig))) as [number, string[]];
+      return names;
+    },
+    async check() {
+      const ok = async (p: Promise<unknown>) =>
+        p.then(
+          () => true,
+          () => false,
+        );
+      const [postgres, redisUp] = await Promise.all([
+        ok(db.raw('select 1')),
+        redis ? ok(redis.ping()) : Promise.resolve(undefined),
+      ]);
+      const migrations = postgres ? await migrationsCurrent(db).catch(() => false) : false;
+      return { postgres, migrations, ...(redisUp === undefined ? {} : { redis: redisUp }) };
+    },
+    async close() {
+      await Promise.allSettled([redis?.quit(), db.destroy()]);
+      release();
+    },
+  };
+}
+
+/** PGlite is single-process: a second baton on the same data directory would corrupt it. */
+function lockDataDir(dir: string): () => void {
+  const lock = join(dir, 'baton.lock');
+  try {
+    writeFileSync(lock, String(process.pid), { flag: 'wx' });
+  } catch {
+    const pid = Number(readFileSync(lock, 'utf8'));
+    if (pid && pid !== process.pid && isAlive(pid)) {
+      throw new StorageError(
+        `storage.data_dir: ${dir} is in use by process ${pid}; the embedded store serves one process (use storage.postgres to run several)`,
+      );
+    }
+    writeFileSync(lock, String(process.pid));
+  }
+  return () => rmSync(lock, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

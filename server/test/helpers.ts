@@ -1,0 +1,136 @@
+/**
+ * Test support: real PostgreSQL and Redis from the environment (scripts/test.sh starts them), a fresh
+ * database per test file, configs built through the real schema, and the three storage backends.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { configSchema, type Config } from '../src/config/schema.ts';
+import { createLogger } from '../src/logger.ts';
+
+/** Integration tests need the real servers: a missing variable fails the test, it never skips it. */
+export function requireEnv(name: 'TEST_DATABASE_URL' | 'TEST_REDIS_URL'): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the suite with \`npm test\`, which starts PostgreSQL and Redis`);
+  return value;
+}
+
+/** A new, empty database on the test PostgreSQL server, dropped by the returned cleanup. */
+export async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const base = new URL(requireEnv('TEST_DATABASE_URL'));
+  const name = `baton_t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base.toString() });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: base.toString() });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+export function redisPrefix(): string {
+  return `t${randomBytes(4).toString('hex')}:`;
+}
+
+export const KEK = 'n9pD4dc8S0bqgS8lHsvCq0l3b3B0e1m3uWJm3tO0lQ4';
+export const SERVICE_SECRET = 'test-service-secret-0123456789abcdef';
+
+export const RESOURCES = [
+  {
+    uri: 'https://logs.mcp.example.com/mcp',
+    name: 'Production logs (MCP)',
+    scopes: ['logs.read', 'logs.debug.write', 'incidents.trigger'],
+  },
+  { uri: 'https://cost.internal.example.com', name: 'Cost dashboard API', scopes: ['cost.read', 'cost.write'] },
+];
+
+/** A config through the real schema (so defaults and checks apply), with the scenario's resources and clients. */
+export function makeConfig(overrides: Record<string, unknown> = {}): Config {
+  return configSchema.parse({
+    issuer: 'http://127.0.0.1:9400',
+    mode: 'production',
+    listen: { host: '127.0.0.1', port: 0 },
+    keys: { encryption_key: KEK, refresh_interval_seconds: 1 },
+    logging: { level: 'silent' },
+    resources: RESOURCES,
+    clients: {
+      static: [
+        {
+          client_id: 'cost-reporter',
+          kind: 'service',
+          auth: 'client_secret_basic',
+          client_secret: SERVICE_SECRET,
+          grant_types: ['client_credentials'],
+          resources: ['https://cost.internal.example.com'],
+          scopes: ['cost.read'],
+        },
+        {
+          client_id: 'ide-agent',
+          kind: 'agent',
+          public: true,
+          first_party: true,
+          redirect_uris: ['http://127.0.0.1/callback'],
+        },
+      ],
+    },
+    ...overrides,
+  });
+}
+
+export interface Backend {
+  name: 'embedded' | 'postgres' | 'postgres+redis';
+  /** storage config for a fresh, isolated store, and its cleanup */
+  create(): Promise<{ storage: Record<string, unknown>; cleanup: () => Promise<void> }>;
+}
+
+export const BACKENDS: Backend[] = [
+  {
+    name: 'embedded',
+    async create() {
+      const dir = mkdtempSync(join(tmpdir(), 'baton-embedded-'));
+      return { storage: { data_dir: dir }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'postgres',
+    async create() {
+      const db = await freshDatabase();
+      return { storage: { postgres: db.url }, cleanup: db.drop };
+    },
+  },
+  {
+    name: 'postgres+redis',
+    async create() {
+      const db = await freshDatabase();
+      return {
+        storage: { postgres: db.url, redis: requireEnv('TEST_REDIS_URL'), redis_key_prefix: redisPrefix() },
+        cleanup: db.drop,
+      };
+    },
+  },
+];
+
+/** A logger whose lines are kept in memory (to assert on what was, and was not, logged). */
+export function memoryLogger(): { log: Logger; lines: () => string[] } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString());
+      cb();
+    },
+  });
+  const log = createLogger('debug', stream);
+  return { log, lines: () => chunks.join('').split('\n').filter(Boolean) };
+}
