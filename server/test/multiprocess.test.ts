@@ -1,0 +1,95 @@
+/**
+ * Scale-out: two `baton start` processes on one PostgreSQL + Redis behave as one. An authorization code
+ * and a refresh token are each redeemable exactly once, even when the redemptions race across the
+ * processes (RFC 6749 §4.1.2, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
+ */
+import { decodeJwt } from 'jose';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/logger.ts';
+import { startServer, type RunningServer } from '../src/main.ts';
+import { freshDatabase, makeConfig, redisPrefix, requireEnv } from './helpers.ts';
+import { startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
+import { codeForm, LOGS, seedAccount, seedCode } from './seed.ts';
+
+let a: ServerProcess;
+let b: ServerProcess;
+let seeder: RunningServer; // an in-test instance on the same store, used only to write the seed
+let drop: () => Promise<void>;
+
+beforeAll(async () => {
+  const db = await freshDatabase();
+  drop = db.drop;
+  const storage = { postgres: db.url, redis: requireEnv('TEST_REDIS_URL'), redis_key_prefix: redisPrefix() };
+  const config = makeConfig({ storage });
+  const file = writeConfig({ ...config, logging: { level: 'info' } });
+  seeder = await startServer(config, createLogger('silent'));
+  [a, b] = await Promise.all([startServerProcess(file), startServerProcess(file)]);
+});
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop(), seeder?.close()]);
+  await drop?.();
+});
+
+function race(form: Record<string, string>, n = 12) {
+  return Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      request(i % 2 ? b.url : a.url)
+        .post('/token')
+        .type('form')
+        .send(form),
+    ),
+  );
+}
+
+describe('two server processes on one store', () => {
+  it('serve the same signing key', async () => {
+    const [ja, jb] = await Promise.all([request(a.url).get('/jwks'), request(b.url).get('/jwks')]);
+    expect(ja.body).toEqual(jb.body);
+    expect(ja.body.keys).toHaveLength(1);
+  });
+
+  it('an authorization code redeemed concurrently on both: exactly one wins', async () => {
+    const account = await seedAccount(seeder.storage.db);
+    const seed = await seedCode(seeder.provider(), account);
+    const responses = await race(codeForm(seed));
+    const won = responses.filter((r) => r.status === 200);
+    expect(won).toHaveLength(1);
+    expect(responses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(11);
+    const claims = decodeJwt(won[0]!.body.access_token);
+    expect(claims).toMatchObject({ sub: account, aud: LOGS, client_id: 'ide-agent', scope: 'logs.read' });
+    expect(typeof won[0]!.body.refresh_token).toBe('string');
+  });
+
+  it('a refresh token redeemed concurrently on both: exactly one rotation wins', async () => {
+    const account = await seedAccount(seeder.storage.db);
+    const seed = await seedCode(seeder.provider(), account);
+    const first = await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
+    const responses = await race({
+      grant_type: 'refresh_token',
+      refresh_token: first.body.refresh_token,
+      client_id: 'ide-agent',
+      resource: LOGS,
+    });
+    const won = responses.filter((r) => r.status === 200);
+    expect(won).toHaveLength(1);
+    expect(won[0]!.body.refresh_token).not.toBe(first.body.refresh_token);
+    expect(responses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(11);
+  });
+
+  it('a code redeemed on one process is refused on the other', async () => {
+    const account = await seedAccount(seeder.storage.db);
+    const seed = await seedCode(seeder.provider(), account);
+    await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
+    const again = await request(b.url).post('/token').type('form').send(codeForm(seed)).expect(400);
+    expect(again.body.error).toBe('invalid_grant');
+  });
+
+  it('a disabled account gets no token from a code', async () => {
+    const account = await seedAccount(seeder.storage.db);
+    const seed = await seedCode(seeder.provider(), account);
+    await seeder.storage.db('accounts').where({ id: account }).update({ disabled_at: seeder.storage.db.fn.now() });
+    const res = await request(b.url).post('/token').type('form').send(codeForm(seed)).expect(400);
+    expect(res.body.error).toBe('invalid_grant');
+  });
+});

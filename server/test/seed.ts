@@ -1,0 +1,58 @@
+/**
+ * Seeds what the sign-in flow (a later issue) would create: an account, a grant and an authorization
+ * code with a PKCE challenge, written through oidc-provider's own models onto the shared store, so that
+ * tests can redeem the code over HTTP against any server process.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type Provider from 'oidc-provider';
+import type { Knex } from 'knex';
+
+export const AGENT = 'ide-agent';
+export const AGENT_REDIRECT = 'http://127.0.0.1/callback';
+export const LOGS = 'https://logs.mcp.example.com/mcp';
+
+export async function seedAccount(db: Knex, id = `acct-${randomUUID()}`): Promise<string> {
+  await db('accounts').insert({
+    id,
+    idp_issuer: 'https://idp.example.com',
+    idp_subject: id,
+    profile: JSON.stringify({ email: `${id}@example.com` }),
+  });
+  return id;
+}
+
+export async function seedCode(
+  provider: Provider,
+  accountId: string,
+): Promise<{ code: string; verifier: string; grantId: string }> {
+  const client = await provider.Client.find(AGENT);
+  if (!client) throw new Error('seed: no ide-agent client');
+  const grant = new provider.Grant({ accountId, clientId: AGENT });
+  grant.addOIDCScope('openid');
+  grant.addResourceScope(LOGS, 'logs.read');
+  const grantId = await grant.save();
+  const verifier = randomBytes(32).toString('base64url');
+  const code = new provider.AuthorizationCode({
+    accountId,
+    client,
+    grantId,
+    redirectUri: AGENT_REDIRECT,
+    scope: 'openid logs.read',
+    resource: LOGS,
+    codeChallenge: createHash('sha256').update(verifier).digest('base64url'),
+    codeChallengeMethod: 'S256',
+    authTime: Math.floor(Date.now() / 1000),
+  });
+  return { code: await code.save(), verifier, grantId };
+}
+
+export function codeForm(seed: { code: string; verifier: string }): Record<string, string> {
+  return {
+    grant_type: 'authorization_code',
+    code: seed.code,
+    code_verifier: seed.verifier,
+    redirect_uri: AGENT_REDIRECT,
+    client_id: AGENT,
+    resource: LOGS,
+  };
+}
