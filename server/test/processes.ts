@@ -41,8 +41,8 @@ export function runCli(
 export async function startServerProcess(configFile: string): Promise<ServerProcess> {
   const child = spawn(process.execPath, [CLI, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
-  const lines = createInterface({ input: child.stdout! });
-  child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+  const lines = createInterface({ input: child.stdout });
+  child.stderr.on('data', (d: Buffer) => output.push(d.toString()));
   const url = await new Promise<string>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`server did not start:\n${output.join('\n')}`)), 30_000);
     lines.on('line', (line) => {
