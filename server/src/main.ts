@@ -137,9 +137,12 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
       clearInterval(keyTimer);
       clearInterval(gcTimer);
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // keep-alive connections become idle as their in-flight request finishes: close them as they do
+      const idle = setInterval(() => server.closeIdleConnections(), 50);
       const timer = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS);
+      server.closeIdleConnections();
       await drained;
+      clearInterval(idle);
       clearTimeout(timer);
       await storage.close();
       log.info('server.closed');

@@ -34,7 +34,7 @@ export function loadConfigFile(path: string, env: Env = process.env): Config {
 
 export function parseConfig(text: string, opts: { env?: Env; baseDir?: string; source?: string } = {}): Config {
   const source = opts.source ?? 'config';
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const line = e.linePos?.[0];

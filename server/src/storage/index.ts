@@ -36,6 +36,13 @@ export async function openStorage(config: Config, log: Logger): Promise<Storage>
   const { storage } = config;
   let release = () => {};
   let db: Knex;
+  // knex reports pool and connection trouble through this hook (default: console)
+  const knexLog = {
+    warn: (message: unknown) => log.warn({ knex: String(message) }, 'storage.knex'),
+    error: (message: unknown) => log.warn({ knex: String(message) }, 'storage.knex'),
+    deprecate: (message: unknown) => log.debug({ knex: String(message) }, 'storage.knex'),
+    debug: (message: unknown) => log.debug({ knex: String(message) }, 'storage.knex'),
+  };
   if (storage.postgres) {
     db = knexFactory({
       client: 'pg',
@@ -47,6 +54,7 @@ export async function openStorage(config: Config, log: Logger): Promise<Storage>
       },
       pool: { min: 0, max: storage.postgres_pool_max },
       acquireConnectionTimeout: 5000,
+      log: knexLog,
     });
   } else {
     const dir = resolve(storage.data_dir);
@@ -55,6 +63,7 @@ export async function openStorage(config: Config, log: Logger): Promise<Storage>
     db = knexFactory({
       client: ClientPgLite,
       connection: { filename: join(dir, 'pg') },
+      log: knexLog,
     });
   }
 

@@ -1,0 +1,132 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfigFile, parseConfig } from './load.ts';
+
+const KEK = 'n9pD4dc8S0bqgS8lHsvCq0l3b3B0e1m3uWJm3tO0lQ4';
+const base = `issuer: https://auth.example.com\nkeys: { encryption_key: ${KEK} }\n`;
+const fail = (text: string, env: Record<string, string> = {}) => {
+  try {
+    parseConfig(text, { env, source: 'baton.yaml' });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('config', () => {
+  it('applies defaults to a minimal production file', () => {
+    const c = parseConfig(base, { env: {} });
+    expect(c.mode).toBe('production');
+    expect(c.keys.algorithm).toBe('ES256');
+    expect(c.tokens.access_token_ttl).toBe(300);
+    expect(c.storage).toMatchObject({ data_dir: '.baton-data', migrate_on_start: true, redis_key_prefix: 'baton:' });
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 9400, trust_proxy: false });
+    expect(Object.isFrozen(c.storage)).toBe(true);
+  });
+
+  it('parses the PRODUCT.md shape: roles, bindings, resources, static clients', () => {
+    const c = parseConfig(
+      `${base}
+roles:
+  developer: [logs.read, analytics.query]
+  sre: [logs.read, logs.debug.write, incidents.trigger]
+role_bindings:
+  corp: { developers: [developer], oncall: [sre] }
+resources:
+  - { uri: https://logs.mcp.example.com/mcp, name: Logs, scopes: [logs.read] }
+clients:
+  static:
+    - { client_id: ide-agent, kind: agent, public: true, first_party: true, redirect_uris: ["http://127.0.0.1/callback"] }
+`,
+      { env: {} },
+    );
+    expect(c.roles.sre).toContain('incidents.trigger');
+    expect(c.clients.static[0]).toMatchObject({ client_id: 'ide-agent', public: true, first_party: true });
+  });
+
+  it('resolves env: and file: secret references', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-cfg-'));
+    writeFileSync(join(dir, 'kek'), `${KEK}\n`);
+    const file = join(dir, 'baton.yaml');
+    writeFileSync(
+      file,
+      'issuer: https://auth.example.com\nkeys: { encryption_key: "file:kek" }\nstorage: { postgres: env:DB }\n',
+    );
+    const c = loadConfigFile(file, { DB: 'postgresql://u:p@db/baton' });
+    expect(c.keys.encryption_key).toBe(KEK);
+    expect(c.storage.postgres).toBe('postgresql://u:p@db/baton');
+  });
+
+  it.each([
+    ['an unset env reference', `${base}storage: { postgres: env:NOPE }`, 'storage.postgres: env:NOPE is not set'],
+    [
+      'an unreadable file reference',
+      `${base}storage: { postgres: "file:/nonexistent/x" }`,
+      'storage.postgres: cannot read file:/nonexistent/x (ENOENT)',
+    ],
+    ['an unknown key', `${base}storag: {}`, 'storag: unknown key'],
+    ['a nested unknown key', `${base}storage: { postgress: x }`, 'storage.postgress: unknown key'],
+    [
+      'an issuer with a query',
+      `issuer: https://a.example.com/?x=1\nkeys: { encryption_key: ${KEK} }`,
+      'issuer: must not have a query or fragment (RFC 8414 §2)',
+    ],
+    [
+      'an http issuer off loopback',
+      `issuer: http://auth.example.com\nkeys: { encryption_key: ${KEK} }`,
+      'issuer: must use https (http only on a loopback host)',
+    ],
+    [
+      'production without a KEK',
+      'issuer: https://auth.example.com',
+      'keys.encryption_key: is required in production mode',
+    ],
+    [
+      'a short KEK',
+      'issuer: https://auth.example.com\nkeys: { encryption_key: abc }',
+      'keys.encryption_key: must be 32 random bytes',
+    ],
+    ['redis without postgres', `${base}storage: { redis: redis://r }`, 'storage.redis: needs storage.postgres as well'],
+    [
+      'a resource with a fragment',
+      `${base}resources: [{ uri: "https://r.example.com/#x", name: R }]`,
+      'resources[0].uri: must not contain a fragment (RFC 8707 §2)',
+    ],
+    [
+      'a role binding to an unknown role',
+      `${base}role_bindings: { corp: { devs: [ghost] } }`,
+      'role_bindings.corp.devs[0]: names role ghost, which is not in roles',
+    ],
+    [
+      'a secret client without a secret',
+      `${base}clients: { static: [{ client_id: svc, kind: service }] }`,
+      'clients.static[0].client_secret: is required with auth client_secret_basic',
+    ],
+    [
+      'a public client with a secret auth',
+      `${base}clients: { static: [{ client_id: a, kind: agent, public: true, auth: client_secret_basic }] }`,
+      'clients.static[0].auth: a public client authenticates with none',
+    ],
+    [
+      'a client naming an unknown resource',
+      `${base}clients: { static: [{ client_id: a, kind: agent, public: true, resources: [https://x.example.com] }] }`,
+      'clients.static[0].resources[0]: names https://x.example.com, which is not in resources',
+    ],
+    ['a wrong type', `${base}tokens: { access_token_ttl: "5m" }`, 'tokens.access_token_ttl:'],
+    ['invalid YAML', `${base}roles: [unclosed`, 'baton.yaml:3:'],
+    ['duplicate keys', `${base}issuer: https://b.example.com`, 'invalid YAML'],
+  ])('%s names the key path', (_what, text, expected) => {
+    const message = fail(text, {});
+    expect(message).toContain(expected);
+    expect(message).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('reports a missing file as such', () => {
+    expect(() => loadConfigFile('/nonexistent/baton.yaml', {})).toThrow(
+      'cannot read config file /nonexistent/baton.yaml: ENOENT',
+    );
+  });
+});

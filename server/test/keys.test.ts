@@ -1,0 +1,131 @@
+/**
+ * Signing keys: generated on first start, encrypted at rest under the KEK, the same in every process,
+ * rotated in stages through the CLI (publish → activate → retire) with no downtime: a token signed
+ * before the rotation keeps verifying until its key is retired; new tokens carry the new kid.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabase, KEK, makeConfig, SERVICE_SECRET } from './helpers.ts';
+import { runCli, startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
+import knexFactory from 'knex';
+
+const COST = 'https://cost.internal.example.com';
+let a: ServerProcess;
+let b: ServerProcess;
+let file: string;
+let drop: () => Promise<void>;
+let dbUrl: string;
+
+beforeAll(async () => {
+  const db = await freshDatabase();
+  drop = db.drop;
+  dbUrl = db.url;
+  file = writeConfig({ ...makeConfig({ storage: { postgres: db.url } }), logging: { level: 'info' } });
+  a = await startServerProcess(file); // first start generates the key; b must find and use it
+  b = await startServerProcess(file);
+});
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await drop?.();
+});
+
+const jwks = async (s: ServerProcess) => (await request(s.url).get('/jwks').expect(200)).body as JSONWebKeySet;
+const kids = async (s: ServerProcess) => (await jwks(s)).keys.map((k) => k.kid).sort();
+const issue = async (s: ServerProcess) =>
+  (
+    await request(s.url)
+      .post('/token')
+      .auth('cost-reporter', SERVICE_SECRET)
+      .type('form')
+      .send({ grant_type: 'client_credentials', resource: COST })
+      .expect(200)
+  ).body.access_token as string;
+const kidOf = (token: string) => decodeProtectedHeader(token).kid;
+
+async function until(what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+describe('signing keys', () => {
+  it('are stored encrypted: no private key material in the database in the clear', async () => {
+    const db = knexFactory({ client: 'pg', connection: dbUrl });
+    const rows = await db('signing_keys').select<{ private_jwe: string; public_jwk: unknown; state: string }[]>(
+      'private_jwe',
+      'public_jwk',
+      'state',
+    );
+    await db.destroy();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.state).toBe('active');
+    expect(rows[0]!.private_jwe.split('.')).toHaveLength(5); // compact JWE
+    expect(rows[0]!.private_jwe).not.toContain('"d"');
+    expect(JSON.stringify(rows[0]!.public_jwk)).not.toContain('"d"');
+  });
+
+  it('rotate in stages across processes with no downtime', async () => {
+    const [k0] = await kids(a);
+    expect(await kids(b)).toEqual([k0]);
+    const before = await issue(a);
+    expect(kidOf(before)).toBe(k0);
+
+    // publish: both processes serve the new key, and still sign with the old one
+    const published = await runCli(['keys', 'publish', '--config', file]);
+    expect(published.code).toBe(0);
+    const k1 = /published (\S+);/.exec(published.stdout)?.[1];
+    expect(k1).toBeTruthy();
+    await until('both serve k1', async () => (await kids(a)).length === 2 && (await kids(b)).length === 2);
+    expect(await kids(a)).toEqual([k0, k1].sort());
+    expect(kidOf(await issue(a))).toBe(k0);
+    expect(kidOf(await issue(b))).toBe(k0);
+
+    // activating too early is refused (zero downtime needs propagation time)
+    const early = await runCli(['keys', 'activate', k1!, '--config', file]);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/wait until it has been published/);
+
+    const activated = await runCli(['keys', 'activate', k1!, '--force', '--config', file]);
+    expect(activated.code).toBe(0);
+    expect(activated.stdout).toContain(`${k0} is retiring`);
+    await until('both sign with k1', async () => kidOf(await issue(a)) === k1 && kidOf(await issue(b)) === k1);
+
+    // the token signed before the rotation still verifies against every process's JWKS
+    for (const s of [a, b]) {
+      const { payload } = await jwtVerify(before, createLocalJWKSet(await jwks(s)), { audience: COST, typ: 'at+jwt' });
+      expect(payload.client_id).toBe('cost-reporter');
+    }
+
+    // retiring too early is refused; forced, the old key leaves the JWKS and its private half is erased
+    const earlyRetire = await runCli(['keys', 'retire', k0!, '--config', file]);
+    expect(earlyRetire.code).toBe(1);
+    const retired = await runCli(['keys', 'retire', k0!, '--force', '--config', file]);
+    expect(retired.code).toBe(0);
+    await until('both drop k0', async () => (await kids(a)).length === 1 && (await kids(b)).length === 1);
+    expect(await kids(b)).toEqual([k1]);
+    await expect(jwtVerify(before, createLocalJWKSet(await jwks(a)))).rejects.toMatchObject({
+      code: 'ERR_JWKS_NO_MATCHING_KEY',
+    });
+
+    const list = await runCli(['keys', 'list', '--config', file]);
+    expect(list.stdout).toMatch(new RegExp(`${k1}\\s+ES256\\s+active`));
+    expect(list.stdout).toMatch(new RegExp(`${k0}\\s+ES256\\s+retired`));
+  });
+
+  it('a process with the wrong KEK refuses to start, naming the key', async () => {
+    const wrong = writeConfig({
+      ...makeConfig({ storage: { postgres: dbUrl } }),
+      keys: { encryption_key: KEK.replace(/^./, KEK.startsWith('A') ? 'B' : 'A') },
+    });
+    const res = await runCli(['start', '--config', wrong]);
+    expect(res.code).toBe(78);
+    expect(res.stderr).toMatch(
+      /^baton: keys\.encryption_key: stored secrets are encrypted under KEK \S+, this process has KEK \S+\n$/,
+    );
+  });
+});
