@@ -15,7 +15,8 @@ npm run --silent check
 export SERVICES_DIR=${SERVICES_DIR:-$(mktemp -d /tmp/baton-test-XXXXXX)}
 cleanup() { bash scripts/services.sh stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
-eval "$(bash scripts/services.sh start | sed 's/^/export TEST_/')"
+urls=$(bash scripts/services.sh start)
+eval "$(sed 's/^/export TEST_/' <<<"$urls")"
 echo "services: redis and postgres up under $SERVICES_DIR"
 
 report=$(mktemp /tmp/baton-vitest-XXXXXX.json)
