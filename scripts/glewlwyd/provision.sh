@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Provision a freshly started Glewlwyd (fresh DB, admin/password) through its admin REST API:
+#  - user backend 'database' gets a multi-valued 'groups' property (then a module reset, see below)
+#  - scopes 'email' and 'profile' (the packaged DB only has 'openid'), so an RP may ask for them
+#  - OIDC plugin instance 'oidc': issuer http://127.0.0.1:$GLEWLWYD_PORT/api/oidc, RS256, PKCE S256 only,
+#    'email' and 'groups' claims in the ID token
+#  - users alice / alice-password (alice@example.com, groups [developers]) and bob / bob-password
+#    (bob@example.com, groups [oncall])
+#  - confidential client $RP_CLIENT_ID / $RP_CLIENT_SECRET, redirect $RP_REDIRECT, code + refresh_token
+# Settings (env): GLEWLWYD_DIR (required, holds idp-rsa.key/.pub), GLEWLWYD_PORT (9011), RP_REDIRECT (required),
+# RP_CLIENT_ID (baton), RP_CLIENT_SECRET (baton-idp-secret-0123456789).
+set -euo pipefail
+DIR=${GLEWLWYD_DIR:?set GLEWLWYD_DIR to the state dir holding idp-rsa.key}
+PORT=${GLEWLWYD_PORT:-9011}
+RP_REDIRECT=${RP_REDIRECT:?set RP_REDIRECT to the relying party redirect URI}
+RP_CLIENT_ID=${RP_CLIENT_ID:-baton}
+RP_CLIENT_SECRET=${RP_CLIENT_SECRET:-baton-idp-secret-0123456789}
+B=http://127.0.0.1:$PORT/api
+JAR=$(mktemp)
+trap 'rm -f "$JAR"' EXIT
+# JSON call with the admin session; on an HTTP error, print the body and fail
+j() {
+  local out code
+  out=$(curl -sS -b "$JAR" -H 'Content-Type: application/json' -w '\n%{http_code}' "$@")
+  code=${out##*$'\n'}
+  out=${out%$'\n'*}
+  if [ "${code:0:1}" != 2 ]; then
+    echo "provision: HTTP $code for curl $*: $out" >&2
+    return 1
+  fi
+  printf '%s' "$out"
+}
+
+# 1. admin login (admin/password comes from the packaged init.sqlite3.sql)
+curl -sS -f -c "$JAR" -H 'Content-Type: application/json' \
+  -d '{"username":"admin","password":"password"}' "$B/auth/" >/dev/null
+
+# 2. multi-valued 'groups' property on the database user backend. Quirk: the module must be reset
+#    (reloaded) afterwards, or creating a user with groups fails with "property 'groups' must be a string value".
+j "$B/mod/user/database" | jq '.parameters["data-format"].groups =
+   {"multiple":true,"read":true,"write":true,"profile-read":true,"profile-write":false}' |
+  j -X PUT --data-binary @- "$B/mod/user/database" >/dev/null
+j -X PUT "$B/mod/user/database/reset" >/dev/null
+
+# 3. scopes an RP may request besides openid (password-authenticated, no extra factor)
+for s in email profile; do
+  jq -n --arg s "$s" '{name:$s, display_name:$s, description:("OIDC " + $s), password_required:true,
+    password_max_age:0, scheme:{}}' | j -X POST --data-binary @- "$B/scope/" >/dev/null
+done
+
+# 4. OIDC plugin instance named 'oidc' -> endpoints under $B/oidc/ (jq 1.6: 'module' is a keyword, so no shorthand)
+jq -n --rawfile key "$DIR/idp-rsa.key" --rawfile pub "$DIR/idp-rsa.pub" --arg iss "$B/oidc" '{
+  "module":"oidc", name:"oidc", display_name:"Test IdP", enabled:true,
+  parameters:{
+    iss:$iss, "jwt-type":"rsa", "jwt-key-size":"256",
+    key:$key, cert:$pub, "jwks-show":true,
+    "access-token-duration":3600, "refresh-token-duration":1209600, "code-duration":600,
+    "refresh-token-rolling":true, "allow-non-oidc":false,
+    "auth-type-code-enabled":true, "auth-type-token-enabled":false,
+    "auth-type-id-token-enabled":true, "auth-type-password-enabled":false,
+    "auth-type-client-enabled":false, "auth-type-refresh-enabled":true,
+    "subject-type":"public", "scope-supported":["openid","profile","email"],
+    "pkce-allowed":true, "pkce-method-plain-allowed":false,
+    "name-claim":"mandatory", "email-claim":"mandatory",
+    "claims":[ {"name":"groups","user-property":"groups","type":"string","mandatory":true,"on-demand":false,"scope":[]} ]
+  }}' | j -X POST --data-binary @- "$B/mod/plugin/" >/dev/null
+
+# 5. users with password, email and groups
+user() { # username display-name email group...
+  local u=$1 n=$2 e=$3
+  shift 3
+  jq -n --arg u "$u" --arg n "$n" --arg e "$e" --arg p "$u-password" '{username:$u, name:$n, email:$e,
+    enabled:true, password:$p, scope:["openid","email","profile"], groups:$ARGS.positional}' --args "$@" |
+    j -X POST --data-binary @- "$B/user/" >/dev/null
+}
+user alice "Alice Example" alice@example.com developers
+user bob "Bob Example" bob@example.com oncall
+
+# 6. confidential client: authorization code (+ PKCE) and refresh token, client_secret_basic or _post
+jq -n --arg id "$RP_CLIENT_ID" --arg secret "$RP_CLIENT_SECRET" --arg r "$RP_REDIRECT" '{client_id:$id,
+  name:"Relying party under test", enabled:true, confidential:true, password:$secret,
+  redirect_uri:[$r], authorization_type:["code","refresh_token"],
+  token_endpoint_auth_method:["client_secret_basic","client_secret_post"], scope:[]}' |
+  j -X POST --data-binary @- "$B/client/" >/dev/null
+echo "provisioned: client $RP_CLIENT_ID -> $RP_REDIRECT; users alice, bob"
