@@ -30,6 +30,7 @@ export const CONSUMABLE: ReadonlySet<string> = new Set([
   'BackchannelAuthenticationRequest',
   'PushedAuthorizationRequest',
   'PreAuthorizedCode',
+  'UpstreamLogin', // baton's own: the server-side state of a sign-in at an upstream IdP (single use)
 ]);
 
 /**

@@ -15,9 +15,13 @@ PORT=${GLEWLWYD_PORT:-9011}
 PKGS=(glewlwyd dbconfig-no-thanks jq sqlite3)
 INSTALL_LINE="apt-get install -y --no-install-recommends ${PKGS[*]}"
 
+pkgs_ok() {
+  command -v glewlwyd >/dev/null 2>&1 && command -v jq >/dev/null 2>&1 && command -v sqlite3 >/dev/null 2>&1 || return 1
+  # a glewlwyd left unpacked but not configured by an earlier failed install still runs; as root, repair it
+  [ "$(id -u)" != 0 ] || [ "$(dpkg-query -W -f='${db:Status-Status}' glewlwyd 2>/dev/null)" = installed ]
+}
 install_pkgs() {
-  command -v glewlwyd >/dev/null 2>&1 && command -v jq >/dev/null 2>&1 && command -v sqlite3 >/dev/null 2>&1 &&
-    return 0
+  pkgs_ok && return 0
   if [ "$(id -u)" != 0 ]; then
     echo "the Glewlwyd test IdP needs Debian packages. Install them as root with:" >&2
     echo "  $INSTALL_LINE" >&2
@@ -26,7 +30,11 @@ install_pkgs() {
   fi
   echo "installing ${PKGS[*]} from Debian packages..." >&2
   export DEBIAN_FRONTEND=noninteractive
-  # dbconfig-no-thanks: otherwise apt satisfies glewlwyd's dbconfig dependency with the MySQL client
+  # Quirk: with the debconf default config_type=Personalized and dbconfig-no-thanks, the postinst takes its
+  # PostgreSQL branch and fails (sed: can't read /etc/glewlwyd/glewlwyd-db.conf), leaving dpkg half-configured.
+  # 'No configuration' makes it only copy the sample config. (dbconfig-no-thanks: otherwise apt satisfies
+  # glewlwyd's dbconfig dependency with dbconfig-mysql and the MySQL client.)
+  echo 'glewlwyd glewlwyd/config_type select No configuration' | debconf-set-selections
   apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null 2>&1 || {
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null

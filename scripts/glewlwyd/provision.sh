@@ -59,7 +59,7 @@ jq -n --rawfile key "$DIR/idp-rsa.key" --rawfile pub "$DIR/idp-rsa.pub" --arg is
     "auth-type-code-enabled":true, "auth-type-token-enabled":false,
     "auth-type-id-token-enabled":true, "auth-type-password-enabled":false,
     "auth-type-client-enabled":false, "auth-type-refresh-enabled":true,
-    "subject-type":"public", "scope-supported":["openid","profile","email"],
+    "subject-type":"public", "allowed-scope":["openid","email","profile"],
     "pkce-allowed":true, "pkce-method-plain-allowed":false,
     "name-claim":"mandatory", "email-claim":"mandatory",
     "claims":[ {"name":"groups","user-property":"groups","type":"string","mandatory":true,"on-demand":false,"scope":[]} ]

@@ -11,6 +11,7 @@ import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import { canonicalOrigin, errorBoundary, notFound, requestContext, securityHeaders } from './http/middleware.ts';
 import type { Storage } from './storage/index.ts';
+import { interactionRoutes, type InteractionDeps } from './http/interactions.ts';
 
 export interface ProviderHost {
   current(): Provider;
@@ -21,7 +22,10 @@ export interface AppDeps {
   log: Logger;
   storage: Pick<Storage, 'check'>;
   providers: ProviderHost;
+  interactions: InteractionDeps;
   trustProxy: boolean;
+  /** cookie signing keys (shared by every process); oidc-provider's cookies are signed with them */
+  cookieKeys: string[];
   isShuttingDown(): boolean;
 }
 
@@ -30,6 +34,8 @@ export function createApp(deps: AppDeps): Koa {
   // The request's scheme and host are pinned to the issuer (see canonicalOrigin), so every URL that
   // oidc-provider derives from the request (discovery endpoints, redirects) is under the issuer.
   app.proxy = true;
+  // koa-mount runs the provider on this app's context, so its signed cookies use this app's keys
+  app.keys = deps.cookieKeys;
   const issuer = new URL(deps.issuer);
   const prefix = issuer.pathname === '/' ? '/' : issuer.pathname;
   app.silent = true; // errors are logged by our error boundary and provider events, with the request id
@@ -47,6 +53,8 @@ export function createApp(deps: AppDeps): Koa {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: ready ? 'ready' : deps.isShuttingDown() ? 'shutting_down' : 'unavailable', checks };
   });
+
+  const interactions = interactionRoutes(deps.interactions);
 
   const mounted = new WeakMap<Provider, Koa.Middleware>();
   const oidc: Koa.Middleware = (ctx, next) => {
@@ -66,6 +74,7 @@ export function createApp(deps: AppDeps): Koa {
     .use(securityHeaders())
     .use(health.routes())
     .use(health.allowedMethods())
+    .use(prefix === '/' ? interactions.routes() : mount(prefix, interactions.routes()))
     .use(oidc)
     .use(notFound());
   return app;

@@ -55,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'start':
-      return start(config);
+      return start(config, path);
     case 'config':
       if (sub !== 'check') throw new UsageError(`unknown: config ${sub ?? ''}`);
       process.stdout.write(
@@ -71,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function start(config: Config): Promise<number> {
+async function start(config: Config, path: string): Promise<number> {
   const log = createLogger(config.logging.level);
   const running = await startServer(config, log);
   await new Promise<void>((resolve) => {
@@ -82,6 +82,14 @@ async function start(config: Config): Promise<number> {
         resolve();
       });
     };
+    // SIGHUP: reload roles, role bindings and resources; an invalid file is refused and the old policy kept
+    process.on('SIGHUP', () => {
+      try {
+        running.reloadPolicy(loadConfigFile(path));
+      } catch (err) {
+        log.error({ reason: (err as Error).message }, 'policy.reload_refused');
+      }
+    });
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });

@@ -12,7 +12,10 @@ import { createApp } from './app.ts';
 import type { Config } from './config/schema.ts';
 import { resolveKek } from './keys/kek.ts';
 import { KeyStore, sharedSecret, type KeySet } from './keys/keystore.ts';
-import { accountFinder } from './provider/account.ts';
+import { AccountStore } from './accounts/store.ts';
+import { IdpRegistry } from './idp/registry.ts';
+import { Policy } from './policy/policy.ts';
+import { userGrants } from './provider/user-grants.ts';
 import { attachProviderEvents } from './provider/events.ts';
 import { createProvider } from './provider/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
@@ -28,8 +31,11 @@ export interface RunningServer {
   storage: Storage;
   keystore: KeyStore;
   provider(): Provider;
+  accounts: AccountStore;
   /** Re-read the key table now (normally done every keys.refresh_interval_seconds). */
   refreshKeys(): Promise<void>;
+  /** Swap in the roles, role bindings and resources of a newly loaded, already validated config (SIGHUP). */
+  reloadPolicy(next: Config): void;
   close(): Promise<void>;
 }
 
@@ -62,14 +68,21 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
       JSON.stringify([randomBytes(32).toString('base64url'), randomBytes(32).toString('base64url')]),
     ),
   ) as string[];
-  const findAccount = accountFinder(storage.db);
+  const csrfKey = await sharedSecret(storage.db, kek, 'csrf_key', () => randomBytes(32).toString('base64url'));
+  const accounts = new AccountStore(storage.db, kek);
+  const base = new URL(config.issuer).pathname.replace(/\/$/, '');
+  const idps = new IdpRegistry(config, (id) => `${config.issuer}/interaction/callback/${id}`);
+  let policy = new Policy(config);
+  const grants = userGrants({ accounts, policy: () => policy, idps, log });
 
   const build = async (keys: KeySet): Promise<Provider> => {
     const provider = createProvider(config, {
       adapterFor: (model) => storage.adapterFor(model),
       jwks: keys.jwks,
       cookieKeys,
-      findAccount,
+      policy: () => policy,
+      grants,
+      base,
     });
     attachProviderEvents(provider, log);
     // static clients are validated lazily by oidc-provider; validate them now so a bad one stops the start
@@ -114,7 +127,18 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
     log,
     storage,
     providers: { current: () => provider },
+    interactions: {
+      provider: () => provider,
+      policy: () => policy,
+      accounts,
+      idps,
+      grants,
+      upstreamLogins: storage.adapterFor('UpstreamLogin'),
+      csrfKey,
+      base,
+    },
     trustProxy: config.listen.trust_proxy,
+    cookieKeys,
     isShuttingDown: () => shuttingDown,
   });
   const handler = app.callback();
@@ -148,5 +172,10 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
       log.info('server.closed');
     })());
 
-  return { url, server, storage, keystore, provider: () => provider, refreshKeys, close };
+  const reloadPolicy = (next: Config) => {
+    policy = new Policy(next);
+    log.info({ roles: Object.keys(next.roles).length, resources: next.resources.length }, 'policy.reloaded');
+  };
+
+  return { url, server, storage, keystore, accounts, provider: () => provider, refreshKeys, reloadPolicy, close };
 }

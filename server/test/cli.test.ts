@@ -43,6 +43,8 @@ describe('baton CLI', () => {
       REDIS_URL: 'redis://127.0.0.1:6379',
       BATON_KEK: 'n9pD4dc8S0bqgS8lHsvCq0l3b3B0e1m3uWJm3tO0lQ4',
       COST_REPORTER_SECRET: 'x'.repeat(40),
+      CORP_CLIENT_ID: 'baton',
+      CORP_CLIENT_SECRET: 'corp-secret',
     });
     expect(example.stderr).toBe('');
     expect(example.code).toBe(0);

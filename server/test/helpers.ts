@@ -45,6 +45,39 @@ export function redisPrefix(): string {
 }
 
 export const KEK = 'n9pD4dc8S0bqgS8lHsvCq0l3b3B0e1m3uWJm3tO0lQ4';
+/** The local directory of the scenario (scrypt with log2 N = 10: fast for tests). Passwords: <name>-password. */
+export const LOCAL_IDP = {
+  id: 'local',
+  type: 'local',
+  display_name: 'Example Corp',
+  email_domains: ['example.com'],
+  users: [
+    {
+      username: 'alice',
+      password_hash: 'scrypt$10$8$1$pZrFuOrhiSquu3_NU6jJ_g$89UT67qr-qPFn0lnmYKokqt2QKnfkz6VLZmdv0bOpI4',
+      groups: ['developers'],
+      email: 'alice@example.com',
+    },
+    {
+      username: 'bob',
+      password_hash: 'scrypt$10$8$1$uW-TdZG4-Zks1H6cNTTduw$giQq5ZdIgpvC1bVaDAzZUSEO9cw5CDVPXRZjxfy5tl4',
+      groups: ['oncall'],
+      email: 'bob@example.com',
+    },
+    {
+      username: 'carol',
+      password_hash: 'scrypt$10$8$1$5SJkX8KXTrwIGWl5mUYiUA$UteliPRmz_4yC5acpCeNCYD-Aj8m6gRwEO6OrBhZwDo',
+      groups: ['finance'],
+      email: 'carol@example.com',
+    },
+  ],
+};
+
+export const ROLES = {
+  developer: ['logs.read', 'analytics.query'],
+  sre: ['logs.read', 'logs.debug.write', 'incidents.trigger'],
+};
+export const PARTNER_SECRET = 'partner-app-secret-0123456789abcdefghij';
 export const SERVICE_SECRET = 'test-service-secret-0123456789abcdef';
 
 export const RESOURCES = [
@@ -65,6 +98,9 @@ export function makeConfig(overrides: Record<string, unknown> = {}): Config {
     keys: { encryption_key: KEK, refresh_interval_seconds: 1 },
     logging: { level: 'silent' },
     resources: RESOURCES,
+    identity_providers: [LOCAL_IDP],
+    roles: ROLES,
+    role_bindings: { local: { developers: ['developer'], oncall: ['sre'] } },
     clients: {
       static: [
         {
@@ -82,6 +118,20 @@ export function makeConfig(overrides: Record<string, unknown> = {}): Config {
           public: true,
           first_party: true,
           redirect_uris: ['http://127.0.0.1/callback'],
+        },
+        {
+          client_id: 'third-party-agent',
+          name: 'Third-party agent',
+          kind: 'agent',
+          public: true,
+          redirect_uris: ['http://127.0.0.1/tp-callback'],
+        },
+        {
+          client_id: 'partner-app',
+          name: 'Partner dashboard',
+          kind: 'app',
+          client_secret: PARTNER_SECRET,
+          redirect_uris: ['https://partner.example.com/cb'],
         },
       ],
     },

@@ -50,19 +50,25 @@ describe('two server processes on one store', () => {
   });
 
   it('an authorization code redeemed concurrently on both: exactly one wins', async () => {
-    const account = await seedAccount(seeder.storage.db);
+    const account = await seedAccount(seeder.accounts);
     const seed = await seedCode(seeder.provider(), account);
     const responses = await race(codeForm(seed));
     const won = responses.filter((r) => r.status === 200);
     expect(won).toHaveLength(1);
     expect(responses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(11);
     const claims = decodeJwt(won[0]!.body.access_token);
-    expect(claims).toMatchObject({ sub: account, aud: LOGS, client_id: 'ide-agent', scope: 'logs.read' });
+    expect(claims).toMatchObject({
+      sub: account,
+      aud: LOGS,
+      client_id: 'ide-agent',
+      scope: 'logs.read',
+      roles: ['developer'],
+    });
     expect(typeof won[0]!.body.refresh_token).toBe('string');
   });
 
   it('a refresh token redeemed concurrently on both: exactly one rotation wins', async () => {
-    const account = await seedAccount(seeder.storage.db);
+    const account = await seedAccount(seeder.accounts);
     const seed = await seedCode(seeder.provider(), account);
     const first = await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
     const responses = await race({
@@ -78,7 +84,7 @@ describe('two server processes on one store', () => {
   });
 
   it('a code redeemed on one process is refused on the other', async () => {
-    const account = await seedAccount(seeder.storage.db);
+    const account = await seedAccount(seeder.accounts);
     const seed = await seedCode(seeder.provider(), account);
     await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
     const again = await request(b.url).post('/token').type('form').send(codeForm(seed)).expect(400);
@@ -86,10 +92,14 @@ describe('two server processes on one store', () => {
   });
 
   it('a disabled account gets no token from a code', async () => {
-    const account = await seedAccount(seeder.storage.db);
+    const account = await seedAccount(seeder.accounts);
     const seed = await seedCode(seeder.provider(), account);
-    await seeder.storage.db('accounts').where({ id: account }).update({ disabled_at: seeder.storage.db.fn.now() });
-    const res = await request(b.url).post('/token').type('form').send(codeForm(seed)).expect(400);
-    expect(res.body.error).toBe('invalid_grant');
+    await seeder.accounts.setDisabled(account, true);
+    try {
+      const res = await request(b.url).post('/token').type('form').send(codeForm(seed)).expect(400);
+      expect(res.body.error).toBe('invalid_grant');
+    } finally {
+      await seeder.accounts.setDisabled(account, false);
+    }
   });
 });

@@ -56,7 +56,7 @@ const clientCredentials = () =>
 
 describe('Redis down, then back', () => {
   it('answers 503, writes nothing, and recovers', async () => {
-    const account = await seedAccount(server.storage.db);
+    const account = await seedAccount(server.accounts);
     const seed = await seedCode(server.provider(), account);
     services('stop', 'redis');
 
@@ -89,7 +89,7 @@ describe('Redis down, then back', () => {
 
 describe('PostgreSQL down, then back', () => {
   it('answers 503, consumes nothing, and recovers', async () => {
-    const account = await seedAccount(server.storage.db);
+    const account = await seedAccount(server.accounts);
     const seed = await seedCode(server.provider(), account);
     const tokens = await request(server.url).post('/token').type('form').send(codeForm(seed)).expect(200);
     const refresh = {

@@ -3,22 +3,26 @@
  * code with a PKCE challenge, written through oidc-provider's own models onto the shared store, so that
  * tests can redeem the code over HTTP against any server process.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type Provider from 'oidc-provider';
-import type { Knex } from 'knex';
+import type { AccountStore } from '../src/accounts/store.ts';
+import { localIssuer } from '../src/idp/registry.ts';
 
 export const AGENT = 'ide-agent';
 export const AGENT_REDIRECT = 'http://127.0.0.1/callback';
 export const LOGS = 'https://logs.mcp.example.com/mcp';
 
-export async function seedAccount(db: Knex, id = `acct-${randomUUID()}`): Promise<string> {
-  await db('accounts').insert({
-    id,
-    idp_issuer: 'https://idp.example.com',
-    idp_subject: id,
-    profile: JSON.stringify({ email: `${id}@example.com` }),
+/** Alice of the local directory, signed in (as the login route records her): a developer. */
+export async function seedAccount(accounts: AccountStore): Promise<string> {
+  const account = await accounts.recordLogin({
+    idpId: 'local',
+    idpIssuer: localIssuer('local'),
+    idpSubject: 'alice',
+    profile: { email: 'alice@example.com' },
+    groups: ['developers'],
+    roles: ['developer'],
   });
-  return id;
+  return account.id;
 }
 
 export async function seedCode(

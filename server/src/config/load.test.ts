@@ -33,8 +33,22 @@ describe('config', () => {
 roles:
   developer: [logs.read, analytics.query]
   sre: [logs.read, logs.debug.write, incidents.trigger]
+identity_providers:
+  - id: corp
+    type: oidc
+    issuer: https://corp.okta.com
+    client_id: baton
+    client_secret: s3cret
+    email_domains: [example.com]
+    groups_claim: groups
+    accept_id_jag: true
+  - id: local
+    type: local
+    users:
+      - { username: alice, password_hash: "scrypt$10$8$1$pZrFuOrhiSquu3_NU6jJ_g$89UT67qr-qPFn0lnmYKokqt2QKnfkz6VLZmdv0bOpI4", groups: [developers], email: alice@example.com }
 role_bindings:
   corp: { developers: [developer], oncall: [sre] }
+  local: { developers: [developer] }
 resources:
   - { uri: https://logs.mcp.example.com/mcp, name: Logs, scopes: [logs.read] }
 clients:
@@ -44,6 +58,8 @@ clients:
       { env: {} },
     );
     expect(c.roles.sre).toContain('incidents.trigger');
+    expect(c.identity_providers.map((i) => i.id)).toEqual(['corp', 'local']);
+    expect(c.identity_providers[0]).toMatchObject({ scopes: ['openid', 'email', 'profile'], sync_on_refresh: true });
     expect(c.clients.static[0]).toMatchObject({ client_id: 'ide-agent', public: true, first_party: true });
   });
 
@@ -115,6 +131,22 @@ clients:
       `${base}clients: { static: [{ client_id: a, kind: agent, public: true, resources: [https://x.example.com] }] }`,
       'clients.static[0].resources[0]: names https://x.example.com, which is not in resources',
     ],
+    [
+      'a binding for an unknown IdP',
+      `${base}role_bindings: { corp: { devs: [] } }`,
+      'role_bindings.corp: names identity provider corp, which is not in identity_providers',
+    ],
+    [
+      'an http IdP off loopback',
+      `${base}identity_providers: [{ id: c, type: oidc, issuer: "http://idp.example.com", client_id: x }]`,
+      'identity_providers[0].issuer: must use https',
+    ],
+    [
+      'a plaintext password',
+      `${base}identity_providers: [{ id: l, type: local, users: [{ username: a, password_hash: hunter2 }] }]`,
+      'identity_providers[0].users[0].password_hash: must be a scrypt hash',
+    ],
+    ['an unknown IdP type', `${base}identity_providers: [{ id: l, type: saml }]`, 'identity_providers[0].type:'],
     ['a wrong type', `${base}tokens: { access_token_ttl: "5m" }`, 'tokens.access_token_ttl:'],
     ['invalid YAML', `${base}roles: [unclosed`, 'baton.yaml:3:'],
     ['duplicate keys', `${base}issuer: https://b.example.com`, 'invalid YAML'],

@@ -112,6 +112,56 @@ const staticClient = z
     }
   });
 
+/** An upstream OpenID Connect provider, used through its discovery document (openid-client). */
+const oidcIdp = z
+  .strictObject({
+    id: identifier,
+    type: z.literal('oidc'),
+    display_name: z.string().min(1).max(100).optional(),
+    issuer: z.string().superRefine((value, ctx) => {
+      const url = URL.parse(value);
+      if (!url) ctx.addIssue({ code: 'custom', message: 'must be an absolute URL' });
+      else if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+        ctx.addIssue({ code: 'custom', message: 'must use https (http only on a loopback host)' });
+      }
+    }),
+    client_id: z.string().min(1),
+    client_secret: z.string().min(1).optional(),
+    scopes: z.array(scopeToken).default(['openid', 'email', 'profile']),
+    email_domains: z.array(z.string().regex(/^[a-z0-9.-]+$/, 'must be a lowercase domain')).default([]),
+    /** where the groups are: a claim name or a dot path (`realm_access.roles`) */
+    groups_claim: z.string().min(1).default('groups'),
+    /** when the claim is a string: the separator that joins the groups (default: one group) */
+    groups_separator: z.string().min(1).optional(),
+    /** refresh with the IdP at every baton refresh, so group changes and removals apply at once */
+    sync_on_refresh: z.boolean().default(true),
+    accept_id_jag: z.boolean().default(false),
+  })
+  .superRefine((idp, ctx) => {
+    if (!idp.scopes.includes('openid')) {
+      ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'must include openid' });
+    }
+  });
+
+const localUser = z.strictObject({
+  username: z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ @ -'),
+  password_hash: z.string().regex(/^scrypt\$/, 'must be a scrypt hash (baton users hash-password)'),
+  groups: z.array(z.string().min(1)).default([]),
+  email: z.string().email().optional(),
+  name: z.string().min(1).max(200).optional(),
+  disabled: z.boolean().default(false),
+});
+
+const localIdp = z.strictObject({
+  id: identifier,
+  type: z.literal('local'),
+  display_name: z.string().min(1).max(100).optional(),
+  email_domains: z.array(z.string().regex(/^[a-z0-9.-]+$/, 'must be a lowercase domain')).default([]),
+  users: z.array(localUser).default([]),
+});
+
+const identityProvider = z.discriminatedUnion('type', [oidcIdp, localIdp]);
+
 const tokens = z.strictObject({
   access_token_ttl: duration.max(86400).default(300),
   refresh_token_ttl: duration.default(14 * 86400),
@@ -149,6 +199,7 @@ export const configSchema = z
     logging: z
       .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .default({ level: 'info' }),
+    identity_providers: z.array(identityProvider).default([]),
     roles: z.record(identifier, z.array(scopeToken)).default({}),
     role_bindings: z.record(identifier, z.record(z.string().min(1), z.array(identifier))).default({}),
     resources: z.array(resource).default([]),
@@ -176,7 +227,34 @@ export const configSchema = z
         }
       });
     });
+    const idps = new Set<string>();
+    c.identity_providers.forEach((idp, i) => {
+      if (idps.has(idp.id)) {
+        ctx.addIssue({ code: 'custom', path: ['identity_providers', i, 'id'], message: 'is listed twice' });
+      }
+      idps.add(idp.id);
+      if (idp.type === 'local') {
+        const names = new Set<string>();
+        idp.users.forEach((u, j) => {
+          if (names.has(u.username)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['identity_providers', i, 'users', j, 'username'],
+              message: 'is listed twice',
+            });
+          }
+          names.add(u.username);
+        });
+      }
+    });
     for (const [idp, bindings] of Object.entries(c.role_bindings)) {
+      if (!idps.has(idp)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['role_bindings', idp],
+          message: `names identity provider ${idp}, which is not in identity_providers`,
+        });
+      }
       for (const [group, roles] of Object.entries(bindings)) {
         roles.forEach((role, j) => {
           if (!(role in c.roles)) {
@@ -201,3 +279,6 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type ResourceConfig = Config['resources'][number];
 export type StaticClientConfig = Config['clients']['static'][number];
+export type IdpConfig = Config['identity_providers'][number];
+export type OidcIdpConfig = Extract<IdpConfig, { type: 'oidc' }>;
+export type LocalIdpConfig = Extract<IdpConfig, { type: 'local' }>;

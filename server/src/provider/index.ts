@@ -8,19 +8,26 @@
  *  - RFC 8707 + RFC 9068: one resource per access token, issued as an `at+jwt` whose `aud` is that resource;
  *  - MCP authorization 2026-07-28 "Token Audience Binding": unknown resources are refused (`invalid_target`).
  */
-import Provider, { errors, type Configuration } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Config, StaticClientConfig } from '../config/schema.ts';
 import { isLoopbackHost } from '../config/schema.ts';
 import type { Adapter } from '../../../adapters/src/models.ts';
 import { renderErrorPage } from '../http/pages.ts';
+import type { Policy } from '../policy/policy.ts';
+import { resourcesOf, splitScope, type UserGrants } from './user-grants.ts';
 
 export interface ProviderDeps {
   adapterFor(model: string): Adapter;
   jwks: JWK[];
   cookieKeys: string[];
-  findAccount: NonNullable<Configuration['findAccount']>;
+  policy(): Policy;
+  grants: UserGrants;
+  /** the issuer's path ('' at the root), under which the interaction routes live */
+  base: string;
 }
+
+const USER_GRANTS = new Set(['authorization_code', 'refresh_token']);
 
 /** Client metadata baton adds (documented in docs/config.md and the README's token section). */
 export const CLIENT_KIND = 'client_kind';
@@ -58,7 +65,6 @@ export function staticClientMetadata(c: StaticClientConfig): Record<string, unkn
 
 export function buildProviderConfig(config: Config, deps: ProviderDeps): Configuration {
   const alg = config.keys.algorithm;
-  const resources = new Map(config.resources.map((r) => [r.uri, r]));
   const { tokens } = config;
 
   return {
@@ -70,7 +76,12 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
-    findAccount: deps.findAccount,
+    findAccount: deps.grants.findAccount,
+    loadExistingGrant: deps.grants.loadExistingGrant,
+    interactions: {
+      url: (_ctx, interaction) => `${deps.base}/interaction/${interaction.uid}`,
+      policy: interactionPrompts(),
+    },
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
@@ -112,9 +123,12 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
       },
     },
     // RFC 9068 §2.2 plus baton's claims (README "Token shapes"); standard claims always win over these.
-    extraTokenClaims: (_ctx, token) => {
+    extraTokenClaims: async (ctx, token) => {
       const kind = (token as { client?: Record<string, unknown> }).client?.[CLIENT_KIND];
-      return kind ? { client_kind: kind } : undefined;
+      const t = token as { kind: string; accountId?: string; scope?: string };
+      const user =
+        t.kind === 'AccessToken' && t.accountId ? await deps.grants.userClaims(ctx, t.accountId, t.scope) : {};
+      return { ...user, ...(kind ? { client_kind: kind } : {}) };
     },
     clientBasedCORS: (_ctx, origin, client) =>
       client.redirectUris?.some((u) => URL.parse(u)?.origin === origin) ?? false,
@@ -133,7 +147,7 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
         },
         useGrantedResource: async () => true,
         getResourceServerInfo: async (ctx, indicator, client) => {
-          const resource = resources.get(indicator);
+          const resource = deps.policy().resources.get(indicator);
           if (!resource) throw new errors.InvalidTarget(undefined, { detail: `unknown resource ${indicator}` });
           const allowed = client[ALLOWED_RESOURCES] as string[] | undefined;
           if (allowed && !allowed.includes(indicator)) {
@@ -142,7 +156,11 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
             });
           }
           let scopes = resource.scopes;
-          if (ctx.oidc.params?.grant_type === 'client_credentials') {
+          const grantType = ctx.oidc.params?.grant_type;
+          if (typeof grantType === 'string' && USER_GRANTS.has(grantType)) {
+            // a user's token: only what the user's roles grant now (recomputed at every refresh)
+            scopes = deps.grants.allowedScopes(ctx, resource.scopes) ?? [];
+          } else if (grantType === 'client_credentials') {
             // a client acting for itself gets only the scopes configured for it
             const own = new Set((client[ALLOWED_SCOPES] as string[] | undefined) ?? []);
             scopes = scopes.filter((s) => own.has(s));
@@ -172,6 +190,57 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
 
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
+  provider.use(defaultScopeForResource(() => deps.policy()));
   provider.proxy = true; // scheme and host come from canonicalOrigin (http/middleware.ts), never from the client
   return provider;
+}
+
+/**
+ * MCP authorization 2026-07-28 §Scope Selection Strategy: a client may omit `scope` (when the protected
+ * resource metadata lists none). An authorization request naming a known resource but none of its scopes
+ * asks for all of them; the user's roles then decide what is granted (oidc-provider would otherwise
+ * answer access_denied "no scope was granted").
+ */
+function defaultScopeForResource(policy: () => Policy) {
+  return async (ctx: { path: string; method: string; query: Record<string, unknown> }, next: () => Promise<void>) => {
+    if (ctx.method === 'GET' && ctx.path === '/auth') {
+      const known = resourcesOf(ctx.query.resource)
+        .map((r) => policy().resources.get(r))
+        .filter((r) => r !== undefined);
+      const requested = splitScope(ctx.query.scope);
+      if (known.length > 0 && !known.some((r) => r.scopes.some((s) => requested.includes(s)))) {
+        const all = known.flatMap((r) => r.scopes);
+        ctx.query = { ...ctx.query, scope: [...new Set([...requested, ...all])].join(' ') };
+      }
+    }
+    await next();
+  };
+}
+
+/**
+ * oidc-provider's prompts, with one change. RFC 8252 §8.6: a native client's identity cannot be assured
+ * (any app can claim a loopback redirect), so a request is never completed without the user. oidc-provider
+ * enforces that with a consent prompt every time; baton lets a first-party native client through when the
+ * user has just interacted in this same request (signed in), and shows the consent page otherwise.
+ */
+function interactionPrompts() {
+  const policy = interactionPolicy.base();
+  const consent = policy.get('consent')!;
+  consent.checks.remove('native_client_prompt');
+  consent.checks.add(
+    new interactionPolicy.Check(
+      'native_client_prompt',
+      'native clients require End-User interaction',
+      'interaction_required',
+      (ctx) => {
+        const { oidc } = ctx;
+        if (oidc.client?.applicationType !== 'native' || oidc.params?.response_type === 'none') return false;
+        if (oidc.result?.consent) return false;
+        const justSignedIn = oidc.result?.login !== undefined;
+        return !(justSignedIn && oidc.client[FIRST_PARTY] === true);
+      },
+    ),
+    0,
+  );
+  return policy;
 }

@@ -1,0 +1,221 @@
+/**
+ * An upstream OpenID Connect IdP, through openid-client (the relying party) with our own extra check of
+ * the ID token by jose: authorization code + PKCE (S256) + state + nonce (OIDC Core §3.1.2.1, RFC 7636),
+ * the ID token's signature, issuer, audience, expiry and issue time (OIDC Core §3.1.3.7), userinfo when the
+ * groups are not in the ID token (OIDC Core §5.3), and refresh to re-read groups.
+ */
+import * as client from 'openid-client';
+import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import type { OidcIdpConfig } from '../config/schema.ts';
+import { isLoopbackHost } from '../config/schema.ts';
+
+/** Why an upstream exchange failed: for logs (the user sees a generic page). */
+export class UpstreamError extends Error {
+  override name = 'UpstreamError';
+  readonly reason: 'unreachable' | 'idp_error' | 'invalid_response' | 'invalid_id_token' | 'refresh_refused';
+  constructor(reason: UpstreamError['reason'], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
+export interface UpstreamIdentity {
+  subject: string;
+  profile: Record<string, unknown>;
+  groups: string[];
+  refreshToken?: string;
+}
+
+const ID_TOKEN_ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
+
+export class OidcUpstream {
+  readonly idp: OidcIdpConfig;
+  readonly redirectUri: string;
+  #config: Promise<client.Configuration> | undefined;
+  #jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+
+  constructor(idp: OidcIdpConfig, redirectUri: string) {
+    this.idp = idp;
+    this.redirectUri = redirectUri;
+  }
+
+  /** Discovery, cached; a failure is not cached (the IdP may come back). */
+  async configuration(): Promise<client.Configuration> {
+    this.#config ??= (async () => {
+      const loopback = isLoopbackHost(new URL(this.idp.issuer).hostname);
+      const config = await client.discovery(
+        new URL(this.idp.issuer),
+        this.idp.client_id,
+        { redirect_uris: [this.redirectUri] },
+        this.idp.client_secret ? client.ClientSecretBasic(this.idp.client_secret) : client.None(),
+        { timeout: 5, ...(loopback ? { execute: [client.allowInsecureRequests] } : {}) },
+      );
+      const jwksUri = config.serverMetadata().jwks_uri;
+      if (!jwksUri) throw new UpstreamError('invalid_response', 'the IdP metadata has no jwks_uri');
+      this.#jwks = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+      return config;
+    })().catch((err: unknown) => {
+      this.#config = undefined;
+      throw err instanceof UpstreamError
+        ? err
+        : new UpstreamError('unreachable', `discovery failed: ${describe(err)}`, { cause: err });
+    });
+    return this.#config;
+  }
+
+  /** The authorization request (PKCE S256, state, nonce); the caller keeps the secrets server-side. */
+  async start(loginHint?: string): Promise<{ url: string; state: string; nonce: string; verifier: string }> {
+    const config = await this.configuration();
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: this.redirectUri,
+      scope: this.idp.scopes.join(' '),
+      response_type: 'code',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+      ...(loginHint ? { login_hint: loginHint } : {}),
+    });
+    return { url: url.href, state, nonce, verifier };
+  }
+
+  /** The callback: code → tokens, every check made, groups read. */
+  async finish(
+    callbackUrl: URL,
+    checks: { state: string; nonce: string; verifier: string },
+  ): Promise<UpstreamIdentity> {
+    const config = await this.configuration();
+    let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+    try {
+      tokens = await client.authorizationCodeGrant(config, callbackUrl, {
+        pkceCodeVerifier: checks.verifier,
+        expectedState: checks.state,
+        expectedNonce: checks.nonce,
+        idTokenExpected: true,
+      });
+    } catch (err) {
+      throw classify(err);
+    }
+    const claims = await this.#verifyIdToken(tokens.id_token!, checks.nonce);
+    const groups = await this.#groups(config, claims, tokens.access_token);
+    return {
+      subject: claims.sub!,
+      profile: profileOf(claims),
+      groups,
+      ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
+    };
+  }
+
+  /** Refresh at the IdP and re-read the groups (a group removed at the IdP is gone now). */
+  async refresh(refreshToken: string, expectedSubject: string): Promise<{ groups: string[]; refreshToken?: string }> {
+    const config = await this.configuration();
+    let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
+    try {
+      tokens = await client.refreshTokenGrant(config, refreshToken);
+    } catch (err) {
+      const e = classify(err);
+      throw e.reason === 'idp_error' ? new UpstreamError('refresh_refused', e.message, { cause: err }) : e;
+    }
+    let claims: JWTPayload = { sub: expectedSubject };
+    if (tokens.id_token) {
+      claims = await this.#verifyIdToken(tokens.id_token);
+      if (claims.sub !== expectedSubject)
+        throw new UpstreamError('invalid_id_token', 'refreshed ID token is for another subject');
+    }
+    const groups = await this.#groups(config, claims, tokens.access_token, !tokens.id_token);
+    return { groups, ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}) };
+  }
+
+  async #verifyIdToken(idToken: string, nonce?: string): Promise<JWTPayload> {
+    try {
+      const { payload } = await jwtVerify(idToken, this.#jwks!, {
+        issuer: this.idp.issuer,
+        audience: this.idp.client_id,
+        algorithms: ID_TOKEN_ALGS,
+        requiredClaims: ['sub', 'iat', 'exp'],
+        clockTolerance: 30,
+        maxTokenAge: '1h',
+      });
+      if (nonce !== undefined && payload.nonce !== nonce) throw new Error('nonce mismatch');
+      return payload;
+    } catch (err) {
+      throw new UpstreamError('invalid_id_token', `ID token rejected: ${describe(err)}`, { cause: err });
+    }
+  }
+
+  async #groups(
+    config: client.Configuration,
+    claims: JWTPayload,
+    accessToken: string,
+    forceUserinfo = false,
+  ): Promise<string[]> {
+    const fromToken = forceUserinfo
+      ? undefined
+      : extractGroups(claims, this.idp.groups_claim, this.idp.groups_separator);
+    if (fromToken) return fromToken;
+    if (!config.serverMetadata().userinfo_endpoint) return [];
+    try {
+      const info = await client.fetchUserInfo(config, accessToken, claims.sub!);
+      return extractGroups(info, this.idp.groups_claim, this.idp.groups_separator) ?? [];
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+}
+
+/**
+ * Groups at a claim path: `groups`, or a dot path such as `realm_access.roles`; an array of strings, or a
+ * string (one group, or several joined by `separator`). Undefined when the claim is absent.
+ */
+export function extractGroups(claims: Record<string, unknown>, path: string, separator?: string): string[] | undefined {
+  let value: unknown = claims;
+  for (const key of path.split('.')) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  if (value === undefined || value === null) return undefined;
+  if (Array.isArray(value)) return value.filter((g): g is string => typeof g === 'string' && g.length > 0);
+  if (typeof value === 'string') {
+    const parts = separator ? value.split(separator) : [value];
+    return parts.map((g) => g.trim()).filter(Boolean);
+  }
+  return [];
+}
+
+function profileOf(claims: JWTPayload): Record<string, unknown> {
+  const keep = ['email', 'email_verified', 'name', 'preferred_username', 'given_name', 'family_name'];
+  return Object.fromEntries(keep.filter((k) => claims[k] !== undefined).map((k) => [k, claims[k]]));
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: string }).code;
+    return code ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+function classify(err: unknown): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  if (err instanceof client.AuthorizationResponseError || err instanceof client.ResponseBodyError) {
+    return new UpstreamError(
+      'idp_error',
+      `the IdP answered ${err.error}${err.error_description ? `: ${err.error_description}` : ''}`,
+      { cause: err },
+    );
+  }
+  const code = (err as { code?: string }).code ?? '';
+  const cause = (err as { cause?: { code?: string } }).cause;
+  if (
+    err instanceof TypeError ||
+    code === 'ECONNREFUSED' ||
+    cause?.code === 'ECONNREFUSED' ||
+    (err as Error).name === 'TimeoutError'
+  ) {
+    return new UpstreamError('unreachable', `the IdP is unreachable: ${describe(err)}`, { cause: err });
+  }
+  return new UpstreamError('invalid_response', `the IdP response was rejected: ${describe(err)}`, { cause: err });
+}

@@ -1,0 +1,49 @@
+/**
+ * The configured identity providers: lookup by id, home-realm discovery by email domain, the upstream
+ * relying party of each OIDC IdP, and the local directory's users.
+ */
+import type { Config, IdpConfig, LocalIdpConfig } from '../config/schema.ts';
+import { OidcUpstream } from './oidc.ts';
+
+/** The issuer recorded for accounts of a local directory (it has no URL of its own). */
+export const localIssuer = (id: string) => `urn:baton:idp:${id}`;
+
+export class IdpRegistry {
+  readonly list: readonly IdpConfig[];
+  readonly #upstreams = new Map<string, OidcUpstream>();
+
+  constructor(config: Config, callbackUrl: (idpId: string) => string) {
+    this.list = config.identity_providers;
+    for (const idp of this.list) {
+      if (idp.type === 'oidc') this.#upstreams.set(idp.id, new OidcUpstream(idp, callbackUrl(idp.id)));
+    }
+  }
+
+  get(id: string): IdpConfig | undefined {
+    return this.list.find((i) => i.id === id);
+  }
+
+  upstream(id: string): OidcUpstream | undefined {
+    return this.#upstreams.get(id);
+  }
+
+  /** Home-realm discovery: the IdP whose email_domains has the address's domain (RFC 5321 domain, lowercased). */
+  forEmail(email: string): IdpConfig | undefined {
+    const at = email.lastIndexOf('@');
+    if (at < 1) return undefined;
+    const domain = email.slice(at + 1).toLowerCase();
+    return this.list.find((i) => i.email_domains.includes(domain));
+  }
+
+  issuerOf(idp: IdpConfig): string {
+    return idp.type === 'oidc' ? idp.issuer : localIssuer(idp.id);
+  }
+
+  displayName(idp: IdpConfig): string {
+    return idp.display_name ?? idp.id;
+  }
+
+  localUser(idp: LocalIdpConfig, username: string) {
+    return idp.users.find((u) => u.username === username);
+  }
+}
