@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README's second command (`npm test`) and CI (`.ci/run`) run it:
 #   1. the runtime and static checks (typecheck, lint, format);
-#   2. throwaway Redis and PostgreSQL on loopback (installed from Debian's packages when missing and
-#      running as root, else a failure naming the install command; never skipped);
+#   2. the Debian packages it runs against (scripts/system-deps.sh: Redis, PostgreSQL, the Glewlwyd IdP,
+#      Chromium; installed when missing and running as root, else a failure naming the install command),
+#      and throwaway Redis and PostgreSQL servers on loopback; nothing is ever skipped;
 #   3. every vitest test (unit, adapter contract on all three backends, HTTP, multi-process, outage);
 #   4. a closing `N passed, N failed` line.
 set -euo pipefail
@@ -11,6 +12,8 @@ echo "runtime: node $(node --version) ($(command -v node))"
 case "$(node --version)" in v24.*) ;; *) echo "baton: tests must run on Node 24 (npm test puts it on PATH)" >&2; exit 1 ;; esac
 
 npm run --silent check
+
+bash scripts/system-deps.sh
 
 export SERVICES_DIR=${SERVICES_DIR:-$(mktemp -d /tmp/baton-test-XXXXXX)}
 cleanup() { bash scripts/services.sh stop >/dev/null 2>&1 || true; }

@@ -85,6 +85,7 @@ export const RESOURCES = [
     uri: 'https://logs.mcp.example.com/mcp',
     name: 'Production logs (MCP)',
     scopes: ['logs.read', 'logs.debug.write', 'incidents.trigger'],
+    scope_descriptions: { 'logs.read': 'Read production logs', 'incidents.trigger': 'Declare an incident' },
   },
   { uri: 'https://cost.internal.example.com', name: 'Cost dashboard API', scopes: ['cost.read', 'cost.write'] },
 ];

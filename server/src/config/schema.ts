@@ -77,6 +77,8 @@ const resource = z.strictObject({
   uri: resourceUri,
   name: z.string().min(1).max(200),
   scopes: z.array(scopeToken).default([]),
+  /** plain words for the consent page, per scope */
+  scope_descriptions: z.record(scopeToken, z.string().min(1).max(200)).default({}),
   access_token_ttl: duration.max(86400).optional(),
 });
 
@@ -127,6 +129,8 @@ const oidcIdp = z
     }),
     client_id: z.string().min(1),
     client_secret: z.string().min(1).optional(),
+    /** how baton authenticates at the IdP's token endpoint (some IdPs do not decode RFC 6749 §2.3.1 Basic) */
+    token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional(),
     scopes: z.array(scopeToken).default(['openid', 'email', 'profile']),
     email_domains: z.array(z.string().regex(/^[a-z0-9.-]+$/, 'must be a lowercase domain')).default([]),
     /** where the groups are: a claim name or a dot path (`realm_access.roles`) */

@@ -206,7 +206,10 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         user,
         items: decisions
           .filter((x) => x.granted.length > 0)
-          .map((x) => ({ ...x, resourceName: policy.resources.get(x.resource)?.name ?? x.resource })),
+          .map((x) => {
+            const rs = policy.resources.get(x.resource);
+            return { ...x, resourceName: rs?.name ?? x.resource, descriptions: rs?.scope_descriptions ?? {} };
+          }),
       }),
     );
   }

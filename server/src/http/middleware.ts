@@ -81,10 +81,9 @@ export function securityHeaders(): Koa.Middleware {
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Referrer-Policy', 'no-referrer');
     if (ctx.type === 'text/html') {
-      ctx.set(
-        'Content-Security-Policy',
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-      );
+      // no form-action: a consent form's POST ends in a redirect to the client's redirect URI (another
+      // origin), and browsers apply form-action to that whole redirect chain
+      ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
       ctx.set('X-Frame-Options', 'DENY');
     }
   };

@@ -81,6 +81,7 @@ export interface ConsentItem {
   resource: string;
   granted: string[];
   denied: string[];
+  descriptions: Readonly<Record<string, string>>;
 }
 
 export function consentPage(opts: {
@@ -95,7 +96,12 @@ export function consentPage(opts: {
   const items = opts.items
     .map(
       (i) => `<section><h2>${escapeHtml(i.resourceName)}</h2><p><code>${escapeHtml(i.resource)}</code></p>
-<ul>${i.granted.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('')}</ul>${
+<ul>${i.granted
+        .map(
+          (s) =>
+            `<li><code>${escapeHtml(s)}</code>${i.descriptions[s] ? `: ${escapeHtml(i.descriptions[s])}` : ''}</li>`,
+        )
+        .join('')}</ul>${
         i.denied.length
           ? `<p>Not included (your roles do not allow it): ${i.denied.map((s) => `<code>${escapeHtml(s)}</code>`).join(', ')}</p>`
           : ''

@@ -47,7 +47,7 @@ export class OidcUpstream {
         new URL(this.idp.issuer),
         this.idp.client_id,
         { redirect_uris: [this.redirectUri] },
-        this.idp.client_secret ? client.ClientSecretBasic(this.idp.client_secret) : client.None(),
+        clientAuth(this.idp),
         { timeout: 5, ...(loopback ? { execute: [client.allowInsecureRequests] } : {}) },
       );
       const jwksUri = config.serverMetadata().jwks_uri;
@@ -164,6 +164,14 @@ export class OidcUpstream {
       throw classify(err);
     }
   }
+}
+
+function clientAuth(idp: OidcIdpConfig): client.ClientAuth {
+  const method = idp.token_endpoint_auth_method ?? (idp.client_secret ? 'client_secret_basic' : 'none');
+  if (method === 'none' || !idp.client_secret) return client.None();
+  return method === 'client_secret_post'
+    ? client.ClientSecretPost(idp.client_secret)
+    : client.ClientSecretBasic(idp.client_secret);
 }
 
 /**

@@ -1,0 +1,114 @@
+/**
+ * A person signs in and consents through baton's pages in a real browser (Debian's Chromium, driven by
+ * playwright-core): labelled fields, no JavaScript needed, the redirect back to the client with a code.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../../src/main.ts';
+import { BACKENDS, makeConfig, memoryLogger, PARTNER_SECRET } from '../helpers.ts';
+
+const LOGS = 'https://logs.mcp.example.com/mcp';
+const REDIRECT = 'https://partner.example.com/cb';
+const ISSUER = 'http://127.0.0.1:9462';
+let server: RunningServer;
+let browser: Browser;
+let cleanup: () => Promise<void>;
+
+beforeAll(async () => {
+  const store = await BACKENDS[0]!.create();
+  cleanup = store.cleanup;
+  // the browser follows redirects to the issuer's URLs, so the issuer is where the server listens
+  server = await startServer(
+    makeConfig({ storage: store.storage, issuer: ISSUER, listen: { host: '127.0.0.1', port: 9462 } }),
+    memoryLogger().log,
+  );
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    // this machine's closed network: no background connections, no sandbox as root
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await cleanup?.();
+});
+
+describe('sign-in pages in a browser', () => {
+  it('a person signs in, reads the consent page, allows, and the client gets its code', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    let redirectedTo: URL | undefined;
+    // the client's redirect URI is not a real site here: catch the navigation to it
+    await page.route(`${REDIRECT}**`, async (route) => {
+      redirectedTo = new URL(route.request().url());
+      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'client received the code' });
+    });
+    const verifier = randomBytes(32).toString('base64url');
+    const state = randomBytes(8).toString('hex');
+    const auth = new URL(`${server.url}/auth`);
+    auth.search = new URLSearchParams({
+      client_id: 'partner-app',
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+      state,
+      resource: LOGS,
+      scope: 'logs.read incidents.trigger',
+    }).toString();
+
+    await page.goto(auth.href);
+    await expect(page.getByRole('heading', { name: 'Sign in to Example Corp' }).isVisible()).resolves.toBe(true);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill('wrong');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor();
+    await expect(page.getByRole('alert').textContent()).resolves.toBe('Wrong username or password.');
+    await page.getByLabel('Password').fill('alice-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+
+    await page.getByRole('heading', { name: 'Allow Partner dashboard to act for you?' }).waitFor();
+    const text = await page.locator('main').innerText();
+    expect(text).toContain('Signed in as alice@example.com');
+    expect(text).toContain('which returns to partner.example.com');
+    expect(text).toContain('Production logs (MCP)');
+    expect(text).toContain('logs.read: Read production logs');
+    expect(text).toContain('Not included (your roles do not allow it): incidents.trigger');
+    await page.screenshot({
+      path: join(process.env.BATON_SCREENSHOTS ?? mkdtempSync(join(tmpdir(), 'baton-shot-')), 'consent.png'),
+    });
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.waitForURL(`${REDIRECT}**`);
+
+    expect(redirectedTo?.searchParams.get('state')).toBe(state);
+    expect(redirectedTo?.searchParams.get('iss')).toBe(ISSUER);
+    const tokens = await request(server.url)
+      .post('/token')
+      .auth('partner-app', PARTNER_SECRET)
+      .type('form')
+      .send({
+        grant_type: 'authorization_code',
+        code: redirectedTo!.searchParams.get('code'),
+        code_verifier: verifier,
+        redirect_uri: REDIRECT,
+        resource: LOGS,
+      })
+      .expect(200);
+    expect(tokens.body.scope).toBe('logs.read');
+    await context.close();
+  });
+});
