@@ -5,7 +5,9 @@ const LOGS = 'https://logs.mcp.example.com/mcp';
 const policy = new Policy({
   roles: { developer: ['logs.read', 'analytics.query'], sre: ['logs.read', 'logs.debug.write', 'incidents.trigger'] },
   role_bindings: { corp: { developers: ['developer'], oncall: ['sre'] }, local: { devs: ['developer'] } },
-  resources: [{ uri: LOGS, name: 'Logs', scopes: ['logs.read', 'logs.debug.write', 'incidents.trigger'] }],
+  resources: [
+    { uri: LOGS, name: 'Logs', scopes: ['logs.read', 'logs.debug.write', 'incidents.trigger'], scope_descriptions: {} },
+  ],
 });
 
 describe('policy', () => {
