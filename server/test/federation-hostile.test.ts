@@ -1,0 +1,147 @@
+/**
+ * Bad input from an upstream IdP (OIDC Core §3.1.3.7): an ID token with the wrong key, `alg: none`, HS256
+ * keyed with the public key, a wrong audience, issuer or nonce, expired or issued in the future, an error
+ * response, or an IdP that cannot be reached: each ends on a clear page with the reason logged, never a
+ * 500, and no account is stored.
+ */
+import { randomBytes, createHash } from 'node:crypto';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../src/main.ts';
+import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
+import { startHostileIdp, type HostileIdp, type Mode } from './idp/hostile-idp.ts';
+
+let idp: HostileIdp;
+let server: RunningServer;
+let cleanup: () => Promise<void>;
+const logs = memoryLogger();
+
+beforeAll(async () => {
+  idp = await startHostileIdp();
+  const store = await BACKENDS[1]!.create();
+  cleanup = store.cleanup;
+  server = await startServer(
+    makeConfig({
+      storage: store.storage,
+      identity_providers: [
+        {
+          id: 'hostile',
+          type: 'oidc',
+          display_name: 'Hostile IdP',
+          issuer: idp.issuer,
+          client_id: idp.clientId,
+          client_secret: 'x'.repeat(32),
+        },
+        {
+          id: 'down',
+          type: 'oidc',
+          display_name: 'Down IdP',
+          issuer: 'http://127.0.0.1:9',
+          client_id: 'c',
+          email_domains: ['down.example.com'],
+        },
+      ],
+      role_bindings: { hostile: { oncall: ['sre'] } },
+    }),
+    logs.log,
+  );
+});
+afterAll(async () => {
+  await server?.close();
+  await cleanup?.();
+  await idp?.stop();
+});
+
+/** why each is refused (openid-client catches most; baton's own jose check catches the wrong key) */
+const REASONS: Record<Mode, string> = {
+  good: '',
+  'wrong-key': 'invalid_id_token: ID token rejected: ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+  'alg-none': 'OAUTH_INVALID_RESPONSE',
+  'hs256-public-key': 'OAUTH_INVALID_RESPONSE',
+  'wrong-aud': 'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
+  'wrong-iss': 'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
+  'wrong-nonce': 'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
+  expired: 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
+  future: '"iat" claim timestamp check failed',
+  error: 'idp_error: the IdP answered invalid_grant',
+};
+
+const accountCount = async () =>
+  Number((await server.storage.db('accounts').count<{ count: string }[]>('* as count'))[0]!.count);
+
+async function attempt(mode: Mode) {
+  const agent = request.agent(server.url);
+  const verifier = randomBytes(32).toString('base64url');
+  const auth = `/auth?${new URLSearchParams({
+    client_id: 'ide-agent',
+    redirect_uri: 'http://127.0.0.1/callback',
+    response_type: 'code',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    state: 'client-state',
+    resource: 'https://logs.mcp.example.com/mcp',
+  }).toString()}`;
+  const toInteraction = await agent.get(auth).expect(303);
+  const chooser = await agent.get(toInteraction.headers.location!).expect(200);
+  const action = /<form method="post" action="([^"]+)"/.exec(chooser.text)![1]!;
+  const csrf = /name="csrf" value="([^"]+)"/.exec(chooser.text)![1]!;
+  const toIdp = await agent.post(action).type('form').send({ csrf, idp: 'hostile' }).expect(303);
+  const upstream = new URL(toIdp.headers.location!);
+  expect(upstream.origin).toBe(idp.issuer);
+  idp.next(mode, upstream.searchParams.get('nonce')!);
+  const callback = await agent
+    .get(`/interaction/callback/hostile?code=abc&state=${upstream.searchParams.get('state')}`)
+    .expect(303);
+  return agent.get(callback.headers.location!.replace('http://127.0.0.1:9400', ''));
+}
+
+describe('a hostile upstream IdP', () => {
+  it('the fixture works: a good ID token signs Mallory in', async () => {
+    const res = await attempt('good');
+    expect(res.status).toBe(303);
+    expect(await accountCount()).toBe(1);
+    await server.storage.db('accounts').delete();
+  });
+
+  it.each<Mode>([
+    'wrong-key',
+    'alg-none',
+    'hs256-public-key',
+    'wrong-aud',
+    'wrong-iss',
+    'wrong-nonce',
+    'expired',
+    'future',
+    'error',
+  ])('an ID token response with %s ends on a clear 400 page, nothing stored', async (mode) => {
+    const before = logs.lines().length;
+    const res = await attempt(mode);
+    expect(res.status).toBe(400);
+    expect(res.text).toContain('Hostile IdP did not confirm your sign-in.');
+    expect(await accountCount()).toBe(0);
+    const refused = logs
+      .lines()
+      .slice(before)
+      .find((l) => l.includes('"msg":"interaction.refused"'));
+    expect(refused).toBeDefined();
+    expect(refused).not.toContain('at-from-hostile');
+    expect((JSON.parse(refused!) as { reason: string }).reason).toContain(REASONS[mode]);
+  });
+
+  it('an unreachable IdP is a clear 502 page', async () => {
+    const agent = request.agent(server.url);
+    const auth = `/auth?${new URLSearchParams({
+      client_id: 'ide-agent',
+      redirect_uri: 'http://127.0.0.1/callback',
+      response_type: 'code',
+      code_challenge: createHash('sha256').update('v'.repeat(43)).digest('base64url'),
+      code_challenge_method: 'S256',
+      resource: 'https://logs.mcp.example.com/mcp',
+      login_hint: 'someone@down.example.com',
+    }).toString()}`;
+    const toInteraction = await agent.get(auth).expect(303);
+    const page = await agent.get(toInteraction.headers.location!);
+    expect(page.status).toBe(502);
+    expect(page.text).toContain('Down IdP cannot be reached right now.');
+  });
+});

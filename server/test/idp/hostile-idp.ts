@@ -1,0 +1,117 @@
+/**
+ * A hostile OpenID Connect provider for negative tests: it speaks the protocol (discovery, JWKS, token,
+ * userinfo) but answers each token request the way the test asks: a good ID token (to prove the fixture
+ * itself works), or one signed with the wrong key, `alg: none`, HS256 keyed with the public key, a wrong
+ * audience, issuer or nonce, expired, issued in the future, or an OAuth error.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from 'jose';
+
+export type Mode =
+  | 'good'
+  | 'wrong-key'
+  | 'alg-none'
+  | 'hs256-public-key'
+  | 'wrong-aud'
+  | 'wrong-iss'
+  | 'wrong-nonce'
+  | 'expired'
+  | 'future'
+  | 'error';
+
+export interface HostileIdp {
+  issuer: string;
+  clientId: string;
+  /** how the next token request is answered, for the given nonce (from the authorization URL) */
+  next(mode: Mode, nonce: string): void;
+  stop(): Promise<void>;
+}
+
+export async function startHostileIdp(): Promise<HostileIdp> {
+  const good = await generateKeyPair('RS256', { extractable: true });
+  const evil = await generateKeyPair('RS256', { extractable: true });
+  const publicJwk: JWK = { ...(await exportJWK(good.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+  const clientId = 'baton-hostile';
+  let issuer = '';
+  let plan: { mode: Mode; nonce: string } = { mode: 'good', nonce: '' };
+
+  async function idToken(): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      nonce: plan.mode === 'wrong-nonce' ? 'not-the-nonce' : plan.nonce,
+      email: 'mallory@example.com',
+      groups: ['oncall'],
+    };
+    const base = new SignJWT(claims)
+      .setSubject('mallory')
+      .setIssuer(plan.mode === 'wrong-iss' ? 'https://evil.example.com' : issuer)
+      .setAudience(plan.mode === 'wrong-aud' ? 'someone-else' : clientId)
+      .setIssuedAt(plan.mode === 'future' ? now + 3600 : plan.mode === 'expired' ? now - 7200 : now)
+      .setExpirationTime(plan.mode === 'expired' ? now - 3600 : now + 600);
+    switch (plan.mode) {
+      case 'alg-none':
+        return new UnsecuredJWT({
+          ...claims,
+          sub: 'mallory',
+          iss: issuer,
+          aud: clientId,
+          iat: now,
+          exp: now + 600,
+        }).encode();
+      case 'hs256-public-key':
+        return base
+          .setProtectedHeader({ alg: 'HS256', kid: 'k1' })
+          .sign(new TextEncoder().encode(JSON.stringify(publicJwk)));
+      case 'wrong-key':
+        return base.setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(evil.privateKey);
+      default:
+        return base.setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(good.privateKey);
+    }
+  }
+
+  const server: Server = createServer((req, res) => {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(body));
+    };
+    const path = new URL(req.url ?? '/', issuer).pathname;
+    if (path === '/.well-known/openid-configuration') {
+      return send(200, {
+        issuer,
+        authorization_endpoint: `${issuer}/authorize`,
+        token_endpoint: `${issuer}/token`,
+        jwks_uri: `${issuer}/jwks`,
+        userinfo_endpoint: `${issuer}/userinfo`,
+        response_types_supported: ['code'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        code_challenge_methods_supported: ['S256'],
+        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      });
+    }
+    if (path === '/jwks') return send(200, { keys: [publicJwk] });
+    if (path === '/token') {
+      req.resume();
+      req.on('end', () => {
+        if (plan.mode === 'error') return send(400, { error: 'invalid_grant', error_description: 'code expired' });
+        void idToken().then((token) =>
+          send(200, { access_token: 'at-from-hostile', token_type: 'Bearer', expires_in: 300, id_token: token }),
+        );
+      });
+      return;
+    }
+    if (path === '/userinfo') return send(200, { sub: 'mallory', groups: ['oncall'] });
+    send(404, { error: 'not_found' });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    issuer,
+    clientId,
+    next(mode, nonce) {
+      plan = { mode, nonce };
+    },
+    stop: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
+}
