@@ -15,6 +15,8 @@ import type { Config } from './config/schema.ts';
 import { KekError, generateKekValue, resolveKek } from './keys/kek.ts';
 import { KeyStore, KeyStoreError } from './keys/keystore.ts';
 import { createLogger } from './logger.ts';
+import { AccountStore } from './accounts/store.ts';
+import { hashPassword } from './idp/password.ts';
 import { StartupError, startServer } from './main.ts';
 import { openStorage, StorageError } from './storage/index.ts';
 import { migrationConfig } from '../../migrations/index.ts';
@@ -27,7 +29,12 @@ const USAGE = `usage: baton <command> [--config FILE]
   keys publish                  add a new key to the JWKS (not signing yet)
   keys activate KID [--force]   make a published key the signing key
   keys retire KID [--force]     remove a retiring key from the JWKS
-  keys generate-kek             print a new key-encryption key for keys.encryption_key`;
+  keys generate-kek             print a new key-encryption key for keys.encryption_key
+  users hash-password           read a password on stdin, print its scrypt hash (local directory)
+  accounts list                 accounts: id, IdP, subject, roles, state
+  accounts disable|enable ID    a disabled account gets no token and no refresh
+  consents revoke ACCOUNT [--client ID]
+                                forget remembered consents (the user is asked again)`;
 
 class UsageError extends Error {}
 
@@ -38,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       force: { type: 'boolean' },
+      client: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -48,6 +56,12 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'keys' && sub === 'generate-kek') {
     process.stdout.write(`${generateKekValue()}\n`);
+    return 0;
+  }
+  if (command === 'users' && sub === 'hash-password') {
+    const password = (await readStdin()).replace(/\r?\n$/, '');
+    if (!password) throw new UsageError('users hash-password reads the password on stdin');
+    process.stdout.write(`${await hashPassword(password)}\n`);
     return 0;
   }
   const path = configPathFrom(values.config, process.env);
@@ -66,6 +80,9 @@ async function main(argv: string[]): Promise<number> {
       return migrate(config, sub);
     case 'keys':
       return keys(config, sub, arg, values.force ?? false);
+    case 'accounts':
+    case 'consents':
+      return accounts(config, command, sub, arg, values.client);
     default:
       throw new UsageError(`unknown command ${command}`);
   }
@@ -173,6 +190,45 @@ async function keys(config: Config, sub: string | undefined, kid: string | undef
         throw new UsageError('keys list|publish|activate KID|retire KID|generate-kek');
     }
   });
+}
+
+async function accounts(
+  config: Config,
+  command: 'accounts' | 'consents',
+  sub: string | undefined,
+  id: string | undefined,
+  client: string | undefined,
+): Promise<number> {
+  return withStorage(config, async (storage) => {
+    const store = new AccountStore(storage.db, resolveKek(config));
+    if (command === 'accounts' && sub === 'list') {
+      for (const a of await store.list()) {
+        process.stdout.write(
+          `${a.id}  ${a.idpId ?? '-'}  ${a.idpSubject}  [${a.roles.join(',')}]  ${a.disabled ? 'disabled' : 'enabled'}\n`,
+        );
+      }
+      return 0;
+    }
+    if (command === 'accounts' && (sub === 'disable' || sub === 'enable')) {
+      if (!id) throw new UsageError(`accounts ${sub} ID`);
+      if (!(await store.setDisabled(id, sub === 'disable'))) throw new KeyStoreError(`no account ${id}`);
+      process.stdout.write(`${sub}d ${id}\n`);
+      return 0;
+    }
+    if (command === 'consents' && sub === 'revoke') {
+      if (!id) throw new UsageError('consents revoke ACCOUNT [--client ID]');
+      const n = await store.revokeConsents(id, client);
+      process.stdout.write(`revoked ${n} consent${n === 1 ? '' : 's'}\n`);
+      return 0;
+    }
+    throw new UsageError('accounts list|disable ID|enable ID, consents revoke ACCOUNT [--client ID]');
+  });
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 main(process.argv.slice(2)).then(

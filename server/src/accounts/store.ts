@@ -93,6 +93,11 @@ export class AccountStore {
     return toAccount(row!);
   }
 
+  async list(): Promise<Account[]> {
+    const rows = await this.#db('accounts').select<Row[]>('*').orderBy('created_at');
+    return rows.map(toAccount);
+  }
+
   async find(id: string): Promise<Account | undefined> {
     const row = await this.#db('accounts').where({ id }).first<Row | undefined>();
     return row ? toAccount(row) : undefined;

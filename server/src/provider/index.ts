@@ -160,6 +160,12 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
           if (typeof grantType === 'string' && USER_GRANTS.has(grantType)) {
             // a user's token: only what the user's roles grant now (recomputed at every refresh)
             scopes = deps.grants.allowedScopes(ctx, resource.scopes) ?? [];
+            const held = (ctx.oidc.entities as { RefreshToken?: { scopes: Set<string> } }).RefreshToken?.scopes;
+            if (grantType === 'refresh_token' && held && !scopes.some((s) => held.has(s))) {
+              // the user's roles no longer grant anything this refresh token was for: end it, so the
+              // client signs the user in again (and sees why)
+              throw new errors.InvalidGrant('the roles no longer grant any scope of this refresh token');
+            }
           } else if (grantType === 'client_credentials') {
             // a client acting for itself gets only the scopes configured for it
             const own = new Set((client[ALLOWED_SCOPES] as string[] | undefined) ?? []);
