@@ -8,12 +8,14 @@ import * as createOidcPayloads from './20261125000001_create_oidc_payloads.ts';
 import * as createSigningKeys from './20261125000002_create_signing_keys.ts';
 import * as createAccounts from './20261125000003_create_accounts.ts';
 import * as createConsents from './20261125000004_create_consents.ts';
+import * as createTokenLineage from './20261125000005_create_token_lineage.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
   '20261125000002_create_signing_keys': createSigningKeys,
   '20261125000003_create_accounts': createAccounts,
   '20261125000004_create_consents': createConsents,
+  '20261125000005_create_token_lineage': createTokenLineage,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

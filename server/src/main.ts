@@ -83,6 +83,9 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
       policy: () => policy,
       grants,
       base,
+      accounts,
+      idps,
+      db: storage.db,
     });
     attachProviderEvents(provider, log);
     // static clients are validated lazily by oidc-provider; validate them now so a bad one stops the start

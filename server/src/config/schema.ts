@@ -77,6 +77,11 @@ const resource = z.strictObject({
   uri: resourceUri,
   name: z.string().min(1).max(200),
   scopes: z.array(scopeToken).default([]),
+  /**
+   * the client that is this resource server (an MCP server's client id): it alone may exchange tokens
+   * addressed to this resource (RFC 8693, `delegation`)
+   */
+  client_id: identifier.optional(),
   /** plain words for the consent page, per scope */
   scope_descriptions: z.record(scopeToken, z.string().min(1).max(200)).default({}),
   access_token_ttl: duration.max(86400).optional(),
@@ -139,7 +144,12 @@ const oidcIdp = z
     groups_separator: z.string().min(1).optional(),
     /** refresh with the IdP at every baton refresh, so group changes and removals apply at once */
     sync_on_refresh: z.boolean().default(true),
+    /** a disabled IdP signs nobody in and its ID-JAGs and ID tokens are refused */
+    enabled: z.boolean().default(true),
+    /** XAA: trust ID-JAGs signed by this IdP (jwt-bearer grant) */
     accept_id_jag: z.boolean().default(false),
+    /** the IdP's JWKS, when it differs from the discovery document's jwks_uri */
+    jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
   })
   .superRefine((idp, ctx) => {
     if (!idp.scopes.includes('openid')) {
@@ -165,6 +175,27 @@ const localIdp = z.strictObject({
 });
 
 const identityProvider = z.discriminatedUnion('type', [oidcIdp, localIdp]);
+
+/** RFC 8693: which actor (client) may exchange a subject token for which targets, scopes, depth. */
+const delegationRule = z.strictObject({
+  actor: identifier,
+  targets: z.array(resourceUri).min(1),
+  /** the most the exchanged token may carry for these targets */
+  scopes: z.array(scopeToken).min(1),
+  /** the longest actor chain (number of actors in `act`) the issued token may have */
+  max_chain: z.number().int().min(1).max(10).default(3),
+  /** issue without `act` (the actor becomes invisible): only for clients explicitly trusted to */
+  impersonation: z.boolean().default(false),
+});
+
+const idJag = z.strictObject({
+  /** the longest lifetime (exp - iat) an ID-JAG may have */
+  max_lifetime_seconds: z.number().int().min(10).max(3600).default(300),
+  algorithms: z
+    .array(z.enum(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA']))
+    .min(1)
+    .default(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA']),
+});
 
 const tokens = z.strictObject({
   access_token_ttl: duration.max(86400).default(300),
@@ -208,6 +239,8 @@ export const configSchema = z
     role_bindings: z.record(identifier, z.record(z.string().min(1), z.array(identifier))).default({}),
     resources: z.array(resource).default([]),
     clients: z.strictObject({ static: z.array(staticClient).default([]) }).default({ static: [] }),
+    delegation: z.array(delegationRule).default([]),
+    id_jag: idJag.default({ max_lifetime_seconds: 300, algorithms: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] }),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
@@ -271,6 +304,33 @@ export const configSchema = z
         });
       }
     }
+    c.delegation.forEach((d, i) => {
+      if (!ids.has(d.actor)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['delegation', i, 'actor'],
+          message: `names client ${d.actor}, which is not in clients.static`,
+        });
+      }
+      d.targets.forEach((t, j) => {
+        if (!seen.has(t)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['delegation', i, 'targets', j],
+            message: `names ${t}, which is not in resources`,
+          });
+        }
+      });
+    });
+    c.resources.forEach((r, i) => {
+      if (r.client_id && !ids.has(r.client_id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['resources', i, 'client_id'],
+          message: `names client ${r.client_id}, which is not in clients.static`,
+        });
+      }
+    });
     if (c.mode === 'production' && !c.keys.encryption_key) {
       ctx.addIssue({
         code: 'custom',
@@ -283,6 +343,7 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type ResourceConfig = Config['resources'][number];
 export type StaticClientConfig = Config['clients']['static'][number];
+export type DelegationRule = Config['delegation'][number];
 export type IdpConfig = Config['identity_providers'][number];
 export type OidcIdpConfig = Extract<IdpConfig, { type: 'oidc' }>;
 export type LocalIdpConfig = Extract<IdpConfig, { type: 'local' }>;

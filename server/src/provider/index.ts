@@ -16,6 +16,13 @@ import type { Adapter } from '../../../adapters/src/models.ts';
 import { renderErrorPage } from '../http/pages.ts';
 import type { Policy } from '../policy/policy.ts';
 import { resourcesOf, splitScope, type UserGrants } from './user-grants.ts';
+import { createLocalJWKSet } from 'jose';
+import type { Knex } from 'knex';
+import type { AccountStore } from '../accounts/store.ts';
+import type { IdpRegistry } from '../idp/registry.ts';
+import { tokenClaimsFor } from './grants/extra-claims.ts';
+import * as exchange from './grants/token-exchange.ts';
+import * as jwtBearer from './grants/jwt-bearer.ts';
 
 export interface ProviderDeps {
   adapterFor(model: string): Adapter;
@@ -25,6 +32,9 @@ export interface ProviderDeps {
   grants: UserGrants;
   /** the issuer's path ('' at the root), under which the interaction routes live */
   base: string;
+  accounts: AccountStore;
+  idps: IdpRegistry;
+  db: Knex;
 }
 
 const USER_GRANTS = new Set(['authorization_code', 'refresh_token']);
@@ -36,10 +46,15 @@ export const ALLOWED_RESOURCES = 'baton_resources';
 export const ALLOWED_SCOPES = 'baton_scopes';
 const CLIENT_KINDS = new Set(['agent', 'mcp_server', 'service', 'app']);
 
-export function staticClientMetadata(c: StaticClientConfig): Record<string, unknown> {
+export function staticClientMetadata(c: StaticClientConfig, implied: readonly string[] = []): Record<string, unknown> {
   const auth = c.auth ?? (c.public ? 'none' : 'client_secret_basic');
-  const grantTypes =
-    c.grant_types ?? (c.redirect_uris.length > 0 ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
+  const grantTypes = [
+    ...new Set([
+      ...(c.grant_types ??
+        (c.redirect_uris.length > 0 ? ['authorization_code', 'refresh_token'] : ['client_credentials'])),
+      ...implied,
+    ]),
+  ];
   const native = c.redirect_uris.some((u) => {
     const url = URL.parse(u);
     return (
@@ -69,7 +84,12 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
 
   return {
     adapter: (name: string) => deps.adapterFor(name),
-    clients: config.clients.static.map(staticClientMetadata) as unknown as Configuration['clients'],
+    // a delegation actor may use token exchange without listing its URN (RFC 8693)
+    clients: config.clients.static.map((c) =>
+      staticClientMetadata(c, config.delegation.some((d) => d.actor === c.client_id) ? [exchange.TOKEN_EXCHANGE] : []),
+    ) as unknown as Configuration['clients'],
+    // ID-JAG §7.2 / MCP Enterprise-Managed Authorization §6
+    discovery: { authorization_grant_profiles_supported: [jwtBearer.ID_JAG_PROFILE] },
     jwks: { keys: deps.jwks },
     cookies: {
       keys: deps.cookieKeys,
@@ -125,9 +145,13 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
     // RFC 9068 §2.2 plus baton's claims (README "Token shapes"); standard claims always win over these.
     extraTokenClaims: async (ctx, token) => {
       const kind = (token as { client?: Record<string, unknown> }).client?.[CLIENT_KIND];
-      const t = token as { kind: string; accountId?: string; scope?: string };
+      const decided = tokenClaimsFor(token); // set by baton's own grants (token exchange, ID-JAG)
+      const t = token as { kind: string; accountId?: string; scope?: string; grantId?: string };
       const user =
-        t.kind === 'AccessToken' && t.accountId ? await deps.grants.userClaims(ctx, t.accountId, t.scope) : {};
+        decided ??
+        (t.kind === 'AccessToken' && t.accountId
+          ? { ...(await deps.grants.userClaims(ctx, t.accountId, t.scope)), ...(t.grantId ? { gid: t.grantId } : {}) }
+          : {});
       return { ...user, ...(kind ? { client_kind: kind } : {}) };
     },
     clientBasedCORS: (_ctx, origin, client) =>
@@ -197,6 +221,33 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
   provider.use(defaultScopeForResource(() => deps.policy()));
+  const ownKeys = createLocalJWKSet({
+    keys: deps.jwks.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub),
+  });
+  provider.registerGrantType(
+    exchange.TOKEN_EXCHANGE,
+    exchange.tokenExchangeHandler({
+      config,
+      policy: () => deps.policy(),
+      accounts: deps.accounts,
+      idps: deps.idps,
+      ownKeys,
+      db: deps.db,
+    }),
+    exchange.parameters,
+    exchange.allowedDuplicates,
+  );
+  provider.registerGrantType(
+    jwtBearer.JWT_BEARER,
+    jwtBearer.jwtBearerHandler({
+      config,
+      policy: () => deps.policy(),
+      accounts: deps.accounts,
+      idps: deps.idps,
+      replay: deps.adapterFor('IdJagReplay'),
+    }),
+    jwtBearer.parameters,
+  );
   provider.proxy = true; // scheme and host come from canonicalOrigin (http/middleware.ts), never from the client
   return provider;
 }

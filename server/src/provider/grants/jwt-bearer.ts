@@ -1,0 +1,156 @@
+/**
+ * ID-JAG redemption: the RFC 7523 jwt-bearer grant under draft-ietf-oauth-identity-assertion-authz-grant-04
+ * (§4.4) and the MCP Enterprise-Managed Authorization profile (XAA). An enterprise IdP that already signed
+ * the user in issues an ID-JAG for baton; the client redeems it here, with no browser.
+ *
+ * Checks, each an `invalid_grant` with its reason logged (RFC 7521 §5.2, RFC 7523 §3, ID-JAG §4.4.1,
+ * EMA §7.4, §7.6):
+ *   typ oauth-id-jag+jwt; an algorithm allow-list (never `none`, never HMAC); the signature by a trusted,
+ *   enabled IdP (accept_id_jag); aud exactly baton's issuer (a string, or an array of exactly one);
+ *   client_id = the authenticated client; exp, iat, a maximum lifetime; jti single-use until exp across every
+ *   process (EMA §7.4.2 makes it REQUIRED, where ID-JAG §4.4.3 would allow re-use); resource a configured
+ *   resource; the user resolved from (iss, sub) and enabled.
+ * Issued scope = requested ∩ the ID-JAG's ∩ what the user's roles grant (EMA §7.2.1). No refresh token
+ * (ID-JAG §4.4.3).
+ */
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import type Provider from 'oidc-provider';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type { AccountStore } from '../../accounts/store.ts';
+import { accountIdFor } from '../../accounts/store.ts';
+import type { Adapter } from '../../../../adapters/src/models.ts';
+import type { Config, OidcIdpConfig } from '../../config/schema.ts';
+import type { IdpRegistry } from '../../idp/registry.ts';
+import type { Policy } from '../../policy/policy.ts';
+import { setTokenClaims } from './extra-claims.ts';
+
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
+export const parameters = ['assertion', 'scope', 'resource'];
+
+export interface JwtBearerDeps {
+  config: Config;
+  policy(): Policy;
+  accounts: AccountStore;
+  idps: IdpRegistry;
+  /** single-use ID-JAG ids, shared by every process (a consumable model) */
+  replay: Adapter;
+}
+
+const reject = (detail: string) => new errors.InvalidGrant(detail);
+
+export function jwtBearerHandler(deps: JwtBearerDeps) {
+  const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+  async function keysOf(idp: OidcIdpConfig) {
+    let set = keySets.get(idp.id);
+    if (!set) {
+      const uri = idp.jwks_uri ?? (await deps.idps.upstream(idp.id)!.configuration()).serverMetadata().jwks_uri!;
+      set = createRemoteJWKSet(new URL(uri), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+      keySets.set(idp.id, set);
+    }
+    return set;
+  }
+
+  return async function jwtBearer(ctx: KoaContextWithOIDC): Promise<void> {
+    const params = ctx.oidc.params as Record<string, unknown>;
+    const assertion = typeof params.assertion === 'string' ? params.assertion : '';
+    if (!assertion) throw new errors.InvalidRequest('assertion is required');
+    const provider: Provider = ctx.oidc.provider;
+    const client = ctx.oidc.client!;
+
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    let unverified: JWTPayload;
+    try {
+      header = decodeProtectedHeader(assertion);
+      unverified = JSON.parse(Buffer.from(assertion.split('.')[1] ?? '', 'base64url').toString()) as JWTPayload;
+    } catch {
+      throw new errors.InvalidRequest('assertion is not a JWT');
+    }
+    if (header.typ !== 'oauth-id-jag+jwt') throw reject(`typ ${String(header.typ)} is not oauth-id-jag+jwt`);
+    const idp = deps.idps.list.find((i) => i.type === 'oidc' && i.issuer === unverified.iss);
+    if (!idp || idp.type !== 'oidc' || !idp.accept_id_jag || !idp.enabled) {
+      throw reject(`issuer ${String(unverified.iss)} is not a trusted, enabled ID-JAG issuer`);
+    }
+
+    let claims: JWTPayload;
+    try {
+      ({ payload: claims } = await jwtVerify(assertion, await keysOf(idp), {
+        issuer: idp.issuer,
+        typ: 'oauth-id-jag+jwt',
+        algorithms: deps.config.id_jag.algorithms,
+        requiredClaims: ['sub', 'aud', 'jti', 'exp', 'iat', 'client_id'],
+        maxTokenAge: deps.config.id_jag.max_lifetime_seconds,
+        clockTolerance: 5,
+      }));
+    } catch (err) {
+      throw reject(`ID-JAG: ${(err as { code?: string }).code ?? (err as Error).message}`);
+    }
+    // ID-JAG §4.4.1: aud is baton's issuer, as a string or as an array of exactly one
+    const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    if (aud.length !== 1 || aud[0] !== deps.config.issuer)
+      throw reject(`aud ${JSON.stringify(claims.aud)} is not exactly ${deps.config.issuer}`);
+    if (claims.client_id !== client.clientId)
+      throw reject(`client_id ${String(claims.client_id)} is not the authenticated client ${client.clientId}`);
+    if (claims.exp! - claims.iat! > deps.config.id_jag.max_lifetime_seconds)
+      throw reject('ID-JAG lifetime exceeds id_jag.max_lifetime_seconds');
+
+    // EMA §7.6: the resource is one of baton's resources, and agrees with the request's
+    const jagResources = Array.isArray(claims.resource)
+      ? claims.resource
+      : claims.resource === undefined
+        ? []
+        : [claims.resource];
+    const asked = typeof params.resource === 'string' ? params.resource : undefined;
+    const resourceUri = asked ?? (jagResources.length === 1 ? String(jagResources[0]) : undefined);
+    if (!resourceUri) throw reject('no single resource in the ID-JAG or the request');
+    if (jagResources.length > 0 && !jagResources.includes(resourceUri))
+      throw reject(`resource ${resourceUri} is not in the ID-JAG`);
+    const resource = deps.policy().resources.get(resourceUri);
+    if (!resource) throw reject(`resource ${resourceUri} is not configured`);
+
+    const account = await deps.accounts.find(accountIdFor(idp.issuer, String(claims.sub)));
+    if (!account || account.disabled)
+      throw reject(`user ${String(claims.sub)} of ${idp.issuer} is unknown or disabled`);
+
+    // single use across every process, until exp (EMA §7.4.2): the key is the (iss, jti) pair
+    const key = `${idp.issuer}\u0000${String(claims.jti)}`;
+    const ttl = Math.max(1, claims.exp! - Math.floor(Date.now() / 1000) + 5);
+    await deps.replay.upsert(key, { iss: idp.issuer, jti: claims.jti }, ttl);
+    try {
+      await deps.replay.consume(key);
+    } catch {
+      throw reject(`ID-JAG ${String(claims.jti)} was already redeemed`);
+    }
+
+    const roles = deps.policy().rolesFor(idp.id, account.groups);
+    const allowed = deps.policy().scopesFor(roles);
+    const jagScope = typeof claims.scope === 'string' ? claims.scope.split(' ') : resource.scopes;
+    const requested = typeof params.scope === 'string' ? params.scope.split(' ').filter(Boolean) : jagScope;
+    const scope = requested.filter((s) => jagScope.includes(s) && resource.scopes.includes(s) && allowed.has(s));
+    if (scope.length === 0) throw new errors.InvalidScope('no requested scope is granted', requested.join(' '));
+
+    const at = new provider.AccessToken({
+      accountId: account.id,
+      client,
+      gty: JWT_BEARER,
+      scope: scope.join(' '),
+    } as unknown as ConstructorParameters<typeof provider.AccessToken>[0]);
+    const lifetime = resource.access_token_ttl ?? deps.config.tokens.access_token_ttl;
+    at.resourceServer = new provider.ResourceServer(resource.uri, {
+      scope: resource.scopes.join(' '),
+      audience: resource.uri,
+      accessTokenTTL: lifetime,
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg: deps.config.keys.algorithm } },
+    });
+    setTokenClaims(at, {
+      idp: { iss: idp.issuer, sub: claims.sub },
+      roles: deps.policy().rolesGranting(roles, scope),
+      ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
+    });
+    ctx.oidc.entity('AccessToken', at);
+    const value = await at.save();
+    ctx.body = { access_token: value, token_type: 'Bearer', expires_in: lifetime, scope: scope.join(' ') };
+  };
+}
