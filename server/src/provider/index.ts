@@ -221,6 +221,7 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
   provider.use(defaultScopeForResource(() => deps.policy()));
+  provider.use(unauthorizedClientForGrantType);
   const ownKeys = createLocalJWKSet({
     keys: deps.jwks.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub),
   });
@@ -300,4 +301,24 @@ function interactionPrompts() {
     0,
   );
   return policy;
+}
+
+/**
+ * RFC 6749 §5.2: a client that may not use the grant type gets `unauthorized_client`; oidc-provider 9.13
+ * answers `invalid_request` ("requested grant type is not allowed for this client"). Corrected here.
+ */
+async function unauthorizedClientForGrantType(
+  ctx: { path: string; status: number; body: unknown },
+  next: () => Promise<void>,
+): Promise<void> {
+  await next();
+  const body = ctx.body as { error?: string; error_description?: string } | undefined;
+  if (
+    ctx.path === '/token' &&
+    ctx.status === 400 &&
+    body?.error === 'invalid_request' &&
+    body.error_description === 'requested grant type is not allowed for this client'
+  ) {
+    ctx.body = { error: 'unauthorized_client', error_description: body.error_description };
+  }
 }

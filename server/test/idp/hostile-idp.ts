@@ -2,7 +2,8 @@
  * A hostile OpenID Connect provider for negative tests: it speaks the protocol (discovery, JWKS, token,
  * userinfo) but answers each token request the way the test asks: a good ID token (to prove the fixture
  * itself works), or one signed with the wrong key, `alg: none`, HS256 keyed with the public key, a wrong
- * audience, issuer or nonce, expired, issued in the future, or an OAuth error.
+ * audience, issuer or nonce, expired, issued in the future, or an OAuth error. It also signs ID-JAGs
+ * (XAA) with its key, for the jwt-bearer tests.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +26,8 @@ export interface HostileIdp {
   clientId: string;
   /** how the next token request is answered, for the given nonce (from the authorization URL) */
   next(mode: Mode, nonce: string): void;
+  /** a JWT signed with the IdP's published key (or, with `evil`, with a key it does not publish) */
+  sign(payload: Record<string, unknown>, header?: { typ?: string; alg?: string }, evil?: boolean): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -112,6 +115,10 @@ export async function startHostileIdp(): Promise<HostileIdp> {
     next(mode, nonce) {
       plan = { mode, nonce };
     },
+    sign: (payload, header = {}, useEvil = false) =>
+      new SignJWT(payload)
+        .setProtectedHeader({ alg: header.alg ?? 'RS256', typ: header.typ ?? 'oauth-id-jag+jwt', kid: 'k1' })
+        .sign(useEvil ? evil.privateKey : good.privateKey),
     stop: () => new Promise<void>((ok) => server.close(() => ok())),
   };
 }
