@@ -235,9 +235,7 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
           : (() => {
               throw refuse('unsupported subject_token_type', `subject_token_type ${subjectType}`);
             })();
-    await verifyActorToken(ctx, actorId);
-
-    const account = await deps.accounts.find(subject.accountId);
+    const [, account] = await Promise.all([verifyActorToken(ctx, actorId), deps.accounts.find(subject.accountId)]);
     if (!account || account.disabled)
       throw refuse('subject_token is invalid', `account ${subject.accountId} is disabled or unknown`);
 
@@ -297,18 +295,20 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
       ...(subject.grantId ? { gid: subject.grantId } : {}),
     });
     ctx.oidc.entity('AccessToken', at);
-    const value = await at.save();
-
-    await deps.db('token_lineage').insert({
-      jti: at.jti,
-      parent_jti: subject.jti,
-      grant_id: subject.grantId ?? null,
-      account_id: subject.accountId,
-      actor: actorId,
-      audience: resource.uri,
-      depth,
-      expires_at: new Date((now + ttl) * 1000),
-    });
+    // the lineage row is written alongside the signing; the token is returned only once both are done
+    const [value] = await Promise.all([
+      at.save(),
+      deps.db('token_lineage').insert({
+        jti: at.jti,
+        parent_jti: subject.jti,
+        grant_id: subject.grantId ?? null,
+        account_id: subject.accountId,
+        actor: actorId,
+        audience: resource.uri,
+        depth,
+        expires_at: new Date((now + ttl) * 1000),
+      }),
+    ]);
     ctx.oidc.provider.emit('token_exchange.issued', ctx, {
       actor: actorId,
       audience: resource.uri,
