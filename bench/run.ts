@@ -84,7 +84,7 @@ const bare = spawn(process.execPath, [new URL('./bare-provider.ts', import.meta.
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 const bareUrl = await new Promise<string>((ok) =>
-  createInterface({ input: bare.stdout! }).once('line', (l) => ok((JSON.parse(l) as { url: string }).url)),
+  createInterface({ input: bare.stdout }).once('line', (l) => ok((JSON.parse(l) as { url: string }).url)),
 );
 // baton logs warnings only here, as a production deployment might; the request log is measured separately
 const batonPort = 9470;
