@@ -400,3 +400,88 @@ describe('discovery', () => {
     expect(res.body.authorization_grant_profiles_supported).toEqual(['urn:ietf:params:oauth:grant-profile:id-jag']);
   });
 });
+
+describe('introspection (RFC 7662) and revocation (RFC 7009) of JWT access tokens', () => {
+  const introspect = (as: string, token: string, secret = SECRET) =>
+    request(server.url).post('/token/introspection').auth(as, secret).type('form').send({ token });
+  const revoke = (as: string, token: string) =>
+    request(server.url).post('/token/revocation').auth(as, SECRET).type('form').send({ token });
+
+  it('the resource server a token is for sees it active, with act, the IdP anchor and the client kind', async () => {
+    const hop = (await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(200)).body
+      .access_token as string;
+    const res = await introspect('cost-svc', hop);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.body).toMatchObject({
+      active: true,
+      token_type: 'Bearer',
+      iss: ISSUER,
+      sub: aliceAccount,
+      aud: COST,
+      client_id: 'logs-mcp',
+      scope: 'cost.read',
+      act: { sub: 'logs-mcp', act: { sub: 'ide-agent' } },
+      idp: decodeJwt(alice.access_token).idp as object,
+      client_kind: 'mcp_server',
+    });
+  });
+
+  it('anyone else learns only active: false', async () => {
+    const hop = (await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(200)).body
+      .access_token as string;
+    await introspect('rogue-mcp', hop).expect(200, { active: false });
+    await introspect('cost-svc', 'garbage').expect(200, { active: false });
+    await introspect('cost-svc', hop, 'wrong-secret-xxxxxxxxxxxxxxxxxxxxxx').expect(401);
+  });
+
+  it('revoking a token revokes every token exchanged from it (and leaves its siblings alone)', async () => {
+    const seed = await seedCode(server.provider(), aliceAccount);
+    const root = (await request(server.url).post('/token').type('form').send(codeForm(seed)).expect(200)).body
+      .access_token as string;
+    const hop1 = (await exchange('logs-mcp', { subject_token: root, resource: COST }).expect(200)).body
+      .access_token as string;
+    const hop2 = (await exchange('cost-svc', { subject_token: hop1, resource: TICKETS }).expect(200)).body
+      .access_token as string;
+    const sibling = (await exchange('logs-mcp', { subject_token: root, resource: COST }).expect(200)).body
+      .access_token as string;
+    await introspect('cost-svc', hop1)
+      .expect(200)
+      .expect((r) => expect(r.body.active).toBe(true));
+
+    // the cost service revokes the token it holds: it and its descendant go; the sibling stays
+    await revoke('cost-svc', hop1).expect(200);
+    await introspect('cost-svc', hop1).expect(200, { active: false });
+    await introspect('cost-svc', hop2).expect(200, { active: false });
+    await refused('cost-svc', { subject_token: hop1, resource: TICKETS });
+    await introspect('cost-svc', sibling)
+      .expect(200)
+      .expect((r) => expect(r.body.active).toBe(true));
+    expect(logs.lines().join('\n')).toMatch(/"revoked":2,"by":"cost-svc","msg":"token.revoked"/);
+  });
+
+  it('a client may not revoke a token that is neither its own nor for it', async () => {
+    const hop = (await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(200)).body
+      .access_token as string;
+    await revoke('rogue-mcp', hop).expect(200); // RFC 7009 §2.2: 200 regardless
+    await introspect('cost-svc', hop)
+      .expect(200)
+      .expect((r) => expect(r.body.active).toBe(true));
+  });
+
+  it('a disabled account makes every token of its user inactive', async () => {
+    const hop = (await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(200)).body
+      .access_token as string;
+    await server.accounts.setDisabled(aliceAccount, true);
+    try {
+      await introspect('cost-svc', hop).expect(200, { active: false });
+    } finally {
+      await server.accounts.setDisabled(aliceAccount, false);
+    }
+  });
+
+  async function refused(actor: string, form: Record<string, string>) {
+    const res = await exchange(actor, form).expect(400);
+    expect(res.body).toEqual({ error: 'invalid_request', error_description: 'subject_token has been revoked' });
+  }
+});

@@ -42,6 +42,9 @@ export function attachProviderEvents(provider: Provider, root: Logger): void {
   ] as const;
   for (const event of failures) {
     on(event, (ctx: KoaContextWithOIDC, err: Err) => {
+      // baton's JWT access tokens are introspected and revoked by baton itself (provider/index.ts)
+      if (err.error === 'unsupported_token_type' && (event === 'introspection.error' || event === 'revocation.error'))
+        return;
       logOf(ctx).warn(
         { event, client_id: clientOf(ctx), error: err.error, detail: err.error_detail ?? err.message },
         event,

@@ -8,7 +8,7 @@
  *  - RFC 8707 + RFC 9068: one resource per access token, issued as an `at+jwt` whose `aud` is that resource;
  *  - MCP authorization 2026-07-28 "Token Audience Binding": unknown resources are refused (`invalid_target`).
  */
-import Provider, { errors, interactionPolicy, type Configuration } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Config, StaticClientConfig } from '../config/schema.ts';
 import { isLoopbackHost } from '../config/schema.ts';
@@ -23,6 +23,7 @@ import type { IdpRegistry } from '../idp/registry.ts';
 import { tokenClaimsFor } from './grants/extra-claims.ts';
 import * as exchange from './grants/token-exchange.ts';
 import * as jwtBearer from './grants/jwt-bearer.ts';
+import { tokenState, type TokenState } from './token-state.ts';
 
 export interface ProviderDeps {
   adapterFor(model: string): Adapter;
@@ -159,6 +160,15 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // RFC 7662 / RFC 7009: oidc-provider answers for refresh tokens; baton's JWT access tokens are answered
+      // by jwtTokenState below
+      introspection: {
+        enabled: true,
+        // a public client learns nothing about tokens that are not its own
+        allowedPolicy: async (ctx, client, token) =>
+          client.clientAuthMethod !== 'none' || token.clientId === ctx.oidc.client?.clientId,
+      },
+      revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
         // MCP authorization: clients MUST send `resource`; baton never guesses an audience.
@@ -225,6 +235,14 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const ownKeys = createLocalJWKSet({
     keys: deps.jwks.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub),
   });
+  const state = tokenState({
+    issuer: config.issuer,
+    ownKeys,
+    revoked: deps.adapterFor('RevokedToken'),
+    accounts: deps.accounts,
+    db: deps.db,
+  });
+  provider.use(jwtTokenState(state, () => deps.policy()));
   provider.registerGrantType(
     exchange.TOKEN_EXCHANGE,
     exchange.tokenExchangeHandler({
@@ -234,6 +252,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       idps: deps.idps,
       ownKeys,
       db: deps.db,
+      state,
     }),
     exchange.parameters,
     exchange.allowedDuplicates,
@@ -321,4 +340,68 @@ async function unauthorizedClientForGrantType(
   ) {
     ctx.body = { error: 'unauthorized_client', error_description: body.error_description };
   }
+}
+
+const INTROSPECTED = [
+  'iss',
+  'sub',
+  'aud',
+  'client_id',
+  'scope',
+  'exp',
+  'iat',
+  'nbf',
+  'jti',
+  'act',
+  'cnf',
+  'idp',
+  'roles',
+  'client_kind',
+  'auth_time',
+];
+
+/**
+ * Introspection (RFC 7662) and revocation (RFC 7009) of baton's JWT access tokens, after oidc-provider
+ * (which authenticates the client, and answers `{active:false}` / 200 for tokens it does not store).
+ * Only the client the token was issued to, or the resource server it is for, may introspect or revoke it
+ * (RFC 7662 §4, RFC 7009 §2.1); anyone else learns `active: false`. Revocation reaches every token
+ * exchanged from the revoked one.
+ */
+function jwtTokenState(state: TokenState, policy: () => Policy) {
+  return async (ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> => {
+    await next();
+    const introspection = ctx.path === '/token/introspection';
+    if ((!introspection && ctx.path !== '/token/revocation') || ctx.method !== 'POST') return;
+    const client = ctx.oidc?.client;
+    const token = ctx.oidc?.params?.token;
+    if (!client || typeof token !== 'string') return;
+    // oidc-provider refuses JWTs (after authenticating the client) with unsupported_token_type: they are ours
+    const body = ctx.body as { error?: string; active?: boolean } | undefined;
+    if (ctx.status === 400 && body?.error === 'unsupported_token_type') {
+      ctx.status = 200;
+      if (introspection) ctx.body = { active: false };
+      else ctx.body = '';
+    } else if (ctx.status !== 200 || (introspection && body?.active !== false)) {
+      return;
+    }
+    const payload = await state.verify(token);
+    if (!payload) return;
+    const rs = typeof payload.aud === 'string' ? policy().resources.get(payload.aud) : undefined;
+    if (payload.client_id !== client.clientId && rs?.client_id !== client.clientId) return;
+    const log = (ctx.state as { log?: { info(o: object, m: string): void } }).log;
+    if (introspection) {
+      const reason = await state.inactiveReason(ctx.oidc.provider, payload);
+      if (reason) {
+        log?.info({ jti: payload.jti, reason }, 'introspection.inactive');
+        return;
+      }
+      const claims = Object.fromEntries(
+        INTROSPECTED.filter((k) => payload[k] !== undefined).map((k) => [k, payload[k]]),
+      );
+      ctx.body = { active: true, token_type: payload.cnf ? 'DPoP' : 'Bearer', ...claims };
+    } else {
+      const n = await state.revoke(payload);
+      log?.info({ jti: payload.jti, revoked: n, by: client.clientId }, 'token.revoked');
+    }
+  };
 }

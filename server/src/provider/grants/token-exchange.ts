@@ -27,6 +27,7 @@ import type { Config, DelegationRule, ResourceConfig } from '../../config/schema
 import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
 import { setTokenClaims } from './extra-claims.ts';
+import type { TokenState } from '../token-state.ts';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -58,6 +59,7 @@ export interface ExchangeDeps {
   /** baton's public signing keys (every served key), to verify its own tokens */
   ownKeys: ReturnType<typeof createLocalJWKSet>;
   db: Knex;
+  state: TokenState;
 }
 
 /** The number of actors in a chain. */
@@ -124,9 +126,10 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
         'subject has no idp anchor (a client credentials token?)',
       );
     const grantId = one(payload.gid);
-    if (grantId && !(await ctx.oidc.provider.Grant.find(grantId))) {
-      throw refuse('subject_token has been revoked', `grant ${grantId} no longer exists`);
-    }
+    const inactive = await deps.state.inactiveReason(ctx.oidc.provider, payload);
+    if (inactive === 'account disabled')
+      throw refuse('subject_token is invalid', `account ${String(payload.sub)} is disabled`);
+    if (inactive) throw refuse('subject_token has been revoked', inactive);
     const chain = cleanChain(payload.act) ?? { sub: String(payload.client_id) };
     return {
       accountId: String(payload.sub),

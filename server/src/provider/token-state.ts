@@ -1,0 +1,89 @@
+/**
+ * The state of baton's JWT access tokens, which oidc-provider does not track (RFC 9068 tokens are not
+ * stored): verification against baton's own keys, revocation of one token and every token exchanged from
+ * it (RFC 7009 + the lineage table), and the active/inactive answer of introspection (RFC 7662).
+ *
+ * A JWT access token is active when its signature, issuer, typ and expiry verify, its jti is not revoked,
+ * the grant it descends from (`gid`) still exists, and its user's account is enabled.
+ */
+import { jwtVerify, type JWTPayload, type createLocalJWKSet } from 'jose';
+import type { Knex } from 'knex';
+import type Provider from 'oidc-provider';
+import type { Adapter } from '../../../adapters/src/models.ts';
+import type { AccountStore } from '../accounts/store.ts';
+
+export interface TokenStateDeps {
+  issuer: string;
+  ownKeys: ReturnType<typeof createLocalJWKSet>;
+  /** revoked jtis, kept until the token's exp (a hot model: Redis when configured) */
+  revoked: Adapter;
+  accounts: AccountStore;
+  db: Knex;
+}
+
+export type Inactive = { active: false; reason: string };
+
+export function tokenState(deps: TokenStateDeps) {
+  /** Signature, issuer, typ and expiry, or undefined. */
+  async function verify(token: string): Promise<JWTPayload | undefined> {
+    try {
+      const { payload } = await jwtVerify(token, deps.ownKeys, {
+        issuer: deps.issuer,
+        typ: 'at+jwt',
+        requiredClaims: ['jti', 'exp', 'client_id'],
+      });
+      return payload;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Why a verified token is no longer active, or undefined when it is. */
+  async function inactiveReason(provider: Provider, payload: JWTPayload): Promise<string | undefined> {
+    const gid = typeof payload.gid === 'string' ? payload.gid : undefined;
+    const [revoked, grant, account] = await Promise.all([
+      deps.revoked.find(String(payload.jti)),
+      gid ? provider.Grant.find(gid) : Promise.resolve(true),
+      payload.idp ? deps.accounts.find(String(payload.sub)) : Promise.resolve(undefined),
+    ]);
+    if (revoked) return 'token revoked';
+    if (!grant) return `grant ${gid} revoked`;
+    if (payload.idp && (!account || account.disabled)) return 'account disabled';
+    return undefined;
+  }
+
+  /**
+   * Revokes a token and, through the lineage, every token exchanged from it, each until its own expiry.
+   * Returns how many were revoked.
+   */
+  async function revoke(payload: JWTPayload): Promise<number> {
+    const now = Math.floor(Date.now() / 1000);
+    const descendants = await deps.db
+      .withRecursive('chain', (q) => {
+        void q
+          .select('jti', 'expires_at')
+          .from('token_lineage')
+          .where('parent_jti', String(payload.jti))
+          .unionAll((u) => {
+            void u
+              .select('l.jti', 'l.expires_at')
+              .from('token_lineage as l')
+              .join('chain as c', 'l.parent_jti', 'c.jti');
+          });
+      })
+      .select<{ jti: string; expires_at: Date | string }[]>('jti', 'expires_at')
+      .from('chain');
+    const all = [
+      { jti: String(payload.jti), exp: payload.exp! },
+      ...descendants.map((d) => ({ jti: d.jti, exp: Math.floor(new Date(d.expires_at).getTime() / 1000) })),
+    ];
+    await Promise.all(
+      all.filter((t) => t.exp > now).map((t) => deps.revoked.upsert(t.jti, { jti: t.jti }, t.exp - now + 60)),
+    );
+    return all.length;
+  }
+
+  return { verify, inactiveReason, revoke };
+}
+
+export type TokenState = ReturnType<typeof tokenState>;
