@@ -3,7 +3,20 @@
  * scopes only narrowing, expiry only shrinking, `act` built from verified tokens only, and every refusal
  * with its RFC 8693 §2.2.2 error.
  */
-import { createLocalJWKSet, decodeJwt, jwtVerify, SignJWT, importJWK, type JSONWebKeySet, type JWK } from 'jose';
+import {
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  jwtVerify,
+  SignJWT,
+  type JSONWebKeySet,
+  type JWK,
+} from 'jose';
+import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/main.ts';
@@ -16,6 +29,8 @@ const COST = 'https://cost.internal.example.com';
 const TICKETS = 'https://tickets.internal.example.com';
 const ANALYTICS = 'https://analytics.mcp.example.com/mcp';
 const SUPPORT = 'https://support.internal.example.com';
+const PARTNER_AS = 'https://as.partner.example.com';
+const ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
 const SECRET = 'exchange-test-secret-0123456789abcdef';
 const ISSUER = 'http://127.0.0.1:9400';
 
@@ -64,6 +79,7 @@ beforeAll(async () => {
         { actor: 'rogue-mcp', targets: [COST], scopes: ['cost.read'] },
         { actor: 'impersonator', targets: [COST], scopes: ['cost.read'], impersonation: true },
       ],
+      identity_chaining: [{ audience: PARTNER_AS, clients: ['logs-mcp'], scopes: ['partner.read'] }],
     }),
     logs.log,
   );
@@ -484,4 +500,98 @@ describe('introspection (RFC 7662) and revocation (RFC 7009) of JWT access token
     const res = await exchange(actor, form).expect(400);
     expect(res.body).toEqual({ error: 'invalid_request', error_description: 'subject_token has been revoked' });
   }
+});
+
+describe('identity chaining: baton issues an ID-JAG for a foreign authorization server', () => {
+  it('returns a signed ID-JAG (token_type N_A) for a configured audience', async () => {
+    const res = await exchange('logs-mcp', {
+      subject_token: alice.access_token,
+      requested_token_type: ID_JAG,
+      audience: PARTNER_AS,
+      resource: 'https://api.partner.example.com',
+      scope: 'partner.read',
+    }).expect(200);
+    expect(res.body).toMatchObject({ issued_token_type: ID_JAG, token_type: 'N_A', scope: 'partner.read' });
+    expect(decodeProtectedHeader(res.body.access_token).typ).toBe('oauth-id-jag+jwt');
+    const { payload } = await jwtVerify(res.body.access_token, await jwks(), {
+      issuer: ISSUER,
+      audience: PARTNER_AS,
+      typ: 'oauth-id-jag+jwt',
+    });
+    expect(payload).toMatchObject({
+      sub: aliceAccount,
+      client_id: 'logs-mcp',
+      resource: 'https://api.partner.example.com',
+      scope: 'partner.read',
+      act: { sub: 'logs-mcp', act: { sub: 'ide-agent' } },
+    });
+    expect(payload.exp!).toBeLessThanOrEqual(decodeJwt(alice.access_token).exp!);
+    expect(typeof payload.jti).toBe('string');
+  });
+
+  it('an audience without a rule, or a client the rule does not name, is invalid_target', async () => {
+    const other = await exchange('logs-mcp', {
+      subject_token: alice.access_token,
+      requested_token_type: ID_JAG,
+      audience: 'https://as.unknown.example.com',
+    }).expect(400);
+    expect(other.body.error).toBe('invalid_target');
+    const support = await exchange('logs-mcp', { subject_token: alice.access_token, resource: SUPPORT }).expect(200);
+    const notAllowed = await exchange('impersonator', {
+      subject_token: support.body.access_token,
+      requested_token_type: ID_JAG,
+      audience: PARTNER_AS,
+    }).expect(400);
+    expect(notAllowed.body.error).toBe('invalid_target');
+  });
+
+  it('discovery lists the ID-JAG token type for identity chaining', async () => {
+    const res = await request(server.url).get('/.well-known/oauth-authorization-server').expect(200);
+    expect(res.body.identity_chaining_requested_token_types_supported).toEqual([ID_JAG]);
+  });
+});
+
+describe('DPoP (RFC 9449) at the exchange', () => {
+  async function proof(key: Parameters<SignJWT['sign']>[0], jwk: JWK, htu = `${ISSUER}/token`) {
+    return new SignJWT({ htm: 'POST', htu, jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+      .setIssuedAt()
+      .sign(key);
+  }
+
+  it('a proof binds the exchanged token to its key: cnf.jkt, token_type DPoP, and introspection says so', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = await exportJWK(publicKey);
+    const res = await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST })
+      .set('DPoP', await proof(privateKey, jwk))
+      .expect(200);
+    expect(res.body.token_type).toBe('DPoP');
+    expect(decodeJwt(res.body.access_token).cnf).toEqual({ jkt: await calculateJwkThumbprint(jwk) });
+    const intro = await request(server.url)
+      .post('/token/introspection')
+      .auth('cost-svc', SECRET)
+      .type('form')
+      .send({ token: res.body.access_token })
+      .expect(200);
+    expect(intro.body).toMatchObject({
+      active: true,
+      token_type: 'DPoP',
+      cnf: { jkt: await calculateJwkThumbprint(jwk) },
+    });
+  });
+
+  it('a replayed proof and a proof for another URL are refused', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = await exportJWK(publicKey);
+    const p = await proof(privateKey, jwk);
+    await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).set('DPoP', p).expect(200);
+    const replay = await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST })
+      .set('DPoP', p)
+      .expect(400);
+    expect(replay.body.error).toBe('invalid_grant');
+    const elsewhere = await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST })
+      .set('DPoP', await proof(privateKey, jwk, 'https://evil.example.com/token'))
+      .expect(400);
+    expect(elsewhere.body.error).toBe('invalid_dpop_proof');
+  });
 });

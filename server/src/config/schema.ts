@@ -188,6 +188,18 @@ const delegationRule = z.strictObject({
   impersonation: z.boolean().default(false),
 });
 
+/**
+ * Identity chaining (draft-ietf-oauth-identity-chaining, ID-JAG §4.3 with baton as the IdP): which clients
+ * may ask baton for an ID-JAG to present to which foreign authorization server, with which scopes.
+ */
+const chainingRule = z.strictObject({
+  /** the foreign authorization server's issuer: the ID-JAG's aud */
+  audience: z.url(),
+  clients: z.array(identifier).min(1),
+  scopes: z.array(scopeToken).default([]),
+  lifetime_seconds: z.number().int().min(10).max(600).default(300),
+});
+
 const idJag = z.strictObject({
   /** the longest lifetime (exp - iat) an ID-JAG may have */
   max_lifetime_seconds: z.number().int().min(10).max(3600).default(300),
@@ -240,6 +252,7 @@ export const configSchema = z
     resources: z.array(resource).default([]),
     clients: z.strictObject({ static: z.array(staticClient).default([]) }).default({ static: [] }),
     delegation: z.array(delegationRule).default([]),
+    identity_chaining: z.array(chainingRule).default([]),
     id_jag: idJag.default({ max_lifetime_seconds: 300, algorithms: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] }),
   })
   .superRefine((c, ctx) => {
@@ -322,6 +335,17 @@ export const configSchema = z
         }
       });
     });
+    c.identity_chaining.forEach((r, i) => {
+      r.clients.forEach((id, j) => {
+        if (!ids.has(id)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['identity_chaining', i, 'clients', j],
+            message: `names client ${id}, which is not in clients.static`,
+          });
+        }
+      });
+    });
     c.resources.forEach((r, i) => {
       if (r.client_id && !ids.has(r.client_id)) {
         ctx.addIssue({
@@ -344,6 +368,7 @@ export type Config = z.infer<typeof configSchema>;
 export type ResourceConfig = Config['resources'][number];
 export type StaticClientConfig = Config['clients']['static'][number];
 export type DelegationRule = Config['delegation'][number];
+export type ChainingRule = Config['identity_chaining'][number];
 export type IdpConfig = Config['identity_providers'][number];
 export type OidcIdpConfig = Extract<IdpConfig, { type: 'oidc' }>;
 export type LocalIdpConfig = Extract<IdpConfig, { type: 'local' }>;

@@ -90,7 +90,13 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
       staticClientMetadata(c, config.delegation.some((d) => d.actor === c.client_id) ? [exchange.TOKEN_EXCHANGE] : []),
     ) as unknown as Configuration['clients'],
     // ID-JAG §7.2 / MCP Enterprise-Managed Authorization §6
-    discovery: { authorization_grant_profiles_supported: [jwtBearer.ID_JAG_PROFILE] },
+    discovery: {
+      authorization_grant_profiles_supported: [jwtBearer.ID_JAG_PROFILE],
+      // draft-ietf-oauth-identity-chaining §3 / ID-JAG §7.1: baton issues ID-JAGs by token exchange
+      ...(config.identity_chaining.length
+        ? { identity_chaining_requested_token_types_supported: [exchange.ID_JAG_TOKEN_TYPE] }
+        : {}),
+    },
     jwks: { keys: deps.jwks },
     cookies: {
       keys: deps.cookieKeys,
@@ -253,6 +259,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       ownKeys,
       db: deps.db,
       state,
+      signingKey: deps.jwks[0]!,
     }),
     exchange.parameters,
     exchange.allowedDuplicates,

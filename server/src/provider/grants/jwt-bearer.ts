@@ -23,6 +23,7 @@ import type { Config, OidcIdpConfig } from '../../config/schema.ts';
 import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
 import { setTokenClaims } from './extra-claims.ts';
+import { dpopProof } from '../internals.ts';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
@@ -130,6 +131,11 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
     const scope = requested.filter((s) => jagScope.includes(s) && resource.scopes.includes(s) && allowed.has(s));
     if (scope.length === 0) throw new errors.InvalidScope('no requested scope is granted', requested.join(' '));
 
+    // ID-JAG §9.8: an ID-JAG bound to a key (cnf.jkt) needs a DPoP proof by that key; a proof binds the token
+    const dPoP = await dpopProof(provider, ctx, client.clientId);
+    const cnf = (claims.cnf as { jkt?: string } | undefined)?.jkt;
+    if (cnf && dPoP?.thumbprint !== cnf)
+      throw reject('the ID-JAG is bound to a key (cnf.jkt) and no matching DPoP proof was sent');
     const at = new provider.AccessToken({
       accountId: account.id,
       client,
@@ -144,6 +150,7 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
       accessTokenFormat: 'jwt',
       jwt: { sign: { alg: deps.config.keys.algorithm } },
     });
+    if (dPoP) at.setThumbprint('jkt', dPoP.thumbprint);
     setTokenClaims(at, {
       idp: { iss: idp.issuer, sub: claims.sub },
       roles: deps.policy().rolesGranting(roles, scope),
@@ -151,6 +158,6 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
     });
     ctx.oidc.entity('AccessToken', at);
     const value = await at.save();
-    ctx.body = { access_token: value, token_type: 'Bearer', expires_in: lifetime, scope: scope.join(' ') };
+    ctx.body = { access_token: value, token_type: at.tokenType, expires_in: lifetime, scope: scope.join(' ') };
   };
 }

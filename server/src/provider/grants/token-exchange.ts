@@ -17,7 +17,18 @@
  * Errors per RFC 8693 §2.2.2: an unacceptable subject or actor token is invalid_request; a target baton
  * will not issue for is invalid_target. Reasons go to the log (`detail`), never secrets.
  */
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeJwt,
+  importJWK,
+  jwtVerify,
+  SignJWT,
+  type JWK,
+  type JWTPayload,
+} from 'jose';
+import { randomUUID } from 'node:crypto';
+import { dpopProof } from '../internals.ts';
 import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
@@ -33,6 +44,7 @@ export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+export const ID_JAG_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
 
 export const parameters = [
   'subject_token',
@@ -60,6 +72,8 @@ export interface ExchangeDeps {
   ownKeys: ReturnType<typeof createLocalJWKSet>;
   db: Knex;
   state: TokenState;
+  /** the active private signing key (ID-JAGs baton issues are signed like its access tokens) */
+  signingKey: JWK;
 }
 
 /** The number of actors in a chain. */
@@ -216,6 +230,56 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
     return resource;
   }
 
+  /**
+   * Identity chaining into another trust domain (draft-ietf-oauth-identity-chaining §2.3, ID-JAG §4.3):
+   * baton, as the user's IdP, issues an ID-JAG whose aud is a configured foreign authorization server.
+   * The response's token_type is N_A: the ID-JAG is a grant, not an access token (RFC 8693 §2.2.1).
+   */
+  async function issueIdJag(ctx: KoaContextWithOIDC, subject: Subject, actorId: string): Promise<void> {
+    const params = ctx.oidc.params as Record<string, unknown>;
+    const audiences = list(params.audience);
+    if (audiences.length !== 1)
+      throw new errors.InvalidTarget('exactly one audience (the foreign authorization server) is required');
+    const rule = deps.config.identity_chaining.find((r) => r.audience === audiences[0]);
+    if (!rule || !rule.clients.includes(actorId)) {
+      throw new errors.InvalidTarget(undefined, {
+        detail: `no identity_chaining rule lets ${actorId} reach ${audiences[0]}`,
+      });
+    }
+    const requested = one(params.scope)?.split(' ').filter(Boolean);
+    const scope = (requested ?? rule.scopes).filter((s) => rule.scopes.includes(s));
+    if (requested && scope.length === 0)
+      throw new errors.InvalidScope('requested scope is not allowed for this audience', requested.join(' '));
+    const resources = list(params.resource);
+    const now = Math.floor(Date.now() / 1000);
+    const exp = Math.min(now + rule.lifetime_seconds, subject.exp);
+    const act = subject.chain ? { sub: actorId, act: subject.chain } : { sub: actorId };
+    const key = await importJWK(deps.signingKey, deps.config.keys.algorithm);
+    const jag = await new SignJWT({
+      client_id: actorId,
+      ...(resources.length === 1 ? { resource: resources[0] } : resources.length > 1 ? { resource: resources } : {}),
+      ...(scope.length ? { scope: scope.join(' ') } : {}),
+      act,
+      ...(typeof subject.claims.auth_time === 'number' ? { auth_time: subject.claims.auth_time } : {}),
+    })
+      .setProtectedHeader({ alg: deps.config.keys.algorithm, typ: 'oauth-id-jag+jwt', kid: deps.signingKey.kid! })
+      .setIssuer(deps.config.issuer)
+      .setSubject(subject.accountId)
+      .setAudience(rule.audience)
+      .setJti(randomUUID())
+      .setIssuedAt(now)
+      .setExpirationTime(exp)
+      .sign(key);
+    ctx.oidc.provider.emit('id_jag.issued', ctx, { actor: actorId, audience: rule.audience, parent: subject.jti });
+    ctx.body = {
+      access_token: jag,
+      issued_token_type: ID_JAG_TOKEN_TYPE,
+      token_type: 'N_A',
+      expires_in: exp - now,
+      ...(scope.length ? { scope: scope.join(' ') } : {}),
+    };
+  }
+
   return async function tokenExchange(ctx: KoaContextWithOIDC): Promise<void> {
     const params = ctx.oidc.params as Record<string, unknown>;
     const provider: Provider = ctx.oidc.provider;
@@ -226,7 +290,12 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
     if (!subjectToken || !subjectType)
       throw new errors.InvalidRequest('subject_token and subject_token_type are required');
     const requestedType = one(params.requested_token_type);
-    if (requestedType && requestedType !== ACCESS_TOKEN_TYPE && requestedType !== JWT_TOKEN_TYPE) {
+    if (
+      requestedType &&
+      requestedType !== ACCESS_TOKEN_TYPE &&
+      requestedType !== JWT_TOKEN_TYPE &&
+      requestedType !== ID_JAG_TOKEN_TYPE
+    ) {
       throw refuse('unsupported requested_token_type', `requested_token_type ${requestedType}`);
     }
 
@@ -241,6 +310,8 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
     const [, account] = await Promise.all([verifyActorToken(ctx, actorId), deps.accounts.find(subject.accountId)]);
     if (!account || account.disabled)
       throw refuse('subject_token is invalid', `account ${subject.accountId} is disabled or unknown`);
+
+    if (requestedType === ID_JAG_TOKEN_TYPE) return issueIdJag(ctx, subject, actorId);
 
     const resource = target(ctx);
     const rule: DelegationRule | undefined = deps.config.delegation.find(
@@ -276,6 +347,8 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
     const ttl = Math.min(resource.access_token_ttl ?? deps.config.tokens.access_token_ttl, subject.exp - now);
     if (ttl <= 0) throw refuse('subject_token is invalid', 'subject token expires now');
 
+    // RFC 9449 §5: a request with a DPoP proof gets a token bound to its key (cnf.jkt)
+    const dPoP = await dpopProof(provider, ctx, actorId);
     const at = new provider.AccessToken({
       accountId: subject.accountId,
       client,
@@ -290,6 +363,7 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
       jwt: { sign: { alg: deps.config.keys.algorithm } },
     });
     (at as unknown as { expiresIn: number }).expiresIn = ttl;
+    if (dPoP) at.setThumbprint('jkt', dPoP.thumbprint);
     setTokenClaims(at, {
       ...(act ? { act } : {}),
       ...(subject.claims.idp ? { idp: subject.claims.idp } : {}),
@@ -323,7 +397,7 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
     ctx.body = {
       access_token: value,
       issued_token_type: ACCESS_TOKEN_TYPE,
-      token_type: 'Bearer',
+      token_type: at.tokenType,
       expires_in: ttl,
       scope: scope.join(' '),
     };

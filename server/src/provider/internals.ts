@@ -1,0 +1,28 @@
+/**
+ * The ONLY module that imports oidc-provider internals (`oidc-provider/lib/*`), so that upgrading
+ * oidc-provider means reading this file. Pinned to oidc-provider ~9.13 (package.json); types in
+ * types/oidc-provider-internals.d.ts.
+ */
+import validateDpopInternal, {
+  checkDpopReplay as checkDpopReplayInternal,
+  type DPoPProof,
+} from 'oidc-provider/lib/helpers/validate_dpop.js';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+
+export type { DPoPProof };
+
+/**
+ * RFC 9449 §4.3: the request's DPoP proof (htm, htu, iat window, signature by the embedded key), or
+ * undefined when the request carries none; its jti is then checked for replay (§11.1), as oidc-provider's
+ * own grants do. Custom grants get no DPoP handling from oidc-provider: they call this.
+ */
+export async function dpopProof(
+  provider: Provider,
+  ctx: KoaContextWithOIDC,
+  clientId: string,
+): Promise<DPoPProof | undefined> {
+  const proof = await validateDpopInternal(provider, ctx);
+  if (proof) await checkDpopReplayInternal(provider, ctx, proof, clientId);
+  return proof;
+}

@@ -1,0 +1,21 @@
+/** Types for the oidc-provider internals that server/src/provider/internals.ts (the one seam) re-exports. */
+declare module 'oidc-provider/lib/helpers/validate_dpop.js' {
+  import type Provider from 'oidc-provider';
+  import type { KoaContextWithOIDC } from 'oidc-provider';
+  export interface DPoPProof {
+    thumbprint: string;
+    jti: string;
+    iat: number;
+  }
+  export default function validateDpop(
+    provider: Provider,
+    ctx: KoaContextWithOIDC,
+    accessToken?: string,
+  ): Promise<DPoPProof | undefined>;
+  export function checkDpopReplay(
+    provider: Provider,
+    ctx: KoaContextWithOIDC,
+    dPoP: DPoPProof | undefined,
+    clientId: string,
+  ): Promise<void>;
+}
