@@ -54,7 +54,7 @@ const services = { db: await freshDatabase(), redis: requireEnv('TEST_REDIS_URL'
 const idp = await startHostileIdp();
 const base = makeConfig();
 const config = makeConfig({
-  storage: { postgres: services.db.url, redis: services.redis, redis_key_prefix: redisPrefix() },
+  storage: { postgres: services.db.url, redis: services.redis, redis_key_prefix: redisPrefix(), postgres_pool_max: 30 },
   logging: { level: 'warn' },
   resources: [{ ...RESOURCES[0]!, client_id: 'logs-mcp' }, RESOURCES[1]!],
   identity_providers: [

@@ -22,6 +22,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/main.ts';
 import { BACKENDS, makeConfig, memoryLogger, RESOURCES, SERVICE_SECRET } from './helpers.ts';
 import { codeForm, seedAccount, seedCode } from './seed.ts';
+import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** revocation state is cached per process for STATE_CACHE_MS: a change reaches every request within it */
+const settle = () => sleep(STATE_CACHE_MS + 100);
 
 const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const AT = 'urn:ietf:params:oauth:token-type:access_token';
@@ -369,10 +374,12 @@ describe('token exchange: refusals (RFC 8693 §2.2.2)', () => {
 
   it('a disabled user', async () => {
     await server.accounts.setDisabled(aliceAccount, true);
+    await settle();
     try {
       await refused('logs-mcp', { subject_token: alice.access_token, resource: COST }, 'invalid_request');
     } finally {
       await server.accounts.setDisabled(aliceAccount, false);
+      await settle();
     }
   });
 
@@ -383,6 +390,7 @@ describe('token exchange: refusals (RFC 8693 §2.2.2)', () => {
       .access_token as string;
     const grant = await server.provider().Grant.find(seed.grantId);
     await grant!.destroy();
+    await settle();
     await refused(
       'logs-mcp',
       { subject_token: tokens.access_token, resource: COST },
@@ -489,10 +497,12 @@ describe('introspection (RFC 7662) and revocation (RFC 7009) of JWT access token
     const hop = (await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(200)).body
       .access_token as string;
     await server.accounts.setDisabled(aliceAccount, true);
+    await settle();
     try {
       await introspect('cost-svc', hop).expect(200, { active: false });
     } finally {
       await server.accounts.setDisabled(aliceAccount, false);
+      await settle();
     }
   });
 

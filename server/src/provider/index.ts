@@ -24,6 +24,7 @@ import { tokenClaimsFor } from './grants/extra-claims.ts';
 import * as exchange from './grants/token-exchange.ts';
 import * as jwtBearer from './grants/jwt-bearer.ts';
 import { tokenState, type TokenState } from './token-state.ts';
+import { lineageWriter } from './lineage.ts';
 
 export interface ProviderDeps {
   adapterFor(model: string): Adapter;
@@ -257,9 +258,9 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       accounts: deps.accounts,
       idps: deps.idps,
       ownKeys,
-      db: deps.db,
       state,
       signingKey: deps.jwks[0]!,
+      recordLineage: lineageWriter(deps.db),
     }),
     exchange.parameters,
     exchange.allowedDuplicates,

@@ -23,7 +23,33 @@ export interface TokenStateDeps {
 
 export type Inactive = { active: false; reason: string };
 
+/**
+ * How long one process may reuse a lookup of revocation state (jti revoked, grant present, account
+ * enabled). A revocation therefore reaches every process within this time. A cache that is safe to lose.
+ */
+export const STATE_CACHE_MS = 1000;
+
+class TtlCache<V> {
+  readonly #entries = new Map<string, { value: Promise<V>; until: number }>();
+  get(key: string, load: () => Promise<V>): Promise<V> {
+    const now = Date.now();
+    const hit = this.#entries.get(key);
+    if (hit && hit.until > now) return hit.value;
+    if (this.#entries.size > 10_000) this.#entries.clear(); // bounded: a cache, never a store
+    const value = load();
+    this.#entries.set(key, { value, until: now + STATE_CACHE_MS });
+    value.catch(() => this.#entries.delete(key));
+    return value;
+  }
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+}
+
 export function tokenState(deps: TokenStateDeps) {
+  const revokedCache = new TtlCache<boolean>();
+  const grantCache = new TtlCache<boolean>();
+  const accountCache = new TtlCache<boolean>();
   /** Signature, issuer, typ and expiry, or undefined. */
   async function verify(token: string): Promise<JWTPayload | undefined> {
     try {
@@ -41,14 +67,18 @@ export function tokenState(deps: TokenStateDeps) {
   /** Why a verified token is no longer active, or undefined when it is. */
   async function inactiveReason(provider: Provider, payload: JWTPayload): Promise<string | undefined> {
     const gid = typeof payload.gid === 'string' ? payload.gid : undefined;
-    const [revoked, grant, account] = await Promise.all([
-      deps.revoked.find(String(payload.jti)),
-      gid ? provider.Grant.find(gid) : Promise.resolve(true),
-      payload.idp ? deps.accounts.find(String(payload.sub)) : Promise.resolve(undefined),
+    const jti = String(payload.jti);
+    const sub = String(payload.sub);
+    const [revoked, grant, enabled] = await Promise.all([
+      revokedCache.get(jti, async () => (await deps.revoked.find(jti)) !== undefined),
+      gid ? grantCache.get(gid, async () => (await provider.Grant.find(gid)) !== undefined) : Promise.resolve(true),
+      payload.idp
+        ? accountCache.get(sub, async () => (await deps.accounts.find(sub))?.disabled === false)
+        : Promise.resolve(true),
     ]);
     if (revoked) return 'token revoked';
     if (!grant) return `grant ${gid} revoked`;
-    if (payload.idp && (!account || account.disabled)) return 'account disabled';
+    if (!enabled) return 'account disabled';
     return undefined;
   }
 
@@ -80,6 +110,7 @@ export function tokenState(deps: TokenStateDeps) {
     await Promise.all(
       all.filter((t) => t.exp > now).map((t) => deps.revoked.upsert(t.jti, { jti: t.jti }, t.exp - now + 60)),
     );
+    for (const t of all) revokedCache.delete(t.jti); // this process sees it at once; others within STATE_CACHE_MS
     return all.length;
   }
 

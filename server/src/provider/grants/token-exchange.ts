@@ -29,7 +29,6 @@ import {
 } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { dpopProof } from '../internals.ts';
-import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AccountStore } from '../../accounts/store.ts';
@@ -39,6 +38,7 @@ import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
 import { setTokenClaims } from './extra-claims.ts';
 import type { TokenState } from '../token-state.ts';
+import type { LineageRow } from '../lineage.ts';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -70,10 +70,10 @@ export interface ExchangeDeps {
   idps: IdpRegistry;
   /** baton's public signing keys (every served key), to verify its own tokens */
   ownKeys: ReturnType<typeof createLocalJWKSet>;
-  db: Knex;
   state: TokenState;
   /** the active private signing key (ID-JAGs baton issues are signed like its access tokens) */
   signingKey: JWK;
+  recordLineage: (row: LineageRow) => Promise<void>;
 }
 
 /** The number of actors in a chain. */
@@ -108,6 +108,8 @@ interface Subject {
   grantId: string | undefined;
   jti: string;
   claims: { idp?: unknown; roles?: unknown; auth_time?: unknown };
+  /** true when the user's account was already found enabled */
+  accountChecked: boolean;
 }
 
 export function tokenExchangeHandler(deps: ExchangeDeps) {
@@ -155,6 +157,7 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
       grantId,
       jti: String(payload.jti),
       claims: { idp: payload.idp, roles: payload.roles, auth_time: payload.auth_time },
+      accountChecked: true,
     };
   }
 
@@ -195,6 +198,7 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
       grantId: undefined,
       jti: String(payload.jti ?? `id_token:${String(payload.sub)}:${String(payload.iat)}`),
       claims: { idp: { iss: idp.issuer, sub: payload.sub }, auth_time: payload.auth_time },
+      accountChecked: false,
     };
   }
 
@@ -307,9 +311,14 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
           : (() => {
               throw refuse('unsupported subject_token_type', `subject_token_type ${subjectType}`);
             })();
-    const [, account] = await Promise.all([verifyActorToken(ctx, actorId), deps.accounts.find(subject.accountId)]);
-    if (!account || account.disabled)
+    // baton's own tokens had their account checked with their revocation state; an ID token's user is checked here
+    const [, account] = await Promise.all([
+      verifyActorToken(ctx, actorId),
+      subject.accountChecked ? Promise.resolve(true) : deps.accounts.find(subject.accountId),
+    ]);
+    if (account !== true && (!account || account.disabled)) {
       throw refuse('subject_token is invalid', `account ${subject.accountId} is disabled or unknown`);
+    }
 
     if (requestedType === ID_JAG_TOKEN_TYPE) return issueIdJag(ctx, subject, actorId);
 
@@ -375,7 +384,7 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
     // the lineage row is written alongside the signing; the token is returned only once both are done
     const [value] = await Promise.all([
       at.save(),
-      deps.db('token_lineage').insert({
+      deps.recordLineage({
         jti: at.jti,
         parent_jti: subject.jti,
         grant_id: subject.grantId ?? null,

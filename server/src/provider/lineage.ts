@@ -1,0 +1,44 @@
+/**
+ * Writes token_lineage rows with group commit: rows recorded while a write is in flight go out together in
+ * the next INSERT, so concurrent exchanges share one round trip. Each caller's promise settles when its own
+ * row is committed (an exchange answers only after its lineage is durable).
+ */
+import type { Knex } from 'knex';
+
+export interface LineageRow {
+  jti: string;
+  parent_jti: string;
+  grant_id: string | null;
+  account_id: string;
+  actor: string;
+  audience: string;
+  depth: number;
+  expires_at: Date;
+}
+
+export function lineageWriter(db: Knex) {
+  let queue: { row: LineageRow; done: (err?: unknown) => void }[] = [];
+  let writing = false;
+
+  async function flush(): Promise<void> {
+    writing = true;
+    while (queue.length > 0) {
+      const batch = queue.slice(0, 500);
+      queue = queue.slice(batch.length);
+      try {
+        await db('token_lineage').insert(batch.map((b) => b.row));
+        for (const b of batch) b.done();
+      } catch (err) {
+        for (const b of batch) b.done(err);
+      }
+    }
+    writing = false;
+  }
+
+  return function record(row: LineageRow): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      queue.push({ row, done: (err) => (err ? reject(err as Error) : resolve()) });
+      if (!writing) void flush();
+    });
+  };
+}
