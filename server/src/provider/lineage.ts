@@ -37,7 +37,7 @@ export function lineageWriter(db: Knex) {
 
   return function record(row: LineageRow): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      queue.push({ row, done: (err) => (err ? reject(err as Error) : resolve()) });
+      queue.push({ row, done: (err) => (err ? reject(err) : resolve()) });
       if (!writing) void flush();
     });
   };
