@@ -37,7 +37,10 @@ export function lineageWriter(db: Knex) {
 
   return function record(row: LineageRow): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      queue.push({ row, done: (err) => (err ? reject(err) : resolve()) });
+      queue.push({
+        row,
+        done: (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
+      });
       if (!writing) void flush();
     });
   };
