@@ -17,7 +17,7 @@ export interface LineageRow {
 }
 
 export function lineageWriter(db: Knex) {
-  let queue: { row: LineageRow; done: (err?: unknown) => void }[] = [];
+  let queue: { row: LineageRow; done: (err?: Error) => void }[] = [];
   let writing = false;
 
   async function flush(): Promise<void> {
@@ -29,7 +29,8 @@ export function lineageWriter(db: Knex) {
         await db('token_lineage').insert(batch.map((b) => b.row));
         for (const b of batch) b.done();
       } catch (err) {
-        for (const b of batch) b.done(err);
+        const error = err instanceof Error ? err : new Error('lineage insert failed', { cause: err });
+        for (const b of batch) b.done(error);
       }
     }
     writing = false;
