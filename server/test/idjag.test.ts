@@ -46,8 +46,10 @@ beforeAll(async () => {
         ...base.clients.static,
         { client_id: 'xaa-app', kind: 'agent', client_secret: SECRET, grant_types: [JWT_BEARER] },
         { client_id: 'other-app', kind: 'agent', client_secret: SECRET, grant_types: [JWT_BEARER] },
+        { client_id: 'portal-app', kind: 'app', client_secret: SECRET, grant_types: ['client_credentials'] },
       ],
     },
+    delegation: [{ actor: 'portal-app', targets: [LOGS], scopes: ['logs.read'] }],
   });
   server = await startServer(config, logs.log);
   second = await startServerProcess(writeConfig({ ...config, logging: { level: 'info' } }));
@@ -257,5 +259,67 @@ describe('ID-JAG refusals: each invalid_grant (RFC 7521 §5.2), with the reason 
     const assertion = await idp.sign(claims({ iss: 'https://unknown-idp.example.com' }));
     await redeem(assertion).expect(400);
     expect(logs.lines().join('\n')).not.toContain(assertion.split('.')[2]);
+  });
+});
+
+describe('token exchange with an upstream ID token as the subject (an app that signed the user in itself)', () => {
+  const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+  const ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
+  const idToken = (over: Record<string, unknown> = {}) => {
+    const now = Math.floor(Date.now() / 1000);
+    return idp.sign(
+      { iss: idp.issuer, sub: 'alice-xaa', aud: 'portal-app', iat: now, exp: now + 300, ...over },
+      { typ: 'JWT' },
+    );
+  };
+  const exchangeIdToken = async (token: string) =>
+    request(server.url)
+      .post('/token')
+      .auth('portal-app', SECRET)
+      .type('form')
+      .send({ grant_type: TE, subject_token: token, subject_token_type: ID_TOKEN, resource: LOGS });
+
+  it('an ID token issued to the app becomes a token for the resource, with the app as the actor', async () => {
+    const res = await exchangeIdToken(await idToken());
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(decodeJwt(res.body.access_token)).toMatchObject({
+      aud: LOGS,
+      client_id: 'portal-app',
+      scope: 'logs.read',
+      act: { sub: 'portal-app' },
+      idp: { iss: idp.issuer, sub: 'alice-xaa' },
+    });
+  });
+
+  it('an ID token issued to another client, signed by another key, or from a disabled IdP is refused', async () => {
+    for (const token of [
+      await idToken({ aud: 'someone-else' }),
+      await idp.sign(
+        {
+          iss: idp.issuer,
+          sub: 'alice-xaa',
+          aud: 'portal-app',
+          iat: Math.floor(Date.now() / 1000),
+          exp: Math.floor(Date.now() / 1000) + 300,
+        },
+        { typ: 'JWT' },
+        true,
+      ),
+      await disabledIdp.sign(
+        {
+          iss: disabledIdp.issuer,
+          sub: 'alice-xaa',
+          aud: 'portal-app',
+          iat: Math.floor(Date.now() / 1000),
+          exp: Math.floor(Date.now() / 1000) + 300,
+        },
+        { typ: 'JWT' },
+      ),
+      await idToken({ sub: 'unknown-user' }),
+    ]) {
+      const res = await exchangeIdToken(token);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ error: 'invalid_request', error_description: 'subject_token is invalid' });
+    }
   });
 });
