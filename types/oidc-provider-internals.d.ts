@@ -19,3 +19,7 @@ declare module 'oidc-provider/lib/helpers/validate_dpop.js' {
     clientId: string,
   ): Promise<void>;
 }
+
+declare module 'oidc-provider/lib/helpers/fetch_request.js' {
+  export function applySSRFProtection<T>(dispatcher: T): T;
+}

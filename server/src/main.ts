@@ -16,6 +16,7 @@ import { AccountStore } from './accounts/store.ts';
 import { IdpRegistry } from './idp/registry.ts';
 import { Policy } from './policy/policy.ts';
 import { userGrants } from './provider/user-grants.ts';
+import { clientRegistry } from './provider/clients.ts';
 import { attachProviderEvents } from './provider/events.ts';
 import { createProvider } from './provider/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
@@ -73,7 +74,8 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
   const base = new URL(config.issuer).pathname.replace(/\/$/, '');
   const idps = new IdpRegistry(config, (id) => `${config.issuer}/interaction/callback/${id}`);
   let policy = new Policy(config);
-  const grants = userGrants({ accounts, policy: () => policy, idps, log });
+  const clients = clientRegistry({ config, policy: () => policy, redis: storage.redis, log });
+  const grants = userGrants({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
 
   const build = async (keys: KeySet): Promise<Provider> => {
     const provider = createProvider(config, {
@@ -82,12 +84,20 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
       cookieKeys,
       policy: () => policy,
       grants,
+      clients,
       base,
       accounts,
       idps,
       db: storage.db,
     });
     attachProviderEvents(provider, log);
+    provider.on('grant.success', (ctx: { oidc: { client?: { clientId: string } } }) => {
+      const id = ctx.oidc.client?.clientId;
+      if (id)
+        clients
+          .touch(storage.adapterFor('Client'), id)
+          .catch((err: Error) => log.warn({ reason: err.message }, 'client.touch_failed'));
+    });
     // static clients are validated lazily by oidc-provider; validate them now so a bad one stops the start
     for (const c of config.clients.static) {
       try {

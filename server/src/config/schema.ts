@@ -209,6 +209,51 @@ const idJag = z.strictObject({
     .default(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA']),
 });
 
+/** MCP authorization 2026-07-28 §Client Registration: CIMD first, DCR (RFC 7591/7592) for compatibility. */
+const hostPattern = z.string().regex(/^(\*\.)?[a-z0-9.-]+(:\d+)?$/, 'must be a host name, optionally *.domain');
+const registration = z.strictObject({
+  cimd: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** hosts whose client-id URLs may be fetched; empty: any public host */
+      allow_hosts: z.array(hostPattern).default([]),
+      deny_hosts: z.array(hostPattern).default([]),
+      /** metadata documents fetched per host per window, across all processes when Redis is configured */
+      rate_limit: z
+        .strictObject({
+          per_host: z.number().int().min(1).default(60),
+          window_seconds: z.number().int().min(1).default(60),
+        })
+        .default({ per_host: 60, window_seconds: 60 }),
+      /** a failed fetch is not retried for this long */
+      failure_cache_seconds: z.number().int().min(0).max(3600).default(30),
+      /** hosts whose clients are first-party (no consent): admin pre-approval */
+      first_party_hosts: z.array(hostPattern).default([]),
+      /** development only: fetch documents from loopback and private addresses (the SSRF guard is off) */
+      allow_private_network: z.boolean().default(false),
+      /** trust this CA certificate (PEM) for document fetches, e.g. an internal PKI */
+      extra_ca: z.string().min(1).optional(),
+    })
+    .default({
+      enabled: true,
+      allow_hosts: [],
+      deny_hosts: [],
+      rate_limit: { per_host: 60, window_seconds: 60 },
+      failure_cache_seconds: 30,
+      first_party_hosts: [],
+      allow_private_network: false,
+    }),
+  dcr: z
+    .strictObject({
+      mode: z.enum(['open', 'initial_access_token', 'off']).default('open'),
+      initial_access_token: z.string().min(32).optional(),
+      /** a registration not used for this long is deleted */
+      unused_expiry_days: z.number().int().min(1).max(3650).default(30),
+      max_metadata_bytes: z.number().int().min(512).max(65536).default(5120),
+    })
+    .default({ mode: 'open', unused_expiry_days: 30, max_metadata_bytes: 5120 }),
+});
+
 const tokens = z.strictObject({
   access_token_ttl: duration.max(86400).default(300),
   refresh_token_ttl: duration.default(14 * 86400),
@@ -250,7 +295,43 @@ export const configSchema = z
     roles: z.record(identifier, z.array(scopeToken)).default({}),
     role_bindings: z.record(identifier, z.record(z.string().min(1), z.array(identifier))).default({}),
     resources: z.array(resource).default([]),
-    clients: z.strictObject({ static: z.array(staticClient).default([]) }).default({ static: [] }),
+    clients: z
+      .strictObject({
+        static: z.array(staticClient).default([]),
+        registration: registration.default({
+          cimd: {
+            enabled: true,
+            allow_hosts: [],
+            deny_hosts: [],
+            rate_limit: { per_host: 60, window_seconds: 60 },
+            failure_cache_seconds: 30,
+            first_party_hosts: [],
+            allow_private_network: false,
+          },
+          dcr: { mode: 'open', unused_expiry_days: 30, max_metadata_bytes: 5120 },
+        }),
+        /** client ids (static, DCR or CIMD URLs) pre-approved as first-party: no consent */
+        first_party: z.array(z.string().min(1)).default([]),
+        /** client ids refused everywhere: invalid_client on their next request */
+        blocked: z.array(z.string().min(1)).default([]),
+      })
+      .default({
+        static: [],
+        registration: {
+          cimd: {
+            enabled: true,
+            allow_hosts: [],
+            deny_hosts: [],
+            rate_limit: { per_host: 60, window_seconds: 60 },
+            failure_cache_seconds: 30,
+            first_party_hosts: [],
+            allow_private_network: false,
+          },
+          dcr: { mode: 'open', unused_expiry_days: 30, max_metadata_bytes: 5120 },
+        },
+        first_party: [],
+        blocked: [],
+      }),
     delegation: z.array(delegationRule).default([]),
     identity_chaining: z.array(chainingRule).default([]),
     id_jag: idJag.default({ max_lifetime_seconds: 300, algorithms: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] }),
@@ -355,6 +436,21 @@ export const configSchema = z
         });
       }
     });
+    const reg = c.clients.registration;
+    if (reg.cimd.allow_private_network && c.mode !== 'development') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clients', 'registration', 'cimd', 'allow_private_network'],
+        message: 'is a development setting (mode: development)',
+      });
+    }
+    if (reg.dcr.mode === 'initial_access_token' && !reg.dcr.initial_access_token) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clients', 'registration', 'dcr', 'initial_access_token'],
+        message: 'is required with mode initial_access_token',
+      });
+    }
     if (c.mode === 'production' && !c.keys.encryption_key) {
       ctx.addIssue({
         code: 'custom',

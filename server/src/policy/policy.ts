@@ -8,16 +8,33 @@
  * 2026-07-28 §Scope Selection Strategy lets clients omit `scope`).
  */
 import type { Config, ResourceConfig } from '../config/schema.ts';
+import { staticClientMetadata } from '../provider/clients.ts';
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 export class Policy {
   readonly #roles: Readonly<Record<string, readonly string[]>>;
   readonly #bindings: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
   readonly resources: ReadonlyMap<string, ResourceConfig>;
+  /** static clients as oidc-provider metadata (a delegation actor gets the token-exchange grant type) */
+  readonly staticClients: ReadonlyMap<string, Record<string, unknown>>;
+  /** client ids refused everywhere */
+  readonly blocked: ReadonlySet<string>;
 
-  constructor(config: Pick<Config, 'roles' | 'role_bindings' | 'resources'>) {
+  constructor(
+    config: Pick<Config, 'roles' | 'role_bindings' | 'resources'> & Partial<Pick<Config, 'clients' | 'delegation'>>,
+  ) {
     this.#roles = config.roles;
     this.#bindings = config.role_bindings;
     this.resources = new Map(config.resources.map((r) => [r.uri, r]));
+    const actors = new Set((config.delegation ?? []).map((d) => d.actor));
+    this.staticClients = new Map(
+      (config.clients?.static ?? []).map((c) => [
+        c.client_id,
+        staticClientMetadata(c, actors.has(c.client_id) ? [TOKEN_EXCHANGE] : []),
+      ]),
+    );
+    this.blocked = new Set(config.clients?.blocked ?? []);
   }
 
   /** The roles an IdP's groups map to (role_bindings.<idp>.<group>), sorted, without duplicates. */

@@ -10,8 +10,7 @@
  */
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
-import type { Config, StaticClientConfig } from '../config/schema.ts';
-import { isLoopbackHost } from '../config/schema.ts';
+import type { Config } from '../config/schema.ts';
 import type { Adapter } from '../../../adapters/src/models.ts';
 import { renderErrorPage } from '../http/pages.ts';
 import type { Policy } from '../policy/policy.ts';
@@ -25,8 +24,12 @@ import * as exchange from './grants/token-exchange.ts';
 import * as jwtBearer from './grants/jwt-bearer.ts';
 import { tokenState, type TokenState } from './token-state.ts';
 import { lineageWriter } from './lineage.ts';
+import { ALLOWED_RESOURCES, ALLOWED_SCOPES, CLIENT_KIND, FIRST_PARTY, type ClientRegistry } from './clients.ts';
+
+export { CLIENT_KIND, FIRST_PARTY, ALLOWED_RESOURCES, ALLOWED_SCOPES } from './clients.ts';
 
 export interface ProviderDeps {
+  clients: ClientRegistry;
   adapterFor(model: string): Adapter;
   jwks: JWK[];
   cookieKeys: string[];
@@ -41,55 +44,16 @@ export interface ProviderDeps {
 
 const USER_GRANTS = new Set(['authorization_code', 'refresh_token']);
 
-/** Client metadata baton adds (documented in docs/config.md and the README's token section). */
-export const CLIENT_KIND = 'client_kind';
-export const FIRST_PARTY = 'baton_first_party';
-export const ALLOWED_RESOURCES = 'baton_resources';
-export const ALLOWED_SCOPES = 'baton_scopes';
-const CLIENT_KINDS = new Set(['agent', 'mcp_server', 'service', 'app']);
-
-export function staticClientMetadata(c: StaticClientConfig, implied: readonly string[] = []): Record<string, unknown> {
-  const auth = c.auth ?? (c.public ? 'none' : 'client_secret_basic');
-  const grantTypes = [
-    ...new Set([
-      ...(c.grant_types ??
-        (c.redirect_uris.length > 0 ? ['authorization_code', 'refresh_token'] : ['client_credentials'])),
-      ...implied,
-    ]),
-  ];
-  const native = c.redirect_uris.some((u) => {
-    const url = URL.parse(u);
-    return (
-      url !== null && (url.protocol !== 'https:' && url.protocol !== 'http:' ? true : isLoopbackHost(url.hostname))
-    );
-  });
-  return {
-    client_id: c.client_id,
-    ...(c.name ? { client_name: c.name } : {}),
-    ...(c.client_secret ? { client_secret: c.client_secret } : {}),
-    ...(c.jwks_uri ? { jwks_uri: c.jwks_uri } : {}),
-    token_endpoint_auth_method: auth,
-    redirect_uris: c.redirect_uris,
-    grant_types: grantTypes,
-    response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
-    application_type: native ? 'native' : 'web',
-    [CLIENT_KIND]: c.kind,
-    [FIRST_PARTY]: c.first_party,
-    ...(c.resources ? { [ALLOWED_RESOURCES]: c.resources } : {}),
-    [ALLOWED_SCOPES]: c.scopes,
-  };
-}
-
 export function buildProviderConfig(config: Config, deps: ProviderDeps): Configuration {
   const alg = config.keys.algorithm;
   const { tokens } = config;
 
   return {
-    adapter: (name: string) => deps.adapterFor(name),
-    // a delegation actor may use token exchange without listing its URN (RFC 8693)
-    clients: config.clients.static.map((c) =>
-      staticClientMetadata(c, config.delegation.some((d) => d.actor === c.client_id) ? [exchange.TOKEN_EXCHANGE] : []),
-    ) as unknown as Configuration['clients'],
+    // static clients are served by the Client adapter from the current policy (clients.ts), so a SIGHUP
+    // reloads them and a blocked one is unknown at once
+    adapter: (name: string) =>
+      name === 'Client' ? deps.clients.clientAdapter(deps.adapterFor(name)) : deps.adapterFor(name),
+    fetch: deps.clients.fetch as unknown as Configuration['fetch'],
     // ID-JAG §7.2 / MCP Enterprise-Managed Authorization §6
     discovery: {
       authorization_grant_profiles_supported: [jwtBearer.ID_JAG_PROFILE],
@@ -108,7 +72,7 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
     loadExistingGrant: deps.grants.loadExistingGrant,
     interactions: {
       url: (_ctx, interaction) => `${deps.base}/interaction/${interaction.uid}`,
-      policy: interactionPrompts(),
+      policy: interactionPrompts((client) => deps.clients.isFirstParty(client)),
     },
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
@@ -144,11 +108,7 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
     },
     extraClientMetadata: {
       properties: [CLIENT_KIND, FIRST_PARTY, ALLOWED_RESOURCES, ALLOWED_SCOPES],
-      validator(_ctx, key, value) {
-        if (key === CLIENT_KIND && value !== undefined && (typeof value !== 'string' || !CLIENT_KINDS.has(value))) {
-          throw new errors.InvalidClientMetadata(`${CLIENT_KIND} must be one of ${[...CLIENT_KINDS].join(', ')}`);
-        }
-      },
+      validator: deps.clients.validator,
     },
     // RFC 9068 §2.2 plus baton's claims (README "Token shapes"); standard claims always win over these.
     extraTokenClaims: async (ctx, token) => {
@@ -176,6 +136,22 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
           client.clientAuthMethod !== 'none' || token.clientId === ctx.oidc.client?.clientId,
       },
       revocation: { enabled: true },
+      // MCP authorization 2026-07-28: CIMD (draft-02) is the default registration; DCR for compatibility
+      clientIdMetadataDocument: deps.clients.cimdFeature as unknown as NonNullable<
+        Configuration['features']
+      >['clientIdMetadataDocument'],
+      registration: {
+        enabled: config.clients.registration.dcr.mode !== 'off',
+        initialAccessToken:
+          config.clients.registration.dcr.mode === 'initial_access_token'
+            ? config.clients.registration.dcr.initial_access_token!
+            : false,
+        // RFC 7591 §3.2.1: registered clients get ids and secrets from oidc-provider's generators
+      },
+      registrationManagement: {
+        enabled: config.clients.registration.dcr.mode !== 'off',
+        rotateRegistrationAccessToken: true,
+      },
       resourceIndicators: {
         enabled: true,
         // MCP authorization: clients MUST send `resource`; baton never guesses an audience.
@@ -308,7 +284,7 @@ function defaultScopeForResource(policy: () => Policy) {
  * enforces that with a consent prompt every time; baton lets a first-party native client through when the
  * user has just interacted in this same request (signed in), and shows the consent page otherwise.
  */
-function interactionPrompts() {
+function interactionPrompts(isFirstParty: (client: { clientId: string }) => boolean) {
   const policy = interactionPolicy.base();
   const consent = policy.get('consent')!;
   consent.checks.remove('native_client_prompt');
@@ -322,7 +298,7 @@ function interactionPrompts() {
         if (oidc.client?.applicationType !== 'native' || oidc.params?.response_type === 'none') return false;
         if (oidc.result?.consent) return false;
         const justSignedIn = oidc.result?.login !== undefined;
-        return !(justSignedIn && oidc.client[FIRST_PARTY] === true);
+        return !(justSignedIn && isFirstParty(oidc.client));
       },
     ),
     0,

@@ -7,6 +7,7 @@ import validateDpopInternal, {
   checkDpopReplay as checkDpopReplayInternal,
   type DPoPProof,
 } from 'oidc-provider/lib/helpers/validate_dpop.js';
+import { applySSRFProtection } from 'oidc-provider/lib/helpers/fetch_request.js';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
@@ -25,4 +26,20 @@ export async function dpopProof(
   const proof = await validateDpopInternal(provider, ctx);
   if (proof) await checkDpopReplayInternal(provider, ctx, proof, clientId);
   return proof;
+}
+
+type DispatcherCtor = new (options?: { connect?: { ca?: string } }) => object;
+
+/**
+ * The dispatcher for outgoing fetches (CIMD documents, client JWKS): Node's own undici Agent class (taken
+ * from the global dispatcher, as oidc-provider does), trusting an extra CA when given, with oidc-provider's
+ * SSRF guard (special-use addresses refused) unless `allowPrivateNetwork` (development only).
+ */
+export function outgoingDispatcher(opts: { ca?: string; allowPrivateNetwork: boolean }): object {
+  const global = globalThis as unknown as Record<symbol, { constructor: DispatcherCtor } | undefined>;
+  const Agent = (global[Symbol.for('undici.globalDispatcher.2')] ?? global[Symbol.for('undici.globalDispatcher.1')])
+    ?.constructor;
+  if (!Agent) throw new Error('no undici global dispatcher to derive an Agent from');
+  const agent = new Agent(opts.ca ? { connect: { ca: opts.ca } } : {});
+  return opts.allowPrivateNetwork ? agent : applySSRFProtection(agent);
 }

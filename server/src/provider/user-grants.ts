@@ -23,6 +23,8 @@ export interface UserGrantDeps {
   policy(): Policy;
   idps: IdpRegistry;
   log: Logger;
+  /** static first_party, clients.first_party, or a pre-approved CIMD host */
+  isFirstParty(client: { clientId: string; [key: string]: unknown }): boolean;
 }
 
 const OIDC_SCOPES = new Set(['openid', 'offline_access']);
@@ -96,7 +98,7 @@ export function userGrants(deps: UserGrantDeps) {
     const resources = resourcesOf(oidc.params?.resource).filter((r) => deps.policy().resources.has(r));
     const { decisions } = decide(account, requested, resources);
     if (resources.length > 0 && decisions.every((d) => d.granted.length === 0)) return undefined;
-    if (oidc.client['baton_first_party'] !== true) {
+    if (!deps.isFirstParty(oidc.client)) {
       for (const d of decisions) {
         const remembered = new Set(await deps.accounts.consentedScopes(accountId, oidc.client.clientId, d.resource));
         if (!d.granted.every((s) => remembered.has(s))) return undefined;
