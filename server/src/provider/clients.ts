@@ -16,7 +16,7 @@ import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'r
 import type { Redis } from 'ioredis';
 import { errors, type Configuration } from 'oidc-provider';
 import type { Logger } from 'pino';
-import type { Adapter, AdapterPayload } from '../../../adapters/src/models.ts';
+import type { Adapter } from '../../../adapters/src/models.ts';
 import type { Config, StaticClientConfig } from '../config/schema.ts';
 import { isLoopbackHost } from '../config/schema.ts';
 import type { Policy } from '../policy/policy.ts';
