@@ -16,6 +16,8 @@ import { renderErrorPage } from '../http/pages.ts';
 import type { Policy } from '../policy/policy.ts';
 import { resourcesOf, splitScope, type UserGrants } from './user-grants.ts';
 import { createLocalJWKSet } from 'jose';
+import { bodyParser } from '@koa/bodyparser';
+import type Koa from 'koa';
 import type { Knex } from 'knex';
 import type { AccountStore } from '../accounts/store.ts';
 import type { IdpRegistry } from '../idp/registry.ts';
@@ -215,6 +217,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
   provider.use(defaultScopeForResource(() => deps.policy()));
   provider.use(unauthorizedClientForGrantType);
+  provider.use(registrationBody(config.clients.registration.dcr.max_metadata_bytes));
   const ownKeys = createLocalJWKSet({
     keys: deps.jwks.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub),
   });
@@ -387,5 +390,41 @@ function jwtTokenState(state: TokenState, policy: () => Policy) {
       const n = await state.revoke(payload);
       log?.info({ jti: payload.jti, revoked: n, by: client.clientId }, 'token.revoked');
     }
+  };
+}
+
+/**
+ * RFC 7591 registration requests (POST/PUT /reg): bounded in size (clients.registration.dcr.max_metadata_bytes,
+ * larger → invalid_client_metadata), and without `scope`: baton grants what roles and resources allow, and
+ * MCP clients send the protected resource's scopes there, which are not client metadata oidc-provider knows.
+ */
+function registrationBody(limit: number) {
+  const parse = bodyParser({ enableTypes: ['json'], jsonLimit: limit, onError: () => undefined });
+  return async (ctx: Koa.Context, next: () => Promise<void>): Promise<void> => {
+    if (
+      !ctx.path.startsWith('/reg') ||
+      (ctx.method !== 'POST' && ctx.method !== 'PUT') ||
+      !ctx.is('application/json')
+    ) {
+      return next();
+    }
+    const length = Number(ctx.get('content-length') || 0);
+    let tooLarge = length > limit;
+    if (!tooLarge) {
+      try {
+        await parse(ctx, async () => {});
+      } catch (err) {
+        tooLarge = (err as { status?: number }).status === 413;
+        if (!tooLarge) throw err;
+      }
+    }
+    if (tooLarge) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_client_metadata', error_description: `client metadata larger than ${limit} bytes` };
+      return;
+    }
+    const body = (ctx.request as { body?: unknown }).body;
+    if (body && typeof body === 'object' && !Array.isArray(body)) delete (body as Record<string, unknown>).scope;
+    return next();
   };
 }

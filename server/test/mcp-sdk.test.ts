@@ -1,0 +1,290 @@
+/**
+ * The real MCP TypeScript SDK client completes the whole flow against a real SDK MCP server that trusts
+ * baton: discovery from the MCP server's protected-resource metadata (RFC 9728), registration, PKCE,
+ * sign-in and consent, token, then a tool call. Once with a Client ID Metadata Document (served by the test
+ * over HTTPS on loopback, under the development flag and a test CA), once with DCR (RFC 7591).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from '@modelcontextprotocol/sdk/shared/auth.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import {
+  mcpAuthMetadataRouter,
+  getOAuthProtectedResourceMetadataUrl,
+} from '@modelcontextprotocol/sdk/server/auth/router.js';
+import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
+import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
+import { startServer, type RunningServer } from '../src/main.ts';
+import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
+
+const AS_PORT = 9463;
+const CIMD_PORT = 9464;
+const MCP_PORT = 9466;
+const ISSUER = `http://127.0.0.1:${AS_PORT}`;
+const MCP_URL = `http://127.0.0.1:${MCP_PORT}/mcp`;
+const CLIENT_ID_URL = `https://127.0.0.1:${CIMD_PORT}/agents/sdk-agent.json`;
+const REDIRECT = 'http://127.0.0.1:9465/callback';
+
+let baton: RunningServer;
+let cimdServer: HttpsServer;
+let mcpServer: Server;
+let cleanup: () => Promise<void>;
+const logs = memoryLogger();
+
+const clientMetadata: OAuthClientMetadata = {
+  client_name: 'SDK agent',
+  redirect_uris: [REDIRECT],
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'none',
+  application_type: 'native',
+} as OAuthClientMetadata;
+
+beforeAll(async () => {
+  // a throwaway certificate for the CIMD document host, trusted by baton as an extra CA
+  const dir = mkdtempSync(join(tmpdir(), 'baton-cimd-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+  cimdServer = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (req, res) => {
+    if (req.url === '/agents/sdk-agent.json') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' });
+      res.end(JSON.stringify({ client_id: CLIENT_ID_URL, ...clientMetadata }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((ok) => cimdServer.listen(CIMD_PORT, '127.0.0.1', ok));
+
+  const store = await BACKENDS[2]!.create();
+  cleanup = store.cleanup;
+  const base = makeConfig();
+  baton = await startServer(
+    makeConfig({
+      issuer: ISSUER,
+      mode: 'development',
+      listen: { host: '127.0.0.1', port: AS_PORT },
+      storage: store.storage,
+      resources: [
+        ...base.resources,
+        { uri: MCP_URL, name: 'Logs (SDK MCP server)', scopes: ['logs.read', 'incidents.trigger'] },
+      ],
+      roles: { developer: ['logs.read'], sre: ['logs.read', 'incidents.trigger'] },
+      clients: {
+        static: base.clients.static,
+        registration: { cimd: { allow_private_network: true, extra_ca: cert }, dcr: { mode: 'open' } },
+      },
+    }),
+    logs.log,
+  );
+
+  // a real SDK MCP server that trusts baton: PRM (RFC 9728), bearer verification with baton's JWKS
+  const metadata = (await (await fetch(`${ISSUER}/.well-known/oauth-authorization-server`)).json()) as Parameters<
+    typeof mcpAuthMetadataRouter
+  >[0]['oauthMetadata'];
+  const jwks = createRemoteJWKSet(new URL(`${ISSUER}/jwks`));
+  const app = express();
+  app.use(
+    mcpAuthMetadataRouter({
+      oauthMetadata: metadata,
+      resourceServerUrl: new URL(MCP_URL),
+      scopesSupported: ['logs.read'],
+      resourceName: 'Logs',
+    }),
+  );
+  const bearer = requireBearerAuth({
+    verifier: {
+      async verifyAccessToken(token) {
+        try {
+          const { payload } = await jwtVerify(token, jwks, { issuer: ISSUER, audience: MCP_URL, typ: 'at+jwt' });
+          return {
+            token,
+            clientId: String(payload.client_id),
+            scopes: String(payload.scope ?? '')
+              .split(' ')
+              .filter(Boolean),
+            expiresAt: payload.exp,
+            extra: { sub: payload.sub },
+          };
+        } catch (err) {
+          throw new InvalidTokenError((err as Error).message);
+        }
+      },
+    },
+    requiredScopes: ['logs.read'],
+    resourceMetadataUrl: getOAuthProtectedResourceMetadataUrl(new URL(MCP_URL)),
+  });
+  app.post('/mcp', express.json(), bearer, async (req, res) => {
+    const server = new McpServer({ name: 'logs', version: '1.0.0' });
+    server.registerTool('read_logs', { description: 'Read production logs' }, async (extra) => ({
+      content: [
+        { type: 'text', text: `logs for ${String(extra.authInfo?.extra?.sub)} via ${extra.authInfo?.clientId}` },
+      ],
+    }));
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    res.on('close', () => void transport.close());
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
+  });
+  mcpServer = await new Promise<Server>((ok) => {
+    const s = app.listen(MCP_PORT, '127.0.0.1', () => ok(s));
+  });
+}, 60_000);
+afterAll(async () => {
+  await new Promise((ok) => mcpServer?.close(ok));
+  await new Promise((ok) => cimdServer?.close(ok));
+  await baton?.close();
+  await cleanup?.();
+});
+
+/** An OAuthClientProvider whose "browser" is a supertest agent that signs Alice in and consents. */
+class TestAuthProvider implements OAuthClientProvider {
+  info: OAuthClientInformationMixed | undefined;
+  saved: OAuthTokens | undefined;
+  verifier = '';
+  authorizationUrl: URL | undefined;
+  readonly clientMetadataUrl: string | undefined;
+  constructor(clientMetadataUrl?: string) {
+    this.clientMetadataUrl = clientMetadataUrl;
+  }
+  get redirectUrl() {
+    return REDIRECT;
+  }
+  get clientMetadata() {
+    return clientMetadata;
+  }
+  clientInformation() {
+    return this.info;
+  }
+  saveClientInformation(info: OAuthClientInformationMixed) {
+    this.info = info;
+  }
+  tokens() {
+    return this.saved;
+  }
+  saveTokens(tokens: OAuthTokens) {
+    this.saved = tokens;
+  }
+  redirectToAuthorization(url: URL) {
+    this.authorizationUrl = url;
+  }
+  saveCodeVerifier(v: string) {
+    this.verifier = v;
+  }
+  codeVerifier() {
+    return this.verifier;
+  }
+}
+
+const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+const actionOf = (html: string) =>
+  /<form method="post" action="([^"]+)"/.exec(html)?.[1]?.replaceAll('&amp;', '&') ?? '';
+
+/** The person in the browser: sign in as Alice, allow, and hand back the code from the redirect. */
+async function browser(url: URL): Promise<string> {
+  const agent = request.agent(ISSUER);
+  let res = await agent.get(url.pathname + url.search);
+  for (let i = 0; i < 10; i++) {
+    if (res.status === 303 || res.status === 302) {
+      const to = res.headers.location!;
+      if (to.startsWith(REDIRECT)) return new URL(to).searchParams.get('code')!;
+      res = await agent.get(to.replace(ISSUER, ''));
+      continue;
+    }
+    expect(res.status, res.text).toBe(200);
+    if (res.text.includes('name="password"')) {
+      res = await agent
+        .post(actionOf(res.text))
+        .type('form')
+        .send({ csrf: csrfOf(res.text), username: 'alice', password: 'alice-password' });
+    } else if (res.text.includes('value="allow"')) {
+      expect(res.text).toContain('which returns to <strong>127.0.0.1:9465</strong>');
+      res = await agent
+        .post(actionOf(res.text))
+        .type('form')
+        .send({ csrf: csrfOf(res.text), decision: 'allow' });
+    } else {
+      throw new Error(`unexpected page: ${res.text.slice(0, 300)}`);
+    }
+  }
+  throw new Error('no code');
+}
+
+async function connectAndCall(provider: TestAuthProvider) {
+  const client = new Client({ name: 'sdk-agent', version: '1.0.0' });
+  await expect(
+    client.connect(new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider })),
+  ).rejects.toBeInstanceOf(UnauthorizedError);
+  expect(provider.authorizationUrl?.origin).toBe(ISSUER);
+  expect(provider.authorizationUrl?.searchParams.get('resource')).toBe(MCP_URL);
+  expect(provider.authorizationUrl?.searchParams.get('code_challenge_method')).toBe('S256');
+  const code = await browser(provider.authorizationUrl!);
+  const transport = new StreamableHTTPClientTransport(new URL(MCP_URL), { authProvider: provider });
+  await transport.finishAuth(code);
+  await client.connect(transport);
+  const result = await client.callTool({ name: 'read_logs', arguments: {} });
+  await client.close();
+  return result;
+}
+
+describe('the MCP SDK client against baton and an SDK MCP server', () => {
+  it('with a Client ID Metadata Document', async () => {
+    const provider = new TestAuthProvider(CLIENT_ID_URL);
+    const result = await connectAndCall(provider);
+    expect(provider.authorizationUrl?.searchParams.get('client_id')).toBe(CLIENT_ID_URL);
+    expect(result.content).toEqual([
+      {
+        type: 'text',
+        text: expect.stringMatching(
+          new RegExp(`^logs for u_\\S+ via ${CLIENT_ID_URL.replaceAll('.', '\\.')}$`),
+        ) as string,
+      },
+    ]);
+    expect(provider.saved?.scope).toBe('logs.read');
+  });
+
+  it('with dynamic client registration', async () => {
+    const provider = new TestAuthProvider();
+    const result = await connectAndCall(provider);
+    const clientId = provider.info?.client_id;
+    expect(clientId).toMatch(/^[A-Za-z0-9_-]{10,}$/);
+    expect(result.content).toEqual([{ type: 'text', text: expect.stringContaining(`via ${clientId}`) as string }]);
+  });
+});
