@@ -137,9 +137,7 @@ beforeAll(async () => {
           return {
             token,
             clientId: String(payload.client_id),
-            scopes: String(payload.scope ?? '')
-              .split(' ')
-              .filter(Boolean),
+            scopes: typeof payload.scope === 'string' ? payload.scope.split(' ') : [],
             expiresAt: payload.exp,
             extra: { sub: payload.sub },
           };
