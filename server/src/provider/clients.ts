@@ -232,7 +232,11 @@ export function clientRegistry(deps: ClientDeps) {
       return res;
     } catch (err) {
       if (cimd.failure_cache_seconds) failures.set(key, Date.now() + cimd.failure_cache_seconds * 1000);
-      deps.log.warn({ url: key, reason: (err as Error).message }, 'fetch.failed');
+      const cause = (err as { cause?: { message?: string } }).cause?.message;
+      deps.log.warn(
+        { url: key, reason: cause ? `${(err as Error).message}: ${cause}` : (err as Error).message },
+        'fetch.failed',
+      );
       throw err;
     }
   };
