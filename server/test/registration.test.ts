@@ -212,7 +212,7 @@ describe('Client ID Metadata Documents', () => {
   it('a pre-approved CIMD client is first-party: no consent page after sign-in', async () => {
     const signIn = async (clientId: string) => {
       const agent = request.agent(dev.url);
-      const first = await authorize(dev, clientId, REDIRECT, agent as unknown as ReturnType<typeof request>).expect(
+      const first = await authorize(dev, clientId, REDIRECT, agent).expect(
         303,
       );
       const page = await agent.get(first.headers.location!).expect(200);
