@@ -40,6 +40,7 @@ const SECRET = 'exchange-test-secret-0123456789abcdef';
 const ISSUER = 'http://127.0.0.1:9400';
 
 let server: RunningServer;
+let originalConfig: ReturnType<typeof makeConfig>;
 let cleanup: () => Promise<void>;
 let alice: { access_token: string; refresh_token: string };
 let aliceAccount: string;
@@ -57,37 +58,35 @@ beforeAll(async () => {
   const store = await BACKENDS[2]!.create();
   cleanup = store.cleanup;
   const base = makeConfig();
-  server = await startServer(
-    makeConfig({
-      storage: store.storage,
-      resources: [
-        { ...RESOURCES[0]!, client_id: 'logs-mcp' },
-        { ...RESOURCES[1]!, client_id: 'cost-svc' },
-        { uri: TICKETS, name: 'Ticketing', scopes: ['tickets.create', 'tickets.read'] },
-        { uri: ANALYTICS, name: 'Analytics', scopes: ['analytics.query'] },
-        { uri: SUPPORT, name: 'Support desk', scopes: ['support.read'], client_id: 'impersonator' },
+  originalConfig = makeConfig({
+    storage: store.storage,
+    resources: [
+      { ...RESOURCES[0]!, client_id: 'logs-mcp' },
+      { ...RESOURCES[1]!, client_id: 'cost-svc' },
+      { uri: TICKETS, name: 'Ticketing', scopes: ['tickets.create', 'tickets.read'] },
+      { uri: ANALYTICS, name: 'Analytics', scopes: ['analytics.query'] },
+      { uri: SUPPORT, name: 'Support desk', scopes: ['support.read'], client_id: 'impersonator' },
+    ],
+    clients: {
+      static: [
+        ...base.clients.static,
+        client('logs-mcp', 'mcp_server'),
+        client('cost-svc', 'service'),
+        client('rogue-mcp', 'mcp_server'),
+        client('impersonator', 'service'),
       ],
-      clients: {
-        static: [
-          ...base.clients.static,
-          client('logs-mcp', 'mcp_server'),
-          client('cost-svc', 'service'),
-          client('rogue-mcp', 'mcp_server'),
-          client('impersonator', 'service'),
-        ],
-      },
-      delegation: [
-        { actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'], max_chain: 3 },
-        { actor: 'logs-mcp', targets: [ANALYTICS], scopes: ['analytics.query'], max_chain: 1 },
-        { actor: 'logs-mcp', targets: [SUPPORT], scopes: ['support.read'] },
-        { actor: 'cost-svc', targets: [TICKETS], scopes: ['tickets.create'], max_chain: 3 },
-        { actor: 'rogue-mcp', targets: [COST], scopes: ['cost.read'] },
-        { actor: 'impersonator', targets: [COST], scopes: ['cost.read'], impersonation: true },
-      ],
-      identity_chaining: [{ audience: PARTNER_AS, clients: ['logs-mcp'], scopes: ['partner.read'] }],
-    }),
-    logs.log,
-  );
+    },
+    delegation: [
+      { actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'], max_chain: 3 },
+      { actor: 'logs-mcp', targets: [ANALYTICS], scopes: ['analytics.query'], max_chain: 1 },
+      { actor: 'logs-mcp', targets: [SUPPORT], scopes: ['support.read'] },
+      { actor: 'cost-svc', targets: [TICKETS], scopes: ['tickets.create'], max_chain: 3 },
+      { actor: 'rogue-mcp', targets: [COST], scopes: ['cost.read'] },
+      { actor: 'impersonator', targets: [COST], scopes: ['cost.read'], impersonation: true },
+    ],
+    identity_chaining: [{ audience: PARTNER_AS, clients: ['logs-mcp'], scopes: ['partner.read'] }],
+  });
+  server = await startServer(originalConfig, logs.log);
   aliceAccount = await seedAccount(server.accounts);
   const seed = await seedCode(server.provider(), aliceAccount);
   alice = (await request(server.url).post('/token').type('form').send(codeForm(seed)).expect(200)).body;
@@ -603,5 +602,26 @@ describe('DPoP (RFC 9449) at the exchange', () => {
       .set('DPoP', await proof(privateKey, jwk, 'https://evil.example.com/token'))
       .expect(400);
     expect(elsewhere.body.error).toBe('invalid_dpop_proof');
+  });
+});
+
+describe('a blocked client loses its tokens', () => {
+  it('blocking the agent makes every token whose actor chain passes through it inactive', async () => {
+    const hop = (await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(200)).body
+      .access_token as string;
+    const current = server.provider(); // the same provider: only the policy changes
+    server.reloadPolicy({ ...originalConfig, clients: { ...originalConfig.clients, blocked: ['ide-agent'] } });
+    try {
+      const intro = await request(server.url)
+        .post('/token/introspection')
+        .auth('cost-svc', SECRET)
+        .type('form')
+        .send({ token: hop })
+        .expect(200);
+      expect(intro.body).toEqual({ active: false });
+      expect(server.provider()).toBe(current);
+    } finally {
+      server.reloadPolicy(originalConfig);
+    }
   });
 });

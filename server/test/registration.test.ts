@@ -212,9 +212,7 @@ describe('Client ID Metadata Documents', () => {
   it('a pre-approved CIMD client is first-party: no consent page after sign-in', async () => {
     const signIn = async (clientId: string) => {
       const agent = request.agent(dev.url);
-      const first = await authorize(dev, clientId, REDIRECT, agent).expect(
-        303,
-      );
+      const first = await authorize(dev, clientId, REDIRECT, agent).expect(303);
       const page = await agent.get(first.headers.location!).expect(200);
       const action = /<form method="post" action="([^"]+)"/.exec(page.text)![1]!.replaceAll('&amp;', '&');
       const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
@@ -333,5 +331,65 @@ describe('dynamic client registration (RFC 7591)', () => {
     expect(refused.status).toBe(401);
     expect(refused.body.error).toBe('invalid_client');
     dev.reloadPolicy(makeConfig());
+  });
+});
+
+describe('registration modes and limits', () => {
+  let strict: RunningServer;
+  const IAT = 'initial-access-token-0123456789abcdefghij';
+  beforeAll(async () => {
+    const store = await BACKENDS[1]!.create();
+    cleanups.push(store.cleanup);
+    strict = await startServer(
+      makeConfig({
+        mode: 'development',
+        storage: store.storage,
+        clients: {
+          static: makeConfig().clients.static,
+          registration: {
+            cimd: {
+              allow_private_network: true,
+              extra_ca: cert,
+              rate_limit: { per_host: 2, window_seconds: 60 },
+              failure_cache_seconds: 0,
+            },
+            dcr: { mode: 'initial_access_token', initial_access_token: IAT, unused_expiry_days: 7 },
+          },
+        },
+      }),
+      devLogs.log,
+    );
+  });
+  afterAll(async () => {
+    await strict?.close();
+  });
+
+  it('initial_access_token mode: no token or a wrong one is refused, the right one registers', async () => {
+    const metadata = { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', application_type: 'native' };
+    const none = await request(strict.url).post('/reg').send(metadata);
+    expect(none.status).toBe(401);
+    expect(none.body.error).toBe('invalid_token');
+    await request(strict.url).post('/reg').auth('wrong', { type: 'bearer' }).send(metadata).expect(401);
+    const ok = await request(strict.url).post('/reg').auth(IAT, { type: 'bearer' }).send(metadata).expect(201);
+    // unused registrations expire: stored with a time to live of clients.registration.dcr.unused_expiry_days
+    const row = await strict.storage
+      .db('oidc_payloads')
+      .where({ model: 'Client', id: ok.body.client_id })
+      .first<{ expires_at: Date }>('expires_at');
+    const days = (new Date(row!.expires_at).getTime() - Date.now()) / 86400_000;
+    expect(days).toBeGreaterThan(6.99);
+    expect(days).toBeLessThanOrEqual(7);
+  });
+
+  it('CIMD fetches are rate limited per host', async () => {
+    const before = devLogs.lines().length;
+    for (const path of ['/missing.json?a', '/missing.json?b']) {
+      const res = await authorize(strict, `${DOCS}${path}`);
+      expect(res.status).toBe(400);
+    }
+    await authorize(strict, `${DOCS}/missing.json?c`).expect(400);
+    expect(devLogs.lines().slice(before).join('\n')).toMatch(
+      /"reason":"rate limit for the host","msg":"cimd.fetch_refused"/,
+    );
   });
 });

@@ -225,6 +225,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     issuer: config.issuer,
     ownKeys,
     revoked: deps.adapterFor('RevokedToken'),
+    isBlocked: (id) => deps.policy().blocked.has(id),
     accounts: deps.accounts,
     db: deps.db,
   });

@@ -19,6 +19,8 @@ export interface TokenStateDeps {
   revoked: Adapter;
   accounts: AccountStore;
   db: Knex;
+  /** a blocked client loses its tokens, and every token whose actor chain passes through it */
+  isBlocked(clientId: string): boolean;
 }
 
 export type Inactive = { active: false; reason: string };
@@ -67,6 +69,16 @@ export function tokenState(deps: TokenStateDeps) {
   /** Why a verified token is no longer active, or undefined when it is. */
   async function inactiveReason(provider: Provider, payload: JWTPayload): Promise<string | undefined> {
     const gid = typeof payload.gid === 'string' ? payload.gid : undefined;
+    const chain: string[] = [String(payload.client_id)];
+    for (
+      let a = payload.act as { sub?: unknown; act?: unknown } | undefined;
+      a && typeof a === 'object';
+      a = a.act as typeof a
+    ) {
+      if (typeof a.sub === 'string') chain.push(a.sub);
+    }
+    const blocked = chain.find((id) => deps.isBlocked(id));
+    if (blocked) return `client ${blocked} blocked`;
     const jti = String(payload.jti);
     const sub = String(payload.sub);
     const [revoked, grant, enabled] = await Promise.all([
