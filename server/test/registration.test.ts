@@ -376,7 +376,7 @@ describe('registration modes and limits', () => {
       .db('oidc_payloads')
       .where({ model: 'Client', id: ok.body.client_id })
       .first<{ expires_at: Date }>('expires_at');
-    const days = (new Date(row!.expires_at).getTime() - Date.now()) / 86400_000;
+    const days = (new Date(row.expires_at).getTime() - Date.now()) / 86400_000;
     expect(days).toBeGreaterThan(6.99);
     expect(days).toBeLessThanOrEqual(7);
   });
