@@ -4,12 +4,8 @@
  * sign-in and consent, token, then a tool call. Once with a Client ID Metadata Document (served by the test
  * over HTTPS on loopback, under the development flag and a test CA), once with DCR (RFC 7591).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import express from 'express';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import request from 'supertest';
@@ -31,7 +27,7 @@ import {
 import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
 import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
+import { BACKENDS, makeConfig, memoryLogger, selfSignedCertificate } from './helpers.ts';
 
 const AS_PORT = 9463;
 const CIMD_PORT = 9464;
@@ -58,32 +54,9 @@ const clientMetadata: OAuthClientMetadata = {
 
 beforeAll(async () => {
   // a throwaway certificate for the CIMD document host, trusted by baton as an extra CA
-  const dir = mkdtempSync(join(tmpdir(), 'baton-cimd-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
-  cimdServer = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (req, res) => {
+  const tls = selfSignedCertificate();
+  const cert = tls.cert;
+  cimdServer = createHttpsServer({ key: tls.key, cert }, (req, res) => {
     if (req.url === '/agents/sdk-agent.json') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' });
       res.end(JSON.stringify({ client_id: CLIENT_ID_URL, ...clientMetadata }));

@@ -5,16 +5,12 @@
  * oversized metadata, or a first-party claim. Each is refused with the right OAuth error, nothing stored,
  * the reason logged. Plus blocking, pre-approval, and the initial-access-token mode.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
+import { BACKENDS, makeConfig, memoryLogger, selfSignedCertificate } from './helpers.ts';
 
 const DOC_PORT = 9467;
 const DOCS = `https://127.0.0.1:${DOC_PORT}`;
@@ -67,32 +63,9 @@ const ROUTES: Record<string, (res: import('node:http').ServerResponse) => void> 
 };
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'baton-reg-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
-  docs = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (req, res) =>
+  const tls = selfSignedCertificate();
+  cert = tls.cert;
+  docs = createHttpsServer({ key: tls.key, cert }, (req, res) =>
     (ROUTES[req.url ?? ''] ?? ((r) => r.writeHead(404).end()))(res),
   );
   await new Promise<void>((ok) => docs.listen(DOC_PORT, '127.0.0.1', ok));

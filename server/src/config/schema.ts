@@ -224,7 +224,7 @@ const registration = z.strictObject({
           per_host: z.number().int().min(1).default(60),
           window_seconds: z.number().int().min(1).default(60),
         })
-        .default({ per_host: 60, window_seconds: 60 }),
+        .prefault({}),
       /** a failed fetch is not retried for this long */
       failure_cache_seconds: z.number().int().min(0).max(3600).default(30),
       /** hosts whose clients are first-party (no consent): admin pre-approval */
@@ -234,15 +234,7 @@ const registration = z.strictObject({
       /** trust this CA certificate (PEM) for document fetches, e.g. an internal PKI */
       extra_ca: z.string().min(1).optional(),
     })
-    .default({
-      enabled: true,
-      allow_hosts: [],
-      deny_hosts: [],
-      rate_limit: { per_host: 60, window_seconds: 60 },
-      failure_cache_seconds: 30,
-      first_party_hosts: [],
-      allow_private_network: false,
-    }),
+    .prefault({}),
   dcr: z
     .strictObject({
       mode: z.enum(['open', 'initial_access_token', 'off']).default('open'),
@@ -251,7 +243,7 @@ const registration = z.strictObject({
       unused_expiry_days: z.number().int().min(1).max(3650).default(30),
       max_metadata_bytes: z.number().int().min(512).max(65536).default(5120),
     })
-    .default({ mode: 'open', unused_expiry_days: 30, max_metadata_bytes: 5120 }),
+    .prefault({}),
 });
 
 const tokens = z.strictObject({
@@ -271,26 +263,14 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(9400),
         trust_proxy: z.boolean().default(false),
       })
-      .default({ host: '127.0.0.1', port: 9400, trust_proxy: false }),
+      .prefault({}),
     mode: z.enum(['development', 'production']).default('production'),
-    storage: storage.default({
-      redis_key_prefix: 'baton:',
-      data_dir: '.baton-data',
-      migrate_on_start: true,
-      postgres_pool_max: 10,
-      gc_interval_seconds: 300,
-    }),
-    keys: keys.default({ algorithm: 'ES256', refresh_interval_seconds: 30 }),
-    tokens: tokens.default({
-      access_token_ttl: 300,
-      refresh_token_ttl: 14 * 86400,
-      authorization_code_ttl: 60,
-      session_ttl: 14 * 86400,
-      interaction_ttl: 600,
-    }),
+    storage: storage.prefault({}),
+    keys: keys.prefault({}),
+    tokens: tokens.prefault({}),
     logging: z
       .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-      .default({ level: 'info' }),
+      .prefault({}),
     identity_providers: z.array(identityProvider).default([]),
     roles: z.record(identifier, z.array(scopeToken)).default({}),
     role_bindings: z.record(identifier, z.record(z.string().min(1), z.array(identifier))).default({}),
@@ -298,43 +278,16 @@ export const configSchema = z
     clients: z
       .strictObject({
         static: z.array(staticClient).default([]),
-        registration: registration.default({
-          cimd: {
-            enabled: true,
-            allow_hosts: [],
-            deny_hosts: [],
-            rate_limit: { per_host: 60, window_seconds: 60 },
-            failure_cache_seconds: 30,
-            first_party_hosts: [],
-            allow_private_network: false,
-          },
-          dcr: { mode: 'open', unused_expiry_days: 30, max_metadata_bytes: 5120 },
-        }),
+        registration: registration.prefault({}),
         /** client ids (static, DCR or CIMD URLs) pre-approved as first-party: no consent */
         first_party: z.array(z.string().min(1)).default([]),
         /** client ids refused everywhere: invalid_client on their next request */
         blocked: z.array(z.string().min(1)).default([]),
       })
-      .default({
-        static: [],
-        registration: {
-          cimd: {
-            enabled: true,
-            allow_hosts: [],
-            deny_hosts: [],
-            rate_limit: { per_host: 60, window_seconds: 60 },
-            failure_cache_seconds: 30,
-            first_party_hosts: [],
-            allow_private_network: false,
-          },
-          dcr: { mode: 'open', unused_expiry_days: 30, max_metadata_bytes: 5120 },
-        },
-        first_party: [],
-        blocked: [],
-      }),
+      .prefault({}),
     delegation: z.array(delegationRule).default([]),
     identity_chaining: z.array(chainingRule).default([]),
-    id_jag: idJag.default({ max_lifetime_seconds: 300, algorithms: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] }),
+    id_jag: idJag.prefault({}),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
