@@ -7,7 +7,6 @@
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Server } from 'node:http';
 import express from 'express';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -20,13 +19,8 @@ import type {
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import {
-  mcpAuthMetadataRouter,
-  getOAuthProtectedResourceMetadataUrl,
-} from '@modelcontextprotocol/sdk/server/auth/router.js';
-import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
-import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 import { startServer, type RunningServer } from '../src/main.ts';
+import { createMcpAuth, mcpGuard, mcpMetadataRoute, type BatonAuthInfo } from '../../clients/src/index.ts';
 import { BACKENDS, makeConfig, memoryLogger, selfSignedCertificate } from './helpers.ts';
 
 const AS_PORT = 9463;
@@ -88,47 +82,24 @@ beforeAll(async () => {
     logs.log,
   );
 
-  // a real SDK MCP server that trusts baton: PRM (RFC 9728), bearer verification with baton's JWKS
-  const metadata = (await (await fetch(`${ISSUER}/.well-known/oauth-authorization-server`)).json()) as Parameters<
-    typeof mcpAuthMetadataRouter
-  >[0]['oauthMetadata'];
-  const jwks = createRemoteJWKSet(new URL(`${ISSUER}/jwks`));
-  const app = express();
-  app.use(
-    mcpAuthMetadataRouter({
-      oauthMetadata: metadata,
-      resourceServerUrl: new URL(MCP_URL),
-      scopesSupported: ['logs.read'],
-      resourceName: 'Logs',
-    }),
-  );
-  const bearer = requireBearerAuth({
-    verifier: {
-      async verifyAccessToken(token) {
-        try {
-          const { payload } = await jwtVerify(token, jwks, { issuer: ISSUER, audience: MCP_URL, typ: 'at+jwt' });
-          return {
-            token,
-            clientId: String(payload.client_id),
-            scopes: typeof payload.scope === 'string' ? payload.scope.split(' ') : [],
-            expiresAt: payload.exp,
-            extra: { sub: payload.sub },
-          };
-        } catch (err) {
-          throw new InvalidTokenError((err as Error).message);
-        }
-      },
-    },
-    requiredScopes: ['logs.read'],
-    resourceMetadataUrl: getOAuthProtectedResourceMetadataUrl(new URL(MCP_URL)),
+  // a real SDK MCP server protected by baton's kit (clients/): PRM, token verification, per-tool scopes
+  const kit = createMcpAuth({
+    issuer: ISSUER,
+    resource: MCP_URL,
+    resourceName: 'Logs',
+    scopesSupported: ['logs.read'],
+    scopes: { 'tools/call:read_logs': 'logs.read' },
   });
+  const app = express();
+  app.use(mcpMetadataRoute(kit));
+  const bearer = mcpGuard(kit);
   app.post('/mcp', express.json(), bearer, async (req, res) => {
     const server = new McpServer({ name: 'logs', version: '1.0.0' });
-    server.registerTool('read_logs', { description: 'Read production logs' }, async (extra) => ({
-      content: [
-        { type: 'text', text: `logs for ${String(extra.authInfo?.extra?.sub)} via ${extra.authInfo?.clientId}` },
-      ],
-    }));
+    server.registerTool('read_logs', { description: 'Read production logs' }, async (extra) => {
+      // the kit hands the caller to tool handlers: user, IdP identity, client, actor chain, scopes
+      const caller = (extra.authInfo as BatonAuthInfo | undefined)?.extra.caller;
+      return { content: [{ type: 'text', text: `logs for ${caller?.subject} via ${caller?.actor}` }] };
+    });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => void transport.close());
     await server.connect(transport);

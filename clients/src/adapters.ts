@@ -1,0 +1,154 @@
+/**
+ * The MCP kit for three hosts: express (what the MCP SDK's Streamable HTTP server uses), koa, and plain
+ * node:http. Each serves the protected-resource metadata and guards the MCP endpoint; the caller reaches
+ * SDK tool handlers as `extra.authInfo` (`{ token, clientId, scopes, expiresAt, extra: { caller } }`).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type Koa from 'koa';
+import type { Caller } from './verify.ts';
+import type { AuthRequest, McpAuth } from './mcp.ts';
+
+/** The SDK's AuthInfo shape (server/auth/types.js), with baton's caller in `extra`. */
+export interface BatonAuthInfo {
+  token: string;
+  clientId: string;
+  scopes: string[];
+  expiresAt: number;
+  resource: URL;
+  extra: { caller: Caller };
+}
+
+const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+
+function authRequest(req: IncomingMessage, body: unknown, origin: string): AuthRequest {
+  return {
+    httpMethod: req.method ?? 'POST',
+    url: `${origin}${(req.url ?? '/').split('?')[0]}`,
+    authorization: header(req.headers.authorization),
+    dpop: header(req.headers.dpop),
+    mcpMethod: header(req.headers['mcp-method']),
+    mcpName: header(req.headers['mcp-name']),
+    body,
+  };
+}
+
+function authInfo(kit: McpAuth, caller: Caller, token: string): BatonAuthInfo {
+  return {
+    token,
+    clientId: caller.clientId,
+    scopes: caller.scopes,
+    expiresAt: caller.expiresAt,
+    resource: new URL(kit.metadata.resource),
+    extra: { caller },
+  };
+}
+
+/** express: `app.use(mcpMetadataRoute(kit)); app.post('/mcp', express.json(), mcpGuard(kit), handler)` */
+export function mcpGuard(kit: McpAuth) {
+  const origin = new URL(kit.metadata.resource).origin;
+  return (
+    req: IncomingMessage & { body?: unknown; auth?: BatonAuthInfo },
+    res: ServerResponse,
+    next: (err?: unknown) => void,
+  ): void => {
+    kit.authorize(authRequest(req, req.body, origin)).then((result) => {
+      if (!result.ok) {
+        res
+          .writeHead(result.status, { 'content-type': 'application/json', ...result.headers })
+          .end(JSON.stringify(result.body));
+        return;
+      }
+      req.auth = authInfo(kit, result.caller, result.token);
+      next();
+    }, next);
+  };
+}
+
+export function mcpMetadataRoute(kit: McpAuth) {
+  return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === kit.metadataPath) {
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' })
+        .end(JSON.stringify(kit.metadata));
+      return;
+    }
+    next();
+  };
+}
+
+/** koa: `app.use(mcpKoa(kit, '/mcp'))` after a JSON body parser; sets ctx.state.auth. */
+export function mcpKoa(kit: McpAuth, mcpPath: string): Koa.Middleware {
+  const origin = new URL(kit.metadata.resource).origin;
+  return async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === kit.metadataPath) {
+      ctx.set('access-control-allow-origin', '*');
+      ctx.body = kit.metadata;
+      return;
+    }
+    if (ctx.path !== mcpPath) return next();
+    const result = await kit.authorize(authRequest(ctx.req, (ctx.request as { body?: unknown }).body, origin));
+    if (!result.ok) {
+      ctx.status = result.status;
+      ctx.set(result.headers);
+      ctx.body = result.body;
+      return;
+    }
+    ctx.state.auth = authInfo(kit, result.caller, result.token);
+    (ctx.req as IncomingMessage & { auth?: BatonAuthInfo }).auth = ctx.state.auth as BatonAuthInfo;
+    await next();
+  };
+}
+
+/** node:http: `createServer(withMcpAuth(kit, '/mcp', (req, res, body) => transport.handleRequest(req, res, body)))` */
+export function withMcpAuth(
+  kit: McpAuth,
+  mcpPath: string,
+  handler: (
+    req: IncomingMessage & { auth?: BatonAuthInfo },
+    res: ServerResponse,
+    body: unknown,
+  ) => void | Promise<void>,
+) {
+  const origin = new URL(kit.metadata.resource).origin;
+  return (req: IncomingMessage & { auth?: BatonAuthInfo }, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === kit.metadataPath) {
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' })
+        .end(JSON.stringify(kit.metadata));
+      return;
+    }
+    if (path !== mcpPath) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > 4 * 1024 * 1024) req.destroy();
+      else chunks.push(c);
+    });
+    req.on('end', () => {
+      let body: unknown;
+      try {
+        body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
+      } catch {
+        res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }));
+        return;
+      }
+      void kit.authorize(authRequest(req, body, origin)).then(async (result) => {
+        if (!result.ok) {
+          res
+            .writeHead(result.status, { 'content-type': 'application/json', ...result.headers })
+            .end(JSON.stringify(result.body));
+          return;
+        }
+        req.auth = authInfo(kit, result.caller, result.token);
+        await handler(req, res, body);
+      });
+    });
+  };
+}

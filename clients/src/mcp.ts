@@ -1,0 +1,225 @@
+/**
+ * Protecting an MCP server with baton (MCP authorization 2026-07-28, resource-server side):
+ *   - RFC 9728 protected-resource metadata naming baton, the resource and its scopes;
+ *   - bearer (or DPoP) tokens verified (clients/src/verify.ts); failures → 401 with
+ *     `WWW-Authenticate: Bearer … resource_metadata=…` (RFC 6750 §3, RFC 9728 §5.1);
+ *   - per-method scopes: `tools/call` + tool name, `resources/read`, `prompts/get`, … → required scopes
+ *     (default: a tool needs the scope named like the tool); the `Mcp-Method` / `Mcp-Name` headers, when
+ *     present, must match the JSON-RPC body; a missing scope → 403 `insufficient_scope` naming what is
+ *     needed, so the client can step up;
+ *   - the caller (user, IdP identity, client, kind, actor chain, roles, scopes) for tool handlers;
+ *   - one audit event per call, arguments hashed (or left out).
+ * Framework adapters: express (the SDK's), koa and plain node:http, in clients/src/adapters.ts.
+ */
+import { createHash } from 'node:crypto';
+import { createVerifier, TokenError, type Caller, type VerifierOptions, type Verify } from './verify.ts';
+
+export interface McpAuthOptions extends Omit<VerifierOptions, 'audience'> {
+  /** the MCP endpoint's URL: the resource identifier and the tokens' audience */
+  resource: string;
+  resourceName?: string;
+  /** scopes advertised in the protected-resource metadata (the minimal set for basic use) */
+  scopesSupported?: string[];
+  /**
+   * Required scopes per MCP method: keys `method` or `method:name` (tool name, prompt name or resource URI).
+   * `tools/call` defaults to the tool's name; other methods need no scope beyond a valid token.
+   */
+  scopes?: Record<string, string | string[]>;
+  /** one event per call; default: none */
+  audit?: (event: AuditEvent) => void;
+  /** what audit events say of arguments: a SHA-256 of their JSON (default) or nothing */
+  auditArguments?: 'hash' | 'omit';
+}
+
+export interface AuditEvent {
+  type: 'mcp.call';
+  outcome: 'allowed' | 'denied';
+  status: number;
+  method: string | undefined;
+  name: string | undefined;
+  subject: string | undefined;
+  idp: Caller['idp'];
+  client: string | undefined;
+  actorChain: string[];
+  reason?: string;
+  argumentsSha256?: string;
+  at: string;
+}
+
+export interface AuthRequest {
+  httpMethod: string;
+  /** the request URL (for DPoP htu), without query */
+  url: string;
+  authorization: string | undefined;
+  dpop: string | undefined;
+  mcpMethod: string | undefined;
+  mcpName: string | undefined;
+  /** the parsed JSON-RPC body */
+  body: unknown;
+}
+
+export type AuthResult =
+  | {
+      ok: true;
+      caller: Caller;
+      token: string;
+      method: string | undefined;
+      name: string | undefined;
+      required: string[];
+    }
+  | { ok: false; status: 400 | 401 | 403; headers: Record<string, string>; body: unknown };
+
+interface Call {
+  method: string | undefined;
+  name: string | undefined;
+  args: unknown;
+}
+
+function callsOf(body: unknown): Call[] {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.map((m) => {
+    const msg = (m ?? {}) as { method?: unknown; params?: { name?: unknown; uri?: unknown; arguments?: unknown } };
+    const method = typeof msg.method === 'string' ? msg.method : undefined;
+    const name =
+      typeof msg.params?.name === 'string'
+        ? msg.params.name
+        : typeof msg.params?.uri === 'string'
+          ? msg.params.uri
+          : undefined;
+    return { method, name, args: msg.params?.arguments };
+  });
+}
+
+const quote = (s: string) => `"${s.replace(/["\\]/g, '')}"`;
+
+export function createMcpAuth(options: McpAuthOptions) {
+  const verify: Verify = createVerifier({ ...options, audience: options.resource });
+  const resourceUrl = new URL(options.resource);
+  const metadataPath = `/.well-known/oauth-protected-resource${resourceUrl.pathname === '/' ? '' : resourceUrl.pathname}`;
+  const metadataUrl = `${resourceUrl.origin}${metadataPath}`;
+
+  /** RFC 9728 §2 */
+  const metadata = {
+    resource: options.resource,
+    authorization_servers: [options.issuer],
+    scopes_supported: options.scopesSupported ?? [],
+    bearer_methods_supported: ['header'],
+    ...(options.resourceName ? { resource_name: options.resourceName } : {}),
+  };
+
+  function requiredScopes(method: string | undefined, name: string | undefined): string[] {
+    if (!method) return [];
+    const rule = options.scopes?.[`${method}:${name ?? ''}`] ?? options.scopes?.[method];
+    if (rule !== undefined) return Array.isArray(rule) ? rule : [rule];
+    return method === 'tools/call' && name ? [name] : [];
+  }
+
+  function challenge(status: 401 | 403, error?: string, description?: string, scope?: string[]) {
+    const params = [
+      ...(error ? [`error=${quote(error)}`] : []),
+      ...(description ? [`error_description=${quote(description)}`] : []),
+      ...(scope?.length ? [`scope=${quote(scope.join(' '))}`] : []),
+      `resource_metadata=${quote(metadataUrl)}`,
+    ];
+    return {
+      ok: false as const,
+      status,
+      headers: { 'WWW-Authenticate': `Bearer ${params.join(', ')}`, 'Cache-Control': 'no-store' },
+      body: { error: error ?? 'invalid_token', ...(description ? { error_description: description } : {}) },
+    };
+  }
+
+  function audit(
+    outcome: AuditEvent['outcome'],
+    status: number,
+    call: Call | undefined,
+    caller: Caller | undefined,
+    reason?: string,
+  ) {
+    if (!options.audit) return;
+    options.audit({
+      type: 'mcp.call',
+      outcome,
+      status,
+      method: call?.method,
+      name: call?.name,
+      subject: caller?.subject,
+      idp: caller?.idp,
+      client: caller?.clientId,
+      actorChain: caller?.actorChain ?? [],
+      ...(reason ? { reason } : {}),
+      ...(options.auditArguments !== 'omit' && call?.args !== undefined
+        ? { argumentsSha256: createHash('sha256').update(JSON.stringify(call.args)).digest('hex') }
+        : {}),
+      at: new Date().toISOString(),
+    });
+  }
+
+  async function authorize(req: AuthRequest): Promise<AuthResult> {
+    const calls = callsOf(req.body);
+    const first = calls[0];
+    // MCP 2026-07-28 (SEP-2243): the routing headers must agree with the body
+    if (
+      req.mcpMethod !== undefined &&
+      (calls.length !== 1 ||
+        req.mcpMethod !== first?.method ||
+        (req.mcpName !== undefined && req.mcpName !== first?.name))
+    ) {
+      audit('denied', 400, first, undefined, 'Mcp-Method/Mcp-Name do not match the body');
+      return {
+        ok: false,
+        status: 400,
+        headers: {},
+        body: {
+          jsonrpc: '2.0',
+          id: null,
+          error: { code: -32600, message: 'Mcp-Method/Mcp-Name headers do not match the request body' },
+        },
+      };
+    }
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/.exec(req.authorization ?? '');
+    if (!req.authorization) {
+      audit('denied', 401, first, undefined, 'no token');
+      return challenge(401, undefined, undefined, options.scopesSupported); // RFC 6750 §3.1: no error code
+    }
+    if (!match) {
+      audit('denied', 401, first, undefined, 'malformed authorization header');
+      return challenge(401, 'invalid_request', 'malformed Authorization header');
+    }
+    const [, scheme, token] = match as unknown as [string, string, string];
+    let caller: Caller;
+    try {
+      caller = await verify(token, { proof: req.dpop, method: req.httpMethod, url: req.url });
+    } catch (err) {
+      const reason = err instanceof TokenError ? err.message : 'token verification failed';
+      audit('denied', 401, first, undefined, reason);
+      return challenge(
+        401,
+        err instanceof TokenError ? err.code : 'invalid_token',
+        'the access token is not valid here',
+      );
+    }
+    if (scheme === 'Bearer' && caller.claims.cnf && req.dpop) {
+      // a bound token presented as a bearer token with a proof: still refuse the downgrade (RFC 9449 §7.1)
+      audit('denied', 401, first, caller, 'DPoP-bound token sent with the Bearer scheme');
+      return challenge(401, 'invalid_token', 'a DPoP-bound token must use the DPoP scheme');
+    }
+    const required = [...new Set(calls.flatMap((c) => requiredScopes(c.method, c.name)))];
+    const missing = required.filter((s) => !caller.scopes.includes(s));
+    if (missing.length > 0) {
+      audit('denied', 403, first, caller, `missing scope ${missing.join(' ')}`);
+      return challenge(403, 'insufficient_scope', `this call needs ${required.join(' ')}`, required);
+    }
+    audit('allowed', 200, first, caller);
+    return { ok: true, caller, token, method: first?.method, name: first?.name, required };
+  }
+
+  /** Whether the caller may call a tool (for filtering `tools/list`). */
+  function mayCall(caller: Caller, tool: string): boolean {
+    return requiredScopes('tools/call', tool).every((s) => caller.scopes.includes(s));
+  }
+
+  return { metadata, metadataPath, metadataUrl, authorize, requiredScopes, mayCall, verify };
+}
+
+export type McpAuth = ReturnType<typeof createMcpAuth>;

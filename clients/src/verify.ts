@@ -1,0 +1,161 @@
+/**
+ * Verifying baton's access tokens at a resource server (an MCP server or a downstream service):
+ * RFC 9068 (`typ: at+jwt`, iss, aud = this resource, exp), keys from baton's JWKS (fetched once, refreshed
+ * on an unknown kid, at most every 30 s: jose's remote JWK set), RFC 9449 DPoP when the token is bound
+ * (`cnf.jkt`), and optionally RFC 7662 introspection for revocation.
+ *
+ *   const verify = createVerifier({ issuer: 'https://auth.example.com', audience: 'https://cost.internal.example.com' });
+ *   const caller = await verify(token);            // throws TokenError
+ *   caller.subject, caller.idp, caller.actor, caller.actorChain, caller.scopes
+ */
+import { calculateJwkThumbprint, createRemoteJWKSet, EmbeddedJWK, jwtVerify, type JWTPayload } from 'jose';
+import { createHash } from 'node:crypto';
+
+/** Who is calling: the user, the IdP anchor, the client, and the chain of actors (RFC 8693 §4.1). */
+export interface Caller {
+  /** baton's stable subject of the user */
+  subject: string;
+  /** the user at the enterprise IdP */
+  idp: { iss: string; sub: string } | undefined;
+  /** the client the token was issued to (for an exchanged token, the current actor) */
+  clientId: string;
+  clientKind: string | undefined;
+  /** the current actor (RFC 8693: the only one to use for access control), or the client itself */
+  actor: string;
+  /** every actor, current first, then prior ones (informational) */
+  actorChain: string[];
+  scopes: string[];
+  roles: string[];
+  expiresAt: number;
+  claims: JWTPayload;
+}
+
+export type TokenErrorCode = 'invalid_token' | 'invalid_dpop_proof';
+
+/** A refusal, with the RFC 6750 / RFC 9449 error code and the detail for logs (never the token). */
+export class TokenError extends Error {
+  override name = 'TokenError';
+  readonly code: TokenErrorCode;
+  constructor(code: TokenErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface VerifierOptions {
+  issuer: string;
+  /** this resource's identifier: the token's aud must be exactly it */
+  audience: string;
+  jwksUri?: string;
+  clockToleranceSeconds?: number;
+  /** check revocation at every call through baton's introspection endpoint (RFC 7662) */
+  introspection?: { clientId: string; clientSecret: string; cacheSeconds?: number };
+  fetch?: typeof fetch;
+}
+
+export interface DpopContext {
+  /** the DPoP header of the request */
+  proof: string | undefined;
+  method: string;
+  /** the request URL without query and fragment (RFC 9449 §4.3 htu) */
+  url: string;
+}
+
+function chainOf(act: unknown): string[] {
+  const chain: string[] = [];
+  for (
+    let a = act as { sub?: unknown; act?: unknown } | undefined;
+    a && typeof a === 'object' && chain.length < 16;
+    a = a.act as typeof a
+  ) {
+    if (typeof a.sub === 'string') chain.push(a.sub);
+  }
+  return chain;
+}
+
+export function createVerifier(options: VerifierOptions) {
+  const jwks = createRemoteJWKSet(new URL(options.jwksUri ?? `${options.issuer}/jwks`), {
+    cooldownDuration: 30_000,
+    timeoutDuration: 5000,
+  });
+  const doFetch = options.fetch ?? fetch;
+  const introspected = new Map<string, { active: boolean; until: number }>();
+
+  async function active(token: string): Promise<boolean> {
+    const { introspection } = options;
+    if (!introspection) return true;
+    const now = Date.now();
+    const key = createHash('sha256').update(token).digest('base64url');
+    const hit = introspected.get(key);
+    if (hit && hit.until > now) return hit.active;
+    const res = await doFetch(`${options.issuer}/token/introspection`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${encodeURIComponent(introspection.clientId)}:${encodeURIComponent(introspection.clientSecret)}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ token }),
+    });
+    if (!res.ok) throw new Error(`introspection failed: ${res.status}`);
+    const body = (await res.json()) as { active?: boolean };
+    if (introspected.size > 10_000) introspected.clear();
+    introspected.set(key, { active: body.active === true, until: now + (introspection.cacheSeconds ?? 5) * 1000 });
+    return body.active === true;
+  }
+
+  async function checkDpop(token: string, payload: JWTPayload, dpop: DpopContext | undefined): Promise<void> {
+    const jkt = (payload.cnf as { jkt?: unknown } | undefined)?.jkt;
+    if (typeof jkt !== 'string') return;
+    if (!dpop?.proof) throw new TokenError('invalid_token', 'the token is DPoP-bound and no DPoP proof was sent');
+    try {
+      const { payload: proof, protectedHeader } = await jwtVerify(dpop.proof, EmbeddedJWK, {
+        typ: 'dpop+jwt',
+        maxTokenAge: 300,
+        clockTolerance: 5,
+      });
+      if (proof.htm !== dpop.method || proof.htu !== dpop.url) throw new Error('htm/htu mismatch');
+      if (proof.ath !== createHash('sha256').update(token).digest('base64url')) throw new Error('ath mismatch');
+      if ((await calculateJwkThumbprint(protectedHeader.jwk!)) !== jkt)
+        throw new Error('key is not the one the token is bound to');
+    } catch (err) {
+      throw new TokenError('invalid_dpop_proof', `DPoP proof: ${(err as Error).message}`);
+    }
+  }
+
+  return async function verify(token: string, dpop?: DpopContext): Promise<Caller> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, jwks, {
+        issuer: options.issuer,
+        audience: options.audience,
+        typ: 'at+jwt',
+        requiredClaims: ['sub', 'exp', 'client_id'],
+        clockTolerance: options.clockToleranceSeconds ?? 5,
+      }));
+    } catch (err) {
+      throw new TokenError('invalid_token', (err as { code?: string }).code ?? (err as Error).message);
+    }
+    // RFC 8707: exactly this audience, never a list that merely includes it
+    if (payload.aud !== options.audience)
+      throw new TokenError('invalid_token', 'the token is not for this resource alone');
+    await checkDpop(token, payload, dpop);
+    if (!(await active(token))) throw new TokenError('invalid_token', 'the token has been revoked');
+    const chain = chainOf(payload.act);
+    const idp = payload.idp as { iss?: unknown; sub?: unknown } | undefined;
+    return {
+      subject: String(payload.sub),
+      idp:
+        idp && typeof idp.iss === 'string' && typeof idp.sub === 'string' ? { iss: idp.iss, sub: idp.sub } : undefined,
+      clientId: String(payload.client_id),
+      clientKind: typeof payload.client_kind === 'string' ? payload.client_kind : undefined,
+      actor: chain[0] ?? String(payload.client_id),
+      actorChain: chain.length ? chain : [String(payload.client_id)],
+      scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
+      roles: Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [],
+      expiresAt: payload.exp!,
+      claims: payload,
+    };
+  };
+}
+
+export type Verify = ReturnType<typeof createVerifier>;
