@@ -85,7 +85,10 @@ export function mcpKoa(kit: McpAuth, mcpPath: string): Koa.Middleware {
       ctx.body = kit.metadata;
       return;
     }
-    if (ctx.path !== mcpPath) return next();
+    if (ctx.path !== mcpPath) {
+      await next();
+      return;
+    }
     const result = await kit.authorize(authRequest(ctx.req, (ctx.request as { body?: unknown }).body, origin));
     if (!result.ok) {
       ctx.status = result.status;

@@ -28,12 +28,13 @@ export async function seedAccount(accounts: AccountStore): Promise<string> {
 export async function seedCode(
   provider: Provider,
   accountId: string,
-): Promise<{ code: string; verifier: string; grantId: string }> {
+  resource = LOGS,
+): Promise<{ code: string; verifier: string; grantId: string; resource: string }> {
   const client = await provider.Client.find(AGENT);
   if (!client) throw new Error('seed: no ide-agent client');
   const grant = new provider.Grant({ accountId, clientId: AGENT });
   grant.addOIDCScope('openid');
-  grant.addResourceScope(LOGS, 'logs.read');
+  grant.addResourceScope(resource, 'logs.read');
   const grantId = await grant.save();
   const verifier = randomBytes(32).toString('base64url');
   const code = new provider.AuthorizationCode({
@@ -42,22 +43,22 @@ export async function seedCode(
     grantId,
     redirectUri: AGENT_REDIRECT,
     scope: 'openid logs.read',
-    resource: LOGS,
+    resource,
     codeChallenge: createHash('sha256').update(verifier).digest('base64url'),
     codeChallengeMethod: 'S256',
     authTime: Math.floor(Date.now() / 1000),
     gty: 'authorization_code',
   });
-  return { code: await code.save(), verifier, grantId };
+  return { code: await code.save(), verifier, grantId, resource };
 }
 
-export function codeForm(seed: { code: string; verifier: string }): Record<string, string> {
+export function codeForm(seed: { code: string; verifier: string; resource?: string }): Record<string, string> {
   return {
     grant_type: 'authorization_code',
     code: seed.code,
     code_verifier: seed.verifier,
     redirect_uri: AGENT_REDIRECT,
     client_id: AGENT,
-    resource: LOGS,
+    resource: seed.resource ?? LOGS,
   };
 }
