@@ -1,0 +1,371 @@
+/**
+ * The kit against a live baton: every refusal the MCP authorization spec and RFC 6750 describe (no token,
+ * a malformed header, a wrong audience, expired, a wrong issuer, an unknown kid, a missing scope with its
+ * hint, a header/body mismatch, a DPoP-bound token without a proof), the happy path with the caller handed
+ * to the handler, audit events, the koa and node:http adapters, and a downstream service verifying an
+ * exchanged token made by the exchange helper.
+ */
+import { createServer, type Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import express from 'express';
+import Koa from 'koa';
+import { bodyParser } from '@koa/bodyparser';
+import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../../server/src/main.ts';
+import { BACKENDS, makeConfig, memoryLogger, RESOURCES } from '../../server/test/helpers.ts';
+import { codeForm, seedAccount, seedCode } from '../../server/test/seed.ts';
+import {
+  createExchanger,
+  createMcpAuth,
+  createVerifier,
+  mcpGuard,
+  mcpKoa,
+  mcpMetadataRoute,
+  TokenError,
+  withMcpAuth,
+  type AuditEvent,
+  type BatonAuthInfo,
+} from '../src/index.ts';
+
+const ISSUER = 'http://127.0.0.1:9471';
+const PORTS = { express: 9472, koa: 9473, node: 9474 };
+const MCP = {
+  express: `http://127.0.0.1:${PORTS.express}/mcp`,
+  koa: `http://127.0.0.1:${PORTS.koa}/mcp`,
+  node: `http://127.0.0.1:${PORTS.node}/mcp`,
+};
+const COST = 'https://cost.internal.example.com';
+const SECRET = 'kit-test-secret-0123456789abcdefghij';
+let baton: RunningServer;
+let cleanup: () => Promise<void>;
+const servers: Server[] = [];
+const audit: AuditEvent[] = [];
+const tokens: Record<string, string> = {};
+let account: string;
+
+const call = (name: string, args: Record<string, unknown> = {}) => ({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name, arguments: args },
+});
+const kitFor = (resource: string) =>
+  createMcpAuth({
+    issuer: ISSUER,
+    resource,
+    resourceName: 'Logs',
+    scopesSupported: ['logs.read'],
+    scopes: { 'tools/call:read_logs': 'logs.read', 'tools/call:trigger_incident': 'incidents.trigger' },
+    audit: (e) => audit.push(e),
+  });
+
+beforeAll(async () => {
+  const store = await BACKENDS[2]!.create();
+  cleanup = store.cleanup;
+  const base = makeConfig();
+  baton = await startServer(
+    makeConfig({
+      issuer: ISSUER,
+      listen: { host: '127.0.0.1', port: 9471 },
+      storage: store.storage,
+      resources: [
+        ...Object.values(MCP).map((uri) => ({
+          uri,
+          name: 'Logs',
+          scopes: ['logs.read', 'incidents.trigger'],
+          client_id: 'logs-mcp',
+        })),
+        { ...RESOURCES[1]!, client_id: 'cost-svc' },
+      ],
+      clients: {
+        static: [
+          ...base.clients.static,
+          { client_id: 'logs-mcp', kind: 'mcp_server', client_secret: SECRET, grant_types: ['client_credentials'] },
+          { client_id: 'cost-svc', kind: 'service', client_secret: SECRET },
+        ],
+      },
+      delegation: [{ actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'] }],
+    }),
+    memoryLogger().log,
+  );
+  account = await seedAccount(baton.accounts);
+  for (const [name, uri] of Object.entries(MCP)) {
+    const seed = await seedCode(baton.provider(), account, uri);
+    tokens[name] = (await request(baton.url).post('/token').type('form').send(codeForm(seed)).expect(200)).body
+      .access_token as string;
+  }
+
+  const echo = (auth: BatonAuthInfo | undefined) =>
+    JSON.stringify({ jsonrpc: '2.0', id: 1, result: { caller: auth?.extra.caller } });
+  const ex = express();
+  const kit = kitFor(MCP.express);
+  ex.use(mcpMetadataRoute(kit));
+  ex.post('/mcp', express.json(), mcpGuard(kit), (req, res) => {
+    res.type('json').send(echo((req as unknown as { auth?: BatonAuthInfo }).auth));
+  });
+  const koa = new Koa();
+  koa
+    .use(bodyParser())
+    .use(mcpKoa(kitFor(MCP.koa), '/mcp'))
+    .use((ctx) => {
+      ctx.type = 'json';
+      ctx.body = echo(ctx.state.auth as BatonAuthInfo);
+    });
+  const node = createServer(
+    withMcpAuth(
+      kitFor(MCP.node),
+      '/mcp',
+      (req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(echo(req.auth)),
+    ),
+  );
+  for (const [app, port] of [
+    [ex, PORTS.express],
+    [koa.callback(), PORTS.koa],
+  ] as const) {
+    servers.push(
+      await new Promise<Server>((ok) => {
+        const s = createServer(app as Parameters<typeof createServer>[1]).listen(port, '127.0.0.1', () => ok(s));
+      }),
+    );
+  }
+  servers.push(await new Promise<Server>((ok) => node.listen(PORTS.node, '127.0.0.1', () => ok(node))));
+});
+afterAll(async () => {
+  for (const s of servers) await new Promise((ok) => s.close(ok));
+  await baton?.close();
+  await cleanup?.();
+});
+
+const mcp = (port: number) => request(`http://127.0.0.1:${port}`);
+const challengeOf = (res: request.Response) => res.headers['www-authenticate'] as string;
+
+async function forge(claims: Record<string, unknown>, key?: { key: Parameters<SignJWT['sign']>[0]; kid: string }) {
+  const own = (await baton.keystore.load()).jwks[0] as JWK;
+  const k = key ?? { key: await importJWK(own, 'ES256'), kid: own.kid! };
+  return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: k.kid }).sign(k.key);
+}
+
+describe('the MCP kit (express)', () => {
+  it('serves RFC 9728 protected-resource metadata naming baton', async () => {
+    const res = await mcp(PORTS.express).get('/.well-known/oauth-protected-resource/mcp').expect(200);
+    expect(res.body).toEqual({
+      resource: MCP.express,
+      authorization_servers: [ISSUER],
+      scopes_supported: ['logs.read'],
+      bearer_methods_supported: ['header'],
+      resource_name: 'Logs',
+    });
+  });
+
+  it('no token: 401 with resource_metadata and the scope, no error code (RFC 6750 §3.1)', async () => {
+    const res = await mcp(PORTS.express).post('/mcp').send(call('read_logs')).expect(401);
+    expect(challengeOf(res)).toBe(
+      `Bearer scope="logs.read", resource_metadata="http://127.0.0.1:${PORTS.express}/.well-known/oauth-protected-resource/mcp"`,
+    );
+  });
+
+  it.each([['Bearer'], ['Basic dXNlcjpwYXNz'], ['Bearer a b'], ['Bearer <script>']])(
+    'a malformed header (%s): 401 invalid_request',
+    async (header) => {
+      const res = await mcp(PORTS.express)
+        .post('/mcp')
+        .set('authorization', header)
+        .send(call('read_logs'))
+        .expect(401);
+      expect(challengeOf(res)).toMatch(/^Bearer error="invalid_request"/);
+    },
+  );
+
+  it('a token for another resource: 401 invalid_token', async () => {
+    const res = await mcp(PORTS.express)
+      .post('/mcp')
+      .auth(tokens.koa!, { type: 'bearer' })
+      .send(call('read_logs'))
+      .expect(401);
+    expect(challengeOf(res)).toMatch(
+      /^Bearer error="invalid_token", error_description="the access token is not valid here", resource_metadata=/,
+    );
+  });
+
+  it('expired, another issuer, an unknown kid: 401 invalid_token', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const base = { ...decodeJwt(tokens.express!) };
+    const stranger = await generateKeyPair('ES256');
+    for (const token of [
+      await forge({ ...base, iat: now - 900, exp: now - 600 }),
+      await forge({ ...base, iss: 'https://evil.example.com' }),
+      await forge(base, { key: stranger.privateKey, kid: 'unknown-kid' }),
+    ]) {
+      const res = await mcp(PORTS.express)
+        .post('/mcp')
+        .auth(token, { type: 'bearer' })
+        .send(call('read_logs'))
+        .expect(401);
+      expect(challengeOf(res)).toMatch(/error="invalid_token"/);
+    }
+  });
+
+  it('a missing scope: 403 insufficient_scope naming the scope to step up to', async () => {
+    const res = await mcp(PORTS.express)
+      .post('/mcp')
+      .auth(tokens.express!, { type: 'bearer' })
+      .send(call('trigger_incident'))
+      .expect(403);
+    expect(challengeOf(res)).toBe(
+      `Bearer error="insufficient_scope", error_description="this call needs incidents.trigger", scope="incidents.trigger", resource_metadata="http://127.0.0.1:${PORTS.express}/.well-known/oauth-protected-resource/mcp"`,
+    );
+  });
+
+  it('Mcp-Method / Mcp-Name headers that do not match the body: 400', async () => {
+    const res = await mcp(PORTS.express)
+      .post('/mcp')
+      .auth(tokens.express!, { type: 'bearer' })
+      .set('Mcp-Method', 'tools/call')
+      .set('Mcp-Name', 'read_logs')
+      .send(call('trigger_incident'))
+      .expect(400);
+    expect(res.body.error.code).toBe(-32600);
+    await mcp(PORTS.express)
+      .post('/mcp')
+      .auth(tokens.express!, { type: 'bearer' })
+      .set('Mcp-Method', 'tools/call')
+      .set('Mcp-Name', 'read_logs')
+      .send(call('read_logs'))
+      .expect(200);
+  });
+
+  it('an allowed call reaches the handler with the caller', async () => {
+    const res = await mcp(PORTS.express)
+      .post('/mcp')
+      .auth(tokens.express!, { type: 'bearer' })
+      .send(call('read_logs', { since: '1h' }))
+      .expect(200);
+    expect(res.body.result.caller).toMatchObject({
+      subject: account,
+      idp: { iss: 'urn:baton:idp:local', sub: 'alice' },
+      clientId: 'ide-agent',
+      clientKind: 'agent',
+      actor: 'ide-agent',
+      actorChain: ['ide-agent'],
+      scopes: ['logs.read'],
+      roles: ['developer'],
+    });
+  });
+
+  it('writes one audit event per call, arguments hashed', () => {
+    const allowed = audit.find((e) => e.outcome === 'allowed' && e.name === 'read_logs' && e.argumentsSha256);
+    expect(allowed).toMatchObject({
+      type: 'mcp.call',
+      method: 'tools/call',
+      subject: account,
+      client: 'ide-agent',
+      actorChain: ['ide-agent'],
+      status: 200,
+    });
+    expect(allowed!.argumentsSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(audit)).not.toContain('"1h"');
+    expect(
+      audit.some((e) => e.outcome === 'denied' && e.status === 403 && e.reason === 'missing scope incidents.trigger'),
+    ).toBe(true);
+  });
+
+  it('a DPoP-bound token: refused without a proof, accepted with one', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = await exportJWK(publicKey);
+    const proof = (htm: string, htu: string, extra: Record<string, unknown> = {}) =>
+      new SignJWT({ htm, htu, jti: randomUUID(), ...extra })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .setIssuedAt()
+        .sign(privateKey);
+    const seed = await seedCode(baton.provider(), account, MCP.express);
+    const bound = await request(baton.url)
+      .post('/token')
+      .type('form')
+      .set('DPoP', await proof('POST', `${ISSUER}/token`))
+      .send(codeForm(seed))
+      .expect(200);
+    expect(bound.body.token_type).toBe('DPoP');
+    expect(decodeJwt(bound.body.access_token).cnf).toEqual({ jkt: await calculateJwkThumbprint(jwk) });
+    const token = bound.body.access_token as string;
+    const without = await mcp(PORTS.express)
+      .post('/mcp')
+      .set('authorization', `DPoP ${token}`)
+      .send(call('read_logs'))
+      .expect(401);
+    expect(challengeOf(without)).toMatch(/error="invalid_token"/);
+    const ath = Buffer.from(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token))).toString(
+      'base64url',
+    );
+    await mcp(PORTS.express)
+      .post('/mcp')
+      .set('authorization', `DPoP ${token}`)
+      .set('DPoP', await proof('POST', MCP.express, { ath }))
+      .send(call('read_logs'))
+      .expect(200);
+    const wrongUrl = await mcp(PORTS.express)
+      .post('/mcp')
+      .set('authorization', `DPoP ${token}`)
+      .set('DPoP', await proof('POST', 'https://elsewhere.example.com/mcp', { ath }))
+      .send(call('read_logs'))
+      .expect(401);
+    expect(challengeOf(wrongUrl)).toMatch(/error="invalid_dpop_proof"/);
+  });
+});
+
+describe('the koa and node:http adapters', () => {
+  it.each([
+    ['koa', PORTS.koa],
+    ['node', PORTS.node],
+  ] as const)('%s: metadata, 401 without a token, 200 with one', async (name, port) => {
+    await mcp(port)
+      .get('/.well-known/oauth-protected-resource/mcp')
+      .expect(200)
+      .expect((r) => expect(r.body.resource).toBe(MCP[name]));
+    await mcp(port).post('/mcp').send(call('read_logs')).expect(401);
+    const ok = await mcp(port).post('/mcp').auth(tokens[name]!, { type: 'bearer' }).send(call('read_logs')).expect(200);
+    expect(ok.body.result.caller.subject).toBe(account);
+    await mcp(port).post('/mcp').auth(tokens[name]!, { type: 'bearer' }).send(call('trigger_incident')).expect(403);
+  });
+});
+
+describe('downstream: the exchange helper and verify()', () => {
+  it('the MCP server exchanges the user token; the cost service verifies the chain; revocation is honoured', async () => {
+    const exchange = createExchanger({ issuer: ISSUER, clientId: 'logs-mcp', clientSecret: SECRET });
+    const first = await exchange(tokens.express!, COST);
+    const again = await exchange(tokens.express!, COST);
+    expect(again.accessToken).toBe(first.accessToken); // cached until shortly before expiry
+    const verify = createVerifier({
+      issuer: ISSUER,
+      audience: COST,
+      introspection: { clientId: 'cost-svc', clientSecret: SECRET, cacheSeconds: 0 },
+    });
+    const caller = await verify(first.accessToken);
+    expect(caller).toMatchObject({
+      subject: account,
+      clientId: 'logs-mcp',
+      actor: 'logs-mcp',
+      actorChain: ['logs-mcp', 'ide-agent'],
+      scopes: ['cost.read'],
+      idp: { sub: 'alice' },
+    });
+    await request(baton.url)
+      .post('/token/revocation')
+      .auth('cost-svc', SECRET)
+      .type('form')
+      .send({ token: first.accessToken })
+      .expect(200);
+    await expect(verify(first.accessToken)).rejects.toMatchObject({
+      code: 'invalid_token',
+      message: 'the token has been revoked',
+    });
+    await expect(createVerifier({ issuer: ISSUER, audience: COST })(tokens.express!)).rejects.toBeInstanceOf(
+      TokenError,
+    );
+    await expect(exchange(tokens.koa!, 'https://unknown.example.com')).rejects.toMatchObject({
+      status: 400,
+      error: 'invalid_target',
+    });
+  });
+});
