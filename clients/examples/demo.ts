@@ -1,0 +1,287 @@
+/**
+ * npm run demo: the incident scenario of PRODUCT.md, end to end, on one machine with nothing else running:
+ * baton on its embedded store with the local directory, the logs and analytics MCP servers and the cost
+ * service built on the kit, and an IDE agent built on the MCP SDK client that signs in as Alice (developer)
+ * and as Bob (SRE), calls allowed and forbidden tools, steps up, triggers a hop exchange, and prints the
+ * tokens and the audit trail. It finishes by itself and leaves nothing running (exit 0 when every step
+ * behaved as the scenario says).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeJwt } from 'jose';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { auth, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from '@modelcontextprotocol/sdk/shared/auth.js';
+import { parseConfig } from '../../server/src/config/load.ts';
+import { createLogger } from '../../server/src/logger.ts';
+import { startServer } from '../../server/src/main.ts';
+import type { AuditEvent } from '../src/index.ts';
+import { startAnalyticsMcp } from './analytics-mcp.ts';
+import { startCostService } from './cost-service.ts';
+import { startLogsMcp } from './logs-mcp.ts';
+
+const ISSUER = 'http://127.0.0.1:9500';
+const LOGS = 'http://127.0.0.1:9501/mcp';
+const ANALYTICS = 'http://127.0.0.1:9502/mcp';
+const COST = 'http://127.0.0.1:9503';
+const REDIRECT = 'http://127.0.0.1:9599/callback';
+const out = (s = '') => process.stdout.write(`${s}\n`);
+const audit: AuditEvent[] = [];
+const costSeen: string[] = [];
+let failures = 0;
+const check = (ok: boolean, what: string) => {
+  out(`  ${ok ? '✔' : '✘'} ${what}`);
+  if (!ok) failures += 1;
+};
+
+/** The person at the browser: signs in with the local directory; returns the code, or why not. */
+async function browser(url: URL, username: string): Promise<{ code?: string; refused?: string }> {
+  const jar = new Map<string, string>();
+  const go = async (href: string, init: RequestInit = {}) => {
+    const res = await fetch(href, {
+      ...init,
+      redirect: 'manual',
+      headers: {
+        ...(init.headers as Record<string, string>),
+        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+      },
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair!.indexOf('=');
+      jar.set(pair!.slice(0, i), pair!.slice(i + 1));
+    }
+    return res;
+  };
+  let res = await go(url.href);
+  for (let i = 0; i < 10; i++) {
+    const location = res.headers.get('location');
+    if (location) {
+      if (location.startsWith(REDIRECT)) {
+        const back = new URL(location);
+        return back.searchParams.get('code')
+          ? { code: back.searchParams.get('code')! }
+          : { refused: back.searchParams.get('error') ?? 'error' };
+      }
+      res = await go(new URL(location, ISSUER).href);
+      continue;
+    }
+    const html = await res.text();
+    const action = new URL(/<form method="post" action="([^"]+)"/.exec(html)![1]!.replaceAll('&amp;', '&'), ISSUER)
+      .href;
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+    const form = (fields: Record<string, string>) =>
+      go(action, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf, ...fields }).toString(),
+      });
+    if (html.includes('name="password"')) {
+      res = await form({ username, password: `${username}-password` });
+    } else if (html.includes('<h1>No access</h1>')) {
+      out(`  baton shows ${username} a "No access" page: ${/None of the permissions[^<]*/.exec(html)?.[0] ?? ''}…`);
+      res = await form({});
+    } else {
+      res = await form({ decision: 'allow' });
+    }
+  }
+  return { refused: 'too many steps' };
+}
+
+class Agent implements OAuthClientProvider {
+  saved: OAuthTokens | undefined;
+  verifier = '';
+  pending: URL | undefined;
+  readonly redirectUrl = REDIRECT;
+  readonly clientMetadata = {
+    client_name: 'IDE agent',
+    redirect_uris: [REDIRECT],
+    token_endpoint_auth_method: 'none',
+  } as OAuthClientMetadata;
+  clientInformation(): OAuthClientInformationMixed {
+    return { client_id: 'ide-agent' }; // pre-registered, first-party (config)
+  }
+  tokens() {
+    return this.saved;
+  }
+  saveTokens(t: OAuthTokens) {
+    this.saved = t;
+  }
+  redirectToAuthorization(url: URL) {
+    this.pending = url;
+  }
+  saveCodeVerifier(v: string) {
+    this.verifier = v;
+  }
+  codeVerifier() {
+    return this.verifier;
+  }
+}
+
+/** An MCP session for one user at one server; signs in (and steps up) through the browser when asked. */
+async function session(user: string, server: string) {
+  const agent = new Agent();
+  const client = new Client({ name: 'ide-agent', version: '1.0.0' });
+  const transport = () => new StreamableHTTPClientTransport(new URL(server), { authProvider: agent });
+  const signIn = async (): Promise<boolean> => {
+    const result = await browser(agent.pending!, user);
+    agent.pending = undefined;
+    if (!result.code) return false;
+    await transport().finishAuth(result.code);
+    return true;
+  };
+  try {
+    await client.connect(transport());
+  } catch (err) {
+    if (!(err instanceof UnauthorizedError) || !(await signIn())) throw err;
+    await client.connect(transport());
+  }
+  return {
+    agent,
+    close: () => client.close(),
+    /**
+     * Calls a tool. On 403 insufficient_scope the agent steps up: a new authorization request for the
+     * scopes it has plus the one the server named (MCP 2026-07-28: the union is the client's job). The SDK
+     * 1.32.2 retries such a 403 by refreshing, which cannot widen a grant, so the agent starts the
+     * authorization itself.
+     */
+    async call(
+      name: string,
+      stepUpScope?: string,
+    ): Promise<{ text?: string; refused?: string; meta?: Record<string, unknown> }> {
+      try {
+        const r = await client.callTool({ name, arguments: {} });
+        return { text: (r.content as { text: string }[])[0]?.text, meta: r._meta as Record<string, unknown> };
+      } catch (err) {
+        if (!stepUpScope || !String((err as Error).message).includes('403')) return { refused: (err as Error).message };
+      }
+      const scope = [...new Set([...(agent.saved?.scope ?? '').split(' ').filter(Boolean), stepUpScope])].join(' ');
+      out(`  the MCP server answered 403 insufficient_scope (${stepUpScope}); the agent asks baton for "${scope}"`);
+      agent.saved = undefined;
+      if ((await auth(agent, { serverUrl: new URL(server), scope })) !== 'REDIRECT' || !(await signIn())) {
+        return { refused: 'baton did not grant the step-up (access_denied)' };
+      }
+      const granted = (agent.saved as OAuthTokens | undefined)?.scope ?? '';
+      if (!granted.split(' ').includes(stepUpScope)) {
+        return { refused: `baton granted only "${granted}": the user's roles do not include ${stepUpScope}` };
+      }
+      await client.close();
+      await client.connect(transport());
+      const r = await client.callTool({ name, arguments: {} });
+      return { text: (r.content as { text: string }[])[0]?.text, meta: r._meta as Record<string, unknown> };
+    },
+  };
+}
+
+const show = (label: string, token: string) => {
+  const c = decodeJwt(token);
+  out(
+    `  ${label}: sub=${String(c.sub)} aud=${String(c.aud)} client_id=${String(c.client_id)} scope="${String(c.scope)}" roles=${JSON.stringify(c.roles)}${c.act ? ` act=${JSON.stringify(c.act)}` : ''}`,
+  );
+};
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-demo-'));
+  const text = readFileSync(new URL('./demo.yaml', import.meta.url), 'utf8');
+  const parsed = parseConfig(text, { env: {}, source: 'demo.yaml' });
+  const config = { ...parsed, storage: { ...parsed.storage, data_dir: join(dir, 'data') } };
+  const baton = await startServer(config, createLogger('warn'));
+  const servers: Server[] = await Promise.all([
+    startLogsMcp({
+      issuer: ISSUER,
+      port: 9501,
+      costUrl: COST,
+      clientSecret: 'demo-logs-mcp-secret-0123456789abcdef',
+      audit: (e) => audit.push(e),
+    }),
+    startAnalyticsMcp({ issuer: ISSUER, port: 9502, audit: (e) => audit.push(e) }),
+    startCostService({
+      issuer: ISSUER,
+      port: 9503,
+      clientSecret: 'demo-cost-service-secret-0123456789abcd',
+      seen: (l) => costSeen.push(l),
+    }),
+  ]);
+  try {
+    out('baton demo: the incident scenario (PRODUCT.md)');
+    out(`baton ${ISSUER} · logs MCP ${LOGS} · analytics MCP ${ANALYTICS} · cost service ${COST}\n`);
+
+    out('1. Alice (group developers → role developer) signs in from her IDE agent and reads the logs');
+    const alice = await session('alice', LOGS);
+    const logs = await alice.call('read_logs');
+    check(logs.text?.startsWith('3 errors') === true, `read_logs → ${logs.text}`);
+    show('her token', alice.agent.saved!.access_token);
+
+    out('\n2. Alice tries to trigger an incident: refused, and baton will not grant it on step-up');
+    const trigger = await alice.call('trigger_incident', 'incidents.trigger');
+    check(
+      trigger.refused?.includes('roles do not include incidents.trigger') === true,
+      `trigger_incident → refused: ${trigger.refused}`,
+    );
+
+    out('\n3. The logs MCP server asks the cost service for her, by token exchange (RFC 8693)');
+    const cost = await alice.call('cost_of_logs');
+    check(cost.text?.startsWith('logging costs') === true, `cost_of_logs → ${cost.text}`);
+    show('the exchanged token', String(cost.meta?.exchangedToken));
+    const act = decodeJwt(String(cost.meta?.exchangedToken)).act as { sub: string; act?: { sub: string } };
+    check(
+      act.sub === 'logs-mcp' && act.act?.sub === 'ide-agent',
+      'act: the logs MCP server is the current actor, the IDE agent the prior one',
+    );
+    for (const l of costSeen) out(`  ${l}`);
+    await alice.close();
+
+    out('\n4. Alice queries analytics (her role grants analytics.query)');
+    const analytics = await session('alice', ANALYTICS);
+    const q = await analytics.call('query');
+    check(q.text === 'p99 latency 412 ms', `query → ${q.text}`);
+    await analytics.close();
+
+    out('\n5. Bob (group oncall → role sre) starts with logs.read, then steps up to incidents.trigger');
+    const bob = await session('bob', LOGS);
+    show('his first token', bob.agent.saved!.access_token);
+    const inc = await bob.call('trigger_incident', 'incidents.trigger');
+    check(inc.text === 'incident INC-42 declared by bob', `trigger_incident → ${inc.text}`);
+    show('his token after step-up', bob.agent.saved!.access_token);
+    await bob.close();
+
+    out('\n6. The audit trail the MCP servers wrote (one event per call)');
+    const subjects = new Map<string, string>();
+    for (const a of await baton.accounts.list()) subjects.set(a.id, a.idpSubject);
+    for (const e of audit.filter((x) => x.method === 'tools/call')) {
+      const user = e.subject ? (subjects.get(e.subject) ?? e.subject) : '-';
+      out(
+        `  ${e.at}  ${user.padEnd(6)} ${String(e.name).padEnd(17)} ${e.outcome.padEnd(8)} ${e.status}  via ${e.actorChain.join(' ← ') || '-'}${e.reason ? `  (${e.reason})` : ''}`,
+      );
+    }
+    check(
+      audit.some(
+        (e) =>
+          e.name === 'trigger_incident' && e.outcome === 'denied' && e.subject && subjects.get(e.subject) === 'alice',
+      ),
+      'the audit trail shows Alice refused trigger_incident',
+    );
+  } finally {
+    for (const s of servers) await new Promise((ok) => s.close(ok));
+    await baton.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  out(
+    failures === 0
+      ? '\ndemo: every step behaved as the scenario says'
+      : `\ndemo: ${failures} step(s) did not behave as expected`,
+  );
+  process.exitCode = failures === 0 ? 0 : 1;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`demo failed: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
