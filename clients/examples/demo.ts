@@ -146,6 +146,7 @@ async function session(user: string, server: string) {
   return {
     agent,
     close: () => client.close(),
+    tools: async () => (await client.listTools()).tools.map((t) => t.name).sort(),
     /**
      * Calls a tool. On 403 insufficient_scope the agent steps up: a new authorization request for the
      * scopes it has plus the one the server named (MCP 2026-07-28: the union is the client's job). The SDK
@@ -215,6 +216,7 @@ async function main(): Promise<void> {
 
     out('1. Alice (group developers → role developer) signs in from her IDE agent and reads the logs');
     const alice = await session('alice', LOGS);
+    out(`  tools/list offers her: ${(await alice.tools()).join(', ')}`);
     const logs = await alice.call('read_logs');
     check(logs.text?.startsWith('3 errors') === true, `read_logs → ${logs.text}`);
     show('her token', alice.agent.saved!.access_token);
@@ -247,6 +249,7 @@ async function main(): Promise<void> {
     out('\n5. Bob (group oncall → role sre) starts with logs.read, then steps up to incidents.trigger');
     const bob = await session('bob', LOGS);
     show('his first token', bob.agent.saved!.access_token);
+    out(`  tools/list offers him: ${(await bob.tools()).join(', ')}`);
     const inc = await bob.call('trigger_incident', 'incidents.trigger');
     check(inc.text === 'incident INC-42 declared by bob', `trigger_incident → ${inc.text}`);
     show('his token after step-up', bob.agent.saved!.access_token);

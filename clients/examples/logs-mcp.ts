@@ -44,17 +44,23 @@ export function startLogsMcp(opts: {
   app.post('/mcp', express.json(), mcpGuard(kit), async (req, res) => {
     const server = new McpServer({ name: 'logs', version: '1.0.0' });
     const who = (extra: { authInfo?: unknown }) => (extra.authInfo as BatonAuthInfo).extra.caller;
-    server.registerTool('read_logs', { description: 'Read production logs' }, async (extra) => ({
-      content: [
-        { type: 'text', text: `3 errors in checkout-service in the last hour (read for ${who(extra).idp?.sub})` },
-      ],
-    }));
-    server.registerTool('set_debug', { description: 'Turn on debug logging' }, async () => ({
-      content: [{ type: 'text', text: 'debug logging on' }],
-    }));
-    server.registerTool('trigger_incident', { description: 'Declare an incident' }, async (extra) => ({
-      content: [{ type: 'text', text: `incident INC-42 declared by ${who(extra).idp?.sub}` }],
-    }));
+    // tools/list shows only what this token may call; calling any other tool still meets the guard's 403
+    const caller = (req as unknown as { auth: BatonAuthInfo }).auth.extra.caller;
+    const offer = (name: string) => kit.mayCall(caller, name);
+    if (offer('read_logs'))
+      server.registerTool('read_logs', { description: 'Read production logs' }, async (extra) => ({
+        content: [
+          { type: 'text', text: `3 errors in checkout-service in the last hour (read for ${who(extra).idp?.sub})` },
+        ],
+      }));
+    if (offer('set_debug'))
+      server.registerTool('set_debug', { description: 'Turn on debug logging' }, async () => ({
+        content: [{ type: 'text', text: 'debug logging on' }],
+      }));
+    if (offer('trigger_incident'))
+      server.registerTool('trigger_incident', { description: 'Declare an incident' }, async (extra) => ({
+        content: [{ type: 'text', text: `incident INC-42 declared by ${who(extra).idp?.sub}` }],
+      }));
     server.registerTool(
       'cost_of_logs',
       { description: 'What the logs cost (asks the cost service)' },

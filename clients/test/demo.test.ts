@@ -13,6 +13,7 @@ it('npm run demo: every step of the incident scenario behaves as PRODUCT.md says
   const code = await new Promise<number | null>((ok) => child.on('exit', ok));
   expect(out).not.toContain('✘');
   expect(out).toContain('✔ read_logs → 3 errors in checkout-service');
+  expect(out).toContain('tools/list offers her: cost_of_logs, read_logs');
   expect(out).toContain(`the user's roles do not include incidents.trigger`);
   expect(out).toContain('act={"sub":"logs-mcp","act":{"sub":"ide-agent"}}');
   expect(out).toContain('cost service: subject alice, actor logs-mcp, chain logs-mcp ← ide-agent');
