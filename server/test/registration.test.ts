@@ -86,7 +86,7 @@ beforeAll(async () => {
               allow_private_network: mode === 'development',
               extra_ca: cert,
               first_party_hosts: [],
-              failure_cache_seconds: 0,
+              failure_cache_seconds: 30,
             },
             dcr: { mode: 'open', max_metadata_bytes: 2048 },
           },
@@ -199,6 +199,15 @@ describe('Client ID Metadata Documents', () => {
     const other = await signIn(`${DOCS}/good.json`);
     expect(other.status).toBe(200);
     expect(other.text).toContain('Allow Agent to act for you?');
+  });
+
+  it('a failed fetch is cached: the same document is not fetched again at once', async () => {
+    await authorize(dev, `${DOCS}/missing.json?cached`).expect(400);
+    const before = devLogs.lines().length;
+    await authorize(dev, `${DOCS}/missing.json?cached`).expect(400);
+    expect(devLogs.lines().slice(before).join('\n')).toMatch(
+      /"reason":"recent fetch failure \(cached\)","msg":"cimd.fetch_refused"/,
+    );
   });
 
   it('discovery advertises CIMD support', async () => {
