@@ -26,6 +26,8 @@ export interface HostileIdp {
   clientId: string;
   /** how the next token request is answered, for the given nonce (from the authorization URL) */
   next(mode: Mode, nonce: string): void;
+  /** the private half of the published key (for suites that sign assertions themselves) */
+  privateJwk: JWK;
   /** a JWT signed with the IdP's published key (or, with `evil`, with a key it does not publish) */
   sign(payload: Record<string, unknown>, header?: { typ?: string; alg?: string }, evil?: boolean): Promise<string>;
   stop(): Promise<void>;
@@ -115,6 +117,7 @@ export async function startHostileIdp(): Promise<HostileIdp> {
     next(mode, nonce) {
       plan = { mode, nonce };
     },
+    privateJwk: { ...(await exportJWK(good.privateKey)), kid: 'k1', alg: 'RS256' },
     sign: (payload, header = {}, useEvil = false) =>
       new SignJWT(payload)
         .setProtectedHeader({ alg: header.alg ?? 'RS256', typ: header.typ ?? 'oauth-id-jag+jwt', kid: 'k1' })

@@ -1,0 +1,167 @@
+/**
+ * The conformance suite passes against baton (on PostgreSQL + Redis, with token exchange and a test IdP for
+ * ID-JAGs), and, pointed at a deliberately misconfigured authorization server (PKCE not required, no RFC
+ * 9207 iss), fails and names the clauses; the CLI exits non-zero.
+ */
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import Provider from 'oidc-provider';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../../server/src/main.ts';
+import { BACKENDS, makeConfig, memoryLogger, RESOURCES, SERVICE_SECRET } from '../../server/test/helpers.ts';
+import { startHostileIdp, type HostileIdp } from '../../server/test/idp/hostile-idp.ts';
+import { runSuite, scenarios, type Fixture } from '../src/suite.ts';
+
+const ISSUER = 'http://127.0.0.1:9480';
+const SECRET = 'conformance-secret-0123456789abcdefghij';
+const LOGS = 'https://logs.mcp.example.com/mcp';
+let baton: RunningServer;
+let idp: HostileIdp;
+let bare: Server;
+let cleanup: () => Promise<void>;
+let fixture: Fixture;
+
+beforeAll(async () => {
+  idp = await startHostileIdp();
+  const store = await BACKENDS[2]!.create();
+  cleanup = store.cleanup;
+  const base = makeConfig();
+  baton = await startServer(
+    makeConfig({
+      issuer: ISSUER,
+      listen: { host: '127.0.0.1', port: 9480 },
+      storage: store.storage,
+      resources: [{ ...RESOURCES[0]!, client_id: 'logs-mcp' }, RESOURCES[1]!],
+      identity_providers: [
+        ...base.identity_providers,
+        { id: 'corp', type: 'oidc', issuer: idp.issuer, client_id: 'baton', accept_id_jag: true },
+      ],
+      role_bindings: { ...base.role_bindings, corp: { developers: ['developer'] } },
+      clients: {
+        static: [
+          ...base.clients.static,
+          { client_id: 'logs-mcp', kind: 'mcp_server', client_secret: SECRET, grant_types: ['client_credentials'] },
+          {
+            client_id: 'xaa-app',
+            kind: 'agent',
+            client_secret: SECRET,
+            grant_types: ['urn:ietf:params:oauth:grant-type:jwt-bearer'],
+          },
+        ],
+      },
+      delegation: [{ actor: 'logs-mcp', targets: ['https://cost.internal.example.com'], scopes: ['cost.read'] }],
+    }),
+    memoryLogger().log,
+  );
+  await baton.accounts.recordLogin({
+    idpId: 'corp',
+    idpIssuer: idp.issuer,
+    idpSubject: 'alice-xaa',
+    profile: {},
+    groups: ['developers'],
+    roles: ['developer'],
+  });
+  // the test IdP's key: the hostile fixture signs with its own, so sign through it by exporting a wrapper key
+  fixture = {
+    resource: LOGS,
+    scope: 'logs.read',
+    publicClient: { client_id: 'ide-agent', redirect_uri: 'http://127.0.0.1/callback' },
+    user: { username: 'alice', password: 'alice-password' },
+    confidentialClient: {
+      client_id: 'cost-reporter',
+      client_secret: SERVICE_SECRET,
+      resource: 'https://cost.internal.example.com',
+    },
+    exchange: { client_id: 'logs-mcp', client_secret: SECRET, target: 'https://cost.internal.example.com' },
+    idJag: {
+      issuer: idp.issuer,
+      private_jwk: idp.privateJwk,
+      alg: 'RS256',
+      subject: 'alice-xaa',
+      client_id: 'xaa-app',
+      client_secret: SECRET,
+    },
+    dcr: true,
+  };
+
+  // a deliberately misconfigured AS: bare oidc-provider with PKCE optional (and a loopback client)
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const provider = new Provider('http://127.0.0.1:9481', {
+    jwks: { keys: [{ ...((await exportJWK(privateKey)) as JWK), alg: 'ES256', use: 'sig' }] as never },
+    clientDefaults: { id_token_signed_response_alg: 'ES256' },
+    clients: [
+      {
+        client_id: 'ide-agent',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: ['http://127.0.0.1/callback'],
+        application_type: 'native',
+      },
+    ],
+    pkce: { required: () => false },
+    features: { devInteractions: { enabled: true } },
+  });
+  const handler = provider.callback();
+  bare = await new Promise<Server>((ok) => {
+    const s = createServer((req, res) => void handler(req, res)).listen(9481, '127.0.0.1', () => ok(s));
+  });
+}, 60_000);
+afterAll(async () => {
+  await new Promise((ok) => bare?.close(ok));
+  await baton?.close();
+  await cleanup?.();
+  await idp?.stop();
+});
+
+describe('the conformance suite', () => {
+  it('passes against baton: every scenario, MUST and SHOULD', async () => {
+    const results = await runSuite(ISSUER, fixture);
+    expect(results.filter((r) => r.status !== 'pass')).toEqual([]);
+    expect(results).toHaveLength(scenarios.length);
+  }, 60_000);
+
+  it('names the clauses a misconfigured AS breaks (PKCE optional), and the CLI exits 1', async () => {
+    const results = await runSuite(
+      'http://127.0.0.1:9481',
+      { ...fixture, exchange: undefined, idJag: undefined, dcr: false },
+      ['discovery.metadata', 'pkce.required'],
+    );
+    expect(results.find((r) => r.id === 'discovery.metadata')?.status).toBe('pass');
+    const pkce = results.find((r) => r.id === 'pkce.required')!;
+    expect(pkce).toMatchObject({
+      status: 'fail',
+      level: 'MUST',
+      clause: expect.stringContaining('RFC 7636 §4.4.1') as string,
+    });
+
+    const dir = mkdtempSync(join(tmpdir(), 'baton-conf-'));
+    writeFileSync(
+      join(dir, 'fixture.json'),
+      JSON.stringify({ ...fixture, exchange: undefined, idJag: undefined, dcr: false }),
+    );
+    const child = spawn(
+      process.execPath,
+      [
+        resolve(import.meta.dirname, '../run.ts'),
+        '--issuer',
+        'http://127.0.0.1:9481',
+        '--fixture',
+        join(dir, 'fixture.json'),
+        '--only',
+        'pkce.required',
+        '--report',
+        join(dir, 'report.json'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise((ok) => child.on('exit', ok));
+    expect(out).toMatch(/^FAIL {2}MUST {3}pkce\.required .*OAuth 2\.1 §4\.1\.1/m);
+    expect(out).toContain('1 MUST failure(s)');
+    expect(code).toBe(1);
+  }, 60_000);
+});
