@@ -76,10 +76,12 @@ function basic(id: string, secret: string): string {
   return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 }
 
+const text = (v: unknown, fallback: string): string => (typeof v === 'string' ? v : fallback);
+
 export async function createContext(issuer: string, fixture: Fixture): Promise<Ctx> {
   const metaRes = await fetch(`${issuer}/.well-known/oauth-authorization-server`);
   const metadata = (await metaRes.json().catch(() => ({}))) as Record<string, unknown>;
-  const tokenEndpoint = String(metadata.token_endpoint ?? `${issuer}/token`);
+  const tokenEndpoint = text(metadata.token_endpoint, `${issuer}/token`);
   const ctx: Ctx = {
     issuer,
     fixture,
@@ -95,12 +97,12 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
         },
         body: new URLSearchParams(body),
       });
-      const text = await res.text();
-      let parsed: Record<string, unknown> = {};
+      const raw = await res.text();
+      let parsed: Record<string, unknown>;
       try {
-        parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+        parsed = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
       } catch {
-        parsed = { raw: text };
+        parsed = { raw };
       }
       return { status: res.status, headers: res.headers, body: parsed };
     },
@@ -134,7 +136,7 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
         }
         return res;
       };
-      let res = await go(`${String(metadata.authorization_endpoint ?? `${issuer}/auth`)}?${params.toString()}`);
+      let res = await go(`${text(metadata.authorization_endpoint, `${issuer}/auth`)}?${params.toString()}`);
       for (let i = 0; i < 12; i++) {
         const location = res.headers.get('location');
         if (location) {
@@ -171,7 +173,7 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
       );
     },
     async jwks() {
-      const res = await fetch(String(metadata.jwks_uri ?? `${issuer}/jwks`));
+      const res = await fetch(text(metadata.jwks_uri, `${issuer}/jwks`));
       return createLocalJWKSet((await res.json()) as JSONWebKeySet);
     },
   };

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../server/src/main.ts';
@@ -91,7 +91,7 @@ beforeAll(async () => {
   // a deliberately misconfigured AS: bare oidc-provider with PKCE optional (and a loopback client)
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const provider = new Provider('http://127.0.0.1:9481', {
-    jwks: { keys: [{ ...((await exportJWK(privateKey)) as JWK), alg: 'ES256', use: 'sig' }] as never },
+    jwks: { keys: [{ ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig' }] as never },
     clientDefaults: { id_token_signed_response_alg: 'ES256' },
     clients: [
       {
