@@ -1,0 +1,137 @@
+/**
+ * The official MCP conformance suite (`@modelcontextprotocol/conformance` 0.2 alpha, its `authorization`
+ * command) against baton: the metadata endpoint scenario and the authorization code grant, with the
+ * sign-in it waits for driven from this test (baton's local login form, as a browser would). Expected
+ * failures live in conformance/baseline.yml and may only shrink (it is empty).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { startServer, type RunningServer } from '../../server/src/main.ts';
+import { BACKENDS, makeConfig, memoryLogger } from '../../server/test/helpers.ts';
+
+const ISSUER = 'http://127.0.0.1:9490';
+const CALLBACK_PORT = 9491;
+const MCP = 'http://127.0.0.1:9492/mcp';
+const CLI = resolve(import.meta.dirname, '../../node_modules/@modelcontextprotocol/conformance/dist/index.js');
+let baton: RunningServer;
+let cleanup: () => Promise<void>;
+
+beforeAll(async () => {
+  const store = await BACKENDS[2]!.create();
+  cleanup = store.cleanup;
+  const base = makeConfig();
+  baton = await startServer(
+    makeConfig({
+      issuer: ISSUER,
+      listen: { host: '127.0.0.1', port: 9490 },
+      storage: store.storage,
+      resources: [...base.resources, { uri: MCP, name: 'Conformance MCP server', scopes: ['logs.read'] }],
+      clients: {
+        static: [
+          ...base.clients.static,
+          {
+            client_id: 'conformance-public',
+            kind: 'agent',
+            public: true,
+            first_party: true,
+            redirect_uris: [`http://127.0.0.1:${CALLBACK_PORT}/callback`],
+          },
+        ],
+      },
+    }),
+    memoryLogger().log,
+  );
+});
+afterAll(async () => {
+  await baton?.close();
+  await cleanup?.();
+});
+
+/** The browser: follows baton's redirects, signs Alice in, and delivers the callback to the suite. */
+async function browse(start: string): Promise<void> {
+  const jar = new Map<string, string>();
+  const go = async (href: string, init: RequestInit = {}) => {
+    const res = await fetch(href, {
+      ...init,
+      redirect: 'manual',
+      headers: {
+        ...(init.headers as Record<string, string>),
+        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+      },
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const pair = c.split(';')[0]!;
+      jar.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
+    }
+    return res;
+  };
+  let res = await go(start);
+  for (let i = 0; i < 12; i++) {
+    const location = res.headers.get('location');
+    if (location) {
+      const url = new URL(location, ISSUER);
+      if (url.port === String(CALLBACK_PORT)) {
+        await fetch(url); // the suite's callback server
+        return;
+      }
+      res = await go(url.href);
+      continue;
+    }
+    const html = await res.text();
+    const action = /<form method="post" action="([^"]+)"/.exec(html)![1]!.replaceAll('&amp;', '&');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+    const fields: Record<string, string> = html.includes('name="password"')
+      ? { username: 'alice', password: 'alice-password' }
+      : { decision: 'allow' };
+    res = await go(new URL(action, ISSUER).href, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf, ...fields }).toString(),
+    });
+  }
+  throw new Error('the sign-in did not reach the callback');
+}
+
+it('the official MCP conformance suite: authorization server scenarios pass (baseline empty)', async () => {
+  const baseline = parse(readFileSync(resolve(import.meta.dirname, '../baseline.yml'), 'utf8')) as {
+    authorization?: string[];
+  } | null;
+  expect(baseline?.authorization ?? []).toEqual([]);
+  const out = mkdtempSync(join(tmpdir(), 'baton-mcp-conf-'));
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'authorization',
+      '--url',
+      ISSUER,
+      '--client-id',
+      'conformance-public',
+      '--resource',
+      MCP,
+      '-p',
+      String(CALLBACK_PORT),
+      '-o',
+      out,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const lines = createInterface({ input: child.stdout });
+  const browsing: Promise<void>[] = [];
+  lines.on('line', (line) => {
+    output += `${line}\n`;
+    const url = /(http:\/\/127\.0\.0\.1:9490\/auth\?\S+)/.exec(line)?.[1];
+    if (url) browsing.push(browse(url));
+  });
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((ok) => child.on('exit', ok));
+  await Promise.all(browsing);
+  expect(output).toMatch(/Total: 3 passed, 0 failed/);
+  expect(code, output).toBe(0);
+}, 120_000);
