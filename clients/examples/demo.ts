@@ -23,6 +23,7 @@ import { parseConfig } from '../../server/src/config/load.ts';
 import { createLogger } from '../../server/src/logger.ts';
 import { startServer } from '../../server/src/main.ts';
 import type { AuditEvent } from '../src/index.ts';
+import { answerAs, walkSignIn } from '../../conformance/src/browser.ts';
 import { startAnalyticsMcp } from './analytics-mcp.ts';
 import { startCostService } from './cost-service.ts';
 import { startLogsMcp } from './logs-mcp.ts';
@@ -43,56 +44,20 @@ const check = (ok: boolean, what: string) => {
 
 /** The person at the browser: signs in with the local directory; returns the code, or why not. */
 async function browser(url: URL, username: string): Promise<{ code?: string; refused?: string }> {
-  const jar = new Map<string, string>();
-  const go = async (href: string, init: RequestInit = {}) => {
-    const res = await fetch(href, {
-      ...init,
-      redirect: 'manual',
-      headers: {
-        ...(init.headers as Record<string, string>),
-        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
-      },
-    });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair!.indexOf('=');
-      jar.set(pair!.slice(0, i), pair!.slice(i + 1));
-    }
-    return res;
-  };
-  let res = await go(url.href);
-  for (let i = 0; i < 10; i++) {
-    const location = res.headers.get('location');
-    if (location) {
-      if (location.startsWith(REDIRECT)) {
-        const back = new URL(location);
-        return back.searchParams.get('code')
-          ? { code: back.searchParams.get('code')! }
-          : { refused: back.searchParams.get('error') ?? 'error' };
+  const answer = answerAs({ username, password: `${username}-password` });
+  const back = await walkSignIn(url.href, {
+    base: ISSUER,
+    stopAt: (u) => u.href.startsWith(REDIRECT),
+    answer: (html) => {
+      if (html.includes('<h1>No access</h1>')) {
+        out(`  baton shows ${username} a "No access" page: ${/None of the permissions[^<]*/.exec(html)?.[0] ?? ''}…`);
+        return {};
       }
-      res = await go(new URL(location, ISSUER).href);
-      continue;
-    }
-    const html = await res.text();
-    const action = new URL(/<form method="post" action="([^"]+)"/.exec(html)![1]!.replaceAll('&amp;', '&'), ISSUER)
-      .href;
-    const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
-    const form = (fields: Record<string, string>) =>
-      go(action, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ csrf, ...fields }).toString(),
-      });
-    if (html.includes('name="password"')) {
-      res = await form({ username, password: `${username}-password` });
-    } else if (html.includes('<h1>No access</h1>')) {
-      out(`  baton shows ${username} a "No access" page: ${/None of the permissions[^<]*/.exec(html)?.[0] ?? ''}…`);
-      res = await form({});
-    } else {
-      res = await form({ decision: 'allow' });
-    }
-  }
-  return { refused: 'too many steps' };
+      return answer(html);
+    },
+  });
+  const code = back.searchParams.get('code');
+  return code ? { code } : { refused: back.searchParams.get('error') ?? 'error' };
 }
 
 class Agent implements OAuthClientProvider {

@@ -5,6 +5,7 @@
  * (token exchange, ID-JAG with a test IdP key). Traceability: conformance/README.md.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { answerAs, SignInError, walkSignIn } from './browser.ts';
 import {
   createLocalJWKSet,
   decodeJwt,
@@ -120,57 +121,19 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
         state: randomUUID(),
         ...extra,
       });
-      const jar = new Map<string, string>();
-      const go = async (href: string, init: RequestInit = {}) => {
-        const res = await fetch(href, {
-          ...init,
-          redirect: 'manual',
-          headers: {
-            ...(init.headers as Record<string, string>),
-            cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+      try {
+        const location = await walkSignIn(
+          `${text(metadata.authorization_endpoint, `${issuer}/auth`)}?${params.toString()}`,
+          {
+            base: issuer,
+            stopAt: (url) => url.href.startsWith(fixture.publicClient.redirect_uri),
+            answer: answerAs(fixture.user),
           },
-        });
-        for (const c of res.headers.getSetCookie()) {
-          const pair = c.split(';')[0]!;
-          jar.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
-        }
-        return res;
-      };
-      let res = await go(`${text(metadata.authorization_endpoint, `${issuer}/auth`)}?${params.toString()}`);
-      for (let i = 0; i < 12; i++) {
-        const location = res.headers.get('location');
-        if (location) {
-          const url = new URL(location, issuer);
-          if (location.startsWith(fixture.publicClient.redirect_uri.split('?')[0]!))
-            return { code: url.searchParams.get('code') ?? undefined, verifier, location: url };
-          res = await go(url.href);
-          continue;
-        }
-        const html = await res.text();
-        const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1]?.replaceAll('&amp;', '&');
-        const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
-        if (!action || !csrf)
-          throw new Failure(
-            `sign-in stopped on a page without a form (HTTP ${res.status}: ${html
-              .replace(/<style>.*<\/style>/s, '')
-              .replace(/<[^>]+>/g, ' ')
-              .replace(/\s+/g, ' ')
-              .slice(0, 160)})`,
-          );
-        const fields: Record<string, string> = html.includes('name="password"')
-          ? { username: fixture.user.username, password: fixture.user.password }
-          : html.includes('name="idp"')
-            ? { idp: fixture.user.idp ?? 'local' }
-            : { decision: 'allow' };
-        res = await go(new URL(action, issuer).href, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ csrf, ...fields }).toString(),
-        });
+        );
+        return { code: location.searchParams.get('code') ?? undefined, verifier, location };
+      } catch (err) {
+        throw new Failure(err instanceof SignInError ? err.message : String(err));
       }
-      throw new Failure(
-        `sign-in did not end at the redirect URI (last: HTTP ${res.status} ${res.headers.get('location') ?? ''})`,
-      );
     },
     async jwks() {
       const res = await fetch(text(metadata.jwks_uri, `${issuer}/jwks`));

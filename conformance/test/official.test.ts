@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startServer, type RunningServer } from '../../server/src/main.ts';
 import { BACKENDS, makeConfig, memoryLogger } from '../../server/test/helpers.ts';
+import { answerAs, walkSignIn } from '../src/browser.ts';
 
 const ISSUER = 'http://127.0.0.1:9490';
 const CALLBACK_PORT = 9491;
@@ -52,49 +53,14 @@ afterAll(async () => {
   await cleanup?.();
 });
 
-/** The browser: follows baton's redirects, signs Alice in, and delivers the callback to the suite. */
+/** The browser: signs Alice in through baton's pages and delivers the callback to the suite. */
 async function browse(start: string): Promise<void> {
-  const jar = new Map<string, string>();
-  const go = async (href: string, init: RequestInit = {}) => {
-    const res = await fetch(href, {
-      ...init,
-      redirect: 'manual',
-      headers: {
-        ...(init.headers as Record<string, string>),
-        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
-      },
-    });
-    for (const c of res.headers.getSetCookie()) {
-      const pair = c.split(';')[0]!;
-      jar.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
-    }
-    return res;
-  };
-  let res = await go(start);
-  for (let i = 0; i < 12; i++) {
-    const location = res.headers.get('location');
-    if (location) {
-      const url = new URL(location, ISSUER);
-      if (url.port === String(CALLBACK_PORT)) {
-        await fetch(url); // the suite's callback server
-        return;
-      }
-      res = await go(url.href);
-      continue;
-    }
-    const html = await res.text();
-    const action = /<form method="post" action="([^"]+)"/.exec(html)![1]!.replaceAll('&amp;', '&');
-    const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
-    const fields: Record<string, string> = html.includes('name="password"')
-      ? { username: 'alice', password: 'alice-password' }
-      : { decision: 'allow' };
-    res = await go(new URL(action, ISSUER).href, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf, ...fields }).toString(),
-    });
-  }
-  throw new Error('the sign-in did not reach the callback');
+  const callback = await walkSignIn(start, {
+    base: ISSUER,
+    stopAt: (url) => url.port === String(CALLBACK_PORT),
+    answer: answerAs({ username: 'alice', password: 'alice-password' }),
+  });
+  await fetch(callback); // the suite's callback server
 }
 
 it('the official MCP conformance suite: authorization server scenarios pass (baseline empty)', async () => {
