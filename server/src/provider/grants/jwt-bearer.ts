@@ -22,7 +22,7 @@ import type { Adapter } from '../../../../adapters/src/models.ts';
 import type { Config, OidcIdpConfig } from '../../config/schema.ts';
 import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
-import { setTokenClaims } from './extra-claims.ts';
+import { resourceAccessToken } from './extra-claims.ts';
 import { dpopProof } from '../internals.ts';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -136,27 +136,21 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
     const cnf = (claims.cnf as { jkt?: string } | undefined)?.jkt;
     if (cnf && dPoP?.thumbprint !== cnf)
       throw reject('the ID-JAG is bound to a key (cnf.jkt) and no matching DPoP proof was sent');
-    const at = new provider.AccessToken({
-      accountId: account.id,
-      client,
-      gty: JWT_BEARER,
-      scope: scope.join(' '),
-    } as unknown as ConstructorParameters<typeof provider.AccessToken>[0]);
     const lifetime = resource.access_token_ttl ?? deps.config.tokens.access_token_ttl;
-    at.resourceServer = new provider.ResourceServer(resource.uri, {
-      scope: resource.scopes.join(' '),
-      audience: resource.uri,
-      accessTokenTTL: lifetime,
-      accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: deps.config.keys.algorithm } },
+    const at = resourceAccessToken(ctx, {
+      accountId: account.id,
+      gty: JWT_BEARER,
+      scope,
+      resource,
+      ttl: lifetime,
+      alg: deps.config.keys.algorithm,
+      jkt: dPoP?.thumbprint,
+      claims: {
+        idp: { iss: idp.issuer, sub: claims.sub },
+        roles: deps.policy().rolesGranting(roles, scope),
+        ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
+      },
     });
-    if (dPoP) at.setThumbprint('jkt', dPoP.thumbprint);
-    setTokenClaims(at, {
-      idp: { iss: idp.issuer, sub: claims.sub },
-      roles: deps.policy().rolesGranting(roles, scope),
-      ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
-    });
-    ctx.oidc.entity('AccessToken', at);
     const value = await at.save();
     ctx.body = { access_token: value, token_type: at.tokenType, expires_in: lifetime, scope: scope.join(' ') };
   };

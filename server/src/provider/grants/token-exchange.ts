@@ -36,7 +36,7 @@ import { accountIdFor } from '../../accounts/store.ts';
 import type { Config, DelegationRule, ResourceConfig } from '../../config/schema.ts';
 import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
-import { setTokenClaims } from './extra-claims.ts';
+import { resourceAccessToken } from './extra-claims.ts';
 import type { TokenState } from '../token-state.ts';
 import type { LineageRow } from '../lineage.ts';
 
@@ -358,29 +358,22 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
 
     // RFC 9449 §5: a request with a DPoP proof gets a token bound to its key (cnf.jkt)
     const dPoP = await dpopProof(provider, ctx, actorId);
-    const at = new provider.AccessToken({
+    const at = resourceAccessToken(ctx, {
       accountId: subject.accountId,
-      client,
       gty: TOKEN_EXCHANGE,
-      scope: scope.join(' '),
-    } as unknown as ConstructorParameters<typeof provider.AccessToken>[0]);
-    at.resourceServer = new provider.ResourceServer(resource.uri, {
-      scope: resource.scopes.join(' '),
-      audience: resource.uri,
-      accessTokenTTL: ttl,
-      accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: deps.config.keys.algorithm } },
+      scope,
+      resource,
+      ttl,
+      alg: deps.config.keys.algorithm,
+      jkt: dPoP?.thumbprint,
+      claims: {
+        ...(act ? { act } : {}),
+        ...(subject.claims.idp ? { idp: subject.claims.idp } : {}),
+        ...(Array.isArray(subject.claims.roles) ? { roles: subject.claims.roles } : {}),
+        ...(typeof subject.claims.auth_time === 'number' ? { auth_time: subject.claims.auth_time } : {}),
+        ...(subject.grantId ? { gid: subject.grantId } : {}),
+      },
     });
-    (at as unknown as { expiresIn: number }).expiresIn = ttl;
-    if (dPoP) at.setThumbprint('jkt', dPoP.thumbprint);
-    setTokenClaims(at, {
-      ...(act ? { act } : {}),
-      ...(subject.claims.idp ? { idp: subject.claims.idp } : {}),
-      ...(Array.isArray(subject.claims.roles) ? { roles: subject.claims.roles } : {}),
-      ...(typeof subject.claims.auth_time === 'number' ? { auth_time: subject.claims.auth_time } : {}),
-      ...(subject.grantId ? { gid: subject.grantId } : {}),
-    });
-    ctx.oidc.entity('AccessToken', at);
     // the lineage row is written alongside the signing; the token is returned only once both are done
     const [value] = await Promise.all([
       at.save(),
