@@ -30,7 +30,7 @@ import {
 } from '../src/index.ts';
 
 const ISSUER = 'http://127.0.0.1:9471';
-const PORTS = { express: 9472, koa: 9473, node: 9474 };
+const PORTS = { express: 9472, koa: 9473, node: 9474, jwks: 9475 };
 const MCP = {
   express: `http://127.0.0.1:${PORTS.express}/mcp`,
   koa: `http://127.0.0.1:${PORTS.koa}/mcp`,
@@ -61,7 +61,20 @@ const kitFor = (resource: string) =>
     audit: (e) => audit.push(e),
   });
 
+let clientKey: Awaited<ReturnType<typeof generateKeyPair>>;
+
 beforeAll(async () => {
+  clientKey = await generateKeyPair('ES256');
+  const publicJwk = { ...(await exportJWK(clientKey.publicKey)), kid: 'pk1', alg: 'ES256', use: 'sig' };
+  servers.push(
+    await new Promise<Server>((ok) => {
+      const s = createServer(
+        (_req, res) =>
+          void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [publicJwk] })),
+      );
+      s.listen(PORTS.jwks, '127.0.0.1', () => ok(s));
+    }),
+  );
   const store = await BACKENDS[2]!.create();
   cleanup = store.cleanup;
   const base = makeConfig();
@@ -75,7 +88,8 @@ beforeAll(async () => {
           uri,
           name: 'Logs',
           scopes: ['logs.read', 'incidents.trigger'],
-          client_id: 'logs-mcp',
+          // the node:http server's client authenticates with private_key_jwt
+          client_id: uri === MCP.node ? 'logs-mcp-pk' : 'logs-mcp',
         })),
         { ...RESOURCES[1]!, client_id: 'cost-svc' },
       ],
@@ -84,9 +98,22 @@ beforeAll(async () => {
           ...base.clients.static,
           { client_id: 'logs-mcp', kind: 'mcp_server', client_secret: SECRET, grant_types: ['client_credentials'] },
           { client_id: 'cost-svc', kind: 'service', client_secret: SECRET },
+          {
+            client_id: 'logs-mcp-pk',
+            kind: 'mcp_server',
+            auth: 'private_key_jwt',
+            jwks_uri: `http://127.0.0.1:${PORTS.jwks}/jwks`,
+            grant_types: ['client_credentials'],
+          },
         ],
+        // the private_key_jwt client's JWKS is served by this test on loopback (development flag)
+        registration: { cimd: { allow_private_network: true } },
       },
-      delegation: [{ actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'] }],
+      mode: 'development',
+      delegation: [
+        { actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'] },
+        { actor: 'logs-mcp-pk', targets: [COST], scopes: ['cost.read'] },
+      ],
     }),
     memoryLogger().log,
   );
@@ -367,5 +394,25 @@ describe('downstream: the exchange helper and verify()', () => {
       status: 400,
       error: 'invalid_target',
     });
+  });
+
+  it('the exchange helper authenticates with private_key_jwt (RFC 7523 §2.2)', async () => {
+    const exchange = createExchanger({
+      issuer: ISSUER,
+      clientId: 'logs-mcp-pk',
+      privateKey: { key: clientKey.privateKey, alg: 'ES256', kid: 'pk1' },
+    });
+    const hop = await exchange(tokens.node!, COST);
+    expect(decodeJwt(hop.accessToken)).toMatchObject({
+      client_id: 'logs-mcp-pk',
+      act: { sub: 'logs-mcp-pk', act: { sub: 'ide-agent' } },
+    });
+    const stranger = await generateKeyPair('ES256');
+    const forged = createExchanger({
+      issuer: ISSUER,
+      clientId: 'logs-mcp-pk',
+      privateKey: { key: stranger.privateKey, alg: 'ES256', kid: 'pk1' },
+    });
+    await expect(forged(tokens.node!, COST)).rejects.toMatchObject({ status: 401, error: 'invalid_client' });
   });
 });
