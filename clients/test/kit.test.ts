@@ -112,7 +112,7 @@ beforeAll(async () => {
       mode: 'development',
       delegation: [
         { actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'] },
-        { actor: 'logs-mcp-pk', targets: [COST], scopes: ['cost.read'] },
+        { actor: 'logs-mcp-pk', targets: [COST], scopes: ['cost.read'], workloads: ['spiffe://corp/logs-mcp/*'] },
       ],
     }),
     memoryLogger().log,
@@ -414,5 +414,52 @@ describe('downstream: the exchange helper and verify()', () => {
       privateKey: { key: stranger.privateKey, alg: 'ES256', kid: 'pk1' },
     });
     await expect(forged(tokens.node!, COST)).rejects.toMatchObject({ status: 401, error: 'invalid_client' });
+  });
+
+  it('an actor_token signed by the client names a workload it vouches for, by policy (RFC 8693 §2.1)', async () => {
+    const sign = (claims: Record<string, unknown>) =>
+      new SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', kid: 'pk1' })
+        .setIssuer('logs-mcp-pk')
+        .setAudience(ISSUER)
+        .setIssuedAt()
+        .setExpirationTime('2m')
+        .sign(clientKey.privateKey);
+    const assertion = () =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'pk1' })
+        .setIssuer('logs-mcp-pk')
+        .setSubject('logs-mcp-pk')
+        .setAudience(ISSUER)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('1m')
+        .sign(clientKey.privateKey);
+    const exchangeWith = async (actorToken: string) =>
+      request(baton.url)
+        .post('/token')
+        .type('form')
+        .send({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+          subject_token: tokens.node!,
+          subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          resource: COST,
+          actor_token: actorToken,
+          actor_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+          client_id: 'logs-mcp-pk',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: await assertion(),
+        });
+    const ok = await exchangeWith(await sign({ sub: 'spiffe://corp/logs-mcp/pod-7' }));
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(decodeJwt(ok.body.access_token).act).toEqual({
+      sub: 'spiffe://corp/logs-mcp/pod-7',
+      act: { sub: 'ide-agent' },
+    });
+    const other = await exchangeWith(await sign({ sub: 'spiffe://corp/billing/pod-1' }));
+    expect(other.body).toEqual({
+      error: 'invalid_request',
+      error_description: 'actor_token does not identify the authenticated client',
+    });
   });
 });

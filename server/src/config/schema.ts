@@ -186,6 +186,11 @@ const delegationRule = z.strictObject({
   max_chain: z.number().int().min(1).max(10).default(3),
   /** issue without `act` (the actor becomes invisible): only for clients explicitly trusted to */
   impersonation: z.boolean().default(false),
+  /**
+   * workloads the actor may vouch for: an actor_token signed by the actor's own key (its jwks_uri), whose
+   * `sub` matches one of these (a trailing `*` matches a prefix), makes that workload the current actor
+   */
+  workloads: z.array(z.string().min(1)).default([]),
 });
 
 /**

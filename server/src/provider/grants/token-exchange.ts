@@ -202,9 +202,16 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
     };
   }
 
-  async function verifyActorToken(ctx: KoaContextWithOIDC, actorId: string): Promise<void> {
+  const clientKeys = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+  /**
+   * The actor_token (RFC 8693 §2.1), when sent: baton's own token of the authenticated client, or a JWT the
+   * client signed with its own key (its jwks_uri) naming a workload it vouches for, allowed by
+   * `delegation[].workloads`. Returns the workload that becomes the current actor, if any.
+   */
+  async function verifyActorToken(ctx: KoaContextWithOIDC, actorId: string): Promise<string | undefined> {
     const { actor_token: token, actor_token_type: type } = ctx.oidc.params as Record<string, unknown>;
-    if (token === undefined && type === undefined) return;
+    if (token === undefined && type === undefined) return undefined;
     if (!one(token) || !one(type))
       throw refuse(
         'actor_token and actor_token_type go together',
@@ -212,10 +219,40 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
       );
     if (type !== ACCESS_TOKEN_TYPE && type !== JWT_TOKEN_TYPE)
       throw refuse('unsupported actor_token_type', `actor_token_type ${String(type)}`);
+    let iss: string | undefined;
     try {
-      const { payload } = await jwtVerify(String(token), deps.ownKeys, { issuer: deps.config.issuer, typ: 'at+jwt' });
-      if (payload.client_id !== actorId || payload.sub !== actorId)
-        throw new Error(`actor_token is for ${String(payload.client_id)}`);
+      iss = decodeJwt(String(token)).iss;
+    } catch {
+      throw refuse('actor_token does not identify the authenticated client', 'actor_token is not a JWT');
+    }
+    try {
+      if (iss === deps.config.issuer) {
+        const { payload } = await jwtVerify(String(token), deps.ownKeys, { issuer: deps.config.issuer, typ: 'at+jwt' });
+        if (payload.client_id !== actorId || payload.sub !== actorId)
+          throw new Error(`actor_token is for ${String(payload.client_id)}`);
+        return undefined;
+      }
+      if (iss !== actorId) throw new Error(`actor_token issuer ${String(iss)} is neither baton nor the client`);
+      const client = await ctx.oidc.provider.Client.find(actorId);
+      const jwksUri = client?.jwksUri;
+      if (!jwksUri) throw new Error('the client has no jwks_uri to verify a workload token');
+      let keys = clientKeys.get(jwksUri);
+      if (!keys) {
+        keys = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+        clientKeys.set(jwksUri, keys);
+      }
+      const { payload } = await jwtVerify(String(token), keys, {
+        issuer: actorId,
+        audience: deps.config.issuer,
+        requiredClaims: ['sub', 'exp'],
+        maxTokenAge: '5m',
+      });
+      const workload = String(payload.sub);
+      const allowed = deps.config.delegation
+        .filter((d) => d.actor === actorId)
+        .some((d) => d.workloads.some((w) => (w.endsWith('*') ? workload.startsWith(w.slice(0, -1)) : workload === w)));
+      if (!allowed) throw new Error(`workload ${workload} is not in delegation[].workloads for ${actorId}`);
+      return workload;
     } catch (err) {
       throw refuse('actor_token does not identify the authenticated client', `actor_token: ${(err as Error).message}`);
     }
@@ -312,7 +349,7 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
               throw refuse('unsupported subject_token_type', `subject_token_type ${subjectType}`);
             })();
     // baton's own tokens had their account checked with their revocation state; an ID token's user is checked here
-    const [, account] = await Promise.all([
+    const [workload, account] = await Promise.all([
       verifyActorToken(ctx, actorId),
       subject.accountChecked ? Promise.resolve(true) : deps.accounts.find(subject.accountId),
     ]);
@@ -334,11 +371,13 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
       throw refuse('this client may not act for the subject', `may_act names ${subject.mayAct.sub}, not ${actorId}`);
     }
 
+    // the current actor: the client, or the workload it vouches for (RFC 8693 §4.1 allows more than sub)
+    const current = workload ?? actorId;
     const act: Actor | undefined = rule.impersonation
       ? undefined
       : subject.chain
-        ? { sub: actorId, act: subject.chain }
-        : { sub: actorId };
+        ? { sub: current, act: subject.chain }
+        : { sub: current };
     const depth = chainDepth(act);
     if (depth > rule.max_chain)
       throw refuse('the delegation chain is too long', `chain depth ${depth} > max_chain ${rule.max_chain}`);
