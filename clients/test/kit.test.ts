@@ -13,8 +13,8 @@ import { bodyParser } from '@koa/bodyparser';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../server/src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, RESOURCES } from '../../server/test/helpers.ts';
+import type { RunningServer } from '../../server/src/main.ts';
+import { RESOURCES, startBatonAt } from '../../server/test/helpers.ts';
 import { codeForm, seedAccount, seedCode } from '../../server/test/seed.ts';
 import {
   createExchanger,
@@ -75,48 +75,41 @@ beforeAll(async () => {
       s.listen(PORTS.jwks, '127.0.0.1', () => ok(s));
     }),
   );
-  const store = await BACKENDS[2]!.create();
-  cleanup = store.cleanup;
-  const base = makeConfig();
-  baton = await startServer(
-    makeConfig({
-      issuer: ISSUER,
-      listen: { host: '127.0.0.1', port: 9471 },
-      storage: store.storage,
-      resources: [
-        ...Object.values(MCP).map((uri) => ({
-          uri,
-          name: 'Logs',
-          scopes: ['logs.read', 'incidents.trigger'],
-          // the node:http server's client authenticates with private_key_jwt
-          client_id: uri === MCP.node ? 'logs-mcp-pk' : 'logs-mcp',
-        })),
-        { ...RESOURCES[1]!, client_id: 'cost-svc' },
+  const started = await startBatonAt(9471, (base) => ({
+    resources: [
+      ...Object.values(MCP).map((uri) => ({
+        uri,
+        name: 'Logs',
+        scopes: ['logs.read', 'incidents.trigger'],
+        // the node:http server's client authenticates with private_key_jwt
+        client_id: uri === MCP.node ? 'logs-mcp-pk' : 'logs-mcp',
+      })),
+      { ...RESOURCES[1]!, client_id: 'cost-svc' },
+    ],
+    clients: {
+      static: [
+        ...base.clients.static,
+        { client_id: 'logs-mcp', kind: 'mcp_server', client_secret: SECRET, grant_types: ['client_credentials'] },
+        { client_id: 'cost-svc', kind: 'service', client_secret: SECRET },
+        {
+          client_id: 'logs-mcp-pk',
+          kind: 'mcp_server',
+          auth: 'private_key_jwt',
+          jwks_uri: `http://127.0.0.1:${PORTS.jwks}/jwks`,
+          grant_types: ['client_credentials'],
+        },
       ],
-      clients: {
-        static: [
-          ...base.clients.static,
-          { client_id: 'logs-mcp', kind: 'mcp_server', client_secret: SECRET, grant_types: ['client_credentials'] },
-          { client_id: 'cost-svc', kind: 'service', client_secret: SECRET },
-          {
-            client_id: 'logs-mcp-pk',
-            kind: 'mcp_server',
-            auth: 'private_key_jwt',
-            jwks_uri: `http://127.0.0.1:${PORTS.jwks}/jwks`,
-            grant_types: ['client_credentials'],
-          },
-        ],
-        // the private_key_jwt client's JWKS is served by this test on loopback (development flag)
-        registration: { cimd: { allow_private_network: true } },
-      },
-      mode: 'development',
-      delegation: [
-        { actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'] },
-        { actor: 'logs-mcp-pk', targets: [COST], scopes: ['cost.read'], workloads: ['spiffe://corp/logs-mcp/*'] },
-      ],
-    }),
-    memoryLogger().log,
-  );
+      // the private_key_jwt client's JWKS is served by this test on loopback (development flag)
+      registration: { cimd: { allow_private_network: true } },
+    },
+    mode: 'development',
+    delegation: [
+      { actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'] },
+      { actor: 'logs-mcp-pk', targets: [COST], scopes: ['cost.read'], workloads: ['spiffe://corp/logs-mcp/*'] },
+    ],
+  }));
+  baton = started.server;
+  cleanup = started.cleanup;
   account = await seedAccount(baton.accounts);
   for (const [name, uri] of Object.entries(MCP)) {
     const seed = await seedCode(baton.provider(), account, uri);

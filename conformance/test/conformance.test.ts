@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../server/src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, RESOURCES, SERVICE_SECRET } from '../../server/test/helpers.ts';
+import type { RunningServer } from '../../server/src/main.ts';
+import { RESOURCES, SERVICE_SECRET, startBatonAt } from '../../server/test/helpers.ts';
 import { startHostileIdp, type HostileIdp } from '../../server/test/idp/hostile-idp.ts';
 import { runSuite, scenarios, type Fixture } from '../src/suite.ts';
 
@@ -27,36 +27,29 @@ let fixture: Fixture;
 
 beforeAll(async () => {
   idp = await startHostileIdp();
-  const store = await BACKENDS[2]!.create();
-  cleanup = store.cleanup;
-  const base = makeConfig();
-  baton = await startServer(
-    makeConfig({
-      issuer: ISSUER,
-      listen: { host: '127.0.0.1', port: 9480 },
-      storage: store.storage,
-      resources: [{ ...RESOURCES[0]!, client_id: 'logs-mcp' }, RESOURCES[1]!],
-      identity_providers: [
-        ...base.identity_providers,
-        { id: 'corp', type: 'oidc', issuer: idp.issuer, client_id: 'baton', accept_id_jag: true },
+  const started = await startBatonAt(9480, (base) => ({
+    resources: [{ ...RESOURCES[0]!, client_id: 'logs-mcp' }, RESOURCES[1]!],
+    identity_providers: [
+      ...base.identity_providers,
+      { id: 'corp', type: 'oidc', issuer: idp.issuer, client_id: 'baton', accept_id_jag: true },
+    ],
+    role_bindings: { ...base.role_bindings, corp: { developers: ['developer'] } },
+    clients: {
+      static: [
+        ...base.clients.static,
+        { client_id: 'logs-mcp', kind: 'mcp_server', client_secret: SECRET, grant_types: ['client_credentials'] },
+        {
+          client_id: 'xaa-app',
+          kind: 'agent',
+          client_secret: SECRET,
+          grant_types: ['urn:ietf:params:oauth:grant-type:jwt-bearer'],
+        },
       ],
-      role_bindings: { ...base.role_bindings, corp: { developers: ['developer'] } },
-      clients: {
-        static: [
-          ...base.clients.static,
-          { client_id: 'logs-mcp', kind: 'mcp_server', client_secret: SECRET, grant_types: ['client_credentials'] },
-          {
-            client_id: 'xaa-app',
-            kind: 'agent',
-            client_secret: SECRET,
-            grant_types: ['urn:ietf:params:oauth:grant-type:jwt-bearer'],
-          },
-        ],
-      },
-      delegation: [{ actor: 'logs-mcp', targets: ['https://cost.internal.example.com'], scopes: ['cost.read'] }],
-    }),
-    memoryLogger().log,
-  );
+    },
+    delegation: [{ actor: 'logs-mcp', targets: ['https://cost.internal.example.com'], scopes: ['cost.read'] }],
+  }));
+  baton = started.server;
+  cleanup = started.cleanup;
   await baton.accounts.recordLogin({
     idpId: 'corp',
     idpIssuer: idp.issuer,

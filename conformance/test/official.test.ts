@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { startServer, type RunningServer } from '../../server/src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger } from '../../server/test/helpers.ts';
+import type { RunningServer } from '../../server/src/main.ts';
+import { startBatonAt } from '../../server/test/helpers.ts';
 import { answerAs, walkSignIn } from '../src/browser.ts';
 
 const ISSUER = 'http://127.0.0.1:9490';
@@ -23,30 +23,23 @@ let baton: RunningServer;
 let cleanup: () => Promise<void>;
 
 beforeAll(async () => {
-  const store = await BACKENDS[2]!.create();
-  cleanup = store.cleanup;
-  const base = makeConfig();
-  baton = await startServer(
-    makeConfig({
-      issuer: ISSUER,
-      listen: { host: '127.0.0.1', port: 9490 },
-      storage: store.storage,
-      resources: [...base.resources, { uri: MCP, name: 'Conformance MCP server', scopes: ['logs.read'] }],
-      clients: {
-        static: [
-          ...base.clients.static,
-          {
-            client_id: 'conformance-public',
-            kind: 'agent',
-            public: true,
-            first_party: true,
-            redirect_uris: [`http://127.0.0.1:${CALLBACK_PORT}/callback`],
-          },
-        ],
-      },
-    }),
-    memoryLogger().log,
-  );
+  const started = await startBatonAt(9490, (base) => ({
+    resources: [...base.resources, { uri: MCP, name: 'Conformance MCP server', scopes: ['logs.read'] }],
+    clients: {
+      static: [
+        ...base.clients.static,
+        {
+          client_id: 'conformance-public',
+          kind: 'agent',
+          public: true,
+          first_party: true,
+          redirect_uris: [`http://127.0.0.1:${CALLBACK_PORT}/callback`],
+        },
+      ],
+    },
+  }));
+  baton = started.server;
+  cleanup = started.cleanup;
 });
 afterAll(async () => {
   await baton?.close();

@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { configSchema, type Config } from '../src/config/schema.ts';
+import { startServer, type RunningServer } from '../src/main.ts';
 import { createLogger } from '../src/logger.ts';
 
 /** Integration tests need the real servers: a missing variable fails the test, it never skips it. */
@@ -211,4 +212,33 @@ export function selfSignedCertificate(): { key: string; cert: string } {
   const pair = { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
   rmSync(dir, { recursive: true, force: true });
   return pair;
+}
+
+/**
+ * A baton on PostgreSQL + Redis listening at 127.0.0.1:<port>, whose issuer is that address (so browsers
+ * and SDK clients can follow its URLs). `overrides` gets the scenario config to extend.
+ */
+export async function startBatonAt(
+  port: number,
+  overrides: (base: Config) => Record<string, unknown>,
+  log: Logger = memoryLogger().log,
+): Promise<{ server: RunningServer; cleanup: () => Promise<void> }> {
+  const store = await BACKENDS[2]!.create();
+  const base = makeConfig();
+  const server = await startServer(
+    makeConfig({
+      issuer: `http://127.0.0.1:${port}`,
+      listen: { host: '127.0.0.1', port },
+      storage: store.storage,
+      ...overrides(base),
+    }),
+    log,
+  );
+  return {
+    server,
+    cleanup: async () => {
+      await server.close();
+      await store.cleanup();
+    },
+  };
 }
