@@ -5,6 +5,7 @@
  * (token exchange, ID-JAG with a test IdP key). Traceability: conformance/README.md.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { answerAs, SignInError, walkSignIn } from './browser.ts';
 import {
   createLocalJWKSet,
@@ -637,6 +638,144 @@ export const scenarios: Scenario[] = [
       assert(
         res.status === 400 && /^invalid_(redirect_uri|client_metadata)$/.test(body.error ?? ''),
         `HTTP ${res.status} ${String(body.error)}`,
+      );
+    },
+  },
+  {
+    id: 'token.no-store',
+    clause: 'RFC 6749 §5.1 (Cache-Control: no-store); OAuth 2.1 §3.2.3',
+    level: 'MUST',
+    title: 'token responses are not cached',
+    async run(ctx) {
+      const c = ctx.fixture.confidentialClient;
+      const res = await ctx.form(
+        'token',
+        { grant_type: 'client_credentials', resource: c.resource },
+        { id: c.client_id, secret: c.client_secret },
+      );
+      assert(
+        res.status === 200 && res.headers.get('cache-control') === 'no-store',
+        `Cache-Control: ${String(res.headers.get('cache-control'))}`,
+      );
+    },
+  },
+  {
+    id: 'scope.omitted',
+    clause: 'MCP authorization 2026-07-28 §Scope Selection Strategy (clients may omit scope)',
+    level: 'MUST',
+    title: 'an authorization request without scope still yields a token with what the user may have',
+    async run(ctx) {
+      const { code, verifier } = await ctx.signIn({ scope: '' });
+      assert(code, 'no code without a scope');
+      const res = await ctx.form('token', {
+        grant_type: 'authorization_code',
+        code: code!,
+        code_verifier: verifier,
+        redirect_uri: ctx.fixture.publicClient.redirect_uri,
+        client_id: ctx.fixture.publicClient.client_id,
+        resource: ctx.fixture.resource,
+      });
+      assert(
+        res.status === 200 &&
+          String(res.body.scope ?? '')
+            .split(' ')
+            .includes(ctx.fixture.scope),
+        `scope is ${String(res.body.scope)}`,
+      );
+    },
+  },
+  {
+    id: 'token-exchange.act-not-copied',
+    clause: 'RFC 8693 §4.1 (act built by the AS from validated inputs)',
+    level: 'MUST',
+    title: 'an act sent by the client is never copied into the issued token',
+    needs: ['exchange'],
+    async run(ctx) {
+      const x = ctx.fixture.exchange!;
+      const { access_token } = await userTokens(ctx);
+      const res = await ctx.form(
+        'token',
+        {
+          grant_type: TE,
+          subject_token: access_token,
+          subject_token_type: AT_TYPE,
+          resource: x.target,
+          act: JSON.stringify({ sub: 'admin' }),
+        },
+        { id: x.client_id, secret: x.client_secret },
+      );
+      assert(res.status === 200, `HTTP ${res.status}`);
+      assert(
+        !JSON.stringify(decodeJwt(String(res.body.access_token)).act).includes('admin'),
+        'the client-supplied act was copied',
+      );
+    },
+  },
+  {
+    id: 'dpop.exchange-binding',
+    clause: 'RFC 9449 §5 (cnf.jkt, token_type DPoP), §11.1 (proof replay)',
+    level: 'MUST',
+    title: 'a DPoP proof binds the exchanged token to its key; a replayed proof is refused',
+    needs: ['exchange'],
+    async run(ctx) {
+      const x = ctx.fixture.exchange!;
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = await exportJWK(publicKey);
+      const proof = await new SignJWT({ htm: 'POST', htu: String(ctx.metadata.token_endpoint), jti: randomUUID() })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .setIssuedAt()
+        .sign(privateKey);
+      const { access_token } = await userTokens(ctx);
+      const form = { grant_type: TE, subject_token: access_token, subject_token_type: AT_TYPE, resource: x.target };
+      const res = await ctx.form('token', form, { id: x.client_id, secret: x.client_secret }, { DPoP: proof });
+      assert(
+        res.status === 200 && res.body.token_type === 'DPoP',
+        `HTTP ${res.status} token_type ${String(res.body.token_type)}`,
+      );
+      const cnf = decodeJwt(String(res.body.access_token)).cnf as { jkt?: string } | undefined;
+      assert(cnf?.jkt === (await calculateJwkThumbprint(jwk)), 'cnf.jkt is not the proof key thumbprint');
+      const replay = await ctx.form('token', form, { id: x.client_id, secret: x.client_secret }, { DPoP: proof });
+      assert(replay.status === 400, `a replayed proof was accepted (HTTP ${replay.status})`);
+    },
+  },
+  {
+    id: 'dcr.management',
+    clause: 'RFC 7592 §2 (read and delete with the registration access token; others refused)',
+    level: 'MUST',
+    title: 'a registered client is read and deleted with its registration access token, and not without it',
+    needs: ['dcr'],
+    async run(ctx) {
+      const reg = await fetch(`${ctx.issuer}/reg`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          redirect_uris: [ctx.fixture.publicClient.redirect_uri],
+          token_endpoint_auth_method: 'none',
+          application_type: 'native',
+        }),
+      });
+      const body = (await reg.json()) as { registration_client_uri?: string; registration_access_token?: string };
+      assert(
+        reg.status === 201 && body.registration_client_uri && body.registration_access_token,
+        `registration: HTTP ${reg.status}`,
+      );
+      const uri = body.registration_client_uri!;
+      assert(
+        (await fetch(uri, { headers: { authorization: 'Bearer wrong-token' } })).status === 401,
+        'read with a wrong token was not 401',
+      );
+      assert(
+        (await fetch(uri, { headers: { authorization: `Bearer ${body.registration_access_token}` } })).status === 200,
+        'read failed',
+      );
+      assert(
+        (await fetch(uri, { method: 'DELETE', headers: { authorization: `Bearer ${body.registration_access_token}` } }))
+          .status === 204,
+        'delete failed',
+      );
+      assert(
+        (await fetch(uri, { headers: { authorization: `Bearer ${body.registration_access_token}` } })).status === 401,
+        'a deleted client is still readable',
       );
     },
   },
