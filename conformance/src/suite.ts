@@ -677,9 +677,8 @@ export const scenarios: Scenario[] = [
       });
       assert(
         res.status === 200 &&
-          String(res.body.scope ?? '')
-            .split(' ')
-            .includes(ctx.fixture.scope),
+          typeof res.body.scope === 'string' &&
+          res.body.scope.split(' ').includes(ctx.fixture.scope),
         `scope is ${String(res.body.scope)}`,
       );
     },
