@@ -27,7 +27,8 @@ import { UpstreamError } from '../idp/oidc.ts';
 import { verifyPassword } from '../idp/password.ts';
 import { localIssuer, type IdpRegistry } from '../idp/registry.ts';
 import type { Policy } from '../policy/policy.ts';
-import { resourcesOf, splitScope, type UserGrants } from '../provider/user-grants.ts';
+import type { UserGrants } from '../provider/user-grants.ts';
+import { splitScope, stringList } from '../provider/params.ts';
 import { chooserPage, consentPage, loginPage, messagePage, noAccessPage } from './pages.ts';
 
 export interface InteractionDeps {
@@ -172,7 +173,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const clientId = String(d.params.client_id);
     const client = await deps.provider().Client.find(clientId);
     if (!client) return fail(ctx, 400, 'Unknown application', 'The application is not registered.', 'client gone');
-    const resources = resourcesOf(d.params.resource);
+    const resources = stringList(d.params.resource);
     const { roles, decisions } = deps.grants.decide(account, splitScope(d.params.scope), resources);
     const { email, preferred_username: username } = account.profile;
     const user = typeof email === 'string' ? email : typeof username === 'string' ? username : account.idpSubject;
@@ -363,7 +364,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const clientId = String(d.params.client_id);
     const requested = splitScope(d.params.scope);
     // recomputed here: nothing from the form decides what is granted
-    const { decisions } = deps.grants.decide(account, requested, resourcesOf(d.params.resource));
+    const { decisions } = deps.grants.decide(account, requested, stringList(d.params.resource));
     if (decisions.every((x) => x.granted.length === 0)) {
       return finish(
         ctx,

@@ -9,8 +9,7 @@
  */
 import type { Config, ResourceConfig } from '../config/schema.ts';
 import { staticClientMetadata } from '../provider/clients.ts';
-
-const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+import { TOKEN_EXCHANGE } from '../provider/grants/token-exchange.ts';
 
 export class Policy {
   readonly #roles: Readonly<Record<string, readonly string[]>>;

@@ -14,7 +14,8 @@ import type { Config } from '../config/schema.ts';
 import type { Adapter } from '../../../adapters/src/models.ts';
 import { renderErrorPage } from '../http/pages.ts';
 import type { Policy } from '../policy/policy.ts';
-import { resourcesOf, splitScope, type UserGrants } from './user-grants.ts';
+import type { UserGrants } from './user-grants.ts';
+import { splitScope, stringList } from './params.ts';
 import { createLocalJWKSet } from 'jose';
 import { bodyParser } from '@koa/bodyparser';
 import type Koa from 'koa';
@@ -269,7 +270,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
 function defaultScopeForResource(policy: () => Policy) {
   return async (ctx: { path: string; method: string; query: Record<string, unknown> }, next: () => Promise<void>) => {
     if (ctx.method === 'GET' && ctx.path === '/auth') {
-      const known = resourcesOf(ctx.query.resource)
+      const known = stringList(ctx.query.resource)
         .map((r) => policy().resources.get(r))
         .filter((r) => r !== undefined);
       const requested = splitScope(ctx.query.scope);

@@ -11,6 +11,7 @@ import type { IdpRegistry } from '../idp/registry.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { Logger } from 'pino';
 import { UpstreamError } from '../idp/oidc.ts';
+import { splitScope, stringList } from './params.ts';
 
 export interface Decision {
   resource: string;
@@ -28,15 +29,6 @@ export interface UserGrantDeps {
 }
 
 const OIDC_SCOPES = new Set(['openid', 'offline_access']);
-
-export function splitScope(scope: unknown): string[] {
-  return typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [];
-}
-
-export function resourcesOf(resource: unknown): string[] {
-  if (typeof resource === 'string') return [resource];
-  return Array.isArray(resource) ? resource.filter((r): r is string => typeof r === 'string') : [];
-}
 
 /** The account a token request is about (set by findAccount), with baton's record attached. */
 type BatonAccount = { accountId: string; baton?: Account };
@@ -95,7 +87,7 @@ export function userGrants(deps: UserGrantDeps) {
       throw new errors.AccessDenied('the account is disabled', 'account disabled or unknown');
     const requested = splitScope(oidc.params?.scope);
     // the resource parameter (checked against configuration by getResourceServerInfo before tokens)
-    const resources = resourcesOf(oidc.params?.resource).filter((r) => deps.policy().resources.has(r));
+    const resources = stringList(oidc.params?.resource).filter((r) => deps.policy().resources.has(r));
     const { decisions } = decide(account, requested, resources);
     if (resources.length > 0 && decisions.every((d) => d.granted.length === 0)) return undefined;
     if (!deps.isFirstParty(oidc.client)) {

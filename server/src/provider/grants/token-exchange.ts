@@ -38,6 +38,7 @@ import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
 import { resourceAccessToken } from './extra-claims.ts';
 import type { TokenState } from '../token-state.ts';
+import { stringList } from '../params.ts';
 import type { LineageRow } from '../lineage.ts';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -94,8 +95,6 @@ function cleanChain(value: unknown, depth = 0): Actor | undefined {
 
 const refuse = (description: string, detail: string) => new errors.InvalidRequest(description, undefined, detail);
 const one = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
-const list = (v: unknown): string[] =>
-  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [];
 
 interface Subject {
   accountId: string;
@@ -260,7 +259,7 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
 
   function target(ctx: KoaContextWithOIDC): ResourceConfig {
     const params = ctx.oidc.params as Record<string, unknown>;
-    const targets = [...new Set([...list(params.resource), ...list(params.audience)])];
+    const targets = [...new Set([...stringList(params.resource), ...stringList(params.audience)])];
     if (targets.length !== 1) {
       throw new errors.InvalidTarget('exactly one resource or audience is required', {
         detail: `targets: ${targets.join(' ')}`,
@@ -278,7 +277,7 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
    */
   async function issueIdJag(ctx: KoaContextWithOIDC, subject: Subject, actorId: string): Promise<void> {
     const params = ctx.oidc.params as Record<string, unknown>;
-    const audiences = list(params.audience);
+    const audiences = stringList(params.audience);
     if (audiences.length !== 1)
       throw new errors.InvalidTarget('exactly one audience (the foreign authorization server) is required');
     const rule = deps.config.identity_chaining.find((r) => r.audience === audiences[0]);
@@ -291,7 +290,7 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
     const scope = (requested ?? rule.scopes).filter((s) => rule.scopes.includes(s));
     if (requested && scope.length === 0)
       throw new errors.InvalidScope('requested scope is not allowed for this audience', requested.join(' '));
-    const resources = list(params.resource);
+    const resources = stringList(params.resource);
     const now = Math.floor(Date.now() / 1000);
     const exp = Math.min(now + rule.lifetime_seconds, subject.exp);
     const act = subject.chain ? { sub: actorId, act: subject.chain } : { sub: actorId };
