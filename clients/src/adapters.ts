@@ -20,6 +20,10 @@ export interface BatonAuthInfo {
 
 const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
 
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+}
+
 function authRequest(req: IncomingMessage, body: unknown, origin: string): AuthRequest {
   return {
     httpMethod: req.method ?? 'POST',
@@ -52,12 +56,7 @@ export function mcpGuard(kit: McpAuth) {
     next: (err?: unknown) => void,
   ): void => {
     kit.authorize(authRequest(req, req.body, origin)).then((result) => {
-      if (!result.ok) {
-        res
-          .writeHead(result.status, { 'content-type': 'application/json', ...result.headers })
-          .end(JSON.stringify(result.body));
-        return;
-      }
+      if (!result.ok) return sendJson(res, result.status, result.body, result.headers);
       req.auth = authInfo(kit, result.caller, result.token);
       next();
     }, next);
@@ -67,10 +66,7 @@ export function mcpGuard(kit: McpAuth) {
 export function mcpMetadataRoute(kit: McpAuth) {
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     if (req.method === 'GET' && (req.url ?? '').split('?')[0] === kit.metadataPath) {
-      res
-        .writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' })
-        .end(JSON.stringify(kit.metadata));
-      return;
+      return sendJson(res, 200, kit.metadata, { 'access-control-allow-origin': '*' });
     }
     next();
   };
@@ -113,17 +109,14 @@ export function withMcpAuth(
   ) => void | Promise<void>,
 ) {
   const origin = new URL(kit.metadata.resource).origin;
+  const metadata = mcpMetadataRoute(kit);
   return (req: IncomingMessage & { auth?: BatonAuthInfo }, res: ServerResponse): void => {
+    let served = true;
+    metadata(req, res, () => (served = false));
+    if (served) return;
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === kit.metadataPath) {
-      res
-        .writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' })
-        .end(JSON.stringify(kit.metadata));
-      return;
-    }
     if (path !== mcpPath) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
-      return;
+      return sendJson(res, 404, { error: 'not_found' });
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -137,18 +130,10 @@ export function withMcpAuth(
       try {
         body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
       } catch {
-        res
-          .writeHead(400, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }));
-        return;
+        return sendJson(res, 400, { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } });
       }
       void kit.authorize(authRequest(req, body, origin)).then(async (result) => {
-        if (!result.ok) {
-          res
-            .writeHead(result.status, { 'content-type': 'application/json', ...result.headers })
-            .end(JSON.stringify(result.body));
-          return;
-        }
+        if (!result.ok) return sendJson(res, result.status, result.body, result.headers);
         req.auth = authInfo(kit, result.caller, result.token);
         await handler(req, res, body);
       });
