@@ -159,6 +159,37 @@ async function userTokens(ctx: Ctx) {
   return res.body as { access_token: string; refresh_token?: string; scope?: string };
 }
 
+/** An ID-JAG from the fixture's test IdP for the fixture's user and client, with the given audience. */
+async function signIdJag(ctx: Ctx, aud: string | string[], extra: Record<string, unknown> = {}): Promise<string> {
+  const j = ctx.fixture.idJag!;
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ client_id: j.client_id, resource: ctx.fixture.resource, ...extra })
+    .setProtectedHeader({
+      alg: j.alg,
+      typ: 'oauth-id-jag+jwt',
+      ...(j.private_jwk.kid ? { kid: j.private_jwk.kid } : {}),
+    })
+    .setIssuer(j.issuer)
+    .setSubject(j.subject)
+    .setAudience(aud)
+    .setJti(randomUUID())
+    .setIssuedAt(now)
+    .setExpirationTime(now + 120)
+    .sign(await importJWK(j.private_jwk, j.alg));
+}
+
+/** A client-credentials access token of the fixture's confidential client. */
+async function serviceToken(ctx: Ctx): Promise<string> {
+  const c = ctx.fixture.confidentialClient;
+  const res = await ctx.form(
+    'token',
+    { grant_type: 'client_credentials', resource: c.resource },
+    { id: c.client_id, secret: c.client_secret },
+  );
+  assert(res.status === 200, `client credentials: HTTP ${res.status} ${String(res.body.error)}`);
+  return String(res.body.access_token);
+}
+
 const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const AT_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -520,25 +551,7 @@ export const scenarios: Scenario[] = [
     needs: ['idJag'],
     async run(ctx) {
       const j = ctx.fixture.idJag!;
-      const now = Math.floor(Date.now() / 1000);
-      const key = await importJWK(j.private_jwk, j.alg);
-      const assertion = await new SignJWT({
-        client_id: j.client_id,
-        resource: ctx.fixture.resource,
-        scope: ctx.fixture.scope,
-      })
-        .setProtectedHeader({
-          alg: j.alg,
-          typ: 'oauth-id-jag+jwt',
-          ...(j.private_jwk.kid ? { kid: j.private_jwk.kid } : {}),
-        })
-        .setIssuer(j.issuer)
-        .setSubject(j.subject)
-        .setAudience(ctx.issuer)
-        .setJti(randomUUID())
-        .setIssuedAt(now)
-        .setExpirationTime(now + 120)
-        .sign(key);
+      const assertion = await signIdJag(ctx, ctx.issuer, { scope: ctx.fixture.scope });
       const auth = { id: j.client_id, secret: j.client_secret };
       const first = await ctx.form('token', { grant_type: JWT_BEARER, assertion }, auth);
       assert(first.status === 200, `first redemption: HTTP ${first.status} ${String(first.body.error)}`);
@@ -558,20 +571,7 @@ export const scenarios: Scenario[] = [
     needs: ['idJag'],
     async run(ctx) {
       const j = ctx.fixture.idJag!;
-      const now = Math.floor(Date.now() / 1000);
-      const assertion = await new SignJWT({ client_id: j.client_id, resource: ctx.fixture.resource })
-        .setProtectedHeader({
-          alg: j.alg,
-          typ: 'oauth-id-jag+jwt',
-          ...(j.private_jwk.kid ? { kid: j.private_jwk.kid } : {}),
-        })
-        .setIssuer(j.issuer)
-        .setSubject(j.subject)
-        .setAudience([ctx.issuer, 'https://other-as.invalid'])
-        .setJti(randomUUID())
-        .setIssuedAt(now)
-        .setExpirationTime(now + 120)
-        .sign(await importJWK(j.private_jwk, j.alg));
+      const assertion = await signIdJag(ctx, [ctx.issuer, 'https://other-as.invalid']);
       const res = await ctx.form(
         'token',
         { grant_type: JWT_BEARER, assertion },
@@ -588,9 +588,7 @@ export const scenarios: Scenario[] = [
     async run(ctx) {
       const c = ctx.fixture.confidentialClient;
       const auth = { id: c.client_id, secret: c.client_secret };
-      const token = String(
-        (await ctx.form('token', { grant_type: 'client_credentials', resource: c.resource }, auth)).body.access_token,
-      );
+      const token = await serviceToken(ctx);
       const on = await ctx.form('/token/introspection', { token }, auth);
       assert(
         on.status === 200 && on.body.active === true && on.body.client_id === c.client_id,
@@ -608,9 +606,7 @@ export const scenarios: Scenario[] = [
     async run(ctx) {
       const c = ctx.fixture.confidentialClient;
       const auth = { id: c.client_id, secret: c.client_secret };
-      const token = String(
-        (await ctx.form('token', { grant_type: 'client_credentials', resource: c.resource }, auth)).body.access_token,
-      );
+      const token = await serviceToken(ctx);
       assert((await ctx.form('/token/revocation', { token }, auth)).status === 200, 'revocation failed');
       assert(
         (await ctx.form('/token/introspection', { token }, auth)).body.active === false,
