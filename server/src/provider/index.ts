@@ -29,7 +29,6 @@ import { tokenState, type TokenState } from './token-state.ts';
 import { lineageWriter } from './lineage.ts';
 import { ALLOWED_RESOURCES, ALLOWED_SCOPES, CLIENT_KIND, FIRST_PARTY, type ClientRegistry } from './clients.ts';
 
-
 export interface ProviderDeps {
   clients: ClientRegistry;
   adapterFor(model: string): Adapter;
