@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { startServer } from '../server/src/main.ts';
@@ -15,6 +16,7 @@ import { codeForm, seedAccount, seedCode } from '../server/test/seed.ts';
 import { startHostileIdp } from '../server/test/idp/hostile-idp.ts';
 import { CLI, writeConfig } from '../server/test/processes.ts';
 
+const rows: Row[] = [];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const SECRET = 'bench-secret-0123456789abcdef0123';
@@ -26,13 +28,46 @@ const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 interface Row {
   name: string;
   rps: number;
+  /** CPU time of the server process, and of every PostgreSQL and Redis process, per request (µs) */
+  serverCpu: number;
+  storageCpu: number;
   p50: number;
   p99: number;
   non2xx: number;
   errors: number;
 }
 
-async function run(name: string, url: string, opts: { body?: string; bodies?: string[]; auth: string }): Promise<Row> {
+const STORAGE_COMMANDS = ['postgres', 'redis-server'];
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined;
+
+/** utime + stime (µs) of the processes whose pid is given, or whose command is one of `commands` */
+function cpuMicros(pids: number[], commands: string[] = []): number {
+  const tick = 1e6 / 100; // USER_HZ
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!pids.includes(pid) && !commands.includes(comm)) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) * tick;
+    } catch {
+      // the process ended
+    }
+  }
+  return total;
+}
+
+async function run(
+  name: string,
+  target: { url: string; pid: number },
+  opts: { body?: string; bodies?: string[]; auth: string },
+): Promise<Row> {
+  const url = target.url;
+  if (ONLY && !ONLY.test(name) && rows.length)
+    return { name, rps: NaN, serverCpu: NaN, storageCpu: NaN, p50: NaN, p99: NaN, non2xx: 0, errors: 0 };
   let i = 0;
   const request = {
     method: 'POST' as const,
@@ -46,8 +81,19 @@ async function run(name: string, url: string, opts: { body?: string; bodies?: st
       : { body: opts.body }),
   } as autocannon.Request;
   await autocannon({ url, connections: CONNECTIONS, duration: 2, requests: [request] }); // warm-up (never reuses a body)
+  const [server0, storage0] = [cpuMicros([target.pid]), cpuMicros([], STORAGE_COMMANDS)];
   const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, requests: [request] });
-  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
+  const served = r.requests.total;
+  return {
+    name,
+    rps: r.requests.average,
+    serverCpu: (cpuMicros([target.pid]) - server0) / served,
+    storageCpu: (cpuMicros([], STORAGE_COMMANDS) - storage0) / served,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+  };
 }
 
 const services = { db: await freshDatabase(), redis: requireEnv('TEST_REDIS_URL') };
@@ -80,9 +126,16 @@ const config = makeConfig({
 });
 
 // the measured processes: bare oidc-provider and baton, each its own process, on the same 2 cores as the load
-const bare = spawn(process.execPath, [new URL('./bare-provider.ts', import.meta.url).pathname], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const bare = spawn(
+  process.execPath,
+  [
+    ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+    new URL('./bare-provider.ts', import.meta.url).pathname,
+  ],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 const bareUrl = await new Promise<string>((ok) =>
   createInterface({ input: bare.stdout }).once('line', (l) => ok((JSON.parse(l) as { url: string }).url)),
 );
@@ -90,11 +143,18 @@ const bareUrl = await new Promise<string>((ok) =>
 const batonPort = 9470;
 const batonChild = spawn(
   process.execPath,
-  [CLI, 'start', '--config', writeConfig({ ...config, listen: { host: '127.0.0.1', port: batonPort } })],
+  [
+    ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+    CLI,
+    'start',
+    '--config',
+    writeConfig({ ...config, listen: { host: '127.0.0.1', port: batonPort } }),
+  ],
   {
     stdio: ['ignore', 'ignore', 'inherit'],
   },
 );
+const batonTarget = { url: `http://127.0.0.1:${batonPort}`, pid: batonChild.pid! };
 const baton = {
   url: `http://127.0.0.1:${batonPort}`,
   stop: () => new Promise((ok) => batonChild.once('exit', ok).kill('SIGTERM')),
@@ -124,8 +184,8 @@ const subject = (await (
 ).json()) as { access_token: string };
 const now = Math.floor(Date.now() / 1000);
 const pool = await Promise.all(
-  // single-use assertions: enough for the warm-up and the run at up to 4,000 req/s
-  Array.from({ length: Number(process.env.BENCH_ID_JAGS ?? (SECONDS + 2) * 4000) }, () =>
+  // single-use assertions: enough for the warm-up and the run at up to 7,000 req/s
+  Array.from({ length: Number(process.env.BENCH_ID_JAGS ?? (SECONDS + 2) * 7000) }, () =>
     idp.sign({
       iss: idp.issuer,
       sub: 'alice',
@@ -141,21 +201,24 @@ const pool = await Promise.all(
 );
 const jagBodies = pool.map((a) => new URLSearchParams({ grant_type: JWT_BEARER, assertion: a }).toString());
 
-const rows: Row[] = [];
 rows.push(
-  await run('bare oidc-provider client_credentials (ES256, memory)', bareUrl, {
+  await run(
+    'bare oidc-provider client_credentials (ES256, memory)',
+    { url: bareUrl, pid: bare.pid! },
+    {
+      auth: `bench:${SECRET}`,
+      body: `grant_type=client_credentials&resource=${encodeURIComponent(COST)}`,
+    },
+  ),
+);
+rows.push(
+  await run('baton client_credentials (ES256, PG+Redis)', batonTarget, {
     auth: `bench:${SECRET}`,
     body: `grant_type=client_credentials&resource=${encodeURIComponent(COST)}`,
   }),
 );
 rows.push(
-  await run('baton client_credentials (ES256, PG+Redis)', baton.url, {
-    auth: `bench:${SECRET}`,
-    body: `grant_type=client_credentials&resource=${encodeURIComponent(COST)}`,
-  }),
-);
-rows.push(
-  await run('baton token exchange (RFC 8693)', baton.url, {
+  await run('baton token exchange (RFC 8693)', batonTarget, {
     auth: `logs-mcp:${SECRET}`,
     body: new URLSearchParams({
       grant_type: TE,
@@ -166,21 +229,48 @@ rows.push(
   }),
 );
 rows.push(
-  await run('baton ID-JAG redemption (jwt-bearer)', baton.url, { auth: `xaa-app:${SECRET}`, bodies: jagBodies }),
+  await run('baton ID-JAG redemption (jwt-bearer)', batonTarget, { auth: `xaa-app:${SECRET}`, bodies: jagBodies }),
 );
 
-const baseline = rows[0]!.rps;
+const baseline = rows[0]!;
+const cpuOf = (r: Row) => r.serverCpu + r.storageCpu;
 process.stdout.write(
   `\nbaton bench: ${CONNECTIONS} connections, ${SECONDS} s per row, node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`,
 );
-process.stdout.write(
-  `${'scenario'.padEnd(56)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'ratio'.padStart(6)} ${'non-2xx'.padStart(8)}\n`,
-);
+const columns: [string, number][] = [
+  ['scenario', 56],
+  ['req/s', 8],
+  ['p50 ms', 7],
+  ['p99 ms', 7],
+  ['ratio', 6],
+  ['non-2xx', 8],
+  ['server µs', 10],
+  ['store µs', 9],
+  ['cpu ratio', 10],
+];
+const line = (cells: string[]) =>
+  `${cells.map((c, i) => (i === 0 ? c.padEnd(columns[i]![1]) : c.padStart(columns[i]![1]))).join(' ')}\n`;
+process.stdout.write(line(columns.map(([c]) => c)));
 for (const r of rows) {
   process.stdout.write(
-    `${r.name.padEnd(56)} ${r.rps.toFixed(0).padStart(8)} ${String(r.p50).padStart(7)} ${String(r.p99).padStart(7)} ${(r.rps / baseline).toFixed(2).padStart(6)} ${String(r.non2xx + r.errors).padStart(8)}\n`,
+    line([
+      r.name,
+      r.rps.toFixed(0),
+      String(r.p50),
+      String(r.p99),
+      (r.rps / baseline.rps).toFixed(2),
+      String(r.non2xx + r.errors),
+      r.serverCpu.toFixed(0),
+      r.storageCpu.toFixed(0),
+      (cpuOf(baseline) / cpuOf(r)).toFixed(2),
+    ]),
   );
 }
+process.stdout.write(
+  'ratio: req/s against the baseline, with the load generator, PostgreSQL and Redis on the same cores;\n' +
+    'server/store µs: CPU time per request of the server process and of every PostgreSQL and Redis process;\n' +
+    "cpu ratio: the baseline's CPU per request over the row's (what a dedicated machine would scale with).\n",
+);
 process.stdout.write('targets (issue #5): exchange and ID-JAG ≥ 0.90× the baseline, p99 ≤ 15 ms at 10 connections\n');
 
 bare.kill();

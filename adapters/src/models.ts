@@ -55,6 +55,13 @@ export interface Adapter {
   consume(id: string): Promise<void>;
   destroy(id: string): Promise<void>;
   revokeByGrantId(grantId: string): Promise<void>;
+  /**
+   * baton's own, not oidc-provider's: records `id` as used, consumed at once, unless a live entry already
+   * has it. One round trip, atomic across every process: true for the single caller that got it. For
+   * single-use identifiers that arrive from outside (an ID-JAG's jti), where upsert-then-consume would
+   * take two.
+   */
+  claim(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean>;
 }
 
 export interface AdapterPayload {

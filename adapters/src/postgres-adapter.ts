@@ -65,6 +65,26 @@ export class PostgresAdapter implements Adapter {
     if (won.length !== 1 && CONSUMABLE.has(this.model)) throw alreadyConsumed(this.model);
   }
 
+  async claim(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> {
+    const db = this.#db;
+    // one statement: insert, or take over a row that has expired but not yet been collected
+    const won: unknown[] = await guard(this.model, 'claim', () =>
+      db(TABLE)
+        .insert({
+          model: this.model,
+          id,
+          payload: JSON.stringify(payload),
+          consumed_at: db.fn.now(),
+          expires_at: db.raw('now() + make_interval(secs => ?)', [Math.max(1, Math.ceil(expiresIn))]),
+        })
+        .onConflict(['model', 'id'])
+        .merge(['payload', 'consumed_at', 'expires_at'])
+        .where(`${TABLE}.expires_at`, '<=', db.fn.now())
+        .returning('id'),
+    );
+    return won.length === 1;
+  }
+
   async destroy(id: string): Promise<void> {
     await guard(this.model, 'destroy', () => this.#db(TABLE).where({ model: this.model, id }).delete());
   }

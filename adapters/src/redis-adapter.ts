@@ -32,6 +32,13 @@ const CONSUME = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 return redis.call('HSETNX', KEYS[1], 'c', ARGV[1])`;
 
+// 1: this call created the record, consumed; 0: a live record exists. ARGV: payload, consumed-at, ttl seconds
+const CLAIM = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'p', ARGV[1], 'c', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1`;
+
 const REVOKE = `
 local members = redis.call('SMEMBERS', KEYS[1])
 for _, k in ipairs(members) do redis.call('DEL', k) end
@@ -95,6 +102,15 @@ export class RedisAdapter implements Adapter {
     const now = Math.floor(Date.now() / 1000);
     const result = await guard(this.model, 'consume', () => this.#redis.eval(CONSUME, 1, this.#key(id), now));
     if (result !== 1 && CONSUMABLE.has(this.model)) throw alreadyConsumed(this.model);
+  }
+
+  async claim(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> {
+    const now = Math.floor(Date.now() / 1000);
+    const ttl = Math.max(1, Math.ceil(expiresIn));
+    const won = await guard(this.model, 'claim', () =>
+      this.#redis.eval(CLAIM, 1, this.#key(id), JSON.stringify(payload), now, ttl),
+    );
+    return won === 1;
   }
 
   async destroy(id: string): Promise<void> {

@@ -135,6 +135,25 @@ export function adapterContract(backend: ContractBackend): void {
       expect(err).toBeInstanceOf(errors.InvalidGrant);
     });
 
+    it('claim: the first caller gets the id, consumed at once; later and concurrent callers do not', async () => {
+      const a = store.adapter('IdJagReplay');
+      const key = id();
+      expect(await a.claim(key, { jti: key }, 60)).toBe(true);
+      expect(await a.find(key)).toMatchObject({ jti: key, consumed: expect.any(Number) as number });
+      expect(await a.claim(key, { jti: key }, 60)).toBe(false);
+      const other = id();
+      const results = await Promise.all(Array.from({ length: 25 }, () => a.claim(other, { jti: other }, 60)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('claim of an id whose entry has expired succeeds again', async () => {
+      const a = store.adapter('IdJagReplay');
+      const key = id();
+      expect(await a.claim(key, { jti: key }, 1)).toBe(true);
+      await sleep(2100);
+      expect(await a.claim(key, { jti: key }, 60)).toBe(true);
+    });
+
     it('destroy removes the entry (and its uid index)', async () => {
       const a = store.adapter('Session');
       const key = id();

@@ -346,6 +346,23 @@ describe('token exchange: refusals (RFC 8693 §2.2.2)', () => {
     );
   });
 
+  it('a subject token verified once is still refused once it expires (the verification cache ends at exp)', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const shortLived = await signWithServerKey({ ...decodeJwt(alice.access_token), jti: randomUUID(), exp: now + 2 });
+    const first = await exchange('logs-mcp', { subject_token: shortLived, resource: COST }).expect(200);
+    expect(decodeJwt(first.body.access_token).exp).toBeLessThanOrEqual(now + 2);
+    await sleep((now + 3) * 1000 - Date.now());
+    const before = logs.lines().length;
+    await refused(
+      'logs-mcp',
+      { subject_token: shortLived, resource: COST },
+      'invalid_request',
+      'subject_token is invalid',
+    );
+    // refused at verification (jose's exp check), not by the cached payload reaching the exchange rules
+    expect(logs.lines().slice(before).join('\n')).toContain('subject_token: ERR_JWT_EXPIRED');
+  });
+
   it('may_act in the subject token is honoured', async () => {
     const claims = { ...decodeJwt(alice.access_token), may_act: { sub: 'someone-else' } };
     await refused(

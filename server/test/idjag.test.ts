@@ -4,10 +4,12 @@
  * sent to a second server process sharing Redis is refused.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt, UnsecuredJWT } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/main.ts';
+import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
 import { freshDatabase, makeConfig, memoryLogger, redisPrefix, requireEnv } from './helpers.ts';
 import { startHostileIdp, type HostileIdp } from './idp/hostile-idp.ts';
 import { startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
@@ -219,10 +221,13 @@ describe('ID-JAG refusals: each invalid_grant (RFC 7521 §5.2), with the reason 
     )!;
     await server.accounts.setDisabled(account.id, true);
     try {
+      // account state is cached per process for STATE_CACHE_MS, as for introspection and exchange
+      await sleep(STATE_CACHE_MS + 100);
       const res = await redeem(await idp.sign(claims())).expect(400);
       expect(res.body.error).toBe('invalid_grant');
     } finally {
       await server.accounts.setDisabled(account.id, false);
+      await sleep(STATE_CACHE_MS + 100);
     }
   });
 

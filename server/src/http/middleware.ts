@@ -27,24 +27,36 @@ export function canonicalOrigin(issuer: URL, trustProxy: boolean): Koa.Middlewar
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
-/** Every request gets an id (a sane incoming X-Request-Id is kept) echoed in the response and every log line. */
+/**
+ * Every request gets an id (a sane incoming X-Request-Id is kept) echoed in the response and every log line.
+ * The request's child logger is made on first use: most requests log nothing below the request line, and a
+ * pino child (bindings serialised, redaction compiled in) costs more than the rest of this middleware.
+ */
 export function requestContext(root: Logger): Koa.Middleware {
   return async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
     const reqId = SAFE_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.reqId = reqId;
-    ctx.state.log = root.child({ reqId });
+    let log: Logger | undefined;
+    Object.defineProperty(ctx.state, 'log', {
+      get: () => (log ??= root.child({ reqId })),
+      set: (value: Logger) => (log = value),
+      enumerable: true,
+      configurable: true,
+    });
     ctx.set('X-Request-Id', reqId);
     const started = process.hrtime.bigint();
     try {
       await next();
     } finally {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      // the path only: query strings can carry codes and tokens
-      ctx.state.log.info(
-        { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 },
-        'http.request',
-      );
+      if (root.isLevelEnabled('info')) {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        // the path only: query strings can carry codes and tokens
+        ctx.state.log.info(
+          { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 },
+          'http.request',
+        );
+      }
     }
   };
 }

@@ -52,6 +52,7 @@ export function attachProviderEvents(provider: Provider, root: Logger): void {
     });
   }
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    if (!root.isLevelEnabled('info')) return; // the hot path: no request logger made for nothing
     logOf(ctx).info(
       { event: 'grant.success', client_id: clientOf(ctx), grant_type: ctx.oidc.params?.grant_type },
       'grant.success',

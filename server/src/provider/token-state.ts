@@ -31,7 +31,12 @@ export type Inactive = { active: false; reason: string };
  */
 export const STATE_CACHE_MS = 1000;
 
-class TtlCache<V> {
+/** How long, at most, a verified signature is trusted from the cache (see verifyOwn), and how many are kept. */
+const VERIFIED_CACHE_MS = 5 * 60_000;
+const VERIFIED_CACHE_ENTRIES = 5000;
+
+/** Lookups shared for STATE_CACHE_MS by every request of this process; a failed lookup is not kept. */
+export class TtlCache<V> {
   readonly #entries = new Map<string, { value: Promise<V>; until: number }>();
   get(key: string, load: () => Promise<V>): Promise<V> {
     const now = Date.now();
@@ -52,18 +57,37 @@ export function tokenState(deps: TokenStateDeps) {
   const revokedCache = new TtlCache<boolean>();
   const grantCache = new TtlCache<boolean>();
   const accountCache = new TtlCache<boolean>();
-  /** Signature, issuer, typ and expiry, or undefined. */
-  async function verify(token: string): Promise<JWTPayload | undefined> {
+  /**
+   * Verified tokens of this key set, by their exact text: an MCP server exchanges one inbound token for
+   * every downstream hop, and a resource server introspects it on every call, so the signature check is
+   * done once. An entry lasts until the token's exp (checked at every use) and at most VERIFIED_CACHE_MS;
+   * a new key set builds a new provider and with it a new cache. Revocation is not cached here.
+   */
+  const verified = new Map<string, { payload: JWTPayload; until: number }>();
+
+  /** Signature, issuer, typ, expiry and the claims every baton access token carries; or why not. */
+  async function verifyOwn(token: string): Promise<{ payload: JWTPayload } | { reason: string }> {
+    const now = Date.now();
+    const hit = verified.get(token);
+    if (hit && hit.until > now && hit.payload.exp! * 1000 > now) return { payload: hit.payload };
     try {
       const { payload } = await jwtVerify(token, deps.ownKeys, {
         issuer: deps.issuer,
         typ: 'at+jwt',
-        requiredClaims: ['jti', 'exp', 'client_id'],
+        requiredClaims: ['sub', 'jti', 'exp', 'client_id'],
       });
-      return payload;
-    } catch {
-      return undefined;
+      if (verified.size >= VERIFIED_CACHE_ENTRIES) verified.clear(); // bounded: a cache, never a store
+      verified.set(token, { payload, until: now + VERIFIED_CACHE_MS });
+      return { payload };
+    } catch (err) {
+      return { reason: (err as { code?: string }).code ?? (err as Error).message };
     }
+  }
+
+  /** Signature, issuer, typ and expiry, or undefined. */
+  async function verify(token: string): Promise<JWTPayload | undefined> {
+    const result = await verifyOwn(token);
+    return 'payload' in result ? result.payload : undefined;
   }
 
   /** Why a verified token is no longer active, or undefined when it is. */
@@ -126,7 +150,7 @@ export function tokenState(deps: TokenStateDeps) {
     return all.length;
   }
 
-  return { verify, inactiveReason, revoke };
+  return { verify, verifyOwn, inactiveReason, revoke };
 }
 
 export type TokenState = ReturnType<typeof tokenState>;

@@ -16,13 +16,14 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import type { AccountStore } from '../../accounts/store.ts';
+import type { Account, AccountStore } from '../../accounts/store.ts';
 import { accountIdFor } from '../../accounts/store.ts';
 import type { Adapter } from '../../../../adapters/src/models.ts';
 import type { Config, OidcIdpConfig } from '../../config/schema.ts';
 import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
 import { resourceAccessToken } from './extra-claims.ts';
+import { TtlCache } from '../token-state.ts';
 import { dpopProof } from '../internals.ts';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -42,6 +43,8 @@ const reject = (detail: string) => new errors.InvalidGrant(detail);
 
 export function jwtBearerHandler(deps: JwtBearerDeps) {
   const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+  // the account state, as introspection sees it: a disabling reaches this process within STATE_CACHE_MS
+  const accounts = new TtlCache<Account | undefined>();
 
   async function keysOf(idp: OidcIdpConfig) {
     let set = keySets.get(idp.id);
@@ -110,19 +113,16 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
     const resource = deps.policy().resources.get(resourceUri);
     if (!resource) throw reject(`resource ${resourceUri} is not configured`);
 
-    const account = await deps.accounts.find(accountIdFor(idp.issuer, String(claims.sub)));
+    const accountId = accountIdFor(idp.issuer, String(claims.sub));
+    const account = await accounts.get(accountId, () => deps.accounts.find(accountId));
     if (!account || account.disabled)
       throw reject(`user ${String(claims.sub)} of ${idp.issuer} is unknown or disabled`);
 
     // single use across every process, until exp (EMA §7.4.2): the key is the (iss, jti) pair
     const key = `${idp.issuer}\u0000${String(claims.jti)}`;
     const ttl = Math.max(1, claims.exp! - Math.floor(Date.now() / 1000) + 5);
-    await deps.replay.upsert(key, { iss: idp.issuer, jti: claims.jti }, ttl);
-    try {
-      await deps.replay.consume(key);
-    } catch {
+    if (!(await deps.replay.claim(key, { iss: idp.issuer, jti: claims.jti }, ttl)))
       throw reject(`ID-JAG ${String(claims.jti)} was already redeemed`);
-    }
 
     const roles = deps.policy().rolesFor(idp.id, account.groups);
     const allowed = deps.policy().scopesFor(roles);

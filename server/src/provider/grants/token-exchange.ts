@@ -113,19 +113,9 @@ interface Subject {
 
 export function tokenExchangeHandler(deps: ExchangeDeps) {
   async function verifyOwnAccessToken(ctx: KoaContextWithOIDC, token: string, actorId: string): Promise<Subject> {
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, deps.ownKeys, {
-        issuer: deps.config.issuer,
-        typ: 'at+jwt',
-        requiredClaims: ['sub', 'exp', 'jti', 'client_id'],
-      }));
-    } catch (err) {
-      throw refuse(
-        'subject_token is invalid',
-        `subject_token: ${(err as { code?: string }).code ?? (err as Error).message}`,
-      );
-    }
+    const verified = await deps.state.verifyOwn(token);
+    if ('reason' in verified) throw refuse('subject_token is invalid', `subject_token: ${verified.reason}`);
+    const { payload } = verified;
     const aud = typeof payload.aud === 'string' ? payload.aud : undefined;
     const served = aud ? deps.policy().resources.get(aud) : undefined;
     if (!served || served.client_id !== actorId) {
