@@ -1,6 +1,6 @@
 /** Example: the analytics MCP server, the same kit on a second server (one tool, `analytics.query`). */
 import type { Server } from 'node:http';
-import express from 'express';
+import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMcpAuth, mcpGuard, mcpMetadataRoute, type AuditEvent } from '../src/index.ts';
@@ -18,9 +18,10 @@ export function startAnalyticsMcp(opts: {
     scopes: { 'tools/call:query': 'analytics.query' },
     audit: opts.audit,
   });
-  const app = express();
+  // the SDK's express app: DNS-rebinding protection (Host must be a loopback name, as this binds 127.0.0.1)
+  const app = createMcpExpressApp({ host: '127.0.0.1' });
   app.use(mcpMetadataRoute(kit));
-  app.post('/mcp', express.json(), mcpGuard(kit), async (req, res) => {
+  app.post('/mcp', mcpGuard(kit), async (req, res) => {
     const server = new McpServer({ name: 'analytics', version: '1.0.0' });
     server.registerTool('query', { description: 'Run an analytics query' }, async () => ({
       content: [{ type: 'text', text: 'p99 latency 412 ms' }],

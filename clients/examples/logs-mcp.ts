@@ -4,7 +4,7 @@
  * `cost_of_logs` tool calls the cost service on the user's behalf through an RFC 8693 exchange.
  */
 import type { Server } from 'node:http';
-import express from 'express';
+import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
@@ -39,9 +39,10 @@ export function startLogsMcp(opts: {
   });
   const exchange = createExchanger({ issuer: opts.issuer, clientId: 'logs-mcp', clientSecret: opts.clientSecret });
 
-  const app = express();
+  // the SDK's express app: DNS-rebinding protection (Host must be a loopback name, as this binds 127.0.0.1)
+  const app = createMcpExpressApp({ host: '127.0.0.1' });
   app.use(mcpMetadataRoute(kit));
-  app.post('/mcp', express.json(), mcpGuard(kit), async (req, res) => {
+  app.post('/mcp', mcpGuard(kit), async (req, res) => {
     const server = new McpServer({ name: 'logs', version: '1.0.0' });
     const who = (extra: { authInfo?: unknown }) => (extra.authInfo as BatonAuthInfo).extra.caller;
     // tools/list shows only what this token may call; calling any other tool still meets the guard's 403

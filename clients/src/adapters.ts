@@ -32,6 +32,7 @@ function authRequest(req: IncomingMessage, body: unknown, origin: string): AuthR
     dpop: header(req.headers.dpop),
     mcpMethod: header(req.headers['mcp-method']),
     mcpName: header(req.headers['mcp-name']),
+    origin: header(req.headers.origin),
     body,
   };
 }

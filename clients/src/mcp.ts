@@ -8,7 +8,9 @@
  *     present, must match the JSON-RPC body; a missing scope → 403 `insufficient_scope` naming what is
  *     needed, so the client can step up;
  *   - the caller (user, IdP identity, client, kind, actor chain, roles, scopes) for tool handlers;
- *   - one audit event per call, arguments hashed (or left out).
+ *   - one audit event per call, arguments hashed (or left out);
+ *   - DNS-rebinding protection (MCP transports 2025-11-25 §Security Warning, MUST): a request whose
+ *     `Origin` is neither the resource's own origin nor one of `allowedOrigins` → 403, before anything else.
  * Framework adapters: express (the SDK's), koa and plain node:http, in clients/src/adapters.ts.
  */
 import { createHash } from 'node:crypto';
@@ -29,6 +31,11 @@ export interface McpAuthOptions extends Omit<VerifierOptions, 'audience'> {
   audit?: (event: AuditEvent) => void;
   /** what audit events say of arguments: a SHA-256 of their JSON (default) or nothing */
   auditArguments?: 'hash' | 'omit';
+  /**
+   * Browser origins allowed to call the endpoint besides the resource's own (e.g. a web agent's
+   * `https://agent.example.com`). A request without `Origin` (not from a browser) is not affected.
+   */
+  allowedOrigins?: string[];
 }
 
 export interface AuditEvent {
@@ -54,6 +61,8 @@ export interface AuthRequest {
   dpop: string | undefined;
   mcpMethod: string | undefined;
   mcpName: string | undefined;
+  /** the Origin header, when a browser sent one */
+  origin?: string | undefined;
   /** the parsed JSON-RPC body */
   body: unknown;
 }
@@ -155,9 +164,21 @@ export function createMcpAuth(options: McpAuthOptions) {
     });
   }
 
+  const allowedOrigins = new Set([resourceUrl.origin, ...(options.allowedOrigins ?? []).map((o) => new URL(o).origin)]);
+
   async function authorize(req: AuthRequest): Promise<AuthResult> {
     const calls = callsOf(req.body);
     const first = calls[0];
+    // MCP transports 2025-11-25 §Security Warning: servers MUST validate Origin; an invalid one → 403
+    if (req.origin !== undefined && !allowedOrigins.has(req.origin)) {
+      audit('denied', 403, first, undefined, `origin ${req.origin} is not allowed`);
+      return {
+        ok: false,
+        status: 403,
+        headers: {},
+        body: { jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Forbidden: origin not allowed' } },
+      };
+    }
     // MCP 2026-07-28 (SEP-2243): the routing headers must agree with the body
     if (
       req.mcpMethod !== undefined &&

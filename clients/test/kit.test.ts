@@ -59,6 +59,7 @@ const kitFor = (resource: string) =>
     scopesSupported: ['logs.read'],
     scopes: { 'tools/call:read_logs': 'logs.read', 'tools/call:trigger_incident': 'incidents.trigger' },
     audit: (e) => audit.push(e),
+    allowedOrigins: ['https://agent.example.com'],
   });
 
 let clientKey: Awaited<ReturnType<typeof generateKeyPair>>;
@@ -254,6 +255,29 @@ describe('the MCP kit (express)', () => {
       .set('Mcp-Name', 'read_logs')
       .send(call('read_logs'))
       .expect(200);
+  });
+
+  it('DNS-rebinding protection: a foreign Origin is 403 before the token is looked at; own and allowed pass', async () => {
+    const before = audit.length;
+    const res = await mcp(PORTS.express)
+      .post('/mcp')
+      .auth(tokens.express!, { type: 'bearer' })
+      .set('Origin', 'http://evil.example.com')
+      .send(call('read_logs'))
+      .expect(403);
+    expect(res.body.error).toEqual({ code: -32000, message: 'Forbidden: origin not allowed' });
+    expect(audit.slice(before)).toMatchObject([
+      { outcome: 'denied', status: 403, reason: 'origin http://evil.example.com is not allowed' },
+    ]);
+    for (const origin of [new URL(MCP.express).origin, 'https://agent.example.com'])
+      await mcp(PORTS.express)
+        .post('/mcp')
+        .auth(tokens.express!, { type: 'bearer' })
+        .set('Origin', origin)
+        .send(call('read_logs'))
+        .expect(200);
+    // no Origin (not a browser): unaffected
+    await mcp(PORTS.express).post('/mcp').auth(tokens.express!, { type: 'bearer' }).send(call('read_logs')).expect(200);
   });
 
   it('an allowed call reaches the handler with the caller', async () => {
