@@ -1,0 +1,160 @@
+/** Scenarios: the authorization endpoint and the code: PKCE, redirect URIs, iss, single use. */
+import { randomBytes } from 'node:crypto';
+import { assert, type Scenario } from '../context.ts';
+
+export const authorization: Scenario[] = [
+  {
+    id: 'pkce.required',
+    clause: 'OAuth 2.1 §4.1.1, §7.5.1; RFC 7636 §4.4.1; MCP authorization §Authorization Code Protection',
+    level: 'MUST',
+    title: 'an authorization request without code_challenge is refused',
+    async run(ctx) {
+      const params = new URLSearchParams({
+        client_id: ctx.fixture.publicClient.client_id,
+        redirect_uri: ctx.fixture.publicClient.redirect_uri,
+        response_type: 'code',
+        resource: ctx.fixture.resource,
+        scope: ctx.fixture.scope,
+        state: 'x',
+      });
+      const res = await fetch(`${String(ctx.metadata.authorization_endpoint)}?${params.toString()}`, {
+        redirect: 'manual',
+      });
+      const location = res.headers.get('location') ?? '';
+      assert(
+        location.startsWith(ctx.fixture.publicClient.redirect_uri) &&
+          new URL(location).searchParams.get('error') === 'invalid_request',
+        `not refused (HTTP ${res.status} → ${location.slice(0, 80)})`,
+      );
+    },
+  },
+
+  {
+    id: 'pkce.no-plain',
+    clause: 'OAuth 2.1 §4.1.1 (S256); RFC 9700 §2.1.1',
+    level: 'MUST',
+    title: 'code_challenge_method=plain is refused',
+    async run(ctx) {
+      const params = new URLSearchParams({
+        client_id: ctx.fixture.publicClient.client_id,
+        redirect_uri: ctx.fixture.publicClient.redirect_uri,
+        response_type: 'code',
+        resource: ctx.fixture.resource,
+        code_challenge: 'a'.repeat(43),
+        code_challenge_method: 'plain',
+        state: 'x',
+      });
+      const res = await fetch(`${String(ctx.metadata.authorization_endpoint)}?${params.toString()}`, {
+        redirect: 'manual',
+      });
+      assert(
+        new URL(res.headers.get('location') ?? 'http://x').searchParams.get('error') === 'invalid_request',
+        'plain accepted',
+      );
+    },
+  },
+
+  {
+    id: 'redirect.exact',
+    clause: 'OAuth 2.1 §4.1.2.1, §7.12; RFC 9700 §4.1; MCP authorization §Open Redirection',
+    level: 'MUST',
+    title: 'an unregistered redirect_uri is never redirected to',
+    async run(ctx) {
+      const params = new URLSearchParams({
+        client_id: ctx.fixture.publicClient.client_id,
+        redirect_uri: 'https://attacker.example.com/cb',
+        response_type: 'code',
+        code_challenge: 'a'.repeat(43),
+        code_challenge_method: 'S256',
+        resource: ctx.fixture.resource,
+      });
+      const res = await fetch(`${String(ctx.metadata.authorization_endpoint)}?${params.toString()}`, {
+        redirect: 'manual',
+      });
+      assert(
+        !(res.headers.get('location') ?? '').includes('attacker.example.com'),
+        'redirected to an unregistered URI',
+      );
+      assert(res.status === 400, `HTTP ${res.status}`);
+    },
+  },
+
+  {
+    id: 'authorization.iss',
+    clause: 'RFC 9207 §2; MCP authorization §Authorization Response Validation',
+    level: 'MUST',
+    title: 'the authorization response carries iss equal to the issuer',
+    async run(ctx) {
+      const { location } = await ctx.signIn();
+      assert(location.searchParams.get('iss') === ctx.issuer, `iss is ${String(location.searchParams.get('iss'))}`);
+    },
+  },
+
+  {
+    id: 'code.single-use',
+    clause: 'RFC 6749 §4.1.2, OAuth 2.1 §4.1.3',
+    level: 'MUST',
+    title: 'an authorization code is redeemable once',
+    async run(ctx) {
+      const { code, verifier } = await ctx.signIn();
+      const form = {
+        grant_type: 'authorization_code',
+        code: code!,
+        code_verifier: verifier,
+        redirect_uri: ctx.fixture.publicClient.redirect_uri,
+        client_id: ctx.fixture.publicClient.client_id,
+        resource: ctx.fixture.resource,
+      };
+      assert((await ctx.form('token', form)).status === 200, 'first redemption failed');
+      const again = await ctx.form('token', form);
+      assert(
+        again.status === 400 && again.body.error === 'invalid_grant',
+        `second redemption: HTTP ${again.status} ${String(again.body.error)}`,
+      );
+    },
+  },
+
+  {
+    id: 'code.verifier',
+    clause: 'RFC 7636 §4.6',
+    level: 'MUST',
+    title: 'a wrong code_verifier is invalid_grant',
+    async run(ctx) {
+      const { code } = await ctx.signIn();
+      const res = await ctx.form('token', {
+        grant_type: 'authorization_code',
+        code: code!,
+        code_verifier: randomBytes(32).toString('base64url'),
+        redirect_uri: ctx.fixture.publicClient.redirect_uri,
+        client_id: ctx.fixture.publicClient.client_id,
+        resource: ctx.fixture.resource,
+      });
+      assert(res.status === 400 && res.body.error === 'invalid_grant', `HTTP ${res.status} ${String(res.body.error)}`);
+    },
+  },
+
+  {
+    id: 'scope.omitted',
+    clause: 'MCP authorization 2026-07-28 §Scope Selection Strategy (clients may omit scope)',
+    level: 'MUST',
+    title: 'an authorization request without scope still yields a token with what the user may have',
+    async run(ctx) {
+      const { code, verifier } = await ctx.signIn({ scope: '' });
+      assert(code, 'no code without a scope');
+      const res = await ctx.form('token', {
+        grant_type: 'authorization_code',
+        code: code!,
+        code_verifier: verifier,
+        redirect_uri: ctx.fixture.publicClient.redirect_uri,
+        client_id: ctx.fixture.publicClient.client_id,
+        resource: ctx.fixture.resource,
+      });
+      assert(
+        res.status === 200 &&
+          typeof res.body.scope === 'string' &&
+          res.body.scope.split(' ').includes(ctx.fixture.scope),
+        `scope is ${String(res.body.scope)}`,
+      );
+    },
+  },
+];

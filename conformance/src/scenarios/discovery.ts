@@ -1,0 +1,69 @@
+/** Scenarios: RFC 8414 metadata, RFC 9207, the JWKS. */
+import { assert, type Scenario } from '../context.ts';
+
+export const discovery: Scenario[] = [
+  {
+    id: 'discovery.metadata',
+    clause: 'RFC 8414 §3; MCP authorization 2026-07-28 §Authorization Server Metadata Discovery',
+    level: 'MUST',
+    title: 'AS metadata at /.well-known/oauth-authorization-server with issuer identical to the issuer',
+    async run(ctx) {
+      assert(ctx.metadata.issuer === ctx.issuer, `issuer is ${String(ctx.metadata.issuer)}`);
+      for (const k of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'response_types_supported'])
+        assert(ctx.metadata[k], `${k} missing`);
+    },
+  },
+
+  {
+    id: 'discovery.oidc',
+    clause: 'OIDC Discovery 1.0 §4; MCP authorization §Authorization Server Metadata Discovery',
+    level: 'SHOULD',
+    title: 'OpenID configuration agrees with the RFC 8414 document',
+    async run(ctx) {
+      const oidc = (await (await fetch(`${ctx.issuer}/.well-known/openid-configuration`)).json()) as Record<
+        string,
+        unknown
+      >;
+      assert(
+        oidc.issuer === ctx.issuer && oidc.token_endpoint === ctx.metadata.token_endpoint,
+        'the two documents disagree',
+      );
+    },
+  },
+
+  {
+    id: 'discovery.pkce-methods',
+    clause: 'MCP authorization §Authorization Code Protection; RFC 8414 §2',
+    level: 'MUST',
+    title: 'code_challenge_methods_supported lists S256 (and not plain)',
+    async run(ctx) {
+      const methods = ctx.metadata.code_challenge_methods_supported as string[] | undefined;
+      assert(Array.isArray(methods) && methods.includes('S256'), 'S256 not advertised');
+      assert(!methods!.includes('plain'), 'plain advertised');
+    },
+  },
+
+  {
+    id: 'discovery.iss-parameter',
+    clause: 'RFC 9207 §3; MCP authorization §Authorization Response Validation',
+    level: 'MUST',
+    title: 'authorization_response_iss_parameter_supported is true',
+    async run(ctx) {
+      assert(ctx.metadata.authorization_response_iss_parameter_supported === true, 'not advertised');
+    },
+  },
+
+  {
+    id: 'jwks.public-only',
+    clause: 'RFC 7517 §4, §9.3 (no private key members published)',
+    level: 'MUST',
+    title: 'the JWKS holds only public keys',
+    async run(ctx) {
+      const set = (await (await fetch(String(ctx.metadata.jwks_uri))).json()) as { keys: Record<string, unknown>[] };
+      assert(set.keys.length > 0, 'no keys');
+      for (const k of set.keys)
+        for (const p of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'])
+          assert(!(p in k), `key ${String(k.kid)} publishes ${p}`);
+    },
+  },
+];
