@@ -17,12 +17,25 @@ export interface Fixture {
   user: { username: string; password: string; idp?: string };
   /** a confidential client allowed client_credentials for `resource` */
   confidentialClient: { client_id: string; client_secret: string; resource: string };
-  /** optional: an actor allowed to exchange tokens for `resource` (it serves it) towards `target` */
-  exchange?: { client_id: string; client_secret: string; target: string };
+  /**
+   * optional: an actor allowed to exchange tokens for `resource` (it serves it) towards `target`; `next`,
+   * optional too, is the service at `target`, allowed to exchange onwards to its own `target` (a second hop)
+   */
+  exchange?: {
+    client_id: string;
+    client_secret: string;
+    target: string;
+    next?: { client_id: string; client_secret: string; target: string };
+  };
   /** optional: a test IdP trusted for ID-JAGs, whose private key the suite may use, and a client */
   idJag?: { issuer: string; private_jwk: JWK; alg: string; subject: string; client_id: string; client_secret: string };
   /** optional: whether DCR is open */
   dcr?: boolean;
+  /**
+   * optional: an MCP server protected by the clients/ kit and trusting this issuer (its endpoint URL is the
+   * resource), a scope the user may get for it, and a tool the user may not call
+   */
+  mcpServer?: { url: string; scope: string; deniedTool?: string };
 }
 
 export type Level = 'MUST' | 'SHOULD';
@@ -58,7 +71,13 @@ export interface Ctx {
     auth?: { id: string; secret: string },
     headers?: Record<string, string>,
   ): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }>;
-  signIn(extra?: Record<string, string>): Promise<{ code?: string; verifier: string; location: URL }>;
+  /** The scripted sign-in, to the code (a Failure when none comes back). */
+  signIn(extra?: Record<string, string>): Promise<{ code: string; verifier: string; location: URL }>;
+  /**
+   * A GET of the authorization endpoint with the public client's usual parameters (an empty value drops one),
+   * redirects not followed; `error` is the error sent back to the redirect URI, if any.
+   */
+  authorize(params: Record<string, string>): Promise<{ status: number; location: string; error: string | null }>;
   jwks(): Promise<ReturnType<typeof createLocalJWKSet>>;
 }
 export type Context = Ctx;
@@ -120,10 +139,37 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
             answer: answerAs(fixture.user),
           },
         );
-        return { code: location.searchParams.get('code') ?? undefined, verifier, location };
+        const code = location.searchParams.get('code');
+        // every scenario that signs in needs the code: without one it would test nothing
+        if (!code) throw new Failure(`the sign-in gave no code (${location.href.slice(0, 160)})`);
+        return { code, verifier, location };
       } catch (err) {
+        if (err instanceof Failure) throw err;
         throw new Failure(err instanceof SignInError ? err.message : String(err));
       }
+    },
+    async authorize(params) {
+      const query = new URLSearchParams({
+        client_id: fixture.publicClient.client_id,
+        redirect_uri: fixture.publicClient.redirect_uri,
+        response_type: 'code',
+        code_challenge: createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url'),
+        code_challenge_method: 'S256',
+        resource: fixture.resource,
+        scope: fixture.scope,
+        state: randomUUID(),
+        ...params,
+      });
+      for (const [k, v] of [...query]) if (v === '') query.delete(k);
+      const res = await fetch(`${text(metadata.authorization_endpoint, `${issuer}/auth`)}?${query.toString()}`, {
+        redirect: 'manual',
+      });
+      const location = res.headers.get('location') ?? '';
+      // the error goes back in the query, or in the fragment for response types that use it (RFC 6749 §4.2.2.1)
+      const back = location.startsWith(fixture.publicClient.redirect_uri) ? new URL(location) : undefined;
+      const error =
+        back?.searchParams.get('error') ?? new URLSearchParams(back?.hash.slice(1) ?? '').get('error') ?? null;
+      return { status: res.status, location, error };
     },
     async jwks() {
       const res = await fetch(text(metadata.jwks_uri, `${issuer}/jwks`));
@@ -133,42 +179,62 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
   return ctx;
 }
 
-export async function userTokens(ctx: Ctx) {
-  const { code, verifier } = await ctx.signIn();
+export async function userTokens(ctx: Ctx, resource = ctx.fixture.resource, scope = ctx.fixture.scope) {
+  const { code, verifier } = await ctx.signIn({ resource, scope });
   assert(code, 'the sign-in gave no code');
   const res = await ctx.form('token', {
     grant_type: 'authorization_code',
-    code: code!,
+    code: code,
     code_verifier: verifier,
     redirect_uri: ctx.fixture.publicClient.redirect_uri,
     client_id: ctx.fixture.publicClient.client_id,
-    resource: ctx.fixture.resource,
+    resource,
   });
   assert(res.status === 200, `the code was not redeemed (HTTP ${res.status} ${String(res.body.error)})`);
   return res.body as { access_token: string; refresh_token?: string; scope?: string };
 }
 
-/** An ID-JAG from the fixture's test IdP for the fixture's user and client, with the given audience. */
+/**
+ * An ID-JAG from the fixture's test IdP for the fixture's user and client, with the given audience. `claims`
+ * override any claim (iss, exp, client_id, …); `header.typ` the type; `key` signs with another key.
+ */
 export async function signIdJag(
   ctx: Ctx,
   aud: string | string[],
-  extra: Record<string, unknown> = {},
+  claims: Record<string, unknown> = {},
+  opts: { typ?: string; key?: { jwk: JWK; alg: string } } = {},
 ): Promise<string> {
   const j = ctx.fixture.idJag!;
+  const key = opts.key ?? { jwk: j.private_jwk, alg: j.alg };
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ client_id: j.client_id, resource: ctx.fixture.resource, ...extra })
+  return new SignJWT({
+    iss: j.issuer,
+    sub: j.subject,
+    aud,
+    client_id: j.client_id,
+    resource: ctx.fixture.resource,
+    jti: randomUUID(),
+    iat: now,
+    exp: now + 120,
+    ...claims,
+  })
     .setProtectedHeader({
-      alg: j.alg,
-      typ: 'oauth-id-jag+jwt',
-      ...(j.private_jwk.kid ? { kid: j.private_jwk.kid } : {}),
+      alg: key.alg,
+      typ: opts.typ ?? 'oauth-id-jag+jwt',
+      ...(key.jwk.kid ? { kid: key.jwk.kid } : {}),
     })
-    .setIssuer(j.issuer)
-    .setSubject(j.subject)
-    .setAudience(aud)
-    .setJti(randomUUID())
-    .setIssuedAt(now)
-    .setExpirationTime(now + 120)
-    .sign(await importJWK(j.private_jwk, j.alg));
+    .sign(await importJWK(key.jwk, key.alg));
+}
+
+/** An RFC 7591 registration (POST to the registration endpoint); the status and the parsed body. */
+export async function registerClient(ctx: Ctx, metadata: Record<string, unknown>) {
+  const res = await fetch(text(ctx.metadata.registration_endpoint, `${ctx.issuer}/reg`), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(metadata),
+  });
+  const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  return { status: res.status, headers: res.headers, body };
 }
 
 /** A client-credentials access token of the fixture's confidential client. */

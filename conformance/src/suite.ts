@@ -13,6 +13,7 @@ import { exchange } from './scenarios/exchange.ts';
 import { idJag } from './scenarios/id-jag.ts';
 import { introspection } from './scenarios/introspection.ts';
 import { registration } from './scenarios/registration.ts';
+import { resourceServer } from './scenarios/resource-server.ts';
 import { tokens } from './scenarios/tokens.ts';
 
 export type { Fixture, Result, Scenario } from './context.ts';
@@ -26,6 +27,7 @@ export const scenarios: Scenario[] = [
   ...introspection,
   ...registration,
   ...dpop,
+  ...resourceServer,
 ];
 
 export async function runSuite(issuer: string, fixture: Fixture, only?: string[]): Promise<Result[]> {

@@ -1,11 +1,12 @@
 /**
- * The conformance suite passes against baton (on PostgreSQL + Redis, with token exchange and a test IdP for
- * ID-JAGs), and, pointed at a deliberately misconfigured authorization server (PKCE not required, no RFC
- * 9207 iss), fails and names the clauses; the CLI exits non-zero.
+ * The conformance suite passes against baton (on PostgreSQL + Redis, with token exchange, a test IdP for
+ * ID-JAGs, open DCR and the example MCP server behind the kit), and, pointed at a deliberately misconfigured
+ * authorization server (bare oidc-provider with PKCE optional; a baton whose ID-JAG replay store accepts
+ * everything), fails and names the clauses; the CLI exits non-zero.
  */
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -14,12 +15,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/src/main.ts';
 import { RESOURCES, SERVICE_SECRET, startBatonAt } from '../../server/test/helpers.ts';
 import { startHostileIdp, type HostileIdp } from '../../server/test/idp/hostile-idp.ts';
+import { startLogsMcp } from '../../clients/examples/logs-mcp.ts';
 import { runSuite, scenarios, type Fixture } from '../src/suite.ts';
 
 const ISSUER = 'http://127.0.0.1:9480';
 const SECRET = 'conformance-secret-0123456789abcdefghij';
 const LOGS = 'https://logs.mcp.example.com/mcp';
+const COST = 'https://cost.internal.example.com';
+const TICKETS = 'https://tickets.internal.example.com';
+const MCP_PORT = 9482;
+const MCP = `http://127.0.0.1:${MCP_PORT}/mcp`;
 let baton: RunningServer;
+let mcp: Server;
 let idp: HostileIdp;
 let bare: Server;
 let cleanup: () => Promise<void>;
@@ -28,7 +35,12 @@ let fixture: Fixture;
 beforeAll(async () => {
   idp = await startHostileIdp();
   const started = await startBatonAt(9480, (base) => ({
-    resources: [{ ...RESOURCES[0]!, client_id: 'logs-mcp' }, RESOURCES[1]!],
+    resources: [
+      { ...RESOURCES[0]!, client_id: 'logs-mcp' },
+      { ...RESOURCES[1]!, client_id: 'cost-svc' },
+      { uri: TICKETS, name: 'Ticketing', scopes: ['tickets.create'] },
+      { ...RESOURCES[0]!, uri: MCP, name: 'Logs (example MCP server behind the kit)' },
+    ],
     identity_providers: [
       ...base.identity_providers,
       { id: 'corp', type: 'oidc', issuer: idp.issuer, client_id: 'baton', accept_id_jag: true },
@@ -38,6 +50,7 @@ beforeAll(async () => {
       static: [
         ...base.clients.static,
         { client_id: 'logs-mcp', kind: 'mcp_server', client_secret: SECRET, grant_types: ['client_credentials'] },
+        { client_id: 'cost-svc', kind: 'service', client_secret: SECRET, grant_types: ['client_credentials'] },
         {
           client_id: 'xaa-app',
           kind: 'agent',
@@ -46,7 +59,10 @@ beforeAll(async () => {
         },
       ],
     },
-    delegation: [{ actor: 'logs-mcp', targets: ['https://cost.internal.example.com'], scopes: ['cost.read'] }],
+    delegation: [
+      { actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'] },
+      { actor: 'cost-svc', targets: [TICKETS], scopes: ['tickets.create'] },
+    ],
   }));
   baton = started.server;
   cleanup = started.cleanup;
@@ -69,7 +85,12 @@ beforeAll(async () => {
       client_secret: SERVICE_SECRET,
       resource: 'https://cost.internal.example.com',
     },
-    exchange: { client_id: 'logs-mcp', client_secret: SECRET, target: 'https://cost.internal.example.com' },
+    exchange: {
+      client_id: 'logs-mcp',
+      client_secret: SECRET,
+      target: COST,
+      next: { client_id: 'cost-svc', client_secret: SECRET, target: TICKETS },
+    },
     idJag: {
       issuer: idp.issuer,
       private_jwk: idp.privateJwk,
@@ -79,7 +100,16 @@ beforeAll(async () => {
       client_secret: SECRET,
     },
     dcr: true,
+    mcpServer: { url: MCP, scope: 'logs.read', deniedTool: 'trigger_incident' },
   };
+  // the example logs MCP server behind the kit, trusting this baton
+  mcp = await startLogsMcp({
+    issuer: ISSUER,
+    port: MCP_PORT,
+    costUrl: 'http://127.0.0.1:9/unused',
+    clientSecret: 'unused',
+    audit: () => {},
+  });
 
   // a deliberately misconfigured AS: bare oidc-provider with PKCE optional (and a loopback client)
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
@@ -104,6 +134,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await new Promise((ok) => bare?.close(ok));
+  await new Promise((ok) => mcp?.close(ok));
   await baton?.close();
   await cleanup?.();
   await idp?.stop();
@@ -116,10 +147,38 @@ describe('the conformance suite', () => {
     expect(results).toHaveLength(scenarios.length);
   }, 60_000);
 
+  it('the traceability table in conformance/README.md lists every scenario with its level', () => {
+    const readme = readFileSync(resolve(import.meta.dirname, '../README.md'), 'utf8');
+    const rows = [...readme.matchAll(/^\| (.+) \| (MUST|SHOULD) \| `([^`]+)` \| .+ \| pass \|$/gm)].map((m) => ({
+      id: m[3],
+      level: m[2],
+      clause: m[1],
+    }));
+    expect(rows).toEqual(scenarios.map((s) => ({ id: s.id, level: s.level, clause: s.clause })));
+  });
+
+  it('names the clause a baton that allows ID-JAG replay breaks (its replay store sabotaged)', async () => {
+    const replay = baton.storage.adapterFor('IdJagReplay');
+    const claim = replay.claim.bind(replay);
+    replay.claim = async () => true; // every jti is "new": replay detection is off
+    try {
+      const [result] = await runSuite(ISSUER, fixture, ['id-jag.replay']);
+      expect(result).toMatchObject({
+        status: 'fail',
+        level: 'MUST',
+        clause: expect.stringContaining('MCP Enterprise-Managed Authorization §7.4.2') as string,
+        detail: 'replay: HTTP 200 undefined',
+      });
+    } finally {
+      replay.claim = claim;
+    }
+    expect((await runSuite(ISSUER, fixture, ['id-jag.replay']))[0]?.status).toBe('pass');
+  }, 60_000);
+
   it('names the clauses a misconfigured AS breaks (PKCE optional), and the CLI exits 1', async () => {
     const results = await runSuite(
       'http://127.0.0.1:9481',
-      { ...fixture, exchange: undefined, idJag: undefined, dcr: false },
+      { ...fixture, exchange: undefined, idJag: undefined, dcr: false, mcpServer: undefined },
       ['discovery.metadata', 'pkce.required'],
     );
     expect(results.find((r) => r.id === 'discovery.metadata')?.status).toBe('pass');

@@ -1,6 +1,6 @@
 /** Scenarios: the authorization endpoint and the code: PKCE, redirect URIs, iss, single use. */
-import { randomBytes } from 'node:crypto';
-import { assert, type Scenario } from '../context.ts';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { assert, registerClient, type Scenario } from '../context.ts';
 
 export const authorization: Scenario[] = [
   {
@@ -99,7 +99,7 @@ export const authorization: Scenario[] = [
       const { code, verifier } = await ctx.signIn();
       const form = {
         grant_type: 'authorization_code',
-        code: code!,
+        code: code,
         code_verifier: verifier,
         redirect_uri: ctx.fixture.publicClient.redirect_uri,
         client_id: ctx.fixture.publicClient.client_id,
@@ -123,7 +123,7 @@ export const authorization: Scenario[] = [
       const { code } = await ctx.signIn();
       const res = await ctx.form('token', {
         grant_type: 'authorization_code',
-        code: code!,
+        code: code,
         code_verifier: randomBytes(32).toString('base64url'),
         redirect_uri: ctx.fixture.publicClient.redirect_uri,
         client_id: ctx.fixture.publicClient.client_id,
@@ -143,7 +143,7 @@ export const authorization: Scenario[] = [
       assert(code, 'no code without a scope');
       const res = await ctx.form('token', {
         grant_type: 'authorization_code',
-        code: code!,
+        code: code,
         code_verifier: verifier,
         redirect_uri: ctx.fixture.publicClient.redirect_uri,
         client_id: ctx.fixture.publicClient.client_id,
@@ -155,6 +155,144 @@ export const authorization: Scenario[] = [
           res.body.scope.split(' ').includes(ctx.fixture.scope),
         `scope is ${String(res.body.scope)}`,
       );
+    },
+  },
+
+  {
+    id: 'authorization.state',
+    clause: 'RFC 6749 §4.1.2 (state returned exactly); OAuth 2.1 §4.1.2',
+    level: 'MUST',
+    title: 'the authorization response returns the client state unchanged',
+    async run(ctx) {
+      const state = `s-${randomUUID()}~.!`;
+      const { location } = await ctx.signIn({ state });
+      assert(location.searchParams.get('state') === state, `state is ${String(location.searchParams.get('state'))}`);
+    },
+  },
+  {
+    id: 'authorization.code-only',
+    clause: 'OAuth 2.1 §4.1.1, §10.1 (no implicit grant); RFC 9700 §2.1.2',
+    level: 'MUST',
+    title: 'response_type=token (the implicit grant) is refused with unsupported_response_type',
+    async run(ctx) {
+      const res = await ctx.authorize({ response_type: 'token' });
+      assert(res.error === 'unsupported_response_type', `HTTP ${res.status} → ${res.location.slice(0, 120)}`);
+      assert(!/[#&?]access_token=/.test(res.location), 'an access token was returned from the authorization endpoint');
+    },
+  },
+  {
+    id: 'authorization.unknown-client',
+    clause: 'RFC 6749 §4.1.2.1 (invalid client_id: no redirect); RFC 9700 §4.1',
+    level: 'MUST',
+    title: 'an unknown client_id gets an error page, never a redirect',
+    async run(ctx) {
+      const res = await ctx.authorize({ client_id: `unknown-${randomUUID()}` });
+      assert(res.status === 400 && res.location === '', `HTTP ${res.status} → ${res.location.slice(0, 120)}`);
+    },
+  },
+  {
+    id: 'authorization.invalid-target',
+    clause:
+      'RFC 8707 §2 (absolute URI, no fragment; invalid_target); MCP authorization §Resource Parameter Implementation',
+    level: 'MUST',
+    title: 'a resource with a fragment, or not an absolute URI, is refused with invalid_target',
+    async run(ctx) {
+      for (const resource of [`${ctx.fixture.resource}#part`, 'relative/path']) {
+        const res = await ctx.authorize({ resource });
+        assert(
+          res.error === 'invalid_target',
+          `resource ${resource}: HTTP ${res.status} → ${res.location.slice(0, 120)}`,
+        );
+      }
+    },
+  },
+  {
+    id: 'pkce.verifier-required',
+    clause: 'RFC 7636 §4.5, §4.6; OAuth 2.1 §4.1.3',
+    level: 'MUST',
+    title: 'a code issued with a code_challenge is not redeemed without its code_verifier',
+    async run(ctx) {
+      const { code } = await ctx.signIn();
+      const res = await ctx.form('token', {
+        grant_type: 'authorization_code',
+        code: code,
+        redirect_uri: ctx.fixture.publicClient.redirect_uri,
+        client_id: ctx.fixture.publicClient.client_id,
+        resource: ctx.fixture.resource,
+      });
+      assert(
+        res.status === 400 && (res.body.error === 'invalid_grant' || res.body.error === 'invalid_request'),
+        `HTTP ${res.status} ${String(res.body.error)}`,
+      );
+    },
+  },
+  {
+    id: 'code.redirect-uri',
+    clause: "RFC 6749 §4.1.3 (redirect_uri identical to the authorization request's); OAuth 2.1 §4.1.3",
+    level: 'MUST',
+    title: 'a code redeemed with another redirect_uri is invalid_grant',
+    async run(ctx) {
+      const { code, verifier } = await ctx.signIn();
+      const res = await ctx.form('token', {
+        grant_type: 'authorization_code',
+        code: code,
+        code_verifier: verifier,
+        redirect_uri: `${ctx.fixture.publicClient.redirect_uri}/other`,
+        client_id: ctx.fixture.publicClient.client_id,
+        resource: ctx.fixture.resource,
+      });
+      assert(res.status === 400 && res.body.error === 'invalid_grant', `HTTP ${res.status} ${String(res.body.error)}`);
+    },
+  },
+  {
+    id: 'code.client-binding',
+    clause: 'RFC 6749 §4.1.3 (the code was issued to the authenticated client); OAuth 2.1 §4.1.3',
+    level: 'MUST',
+    title: 'a code redeemed by another client (registered with the same redirect URI) is invalid_grant',
+    needs: ['dcr'],
+    async run(ctx) {
+      const other = await registerClient(ctx, {
+        redirect_uris: [ctx.fixture.publicClient.redirect_uri],
+        token_endpoint_auth_method: 'none',
+        application_type: 'native',
+      });
+      const { code, verifier } = await ctx.signIn();
+      const res = await ctx.form('token', {
+        grant_type: 'authorization_code',
+        code: code,
+        code_verifier: verifier,
+        redirect_uri: ctx.fixture.publicClient.redirect_uri,
+        client_id: String(other.body.client_id),
+        resource: ctx.fixture.resource,
+      });
+      assert(res.status === 400 && res.body.error === 'invalid_grant', `HTTP ${res.status} ${String(res.body.error)}`);
+    },
+  },
+  {
+    id: 'code.reuse-revokes',
+    clause: 'RFC 6749 §4.1.2 (a reused code SHOULD revoke what it issued); OAuth 2.1 §4.1.2; RFC 9700 §4.5',
+    level: 'SHOULD',
+    title: 'after a code is presented twice, the refresh token it gave no longer works',
+    async run(ctx) {
+      const { code, verifier } = await ctx.signIn();
+      const form = {
+        grant_type: 'authorization_code',
+        code: code,
+        code_verifier: verifier,
+        redirect_uri: ctx.fixture.publicClient.redirect_uri,
+        client_id: ctx.fixture.publicClient.client_id,
+        resource: ctx.fixture.resource,
+      };
+      const first = await ctx.form('token', form);
+      assert(first.status === 200 && first.body.refresh_token, `first redemption: HTTP ${first.status}`);
+      assert((await ctx.form('token', form)).status === 400, 'the second redemption was not refused');
+      const refresh = await ctx.form('token', {
+        grant_type: 'refresh_token',
+        refresh_token: String(first.body.refresh_token),
+        client_id: ctx.fixture.publicClient.client_id,
+        resource: ctx.fixture.resource,
+      });
+      assert(refresh.status === 400 && refresh.body.error === 'invalid_grant', `refresh: HTTP ${refresh.status}`);
     },
   },
 ];

@@ -1,7 +1,28 @@
 /** Scenarios: RFC 9449 DPoP. */
 import { randomUUID } from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, decodeJwt, SignJWT } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, decodeJwt, SignJWT, type JWK } from 'jose';
 import { assert, userTokens, TE, AT_TYPE, type Scenario } from '../context.ts';
+
+interface ProofKey {
+  privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+  jwk: JWK;
+}
+
+async function proofKey(): Promise<ProofKey> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  return { privateKey, jwk: await exportJWK(publicKey) };
+}
+
+/** A DPoP proof (RFC 9449 §4.2) for POST to `claims.htu`; `opts` breaks it on purpose. */
+async function proof(
+  key: ProofKey,
+  claims: { htu: string; htm?: string; iat?: number },
+  opts: { typ?: string; signer?: ProofKey } = {},
+): Promise<string> {
+  return new SignJWT({ htm: 'POST', jti: randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims })
+    .setProtectedHeader({ alg: 'ES256', typ: opts.typ ?? 'dpop+jwt', jwk: key.jwk })
+    .sign((opts.signer ?? key).privateKey);
+}
 
 export const dpop: Scenario[] = [
   {
@@ -29,6 +50,69 @@ export const dpop: Scenario[] = [
       assert(cnf?.jkt === (await calculateJwkThumbprint(jwk)), 'cnf.jkt is not the proof key thumbprint');
       const replay = await ctx.form('token', form, { id: x.client_id, secret: x.client_secret }, { DPoP: proof });
       assert(replay.status === 400, `a replayed proof was accepted (HTTP ${replay.status})`);
+    },
+  },
+
+  {
+    id: 'dpop.client-credentials',
+    clause: 'RFC 9449 §5 (a proof binds the token: cnf.jkt, token_type DPoP), §6.1',
+    level: 'MUST',
+    title: 'client credentials with a DPoP proof gives a DPoP token bound to the proof key',
+    async run(ctx) {
+      const key = await proofKey();
+      const c = ctx.fixture.confidentialClient;
+      const res = await ctx.form(
+        'token',
+        { grant_type: 'client_credentials', resource: c.resource },
+        { id: c.client_id, secret: c.client_secret },
+        { DPoP: await proof(key, { htu: String(ctx.metadata.token_endpoint) }) },
+      );
+      assert(res.status === 200 && res.body.token_type === 'DPoP', `HTTP ${res.status} ${String(res.body.token_type)}`);
+      const cnf = decodeJwt(String(res.body.access_token)).cnf as { jkt?: string } | undefined;
+      assert(cnf?.jkt === (await calculateJwkThumbprint(key.jwk)), 'cnf.jkt is not the proof key thumbprint');
+    },
+  },
+  {
+    id: 'dpop.proof-checks',
+    clause: 'RFC 9449 §4.3 (typ, signature by the header key, htm, htu, iat window), §5 (invalid_dpop_proof)',
+    level: 'MUST',
+    title: 'a proof with the wrong typ, htm or htu, a stale iat, or a bad signature is invalid_dpop_proof',
+    async run(ctx) {
+      const c = ctx.fixture.confidentialClient;
+      const htu = String(ctx.metadata.token_endpoint);
+      const key = await proofKey();
+      const other = await proofKey();
+      const now = Math.floor(Date.now() / 1000);
+      const bad: [string, string][] = [
+        ['typ JWT', await proof(key, { htu }, { typ: 'JWT' })],
+        ['htm GET', await proof(key, { htu, htm: 'GET' })],
+        ['another htu', await proof(key, { htu: `${ctx.issuer}/elsewhere` })],
+        ['iat an hour ago', await proof(key, { htu, iat: now - 3600 })],
+        ['signed by another key', await proof(key, { htu }, { signer: other })],
+      ];
+      for (const [what, dPoP] of bad) {
+        const res = await ctx.form(
+          'token',
+          { grant_type: 'client_credentials', resource: c.resource },
+          { id: c.client_id, secret: c.client_secret },
+          { DPoP: dPoP },
+        );
+        assert(
+          res.status === 400 && res.body.error === 'invalid_dpop_proof' && res.body.access_token === undefined,
+          `${what}: HTTP ${res.status} ${String(res.body.error)}`,
+        );
+      }
+    },
+  },
+  {
+    id: 'dpop.metadata',
+    clause: 'RFC 9449 §5.1 (dpop_signing_alg_values_supported)',
+    level: 'SHOULD',
+    title: 'the metadata lists the DPoP proof algorithms, asymmetric only',
+    async run(ctx) {
+      const algs = ctx.metadata.dpop_signing_alg_values_supported as string[] | undefined;
+      assert(Array.isArray(algs) && algs.length > 0, 'not advertised');
+      assert(!algs!.some((a) => a === 'none' || a.startsWith('HS')), `symmetric or none listed: ${algs!.join(' ')}`);
     },
   },
 ];

@@ -89,4 +89,172 @@ export const exchange: Scenario[] = [
       );
     },
   },
+
+  {
+    id: 'token-exchange.two-hops',
+    clause: 'RFC 8693 §4.1 (nested act: the current actor first, then the prior ones), §2.2.1',
+    level: 'MUST',
+    title: "a second hop nests the chain: act = next service, then the first actor, then the user's client",
+    needs: ['exchange'],
+    async run(ctx) {
+      const x = ctx.fixture.exchange!;
+      assert(x.next, 'the fixture names no second hop (exchange.next)');
+      const { access_token } = await userTokens(ctx);
+      const hop1 = await ctx.form(
+        'token',
+        { grant_type: TE, subject_token: access_token, subject_token_type: AT_TYPE, resource: x.target },
+        { id: x.client_id, secret: x.client_secret },
+      );
+      assert(hop1.status === 200, `first hop: HTTP ${hop1.status} ${String(hop1.body.error)}`);
+      const hop2 = await ctx.form(
+        'token',
+        {
+          grant_type: TE,
+          subject_token: String(hop1.body.access_token),
+          subject_token_type: AT_TYPE,
+          resource: x.next!.target,
+        },
+        { id: x.next!.client_id, secret: x.next!.client_secret },
+      );
+      assert(hop2.status === 200, `second hop: HTTP ${hop2.status} ${String(hop2.body.error)}`);
+      const claims = decodeJwt(String(hop2.body.access_token));
+      const chain: string[] = [];
+      for (let a = claims.act as { sub?: string; act?: unknown } | undefined; a; a = a.act as typeof a)
+        chain.push(String(a.sub));
+      assert(
+        JSON.stringify(chain) === JSON.stringify([x.next!.client_id, x.client_id, ctx.fixture.publicClient.client_id]),
+        `act chain is ${JSON.stringify(chain)}`,
+      );
+      const first = decodeJwt(String(hop1.body.access_token));
+      assert(claims.sub === first.sub && claims.aud === x.next!.target, 'subject or audience wrong');
+      assert(claims.exp! <= first.exp!, 'the second hop outlives the first');
+    },
+  },
+  {
+    id: 'token-exchange.required-params',
+    clause: 'RFC 8693 §2.1 (subject_token and subject_token_type REQUIRED; actor_token_type REQUIRED with actor_token)',
+    level: 'MUST',
+    title: 'an exchange without subject_token_type, or with actor_token but no actor_token_type, is invalid_request',
+    needs: ['exchange'],
+    async run(ctx) {
+      const x = ctx.fixture.exchange!;
+      const auth = { id: x.client_id, secret: x.client_secret };
+      const { access_token } = await userTokens(ctx);
+      const noType = await ctx.form('token', { grant_type: TE, subject_token: access_token, resource: x.target }, auth);
+      assert(
+        noType.status === 400 && noType.body.error === 'invalid_request',
+        `no subject_token_type: ${String(noType.body.error)}`,
+      );
+      const noActorType = await ctx.form(
+        'token',
+        {
+          grant_type: TE,
+          subject_token: access_token,
+          subject_token_type: AT_TYPE,
+          actor_token: access_token,
+          resource: x.target,
+        },
+        auth,
+      );
+      assert(
+        noActorType.status === 400 && noActorType.body.error === 'invalid_request',
+        `actor_token without actor_token_type: ${String(noActorType.body.error)}`,
+      );
+    },
+  },
+  {
+    id: 'token-exchange.unsupported-type',
+    clause: 'RFC 8693 §2.2.2 (invalid_request for an unsupported subject token type)',
+    level: 'MUST',
+    title: 'a subject_token_type the server does not accept is invalid_request',
+    needs: ['exchange'],
+    async run(ctx) {
+      const x = ctx.fixture.exchange!;
+      const { access_token } = await userTokens(ctx);
+      const res = await ctx.form(
+        'token',
+        {
+          grant_type: TE,
+          subject_token: access_token,
+          subject_token_type: 'urn:ietf:params:oauth:token-type:saml2',
+          resource: x.target,
+        },
+        { id: x.client_id, secret: x.client_secret },
+      );
+      assert(
+        res.status === 400 && res.body.error === 'invalid_request',
+        `HTTP ${res.status} ${String(res.body.error)}`,
+      );
+    },
+  },
+  {
+    id: 'token-exchange.scope',
+    clause: 'RFC 8693 §2.2.2 (invalid_scope), §5 (no broader than the subject); RFC 6749 §3.3',
+    level: 'MUST',
+    title: 'an exchange asking only for scopes outside what the actor may pass on is invalid_scope',
+    needs: ['exchange'],
+    async run(ctx) {
+      const x = ctx.fixture.exchange!;
+      const { access_token } = await userTokens(ctx);
+      const res = await ctx.form(
+        'token',
+        {
+          grant_type: TE,
+          subject_token: access_token,
+          subject_token_type: AT_TYPE,
+          resource: x.target,
+          scope: 'conformance.never-granted',
+        },
+        { id: x.client_id, secret: x.client_secret },
+      );
+      assert(res.status === 400 && res.body.error === 'invalid_scope', `HTTP ${res.status} ${String(res.body.error)}`);
+    },
+  },
+  {
+    id: 'token-exchange.client-auth',
+    clause: 'RFC 8693 §2.1 (client authentication per RFC 6749 §3.2.1); RFC 6749 §5.2 (invalid_client, 401)',
+    level: 'MUST',
+    title: 'an exchange with a wrong client secret is 401 invalid_client, and nothing is issued',
+    needs: ['exchange'],
+    async run(ctx) {
+      const x = ctx.fixture.exchange!;
+      const { access_token } = await userTokens(ctx);
+      const res = await ctx.form(
+        'token',
+        { grant_type: TE, subject_token: access_token, subject_token_type: AT_TYPE, resource: x.target },
+        { id: x.client_id, secret: 'wrong-secret' },
+      );
+      assert(
+        res.status === 401 && res.body.error === 'invalid_client' && res.body.access_token === undefined,
+        `HTTP ${res.status} ${String(res.body.error)}`,
+      );
+    },
+  },
+  {
+    id: 'token-exchange.revoked-subject',
+    clause: 'RFC 8693 §2.2.2 (an invalid subject token is invalid_request); RFC 7009 §2.1',
+    level: 'MUST',
+    title: "once the user's token is revoked, it can no longer be exchanged",
+    needs: ['exchange'],
+    async run(ctx) {
+      const x = ctx.fixture.exchange!;
+      const { access_token } = await userTokens(ctx);
+      const revoked = await ctx.form('/token/revocation', {
+        token: access_token,
+        client_id: ctx.fixture.publicClient.client_id,
+      });
+      assert(revoked.status === 200, `revocation: HTTP ${revoked.status}`);
+      // revocation reaches every server process within the state cache (a second on baton)
+      await new Promise((ok) => setTimeout(ok, 1200));
+      const res = await ctx.form(
+        'token',
+        { grant_type: TE, subject_token: access_token, subject_token_type: AT_TYPE, resource: x.target },
+        { id: x.client_id, secret: x.client_secret },
+      );
+      assert(
+        res.status === 400 && res.body.error === 'invalid_request',
+        `HTTP ${res.status} ${String(res.body.error)}`,
+      );
+    },
+  },
 ];

@@ -1,5 +1,20 @@
 /** Scenarios: ID-JAG redemption (RFC 7523 jwt-bearer under the identity assertion authorization grant and the MCP Enterprise-Managed Authorization profile). */
-import { assert, signIdJag, JWT_BEARER, type Scenario } from '../context.ts';
+import { exportJWK, generateKeyPair } from 'jose';
+import { assert, signIdJag, JWT_BEARER, type Context, type Scenario } from '../context.ts';
+
+/** Redeems the assertion as the fixture's ID-JAG client and expects invalid_grant with nothing issued. */
+async function refused(ctx: Context, assertion: string): Promise<void> {
+  const j = ctx.fixture.idJag!;
+  const res = await ctx.form(
+    'token',
+    { grant_type: JWT_BEARER, assertion },
+    { id: j.client_id, secret: j.client_secret },
+  );
+  assert(
+    res.status === 400 && res.body.error === 'invalid_grant' && res.body.access_token === undefined,
+    `HTTP ${res.status} ${String(res.body.error)}`,
+  );
+}
 
 export const idJag: Scenario[] = [
   {
@@ -57,6 +72,90 @@ export const idJag: Scenario[] = [
         { id: j.client_id, secret: j.client_secret },
       );
       assert(res.status === 400 && res.body.error === 'invalid_grant', `HTTP ${res.status} ${String(res.body.error)}`);
+    },
+  },
+
+  {
+    id: 'id-jag.signature',
+    clause: 'RFC 7523 §3 (item 9: the signature MUST verify); RFC 7521 §5.2 (invalid_grant)',
+    level: 'MUST',
+    title: 'an ID-JAG signed with a key the IdP does not publish is invalid_grant',
+    needs: ['idJag'],
+    async run(ctx) {
+      const j = ctx.fixture.idJag!;
+      const { privateKey } = await generateKeyPair(j.alg, { extractable: true });
+      const jwk = { ...(await exportJWK(privateKey)), ...(j.private_jwk.kid ? { kid: j.private_jwk.kid } : {}) };
+      await refused(ctx, await signIdJag(ctx, ctx.issuer, {}, { key: { jwk, alg: j.alg } }));
+    },
+  },
+  {
+    id: 'id-jag.alg-none',
+    clause: 'RFC 7523 §3 (item 9); RFC 8725 §3.1, §3.2 (no alg none)',
+    level: 'MUST',
+    title: 'an unsigned ID-JAG (alg none) is invalid_grant',
+    needs: ['idJag'],
+    async run(ctx) {
+      const signed = await signIdJag(ctx, ctx.issuer);
+      const [, payload] = signed.split('.');
+      const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'oauth-id-jag+jwt' })).toString('base64url');
+      await refused(ctx, `${header}.${payload}.`);
+    },
+  },
+  {
+    id: 'id-jag.typ',
+    clause: 'draft-ietf-oauth-identity-assertion-authz-grant-04 §3 (typ oauth-id-jag+jwt), §4.4.1',
+    level: 'MUST',
+    title: 'a JWT of another type (typ JWT), otherwise valid, is invalid_grant',
+    needs: ['idJag'],
+    async run(ctx) {
+      await refused(ctx, await signIdJag(ctx, ctx.issuer, {}, { typ: 'JWT' }));
+    },
+  },
+  {
+    id: 'id-jag.expired',
+    clause: 'RFC 7523 §3 (item 4: exp); RFC 7521 §5.2',
+    level: 'MUST',
+    title: 'an expired ID-JAG is invalid_grant',
+    needs: ['idJag'],
+    async run(ctx) {
+      const now = Math.floor(Date.now() / 1000);
+      await refused(ctx, await signIdJag(ctx, ctx.issuer, { iat: now - 600, exp: now - 300 }));
+    },
+  },
+  {
+    id: 'id-jag.client-binding',
+    clause: 'draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4.1 (client_id = the authenticated client)',
+    level: 'MUST',
+    title: 'an ID-JAG issued to another client is invalid_grant',
+    needs: ['idJag'],
+    async run(ctx) {
+      await refused(ctx, await signIdJag(ctx, ctx.issuer, { client_id: 'another-client' }));
+    },
+  },
+  {
+    id: 'id-jag.untrusted-issuer',
+    clause: 'MCP Enterprise-Managed Authorization §7.4 (a trusted IdP); RFC 7523 §3 (item 1: iss)',
+    level: 'MUST',
+    title: 'an ID-JAG from an issuer the server does not trust is invalid_grant',
+    needs: ['idJag'],
+    async run(ctx) {
+      await refused(ctx, await signIdJag(ctx, ctx.issuer, { iss: 'https://untrusted-idp.invalid' }));
+    },
+  },
+  {
+    id: 'id-jag.client-auth',
+    clause: 'draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3 (client authentication); RFC 6749 §5.2',
+    level: 'MUST',
+    title: 'a redemption with a wrong client secret is 401 invalid_client',
+    needs: ['idJag'],
+    async run(ctx) {
+      const j = ctx.fixture.idJag!;
+      const res = await ctx.form(
+        'token',
+        { grant_type: JWT_BEARER, assertion: await signIdJag(ctx, ctx.issuer) },
+        { id: j.client_id, secret: 'wrong-secret' },
+      );
+      assert(res.status === 401 && res.body.error === 'invalid_client', `HTTP ${res.status} ${String(res.body.error)}`);
     },
   },
 ];

@@ -1,5 +1,5 @@
 /** Scenarios: RFC 7591/7592 dynamic registration and client ID metadata documents. */
-import { assert, type Scenario } from '../context.ts';
+import { assert, registerClient, type Scenario } from '../context.ts';
 
 export const registration: Scenario[] = [
   {
@@ -71,6 +71,110 @@ export const registration: Scenario[] = [
     title: 'client_id_metadata_document_supported is advertised',
     async run(ctx) {
       assert(ctx.metadata.client_id_metadata_document_supported === true, 'not advertised');
+    },
+  },
+
+  {
+    id: 'dcr.response',
+    clause: 'RFC 7591 §3.2.1 (201, client_id, the registered metadata returned)',
+    level: 'MUST',
+    title: 'a registration answers 201 with a client_id and the metadata as registered',
+    needs: ['dcr'],
+    async run(ctx) {
+      const redirect = ctx.fixture.publicClient.redirect_uri;
+      const res = await registerClient(ctx, {
+        redirect_uris: [redirect],
+        token_endpoint_auth_method: 'none',
+        application_type: 'native',
+        client_name: 'Conformance agent',
+        grant_types: ['authorization_code', 'refresh_token'],
+      });
+      assert(res.status === 201, `HTTP ${res.status} ${String(res.body.error)}`);
+      assert(typeof res.body.client_id === 'string' && res.body.client_id, 'no client_id');
+      assert(
+        JSON.stringify(res.body.redirect_uris) === JSON.stringify([redirect]) &&
+          res.body.client_name === 'Conformance agent' &&
+          res.body.token_endpoint_auth_method === 'none',
+        `metadata not returned as registered: ${JSON.stringify(res.body)}`,
+      );
+      assert(res.body.client_secret === undefined, 'a public client got a secret');
+      assert(res.headers.get('cache-control') === 'no-store', 'the response may be cached');
+    },
+  },
+  {
+    id: 'dcr.invalid-metadata',
+    clause: 'RFC 7591 §3.2.2 (invalid_client_metadata)',
+    level: 'MUST',
+    title: 'a registration with an unsupported token_endpoint_auth_method is invalid_client_metadata',
+    needs: ['dcr'],
+    async run(ctx) {
+      const res = await registerClient(ctx, {
+        redirect_uris: [ctx.fixture.publicClient.redirect_uri],
+        token_endpoint_auth_method: 'conformance_unknown_method',
+      });
+      assert(
+        res.status === 400 && res.body.error === 'invalid_client_metadata',
+        `HTTP ${res.status} ${String(res.body.error)}`,
+      );
+    },
+  },
+  {
+    id: 'dcr.redirect-https',
+    clause:
+      'MCP authorization §Communication Security (redirect URIs: localhost or HTTPS); OAuth 2.1 §2.3.1; RFC 9700 §4.1.1',
+    level: 'MUST',
+    title: 'a plain-http redirect URI on a non-loopback host is refused',
+    needs: ['dcr'],
+    async run(ctx) {
+      for (const application_type of ['web', 'native']) {
+        const res = await registerClient(ctx, {
+          redirect_uris: ['http://agent.example.com/callback'],
+          token_endpoint_auth_method: 'none',
+          application_type,
+        });
+        assert(
+          res.status === 400 && /^invalid_(redirect_uri|client_metadata)$/.test(String(res.body.error)),
+          `${application_type}: HTTP ${res.status} ${String(res.body.error)}`,
+        );
+      }
+    },
+  },
+  {
+    id: 'dcr.update',
+    clause: 'RFC 7592 §2.2 (update with the registration access token replaces the metadata)',
+    level: 'MUST',
+    title: 'a registered client updates its metadata with its registration access token',
+    needs: ['dcr'],
+    async run(ctx) {
+      const metadata = {
+        redirect_uris: [ctx.fixture.publicClient.redirect_uri],
+        token_endpoint_auth_method: 'none',
+        application_type: 'native',
+      };
+      const reg = await registerClient(ctx, metadata);
+      assert(reg.status === 201, `registration: HTTP ${reg.status}`);
+      const uri = String(reg.body.registration_client_uri);
+      const put = (token: string) =>
+        fetch(uri, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ ...metadata, client_id: reg.body.client_id, client_name: 'Renamed' }),
+        });
+      assert((await put('wrong-token')).status === 401, 'an update with a wrong token was not 401');
+      const res = await put(String(reg.body.registration_access_token));
+      const body = (await res.json()) as Record<string, unknown>;
+      assert(res.status === 200 && body.client_name === 'Renamed', `update: HTTP ${res.status} ${String(body.error)}`);
+    },
+  },
+  {
+    id: 'cimd.https-only',
+    clause:
+      'draft-ietf-oauth-client-id-metadata-document §3 (the client_id is an https URL); MCP authorization §Client ID Metadata Documents',
+    level: 'MUST',
+    title: 'a URL client_id that is not https is refused without a redirect',
+    async run(ctx) {
+      const res = await ctx.authorize({ client_id: 'http://agent.example.com/client.json' });
+      assert(res.status === 400 && res.location === '', `HTTP ${res.status} → ${res.location.slice(0, 120)}`);
     },
   },
 ];

@@ -115,4 +115,108 @@ export const tokens: Scenario[] = [
       );
     },
   },
+
+  {
+    id: 'token.unsupported-grant',
+    clause: 'RFC 6749 §5.2 (unsupported_grant_type, a JSON error body)',
+    level: 'MUST',
+    title: 'an unknown grant type is 400 unsupported_grant_type, as application/json',
+    async run(ctx) {
+      const c = ctx.fixture.confidentialClient;
+      const res = await ctx.form(
+        'token',
+        { grant_type: 'urn:example:no-such-grant' },
+        { id: c.client_id, secret: c.client_secret },
+      );
+      assert(
+        res.status === 400 && res.body.error === 'unsupported_grant_type',
+        `HTTP ${res.status} ${String(res.body.error)}`,
+      );
+      assert(/^application\/json/.test(res.headers.get('content-type') ?? ''), 'the error is not JSON');
+    },
+  },
+  {
+    id: 'token.no-password-grant',
+    clause: 'RFC 9700 §2.4 (the resource owner password credentials grant MUST NOT be used); OAuth 2.1 §10.4',
+    level: 'MUST',
+    title: 'grant_type=password is refused',
+    async run(ctx) {
+      const c = ctx.fixture.confidentialClient;
+      const res = await ctx.form(
+        'token',
+        { grant_type: 'password', username: ctx.fixture.user.username, password: ctx.fixture.user.password },
+        { id: c.client_id, secret: c.client_secret },
+      );
+      assert(
+        res.status === 400 && res.body.error === 'unsupported_grant_type' && res.body.access_token === undefined,
+        `HTTP ${res.status} ${String(res.body.error)}`,
+      );
+    },
+  },
+  {
+    id: 'token.resource-syntax',
+    clause: 'RFC 8707 §2 (resource: an absolute URI without a fragment; invalid_target)',
+    level: 'MUST',
+    title: 'a token request whose resource has a fragment, or is not absolute, is invalid_target',
+    async run(ctx) {
+      const c = ctx.fixture.confidentialClient;
+      for (const resource of [`${c.resource}#fragment`, 'not-a-uri']) {
+        const res = await ctx.form(
+          'token',
+          { grant_type: 'client_credentials', resource },
+          { id: c.client_id, secret: c.client_secret },
+        );
+        assert(
+          res.status === 400 && res.body.error === 'invalid_target',
+          `${resource}: HTTP ${res.status} ${String(res.body.error)}`,
+        );
+      }
+    },
+  },
+  {
+    id: 'token.scope-not-granted',
+    clause: 'RFC 6749 §5.2 (invalid_scope), §3.3',
+    level: 'MUST',
+    title: 'client credentials asking only for scopes the client may not have is invalid_scope',
+    async run(ctx) {
+      const c = ctx.fixture.confidentialClient;
+      const res = await ctx.form(
+        'token',
+        { grant_type: 'client_credentials', resource: c.resource, scope: 'conformance.never-granted' },
+        { id: c.client_id, secret: c.client_secret },
+      );
+      assert(res.status === 400 && res.body.error === 'invalid_scope', `HTTP ${res.status} ${String(res.body.error)}`);
+    },
+  },
+  {
+    id: 'refresh.resource-bound',
+    clause:
+      'RFC 8707 §2.2 (a refresh may only ask for resources of the grant); MCP authorization §Token Audience Binding',
+    level: 'MUST',
+    title: 'refreshing a token for a resource outside the grant is invalid_target, and nothing is issued',
+    async run(ctx) {
+      const tokens = await userTokens(ctx);
+      assert(tokens.refresh_token, 'no refresh token issued');
+      const res = await ctx.form('token', {
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token!,
+        client_id: ctx.fixture.publicClient.client_id,
+        resource: ctx.fixture.confidentialClient.resource,
+      });
+      assert(
+        res.status === 400 && res.body.error === 'invalid_target' && res.body.access_token === undefined,
+        `HTTP ${res.status} ${String(res.body.error)}`,
+      );
+    },
+  },
+  {
+    id: 'client.auth-methods',
+    clause: 'RFC 6749 §2.3.1 (client_secret_basic MUST be supported); RFC 8414 §2',
+    level: 'MUST',
+    title: 'token_endpoint_auth_methods_supported lists client_secret_basic',
+    async run(ctx) {
+      const methods = ctx.metadata.token_endpoint_auth_methods_supported as string[] | undefined;
+      assert(Array.isArray(methods) && methods.includes('client_secret_basic'), `methods: ${JSON.stringify(methods)}`);
+    },
+  },
 ];

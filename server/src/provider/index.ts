@@ -215,7 +215,7 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
   provider.use(defaultScopeForResource(() => deps.policy()));
-  provider.use(unauthorizedClientForGrantType);
+  provider.use(clientErrorCodes(config.issuer));
   provider.use(registrationBody(config.clients.registration.dcr.max_metadata_bytes));
   const ownKeys = createLocalJWKSet({
     keys: deps.jwks.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub),
@@ -310,23 +310,31 @@ function interactionPrompts(isFirstParty: (client: { clientId: string }) => bool
 }
 
 /**
- * RFC 6749 §5.2: a client that may not use the grant type gets `unauthorized_client`; oidc-provider 9.13
- * answers `invalid_request` ("requested grant type is not allowed for this client"). Corrected here.
+ * RFC 6749 §5.2 error codes where oidc-provider 9.13 answers `invalid_request`, corrected after it runs:
+ *   - a client that may not use the grant type gets `unauthorized_client` ("requested grant type is not
+ *     allowed for this client");
+ *   - a request to the token, introspection or revocation endpoint with no client authentication at all
+ *     gets `invalid_client` ("no client authentication included"), as 401 with a Basic challenge naming
+ *     the issuer as realm (RFC 7662 §2.3, RFC 7009 §2.1 refer to the same rule).
  */
-async function unauthorizedClientForGrantType(
-  ctx: { path: string; status: number; body: unknown },
-  next: () => Promise<void>,
-): Promise<void> {
-  await next();
-  const body = ctx.body as { error?: string; error_description?: string } | undefined;
-  if (
-    ctx.path === '/token' &&
-    ctx.status === 400 &&
-    body?.error === 'invalid_request' &&
-    body.error_description === 'requested grant type is not allowed for this client'
-  ) {
-    ctx.body = { error: 'unauthorized_client', error_description: body.error_description };
-  }
+function clientErrorCodes(issuer: string) {
+  const authenticated = new Set(['/token', '/token/introspection', '/token/revocation']);
+  return async (
+    ctx: { path: string; status: number; body: unknown; set(field: string, value: string): void },
+    next: () => Promise<void>,
+  ): Promise<void> => {
+    await next();
+    if (ctx.status !== 400 || !authenticated.has(ctx.path)) return;
+    const body = ctx.body as { error?: string; error_description?: string } | undefined;
+    if (body?.error !== 'invalid_request') return;
+    if (ctx.path === '/token' && body.error_description === 'requested grant type is not allowed for this client') {
+      ctx.body = { error: 'unauthorized_client', error_description: body.error_description };
+    } else if (body.error_description === 'no client authentication mechanism provided') {
+      ctx.status = 401;
+      ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
+      ctx.set('WWW-Authenticate', `Basic realm="${issuer}"`);
+    }
+  };
 }
 
 const INTROSPECTED = [

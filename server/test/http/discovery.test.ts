@@ -104,10 +104,14 @@ describe('bad input never hurts', () => {
     expect(res.body.error).toBe('invalid_request');
   });
 
-  it('a malformed form body is invalid_request', async () => {
-    const res = await request(server.url).post('/token').type('form').send('grant_type=%zz%&&==');
+  it('a garbled form body is a 400 OAuth error (its grant_type is unsupported), not a 500', async () => {
+    const res = await request(server.url)
+      .post('/token')
+      .auth('cost-reporter', SERVICE_SECRET)
+      .type('form')
+      .send('grant_type=%zz%&&==');
     expect(res.status).toBe(400);
-    expect(res.body.error).toBe('invalid_request');
+    expect(res.body.error).toBe('unsupported_grant_type');
   });
 
   it('a missing grant_type is invalid_request', async () => {
@@ -140,6 +144,19 @@ describe('bad input never hurts', () => {
     expect(res.body.error).toBe('invalid_client');
     expect(res.headers['www-authenticate']).toMatch(/^Basic .*error="invalid_client"/);
   });
+
+  it.each(['/token', '/token/introspection', '/token/revocation'])(
+    'no client authentication at all at %s is 401 invalid_client with a Basic challenge (RFC 6749 §5.2)',
+    async (path) => {
+      const res = await request(server.url)
+        .post(path)
+        .type('form')
+        .send(path === '/token' ? { grant_type: 'client_credentials' } : { token: 'anything' })
+        .expect(401);
+      expect(res.body).toEqual({ error: 'invalid_client', error_description: 'client authentication is required' });
+      expect(res.headers['www-authenticate']).toBe(`Basic realm="${ISSUER}"`);
+    },
+  );
 
   it('a browser sent to /auth by an unknown client sees an error page, not a stack trace', async () => {
     const res = await request(server.url)

@@ -1,0 +1,124 @@
+/**
+ * Scenarios: the resource-server side of MCP authorization, through an MCP server protected by the clients/
+ * kit (the fixture's `mcpServer`): RFC 9728 metadata naming this issuer, the 401 challenge, audience
+ * binding, scopes with step-up, and no tokens in query strings.
+ */
+import { assert, userTokens, type Context, type Scenario } from '../context.ts';
+
+const initialize = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'baton-conformance', version: '1' } },
+};
+
+/** A JSON-RPC POST to the MCP endpoint, as the Streamable HTTP transport sends it. */
+function post(ctx: Context, body: unknown, headers: Record<string, string> = {}, url = ctx.fixture.mcpServer!.url) {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-11-25',
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+/** The protected resource metadata URL of an MCP endpoint (RFC 9728 §3.1: inserted before the path). */
+const metadataUrl = (endpoint: string) => {
+  const u = new URL(endpoint);
+  return `${u.origin}/.well-known/oauth-protected-resource${u.pathname === '/' ? '' : u.pathname}`;
+};
+
+const mcpToken = async (ctx: Context) =>
+  (await userTokens(ctx, ctx.fixture.mcpServer!.url, ctx.fixture.mcpServer!.scope)).access_token;
+
+export const resourceServer: Scenario[] = [
+  {
+    id: 'rs.metadata',
+    clause: 'RFC 9728 §3, §3.3 (resource identical); MCP authorization §Authorization Server Location',
+    level: 'MUST',
+    title: 'the MCP server publishes protected resource metadata naming itself and this issuer',
+    needs: ['mcpServer'],
+    async run(ctx) {
+      const res = await fetch(metadataUrl(ctx.fixture.mcpServer!.url));
+      const body = (await res.json().catch(() => ({}))) as { resource?: string; authorization_servers?: string[] };
+      assert(res.status === 200, `HTTP ${res.status}`);
+      assert(body.resource === ctx.fixture.mcpServer!.url, `resource is ${String(body.resource)}`);
+      assert(body.authorization_servers?.includes(ctx.issuer), 'this issuer is not among authorization_servers');
+    },
+  },
+  {
+    id: 'rs.challenge',
+    clause:
+      'MCP authorization §Protected Resource Metadata Discovery (401 + WWW-Authenticate); RFC 9728 §5.1; RFC 6750 §3',
+    level: 'MUST',
+    title: 'a request without a token is 401 with a Bearer challenge carrying resource_metadata',
+    needs: ['mcpServer'],
+    async run(ctx) {
+      const res = await post(ctx, initialize);
+      const challenge = res.headers.get('www-authenticate') ?? '';
+      assert(res.status === 401, `HTTP ${res.status}`);
+      assert(
+        /^Bearer /.test(challenge) &&
+          challenge.includes(`resource_metadata="${metadataUrl(ctx.fixture.mcpServer!.url)}"`),
+        `WWW-Authenticate: ${challenge}`,
+      );
+    },
+  },
+  {
+    id: 'rs.audience',
+    clause:
+      'MCP authorization §Token Audience Binding and Validation (MUST validate the audience); RFC 8707 §2; RFC 6750 §3.1',
+    level: 'MUST',
+    title: 'a valid token of this issuer for another resource is 401 invalid_token; one for this server passes',
+    needs: ['mcpServer'],
+    async run(ctx) {
+      const { access_token: other } = await userTokens(ctx);
+      const refused = await post(ctx, initialize, { authorization: `Bearer ${other}` });
+      assert(
+        refused.status === 401 && (refused.headers.get('www-authenticate') ?? '').includes('error="invalid_token"'),
+        `a token for ${ctx.fixture.resource}: HTTP ${refused.status}`,
+      );
+      const ok = await post(ctx, initialize, { authorization: `Bearer ${await mcpToken(ctx)}` });
+      assert(ok.status === 200, `a token for the MCP server: HTTP ${ok.status}`);
+    },
+  },
+  {
+    id: 'rs.insufficient-scope',
+    clause: 'MCP authorization §Scope Challenge Handling (403 insufficient_scope); RFC 6750 §3.1',
+    level: 'MUST',
+    title: 'a tool the token does not cover is 403 insufficient_scope naming the scope to step up to',
+    needs: ['mcpServer'],
+    async run(ctx) {
+      const tool = ctx.fixture.mcpServer!.deniedTool;
+      assert(tool, 'the fixture names no deniedTool');
+      const res = await post(
+        ctx,
+        { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: tool, arguments: {} } },
+        { authorization: `Bearer ${await mcpToken(ctx)}` },
+      );
+      const challenge = res.headers.get('www-authenticate') ?? '';
+      assert(res.status === 403, `HTTP ${res.status}`);
+      assert(
+        challenge.includes('error="insufficient_scope"') && /scope="[^"]+"/.test(challenge),
+        `WWW-Authenticate: ${challenge}`,
+      );
+    },
+  },
+  {
+    id: 'rs.token-in-query',
+    clause: 'MCP authorization §Access Token Usage (tokens MUST NOT be in the query string); OAuth 2.1 §5.1',
+    level: 'MUST',
+    title: 'a token sent in the query string is not accepted',
+    needs: ['mcpServer'],
+    async run(ctx) {
+      const url = new URL(ctx.fixture.mcpServer!.url);
+      url.searchParams.set('access_token', await mcpToken(ctx));
+      const res = await post(ctx, initialize, {}, url.href);
+      assert(res.status === 401, `HTTP ${res.status}`);
+    },
+  },
+];
