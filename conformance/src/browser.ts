@@ -10,6 +10,8 @@ export interface SignInOptions {
   stopAt(url: URL): boolean;
   /** the fields to submit on a page (the CSRF token is added) */
   answer(html: string): Record<string, string>;
+  /** sees every page shown on the way (a scenario may check its headers or what it tells the user) */
+  onPage?(page: { url: string; status: number; headers: Headers; html: string }): void;
   maxSteps?: number;
 }
 
@@ -42,16 +44,19 @@ export async function walkSignIn(start: string, opts: SignInOptions): Promise<UR
     }
     return res;
   };
+  let url = start;
   let res = await go(start);
   for (let i = 0; i < (opts.maxSteps ?? 12); i++) {
     const location = res.headers.get('location');
     if (location) {
-      const url = new URL(location, opts.base);
-      if (opts.stopAt(url)) return url;
-      res = await go(url.href);
+      const next = new URL(location, opts.base);
+      if (opts.stopAt(next)) return next;
+      url = next.href;
+      res = await go(url);
       continue;
     }
     const html = await res.text();
+    opts.onPage?.({ url, status: res.status, headers: res.headers, html });
     const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1]?.replaceAll('&amp;', '&');
     const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
     if (!action || !csrf) {
@@ -62,7 +67,8 @@ export async function walkSignIn(start: string, opts: SignInOptions): Promise<UR
         .trim();
       throw new SignInError(`the sign-in stopped on a page without a form (HTTP ${res.status}: ${text.slice(0, 160)})`);
     }
-    res = await go(new URL(action, opts.base).href, {
+    url = new URL(action, opts.base).href;
+    res = await go(url, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ csrf, ...opts.answer(html) }).toString(),

@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createLocalJWKSet, importJWK, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
-import { answerAs, SignInError, walkSignIn } from './browser.ts';
+import { answerAs, SignInError, walkSignIn, type SignInOptions } from './browser.ts';
 
 export interface Fixture {
   /** a resource baton serves, with one scope the user and the client credentials client may get */
@@ -36,6 +36,8 @@ export interface Fixture {
    * resource), a scope the user may get for it, and a tool the user may not call
    */
   mcpServer?: { url: string; scope: string; deniedTool?: string };
+  /** optional: a foreign authorization server the exchange actor may get ID-JAGs for (identity chaining) */
+  identityChaining?: { audience: string };
 }
 
 export type Level = 'MUST' | 'SHOULD';
@@ -72,7 +74,10 @@ export interface Ctx {
     headers?: Record<string, string>,
   ): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }>;
   /** The scripted sign-in, to the code (a Failure when none comes back). */
-  signIn(extra?: Record<string, string>): Promise<{ code: string; verifier: string; location: URL }>;
+  signIn(
+    extra?: Record<string, string>,
+    onPage?: SignInOptions['onPage'],
+  ): Promise<{ code: string; verifier: string; location: URL }>;
   /**
    * A GET of the authorization endpoint with the public client's usual parameters (an empty value drops one),
    * redirects not followed; `error` is the error sent back to the redirect URI, if any.
@@ -117,7 +122,7 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
       return { status: res.status, headers: res.headers, body: parsed };
     },
     /** The scripted sign-in: baton's local login form, as a browser without JavaScript would use it. */
-    async signIn(extra = {}) {
+    async signIn(extra = {}, onPage) {
       const verifier = randomBytes(32).toString('base64url');
       const params = new URLSearchParams({
         client_id: fixture.publicClient.client_id,
@@ -137,6 +142,7 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
             base: issuer,
             stopAt: (url) => url.href.startsWith(fixture.publicClient.redirect_uri),
             answer: answerAs(fixture.user),
+            ...(onPage ? { onPage } : {}),
           },
         );
         const code = location.searchParams.get('code');

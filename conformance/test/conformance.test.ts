@@ -23,6 +23,7 @@ const SECRET = 'conformance-secret-0123456789abcdefghij';
 const LOGS = 'https://logs.mcp.example.com/mcp';
 const COST = 'https://cost.internal.example.com';
 const TICKETS = 'https://tickets.internal.example.com';
+const PARTNER_AS = 'https://as.partner.example.com';
 const MCP_PORT = 9482;
 const MCP = `http://127.0.0.1:${MCP_PORT}/mcp`;
 let baton: RunningServer;
@@ -59,6 +60,7 @@ beforeAll(async () => {
         },
       ],
     },
+    identity_chaining: [{ audience: PARTNER_AS, clients: ['logs-mcp'], scopes: ['partner.read'] }],
     delegation: [
       { actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'] },
       { actor: 'cost-svc', targets: [TICKETS], scopes: ['tickets.create'] },
@@ -101,6 +103,7 @@ beforeAll(async () => {
     },
     dcr: true,
     mcpServer: { url: MCP, scope: 'logs.read', deniedTool: 'trigger_incident' },
+    identityChaining: { audience: PARTNER_AS },
   };
   // the example logs MCP server behind the kit, trusting this baton
   mcp = await startLogsMcp({
@@ -178,7 +181,14 @@ describe('the conformance suite', () => {
   it('names the clauses a misconfigured AS breaks (PKCE optional), and the CLI exits 1', async () => {
     const results = await runSuite(
       'http://127.0.0.1:9481',
-      { ...fixture, exchange: undefined, idJag: undefined, dcr: false, mcpServer: undefined },
+      {
+        ...fixture,
+        exchange: undefined,
+        idJag: undefined,
+        dcr: false,
+        mcpServer: undefined,
+        identityChaining: undefined,
+      },
       ['discovery.metadata', 'pkce.required'],
     );
     expect(results.find((r) => r.id === 'discovery.metadata')?.status).toBe('pass');

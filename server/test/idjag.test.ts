@@ -104,7 +104,7 @@ describe('ID-JAG redemption', () => {
     const res = await redeem(await idp.sign(claims()), {
       scope: 'logs.read incidents.trigger logs.debug.write',
     }).expect(200);
-    expect(res.body).toMatchObject({ token_type: 'Bearer', scope: 'logs.read', expires_in: 300 });
+    expect(res.body).toMatchObject({ token_type: 'Bearer', scope: 'logs.read', expires_in: 300, resource: LOGS });
     expect(res.body.refresh_token).toBeUndefined();
     expect(decodeJwt(res.body.access_token)).toMatchObject({
       aud: LOGS,

@@ -295,4 +295,66 @@ export const authorization: Scenario[] = [
       assert(refresh.status === 400 && refresh.body.error === 'invalid_grant', `refresh: HTTP ${refresh.status}`);
     },
   },
+
+  {
+    id: 'authorization.iss-on-error',
+    clause: 'RFC 9207 §2 (iss in error responses too); MCP authorization §Authorization Response Validation',
+    level: 'SHOULD',
+    title: 'an error sent back to the redirect URI carries iss equal to the issuer',
+    async run(ctx) {
+      const res = await ctx.authorize({ code_challenge: '' });
+      assert(res.error, `no error redirect (HTTP ${res.status})`);
+      assert(
+        new URL(res.location).searchParams.get('iss') === ctx.issuer,
+        `iss missing or wrong: ${res.location.slice(0, 160)}`,
+      );
+    },
+  },
+  {
+    id: 'consent.no-framing',
+    clause:
+      'MCP authorization §Confused Deputy (consent UI protected against clickjacking: frame-ancestors, X-Frame-Options)',
+    level: 'MUST',
+    title: 'every sign-in and consent page forbids framing',
+    async run(ctx) {
+      const pages: { url: string; headers: Headers }[] = [];
+      await ctx.signIn({}, (page) => pages.push(page));
+      assert(pages.length > 0, 'no page was shown');
+      for (const p of pages) {
+        const csp = p.headers.get('content-security-policy') ?? '';
+        assert(
+          /frame-ancestors 'none'/.test(csp) || p.headers.get('x-frame-options')?.toUpperCase() === 'DENY',
+          `${p.url.slice(0, 80)} may be framed`,
+        );
+      }
+    },
+  },
+  {
+    id: 'consent.redirect-host',
+    clause:
+      'MCP authorization §Client ID Metadata Documents / §Confused Deputy (the consent page names the client and the redirect URI host)',
+    level: 'MUST',
+    title: 'the consent page for a registered third-party client shows its name and its redirect URI host',
+    needs: ['dcr'],
+    async run(ctx) {
+      const name = `Conformance third party ${randomUUID().slice(0, 8)}`;
+      const reg = await registerClient(ctx, {
+        redirect_uris: [ctx.fixture.publicClient.redirect_uri],
+        token_endpoint_auth_method: 'none',
+        application_type: 'native',
+        client_name: name,
+      });
+      assert(reg.status === 201, `registration: HTTP ${reg.status}`);
+      const pages: string[] = [];
+      await ctx.signIn({ client_id: String(reg.body.client_id) }, (page) => pages.push(page.html));
+      // what the user reads: the text, without markup (form actions) and without the issuer's own URLs
+      const text = pages.map((html) => html.replace(/<[^>]*>/g, ' ').replaceAll(ctx.issuer, ''));
+      const consent = text.find((t) => t.includes(name));
+      assert(consent, 'no page named the client');
+      assert(
+        consent!.includes(new URL(ctx.fixture.publicClient.redirect_uri).hostname),
+        'the consent page does not show the redirect URI host',
+      );
+    },
+  },
 ];

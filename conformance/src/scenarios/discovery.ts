@@ -66,4 +66,24 @@ export const discovery: Scenario[] = [
           assert(!(p in k), `key ${String(k.kid)} publishes ${p}`);
     },
   },
+
+  {
+    id: 'discovery.endpoints-secure',
+    clause: 'MCP authorization §Communication Security (every AS endpoint over HTTPS); OAuth 2.1 §1.5; RFC 8414 §2',
+    level: 'MUST',
+    title: "every endpoint in the metadata is https (or loopback http, for a local deployment) under the issuer's host",
+    async run(ctx) {
+      const issuer = new URL(ctx.issuer);
+      const endpoints = Object.entries(ctx.metadata).filter(
+        ([k, v]) => (k.endsWith('_endpoint') || k === 'jwks_uri') && typeof v === 'string',
+      );
+      assert(endpoints.length >= 3, 'too few endpoints advertised');
+      for (const [k, v] of endpoints) {
+        const u = new URL(String(v));
+        const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+        assert(u.protocol === 'https:' || (u.protocol === 'http:' && loopback), `${k} is ${String(v)}`);
+        assert(u.host === issuer.host, `${k} is on another host: ${String(v)}`);
+      }
+    },
+  },
 ];

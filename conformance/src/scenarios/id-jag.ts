@@ -1,6 +1,8 @@
 /** Scenarios: ID-JAG redemption (RFC 7523 jwt-bearer under the identity assertion authorization grant and the MCP Enterprise-Managed Authorization profile). */
-import { exportJWK, generateKeyPair } from 'jose';
-import { assert, signIdJag, JWT_BEARER, type Context, type Scenario } from '../context.ts';
+import { decodeJwt, exportJWK, generateKeyPair, jwtVerify } from 'jose';
+import { assert, signIdJag, userTokens, AT_TYPE, JWT_BEARER, TE, type Context, type Scenario } from '../context.ts';
+
+const ID_JAG_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
 
 /** Redeems the assertion as the fixture's ID-JAG client and expects invalid_grant with nothing issued. */
 async function refused(ctx: Context, assertion: string): Promise<void> {
@@ -156,6 +158,111 @@ export const idJag: Scenario[] = [
         { id: j.client_id, secret: 'wrong-secret' },
       );
       assert(res.status === 401 && res.body.error === 'invalid_client', `HTTP ${res.status} ${String(res.body.error)}`);
+    },
+  },
+
+  {
+    id: 'id-jag.token',
+    clause:
+      'MCP Enterprise-Managed Authorization §5.1, §7.2.1 (audience-restricted; scope = requested ∩ ID-JAG); ID-JAG §4.4.1 (5), §4.4.3',
+    level: 'MUST',
+    title: 'the token is for the ID-JAG resource only, its scope within the ID-JAG, both returned; no refresh token',
+    needs: ['idJag'],
+    async run(ctx) {
+      const j = ctx.fixture.idJag!;
+      const assertion = await signIdJag(ctx, ctx.issuer, { scope: ctx.fixture.scope });
+      const res = await ctx.form(
+        'token',
+        { grant_type: JWT_BEARER, assertion, scope: `${ctx.fixture.scope} conformance.never-granted` },
+        { id: j.client_id, secret: j.client_secret },
+      );
+      assert(res.status === 200, `HTTP ${res.status} ${String(res.body.error)}`);
+      assert(res.body.scope === ctx.fixture.scope, `scope is ${String(res.body.scope)}`);
+      assert(res.body.resource === ctx.fixture.resource, `resource is ${String(res.body.resource)}`);
+      assert(res.body.refresh_token === undefined, 'a refresh token was issued');
+      const { payload } = await jwtVerify(String(res.body.access_token), await ctx.jwks(), {
+        issuer: ctx.issuer,
+        audience: ctx.fixture.resource,
+        typ: 'at+jwt',
+      });
+      assert(payload.aud === ctx.fixture.resource && payload.scope === ctx.fixture.scope, 'aud or scope wrong');
+    },
+  },
+  {
+    id: 'id-jag.unknown-resource',
+    clause: 'MCP Enterprise-Managed Authorization §7.6.2 (resource: a registered MCP server, else invalid_grant)',
+    level: 'MUST',
+    title: 'an ID-JAG for a resource this server does not serve is invalid_grant',
+    needs: ['idJag'],
+    async run(ctx) {
+      await refused(ctx, await signIdJag(ctx, ctx.issuer, { resource: 'https://unknown-mcp.invalid/mcp' }));
+    },
+  },
+  {
+    id: 'id-jag.issue',
+    clause:
+      'draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3.4, §3; MCP Enterprise-Managed Authorization §7.7; RFC 8693 §2.2.1',
+    level: 'MUST',
+    title:
+      'identity chaining: an exchange for requested_token_type id-jag returns a signed ID-JAG for the audience (token_type N_A)',
+    needs: ['exchange', 'identityChaining'],
+    async run(ctx) {
+      const x = ctx.fixture.exchange!;
+      const audience = ctx.fixture.identityChaining!.audience;
+      assert(
+        (ctx.metadata.identity_chaining_requested_token_types_supported as string[] | undefined)?.includes(ID_JAG_TYPE),
+        'identity_chaining_requested_token_types_supported does not list id-jag',
+      );
+      const { access_token } = await userTokens(ctx);
+      const res = await ctx.form(
+        'token',
+        {
+          grant_type: TE,
+          subject_token: access_token,
+          subject_token_type: AT_TYPE,
+          requested_token_type: ID_JAG_TYPE,
+          audience,
+        },
+        { id: x.client_id, secret: x.client_secret },
+      );
+      assert(res.status === 200, `HTTP ${res.status} ${String(res.body.error)}`);
+      assert(
+        res.body.issued_token_type === ID_JAG_TYPE &&
+          res.body.token_type === 'N_A' &&
+          res.body.refresh_token === undefined,
+        `issued_token_type ${String(res.body.issued_token_type)}, token_type ${String(res.body.token_type)}`,
+      );
+      const { payload } = await jwtVerify(String(res.body.access_token), await ctx.jwks(), {
+        issuer: ctx.issuer,
+        audience,
+        typ: 'oauth-id-jag+jwt',
+        requiredClaims: ['sub', 'jti', 'exp', 'iat', 'client_id'],
+      });
+      assert(payload.exp! <= decodeJwt(access_token).exp!, 'the ID-JAG outlives the subject token');
+    },
+  },
+  {
+    id: 'id-jag.issue-audience',
+    clause:
+      'MCP Enterprise-Managed Authorization §7.6.1 (an allow-list of audiences, MUST); RFC 8693 §2.2.2 (invalid_target)',
+    level: 'MUST',
+    title: 'identity chaining to an audience that is not configured is invalid_target',
+    needs: ['exchange', 'identityChaining'],
+    async run(ctx) {
+      const x = ctx.fixture.exchange!;
+      const { access_token } = await userTokens(ctx);
+      const res = await ctx.form(
+        'token',
+        {
+          grant_type: TE,
+          subject_token: access_token,
+          subject_token_type: AT_TYPE,
+          requested_token_type: ID_JAG_TYPE,
+          audience: 'https://unknown-as.invalid',
+        },
+        { id: x.client_id, secret: x.client_secret },
+      );
+      assert(res.status === 400 && res.body.error === 'invalid_target', `HTTP ${res.status} ${String(res.body.error)}`);
     },
   },
 ];

@@ -152,6 +152,13 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
       },
     });
     const value = await at.save();
-    ctx.body = { access_token: value, token_type: at.tokenType, expires_in: lifetime, scope: scope.join(' ') };
+    // ID-JAG §4.4.1 (5): the granted resource and scope are returned in the token response
+    ctx.body = {
+      access_token: value,
+      token_type: at.tokenType,
+      expires_in: lifetime,
+      scope: scope.join(' '),
+      resource: resource.uri,
+    };
   };
 }
