@@ -12,6 +12,8 @@ export interface SignInOptions {
   answer(html: string): Record<string, string>;
   /** sees every page shown on the way (a scenario may check its headers or what it tells the user) */
   onPage?(page: { url: string; status: number; headers: Headers; html: string }): void;
+  /** sees every redirect on the way, with its status (a scenario may check how the browser is sent on) */
+  onRedirect?(redirect: { from: string; status: number; location: string }): void;
   maxSteps?: number;
 }
 
@@ -50,6 +52,7 @@ export async function walkSignIn(start: string, opts: SignInOptions): Promise<UR
     const location = res.headers.get('location');
     if (location) {
       const next = new URL(location, opts.base);
+      opts.onRedirect?.({ from: url, status: res.status, location: next.href });
       if (opts.stopAt(next)) return next;
       url = next.href;
       res = await go(url);

@@ -76,7 +76,7 @@ export interface Ctx {
   /** The scripted sign-in, to the code (a Failure when none comes back). */
   signIn(
     extra?: Record<string, string>,
-    onPage?: SignInOptions['onPage'],
+    watch?: Pick<SignInOptions, 'onPage' | 'onRedirect'>,
   ): Promise<{ code: string; verifier: string; location: URL }>;
   /**
    * A GET of the authorization endpoint with the public client's usual parameters (an empty value drops one),
@@ -122,7 +122,7 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
       return { status: res.status, headers: res.headers, body: parsed };
     },
     /** The scripted sign-in: baton's local login form, as a browser without JavaScript would use it. */
-    async signIn(extra = {}, onPage) {
+    async signIn(extra = {}, watch = {}) {
       const verifier = randomBytes(32).toString('base64url');
       const params = new URLSearchParams({
         client_id: fixture.publicClient.client_id,
@@ -142,7 +142,7 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
             base: issuer,
             stopAt: (url) => url.href.startsWith(fixture.publicClient.redirect_uri),
             answer: answerAs(fixture.user),
-            ...(onPage ? { onPage } : {}),
+            ...watch,
           },
         );
         const code = location.searchParams.get('code');

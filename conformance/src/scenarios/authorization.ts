@@ -318,7 +318,7 @@ export const authorization: Scenario[] = [
     title: 'every sign-in and consent page forbids framing',
     async run(ctx) {
       const pages: { url: string; headers: Headers }[] = [];
-      await ctx.signIn({}, (page) => pages.push(page));
+      await ctx.signIn({}, { onPage: (page) => pages.push(page) });
       assert(pages.length > 0, 'no page was shown');
       for (const p of pages) {
         const csp = p.headers.get('content-security-policy') ?? '';
@@ -346,7 +346,7 @@ export const authorization: Scenario[] = [
       });
       assert(reg.status === 201, `registration: HTTP ${reg.status}`);
       const pages: string[] = [];
-      await ctx.signIn({ client_id: String(reg.body.client_id) }, (page) => pages.push(page.html));
+      await ctx.signIn({ client_id: String(reg.body.client_id) }, { onPage: (page) => pages.push(page.html) });
       // what the user reads: the text, without markup (form actions) and without the issuer's own URLs
       const text = pages.map((html) => html.replace(/<[^>]*>/g, ' ').replaceAll(ctx.issuer, ''));
       const consent = text.find((t) => t.includes(name));
@@ -355,6 +355,20 @@ export const authorization: Scenario[] = [
         consent!.includes(new URL(ctx.fixture.publicClient.redirect_uri).hostname),
         'the consent page does not show the redirect URI host',
       );
+    },
+  },
+
+  {
+    id: 'authorization.no-307',
+    clause: 'RFC 9700 §4.12 (no 307 redirect after the user posts credentials); OAuth 2.1 §7.5.3',
+    level: 'MUST',
+    title: 'no step of the sign-in redirects with 307 (which would re-post the password to the client)',
+    async run(ctx) {
+      const redirects: { from: string; status: number }[] = [];
+      await ctx.signIn({}, { onRedirect: (r) => redirects.push(r) });
+      assert(redirects.length > 0, 'no redirect was seen');
+      const bad = redirects.find((r) => r.status === 307);
+      assert(!bad, `307 from ${bad?.from.slice(0, 80) ?? ''}`);
     },
   },
 ];

@@ -4,10 +4,13 @@ import { assert, type Scenario } from '../context.ts';
 export const discovery: Scenario[] = [
   {
     id: 'discovery.metadata',
-    clause: 'RFC 8414 §3; MCP authorization 2026-07-28 §Authorization Server Metadata Discovery',
+    clause: 'RFC 8414 §3, §3.2; MCP authorization 2026-07-28 §Authorization Server Metadata Discovery',
     level: 'MUST',
     title: 'AS metadata at /.well-known/oauth-authorization-server with issuer identical to the issuer',
     async run(ctx) {
+      const res = await fetch(`${ctx.issuer}/.well-known/oauth-authorization-server`);
+      assert(res.status === 200, `HTTP ${res.status}`);
+      assert(/^application\/json/.test(res.headers.get('content-type') ?? ''), 'RFC 8414 §3.2: not application/json');
       assert(ctx.metadata.issuer === ctx.issuer, `issuer is ${String(ctx.metadata.issuer)}`);
       for (const k of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'response_types_supported'])
         assert(ctx.metadata[k], `${k} missing`);

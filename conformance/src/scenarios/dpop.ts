@@ -115,4 +115,40 @@ export const dpop: Scenario[] = [
       assert(!algs!.some((a) => a === 'none' || a.startsWith('HS')), `symmetric or none listed: ${algs!.join(' ')}`);
     },
   },
+
+  {
+    id: 'dpop.code-binding',
+    clause: 'RFC 9449 §10 (dpop_jkt binds the authorization code to the key)',
+    level: 'MUST',
+    title: 'a code requested with dpop_jkt is redeemed only with a proof by that key, and gives a bound token',
+    async run(ctx) {
+      const key = await proofKey();
+      const other = await proofKey();
+      const htu = String(ctx.metadata.token_endpoint);
+      const redeem = async (dPoP?: string) => {
+        const { code, verifier } = await ctx.signIn({ dpop_jkt: await calculateJwkThumbprint(key.jwk) });
+        return ctx.form(
+          'token',
+          {
+            grant_type: 'authorization_code',
+            code,
+            code_verifier: verifier,
+            redirect_uri: ctx.fixture.publicClient.redirect_uri,
+            client_id: ctx.fixture.publicClient.client_id,
+            resource: ctx.fixture.resource,
+          },
+          undefined,
+          dPoP ? { DPoP: dPoP } : {},
+        );
+      };
+      const bare = await redeem();
+      assert(bare.status === 400 && bare.body.error === 'invalid_grant', `no proof: HTTP ${bare.status}`);
+      const wrong = await redeem(await proof(other, { htu }));
+      assert(wrong.status === 400 && wrong.body.error === 'invalid_grant', `another key: HTTP ${wrong.status}`);
+      const right = await redeem(await proof(key, { htu }));
+      assert(right.status === 200 && right.body.token_type === 'DPoP', `the key: HTTP ${right.status}`);
+      const cnf = decodeJwt(String(right.body.access_token)).cnf as { jkt?: string } | undefined;
+      assert(cnf?.jkt === (await calculateJwkThumbprint(key.jwk)), 'the token is not bound to the key');
+    },
+  },
 ];
