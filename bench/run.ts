@@ -125,20 +125,24 @@ const config = makeConfig({
   delegation: [{ actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'] }],
 });
 
-// the measured processes: bare oidc-provider and baton, each its own process, on the same 2 cores as the load
-const bare = spawn(
-  process.execPath,
-  [
-    ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-    new URL('./bare-provider.ts', import.meta.url).pathname,
-  ],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-);
-const bareUrl = await new Promise<string>((ok) =>
-  createInterface({ input: bare.stdout }).once('line', (l) => ok((JSON.parse(l) as { url: string }).url)),
-);
+// the measured processes: bare oidc-provider (twice: as is, and with one durable write per token) and baton,
+// each its own process, on the same 2 cores as the load
+function startBare(env: Record<string, string> = {}) {
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      new URL('./bare-provider.ts', import.meta.url).pathname,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
+  );
+  const url = new Promise<string>((ok) =>
+    createInterface({ input: child.stdout }).once('line', (l) => ok((JSON.parse(l) as { url: string }).url)),
+  );
+  return { child, url };
+}
+const bare = startBare();
+const bareUrl = await bare.url;
 // baton logs warnings only here, as a production deployment might; the request log is measured separately
 const batonPort = 9470;
 const batonChild = spawn(
@@ -166,6 +170,12 @@ for (let ready = false; !ready;) {
   );
   if (!ready) await new Promise((ok) => setTimeout(ok, 100));
 }
+
+// after baton has migrated the database: the bare baseline plus the lineage write
+const bareWriting = startBare({ BARE_LINEAGE_DB: services.db.url });
+const bareWritingUrl = await bareWriting.url;
+const bareClaiming = startBare({ BARE_REPLAY_REDIS: services.redis });
+const bareClaimingUrl = await bareClaiming.url;
 
 // a subject token (Alice, through the authorization code flow) and a pool of single-use ID-JAGs
 const seeder = await startServer(config, createLogger('silent'));
@@ -204,7 +214,27 @@ const jagBodies = pool.map((a) => new URLSearchParams({ grant_type: JWT_BEARER, 
 rows.push(
   await run(
     'bare oidc-provider client_credentials (ES256, memory)',
-    { url: bareUrl, pid: bare.pid! },
+    { url: bareUrl, pid: bare.child.pid! },
+    {
+      auth: `bench:${SECRET}`,
+      body: `grant_type=client_credentials&resource=${encodeURIComponent(COST)}`,
+    },
+  ),
+);
+rows.push(
+  await run(
+    'bare + one lineage row per token (PostgreSQL)',
+    { url: bareWritingUrl, pid: bareWriting.child.pid! },
+    {
+      auth: `bench:${SECRET}`,
+      body: `grant_type=client_credentials&resource=${encodeURIComponent(COST)}`,
+    },
+  ),
+);
+rows.push(
+  await run(
+    'bare + one replay record per token (Redis SET NX)',
+    { url: bareClaimingUrl, pid: bareClaiming.child.pid! },
     {
       auth: `bench:${SECRET}`,
       body: `grant_type=client_credentials&resource=${encodeURIComponent(COST)}`,
@@ -273,7 +303,9 @@ process.stdout.write(
 );
 process.stdout.write('targets (issue #5): exchange and ID-JAG ≥ 0.90× the baseline, p99 ≤ 15 ms at 10 connections\n');
 
-bare.kill();
+bare.child.kill();
+bareWriting.child.kill();
+bareClaiming.child.kill();
 await Promise.all([baton.stop(), seeder.close()]);
 await services.db.drop();
 await idp.stop();
