@@ -1,14 +1,15 @@
 /**
  * Scale-out: two `baton start` processes on one PostgreSQL + Redis behave as one. An authorization code
  * and a refresh token are each redeemable exactly once, even when the redemptions race across the
- * processes (RFC 6749 §4.1.2, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
+ * processes (RFC 6749 §4.1.2, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2), and a DPoP proof is accepted once (RFC 9449 §11.1).
  */
-import { decodeJwt } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { startServer, type RunningServer } from '../src/main.ts';
-import { freshDatabase, makeConfig, redisPrefix, requireEnv } from './helpers.ts';
+import { freshDatabase, makeConfig, redisPrefix, requireEnv, SERVICE_SECRET } from './helpers.ts';
 import { startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import { codeForm, LOGS, seedAccount, seedCode } from './seed.ts';
 
@@ -16,12 +17,13 @@ let a: ServerProcess;
 let b: ServerProcess;
 let seeder: RunningServer; // an in-test instance on the same store, used only to write the seed
 let drop: () => Promise<void>;
+let config: ReturnType<typeof makeConfig>;
 
 beforeAll(async () => {
   const db = await freshDatabase();
   drop = db.drop;
   const storage = { postgres: db.url, redis: requireEnv('TEST_REDIS_URL'), redis_key_prefix: redisPrefix() };
-  const config = makeConfig({ storage });
+  config = makeConfig({ storage });
   const file = writeConfig({ ...config, logging: { level: 'info' } });
   seeder = await startServer(config, createLogger('silent'));
   [a, b] = await Promise.all([startServerProcess(file), startServerProcess(file)]);
@@ -81,6 +83,29 @@ describe('two server processes on one store', () => {
     expect(won).toHaveLength(1);
     expect(won[0]!.body.refresh_token).not.toBe(first.body.refresh_token);
     expect(responses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(11);
+  });
+
+  it('a DPoP proof replayed concurrently on both: exactly one request is accepted (RFC 9449 §11.1)', async () => {
+    for (let round = 0; round < 5; round++) {
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const proof = await new SignJWT({ htm: 'POST', htu: `${config.issuer}/token`, jti: randomUUID() })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey) })
+        .setIssuedAt()
+        .sign(privateKey);
+      const responses = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          request(i % 2 ? b.url : a.url)
+            .post('/token')
+            .auth('cost-reporter', SERVICE_SECRET)
+            .set('DPoP', proof)
+            .type('form')
+            .send({ grant_type: 'client_credentials', resource: 'https://cost.internal.example.com' }),
+        ),
+      );
+      expect(responses.filter((r) => r.status === 200)).toHaveLength(1);
+      // oidc-provider answers a replayed proof at its own grants with invalid_grant ("DPoP proof JWT Replay detected")
+      expect(responses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(11);
+    }
   });
 
   it('a code redeemed on one process is refused on the other', async () => {

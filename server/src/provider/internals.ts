@@ -8,8 +8,10 @@ import validateDpopInternal, {
   type DPoPProof,
 } from 'oidc-provider/lib/helpers/validate_dpop.js';
 import { applySSRFProtection } from 'oidc-provider/lib/helpers/fetch_request.js';
+import { createHash } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Adapter } from '../../../adapters/src/models.ts';
 
 export type { DPoPProof };
 
@@ -42,4 +44,21 @@ export function outgoingDispatcher(opts: { ca?: string; allowPrivateNetwork: boo
   if (!Agent) throw new Error('no undici global dispatcher to derive an Agent from');
   const agent = new Agent(opts.ca ? { connect: { ca: opts.ca } } : {});
   return opts.allowPrivateNetwork ? agent : applySSRFProtection(agent);
+}
+
+/**
+ * oidc-provider 9.13's `ReplayDetection.unique(iss, jti, exp)` (DPoP proof jti, RFC 9449 §11.1; client
+ * assertion jti, RFC 7523 §3) is find-then-save: concurrent requests carrying one proof, on one process or
+ * several, all find nothing and all pass. Replaced with one atomic claim on the shared store, so exactly
+ * one request per (iss, jti) is accepted across every process. The record id is oidc-provider's own.
+ */
+export function atomicReplayDetection(provider: Provider, store: Adapter): void {
+  const model = provider.ReplayDetection as unknown as {
+    unique(iss: string, jti: string, exp: number): Promise<boolean>;
+  };
+  model.unique = async (iss, jti, exp) => {
+    const id = createHash('sha256').update(`${iss}${jti}`).digest('base64url');
+    const ttl = Math.max(1, exp - Math.floor(Date.now() / 1000));
+    return store.claim(id, { jti: id, iss, kind: 'ReplayDetection' }, ttl);
+  };
 }
