@@ -22,10 +22,20 @@ export class AdapterError extends Error {
 
 /**
  * RFC 6749 §4.1.2 / §10.5 and OAuth 2.1 §4.1.3: a code (or a rotated refresh token) is redeemable once.
- * The adapter's consume is the atomic step; the loser of a concurrent race gets `invalid_grant`.
+ * The adapter's consume is the atomic step; the loser of a concurrent race gets `invalid_grant`, carrying
+ * the grant the code or token belongs to, so that the grant can be revoked as on a sequential reuse
+ * (RFC 6749 §4.1.2 SHOULD, OAuth 2.1 §4.3.1; see server/src/provider/events.ts).
  */
-export function alreadyConsumed(model: string): Error {
-  return new errors.InvalidGrant(`${model} already consumed (concurrent redemption lost the race)`);
+export class AlreadyConsumed extends errors.InvalidGrant {
+  readonly grantId: string | undefined;
+  constructor(model: string, grantId: string | undefined) {
+    super(`${model} already consumed (concurrent redemption lost the race)`);
+    this.grantId = grantId;
+  }
+}
+
+export function alreadyConsumed(model: string, grantId?: unknown): AlreadyConsumed {
+  return new AlreadyConsumed(model, typeof grantId === 'string' && grantId ? grantId : undefined);
 }
 
 export async function guard<T>(model: string, op: string, fn: () => Promise<T>): Promise<T> {

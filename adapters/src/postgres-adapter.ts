@@ -62,7 +62,8 @@ export class PostgresAdapter implements Adapter {
         .whereNull('consumed_at')
         .update({ consumed_at: this.#db.fn.now() }, ['id']),
     );
-    if (won.length !== 1 && CONSUMABLE.has(this.model)) throw alreadyConsumed(this.model);
+    if (won.length !== 1 && CONSUMABLE.has(this.model))
+      throw alreadyConsumed(this.model, (await this.find(id).catch(() => undefined))?.grantId);
   }
 
   async claim(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> {

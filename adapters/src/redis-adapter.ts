@@ -101,7 +101,8 @@ export class RedisAdapter implements Adapter {
   async consume(id: string): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
     const result = await guard(this.model, 'consume', () => this.#redis.eval(CONSUME, 1, this.#key(id), now));
-    if (result !== 1 && CONSUMABLE.has(this.model)) throw alreadyConsumed(this.model);
+    if (result !== 1 && CONSUMABLE.has(this.model))
+      throw alreadyConsumed(this.model, (await this.find(id).catch(() => undefined))?.grantId);
   }
 
   async claim(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> {

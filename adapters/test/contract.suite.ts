@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errors } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter } from '../src/models.ts';
+import { AlreadyConsumed } from '../src/errors.ts';
 
 export interface ContractBackend {
   name: string;
@@ -103,7 +104,7 @@ export function adapterContract(backend: ContractBackend): void {
     it('a second consume is refused with invalid_grant (single use)', async () => {
       const a = store.adapter('RefreshToken');
       const key = id();
-      await a.upsert(key, { jti: key }, 60);
+      await a.upsert(key, { jti: key, grantId: 'grant-of-the-token' }, 60);
       await a.consume(key);
       const err = await a.consume(key).then(
         () => undefined,
@@ -111,6 +112,9 @@ export function adapterContract(backend: ContractBackend): void {
       );
       expect(err).toBeInstanceOf(errors.InvalidGrant);
       expect((err as errors.InvalidGrant).error).toBe('invalid_grant');
+      // the refusal names the grant, so that it can be revoked (RFC 6749 §4.1.2)
+      expect(err).toBeInstanceOf(AlreadyConsumed);
+      expect((err as AlreadyConsumed).grantId).toBe('grant-of-the-token');
     });
 
     it('concurrent consumes of one code: exactly one wins', async () => {

@@ -4,9 +4,11 @@
  * processes (RFC 6749 §4.1.2, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2), and a DPoP proof is accepted once (RFC 9449 §11.1).
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alreadyConsumed } from '../../adapters/src/errors.ts';
 import { createLogger } from '../src/logger.ts';
 import { startServer, type RunningServer } from '../src/main.ts';
 import { freshDatabase, makeConfig, redisPrefix, requireEnv, SERVICE_SECRET } from './helpers.ts';
@@ -44,6 +46,21 @@ function race(form: Record<string, string>, n = 12) {
   );
 }
 
+/**
+ * RFC 6749 §4.1.2, OAuth 2.1 §4.3.1: the race's losers presented a code or token already used, so its grant
+ * is revoked (asynchronously, right after the refusal): the winner's refresh token no longer works.
+ */
+async function expectGrantRevoked(grantId: string, winnersRefreshToken: string): Promise<void> {
+  await sleep(500);
+  expect(await seeder.provider().Grant.find(grantId)).toBeUndefined();
+  const refresh = await request(a.url)
+    .post('/token')
+    .type('form')
+    .send({ grant_type: 'refresh_token', refresh_token: winnersRefreshToken, client_id: 'ide-agent', resource: LOGS })
+    .expect(400);
+  expect(refresh.body.error).toBe('invalid_grant');
+}
+
 describe('two server processes on one store', () => {
   it('serve the same signing key', async () => {
     const [ja, jb] = await Promise.all([request(a.url).get('/jwks'), request(b.url).get('/jwks')]);
@@ -67,6 +84,7 @@ describe('two server processes on one store', () => {
       roles: ['developer'],
     });
     expect(typeof won[0]!.body.refresh_token).toBe('string');
+    await expectGrantRevoked(seed.grantId, won[0]!.body.refresh_token as string);
   });
 
   it('a refresh token redeemed concurrently on both: exactly one rotation wins', async () => {
@@ -83,6 +101,17 @@ describe('two server processes on one store', () => {
     expect(won).toHaveLength(1);
     expect(won[0]!.body.refresh_token).not.toBe(first.body.refresh_token);
     expect(responses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(11);
+    await expectGrantRevoked(seed.grantId, won[0]!.body.refresh_token as string);
+  });
+
+  it('a redemption that loses the race at the atomic consume revokes the grant, as a sequential reuse does', async () => {
+    // the race path itself: the adapter refused a consume (AlreadyConsumed, with the grant id); the HTTP races
+    // above may also end on oidc-provider's sequential-reuse path, which revokes by itself
+    const account = await seedAccount(seeder.accounts);
+    const seed = await seedCode(seeder.provider(), account);
+    const first = await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
+    seeder.provider().emit('grant.error', { state: {}, oidc: {} }, alreadyConsumed('AuthorizationCode', seed.grantId));
+    await expectGrantRevoked(seed.grantId, first.body.refresh_token as string);
   });
 
   it('a DPoP proof replayed concurrently on both: exactly one request is accepted (RFC 9449 §11.1)', async () => {

@@ -6,6 +6,7 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
+import { AlreadyConsumed } from '../../../adapters/src/errors.ts';
 
 type Err = { error?: string; error_detail?: string; message?: string; status?: number; name?: string };
 
@@ -51,6 +52,28 @@ export function attachProviderEvents(provider: Provider, root: Logger): void {
       );
     });
   }
+  // RFC 6749 §4.1.2 (SHOULD), OAuth 2.1 §4.3.1: a code or refresh token presented twice revokes its grant.
+  // oidc-provider does so when the second presentation comes after the first; when the two race, the
+  // adapter's atomic consume refuses the loser (AlreadyConsumed, with the grant id) and the grant is
+  // revoked here: the winner's refresh token stops working and its access tokens (gid) become inactive.
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, err: AlreadyConsumed | Err) => {
+    if (!(err instanceof AlreadyConsumed) || !err.grantId) return;
+    const grantId = err.grantId;
+    const models = [provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode];
+    void Promise.all([
+      ...models.map((m) => m.revokeByGrantId(grantId)),
+      provider.Grant.find(grantId).then((g) => g?.destroy()),
+    ]).then(
+      () => {
+        logOf(ctx).warn(
+          { event: 'grant.revoked', grant: grantId, client_id: clientOf(ctx), reason: 'reused' },
+          'grant.revoked',
+        );
+        provider.emit('grant.revoked', ctx, grantId);
+      },
+      (e: Error) => logOf(ctx).error({ err: { message: e.message }, grant: grantId }, 'grant.revoke_failed'),
+    );
+  });
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     if (!root.isLevelEnabled('info')) return; // the hot path: no request logger made for nothing
     logOf(ctx).info(
