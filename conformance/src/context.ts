@@ -4,6 +4,7 @@
  * service token, a signed ID-JAG).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createServer as createHttpsServer } from 'node:https';
 import { createLocalJWKSet, importJWK, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
 import { answerAs, SignInError, walkSignIn, type SignInOptions } from './browser.ts';
 
@@ -38,6 +39,11 @@ export interface Fixture {
   mcpServer?: { url: string; scope: string; deniedTool?: string };
   /** optional: a foreign authorization server the exchange actor may get ID-JAGs for (identity chaining) */
   identityChaining?: { audience: string };
+  /**
+   * optional: where the suite may serve client ID metadata documents: an https base URL the server fetches
+   * from and trusts (listened on at its port, with this PEM key and certificate)
+   */
+  cimd?: { base: string; key: string; cert: string };
 }
 
 export type Level = 'MUST' | 'SHOULD';
@@ -84,6 +90,9 @@ export interface Ctx {
    */
   authorize(params: Record<string, string>): Promise<{ status: number; location: string; error: string | null }>;
   jwks(): Promise<ReturnType<typeof createLocalJWKSet>>;
+  /** Serves a client ID metadata document (an object as JSON, or raw text) at a fresh URL under fixture.cimd. */
+  hostDocument(document: Record<string, unknown> | string | ((url: string) => Record<string, unknown>)): string;
+  close(): Promise<void>;
 }
 export type Context = Ctx;
 
@@ -93,7 +102,34 @@ function basic(id: string, secret: string): string {
 
 const text = (v: unknown, fallback: string): string => (typeof v === 'string' ? v : fallback);
 
+/** The suite's document host (fixture.cimd): documents by path, served over HTTPS. */
+async function documentHost(cimd: NonNullable<Fixture['cimd']>) {
+  const documents = new Map<string, string>();
+  const base = new URL(cimd.base);
+  const server = createHttpsServer({ key: cimd.key, cert: cimd.cert }, (req, res) => {
+    const body = documents.get(req.url ?? '');
+    if (body === undefined) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
+  });
+  await new Promise<void>((ok) => server.listen(Number(base.port || 443), base.hostname, ok));
+  return {
+    host(document: Parameters<Ctx['hostDocument']>[0]): string {
+      const path = `/clients/${randomUUID()}.json`;
+      const url = `${base.origin}${path}`;
+      const value = typeof document === 'function' ? document(url) : document;
+      documents.set(path, typeof value === 'string' ? value : JSON.stringify(value));
+      return url;
+    },
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
+  };
+}
+
 export async function createContext(issuer: string, fixture: Fixture): Promise<Ctx> {
+  const documents = fixture.cimd ? await documentHost(fixture.cimd) : undefined;
   const metaRes = await fetch(`${issuer}/.well-known/oauth-authorization-server`);
   const metadata = (await metaRes.json().catch(() => ({}))) as Record<string, unknown>;
   const tokenEndpoint = text(metadata.token_endpoint, `${issuer}/token`);
@@ -181,6 +217,11 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
       const res = await fetch(text(metadata.jwks_uri, `${issuer}/jwks`));
       return createLocalJWKSet((await res.json()) as JSONWebKeySet);
     },
+    hostDocument(document) {
+      if (!documents) throw new Failure('the fixture has no cimd document host');
+      return documents.host(document);
+    },
+    close: async () => documents?.close(),
   };
   return ctx;
 }

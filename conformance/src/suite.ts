@@ -33,23 +33,27 @@ export const scenarios: Scenario[] = [
 export async function runSuite(issuer: string, fixture: Fixture, only?: string[]): Promise<Result[]> {
   const ctx = await createContext(issuer, fixture);
   const results: Result[] = [];
-  for (const s of scenarios) {
-    if (only && !only.includes(s.id)) continue;
-    const base = { id: s.id, clause: s.clause, level: s.level, title: s.title };
-    if (s.needs?.some((n) => fixture[n] === undefined || fixture[n] === false)) {
-      results.push({ ...base, status: 'skipped', detail: `the fixture has no ${s.needs.join(', ')}` });
-      continue;
+  try {
+    for (const s of scenarios) {
+      if (only && !only.includes(s.id)) continue;
+      const base = { id: s.id, clause: s.clause, level: s.level, title: s.title };
+      if (s.needs?.some((n) => fixture[n] === undefined || fixture[n] === false)) {
+        results.push({ ...base, status: 'skipped', detail: `the fixture has no ${s.needs.join(', ')}` });
+        continue;
+      }
+      try {
+        await s.run(ctx);
+        results.push({ ...base, status: 'pass' });
+      } catch (err) {
+        results.push({
+          ...base,
+          status: 'fail',
+          detail: err instanceof Failure ? err.message : `${(err as Error).name}: ${(err as Error).message}`,
+        });
+      }
     }
-    try {
-      await s.run(ctx);
-      results.push({ ...base, status: 'pass' });
-    } catch (err) {
-      results.push({
-        ...base,
-        status: 'fail',
-        detail: err instanceof Failure ? err.message : `${(err as Error).name}: ${(err as Error).message}`,
-      });
-    }
+  } finally {
+    await ctx.close();
   }
   return results;
 }

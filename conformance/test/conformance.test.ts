@@ -13,7 +13,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/src/main.ts';
-import { RESOURCES, SERVICE_SECRET, startBatonAt } from '../../server/test/helpers.ts';
+import { RESOURCES, SERVICE_SECRET, selfSignedCertificate, startBatonAt } from '../../server/test/helpers.ts';
 import { startHostileIdp, type HostileIdp } from '../../server/test/idp/hostile-idp.ts';
 import { startLogsMcp } from '../../clients/examples/logs-mcp.ts';
 import { runSuite, scenarios, type Fixture } from '../src/suite.ts';
@@ -35,7 +35,11 @@ let fixture: Fixture;
 
 beforeAll(async () => {
   idp = await startHostileIdp();
+  // the suite serves client ID metadata documents over HTTPS on loopback: baton trusts its certificate and,
+  // in development mode only, fetches from a loopback address
+  const tls = selfSignedCertificate();
   const started = await startBatonAt(9480, (base) => ({
+    mode: 'development',
     resources: [
       { ...RESOURCES[0]!, client_id: 'logs-mcp' },
       { ...RESOURCES[1]!, client_id: 'cost-svc' },
@@ -48,6 +52,7 @@ beforeAll(async () => {
     ],
     role_bindings: { ...base.role_bindings, corp: { developers: ['developer'] } },
     clients: {
+      registration: { cimd: { allow_private_network: true, extra_ca: tls.cert } },
       static: [
         ...base.clients.static,
         { client_id: 'logs-mcp', kind: 'mcp_server', client_secret: SECRET, grant_types: ['client_credentials'] },
@@ -104,6 +109,7 @@ beforeAll(async () => {
     dcr: true,
     mcpServer: { url: MCP, scope: 'logs.read', deniedTool: 'trigger_incident' },
     identityChaining: { audience: PARTNER_AS },
+    cimd: { base: 'https://127.0.0.1:9483', key: tls.key, cert: tls.cert },
   };
   // the example logs MCP server behind the kit, trusting this baton
   mcp = await startLogsMcp({
@@ -179,18 +185,17 @@ describe('the conformance suite', () => {
   }, 60_000);
 
   it('names the clauses a misconfigured AS breaks (PKCE optional), and the CLI exits 1', async () => {
-    const results = await runSuite(
-      'http://127.0.0.1:9481',
-      {
-        ...fixture,
-        exchange: undefined,
-        idJag: undefined,
-        dcr: false,
-        mcpServer: undefined,
-        identityChaining: undefined,
-      },
-      ['discovery.metadata', 'pkce.required'],
-    );
+    // the parts a bare oidc-provider does not have are left out
+    const bareFixture: Fixture = {
+      ...fixture,
+      exchange: undefined,
+      idJag: undefined,
+      dcr: false,
+      mcpServer: undefined,
+      identityChaining: undefined,
+      cimd: undefined,
+    };
+    const results = await runSuite('http://127.0.0.1:9481', bareFixture, ['discovery.metadata', 'pkce.required']);
     expect(results.find((r) => r.id === 'discovery.metadata')?.status).toBe('pass');
     const pkce = results.find((r) => r.id === 'pkce.required')!;
     expect(pkce).toMatchObject({
@@ -200,10 +205,7 @@ describe('the conformance suite', () => {
     });
 
     const dir = mkdtempSync(join(tmpdir(), 'baton-conf-'));
-    writeFileSync(
-      join(dir, 'fixture.json'),
-      JSON.stringify({ ...fixture, exchange: undefined, idJag: undefined, dcr: false }),
-    );
+    writeFileSync(join(dir, 'fixture.json'), JSON.stringify(bareFixture));
     const child = spawn(
       process.execPath,
       [

@@ -1,5 +1,31 @@
 /** Scenarios: RFC 7591/7592 dynamic registration and client ID metadata documents. */
-import { assert, registerClient, type Scenario } from '../context.ts';
+import { decodeJwt } from 'jose';
+import { assert, registerClient, type Context, type Scenario } from '../context.ts';
+
+/** A valid client ID metadata document for the URL it is served at, with `override` applied. */
+function document(ctx: Context, override: Record<string, unknown> = {}) {
+  return (url: string): Record<string, unknown> => ({
+    client_id: url,
+    client_name: 'Conformance CIMD agent',
+    redirect_uris: [ctx.fixture.publicClient.redirect_uri],
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    ...override,
+  });
+}
+
+/**
+ * The control for a refusal: a valid document from the same host is accepted (the request goes on to the
+ * sign-in), so a refusal that follows is about the document, not an unreachable or untrusted host.
+ */
+async function documentsReachable(ctx: Context): Promise<void> {
+  const res = await ctx.authorize({ client_id: ctx.hostDocument(document(ctx)) });
+  assert(
+    (res.status === 302 || res.status === 303) && res.error === null,
+    `a valid document is not accepted (HTTP ${res.status} → ${res.location.slice(0, 100)}): is the host trusted?`,
+  );
+}
 
 export const registration: Scenario[] = [
   {
@@ -175,6 +201,79 @@ export const registration: Scenario[] = [
     async run(ctx) {
       const res = await ctx.authorize({ client_id: 'http://agent.example.com/client.json' });
       assert(res.status === 400 && res.location === '', `HTTP ${res.status} → ${res.location.slice(0, 120)}`);
+    },
+  },
+
+  {
+    id: 'cimd.sign-in',
+    clause: 'draft-ietf-oauth-client-id-metadata-document §4, §5; MCP authorization §Client ID Metadata Documents',
+    level: 'MUST',
+    title: 'an https URL client_id whose document names it signs the user in and gets a token (as advertised)',
+    needs: ['cimd'],
+    async run(ctx) {
+      const clientId = ctx.hostDocument(document(ctx));
+      const { code, verifier } = await ctx.signIn({ client_id: clientId });
+      const res = await ctx.form('token', {
+        grant_type: 'authorization_code',
+        code,
+        code_verifier: verifier,
+        redirect_uri: ctx.fixture.publicClient.redirect_uri,
+        client_id: clientId,
+        resource: ctx.fixture.resource,
+      });
+      assert(res.status === 200, `HTTP ${res.status} ${String(res.body.error)}`);
+      assert(decodeJwt(String(res.body.access_token)).client_id === clientId, 'the token names another client');
+    },
+  },
+  {
+    id: 'cimd.client-id-match',
+    clause:
+      'draft-ietf-oauth-client-id-metadata-document §4.1 (client_id in the document equals its URL); MCP authorization §Client ID Metadata Documents',
+    level: 'MUST',
+    title: 'a document that names another client_id is refused, and nothing is redirected',
+    needs: ['cimd'],
+    async run(ctx) {
+      await documentsReachable(ctx);
+      const clientId = ctx.hostDocument(document(ctx, { client_id: 'https://someone-else.example.com/client.json' }));
+      const res = await ctx.authorize({ client_id: clientId });
+      assert(res.status === 400 && res.location === '', `HTTP ${res.status} → ${res.location.slice(0, 120)}`);
+    },
+  },
+  {
+    id: 'cimd.redirect-uri',
+    clause:
+      'MCP authorization §Client ID Metadata Documents (redirect_uri validated against the document); OAuth 2.1 §4.1.2.1',
+    level: 'MUST',
+    title: 'a redirect_uri the document does not list is refused, and nothing is redirected',
+    needs: ['cimd'],
+    async run(ctx) {
+      await documentsReachable(ctx);
+      const clientId = ctx.hostDocument(document(ctx));
+      const res = await ctx.authorize({ client_id: clientId, redirect_uri: 'http://127.0.0.1:1/elsewhere' });
+      assert(res.status === 400 && res.location === '', `HTTP ${res.status} → ${res.location.slice(0, 120)}`);
+    },
+  },
+  {
+    id: 'cimd.document-rules',
+    clause:
+      'MCP authorization §Client ID Metadata Documents (JSON with client_id, client_name, redirect_uris); draft-ietf-oauth-client-id-metadata-document §4.1 (no client_secret)',
+    level: 'MUST',
+    title: 'a document that is not JSON, lacks redirect_uris, or carries a client_secret is refused',
+    needs: ['cimd'],
+    async run(ctx) {
+      await documentsReachable(ctx);
+      const cases: [string, Parameters<typeof ctx.hostDocument>[0]][] = [
+        ['not JSON', '<html>a client</html>'],
+        ['no redirect_uris', (url) => ({ ...document(ctx)(url), redirect_uris: undefined })],
+        ['a client_secret', (url) => ({ ...document(ctx)(url), client_secret: 'leaked-secret-0123456789abcdef' })],
+      ];
+      for (const [what, doc] of cases) {
+        const res = await ctx.authorize({ client_id: ctx.hostDocument(doc) });
+        assert(
+          res.status === 400 && res.location === '',
+          `${what}: HTTP ${res.status} → ${res.location.slice(0, 100)}`,
+        );
+      }
     },
   },
 ];
