@@ -3,20 +3,20 @@ import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, decodeJwt, SignJWT, type JWK } from 'jose';
 import { assert, userTokens, TE, AT_TYPE, type Scenario } from '../context.ts';
 
-interface ProofKey {
+export interface ProofKey {
   privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   jwk: JWK;
 }
 
-async function proofKey(): Promise<ProofKey> {
+export async function proofKey(): Promise<ProofKey> {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   return { privateKey, jwk: await exportJWK(publicKey) };
 }
 
-/** A DPoP proof (RFC 9449 §4.2) for POST to `claims.htu`; `opts` breaks it on purpose. */
-async function proof(
+/** A DPoP proof (RFC 9449 §4.2) for POST to `claims.htu` (with `ath` for a resource); `opts` breaks it on purpose. */
+export async function proof(
   key: ProofKey,
-  claims: { htu: string; htm?: string; iat?: number },
+  claims: { htu: string; htm?: string; iat?: number; ath?: string },
   opts: { typ?: string; signer?: ProofKey } = {},
 ): Promise<string> {
   return new SignJWT({ htm: 'POST', jti: randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims })

@@ -3,7 +3,10 @@
  * kit (the fixture's `mcpServer`): RFC 9728 metadata naming this issuer, the 401 challenge, audience
  * binding, scopes with step-up, and no tokens in query strings.
  */
+import { createHash } from 'node:crypto';
+import { calculateJwkThumbprint } from 'jose';
 import { assert, userTokens, type Context, type Scenario } from '../context.ts';
+import { proof, proofKey } from './dpop.ts';
 
 const initialize = {
   jsonrpc: '2.0',
@@ -119,6 +122,71 @@ export const resourceServer: Scenario[] = [
       url.searchParams.set('access_token', await mcpToken(ctx));
       const res = await post(ctx, initialize, {}, url.href);
       assert(res.status === 401, `HTTP ${res.status}`);
+    },
+  },
+
+  {
+    id: 'rs.invalid-token',
+    clause: 'MCP authorization §Token Handling (invalid or expired tokens: 401); RFC 6750 §3.1 (invalid_token)',
+    level: 'MUST',
+    title: 'a token that does not verify is 401 with error="invalid_token"',
+    needs: ['mcpServer'],
+    async run(ctx) {
+      const res = await post(ctx, initialize, { authorization: 'Bearer not.a.token' });
+      assert(
+        res.status === 401 && (res.headers.get('www-authenticate') ?? '').includes('error="invalid_token"'),
+        `HTTP ${res.status} ${res.headers.get('www-authenticate') ?? ''}`,
+      );
+    },
+  },
+  {
+    id: 'rs.dpop',
+    clause:
+      'RFC 9449 §7.1 (a DPoP-bound token needs the DPoP scheme and a proof with ath for this request); MCP authorization §Token Handling',
+    level: 'MUST',
+    title: 'a DPoP-bound token is refused as a bearer token or with a wrong proof, and accepted with its proof',
+    needs: ['mcpServer'],
+    async run(ctx) {
+      const url = ctx.fixture.mcpServer!.url;
+      const key = await proofKey();
+      const { code, verifier } = await ctx.signIn({
+        resource: url,
+        scope: ctx.fixture.mcpServer!.scope,
+        dpop_jkt: await calculateJwkThumbprint(key.jwk),
+      });
+      const issued = await ctx.form(
+        'token',
+        {
+          grant_type: 'authorization_code',
+          code,
+          code_verifier: verifier,
+          redirect_uri: ctx.fixture.publicClient.redirect_uri,
+          client_id: ctx.fixture.publicClient.client_id,
+          resource: url,
+        },
+        undefined,
+        { DPoP: await proof(key, { htu: String(ctx.metadata.token_endpoint) }) },
+      );
+      assert(issued.status === 200 && issued.body.token_type === 'DPoP', `token: HTTP ${issued.status}`);
+      const token = String(issued.body.access_token);
+      const ath = createHash('sha256').update(token).digest('base64url');
+      const asBearer = await post(ctx, initialize, { authorization: `Bearer ${token}` });
+      assert(asBearer.status === 401, `as a bearer token: HTTP ${asBearer.status}`);
+      const noAth = await post(ctx, initialize, {
+        authorization: `DPoP ${token}`,
+        dpop: await proof(key, { htu: url }),
+      });
+      assert(noAth.status === 401, `a proof without ath: HTTP ${noAth.status}`);
+      const otherUrl = await post(ctx, initialize, {
+        authorization: `DPoP ${token}`,
+        dpop: await proof(key, { htu: `${url}/other`, ath }),
+      });
+      assert(otherUrl.status === 401, `a proof for another URL: HTTP ${otherUrl.status}`);
+      const ok = await post(ctx, initialize, {
+        authorization: `DPoP ${token}`,
+        dpop: await proof(key, { htu: url, ath }),
+      });
+      assert(ok.status === 200, `with its proof: HTTP ${ok.status}`);
     },
   },
 ];
