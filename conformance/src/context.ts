@@ -226,17 +226,32 @@ export async function createContext(issuer: string, fixture: Fixture): Promise<C
   return ctx;
 }
 
+/**
+ * The token request that redeems a code of the fixture's public client (RFC 6749 §4.1.3, RFC 7636 §4.5,
+ * RFC 8707 §2.2), for its redirect URI and resource; `override` changes a field on purpose. Without a
+ * verifier, no code_verifier is sent.
+ */
+export function codeForm(
+  ctx: Ctx,
+  code: string,
+  verifier: string | undefined,
+  override: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    grant_type: 'authorization_code',
+    code,
+    ...(verifier === undefined ? {} : { code_verifier: verifier }),
+    redirect_uri: ctx.fixture.publicClient.redirect_uri,
+    client_id: ctx.fixture.publicClient.client_id,
+    resource: ctx.fixture.resource,
+    ...override,
+  };
+}
+
 export async function userTokens(ctx: Ctx, resource = ctx.fixture.resource, scope = ctx.fixture.scope) {
   const { code, verifier } = await ctx.signIn({ resource, scope });
   assert(code, 'the sign-in gave no code');
-  const res = await ctx.form('token', {
-    grant_type: 'authorization_code',
-    code: code,
-    code_verifier: verifier,
-    redirect_uri: ctx.fixture.publicClient.redirect_uri,
-    client_id: ctx.fixture.publicClient.client_id,
-    resource,
-  });
+  const res = await ctx.form('token', codeForm(ctx, code, verifier, { resource }));
   assert(res.status === 200, `the code was not redeemed (HTTP ${res.status} ${String(res.body.error)})`);
   return res.body as { access_token: string; refresh_token?: string; scope?: string };
 }

@@ -1,7 +1,7 @@
 /** Scenarios: RFC 9449 DPoP. */
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, decodeJwt, SignJWT, type JWK } from 'jose';
-import { assert, userTokens, TE, AT_TYPE, type Scenario } from '../context.ts';
+import { assert, codeForm, userTokens, TE, AT_TYPE, type Scenario } from '../context.ts';
 
 export interface ProofKey {
   privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
@@ -127,19 +127,7 @@ export const dpop: Scenario[] = [
       const htu = String(ctx.metadata.token_endpoint);
       const redeem = async (dPoP?: string) => {
         const { code, verifier } = await ctx.signIn({ dpop_jkt: await calculateJwkThumbprint(key.jwk) });
-        return ctx.form(
-          'token',
-          {
-            grant_type: 'authorization_code',
-            code,
-            code_verifier: verifier,
-            redirect_uri: ctx.fixture.publicClient.redirect_uri,
-            client_id: ctx.fixture.publicClient.client_id,
-            resource: ctx.fixture.resource,
-          },
-          undefined,
-          dPoP ? { DPoP: dPoP } : {},
-        );
+        return ctx.form('token', codeForm(ctx, code, verifier), undefined, dPoP ? { DPoP: dPoP } : {});
       };
       const bare = await redeem();
       assert(bare.status === 400 && bare.body.error === 'invalid_grant', `no proof: HTTP ${bare.status}`);

@@ -1,6 +1,6 @@
 /** Scenarios: RFC 7591/7592 dynamic registration and client ID metadata documents. */
 import { decodeJwt } from 'jose';
-import { assert, registerClient, type Context, type Scenario } from '../context.ts';
+import { assert, codeForm, registerClient, type Context, type Scenario } from '../context.ts';
 
 /** A valid client ID metadata document for the URL it is served at, with `override` applied. */
 function document(ctx: Context, override: Record<string, unknown> = {}) {
@@ -213,14 +213,7 @@ export const registration: Scenario[] = [
     async run(ctx) {
       const clientId = ctx.hostDocument(document(ctx));
       const { code, verifier } = await ctx.signIn({ client_id: clientId });
-      const res = await ctx.form('token', {
-        grant_type: 'authorization_code',
-        code,
-        code_verifier: verifier,
-        redirect_uri: ctx.fixture.publicClient.redirect_uri,
-        client_id: clientId,
-        resource: ctx.fixture.resource,
-      });
+      const res = await ctx.form('token', codeForm(ctx, code, verifier, { client_id: clientId }));
       assert(res.status === 200, `HTTP ${res.status} ${String(res.body.error)}`);
       assert(decodeJwt(String(res.body.access_token)).client_id === clientId, 'the token names another client');
     },

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint } from 'jose';
-import { assert, userTokens, type Context, type Scenario } from '../context.ts';
+import { assert, codeForm, userTokens, type Context, type Scenario } from '../context.ts';
 import { proof, proofKey } from './dpop.ts';
 
 const initialize = {
@@ -154,19 +154,9 @@ export const resourceServer: Scenario[] = [
         scope: ctx.fixture.mcpServer!.scope,
         dpop_jkt: await calculateJwkThumbprint(key.jwk),
       });
-      const issued = await ctx.form(
-        'token',
-        {
-          grant_type: 'authorization_code',
-          code,
-          code_verifier: verifier,
-          redirect_uri: ctx.fixture.publicClient.redirect_uri,
-          client_id: ctx.fixture.publicClient.client_id,
-          resource: url,
-        },
-        undefined,
-        { DPoP: await proof(key, { htu: String(ctx.metadata.token_endpoint) }) },
-      );
+      const issued = await ctx.form('token', codeForm(ctx, code, verifier, { resource: url }), undefined, {
+        DPoP: await proof(key, { htu: String(ctx.metadata.token_endpoint) }),
+      });
       assert(issued.status === 200 && issued.body.token_type === 'DPoP', `token: HTTP ${issued.status}`);
       const token = String(issued.body.access_token);
       const ath = createHash('sha256').update(token).digest('base64url');
