@@ -1,8 +1,12 @@
 /**
  * npm run bench: token exchange and ID-JAG redemption on real Redis and PostgreSQL, side by side in the same
- * run with bare oidc-provider client_credentials on the same key type (ES256). Reports req/s, p50/p99 and
- * the ratio to the baseline. A benchmark, not a test: it asserts nothing, it reports figures.
- *   BENCH_SECONDS (default 10) per scenario, BENCH_CONNECTIONS (default 10).
+ * run with bare oidc-provider client_credentials on the same key type (ES256), as is and with the one write
+ * per token each baton grant makes (a lineage row, a replay record). Reports req/s, p50/p99, the ratio to
+ * the baseline, and the CPU time per request of the server and of PostgreSQL + Redis (from /proc). A
+ * benchmark, not a test: it asserts nothing, it reports figures.
+ *   BENCH_SECONDS (default 10) per scenario, BENCH_CONNECTIONS (default 10),
+ *   BENCH_ONLY=<regex> (the baseline and the matching rows), BENCH_NODE_ARGS (e.g. --cpu-prof, for every
+ *   measured server process).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
