@@ -179,4 +179,23 @@ export const resourceServer: Scenario[] = [
       assert(ok.status === 200, `with its proof: HTTP ${ok.status}`);
     },
   },
+
+  {
+    id: 'rs.method-headers',
+    clause: 'MCP 2026-07-28 Streamable HTTP (SEP-2243: Mcp-Method / Mcp-Name MUST match the body, else 400)',
+    level: 'MUST',
+    title: 'a request whose Mcp-Method or Mcp-Name header disagrees with its JSON-RPC body is 400',
+    needs: ['mcpServer'],
+    async run(ctx) {
+      const authorization = `Bearer ${await mcpToken(ctx)}`;
+      const call = { jsonrpc: '2.0', id: 3, method: 'tools/list', params: {} };
+      const method = await post(ctx, call, { authorization, 'mcp-method': 'tools/call' });
+      assert(method.status === 400, `Mcp-Method tools/call on a tools/list body: HTTP ${method.status}`);
+      const named = { jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'one_tool', arguments: {} } };
+      const name = await post(ctx, named, { authorization, 'mcp-method': 'tools/call', 'mcp-name': 'another_tool' });
+      assert(name.status === 400, `Mcp-Name another_tool on a one_tool call: HTTP ${name.status}`);
+      const agreeing = await post(ctx, call, { authorization, 'mcp-method': 'tools/list' });
+      assert(agreeing.status !== 400, `matching headers refused: HTTP ${agreeing.status}`);
+    },
+  },
 ];
