@@ -1,5 +1,5 @@
 /** Scenarios: RFC 8693 token exchange. */
-import { decodeJwt } from 'jose';
+import { decodeJwt, decodeProtectedHeader, SignJWT, type JWK } from 'jose';
 import { assert, userTokens, TE, AT_TYPE, type Scenario } from '../context.ts';
 
 export const exchange: Scenario[] = [
@@ -255,6 +255,48 @@ export const exchange: Scenario[] = [
         res.status === 400 && res.body.error === 'invalid_request',
         `HTTP ${res.status} ${String(res.body.error)}`,
       );
+    },
+  },
+
+  {
+    id: 'token-exchange.forged-subject',
+    clause:
+      'RFC 8693 §2.2.2 (an invalid subject token is invalid_request); RFC 8725 §2.1, §3.1 (no alg none, no algorithm confusion)',
+    level: 'MUST',
+    title:
+      'a subject token re-signed with alg none, with HS256 keyed by the public JWK, or with an edited payload is invalid_request',
+    needs: ['exchange'],
+    async run(ctx) {
+      const x = ctx.fixture.exchange!;
+      const { access_token } = await userTokens(ctx);
+      const [header, payload, signature] = access_token.split('.') as [string, string, string];
+      const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const claims = decodeJwt(access_token);
+      const publicJwk = ((await (await fetch(String(ctx.metadata.jwks_uri))).json()) as { keys: JWK[] }).keys.find(
+        (k) => k.kid === decodeProtectedHeader(access_token).kid,
+      );
+      assert(publicJwk, 'the token key is not in the JWKS');
+      const forged: [string, string][] = [
+        ['alg none', `${b64({ alg: 'none', typ: 'at+jwt' })}.${payload}.`],
+        [
+          'HS256 keyed by the public JWK',
+          await new SignJWT(claims)
+            .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: publicJwk!.kid })
+            .sign(new TextEncoder().encode(JSON.stringify(publicJwk))),
+        ],
+        ['an edited payload', `${header}.${b64({ ...claims, scope: `${String(claims.scope)} admin` })}.${signature}`],
+      ];
+      for (const [what, subject] of forged) {
+        const res = await ctx.form(
+          'token',
+          { grant_type: TE, subject_token: subject, subject_token_type: AT_TYPE, resource: x.target },
+          { id: x.client_id, secret: x.client_secret },
+        );
+        assert(
+          res.status === 400 && res.body.error === 'invalid_request' && res.body.access_token === undefined,
+          `${what}: HTTP ${res.status} ${String(res.body.error)}`,
+        );
+      }
     },
   },
 ];

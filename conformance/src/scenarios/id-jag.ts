@@ -1,5 +1,6 @@
 /** Scenarios: ID-JAG redemption (RFC 7523 jwt-bearer under the identity assertion authorization grant and the MCP Enterprise-Managed Authorization profile). */
-import { decodeJwt, exportJWK, generateKeyPair, jwtVerify } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { decodeJwt, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { assert, signIdJag, userTokens, AT_TYPE, JWT_BEARER, TE, type Context, type Scenario } from '../context.ts';
 
 const ID_JAG_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
@@ -263,6 +264,35 @@ export const idJag: Scenario[] = [
         { id: x.client_id, secret: x.client_secret },
       );
       assert(res.status === 400 && res.body.error === 'invalid_target', `HTTP ${res.status} ${String(res.body.error)}`);
+    },
+  },
+
+  {
+    id: 'id-jag.alg-confusion',
+    clause: 'RFC 7523 §3 (item 9); RFC 8725 §2.1, §3.1 (an HMAC keyed by the IdP public key is not a signature)',
+    level: 'MUST',
+    title: 'an ID-JAG signed with HS256 keyed by the IdP public key is invalid_grant',
+    needs: ['idJag'],
+    async run(ctx) {
+      const j = ctx.fixture.idJag!;
+      const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = j.private_jwk;
+      const assertion = await new SignJWT({
+        client_id: j.client_id,
+        resource: ctx.fixture.resource,
+        jti: randomUUID(),
+      })
+        .setProtectedHeader({
+          alg: 'HS256',
+          typ: 'oauth-id-jag+jwt',
+          ...(j.private_jwk.kid ? { kid: j.private_jwk.kid } : {}),
+        })
+        .setIssuer(j.issuer)
+        .setSubject(j.subject)
+        .setAudience(ctx.issuer)
+        .setIssuedAt()
+        .setExpirationTime('2m')
+        .sign(new TextEncoder().encode(JSON.stringify(publicJwk)));
+      await refused(ctx, assertion);
     },
   },
 ];
