@@ -45,14 +45,36 @@ for _, k in ipairs(members) do redis.call('DEL', k) end
 redis.call('DEL', KEYS[1])
 return #members`;
 
+type Script = (...args: (string | number)[]) => Promise<unknown>;
+/** The scripts as commands of the connection: sent by SHA (EVALSHA), the body only when Redis lacks it. */
+interface Scripts {
+  batonUpsert: Script;
+  batonConsume: Script;
+  batonClaim: Script;
+  batonRevoke: Script;
+}
+
+function withScripts(redis: Redis): Scripts {
+  const r = redis as Redis & Partial<Scripts>;
+  if (!r.batonUpsert) {
+    redis.defineCommand('batonUpsert', { numberOfKeys: 4, lua: UPSERT });
+    redis.defineCommand('batonConsume', { numberOfKeys: 1, lua: CONSUME });
+    redis.defineCommand('batonClaim', { numberOfKeys: 1, lua: CLAIM });
+    redis.defineCommand('batonRevoke', { numberOfKeys: 1, lua: REVOKE });
+  }
+  return r as Redis & Scripts;
+}
+
 export class RedisAdapter implements Adapter {
   readonly model: string;
   readonly #redis: Redis;
+  readonly #scripts: Scripts;
   readonly #prefix: string;
 
   constructor(model: string, redis: Redis, prefix = 'baton:') {
     this.model = model;
     this.#redis = redis;
+    this.#scripts = withScripts(redis);
     this.#prefix = prefix;
   }
 
@@ -78,7 +100,7 @@ export class RedisAdapter implements Adapter {
       userCode ? this.#userCodeKey(userCode) : '',
     ];
     const ttl = expiresIn && expiresIn > 0 ? Math.ceil(expiresIn) : 0;
-    await guard(this.model, 'upsert', () => this.#redis.eval(UPSERT, 4, ...keys, id, JSON.stringify(payload), ttl));
+    await guard(this.model, 'upsert', () => this.#scripts.batonUpsert(...keys, id, JSON.stringify(payload), ttl));
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -100,7 +122,7 @@ export class RedisAdapter implements Adapter {
 
   async consume(id: string): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
-    const result = await guard(this.model, 'consume', () => this.#redis.eval(CONSUME, 1, this.#key(id), now));
+    const result = await guard(this.model, 'consume', () => this.#scripts.batonConsume(this.#key(id), now));
     if (result !== 1 && CONSUMABLE.has(this.model))
       throw alreadyConsumed(this.model, (await this.find(id).catch(() => undefined))?.grantId);
   }
@@ -109,7 +131,7 @@ export class RedisAdapter implements Adapter {
     const now = Math.floor(Date.now() / 1000);
     const ttl = Math.max(1, Math.ceil(expiresIn));
     const won = await guard(this.model, 'claim', () =>
-      this.#redis.eval(CLAIM, 1, this.#key(id), JSON.stringify(payload), now, ttl),
+      this.#scripts.batonClaim(this.#key(id), JSON.stringify(payload), now, ttl),
     );
     return won === 1;
   }
@@ -119,6 +141,6 @@ export class RedisAdapter implements Adapter {
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    await guard(this.model, 'revokeByGrantId', () => this.#redis.eval(REVOKE, 1, this.#grantKey(grantId)));
+    await guard(this.model, 'revokeByGrantId', () => this.#scripts.batonRevoke(this.#grantKey(grantId)));
   }
 }
