@@ -8,6 +8,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createLocalJWKSet, importJWK, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
 import { answerAs, SignInError, walkSignIn, type SignInOptions } from './browser.ts';
 
+export const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const AT_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
 export interface Fixture {
   /** a resource baton serves, with one scope the user and the client credentials client may get */
   resource: string;
@@ -299,18 +303,50 @@ export async function registerClient(ctx: Ctx, metadata: Record<string, unknown>
   return { status: res.status, headers: res.headers, body };
 }
 
+/** The form without the fields set to undefined (a scenario drops a parameter on purpose). */
+function defined(form: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(form).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+type Actor = { client_id: string; client_secret: string; target: string };
+
+/**
+ * An RFC 8693 token exchange (§2.1) of an access token by the fixture's exchange actor (or `as`), towards
+ * its target; `fields` add or change parameters, undefined drops one.
+ */
+export function exchangeToken(
+  ctx: Ctx,
+  subject: string,
+  fields: Record<string, string | undefined> = {},
+  as: Actor = ctx.fixture.exchange!,
+  headers?: Record<string, string>,
+) {
+  return ctx.form(
+    'token',
+    defined({ grant_type: TE, subject_token: subject, subject_token_type: AT_TYPE, resource: as.target, ...fields }),
+    { id: as.client_id, secret: as.client_secret },
+    headers,
+  );
+}
+
+/** A client credentials request (RFC 6749 §4.4) of the fixture's confidential client for its resource. */
+export function clientCredentials(
+  ctx: Ctx,
+  fields: Record<string, string | undefined> = {},
+  opts: { secret?: string; headers?: Record<string, string> } = {},
+) {
+  const c = ctx.fixture.confidentialClient;
+  return ctx.form(
+    'token',
+    defined({ grant_type: 'client_credentials', resource: c.resource, ...fields }),
+    { id: c.client_id, secret: opts.secret ?? c.client_secret },
+    opts.headers,
+  );
+}
+
 /** A client-credentials access token of the fixture's confidential client. */
 export async function serviceToken(ctx: Ctx): Promise<string> {
-  const c = ctx.fixture.confidentialClient;
-  const res = await ctx.form(
-    'token',
-    { grant_type: 'client_credentials', resource: c.resource },
-    { id: c.client_id, secret: c.client_secret },
-  );
+  const res = await clientCredentials(ctx);
   assert(res.status === 200, `client credentials: HTTP ${res.status} ${String(res.body.error)}`);
   return String(res.body.access_token);
 }
-
-export const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-export const AT_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';

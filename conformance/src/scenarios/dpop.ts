@@ -1,7 +1,7 @@
 /** Scenarios: RFC 9449 DPoP. */
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, decodeJwt, SignJWT, type JWK } from 'jose';
-import { assert, codeForm, userTokens, TE, AT_TYPE, type Scenario } from '../context.ts';
+import { assert, clientCredentials, codeForm, exchangeToken, userTokens, type Scenario } from '../context.ts';
 
 export interface ProofKey {
   privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
@@ -40,15 +40,14 @@ export const dpop: Scenario[] = [
         .setIssuedAt()
         .sign(privateKey);
       const { access_token } = await userTokens(ctx);
-      const form = { grant_type: TE, subject_token: access_token, subject_token_type: AT_TYPE, resource: x.target };
-      const res = await ctx.form('token', form, { id: x.client_id, secret: x.client_secret }, { DPoP: proof });
+      const res = await exchangeToken(ctx, access_token, {}, x, { DPoP: proof });
       assert(
         res.status === 200 && res.body.token_type === 'DPoP',
         `HTTP ${res.status} token_type ${String(res.body.token_type)}`,
       );
       const cnf = decodeJwt(String(res.body.access_token)).cnf as { jkt?: string } | undefined;
       assert(cnf?.jkt === (await calculateJwkThumbprint(jwk)), 'cnf.jkt is not the proof key thumbprint');
-      const replay = await ctx.form('token', form, { id: x.client_id, secret: x.client_secret }, { DPoP: proof });
+      const replay = await exchangeToken(ctx, access_token, {}, x, { DPoP: proof });
       assert(replay.status === 400, `a replayed proof was accepted (HTTP ${replay.status})`);
     },
   },
@@ -60,12 +59,10 @@ export const dpop: Scenario[] = [
     title: 'client credentials with a DPoP proof gives a DPoP token bound to the proof key',
     async run(ctx) {
       const key = await proofKey();
-      const c = ctx.fixture.confidentialClient;
-      const res = await ctx.form(
-        'token',
-        { grant_type: 'client_credentials', resource: c.resource },
-        { id: c.client_id, secret: c.client_secret },
-        { DPoP: await proof(key, { htu: String(ctx.metadata.token_endpoint) }) },
+      const res = await clientCredentials(
+        ctx,
+        {},
+        { headers: { DPoP: await proof(key, { htu: String(ctx.metadata.token_endpoint) }) } },
       );
       assert(res.status === 200 && res.body.token_type === 'DPoP', `HTTP ${res.status} ${String(res.body.token_type)}`);
       const cnf = decodeJwt(String(res.body.access_token)).cnf as { jkt?: string } | undefined;
@@ -78,7 +75,6 @@ export const dpop: Scenario[] = [
     level: 'MUST',
     title: 'a proof with the wrong typ, htm or htu, a stale iat, or a bad signature is invalid_dpop_proof',
     async run(ctx) {
-      const c = ctx.fixture.confidentialClient;
       const htu = String(ctx.metadata.token_endpoint);
       const key = await proofKey();
       const other = await proofKey();
@@ -91,12 +87,7 @@ export const dpop: Scenario[] = [
         ['signed by another key', await proof(key, { htu }, { signer: other })],
       ];
       for (const [what, dPoP] of bad) {
-        const res = await ctx.form(
-          'token',
-          { grant_type: 'client_credentials', resource: c.resource },
-          { id: c.client_id, secret: c.client_secret },
-          { DPoP: dPoP },
-        );
+        const res = await clientCredentials(ctx, {}, { headers: { DPoP: dPoP } });
         assert(
           res.status === 400 && res.body.error === 'invalid_dpop_proof' && res.body.access_token === undefined,
           `${what}: HTTP ${res.status} ${String(res.body.error)}`,

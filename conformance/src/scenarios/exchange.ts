@@ -1,6 +1,6 @@
 /** Scenarios: RFC 8693 token exchange. */
 import { decodeJwt, decodeProtectedHeader, SignJWT, type JWK } from 'jose';
-import { assert, userTokens, TE, AT_TYPE, type Scenario } from '../context.ts';
+import { assert, exchangeToken, userTokens, AT_TYPE, type Scenario } from '../context.ts';
 
 export const exchange: Scenario[] = [
   {
@@ -12,11 +12,7 @@ export const exchange: Scenario[] = [
     async run(ctx) {
       const x = ctx.fixture.exchange!;
       const { access_token } = await userTokens(ctx);
-      const res = await ctx.form(
-        'token',
-        { grant_type: TE, subject_token: access_token, subject_token_type: AT_TYPE, resource: x.target },
-        { id: x.client_id, secret: x.client_secret },
-      );
+      const res = await exchangeToken(ctx, access_token);
       assert(res.status === 200, `HTTP ${res.status} ${String(res.body.error)}`);
       assert(res.body.issued_token_type === AT_TYPE && res.body.token_type, 'issued_token_type/token_type missing');
       const claims = decodeJwt(String(res.body.access_token));
@@ -36,25 +32,10 @@ export const exchange: Scenario[] = [
     title: 'an unacceptable subject token is invalid_request; an unknown target is invalid_target',
     needs: ['exchange'],
     async run(ctx) {
-      const x = ctx.fixture.exchange!;
-      const auth = { id: x.client_id, secret: x.client_secret };
-      const bad = await ctx.form(
-        'token',
-        { grant_type: TE, subject_token: 'not-a-token', subject_token_type: AT_TYPE, resource: x.target },
-        auth,
-      );
+      const bad = await exchangeToken(ctx, 'not-a-token');
       assert(bad.status === 400 && bad.body.error === 'invalid_request', `bad subject: ${String(bad.body.error)}`);
       const { access_token } = await userTokens(ctx);
-      const target = await ctx.form(
-        'token',
-        {
-          grant_type: TE,
-          subject_token: access_token,
-          subject_token_type: AT_TYPE,
-          resource: 'https://unknown-resource.invalid',
-        },
-        auth,
-      );
+      const target = await exchangeToken(ctx, access_token, { resource: 'https://unknown-resource.invalid' });
       assert(
         target.status === 400 && target.body.error === 'invalid_target',
         `unknown target: ${String(target.body.error)}`,
@@ -69,19 +50,8 @@ export const exchange: Scenario[] = [
     title: 'an act sent by the client is never copied into the issued token',
     needs: ['exchange'],
     async run(ctx) {
-      const x = ctx.fixture.exchange!;
       const { access_token } = await userTokens(ctx);
-      const res = await ctx.form(
-        'token',
-        {
-          grant_type: TE,
-          subject_token: access_token,
-          subject_token_type: AT_TYPE,
-          resource: x.target,
-          act: JSON.stringify({ sub: 'admin' }),
-        },
-        { id: x.client_id, secret: x.client_secret },
-      );
+      const res = await exchangeToken(ctx, access_token, { act: JSON.stringify({ sub: 'admin' }) });
       assert(res.status === 200, `HTTP ${res.status}`);
       assert(
         !JSON.stringify(decodeJwt(String(res.body.access_token)).act).includes('admin'),
@@ -100,22 +70,9 @@ export const exchange: Scenario[] = [
       const x = ctx.fixture.exchange!;
       assert(x.next, 'the fixture names no second hop (exchange.next)');
       const { access_token } = await userTokens(ctx);
-      const hop1 = await ctx.form(
-        'token',
-        { grant_type: TE, subject_token: access_token, subject_token_type: AT_TYPE, resource: x.target },
-        { id: x.client_id, secret: x.client_secret },
-      );
+      const hop1 = await exchangeToken(ctx, access_token);
       assert(hop1.status === 200, `first hop: HTTP ${hop1.status} ${String(hop1.body.error)}`);
-      const hop2 = await ctx.form(
-        'token',
-        {
-          grant_type: TE,
-          subject_token: String(hop1.body.access_token),
-          subject_token_type: AT_TYPE,
-          resource: x.next!.target,
-        },
-        { id: x.next!.client_id, secret: x.next!.client_secret },
-      );
+      const hop2 = await exchangeToken(ctx, String(hop1.body.access_token), {}, x.next);
       assert(hop2.status === 200, `second hop: HTTP ${hop2.status} ${String(hop2.body.error)}`);
       const claims = decodeJwt(String(hop2.body.access_token));
       const chain: string[] = [];
@@ -137,25 +94,13 @@ export const exchange: Scenario[] = [
     title: 'an exchange without subject_token_type, or with actor_token but no actor_token_type, is invalid_request',
     needs: ['exchange'],
     async run(ctx) {
-      const x = ctx.fixture.exchange!;
-      const auth = { id: x.client_id, secret: x.client_secret };
       const { access_token } = await userTokens(ctx);
-      const noType = await ctx.form('token', { grant_type: TE, subject_token: access_token, resource: x.target }, auth);
+      const noType = await exchangeToken(ctx, access_token, { subject_token_type: undefined });
       assert(
         noType.status === 400 && noType.body.error === 'invalid_request',
         `no subject_token_type: ${String(noType.body.error)}`,
       );
-      const noActorType = await ctx.form(
-        'token',
-        {
-          grant_type: TE,
-          subject_token: access_token,
-          subject_token_type: AT_TYPE,
-          actor_token: access_token,
-          resource: x.target,
-        },
-        auth,
-      );
+      const noActorType = await exchangeToken(ctx, access_token, { actor_token: access_token });
       assert(
         noActorType.status === 400 && noActorType.body.error === 'invalid_request',
         `actor_token without actor_token_type: ${String(noActorType.body.error)}`,
@@ -169,18 +114,10 @@ export const exchange: Scenario[] = [
     title: 'a subject_token_type the server does not accept is invalid_request',
     needs: ['exchange'],
     async run(ctx) {
-      const x = ctx.fixture.exchange!;
       const { access_token } = await userTokens(ctx);
-      const res = await ctx.form(
-        'token',
-        {
-          grant_type: TE,
-          subject_token: access_token,
-          subject_token_type: 'urn:ietf:params:oauth:token-type:saml2',
-          resource: x.target,
-        },
-        { id: x.client_id, secret: x.client_secret },
-      );
+      const res = await exchangeToken(ctx, access_token, {
+        subject_token_type: 'urn:ietf:params:oauth:token-type:saml2',
+      });
       assert(
         res.status === 400 && res.body.error === 'invalid_request',
         `HTTP ${res.status} ${String(res.body.error)}`,
@@ -194,19 +131,8 @@ export const exchange: Scenario[] = [
     title: 'an exchange asking only for scopes outside what the actor may pass on is invalid_scope',
     needs: ['exchange'],
     async run(ctx) {
-      const x = ctx.fixture.exchange!;
       const { access_token } = await userTokens(ctx);
-      const res = await ctx.form(
-        'token',
-        {
-          grant_type: TE,
-          subject_token: access_token,
-          subject_token_type: AT_TYPE,
-          resource: x.target,
-          scope: 'conformance.never-granted',
-        },
-        { id: x.client_id, secret: x.client_secret },
-      );
+      const res = await exchangeToken(ctx, access_token, { scope: 'conformance.never-granted' });
       assert(res.status === 400 && res.body.error === 'invalid_scope', `HTTP ${res.status} ${String(res.body.error)}`);
     },
   },
@@ -219,11 +145,7 @@ export const exchange: Scenario[] = [
     async run(ctx) {
       const x = ctx.fixture.exchange!;
       const { access_token } = await userTokens(ctx);
-      const res = await ctx.form(
-        'token',
-        { grant_type: TE, subject_token: access_token, subject_token_type: AT_TYPE, resource: x.target },
-        { id: x.client_id, secret: 'wrong-secret' },
-      );
+      const res = await exchangeToken(ctx, access_token, {}, { ...x, client_secret: 'wrong-secret' });
       assert(
         res.status === 401 && res.body.error === 'invalid_client' && res.body.access_token === undefined,
         `HTTP ${res.status} ${String(res.body.error)}`,
@@ -237,7 +159,6 @@ export const exchange: Scenario[] = [
     title: "once the user's token is revoked, it can no longer be exchanged",
     needs: ['exchange'],
     async run(ctx) {
-      const x = ctx.fixture.exchange!;
       const { access_token } = await userTokens(ctx);
       const revoked = await ctx.form('/token/revocation', {
         token: access_token,
@@ -246,11 +167,7 @@ export const exchange: Scenario[] = [
       assert(revoked.status === 200, `revocation: HTTP ${revoked.status}`);
       // revocation reaches every server process within the state cache (a second on baton)
       await new Promise((ok) => setTimeout(ok, 1200));
-      const res = await ctx.form(
-        'token',
-        { grant_type: TE, subject_token: access_token, subject_token_type: AT_TYPE, resource: x.target },
-        { id: x.client_id, secret: x.client_secret },
-      );
+      const res = await exchangeToken(ctx, access_token);
       assert(
         res.status === 400 && res.body.error === 'invalid_request',
         `HTTP ${res.status} ${String(res.body.error)}`,
@@ -267,7 +184,6 @@ export const exchange: Scenario[] = [
       'a subject token re-signed with alg none, with HS256 keyed by the public JWK, or with an edited payload is invalid_request',
     needs: ['exchange'],
     async run(ctx) {
-      const x = ctx.fixture.exchange!;
       const { access_token } = await userTokens(ctx);
       const [header, payload, signature] = access_token.split('.') as [string, string, string];
       const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -287,11 +203,7 @@ export const exchange: Scenario[] = [
         ['an edited payload', `${header}.${b64({ ...claims, scope: `${String(claims.scope)} admin` })}.${signature}`],
       ];
       for (const [what, subject] of forged) {
-        const res = await ctx.form(
-          'token',
-          { grant_type: TE, subject_token: subject, subject_token_type: AT_TYPE, resource: x.target },
-          { id: x.client_id, secret: x.client_secret },
-        );
+        const res = await exchangeToken(ctx, subject);
         assert(
           res.status === 400 && res.body.error === 'invalid_request' && res.body.access_token === undefined,
           `${what}: HTTP ${res.status} ${String(res.body.error)}`,

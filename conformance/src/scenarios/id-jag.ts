@@ -1,7 +1,7 @@
 /** Scenarios: ID-JAG redemption (RFC 7523 jwt-bearer under the identity assertion authorization grant and the MCP Enterprise-Managed Authorization profile). */
 import { randomUUID } from 'node:crypto';
 import { decodeJwt, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
-import { assert, signIdJag, userTokens, AT_TYPE, JWT_BEARER, TE, type Context, type Scenario } from '../context.ts';
+import { assert, exchangeToken, signIdJag, userTokens, JWT_BEARER, type Context, type Scenario } from '../context.ts';
 
 const ID_JAG_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
 
@@ -208,24 +208,17 @@ export const idJag: Scenario[] = [
       'identity chaining: an exchange for requested_token_type id-jag returns a signed ID-JAG for the audience (token_type N_A)',
     needs: ['exchange', 'identityChaining'],
     async run(ctx) {
-      const x = ctx.fixture.exchange!;
       const audience = ctx.fixture.identityChaining!.audience;
       assert(
         (ctx.metadata.identity_chaining_requested_token_types_supported as string[] | undefined)?.includes(ID_JAG_TYPE),
         'identity_chaining_requested_token_types_supported does not list id-jag',
       );
       const { access_token } = await userTokens(ctx);
-      const res = await ctx.form(
-        'token',
-        {
-          grant_type: TE,
-          subject_token: access_token,
-          subject_token_type: AT_TYPE,
-          requested_token_type: ID_JAG_TYPE,
-          audience,
-        },
-        { id: x.client_id, secret: x.client_secret },
-      );
+      const res = await exchangeToken(ctx, access_token, {
+        requested_token_type: ID_JAG_TYPE,
+        audience,
+        resource: undefined,
+      });
       assert(res.status === 200, `HTTP ${res.status} ${String(res.body.error)}`);
       assert(
         res.body.issued_token_type === ID_JAG_TYPE &&
@@ -250,19 +243,12 @@ export const idJag: Scenario[] = [
     title: 'identity chaining to an audience that is not configured is invalid_target',
     needs: ['exchange', 'identityChaining'],
     async run(ctx) {
-      const x = ctx.fixture.exchange!;
       const { access_token } = await userTokens(ctx);
-      const res = await ctx.form(
-        'token',
-        {
-          grant_type: TE,
-          subject_token: access_token,
-          subject_token_type: AT_TYPE,
-          requested_token_type: ID_JAG_TYPE,
-          audience: 'https://unknown-as.invalid',
-        },
-        { id: x.client_id, secret: x.client_secret },
-      );
+      const res = await exchangeToken(ctx, access_token, {
+        requested_token_type: ID_JAG_TYPE,
+        audience: 'https://unknown-as.invalid',
+        resource: undefined,
+      });
       assert(res.status === 400 && res.body.error === 'invalid_target', `HTTP ${res.status} ${String(res.body.error)}`);
     },
   },

@@ -1,6 +1,6 @@
 /** Scenarios: the token endpoint: RFC 9068 tokens, RFC 8707 targets, refresh rotation, client authentication. */
 import { decodeProtectedHeader, jwtVerify } from 'jose';
-import { assert, userTokens, type Scenario } from '../context.ts';
+import { assert, clientCredentials, userTokens, type Scenario } from '../context.ts';
 
 export const tokens: Scenario[] = [
   {
@@ -27,12 +27,7 @@ export const tokens: Scenario[] = [
     level: 'MUST',
     title: 'a token request for an unknown resource is invalid_target',
     async run(ctx) {
-      const c = ctx.fixture.confidentialClient;
-      const res = await ctx.form(
-        'token',
-        { grant_type: 'client_credentials', resource: 'https://unknown-resource.invalid' },
-        { id: c.client_id, secret: c.client_secret },
-      );
+      const res = await clientCredentials(ctx, { resource: 'https://unknown-resource.invalid' });
       assert(res.status === 400 && res.body.error === 'invalid_target', `HTTP ${res.status} ${String(res.body.error)}`);
     },
   },
@@ -67,12 +62,7 @@ export const tokens: Scenario[] = [
     level: 'MUST',
     title: 'a wrong client secret is 401 invalid_client with WWW-Authenticate',
     async run(ctx) {
-      const c = ctx.fixture.confidentialClient;
-      const res = await ctx.form(
-        'token',
-        { grant_type: 'client_credentials', resource: c.resource },
-        { id: c.client_id, secret: 'wrong-secret' },
-      );
+      const res = await clientCredentials(ctx, {}, { secret: 'wrong-secret' });
       assert(
         res.status === 401 && res.body.error === 'invalid_client' && res.headers.get('www-authenticate'),
         `HTTP ${res.status} ${String(res.body.error)}`,
@@ -87,11 +77,7 @@ export const tokens: Scenario[] = [
     title: 'client credentials for a resource gives an at+jwt for it',
     async run(ctx) {
       const c = ctx.fixture.confidentialClient;
-      const res = await ctx.form(
-        'token',
-        { grant_type: 'client_credentials', resource: c.resource },
-        { id: c.client_id, secret: c.client_secret },
-      );
+      const res = await clientCredentials(ctx);
       assert(res.status === 200, `HTTP ${res.status} ${String(res.body.error)}`);
       await jwtVerify(String(res.body.access_token), await ctx.jwks(), { audience: c.resource, typ: 'at+jwt' });
     },
@@ -103,12 +89,7 @@ export const tokens: Scenario[] = [
     level: 'MUST',
     title: 'token responses are not cached',
     async run(ctx) {
-      const c = ctx.fixture.confidentialClient;
-      const res = await ctx.form(
-        'token',
-        { grant_type: 'client_credentials', resource: c.resource },
-        { id: c.client_id, secret: c.client_secret },
-      );
+      const res = await clientCredentials(ctx);
       assert(
         res.status === 200 && res.headers.get('cache-control') === 'no-store',
         `Cache-Control: ${String(res.headers.get('cache-control'))}`,
@@ -161,11 +142,7 @@ export const tokens: Scenario[] = [
     async run(ctx) {
       const c = ctx.fixture.confidentialClient;
       for (const resource of [`${c.resource}#fragment`, 'not-a-uri']) {
-        const res = await ctx.form(
-          'token',
-          { grant_type: 'client_credentials', resource },
-          { id: c.client_id, secret: c.client_secret },
-        );
+        const res = await clientCredentials(ctx, { resource });
         assert(
           res.status === 400 && res.body.error === 'invalid_target',
           `${resource}: HTTP ${res.status} ${String(res.body.error)}`,
@@ -179,12 +156,7 @@ export const tokens: Scenario[] = [
     level: 'MUST',
     title: 'client credentials asking only for scopes the client may not have is invalid_scope',
     async run(ctx) {
-      const c = ctx.fixture.confidentialClient;
-      const res = await ctx.form(
-        'token',
-        { grant_type: 'client_credentials', resource: c.resource, scope: 'conformance.never-granted' },
-        { id: c.client_id, secret: c.client_secret },
-      );
+      const res = await clientCredentials(ctx, { scope: 'conformance.never-granted' });
       assert(res.status === 400 && res.body.error === 'invalid_scope', `HTTP ${res.status} ${String(res.body.error)}`);
     },
   },
