@@ -9,23 +9,8 @@ export const authorization: Scenario[] = [
     level: 'MUST',
     title: 'an authorization request without code_challenge is refused',
     async run(ctx) {
-      const params = new URLSearchParams({
-        client_id: ctx.fixture.publicClient.client_id,
-        redirect_uri: ctx.fixture.publicClient.redirect_uri,
-        response_type: 'code',
-        resource: ctx.fixture.resource,
-        scope: ctx.fixture.scope,
-        state: 'x',
-      });
-      const res = await fetch(`${String(ctx.metadata.authorization_endpoint)}?${params.toString()}`, {
-        redirect: 'manual',
-      });
-      const location = res.headers.get('location') ?? '';
-      assert(
-        location.startsWith(ctx.fixture.publicClient.redirect_uri) &&
-          new URL(location).searchParams.get('error') === 'invalid_request',
-        `not refused (HTTP ${res.status} → ${location.slice(0, 80)})`,
-      );
+      const res = await ctx.authorize({ code_challenge: '', code_challenge_method: '' });
+      assert(res.error === 'invalid_request', `not refused (HTTP ${res.status} → ${res.location.slice(0, 80)})`);
     },
   },
 
@@ -35,22 +20,8 @@ export const authorization: Scenario[] = [
     level: 'MUST',
     title: 'code_challenge_method=plain is refused',
     async run(ctx) {
-      const params = new URLSearchParams({
-        client_id: ctx.fixture.publicClient.client_id,
-        redirect_uri: ctx.fixture.publicClient.redirect_uri,
-        response_type: 'code',
-        resource: ctx.fixture.resource,
-        code_challenge: 'a'.repeat(43),
-        code_challenge_method: 'plain',
-        state: 'x',
-      });
-      const res = await fetch(`${String(ctx.metadata.authorization_endpoint)}?${params.toString()}`, {
-        redirect: 'manual',
-      });
-      assert(
-        new URL(res.headers.get('location') ?? 'http://x').searchParams.get('error') === 'invalid_request',
-        'plain accepted',
-      );
+      const res = await ctx.authorize({ code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' });
+      assert(res.error === 'invalid_request', `plain accepted (HTTP ${res.status} → ${res.location.slice(0, 80)})`);
     },
   },
 
@@ -60,21 +31,8 @@ export const authorization: Scenario[] = [
     level: 'MUST',
     title: 'an unregistered redirect_uri is never redirected to',
     async run(ctx) {
-      const params = new URLSearchParams({
-        client_id: ctx.fixture.publicClient.client_id,
-        redirect_uri: 'https://attacker.example.com/cb',
-        response_type: 'code',
-        code_challenge: 'a'.repeat(43),
-        code_challenge_method: 'S256',
-        resource: ctx.fixture.resource,
-      });
-      const res = await fetch(`${String(ctx.metadata.authorization_endpoint)}?${params.toString()}`, {
-        redirect: 'manual',
-      });
-      assert(
-        !(res.headers.get('location') ?? '').includes('attacker.example.com'),
-        'redirected to an unregistered URI',
-      );
+      const res = await ctx.authorize({ redirect_uri: 'https://attacker.example.com/cb' });
+      assert(!res.location.includes('attacker.example.com'), 'redirected to an unregistered URI');
       assert(res.status === 400, `HTTP ${res.status}`);
     },
   },
