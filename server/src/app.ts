@@ -1,6 +1,7 @@
 /**
  * createApp: the koa host. Middleware order, as one list:
- *   request context (id + logger) → error boundary → security headers → health routes → oidc-provider → 404
+ *   [metrics] → canonical origin → request context (id + logger) → error boundary → security headers →
+ *   health routes → interaction routes → oidc-provider → 404
  * The provider instance is swappable (ProviderHost) so that a key rotation reaches every process without
  * a restart.
  */
@@ -26,6 +27,8 @@ export interface AppDeps {
   trustProxy: boolean;
   /** cookie signing keys (shared by every process); oidc-provider's cookies are signed with them */
   cookieKeys: string[];
+  /** counts and times every request (server/src/http/metrics.ts), when metrics are enabled */
+  metrics?: Koa.Middleware;
   isShuttingDown(): boolean;
 }
 
@@ -67,6 +70,7 @@ export function createApp(deps: AppDeps): Koa {
     return mw(ctx, next) as Promise<void>;
   };
 
+  if (deps.metrics) app.use(deps.metrics);
   app
     .use(canonicalOrigin(issuer, deps.trustProxy))
     .use(requestContext(deps.log))

@@ -18,6 +18,7 @@ import { Policy } from './policy/policy.ts';
 import { userGrants } from './provider/user-grants.ts';
 import { clientRegistry } from './provider/clients.ts';
 import { attachProviderEvents } from './provider/events.ts';
+import { createMetrics } from './http/metrics.ts';
 import { createProvider } from './provider/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
@@ -28,6 +29,8 @@ export class StartupError extends Error {
 
 export interface RunningServer {
   url: string;
+  /** the Prometheus endpoint, when metrics are enabled */
+  metricsUrl?: string;
   server: Server;
   storage: Storage;
   keystore: KeyStore;
@@ -76,6 +79,7 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
   let policy = new Policy(config);
   const clients = clientRegistry({ config, policy: () => policy, redis: storage.redis, log });
   const grants = userGrants({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
+  const metrics = config.metrics.enabled ? createMetrics(new URL(config.issuer).pathname) : undefined;
 
   const build = async (keys: KeySet): Promise<Provider> => {
     const provider = createProvider(config, {
@@ -91,6 +95,7 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
       db: storage.db,
     });
     attachProviderEvents(provider, log);
+    metrics?.attach(provider, (uri) => policy.resources.has(uri));
     provider.on('grant.success', (ctx: { oidc: { client?: { clientId: string } } }) => {
       const id = ctx.oidc.client?.clientId;
       if (id)
@@ -153,6 +158,7 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
     trustProxy: config.listen.trust_proxy,
     cookieKeys,
     isShuttingDown: () => shuttingDown,
+    ...(metrics ? { metrics: metrics.middleware } : {}),
   });
   const handler = app.callback();
   const server = createServer((req, res) => void handler(req, res));
@@ -165,7 +171,12 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
   const { port } = server.address() as AddressInfo;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   const url = `http://${host}:${port}`;
-  log.info({ url, issuer: config.issuer, storage: storage.kind }, 'server.listening');
+  // metrics on their own listener, so that the public port never serves them
+  const metricsListener = metrics ? await metrics.listen(config.metrics.host, config.metrics.port) : undefined;
+  log.info(
+    { url, issuer: config.issuer, storage: storage.kind, ...(metricsListener ? { metrics: metricsListener.url } : {}) },
+    'server.listening',
+  );
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -181,6 +192,10 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
       await drained;
       clearInterval(idle);
       clearTimeout(timer);
+      if (metricsListener) {
+        metricsListener.server.closeAllConnections();
+        await new Promise<void>((resolve) => metricsListener.server.close(() => resolve()));
+      }
       await storage.close();
       log.info('server.closed');
     })());
@@ -190,5 +205,16 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
     log.info({ roles: Object.keys(next.roles).length, resources: next.resources.length }, 'policy.reloaded');
   };
 
-  return { url, server, storage, keystore, accounts, provider: () => provider, refreshKeys, reloadPolicy, close };
+  return {
+    url,
+    ...(metricsListener ? { metricsUrl: metricsListener.url } : {}),
+    server,
+    storage,
+    keystore,
+    accounts,
+    provider: () => provider,
+    refreshKeys,
+    reloadPolicy,
+    close,
+  };
 }

@@ -60,6 +60,7 @@ beforeAll(async () => {
   const base = makeConfig();
   originalConfig = makeConfig({
     storage: store.storage,
+    metrics: { enabled: true, port: 0 },
     resources: [
       { ...RESOURCES[0]!, client_id: 'logs-mcp' },
       { ...RESOURCES[1]!, client_id: 'cost-svc' },
@@ -145,6 +146,9 @@ describe('token exchange: the chain alice → ide-agent → logs MCP → cost se
     expect(payload.exp!).toBeLessThanOrEqual(subject.exp!);
     expect(res.body.expires_in).toBeLessThanOrEqual(300);
     costToken = res.body.access_token;
+    // counted by target (the first exchange of this file)
+    const metrics = await (await fetch(server.metricsUrl!)).text();
+    expect(metrics).toContain(`baton_token_exchanges_total{audience="${COST}"} 1\n`);
     const lineage = await server.storage.db('token_lineage').where({ jti: payload.jti }).first();
     expect(lineage).toMatchObject({
       parent_jti: subject.jti,

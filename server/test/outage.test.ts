@@ -30,7 +30,13 @@ beforeAll(async () => {
       .split('\n')
       .map((l) => l.split(/=(.*)/s).slice(0, 2)),
   ) as { REDIS_URL: string; DATABASE_URL: string };
-  server = await startServer(makeConfig({ storage: { postgres: urls.DATABASE_URL, redis: urls.REDIS_URL } }), logs.log);
+  server = await startServer(
+    makeConfig({
+      storage: { postgres: urls.DATABASE_URL, redis: urls.REDIS_URL },
+      metrics: { enabled: true, port: 0 },
+    }),
+    logs.log,
+  );
 }, 120_000);
 afterAll(async () => {
   await server?.close();
@@ -79,6 +85,9 @@ describe('Redis down, then back', () => {
       .find((l) => l.msg === 'server_error');
     expect(failure?.err).toMatchObject({ model: 'AuthorizationCode', op: 'find' });
     expect(lines).not.toContain(seed.code);
+    // and so does monitoring
+    const metrics = await (await fetch(server.metricsUrl!)).text();
+    expect(metrics).toMatch(/^baton_store_errors_total\{model="AuthorizationCode",op="find"\} [1-9]/m);
 
     services('start', 'redis');
     await untilReady();

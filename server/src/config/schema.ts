@@ -276,6 +276,14 @@ export const configSchema = z
     logging: z
       .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .prefault({}),
+    /** Prometheus metrics on their own listener, never on the public port (server/src/http/metrics.ts) */
+    metrics: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9464),
+      })
+      .prefault({}),
     identity_providers: z.array(identityProvider).default([]),
     roles: z.record(identifier, z.array(scopeToken)).default({}),
     role_bindings: z.record(identifier, z.record(z.string().min(1), z.array(identifier))).default({}),
