@@ -106,6 +106,15 @@ function basic(id: string, secret: string): string {
 
 const text = (v: unknown, fallback: string): string => (typeof v === 'string' ? v : fallback);
 
+/**
+ * RFC 8414 §3.1: the well-known suffix goes between the host and the issuer's path
+ * (https://as.example.com/t1 → https://as.example.com/.well-known/oauth-authorization-server/t1).
+ */
+export function asMetadataUrl(issuer: string): string {
+  const u = new URL(issuer);
+  return `${u.origin}/.well-known/oauth-authorization-server${u.pathname === '/' ? '' : u.pathname}`;
+}
+
 /** The suite's document host (fixture.cimd): documents by path, served over HTTPS. */
 async function documentHost(cimd: NonNullable<Fixture['cimd']>) {
   const documents = new Map<string, string>();
@@ -134,7 +143,7 @@ async function documentHost(cimd: NonNullable<Fixture['cimd']>) {
 
 export async function createContext(issuer: string, fixture: Fixture): Promise<Ctx> {
   const documents = fixture.cimd ? await documentHost(fixture.cimd) : undefined;
-  const metaRes = await fetch(`${issuer}/.well-known/oauth-authorization-server`);
+  const metaRes = await fetch(asMetadataUrl(issuer));
   const metadata = (await metaRes.json().catch(() => ({}))) as Record<string, unknown>;
   const tokenEndpoint = text(metadata.token_endpoint, `${issuer}/token`);
   const ctx: Ctx = {

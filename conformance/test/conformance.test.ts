@@ -231,44 +231,48 @@ describe('the conformance suite', () => {
     expect(code).toBe(1);
   }, 60_000);
 
-  it("the CLI passes against `npm start`'s embedded default with conformance/fixture.development.json", async () => {
-    // config/development.yaml as is, on another port and a fresh data directory
-    const config = parseYaml(readFileSync(resolve(import.meta.dirname, '../../config/development.yaml'), 'utf8')) as {
-      issuer: string;
-      listen: { port: number };
-      storage: { data_dir: string };
-    };
-    const dir = mkdtempSync(join(tmpdir(), 'baton-conf-dev-'));
-    const port = 9484;
-    const server = await startServerProcess(
-      writeConfig({
-        ...config,
-        issuer: `http://127.0.0.1:${port}`,
-        listen: { ...config.listen, port },
-        storage: { ...config.storage, data_dir: join(dir, 'data') },
-      }),
-    );
-    try {
-      const child = spawn(
-        process.execPath,
-        [
-          resolve(import.meta.dirname, '../run.ts'),
-          '--issuer',
-          server.url.replace('localhost', '127.0.0.1'),
-          '--fixture',
-          resolve(import.meta.dirname, '../fixture.development.json'),
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+  it.each(['', '/tenant1'])(
+    "the CLI passes against `npm start`'s embedded default with conformance/fixture.development.json (issuer path '%s')",
+    async (path) => {
+      // config/development.yaml as is, on another port and a fresh data directory
+      const config = parseYaml(readFileSync(resolve(import.meta.dirname, '../../config/development.yaml'), 'utf8')) as {
+        issuer: string;
+        listen: { port: number };
+        storage: { data_dir: string };
+      };
+      const dir = mkdtempSync(join(tmpdir(), 'baton-conf-dev-'));
+      const port = 9484;
+      const server = await startServerProcess(
+        writeConfig({
+          ...config,
+          issuer: `http://127.0.0.1:${port}${path}`,
+          listen: { ...config.listen, port },
+          storage: { ...config.storage, data_dir: join(dir, 'data') },
+        }),
       );
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const code = await new Promise((ok) => child.on('exit', ok));
-      expect(out).not.toMatch(/^FAIL/m);
-      expect(out).toMatch(/conformance: \d+ passed, 0 failed, \d+ skipped; 0 MUST failure\(s\)/);
-      expect(code, out).toBe(0);
-    } finally {
-      await server.stop();
-    }
-  }, 120_000);
+      try {
+        const child = spawn(
+          process.execPath,
+          [
+            resolve(import.meta.dirname, '../run.ts'),
+            '--issuer',
+            `${server.url.replace('localhost', '127.0.0.1')}${path}`,
+            '--fixture',
+            resolve(import.meta.dirname, '../fixture.development.json'),
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        const code = await new Promise((ok) => child.on('exit', ok));
+        expect(out).not.toMatch(/^FAIL/m);
+        expect(out).toMatch(/conformance: \d+ passed, 0 failed, \d+ skipped; 0 MUST failure\(s\)/);
+        expect(code, out).toBe(0);
+      } finally {
+        await server.stop();
+      }
+    },
+    120_000,
+  );
 });

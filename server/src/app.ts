@@ -59,6 +59,24 @@ export function createApp(deps: AppDeps): Koa {
 
   const interactions = interactionRoutes(deps.interactions);
 
+  // RFC 8414 §3.1: for an issuer with a path, the metadata is at the well-known suffix inserted between host
+  // and path (/.well-known/oauth-authorization-server/tenant); MCP clients probe that form first, and the
+  // same form for OpenID configuration (MCP authorization §Authorization Server Metadata Discovery).
+  // oidc-provider serves both documents under its mount (path-appended): the inserted forms are routed there.
+  const insertedWellKnown = new Map(
+    prefix === '/'
+      ? []
+      : ['oauth-authorization-server', 'openid-configuration'].map((doc) => [
+          `/.well-known/${doc}${prefix}`,
+          `${prefix}/.well-known/${doc}`,
+        ]),
+  );
+  const wellKnownAliases: Koa.Middleware = (ctx, next) => {
+    const target = insertedWellKnown.get(ctx.path);
+    if (target) ctx.path = target;
+    return next();
+  };
+
   const mounted = new WeakMap<Provider, Koa.Middleware>();
   const oidc: Koa.Middleware = (ctx, next) => {
     const provider = deps.providers.current();
@@ -76,6 +94,7 @@ export function createApp(deps: AppDeps): Koa {
     .use(requestContext(deps.log))
     .use(errorBoundary())
     .use(securityHeaders())
+    .use(wellKnownAliases)
     .use(health.routes())
     .use(health.allowedMethods())
     .use(prefix === '/' ? interactions.routes() : mount(prefix, interactions.routes()))

@@ -1,14 +1,14 @@
 /** Scenarios: RFC 8414 metadata, RFC 9207, the JWKS. */
-import { assert, type Scenario } from '../context.ts';
+import { assert, asMetadataUrl, type Scenario } from '../context.ts';
 
 export const discovery: Scenario[] = [
   {
     id: 'discovery.metadata',
-    clause: 'RFC 8414 §3, §3.2; MCP authorization 2026-07-28 §Authorization Server Metadata Discovery',
+    clause: 'RFC 8414 §3, §3.1, §3.2; MCP authorization 2026-07-28 §Authorization Server Metadata Discovery',
     level: 'MUST',
-    title: 'AS metadata at /.well-known/oauth-authorization-server with issuer identical to the issuer',
+    title: 'AS metadata at the RFC 8414 well-known URI (suffix before any issuer path), issuer identical',
     async run(ctx) {
-      const res = await fetch(`${ctx.issuer}/.well-known/oauth-authorization-server`);
+      const res = await fetch(asMetadataUrl(ctx.issuer));
       assert(res.status === 200, `HTTP ${res.status}`);
       assert(/^application\/json/.test(res.headers.get('content-type') ?? ''), 'RFC 8414 §3.2: not application/json');
       assert(ctx.metadata.issuer === ctx.issuer, `issuer is ${String(ctx.metadata.issuer)}`);

@@ -176,3 +176,36 @@ describe('bad input never hurts', () => {
     expect(res2.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
+
+describe('an issuer with a path (RFC 8414 §3.1)', () => {
+  const TENANT = `${ISSUER}/tenant1`;
+  let tenant: RunningServer;
+  let tenantCleanup: () => Promise<void>;
+  beforeAll(async () => {
+    const store = await BACKENDS[0]!.create();
+    tenantCleanup = store.cleanup;
+    tenant = await startServer(makeConfig({ issuer: TENANT, storage: store.storage }), memoryLogger().log);
+  });
+  afterAll(async () => {
+    await tenant?.close();
+    await tenantCleanup?.();
+  });
+
+  it.each([
+    '/.well-known/oauth-authorization-server/tenant1', // RFC 8414 §3.1: inserted, what MCP clients probe first
+    '/.well-known/openid-configuration/tenant1', // MCP's second probe
+    '/tenant1/.well-known/openid-configuration', // OIDC Discovery §4: appended
+    '/tenant1/.well-known/oauth-authorization-server',
+  ])('%s serves the metadata of the path issuer', async (path) => {
+    const res = await request(tenant.url).get(path).expect(200).expect('content-type', /json/);
+    expect(res.body).toMatchObject({
+      issuer: TENANT,
+      token_endpoint: `${TENANT}/token`,
+      authorization_endpoint: `${TENANT}/auth`,
+    });
+  });
+
+  it('the root well-known document is not this issuer (a root issuer would be another one)', async () => {
+    await request(tenant.url).get('/.well-known/oauth-authorization-server').expect(404);
+  });
+});
