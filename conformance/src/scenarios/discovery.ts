@@ -89,4 +89,18 @@ export const discovery: Scenario[] = [
       }
     },
   },
+
+  {
+    id: 'discovery.oidc-pkce',
+    clause:
+      'MCP authorization §Authorization Code Protection (OIDC Discovery, when offered, MUST list code_challenge_methods_supported)',
+    level: 'MUST',
+    title: 'the OpenID configuration, when served, lists S256 in code_challenge_methods_supported',
+    async run(ctx) {
+      const res = await fetch(`${ctx.issuer}/.well-known/openid-configuration`);
+      if (res.status === 404) return; // not offered: RFC 8414 metadata alone is enough
+      const oidc = (await res.json()) as { code_challenge_methods_supported?: string[] };
+      assert(oidc.code_challenge_methods_supported?.includes('S256'), 'S256 not listed in the OpenID configuration');
+    },
+  },
 ];
