@@ -6,6 +6,7 @@
  *   baton migrate latest|rollback|status [--config FILE]
  *   baton keys list|publish|activate KID|retire KID [--force] [--config FILE]
  *   baton keys generate-kek
+ *   baton keys rewrap [--config FILE]
  * The config file comes from --config, else BATON_CONFIG, else config/development.yaml (embedded default).
  * Exit codes: 0 ok, 1 runtime failure, 64 usage, 78 configuration error (one message, no stack trace).
  */
@@ -14,6 +15,7 @@ import { ConfigError, configPathFrom, loadConfigFile } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { KekError, generateKekValue, resolveKek } from './keys/kek.ts';
 import { KeyStore, KeyStoreError } from './keys/keystore.ts';
+import { rewrapSecrets } from './keys/rewrap.ts';
 import { createLogger } from './logger.ts';
 import { AccountStore } from './accounts/store.ts';
 import { hashPassword } from './idp/password.ts';
@@ -30,6 +32,7 @@ const USAGE = `usage: baton <command> [--config FILE]
   keys activate KID [--force]   make a published key the signing key
   keys retire KID [--force]     remove a retiring key from the JWKS
   keys generate-kek             print a new key-encryption key for keys.encryption_key
+  keys rewrap                   re-encrypt every stored secret under the current KEK (after a KEK rotation)
   users hash-password           read a password on stdin, print its scrypt hash (local directory)
   accounts list                 accounts: id, IdP, subject, roles, state
   accounts disable|enable ID    a disabled account gets no token and no refresh
@@ -186,8 +189,16 @@ async function keys(config: Config, sub: string | undefined, kid: string | undef
         process.stdout.write(`retired ${kid}\n`);
         return 0;
       }
+      case 'rewrap': {
+        const kek = resolveKek(config);
+        const counts = await rewrapSecrets(storage.db, kek);
+        process.stdout.write(
+          `re-encrypted under KEK ${kek.id}: ${counts.signing_keys} signing key(s), ${counts.server_secrets} server secret(s), ${counts.accounts} upstream refresh token(s); keys.previous_encryption_keys can now be emptied\n`,
+        );
+        return 0;
+      }
       default:
-        throw new UsageError('keys list|publish|activate KID|retire KID|generate-kek');
+        throw new UsageError('keys list|publish|activate KID|retire KID|rewrap|generate-kek');
     }
   });
 }

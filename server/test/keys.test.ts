@@ -7,7 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, KEK, makeConfig, SERVICE_SECRET } from './helpers.ts';
+import { generateKekValue, kekFrom } from '../src/keys/kek.ts';
+import { localIssuer } from '../src/idp/registry.ts';
+import { startServer } from '../src/main.ts';
+import { freshDatabase, KEK, makeConfig, memoryLogger, SERVICE_SECRET } from './helpers.ts';
 import { runCli, startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import knexFactory from 'knex';
 
@@ -128,4 +131,77 @@ describe('signing keys', () => {
       /^baton: keys\.encryption_key: stored secrets are encrypted under KEK \S+, this process has KEK \S+\n$/,
     );
   });
+});
+
+describe('KEK rotation', () => {
+  it('the previous KEK decrypts until `keys rewrap` re-encrypts every secret under the new one; then it can go', async () => {
+    const db = await freshDatabase();
+    try {
+      const base = makeConfig({ storage: { postgres: db.url } });
+      const newKek = generateKekValue();
+      // secrets under the old KEK: the signing key, the server secrets, an account's upstream refresh token
+      const first = await startServer(base, memoryLogger().log);
+      const account = await first.accounts.recordLogin({
+        idpId: 'local',
+        idpIssuer: localIssuer('local'),
+        idpSubject: 'kek-rotation-user',
+        profile: {},
+        groups: [],
+        roles: [],
+        upstreamRefreshToken: 'upstream-refresh-token-under-the-old-kek',
+      });
+      const token = (
+        await request(first.url)
+          .post('/token')
+          .auth('cost-reporter', SERVICE_SECRET)
+          .type('form')
+          .send({ grant_type: 'client_credentials', resource: COST })
+          .expect(200)
+      ).body.access_token as string;
+      await first.close();
+
+      const rotatedKeys = { ...base.keys, encryption_key: newKek, previous_encryption_keys: [KEK] };
+      const rotated = writeConfig({ ...base, keys: rotatedKeys });
+      const newOnly = writeConfig({ ...base, keys: { ...base.keys, encryption_key: newKek } });
+      // the new KEK alone cannot read what the old one encrypted
+      expect((await runCli(['start', '--config', newOnly])).code).toBe(78);
+
+      const res = await runCli(['keys', 'rewrap', '--config', rotated]);
+      expect(res.stderr).toBe('');
+      expect(res.stdout).toMatch(
+        /^re-encrypted under KEK \S+: 1 signing key\(s\), 2 server secret\(s\), 1 upstream refresh token\(s\);/,
+      );
+      const again = await runCli(['keys', 'rewrap', '--config', rotated]);
+      expect(again.stdout).toMatch(/: 0 signing key\(s\), 0 server secret\(s\), 0 upstream refresh token\(s\);/);
+
+      // nothing is left under the old KEK
+      const knex = knexFactory({ client: 'pg', connection: db.url });
+      const kids = (jwes: (string | null)[]) =>
+        new Set(jwes.filter((j): j is string => !!j).map((j) => decodeProtectedHeader(j).kid));
+      const newId = kekFrom(newKek).id;
+      expect(kids((await knex('signing_keys').select('private_jwe')).map((r) => r.private_jwe as string))).toEqual(
+        new Set([newId]),
+      );
+      expect(kids((await knex('server_secrets').select('jwe')).map((r) => r.jwe as string))).toEqual(new Set([newId]));
+      expect(kids((await knex('accounts').select('upstream_jwe')).map((r) => r.upstream_jwe as string))).toEqual(
+        new Set([newId]),
+      );
+      await knex.destroy();
+
+      // the new KEK alone now starts: same signing key, the old token verifies, the upstream token reads back
+      const after = await startServer(
+        makeConfig({ ...base, keys: { ...base.keys, encryption_key: newKek } }),
+        memoryLogger().log,
+      );
+      try {
+        const jwks = (await request(after.url).get('/jwks').expect(200)).body as JSONWebKeySet;
+        await jwtVerify(token, createLocalJWKSet(jwks), { audience: COST, typ: 'at+jwt' });
+        expect(await after.accounts.upstreamRefreshToken(account.id)).toBe('upstream-refresh-token-under-the-old-kek');
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await db.drop();
+    }
+  }, 60_000);
 });

@@ -64,12 +64,15 @@ const storage = z
     }
   });
 
+const kekValue = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 random bytes, base64url without padding (baton keys generate-kek)');
+
 const keys = z.strictObject({
   algorithm: z.enum(['ES256', 'EdDSA']).default('ES256'),
-  encryption_key: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 random bytes, base64url without padding (baton keys generate-kek)')
-    .optional(),
+  encryption_key: kekValue.optional(),
+  /** KEKs that still decrypt what they encrypted, during a KEK rotation (until `baton keys rewrap`) */
+  previous_encryption_keys: z.array(kekValue).default([]),
   refresh_interval_seconds: z.number().int().min(1).max(3600).default(30),
 });
 

@@ -41,7 +41,8 @@ export class KeyStoreError extends Error {
 type StateAge = { state: KeyState; age: number | string } | undefined;
 type KidRow = { kid: string } | undefined;
 
-const LOCK = 77_420_001; // pg_advisory_xact_lock id for key changes (any process, any host)
+/** pg_advisory_xact_lock id for key changes (any process, any host) */
+export const KEY_CHANGE_LOCK = 77_420_001;
 
 export class KeyStore {
   readonly #db: Knex;
@@ -61,7 +62,7 @@ export class KeyStore {
   /** First start: generate and activate a key unless one is active. Safe to race from many processes. */
   async ensureActiveKey(alg: SigningAlg): Promise<void> {
     await this.#db.transaction(async (trx) => {
-      await trx.raw('select pg_advisory_xact_lock(?)', [LOCK]);
+      await trx.raw('select pg_advisory_xact_lock(?)', [KEY_CHANGE_LOCK]);
       const active = await trx('signing_keys').where({ state: 'active' }).first<KidRow>('kid');
       if (active) return;
       await this.#insert(trx, alg, 'active');
@@ -70,7 +71,7 @@ export class KeyStore {
 
   async publish(alg: SigningAlg): Promise<string> {
     return this.#db.transaction(async (trx) => {
-      await trx.raw('select pg_advisory_xact_lock(?)', [LOCK]);
+      await trx.raw('select pg_advisory_xact_lock(?)', [KEY_CHANGE_LOCK]);
       return this.#insert(trx, alg, 'published');
     });
   }
@@ -81,7 +82,7 @@ export class KeyStore {
    */
   async activate(kid: string, minPublishedSeconds: number): Promise<{ previous?: string }> {
     return this.#db.transaction(async (trx) => {
-      await trx.raw('select pg_advisory_xact_lock(?)', [LOCK]);
+      await trx.raw('select pg_advisory_xact_lock(?)', [KEY_CHANGE_LOCK]);
       const row = await trx('signing_keys')
         .where({ kid })
         .first<StateAge>('state', trx.raw('extract(epoch from now() - created_at)::float as age'));
@@ -107,7 +108,7 @@ export class KeyStore {
    */
   async retire(kid: string, minRetiringSeconds: number): Promise<void> {
     await this.#db.transaction(async (trx) => {
-      await trx.raw('select pg_advisory_xact_lock(?)', [LOCK]);
+      await trx.raw('select pg_advisory_xact_lock(?)', [KEY_CHANGE_LOCK]);
       const row = await trx('signing_keys')
         .where({ kid })
         .first<StateAge>('state', trx.raw('extract(epoch from now() - retiring_at)::float as age'));
@@ -160,7 +161,7 @@ export class KeyStore {
 /** Shared server secrets (cookie signing keys), generated once by whichever process starts first. */
 export async function sharedSecret(db: Knex, kek: Kek, name: string, make: () => string): Promise<string> {
   return db.transaction(async (trx) => {
-    await trx.raw('select pg_advisory_xact_lock(?)', [LOCK + 1]);
+    await trx.raw('select pg_advisory_xact_lock(?)', [KEY_CHANGE_LOCK + 1]);
     const row = await trx('server_secrets').where({ name }).first<{ jwe: string } | undefined>('jwe');
     if (row) return kek.decrypt(row.jwe);
     const value = make();
