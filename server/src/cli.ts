@@ -92,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function start(config: Config, path: string): Promise<number> {
-  const log = createLogger(config.logging.level);
+  const log = createLogger(config.logging.level, undefined, config.logging.format);
   const running = await startServer(config, log);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -34,3 +34,37 @@ describe('logger redaction', () => {
     expect(out.match(/\[redacted\]/g)?.length).toBe(13);
   });
 });
+
+describe('logger formats', () => {
+  it('pretty writes readable lines, redacted like JSON lines', async () => {
+    let out = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        out += chunk.toString();
+        cb();
+      },
+    });
+    const log = createLogger('info', sink, 'pretty');
+    log.info({ params: { client_secret: 'SECRET-CS' }, client_id: 'ide-agent' }, 'grant.success');
+    await new Promise((ok) => setTimeout(ok, 50));
+    expect(out).toMatch(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO: grant\.success\n/);
+    expect(out).toContain('client_id: "ide-agent"');
+    expect(out).toContain('[redacted]');
+    expect(out).not.toContain('SECRET-');
+    expect(out).not.toContain('{"level"');
+  });
+
+  it('json is the default, and auto is json when stdout is not a terminal', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
+    createLogger('info', sink).info('a');
+    if (!process.stdout.isTTY) createLogger('info', sink, 'auto').info('b');
+    for (const l of lines) expect(JSON.parse(l)).toMatchObject({ level: 30, service: 'baton' });
+    expect(lines.length).toBe(process.stdout.isTTY ? 1 : 2);
+  });
+});

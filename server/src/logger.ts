@@ -3,6 +3,7 @@
  * Redaction covers every place a credential can appear in what we log: headers, bodies and params.
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 const SECRET_FIELDS = [
   'authorization',
@@ -35,7 +36,14 @@ export const REDACT_PATHS = [
   ...SECRET_FIELDS.map((f) => `*.*.${f}`),
 ];
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+export type LogFormat = 'json' | 'pretty' | 'auto';
+
+/**
+ * JSON lines by default. `pretty` (or `auto` on a terminal) prints one readable line per entry through
+ * pino-pretty, for development; redaction happens before either.
+ */
+export function createLogger(level: string, destination?: DestinationStream, format: LogFormat = 'json'): Logger {
+  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
   return pino(
     {
       level,
@@ -43,6 +51,13 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination,
+    pretty
+      ? pinoPretty({
+          colorize: !destination && process.stdout.isTTY === true,
+          translateTime: 'SYS:HH:MM:ss.l',
+          ignore: 'pid,hostname,service',
+          ...(destination ? { destination: destination as NodeJS.WritableStream } : {}),
+        })
+      : destination,
   );
 }

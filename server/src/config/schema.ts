@@ -277,7 +277,11 @@ export const configSchema = z
     keys: keys.prefault({}),
     tokens: tokens.prefault({}),
     logging: z
-      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** json lines; pretty: readable lines; auto: pretty on a terminal, json otherwise */
+        format: z.enum(['json', 'pretty', 'auto']).default('json'),
+      })
       .prefault({}),
     /** Prometheus metrics on their own listener, never on the public port (server/src/http/metrics.ts) */
     metrics: z
