@@ -18,6 +18,7 @@ import { Policy } from './policy/policy.ts';
 import { userGrants } from './provider/user-grants.ts';
 import { clientRegistry } from './provider/clients.ts';
 import { attachProviderEvents } from './provider/events.ts';
+import { collectLineage } from './provider/lineage.ts';
 import { createMetrics } from './http/metrics.ts';
 import { createProvider } from './provider/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
@@ -132,8 +133,11 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
   }, config.keys.refresh_interval_seconds * 1000);
   keyTimer.unref();
   const gcTimer = setInterval(() => {
-    collectExpiredPostgres(storage.db).then(
-      (n) => n && log.info({ deleted: n }, 'storage.gc'),
+    Promise.all([
+      collectExpiredPostgres(storage.db),
+      collectLineage(storage.db, config.storage.lineage_retention_days),
+    ]).then(
+      ([payloads, lineage]) => (payloads || lineage) && log.info({ deleted: payloads, lineage }, 'storage.gc'),
       (err: Error) => log.warn({ err: { message: err.message } }, 'storage.gc_failed'),
     );
   }, config.storage.gc_interval_seconds * 1000);

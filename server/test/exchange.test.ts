@@ -23,6 +23,7 @@ import { startServer, type RunningServer } from '../src/main.ts';
 import { BACKENDS, makeConfig, memoryLogger, RESOURCES, SERVICE_SECRET } from './helpers.ts';
 import { codeForm, seedAccount, seedCode } from './seed.ts';
 import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
+import { collectLineage } from '../src/provider/lineage.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** revocation state is cached per process for STATE_CACHE_MS: a change reaches every request within it */
@@ -644,5 +645,31 @@ describe('a blocked client loses its tokens', () => {
     } finally {
       server.reloadPolicy(originalConfig);
     }
+  });
+});
+
+describe('lineage retention', () => {
+  it('rows are collected once their token expired longer ago than storage.lineage_retention_days', async () => {
+    const db = server.storage.db;
+    const day = 86_400_000;
+    const row = (jti: string, expiredDaysAgo: number) => ({
+      jti,
+      parent_jti: 'retention-parent',
+      grant_id: null,
+      account_id: aliceAccount,
+      actor: 'logs-mcp',
+      audience: COST,
+      depth: 1,
+      expires_at: new Date(Date.now() - expiredDaysAgo * day),
+    });
+    const id = randomUUID();
+    await db('token_lineage').insert([row(`${id}-old`, 40), row(`${id}-recent`, 10), row(`${id}-live`, -1)]);
+    const left = async () =>
+      (await db('token_lineage').where('jti', 'like', `${id}-%`).select('jti')).map((r) => r.jti as string).sort();
+
+    expect(await collectLineage(db, 30)).toBeGreaterThanOrEqual(1);
+    expect(await left()).toEqual([`${id}-live`, `${id}-recent`]);
+    await collectLineage(db, 0);
+    expect(await left()).toEqual([`${id}-live`]);
   });
 });

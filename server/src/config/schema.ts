@@ -53,6 +53,8 @@ const storage = z
     migrate_on_start: z.boolean().default(true),
     postgres_pool_max: z.number().int().min(1).max(200).default(10),
     gc_interval_seconds: z.number().int().min(10).default(300),
+    /** how long token_lineage rows are kept after the token expires (an audit window; 0: until expiry) */
+    lineage_retention_days: z.number().int().min(0).max(3650).default(30),
   })
   .superRefine((s, ctx) => {
     if (s.redis && !s.postgres) {

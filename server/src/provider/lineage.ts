@@ -46,3 +46,25 @@ export function lineageWriter(db: Knex) {
     });
   };
 }
+
+/**
+ * Deletes lineage rows whose token expired more than `retentionDays` ago, in bounded batches (every process
+ * may run it: deletes are idempotent). A row is needed for cascading revocation only while its token lives;
+ * the retention keeps chains readable for audit after that.
+ */
+export async function collectLineage(db: Knex, retentionDays: number, batch = 1000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted: unknown[] = await db('token_lineage')
+      .whereIn(
+        'jti',
+        db('token_lineage')
+          .select('jti')
+          .where('expires_at', '<', db.raw('now() - make_interval(days => ?)', [retentionDays]))
+          .limit(batch),
+      )
+      .delete(['jti']);
+    total += deleted.length;
+    if (deleted.length < batch) return total;
+  }
+}
