@@ -20,6 +20,7 @@ import { clientRegistry } from './provider/clients.ts';
 import { attachProviderEvents } from './provider/events.ts';
 import { collectLineage } from './provider/lineage.ts';
 import { createMetrics } from './http/metrics.ts';
+import { loginThrottle } from './http/login-throttle.ts';
 import { createProvider } from './provider/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
@@ -156,6 +157,7 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
       idps,
       grants,
       upstreamLogins: storage.adapterFor('UpstreamLogin'),
+      throttle: loginThrottle(config, storage.redis),
       csrfKey,
       base,
     },

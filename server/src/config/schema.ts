@@ -293,6 +293,14 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(9464),
       })
       .prefault({}),
+    /** failed sign-ins at the local directory's form, counted per user and per client address */
+    login_throttle: z
+      .strictObject({
+        per_user: z.number().int().min(1).max(1000).default(5),
+        per_ip: z.number().int().min(1).max(100000).default(50),
+        window_seconds: z.number().int().min(1).max(86400).default(900),
+      })
+      .prefault({}),
     identity_providers: z.array(identityProvider).default([]),
     roles: z.record(identifier, z.array(scopeToken)).default({}),
     role_bindings: z.record(identifier, z.record(z.string().min(1), z.array(identifier))).default({}),

@@ -18,6 +18,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type Koa from 'koa';
+import type { LoginThrottle } from './login-throttle.ts';
 import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { AccountStore } from '../accounts/store.ts';
@@ -42,6 +43,8 @@ export interface InteractionDeps {
   csrfKey: string;
   /** the issuer's path ('' at the root) */
   base: string;
+  /** failed local sign-ins per user and per address */
+  throttle: LoginThrottle;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -265,15 +268,32 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       return fail(ctx, 400, 'Sign-in error', 'Unknown sign-in provider.', 'login to a non-local idp');
     const username = typeof b.username === 'string' ? b.username.slice(0, 64) : '';
     const password = typeof b.password === 'string' ? b.password.slice(0, 1024) : '';
+    // past the limit the password is not even checked: guessing stops until the window ends
+    const wait = await deps.throttle.blockedFor(idp.id, username, ctx.ip);
+    if (wait !== undefined) {
+      ctx.state.log.warn({ idp: idp.id, username, address: ctx.ip, retry_after: wait }, 'login.throttled');
+      ctx.set('Retry-After', String(wait));
+      const minutes = Math.ceil(wait / 60);
+      return localLogin(
+        ctx,
+        d.uid,
+        idp,
+        429,
+        `Too many failed sign-ins. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+        username,
+      );
+    }
     const user = deps.idps.localUser(idp, username);
     const ok = await verifyPassword(password, user?.password_hash);
     if (!user || !ok || user.disabled) {
+      await deps.throttle.failed(idp.id, username, ctx.ip);
       ctx.state.log.warn(
         { idp: idp.id, username, reason: !user ? 'unknown user' : user.disabled ? 'user disabled' : 'wrong password' },
         'login.failed',
       );
       return localLogin(ctx, d.uid, idp, 401, 'Wrong username or password.', username);
     }
+    await deps.throttle.succeeded(idp.id, username);
     const account = await deps.accounts.recordLogin({
       idpId: idp.id,
       idpIssuer: localIssuer(idp.id),

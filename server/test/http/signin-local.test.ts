@@ -351,3 +351,40 @@ describe('hostile input at the authorization endpoint and the pages', () => {
     expect(page!.text).not.toMatch(/<script|https?:\/\/(?!127\.0\.0\.1)/);
   });
 });
+
+describe('password guessing (login_throttle)', () => {
+  it('after per_user failures, even the right password is refused for the window (429, Retry-After); others sign in', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { res } = await signIn('carol', `guess-${i}`);
+      expect(res.status).toBe(401);
+    }
+    const { res } = await signIn('carol', 'carol-password');
+    expect(res.status).toBe(429);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(res.text).toContain('Too many failed sign-ins. Try again in 15 minutes.');
+    expect(logs.lines().join('\n')).toMatch(/"username":"carol".*"msg":"login.throttled"/);
+    // the same address, another user: still fine (5 failures are far below per_ip)
+    const alice = await signIn('alice', 'alice-password');
+    expect(alice.url?.searchParams.get('code')).toBeTruthy();
+  });
+
+  it('after per_ip failures from one address, every user is refused for the window', async () => {
+    const store = await BACKENDS[0]!.create();
+    const strict = await startServer(
+      makeConfig({ storage: store.storage, login_throttle: { per_user: 100, per_ip: 3, window_seconds: 60 } }),
+      memoryLogger().log,
+    );
+    const original = server;
+    server = strict; // the helpers above talk to `server`
+    try {
+      for (const name of ['nobody-1', 'nobody-2', 'nobody-3']) expect((await signIn(name, 'x')).res.status).toBe(401);
+      const { res } = await signIn('alice', 'alice-password');
+      expect(res.status).toBe(429);
+      expect(res.text).toContain('Too many failed sign-ins. Try again in 1 minute.');
+    } finally {
+      server = original;
+      await strict.close();
+      await store.cleanup();
+    }
+  });
+});
