@@ -293,7 +293,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       );
       return localLogin(ctx, d.uid, idp, 401, 'Wrong username or password.', username);
     }
-    await deps.throttle.succeeded(idp.id, username);
+    await deps.throttle.succeeded(idp.id, username, ctx.ip);
     const account = await deps.accounts.recordLogin({
       idpId: idp.id,
       idpIssuer: localIssuer(idp.id),

@@ -1,8 +1,9 @@
 /**
  * Password guessing at the local directory's sign-in form (OWASP ASVS V2.2.1, RFC 9700 §4.13 brute force):
- * failed sign-ins are counted per user and per client address (rate-limiter-flexible); past the limit the
- * form refuses for the rest of the window without checking the password, and a success clears the user's
- * count. Counters live in Redis when configured, so every process shares them; otherwise in this process
+ * failed sign-ins are counted per user from one client address, and per address across users
+ * (rate-limiter-flexible); past either limit the form refuses for the rest of the window without checking
+ * the password, and a success clears that user's count from that address. Counting a user per address means
+ * an attacker elsewhere cannot lock the user out. Counters live in Redis when configured, so every process shares them; otherwise in this process
  * (the embedded store is single-process). A counter store that fails answers 503, never a 500 or a pass.
  */
 import type { Redis } from 'ioredis';
@@ -13,7 +14,7 @@ export interface LoginThrottle {
   /** seconds until this user (or address) may try again, or undefined when they may now */
   blockedFor(idp: string, username: string, address: string): Promise<number | undefined>;
   failed(idp: string, username: string, address: string): Promise<void>;
-  succeeded(idp: string, username: string): Promise<void>;
+  succeeded(idp: string, username: string, address: string): Promise<void>;
 }
 
 class ThrottleStoreError extends Error {
@@ -36,7 +37,7 @@ export function loginThrottle(config: Config, redis: Redis | undefined): LoginTh
       : new RateLimiterMemory({ points, duration: window_seconds });
   const users = limiter('user', per_user);
   const addresses = limiter('ip', per_ip);
-  const userKey = (idp: string, username: string) => `${idp}:${username.toLowerCase()}`;
+  const userKey = (idp: string, username: string, address: string) => `${idp}:${username.toLowerCase()}@${address}`;
 
   const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
@@ -50,7 +51,9 @@ export function loginThrottle(config: Config, redis: Redis | undefined): LoginTh
 
   return {
     async blockedFor(idp, username, address) {
-      const [user, ip] = await guard(() => Promise.all([users.get(userKey(idp, username)), addresses.get(address)]));
+      const [user, ip] = await guard(() =>
+        Promise.all([users.get(userKey(idp, username, address)), addresses.get(address)]),
+      );
       const waits = [
         user && user.consumedPoints >= per_user ? user.msBeforeNext : 0,
         ip && ip.consumedPoints >= per_ip ? ip.msBeforeNext : 0,
@@ -59,10 +62,10 @@ export function loginThrottle(config: Config, redis: Redis | undefined): LoginTh
       return ms > 0 ? Math.ceil(ms / 1000) : undefined;
     },
     async failed(idp, username, address) {
-      await guard(() => Promise.all([users.consume(userKey(idp, username)), addresses.consume(address)]));
+      await guard(() => Promise.all([users.consume(userKey(idp, username, address)), addresses.consume(address)]));
     },
-    async succeeded(idp, username) {
-      await guard(() => users.delete(userKey(idp, username)));
+    async succeeded(idp, username, address) {
+      await guard(() => users.delete(userKey(idp, username, address)));
     },
   };
 }
