@@ -53,6 +53,14 @@ export class TtlCache<V> {
   }
 }
 
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 export function tokenState(deps: TokenStateDeps) {
   const revokedCache = new TtlCache<boolean>();
   const grantCache = new TtlCache<boolean>();
@@ -77,7 +85,8 @@ export function tokenState(deps: TokenStateDeps) {
         requiredClaims: ['sub', 'jti', 'exp', 'client_id'],
       });
       if (verified.size >= VERIFIED_CACHE_ENTRIES) verified.clear(); // bounded: a cache, never a store
-      verified.set(token, { payload, until: now + VERIFIED_CACHE_MS });
+      // shared by every later request presenting this token: frozen, so no caller can alter it for the next
+      verified.set(token, { payload: deepFreeze(payload), until: now + VERIFIED_CACHE_MS });
       return { payload };
     } catch (err) {
       return { reason: (err as { code?: string }).code ?? (err as Error).message };
