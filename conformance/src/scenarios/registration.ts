@@ -128,6 +128,26 @@ export const registration: Scenario[] = [
     },
   },
   {
+    id: 'dcr.confidential',
+    clause: 'RFC 7591 §3.2.1 (client_secret, and client_secret_expires_at REQUIRED when a secret is issued)',
+    level: 'MUST',
+    title: 'a confidential registration answers a client_secret with client_secret_expires_at',
+    needs: ['dcr'],
+    async run(ctx) {
+      const res = await registerClient(ctx, {
+        redirect_uris: ['https://agent.example.com/callback'],
+        token_endpoint_auth_method: 'client_secret_basic',
+        application_type: 'web',
+      });
+      assert(res.status === 201, `HTTP ${res.status} ${String(res.body.error)}`);
+      assert(typeof res.body.client_secret === 'string' && res.body.client_secret, 'no client_secret');
+      assert(
+        typeof res.body.client_secret_expires_at === 'number',
+        `client_secret_expires_at is ${String(res.body.client_secret_expires_at)}`,
+      );
+    },
+  },
+  {
     id: 'dcr.invalid-metadata',
     clause: 'RFC 7591 §3.2.2 (invalid_client_metadata)',
     level: 'MUST',
