@@ -35,15 +35,13 @@ export const registration: Scenario[] = [
     title: 'a registration with a javascript: redirect URI is refused',
     needs: ['dcr'],
     async run(ctx) {
-      const res = await fetch(`${ctx.issuer}/reg`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ redirect_uris: ['javascript:alert(1)'], token_endpoint_auth_method: 'none' }),
+      const res = await registerClient(ctx, {
+        redirect_uris: ['javascript:alert(1)'],
+        token_endpoint_auth_method: 'none',
       });
-      const body = (await res.json()) as { error?: string };
       assert(
-        res.status === 400 && /^invalid_(redirect_uri|client_metadata)$/.test(body.error ?? ''),
-        `HTTP ${res.status} ${String(body.error)}`,
+        res.status === 400 && /^invalid_(redirect_uri|client_metadata)$/.test(String(res.body.error)),
+        `HTTP ${res.status} ${String(res.body.error)}`,
       );
     },
   },
@@ -55,16 +53,12 @@ export const registration: Scenario[] = [
     title: 'a registered client is read and deleted with its registration access token, and not without it',
     needs: ['dcr'],
     async run(ctx) {
-      const reg = await fetch(`${ctx.issuer}/reg`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          redirect_uris: [ctx.fixture.publicClient.redirect_uri],
-          token_endpoint_auth_method: 'none',
-          application_type: 'native',
-        }),
+      const reg = await registerClient(ctx, {
+        redirect_uris: [ctx.fixture.publicClient.redirect_uri],
+        token_endpoint_auth_method: 'none',
+        application_type: 'native',
       });
-      const body = (await reg.json()) as { registration_client_uri?: string; registration_access_token?: string };
+      const body = reg.body as { registration_client_uri?: string; registration_access_token?: string };
       assert(
         reg.status === 201 && body.registration_client_uri && body.registration_access_token,
         `registration: HTTP ${reg.status}`,
