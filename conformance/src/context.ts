@@ -303,6 +303,16 @@ export async function signIdJag(
     .sign(await importJWK(key.jwk, key.alg));
 }
 
+/** Registration metadata of a public native client like the fixture's (its loopback redirect URI). */
+export function nativeClient(ctx: Ctx, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    redirect_uris: [ctx.fixture.publicClient.redirect_uri],
+    token_endpoint_auth_method: 'none',
+    application_type: 'native',
+    ...extra,
+  };
+}
+
 /** An RFC 7591 registration (POST to the registration endpoint); the status and the parsed body. */
 export async function registerClient(ctx: Ctx, metadata: Record<string, unknown>) {
   const res = await fetch(text(ctx.metadata.registration_endpoint, `${ctx.issuer}/reg`), {

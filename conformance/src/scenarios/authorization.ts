@@ -1,6 +1,6 @@
 /** Scenarios: the authorization endpoint and the code: PKCE, redirect URIs, iss, single use. */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { assert, codeForm, registerClient, type Scenario } from '../context.ts';
+import { assert, codeForm, nativeClient, registerClient, type Scenario } from '../context.ts';
 
 export const authorization: Scenario[] = [
   {
@@ -178,11 +178,7 @@ export const authorization: Scenario[] = [
     title: 'a code redeemed by another client (registered with the same redirect URI) is invalid_grant',
     needs: ['dcr'],
     async run(ctx) {
-      const other = await registerClient(ctx, {
-        redirect_uris: [ctx.fixture.publicClient.redirect_uri],
-        token_endpoint_auth_method: 'none',
-        application_type: 'native',
-      });
+      const other = await registerClient(ctx, nativeClient(ctx));
       const { code, verifier } = await ctx.signIn();
       const res = await ctx.form('token', codeForm(ctx, code, verifier, { client_id: String(other.body.client_id) }));
       assert(res.status === 400 && res.body.error === 'invalid_grant', `HTTP ${res.status} ${String(res.body.error)}`);
@@ -251,12 +247,7 @@ export const authorization: Scenario[] = [
     needs: ['dcr'],
     async run(ctx) {
       const name = `Conformance third party ${randomUUID().slice(0, 8)}`;
-      const reg = await registerClient(ctx, {
-        redirect_uris: [ctx.fixture.publicClient.redirect_uri],
-        token_endpoint_auth_method: 'none',
-        application_type: 'native',
-        client_name: name,
-      });
+      const reg = await registerClient(ctx, nativeClient(ctx, { client_name: name }));
       assert(reg.status === 201, `registration: HTTP ${reg.status}`);
       const pages: string[] = [];
       await ctx.signIn({ client_id: String(reg.body.client_id) }, { onPage: (page) => pages.push(page.html) });

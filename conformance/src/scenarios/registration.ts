@@ -1,6 +1,6 @@
 /** Scenarios: RFC 7591/7592 dynamic registration and client ID metadata documents. */
 import { decodeJwt } from 'jose';
-import { assert, codeForm, registerClient, type Context, type Scenario } from '../context.ts';
+import { assert, codeForm, nativeClient, registerClient, type Context, type Scenario } from '../context.ts';
 
 /** A valid client ID metadata document for the URL it is served at, with `override` applied. */
 function document(ctx: Context, override: Record<string, unknown> = {}) {
@@ -53,11 +53,7 @@ export const registration: Scenario[] = [
     title: 'a registered client is read and deleted with its registration access token, and not without it',
     needs: ['dcr'],
     async run(ctx) {
-      const reg = await registerClient(ctx, {
-        redirect_uris: [ctx.fixture.publicClient.redirect_uri],
-        token_endpoint_auth_method: 'none',
-        application_type: 'native',
-      });
+      const reg = await registerClient(ctx, nativeClient(ctx));
       const body = reg.body as { registration_client_uri?: string; registration_access_token?: string };
       assert(
         reg.status === 201 && body.registration_client_uri && body.registration_access_token,
@@ -102,13 +98,10 @@ export const registration: Scenario[] = [
     needs: ['dcr'],
     async run(ctx) {
       const redirect = ctx.fixture.publicClient.redirect_uri;
-      const res = await registerClient(ctx, {
-        redirect_uris: [redirect],
-        token_endpoint_auth_method: 'none',
-        application_type: 'native',
-        client_name: 'Conformance agent',
-        grant_types: ['authorization_code', 'refresh_token'],
-      });
+      const res = await registerClient(
+        ctx,
+        nativeClient(ctx, { client_name: 'Conformance agent', grant_types: ['authorization_code', 'refresh_token'] }),
+      );
       assert(res.status === 201, `HTTP ${res.status} ${String(res.body.error)}`);
       assert(typeof res.body.client_id === 'string' && res.body.client_id, 'no client_id');
       assert(
@@ -186,11 +179,7 @@ export const registration: Scenario[] = [
     title: 'a registered client updates its metadata with its registration access token',
     needs: ['dcr'],
     async run(ctx) {
-      const metadata = {
-        redirect_uris: [ctx.fixture.publicClient.redirect_uri],
-        token_endpoint_auth_method: 'none',
-        application_type: 'native',
-      };
+      const metadata = nativeClient(ctx);
       const reg = await registerClient(ctx, metadata);
       assert(reg.status === 201, `registration: HTTP ${reg.status}`);
       const uri = String(reg.body.registration_client_uri);
