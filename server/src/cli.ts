@@ -29,8 +29,11 @@ const USAGE = `usage: baton <command> [--config FILE]
   migrate latest|rollback|status
   keys list                     signing keys and their states
   keys publish                  add a new key to the JWKS (not signing yet)
-  keys activate KID [--force]   make a published key the signing key
-  keys retire KID [--force]     remove a retiring key from the JWKS
+  keys activate [--force] -- KID
+                                make a published key the signing key
+  keys retire [--force] -- KID  remove a retiring key from the JWKS
+                                (a key id is a 43-character base64url RFC 7638 thumbprint and may begin with '-':
+                                put it after '--' so it is not read as an option)
   keys generate-kek             print a new key-encryption key for keys.encryption_key
   keys rewrap                   re-encrypt every stored secret under the current KEK (after a KEK rotation)
   users hash-password           read a password on stdin, print its scrypt hash (local directory)
@@ -40,6 +43,13 @@ const USAGE = `usage: baton <command> [--config FILE]
                                 forget remembered consents (the user is asked again)`;
 
 class UsageError extends Error {}
+
+/** parseArgs reads a key id that begins with '-' as options: say so instead of a bare "unknown option". */
+function usageMessage(err: Error, argv: string[]): string {
+  if (!(err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return err.message;
+  const kid = argv.find((a) => /^-[A-Za-z0-9_-]{42}$/.test(a));
+  return kid ? `${kid} looks like a key id: put it after '--', as in: baton keys activate -- ${kid}` : err.message;
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -171,7 +181,7 @@ async function keys(config: Config, sub: string | undefined, kid: string | undef
         await store.ensureActiveKey(config.keys.algorithm);
         const newKid = await store.publish(config.keys.algorithm);
         process.stdout.write(
-          `published ${newKid}; every process serves it within ${config.keys.refresh_interval_seconds} s. Activate it with: baton keys activate ${newKid}\n`,
+          `published ${newKid}; every process serves it within ${config.keys.refresh_interval_seconds} s. Activate it with: baton keys activate -- ${newKid}\n`,
         );
         return 0;
       }
@@ -179,7 +189,7 @@ async function keys(config: Config, sub: string | undefined, kid: string | undef
         if (!kid) throw new UsageError('keys activate KID');
         const { previous } = await store.activate(kid, propagation);
         process.stdout.write(
-          `activated ${kid}${previous ? `; ${previous} is retiring (still published). Retire it after ${longestToken} s with: baton keys retire ${previous}` : ''}\n`,
+          `activated ${kid}${previous ? `; ${previous} is retiring (still published). Retire it after ${longestToken} s with: baton keys retire -- ${previous}` : ''}\n`,
         );
         return 0;
       }
@@ -251,7 +261,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`baton: ${err.message}\n`);
       process.exitCode = 78;
     } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`baton: ${(err as Error).message}\n${USAGE}\n`);
+      process.stderr.write(`baton: ${usageMessage(err as Error, process.argv.slice(2))}\n${USAGE}\n`);
       process.exitCode = 64;
     } else if (err instanceof StorageError || err instanceof StartupError || err instanceof KeyStoreError) {
       process.stderr.write(`baton: ${err.message}\n`);

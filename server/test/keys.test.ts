@@ -89,11 +89,11 @@ describe('signing keys', () => {
     expect(kidOf(await issue(b))).toBe(k0);
 
     // activating too early is refused (zero downtime needs propagation time)
-    const early = await runCli(['keys', 'activate', k1!, '--config', file]);
+    const early = await runCli(['keys', 'activate', '--config', file, '--', k1!]);
     expect(early.code).toBe(1);
     expect(early.stderr).toMatch(/wait until it has been published/);
 
-    const activated = await runCli(['keys', 'activate', k1!, '--force', '--config', file]);
+    const activated = await runCli(['keys', 'activate', '--force', '--config', file, '--', k1!]);
     expect(activated.code).toBe(0);
     expect(activated.stdout).toContain(`${k0} is retiring`);
     await until('both sign with k1', async () => kidOf(await issue(a)) === k1 && kidOf(await issue(b)) === k1);
@@ -105,9 +105,9 @@ describe('signing keys', () => {
     }
 
     // retiring too early is refused; forced, the old key leaves the JWKS and its private half is erased
-    const earlyRetire = await runCli(['keys', 'retire', k0!, '--config', file]);
+    const earlyRetire = await runCli(['keys', 'retire', '--config', file, '--', k0!]);
     expect(earlyRetire.code).toBe(1);
-    const retired = await runCli(['keys', 'retire', k0!, '--force', '--config', file]);
+    const retired = await runCli(['keys', 'retire', '--force', '--config', file, '--', k0!]);
     expect(retired.code).toBe(0);
     await until('both drop k0', async () => (await kids(a)).length === 1 && (await kids(b)).length === 1);
     expect(await kids(b)).toEqual([k1]);
@@ -118,6 +118,19 @@ describe('signing keys', () => {
     const list = await runCli(['keys', 'list', '--config', file]);
     expect(list.stdout).toMatch(new RegExp(`${k1}\\s+ES256\\s+active`));
     expect(list.stdout).toMatch(new RegExp(`${k0}\\s+ES256\\s+retired`));
+  });
+
+  it("a key id that begins with '-' is read after '--'; without it the usage error says so", async () => {
+    // RFC 7638 thumbprints are base64url: one key in 64 has an id that begins with '-'
+    const kid = '-Rq0bH6y2uO9sTAiVnTnM3Ch1bMkl3xh2e7QH8oVJ7k';
+    const bare = await runCli(['keys', 'activate', kid, '--config', file]);
+    expect(bare.code).toBe(64);
+    expect(bare.stderr).toContain(
+      `${kid} looks like a key id: put it after '--', as in: baton keys activate -- ${kid}`,
+    );
+    const separated = await runCli(['keys', 'activate', '--config', file, '--', kid]);
+    expect(separated.code).toBe(1);
+    expect(separated.stderr).toBe(`baton: no key ${kid}\n`);
   });
 
   it('a process with the wrong KEK refuses to start, naming the key', async () => {
