@@ -17,6 +17,7 @@ declare module 'oidc-provider/lib/helpers/validate_dpop.js' {
     ctx: KoaContextWithOIDC,
     dPoP: DPoPProof | undefined,
     clientId: string,
+    ErrorClass?: new (description?: string) => Error,
   ): Promise<void>;
 }
 

@@ -76,7 +76,7 @@ export type AuthResult =
       name: string | undefined;
       required: string[];
     }
-  | { ok: false; status: 400 | 401 | 403; headers: Record<string, string>; body: unknown };
+  | { ok: false; status: 400 | 401 | 403 | 503; headers: Record<string, string>; body: unknown };
 
 interface Call {
   method: string | undefined;
@@ -212,13 +212,18 @@ export function createMcpAuth(options: McpAuthOptions) {
     try {
       caller = await verify(token, { proof: req.dpop, method: req.httpMethod, url: req.url });
     } catch (err) {
-      const reason = err instanceof TokenError ? err.message : 'token verification failed';
-      audit('denied', 401, first, undefined, reason);
-      return challenge(
-        401,
-        err instanceof TokenError ? err.code : 'invalid_token',
-        'the access token is not valid here',
-      );
+      if (!(err instanceof TokenError)) {
+        // baton's introspection or the DPoP replay store could not answer: the token is not at fault
+        audit('denied', 503, first, undefined, `verification unavailable: ${(err as Error).message}`);
+        return {
+          ok: false,
+          status: 503,
+          headers: { 'Retry-After': '5', 'Cache-Control': 'no-store' },
+          body: { error: 'temporarily_unavailable', error_description: 'the token cannot be verified right now' },
+        };
+      }
+      audit('denied', 401, first, undefined, err.message);
+      return challenge(401, err.code, 'the access token is not valid here');
     }
     if (scheme === 'Bearer' && caller.claims.cnf && req.dpop) {
       // a bound token presented as a bearer token with a proof: still refuse the downgrade (RFC 9449 §7.1)

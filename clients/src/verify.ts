@@ -2,7 +2,7 @@
  * Verifying baton's access tokens at a resource server (an MCP server or a downstream service):
  * RFC 9068 (`typ: at+jwt`, iss, aud = this resource, exp), keys from baton's JWKS (fetched once, refreshed
  * on an unknown kid, at most every 30 s: jose's remote JWK set), RFC 9449 DPoP when the token is bound
- * (`cnf.jkt`), and optionally RFC 7662 introspection for revocation.
+ * (`cnf.jkt`; each proof accepted once, RFC 9449 §11.1), and optionally RFC 7662 introspection for revocation.
  *
  *   const verify = createVerifier({ issuer: 'https://auth.example.com', audience: 'https://cost.internal.example.com' });
  *   const caller = await verify(token);            // throws TokenError
@@ -50,7 +50,58 @@ export interface VerifierOptions {
   clockToleranceSeconds?: number;
   /** check revocation at every call through baton's introspection endpoint (RFC 7662) */
   introspection?: { clientId: string; clientSecret: string; cacheSeconds?: number };
+  /**
+   * Where DPoP proof ids are remembered (RFC 9449 §11.1). The default is this process's memory: with several
+   * processes behind one URL, pass a shared store (`redisReplayStore`), or a proof replayed to another
+   * process within its lifetime is accepted there.
+   */
+  dpopReplay?: ReplayStore;
   fetch?: typeof fetch;
+}
+
+/** A set of ids, each remembered for `ttlSeconds`: `claim` is true the first time only, atomically. */
+export interface ReplayStore {
+  claim(id: string, ttlSeconds: number): Promise<boolean>;
+}
+
+/** The DPoP proof lifetime the kit accepts (iat within this many seconds, RFC 9449 §11.1). */
+export const DPOP_PROOF_MAX_AGE = 300;
+const DPOP_CLOCK_TOLERANCE = 5;
+
+/** Proof ids in this process's memory, at most `max` (the oldest are forgotten first; they expire first). */
+export function memoryReplayStore(max = 100_000): ReplayStore {
+  const until = new Map<string, number>();
+  return {
+    claim(id, ttlSeconds) {
+      const now = Date.now();
+      const seen = until.get(id);
+      if (seen !== undefined && seen > now) return Promise.resolve(false);
+      if (until.size >= max) {
+        for (const [key, expiry] of until) if (expiry <= now) until.delete(key);
+        for (const key of until.keys()) {
+          if (until.size < max) break;
+          until.delete(key);
+        }
+      }
+      until.delete(id);
+      until.set(id, now + ttlSeconds * 1000);
+      return Promise.resolve(true);
+    },
+  };
+}
+
+/** The part of an ioredis (or node-redis v4 legacy-mode) client that `redisReplayStore` needs. */
+export interface RedisSetNx {
+  set(key: string, value: string, ex: 'EX', seconds: number, nx: 'NX'): Promise<string | null>;
+}
+
+/** Proof ids in Redis (SET NX EX): one store for every process of a resource server. */
+export function redisReplayStore(redis: RedisSetNx, prefix = 'baton-kit:dpop:'): ReplayStore {
+  return {
+    async claim(id, ttlSeconds) {
+      return (await redis.set(`${prefix}${id}`, '1', 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX')) === 'OK';
+    },
+  };
 }
 
 export interface DpopContext {
@@ -80,6 +131,7 @@ export function createVerifier(options: VerifierOptions) {
   });
   const doFetch = options.fetch ?? fetch;
   const introspected = new Map<string, { active: boolean; until: number }>();
+  const replay = options.dpopReplay ?? memoryReplayStore();
 
   async function active(token: string): Promise<boolean> {
     const { introspection } = options;
@@ -107,19 +159,30 @@ export function createVerifier(options: VerifierOptions) {
     const jkt = (payload.cnf as { jkt?: unknown } | undefined)?.jkt;
     if (typeof jkt !== 'string') return;
     if (!dpop?.proof) throw new TokenError('invalid_token', 'the token is DPoP-bound and no DPoP proof was sent');
+    let proofId: string;
     try {
+      // RFC 9449 §4.3: typ, a signature by the header key, jti/htm/htu/iat present, iat recent
       const { payload: proof, protectedHeader } = await jwtVerify(dpop.proof, EmbeddedJWK, {
         typ: 'dpop+jwt',
-        maxTokenAge: 300,
-        clockTolerance: 5,
+        maxTokenAge: DPOP_PROOF_MAX_AGE,
+        clockTolerance: DPOP_CLOCK_TOLERANCE,
+        requiredClaims: ['jti', 'htm', 'htu', 'iat'],
       });
       if (proof.htm !== dpop.method || proof.htu !== dpop.url) throw new Error('htm/htu mismatch');
       if (proof.ath !== createHash('sha256').update(token).digest('base64url')) throw new Error('ath mismatch');
       if ((await calculateJwkThumbprint(protectedHeader.jwk!)) !== jkt)
         throw new Error('key is not the one the token is bound to');
+      // keyed by the key and the jti, so one client cannot use up another's ids
+      proofId = createHash('sha256')
+        .update(`${jkt}\0${String(proof.jti)}`)
+        .digest('base64url');
     } catch (err) {
       throw new TokenError('invalid_dpop_proof', `DPoP proof: ${(err as Error).message}`);
     }
+    // RFC 9449 §11.1: a proof is accepted once, for as long as its iat would be accepted; checked last, so
+    // only valid proofs are stored. A store failure is the caller's 5xx, not the client's invalid proof.
+    if (!(await replay.claim(proofId, DPOP_PROOF_MAX_AGE + 2 * DPOP_CLOCK_TOLERANCE)))
+      throw new TokenError('invalid_dpop_proof', 'DPoP proof: proof replayed');
   }
 
   return async function verify(token: string, dpop?: DpopContext): Promise<Caller> {

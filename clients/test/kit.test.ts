@@ -11,6 +11,7 @@ import express from 'express';
 import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/src/main.ts';
@@ -23,6 +24,8 @@ import {
   mcpGuard,
   mcpKoa,
   mcpMetadataRoute,
+  memoryReplayStore,
+  redisReplayStore,
   TokenError,
   withMcpAuth,
   type AuditEvent,
@@ -355,6 +358,76 @@ describe('the MCP kit (express)', () => {
       .send(call('read_logs'))
       .expect(401);
     expect(challengeOf(wrongUrl)).toMatch(/error="invalid_dpop_proof"/);
+
+    // RFC 9449 §11.1: a proof is accepted once
+    const once = await proof('POST', MCP.express, { ath });
+    const send = (dPoP: string) =>
+      mcp(PORTS.express).post('/mcp').set('authorization', `DPoP ${token}`).set('DPoP', dPoP).send(call('read_logs'));
+    expect((await send(once)).status).toBe(200);
+    const replayed = await send(once);
+    expect(replayed.status).toBe(401);
+    expect(challengeOf(replayed)).toMatch(/error="invalid_dpop_proof"/);
+    expect(audit.at(-1)).toMatchObject({ outcome: 'denied', status: 401, reason: 'DPoP proof: proof replayed' });
+    // RFC 9449 §4.2: jti is required
+    const noJti = await new SignJWT({ htm: 'POST', htu: MCP.express, ath })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+      .setIssuedAt()
+      .sign(privateKey);
+    const missing = await send(noJti);
+    expect(missing.status).toBe(401);
+    expect(audit.at(-1)?.reason).toBe('DPoP proof: missing required "jti" claim');
+
+    // several resource-server processes share one Redis store: a proof used on one is refused on the other
+    const redis = new Redis(process.env.TEST_REDIS_URL!, { lazyConnect: true });
+    await redis.connect();
+    try {
+      const shared = redisReplayStore(redis, `kit-test:${randomUUID()}:`);
+      const [one, two] = [1, 2].map(() =>
+        createVerifier({ issuer: ISSUER, audience: MCP.express, dpopReplay: shared }),
+      ) as [ReturnType<typeof createVerifier>, ReturnType<typeof createVerifier>];
+      const context = { proof: await proof('POST', MCP.express, { ath }), method: 'POST', url: MCP.express };
+      expect((await one(token, context)).subject).toBe(account);
+      await expect(two(token, context)).rejects.toMatchObject({
+        code: 'invalid_dpop_proof',
+        message: 'DPoP proof: proof replayed',
+      });
+      const fresh = { ...context, proof: await proof('POST', MCP.express, { ath }) };
+      expect((await two(token, fresh)).subject).toBe(account);
+    } finally {
+      redis.disconnect();
+    }
+
+    // a replay store that cannot answer is a 503 for the caller to retry, not the client's invalid proof
+    const down = createMcpAuth({
+      issuer: ISSUER,
+      resource: MCP.express,
+      dpopReplay: { claim: () => Promise.reject(new Error('connection refused')) },
+    });
+    const unavailable = await down.authorize({
+      httpMethod: 'POST',
+      url: MCP.express,
+      authorization: `DPoP ${token}`,
+      dpop: await proof('POST', MCP.express, { ath }),
+      mcpMethod: undefined,
+      mcpName: undefined,
+      body: call('read_logs'),
+    });
+    expect(unavailable).toMatchObject({ ok: false, status: 503, body: { error: 'temporarily_unavailable' } });
+  });
+});
+
+describe('memoryReplayStore', () => {
+  it('claims an id once until it expires, and forgets the oldest ids first when full', async () => {
+    const store = memoryReplayStore(3);
+    expect(await store.claim('a', 60)).toBe(true);
+    expect(await store.claim('a', 60)).toBe(false);
+    expect(await store.claim('b', 60)).toBe(true);
+    expect(await store.claim('c', 60)).toBe(true);
+    expect(await store.claim('d', 60)).toBe(true); // full: 'a' is forgotten
+    expect(await store.claim('a', 60)).toBe(true);
+    expect(await store.claim('d', 60)).toBe(false);
+    expect(await store.claim('e', 0)).toBe(true); // expires at once
+    expect(await store.claim('e', 60)).toBe(true);
   });
 });
 

@@ -619,7 +619,7 @@ describe('DPoP (RFC 9449) at the exchange', () => {
     const replay = await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST })
       .set('DPoP', p)
       .expect(400);
-    expect(replay.body.error).toBe('invalid_grant');
+    expect(replay.body).toEqual({ error: 'invalid_dpop_proof', error_description: 'DPoP proof JWT Replay detected' });
     const elsewhere = await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST })
       .set('DPoP', await proof(privateKey, jwk, 'https://evil.example.com/token'))
       .expect(400);

@@ -132,8 +132,11 @@ describe('two server processes on one store', () => {
         ),
       );
       expect(responses.filter((r) => r.status === 200)).toHaveLength(1);
-      // oidc-provider answers a replayed proof at its own grants with invalid_grant ("DPoP proof JWT Replay detected")
-      expect(responses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(11);
+      // RFC 9449 §5: a replayed proof is an invalid one (oidc-provider's invalid_grant corrected in the seam)
+      const refused = responses.filter((r) => r.status === 400);
+      expect(refused).toHaveLength(11);
+      for (const r of refused)
+        expect(r.body).toEqual({ error: 'invalid_dpop_proof', error_description: 'DPoP proof JWT Replay detected' });
     }
   });
 

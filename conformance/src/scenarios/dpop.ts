@@ -27,9 +27,9 @@ export async function proof(
 export const dpop: Scenario[] = [
   {
     id: 'dpop.exchange-binding',
-    clause: 'RFC 9449 §5 (cnf.jkt, token_type DPoP), §11.1 (proof replay)',
+    clause: 'RFC 9449 §5 (cnf.jkt, token_type DPoP)',
     level: 'MUST',
-    title: 'a DPoP proof binds the exchanged token to its key; a replayed proof is refused',
+    title: 'a DPoP proof binds the exchanged token to its key',
     needs: ['exchange'],
     async run(ctx) {
       const x = ctx.fixture.exchange!;
@@ -47,8 +47,34 @@ export const dpop: Scenario[] = [
       );
       const cnf = decodeJwt(String(res.body.access_token)).cnf as { jkt?: string } | undefined;
       assert(cnf?.jkt === (await calculateJwkThumbprint(jwk)), 'cnf.jkt is not the proof key thumbprint');
-      const replay = await exchangeToken(ctx, access_token, {}, x, { DPoP: proof });
-      assert(replay.status === 400, `a replayed proof was accepted (HTTP ${replay.status})`);
+    },
+  },
+  {
+    id: 'dpop.replay',
+    clause: 'RFC 9449 §11.1 (a proof jti is accepted once), §5 (invalid_dpop_proof)',
+    level: 'SHOULD',
+    title: 'a replayed DPoP proof is invalid_dpop_proof, at client credentials and (when configured) at exchange',
+    async run(ctx) {
+      const key = await proofKey();
+      const dPoP = await proof(key, { htu: String(ctx.metadata.token_endpoint) });
+      const first = await clientCredentials(ctx, {}, { headers: { DPoP: dPoP } });
+      assert(first.status === 200 && first.body.token_type === 'DPoP', `first use: HTTP ${first.status}`);
+      const again = await clientCredentials(ctx, {}, { headers: { DPoP: dPoP } });
+      assert(
+        again.status === 400 && again.body.error === 'invalid_dpop_proof' && again.body.access_token === undefined,
+        `client credentials replay: HTTP ${again.status} ${String(again.body.error)}`,
+      );
+      const x = ctx.fixture.exchange;
+      if (!x) return;
+      const { access_token } = await userTokens(ctx);
+      const exchangeProof = await proof(key, { htu: String(ctx.metadata.token_endpoint) });
+      const once = await exchangeToken(ctx, access_token, {}, x, { DPoP: exchangeProof });
+      assert(once.status === 200 && once.body.token_type === 'DPoP', `exchange, first use: HTTP ${once.status}`);
+      const twice = await exchangeToken(ctx, access_token, {}, x, { DPoP: exchangeProof });
+      assert(
+        twice.status === 400 && twice.body.error === 'invalid_dpop_proof' && twice.body.access_token === undefined,
+        `exchange replay: HTTP ${twice.status} ${String(twice.body.error)}`,
+      );
     },
   },
 

@@ -27,7 +27,7 @@ import * as exchange from './grants/token-exchange.ts';
 import * as jwtBearer from './grants/jwt-bearer.ts';
 import { tokenState, type TokenState } from './token-state.ts';
 import { lineageWriter } from './lineage.ts';
-import { atomicReplayDetection } from './internals.ts';
+import { atomicReplayDetection, dpopReplayIsInvalidProof } from './internals.ts';
 import { ALLOWED_RESOURCES, ALLOWED_SCOPES, CLIENT_KIND, FIRST_PARTY, type ClientRegistry } from './clients.ts';
 
 export interface ProviderDeps {
@@ -218,6 +218,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   provider.use(defaultScopeForResource(() => deps.policy()));
   provider.use(clientErrorCodes(config.issuer));
   atomicReplayDetection(provider, deps.adapterFor('ReplayDetection'));
+  dpopReplayIsInvalidProof(provider);
   provider.use(registrationBody(config.clients.registration.dcr.max_metadata_bytes));
   const ownKeys = createLocalJWKSet({
     keys: deps.jwks.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub),

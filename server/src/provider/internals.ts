@@ -8,6 +8,7 @@ import validateDpopInternal, {
   type DPoPProof,
 } from 'oidc-provider/lib/helpers/validate_dpop.js';
 import { applySSRFProtection } from 'oidc-provider/lib/helpers/fetch_request.js';
+import { errors } from 'oidc-provider';
 import { createHash } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
@@ -26,8 +27,26 @@ export async function dpopProof(
   clientId: string,
 ): Promise<DPoPProof | undefined> {
   const proof = await validateDpopInternal(provider, ctx);
-  if (proof) await checkDpopReplayInternal(provider, ctx, proof, clientId);
+  if (proof) await checkDpopReplayInternal(provider, ctx, proof, clientId, errors.InvalidDpopProof);
   return proof;
+}
+
+/** oidc-provider 9.13's `error_detail` for a replayed DPoP proof (helpers/validate_dpop.js). */
+const DPOP_REPLAY_DETAIL = 'DPoP proof JWT Replay detected';
+
+/**
+ * RFC 9449 §5: the token endpoint answers an invalid DPoP proof with `invalid_dpop_proof`, and a replayed
+ * proof (§11.1) is an invalid one. oidc-provider 9.13's own grants (authorization_code, refresh_token,
+ * client_credentials) answer a replay with `invalid_grant`; the error is rendered before `grant.error` is
+ * emitted, synchronously, so the listener corrects the body in place. Our custom grants throw
+ * `invalid_dpop_proof` directly (`dpopProof` above).
+ */
+export function dpopReplayIsInvalidProof(provider: Provider): void {
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_detail?: string }) => {
+    if (err.error !== 'invalid_grant' || err.error_detail !== DPOP_REPLAY_DETAIL) return;
+    ctx.status = 400;
+    ctx.body = { error: 'invalid_dpop_proof', error_description: DPOP_REPLAY_DETAIL };
+  });
 }
 
 type DispatcherCtor = new (options?: { connect?: { ca?: string } }) => object;
