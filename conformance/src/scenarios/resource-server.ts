@@ -179,6 +179,38 @@ export const resourceServer: Scenario[] = [
       assert(ok.status === 200, `with its proof: HTTP ${ok.status}`);
     },
   },
+  {
+    id: 'rs.dpop-replay',
+    clause: 'RFC 9449 §11.1 (a resource server accepts a proof jti once), §7.1 (invalid_dpop_proof)',
+    level: 'SHOULD',
+    title: 'at the MCP server, a DPoP proof accepted once is refused the second time with invalid_dpop_proof',
+    needs: ['mcpServer'],
+    async run(ctx) {
+      const url = ctx.fixture.mcpServer!.url;
+      const key = await proofKey();
+      const { code, verifier } = await ctx.signIn({
+        resource: url,
+        scope: ctx.fixture.mcpServer!.scope,
+        dpop_jkt: await calculateJwkThumbprint(key.jwk),
+      });
+      const issued = await ctx.form('token', codeForm(ctx, code, verifier, { resource: url }), undefined, {
+        DPoP: await proof(key, { htu: String(ctx.metadata.token_endpoint) }),
+      });
+      assert(issued.status === 200 && issued.body.token_type === 'DPoP', `token: HTTP ${issued.status}`);
+      const token = String(issued.body.access_token);
+      const headers = {
+        authorization: `DPoP ${token}`,
+        dpop: await proof(key, { htu: url, ath: createHash('sha256').update(token).digest('base64url') }),
+      };
+      const first = await post(ctx, initialize, headers);
+      assert(first.status === 200, `first use: HTTP ${first.status}`);
+      const again = await post(ctx, initialize, headers);
+      assert(
+        again.status === 401 && /error="invalid_dpop_proof"/.test(again.headers.get('www-authenticate') ?? ''),
+        `replayed: HTTP ${again.status} ${again.headers.get('www-authenticate') ?? ''}`,
+      );
+    },
+  },
 
   {
     id: 'rs.method-headers',
