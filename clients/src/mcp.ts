@@ -14,7 +14,7 @@
  * Framework adapters: express (the SDK's), koa and plain node:http, in clients/src/adapters.ts.
  */
 import { createHash } from 'node:crypto';
-import { createVerifier, TokenError, type Caller, type VerifierOptions, type Verify } from './verify.ts';
+import { createVerifier, DPOP_ALGS, TokenError, type Caller, type VerifierOptions, type Verify } from './verify.ts';
 
 export interface McpAuthOptions extends Omit<VerifierOptions, 'audience'> {
   /** the MCP endpoint's URL: the resource identifier and the tokens' audience */
@@ -113,6 +113,7 @@ export function createMcpAuth(options: McpAuthOptions) {
     authorization_servers: [options.issuer],
     scopes_supported: options.scopesSupported ?? [],
     bearer_methods_supported: ['header'],
+    dpop_signing_alg_values_supported: DPOP_ALGS,
     ...(options.resourceName ? { resource_name: options.resourceName } : {}),
   };
 
@@ -123,17 +124,28 @@ export function createMcpAuth(options: McpAuthOptions) {
     return method === 'tools/call' && name ? [name] : [];
   }
 
-  function challenge(status: 401 | 403, error?: string, description?: string, scope?: string[]) {
+  /**
+   * RFC 6750 §3 / RFC 9728 §5.1; a request that used the DPoP scheme gets a DPoP challenge with the proof
+   * algorithms (RFC 9449 §7.1). Requests without a token get Bearer, the scheme MCP clients look for first.
+   */
+  function challenge(
+    status: 401 | 403,
+    error?: string,
+    description?: string,
+    scope?: string[],
+    scheme: 'Bearer' | 'DPoP' = 'Bearer',
+  ) {
     const params = [
       ...(error ? [`error=${quote(error)}`] : []),
       ...(description ? [`error_description=${quote(description)}`] : []),
       ...(scope?.length ? [`scope=${quote(scope.join(' '))}`] : []),
+      ...(scheme === 'DPoP' ? [`algs=${quote(DPOP_ALGS.join(' '))}`] : []),
       `resource_metadata=${quote(metadataUrl)}`,
     ];
     return {
       ok: false as const,
       status,
-      headers: { 'WWW-Authenticate': `Bearer ${params.join(', ')}`, 'Cache-Control': 'no-store' },
+      headers: { 'WWW-Authenticate': `${scheme} ${params.join(', ')}`, 'Cache-Control': 'no-store' },
       body: { error: error ?? 'invalid_token', ...(description ? { error_description: description } : {}) },
     };
   }
@@ -198,7 +210,8 @@ export function createMcpAuth(options: McpAuthOptions) {
         },
       };
     }
-    const match = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/.exec(req.authorization ?? '');
+    // RFC 7235 §2.1: the scheme name is case-insensitive; RFC 6750 §2.1 b64token
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/i.exec(req.authorization ?? '');
     if (!req.authorization) {
       audit('denied', 401, first, undefined, 'no token');
       return challenge(401, undefined, undefined, options.scopesSupported); // RFC 6750 §3.1: no error code
@@ -207,7 +220,8 @@ export function createMcpAuth(options: McpAuthOptions) {
       audit('denied', 401, first, undefined, 'malformed authorization header');
       return challenge(401, 'invalid_request', 'malformed Authorization header');
     }
-    const [, scheme, token] = match as unknown as [string, string, string];
+    const [, schemeName, token] = match as unknown as [string, string, string];
+    const scheme = schemeName.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
     let caller: Caller;
     try {
       caller = await verify(token, { proof: req.dpop, method: req.httpMethod, url: req.url });
@@ -223,18 +237,18 @@ export function createMcpAuth(options: McpAuthOptions) {
         };
       }
       audit('denied', 401, first, undefined, err.message);
-      return challenge(401, err.code, 'the access token is not valid here');
+      return challenge(401, err.code, 'the access token is not valid here', undefined, scheme);
     }
     if (scheme === 'Bearer' && caller.claims.cnf && req.dpop) {
       // a bound token presented as a bearer token with a proof: still refuse the downgrade (RFC 9449 §7.1)
       audit('denied', 401, first, caller, 'DPoP-bound token sent with the Bearer scheme');
-      return challenge(401, 'invalid_token', 'a DPoP-bound token must use the DPoP scheme');
+      return challenge(401, 'invalid_token', 'a DPoP-bound token must use the DPoP scheme', undefined, 'DPoP');
     }
     const required = [...new Set(calls.flatMap((c) => requiredScopes(c.method, c.name)))];
     const missing = required.filter((s) => !caller.scopes.includes(s));
     if (missing.length > 0) {
       audit('denied', 403, first, caller, `missing scope ${missing.join(' ')}`);
-      return challenge(403, 'insufficient_scope', `this call needs ${required.join(' ')}`, required);
+      return challenge(403, 'insufficient_scope', `this call needs ${required.join(' ')}`, required, scheme);
     }
     audit('allowed', 200, first, caller);
     return { ok: true, caller, token, method: first?.method, name: first?.name, required };

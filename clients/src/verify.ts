@@ -64,6 +64,9 @@ export interface ReplayStore {
   claim(id: string, ttlSeconds: number): Promise<boolean>;
 }
 
+/** The DPoP proof algorithms the kit accepts: asymmetric only, the ones baton accepts at its token endpoint. */
+export const DPOP_ALGS = ['ES256', 'Ed25519', 'EdDSA'];
+
 /** The DPoP proof lifetime the kit accepts (iat within this many seconds, RFC 9449 §11.1). */
 export const DPOP_PROOF_MAX_AGE = 300;
 const DPOP_CLOCK_TOLERANCE = 5;
@@ -164,6 +167,7 @@ export function createVerifier(options: VerifierOptions) {
       // RFC 9449 §4.3: typ, a signature by the header key, jti/htm/htu/iat present, iat recent
       const { payload: proof, protectedHeader } = await jwtVerify(dpop.proof, EmbeddedJWK, {
         typ: 'dpop+jwt',
+        algorithms: DPOP_ALGS,
         maxTokenAge: DPOP_PROOF_MAX_AGE,
         clockTolerance: DPOP_CLOCK_TOLERANCE,
         requiredClaims: ['jti', 'htm', 'htu', 'iat'],

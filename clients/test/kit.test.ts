@@ -179,6 +179,7 @@ describe('the MCP kit (express)', () => {
       authorization_servers: [ISSUER],
       scopes_supported: ['logs.read'],
       bearer_methods_supported: ['header'],
+      dpop_signing_alg_values_supported: ['ES256', 'Ed25519', 'EdDSA'],
       resource_name: 'Logs',
     });
   });
@@ -357,7 +358,29 @@ describe('the MCP kit (express)', () => {
       .set('DPoP', await proof('POST', 'https://elsewhere.example.com/mcp', { ath }))
       .send(call('read_logs'))
       .expect(401);
-    expect(challengeOf(wrongUrl)).toMatch(/error="invalid_dpop_proof"/);
+    // RFC 9449 §7.1: a request with the DPoP scheme gets a DPoP challenge naming the proof algorithms
+    expect(challengeOf(wrongUrl)).toBe(
+      `DPoP error="invalid_dpop_proof", error_description="the access token is not valid here", algs="ES256 Ed25519 EdDSA", resource_metadata="http://127.0.0.1:${PORTS.express}/.well-known/oauth-protected-resource/mcp"`,
+    );
+    // the scheme name is case-insensitive (RFC 7235 §2.1)
+    await mcp(PORTS.express)
+      .post('/mcp')
+      .set('authorization', `dpop ${token}`)
+      .set('DPoP', await proof('POST', MCP.express, { ath }))
+      .send(call('read_logs'))
+      .expect(200);
+    // HS256 keyed with the header's public key (algorithm confusion): asymmetric algorithms only
+    const hs = await new SignJWT({ htm: 'POST', htu: MCP.express, ath, jti: randomUUID() })
+      .setProtectedHeader({ alg: 'HS256', typ: 'dpop+jwt', jwk })
+      .setIssuedAt()
+      .sign(new TextEncoder().encode(JSON.stringify(jwk)));
+    const symmetric = await mcp(PORTS.express)
+      .post('/mcp')
+      .set('authorization', `DPoP ${token}`)
+      .set('DPoP', hs)
+      .send(call('read_logs'))
+      .expect(401);
+    expect(challengeOf(symmetric)).toMatch(/^DPoP error="invalid_dpop_proof"/);
 
     // RFC 9449 §11.1: a proof is accepted once
     const once = await proof('POST', MCP.express, { ath });
