@@ -130,7 +130,16 @@ describe('graceful shutdown', () => {
     );
     await new Promise((ok) => setTimeout(ok, 200));
     const exited = server.stop('SIGTERM');
-    await new Promise((ok) => setTimeout(ok, 300));
+    // the listener closes on SIGTERM: new connections are refused (polled: the signal takes a moment to land)
+    const refused = async (): Promise<boolean> =>
+      request(server.url)
+        .get('/healthz')
+        .then(
+          () => false,
+          (err: Error) => /ECONNREFUSED/.test(err.message),
+        );
+    for (let waited = 0; !(await refused()) && waited < 10_000; waited += 100)
+      await new Promise((ok) => setTimeout(ok, 100));
     await expect(request(server.url).get('/healthz')).rejects.toThrow(/ECONNREFUSED/);
     socket.write(body.slice(20));
     await closed;
