@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from './logger.ts';
@@ -66,5 +68,36 @@ describe('logger formats', () => {
     if (!process.stdout.isTTY) createLogger('info', sink, 'auto').info('b');
     for (const l of lines) expect(JSON.parse(l)).toMatchObject({ level: 30, service: 'baton' });
     expect(lines.length).toBe(process.stdout.isTTY ? 1 : 2);
+  });
+});
+
+describe('docs/events.md', () => {
+  const root = resolve(import.meta.dirname, '..', '..');
+  const written = new Set<string>(['server_error']);
+  for (const file of (readdirSync(join(root, 'server/src'), { recursive: true }) as string[]).filter(
+    (f) => f.endsWith('.ts') && !f.endsWith('.test.ts'),
+  )) {
+    const src = readFileSync(join(root, 'server/src', file), 'utf8');
+    // the message argument of a pino call: the last argument, a quoted `<noun>.<verb>`
+    for (const m of src.matchAll(
+      /\.(?:info|warn|error|debug)\(\s*(?:[^;]*?,\s*)?'([a-z_]+(?:\.[a-z_]+)+)'\s*,?\s*\)/gs,
+    ))
+      written.add(m[1]!);
+    // provider failure events logged in a loop (provider/events.ts)
+    const failures = /const failures = \[([^\]]*)\]/.exec(src)?.[1];
+    for (const m of failures?.matchAll(/'([a-z_.]+)'/g) ?? []) written.add(m[1]!);
+  }
+  const doc = readFileSync(join(root, 'docs/events.md'), 'utf8');
+  const listed = new Set(
+    doc
+      .split('\n')
+      .filter((l) => l.startsWith('| `'))
+      .flatMap((l) => [...l.split(' | ')[0]!.matchAll(/`([a-z_.]+)`/g)].map((m) => m[1]!)),
+  );
+
+  it('lists every event the server writes, and none it does not', () => {
+    expect(written.size).toBeGreaterThan(40);
+    expect([...written].filter((e) => !listed.has(e)).sort()).toEqual([]);
+    expect([...listed].filter((e) => !written.has(e)).sort()).toEqual([]);
   });
 });
