@@ -6,9 +6,24 @@
  */
 import type { Knex } from 'knex';
 import { CONSUMABLE, indexFields, type Adapter, type AdapterPayload } from './models.ts';
+import { errors } from 'oidc-provider';
 import { alreadyConsumed, guard } from './errors.ts';
 
 const TABLE = 'oidc_payloads';
+
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000. No stored key has one, so a key that does (a hostile
+ * client_id, code or token) is simply not found; a payload that does was built from request parameters
+ * (state, login_hint, …): the request is refused as invalid_request (RFC 6749 §5.2), not a store failure.
+ */
+const hasNul = (value: string) => value.includes('\u0000');
+/** JSON.stringify writes U+0000 as the escape \u0000: one not preceded by an escaped backslash */
+const JSON_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+function storable(payload: AdapterPayload): string {
+  const json = JSON.stringify(payload);
+  if (JSON_NUL.test(json)) throw new errors.InvalidRequest('request parameters must not contain NUL characters');
+  return json;
+}
 
 interface Row {
   payload: AdapterPayload | string;
@@ -27,12 +42,13 @@ export class PostgresAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const { grantId, userCode, uid } = indexFields(payload);
     const db = this.#db;
+    const json = storable(payload);
     await guard(this.model, 'upsert', () =>
       db(TABLE)
         .insert({
           model: this.model,
           id,
-          payload: JSON.stringify(payload),
+          payload: json,
           grant_id: grantId ?? null,
           user_code: userCode ?? null,
           uid: uid ?? null,
@@ -56,6 +72,7 @@ export class PostgresAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
+    if (hasNul(id)) return;
     const won = await guard(this.model, 'consume', () =>
       this.#db(TABLE)
         .where({ model: this.model, id })
@@ -68,13 +85,14 @@ export class PostgresAdapter implements Adapter {
 
   async claim(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> {
     const db = this.#db;
+    const json = storable(payload);
     // one statement: insert, or take over a row that has expired but not yet been collected
     const won: unknown[] = await guard(this.model, 'claim', () =>
       db(TABLE)
         .insert({
           model: this.model,
           id,
-          payload: JSON.stringify(payload),
+          payload: json,
           consumed_at: db.fn.now(),
           expires_at: db.raw('now() + make_interval(secs => ?)', [Math.max(1, Math.ceil(expiresIn))]),
         })
@@ -87,16 +105,19 @@ export class PostgresAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
+    if (hasNul(id)) return;
     await guard(this.model, 'destroy', () => this.#db(TABLE).where({ model: this.model, id }).delete());
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
+    if (hasNul(grantId)) return;
     await guard(this.model, 'revokeByGrantId', () =>
       this.#db(TABLE).where({ model: this.model, grant_id: grantId }).delete(),
     );
   }
 
   async #findWhere(op: string, where: Record<string, string>): Promise<AdapterPayload | undefined> {
+    if (Object.values(where).some(hasNul)) return undefined;
     const row = await guard(this.model, op, () =>
       this.#db(TABLE)
         .select('payload', this.#db.raw('floor(extract(epoch from consumed_at))::bigint as consumed'))

@@ -189,5 +189,34 @@ export function adapterContract(backend: ContractBackend): void {
       await store.adapter('AuthorizationCode').revokeByGrantId(grant);
       expect(await store.adapter('RefreshToken').find(key)).toEqual({ jti: key, grantId: grant });
     });
+
+    it('a hostile key with U+0000 is simply unknown: no store error', async () => {
+      const a = store.adapter('AuthorizationCode');
+      const key = `${id()}\u0000`;
+      expect(await a.find(key)).toBeUndefined();
+      expect(await a.findByUid(key)).toBeUndefined();
+      expect(await a.findByUserCode(key)).toBeUndefined();
+      await a.destroy(key);
+      await a.revokeByGrantId(key);
+    });
+
+    it('a payload with U+0000 (from request parameters) is stored, or refused as invalid_request', async () => {
+      const a = store.adapter('Interaction');
+      const key = id();
+      const payload = { jti: key, params: { state: 'a\u0000b', text: 'a literal \\u0000 is fine' } };
+      const stored = await a.upsert(key, payload, 60).then(
+        () => true,
+        (err: unknown) => {
+          // PostgreSQL cannot hold U+0000: the request is at fault, not the store (400, not 503)
+          expect(err).toBeInstanceOf(errors.InvalidRequest);
+          return false;
+        },
+      );
+      expect(await a.find(key)).toEqual(stored ? payload : undefined);
+      expect(stored).toBe(backend.name === 'redis');
+      const literal = { jti: key, params: { text: 'a literal \\u0000 is fine' } };
+      await a.upsert(key, literal, 60);
+      expect(await a.find(key)).toEqual(literal);
+    });
   });
 }

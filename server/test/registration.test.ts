@@ -260,6 +260,18 @@ describe('dynamic client registration (RFC 7591)', () => {
     expect(await storedClients(dev)).toBe(before);
   });
 
+  it.each([
+    ['client_name', { client_name: 'Evil\u0000Corp' }, 'invalid_client_metadata'],
+    ['client_name', { client_name: 'line\nbreak' }, 'invalid_client_metadata'],
+    ['redirect_uris', { redirect_uris: [`${REDIRECT}\u0000`] }, 'invalid_redirect_uri'],
+  ])('refuses control characters in %s (%j), nothing stored', async (name, metadata, error) => {
+    const before = await storedClients(dev);
+    const res = await register({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', ...metadata });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error, error_description: `${name} must not contain control characters` });
+    expect(await storedClients(dev)).toBe(before);
+  });
+
   it('accepts a reverse-domain private-use scheme (RFC 8252 §7.1)', async () => {
     await register({
       redirect_uris: ['com.example.app:/oauth2redirect'],

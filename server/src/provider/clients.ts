@@ -22,6 +22,14 @@ import { isLoopbackHost } from '../config/schema.ts';
 import type { Policy } from '../policy/policy.ts';
 import { outgoingDispatcher } from './internals.ts';
 
+// eslint-disable-next-line no-control-regex -- the point is to find them
+const CONTROL = /[\u0000-\u001f\u007f]/;
+function hasControlCharacter(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return CONTROL.test(value);
+  if (depth > 8 || value === null || typeof value !== 'object') return false;
+  return Object.values(value).some((v) => hasControlCharacter(v, depth + 1));
+}
+
 export const CLIENT_KIND = 'client_kind';
 export const FIRST_PARTY = 'baton_first_party';
 export const ALLOWED_RESOURCES = 'baton_resources';
@@ -172,6 +180,11 @@ export function clientRegistry(deps: ClientDeps) {
       );
     }
     if (!dynamic) return;
+    // registered or fetched metadata is shown on consent pages and stored: no control characters (and
+    // PostgreSQL cannot store U+0000 at all)
+    for (const [name, v] of Object.entries(md)) {
+      if (hasControlCharacter(v)) throw new errors.InvalidClientMetadata(`${name} must not contain control characters`);
+    }
     if (value === undefined) md[CLIENT_KIND] = 'agent';
     const redirects = Array.isArray(md.redirect_uris) ? (md.redirect_uris as unknown[]) : [];
     for (const uri of redirects) {

@@ -90,6 +90,51 @@ describe.each(BACKENDS)('client_credentials on $name storage', (backend) => {
     expect(res.body.error).toBe('invalid_target');
   });
 
+  it('a NUL character is an OAuth error, never a store failure', async () => {
+    // PostgreSQL cannot hold U+0000: a hostile client_id, code, token or state is unknown or refused (RFC 6749 §5.2)
+    const anonymous = await request(server.url)
+      .post('/token')
+      .type('form')
+      .send({ grant_type: 'client_credentials', client_id: 'a\u0000b', client_secret: 'x' });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.error).toBe('invalid_client');
+    const code = await request(server.url)
+      .post('/token')
+      .type('form')
+      .send({
+        grant_type: 'authorization_code',
+        client_id: 'ide-agent',
+        code: 'a\u0000b',
+        code_verifier: 'v'.repeat(43),
+        redirect_uri: 'http://127.0.0.1/callback',
+      });
+    expect(code.status).toBe(400);
+    expect(code.body.error).toBe('invalid_grant');
+    const introspected = await request(server.url)
+      .post('/token/introspection')
+      .auth('cost-reporter', SERVICE_SECRET)
+      .type('form')
+      .send({ token: '\u0000' })
+      .expect(200);
+    expect(introspected.body).toEqual({ active: false });
+    const authorize = await request(server.url).get('/auth').query({
+      client_id: 'ide-agent',
+      response_type: 'code',
+      redirect_uri: 'http://127.0.0.1/callback',
+      resource: LOGS,
+      scope: 'logs.read',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+      state: 'a\u0000b',
+    });
+    expect(authorize.status).toBe(303);
+    const back = new URL(authorize.headers.location!, server.url);
+    // stored where PostgreSQL holds interactions; Redis holds it as it is
+    if (backend.name === 'postgres+redis') expect(back.pathname).toMatch(/^\/interaction\//);
+    else expect(back.searchParams.get('error')).toBe('invalid_request');
+    expect(logs.lines().join('\n')).not.toContain('"level":50');
+  });
+
   it('logs the refusal reason but never the secret or the token', async () => {
     const ok = await token({ grant_type: 'client_credentials', resource: COST }).expect(200);
     await token({ grant_type: 'client_credentials', resource: COST }, 'wrong-secret-value').expect(401);
