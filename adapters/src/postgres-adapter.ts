@@ -12,16 +12,21 @@ import { alreadyConsumed, guard } from './errors.ts';
 const TABLE = 'oidc_payloads';
 
 /**
- * PostgreSQL text and jsonb cannot hold U+0000. No stored key has one, so a key that does (a hostile
- * client_id, code or token) is simply not found; a payload that does was built from request parameters
- * (state, login_hint, …): the request is refused as invalid_request (RFC 6749 §5.2), not a store failure.
+ * PostgreSQL text cannot hold U+0000, and jsonb refuses it and unpaired surrogates. No stored key has a NUL,
+ * so a key that does (a hostile client_id, code or token) is simply not found. A payload that has either was
+ * built from request parameters (state, login_hint, …): the request is refused as invalid_request (RFC 6749
+ * §5.2), not as a store failure.
  */
 const hasNul = (value: string) => value.includes('\u0000');
-/** JSON.stringify writes U+0000 as the escape \u0000: one not preceded by an escaped backslash */
-const JSON_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+/**
+ * JSON.stringify writes U+0000 and unpaired surrogates (only those) as \u escapes: one not preceded by an
+ * escaped backslash.
+ */
+const UNSTORABLE_JSON = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/;
 function storable(payload: AdapterPayload): string {
   const json = JSON.stringify(payload);
-  if (JSON_NUL.test(json)) throw new errors.InvalidRequest('request parameters must not contain NUL characters');
+  if (UNSTORABLE_JSON.test(json))
+    throw new errors.InvalidRequest('request parameters must not contain NUL characters or unpaired surrogates');
   return json;
 }
 

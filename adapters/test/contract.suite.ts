@@ -200,21 +200,24 @@ export function adapterContract(backend: ContractBackend): void {
       await a.revokeByGrantId(key);
     });
 
-    it('a payload with U+0000 (from request parameters) is stored, or refused as invalid_request', async () => {
+    it.each([
+      ['U+0000', 'a\u0000b'],
+      ['an unpaired surrogate', 'a\ud800b'],
+    ])('a payload with %s (from request parameters) is stored, or refused as invalid_request', async (_what, state) => {
       const a = store.adapter('Interaction');
       const key = id();
-      const payload = { jti: key, params: { state: 'a\u0000b', text: 'a literal \\u0000 is fine' } };
+      const payload = { jti: key, params: { state, text: 'a literal \\u0000 is fine' } };
       const stored = await a.upsert(key, payload, 60).then(
         () => true,
         (err: unknown) => {
-          // PostgreSQL cannot hold U+0000: the request is at fault, not the store (400, not 503)
+          // PostgreSQL cannot hold these: the request is at fault, not the store (400, not 503)
           expect(err).toBeInstanceOf(errors.InvalidRequest);
           return false;
         },
       );
       expect(await a.find(key)).toEqual(stored ? payload : undefined);
       expect(stored).toBe(backend.name === 'redis');
-      const literal = { jti: key, params: { text: 'a literal \\u0000 is fine' } };
+      const literal = { jti: key, params: { text: 'a literal \\u0000 is fine', pair: '\ud83d\ude00' } };
       await a.upsert(key, literal, 60);
       expect(await a.find(key)).toEqual(literal);
     });

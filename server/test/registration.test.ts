@@ -264,11 +264,15 @@ describe('dynamic client registration (RFC 7591)', () => {
     ['client_name', { client_name: 'Evil\u0000Corp' }, 'invalid_client_metadata'],
     ['client_name', { client_name: 'line\nbreak' }, 'invalid_client_metadata'],
     ['redirect_uris', { redirect_uris: [`${REDIRECT}\u0000`] }, 'invalid_redirect_uri'],
-  ])('refuses control characters in %s (%j), nothing stored', async (name, metadata, error) => {
+    ['client_name', { client_name: 'half \ud800 a pair' }, 'invalid_client_metadata'],
+  ])('refuses control characters and unpaired surrogates in %s (%j), nothing stored', async (name, metadata, error) => {
     const before = await storedClients(dev);
     const res = await register({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', ...metadata });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error, error_description: `${name} must not contain control characters` });
+    expect(res.body).toEqual({
+      error,
+      error_description: `${name} must not contain control characters or unpaired surrogates`,
+    });
     expect(await storedClients(dev)).toBe(before);
   });
 

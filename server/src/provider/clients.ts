@@ -24,10 +24,11 @@ import { outgoingDispatcher } from './internals.ts';
 
 // eslint-disable-next-line no-control-regex -- the point is to find them
 const CONTROL = /[\u0000-\u001f\u007f]/;
-function hasControlCharacter(value: unknown, depth = 0): boolean {
-  if (typeof value === 'string') return CONTROL.test(value);
+/** Control characters, or text that is not well-formed Unicode (an unpaired surrogate) */
+function notPrintable(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return CONTROL.test(value) || !value.isWellFormed();
   if (depth > 8 || value === null || typeof value !== 'object') return false;
-  return Object.values(value).some((v) => hasControlCharacter(v, depth + 1));
+  return Object.values(value).some((v) => notPrintable(v, depth + 1));
 }
 
 export const CLIENT_KIND = 'client_kind';
@@ -180,10 +181,11 @@ export function clientRegistry(deps: ClientDeps) {
       );
     }
     if (!dynamic) return;
-    // registered or fetched metadata is shown on consent pages and stored: no control characters (and
-    // PostgreSQL cannot store U+0000 at all)
+    // registered or fetched metadata is shown on consent pages and stored: printable text only (PostgreSQL
+    // jsonb cannot hold U+0000 or an unpaired surrogate at all)
     for (const [name, v] of Object.entries(md)) {
-      if (hasControlCharacter(v)) throw new errors.InvalidClientMetadata(`${name} must not contain control characters`);
+      if (notPrintable(v))
+        throw new errors.InvalidClientMetadata(`${name} must not contain control characters or unpaired surrogates`);
     }
     if (value === undefined) md[CLIENT_KIND] = 'agent';
     const redirects = Array.isArray(md.redirect_uris) ? (md.redirect_uris as unknown[]) : [];
