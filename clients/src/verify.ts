@@ -115,6 +115,14 @@ export interface DpopContext {
   url: string;
 }
 
+/** jose's remote JWK set failed to fetch (network, timeout, not 200, not a JWKS), as opposed to a bad token */
+function jwksUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') return true;
+  if (code === 'ERR_JOSE_GENERIC') return /JSON Web Key Set HTTP response/.test((err as Error).message);
+  return err instanceof TypeError && err.message === 'fetch failed';
+}
+
 function chainOf(act: unknown): string[] {
   const chain: string[] = [];
   for (
@@ -200,6 +208,9 @@ export function createVerifier(options: VerifierOptions) {
         clockTolerance: options.clockToleranceSeconds ?? 5,
       }));
     } catch (err) {
+      // baton's JWKS could not be fetched: not the token's fault, so not a 401 (the kit answers 503)
+      if (jwksUnavailable(err))
+        throw new Error(`baton's JWKS is unavailable: ${(err as Error).message}`, { cause: err });
       throw new TokenError('invalid_token', (err as { code?: string }).code ?? (err as Error).message);
     }
     // RFC 8707: exactly this audience, never a list that merely includes it

@@ -439,6 +439,40 @@ describe('the MCP kit (express)', () => {
   });
 });
 
+describe('when baton cannot be reached', () => {
+  it('an unreachable JWKS is 503 temporarily_unavailable (the token is not at fault); a forged kid is still 401', async () => {
+    const token = tokens.express!;
+    const unreachable = createMcpAuth({
+      issuer: ISSUER,
+      resource: MCP.express,
+      jwksUri: 'http://127.0.0.1:9/jwks', // the discard port: nothing listens
+    });
+    const req = {
+      httpMethod: 'POST',
+      url: MCP.express,
+      authorization: `Bearer ${token}`,
+      dpop: undefined,
+      mcpMethod: undefined,
+      mcpName: undefined,
+      body: call('read_logs'),
+    };
+    const down = await unreachable.authorize(req);
+    expect(down).toMatchObject({
+      ok: false,
+      status: 503,
+      headers: { 'Retry-After': '5' },
+      body: { error: 'temporarily_unavailable' },
+    });
+    // baton is up: a token signed by a key baton never had is refused as invalid_token, not 503
+    const { privateKey } = await generateKeyPair('ES256');
+    const forged = await new SignJWT({ ...decodeJwt(token) })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'not-a-baton-key' })
+      .sign(privateKey);
+    const refused = await kitFor(MCP.express).authorize({ ...req, authorization: `Bearer ${forged}` });
+    expect(refused).toMatchObject({ ok: false, status: 401, body: { error: 'invalid_token' } });
+  });
+});
+
 describe('memoryReplayStore', () => {
   it('claims an id once until it expires, and forgets the oldest ids first when full', async () => {
     const store = memoryReplayStore(3);
