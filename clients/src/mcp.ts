@@ -239,6 +239,11 @@ export function createMcpAuth(options: McpAuthOptions) {
       audit('denied', 401, first, undefined, err.message);
       return challenge(401, err.code, 'the access token is not valid here', undefined, scheme);
     }
+    if (scheme === 'DPoP' && !caller.claims.cnf) {
+      // RFC 9449 §7.1: the DPoP scheme is for DPoP-bound tokens; an unbound token proves no key
+      audit('denied', 401, first, caller, 'a token that is not DPoP-bound sent with the DPoP scheme');
+      return challenge(401, 'invalid_token', 'this token is not DPoP-bound: use the Bearer scheme', undefined, 'DPoP');
+    }
     if (scheme === 'Bearer' && caller.claims.cnf && req.dpop) {
       // a bound token presented as a bearer token with a proof: still refuse the downgrade (RFC 9449 §7.1)
       audit('denied', 401, first, caller, 'DPoP-bound token sent with the Bearer scheme');

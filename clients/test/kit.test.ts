@@ -129,8 +129,20 @@ beforeAll(async () => {
   ex.post('/mcp', express.json(), mcpGuard(kit), (req, res) => {
     res.type('json').send(echo((req as unknown as { auth?: BatonAuthInfo }).auth));
   });
+  // a body that is not JSON: JSON-RPC's parse error (instead of express's default page)
+  ex.use((_err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(400).json({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } });
+  });
   const koa = new Koa();
   koa
+    .use(async (ctx, next) => {
+      try {
+        await next();
+      } catch {
+        ctx.status = 400; // a body that is not JSON: JSON-RPC's parse error
+        ctx.body = { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } };
+      }
+    })
     .use(bodyParser())
     .use(mcpKoa(kitFor(MCP.koa), '/mcp'))
     .use((ctx) => {
@@ -436,6 +448,47 @@ describe('the MCP kit (express)', () => {
       body: call('read_logs'),
     });
     expect(unavailable).toMatchObject({ ok: false, status: 503, body: { error: 'temporarily_unavailable' } });
+  });
+});
+
+describe('hostile requests at the MCP endpoint, on each adapter: a 4xx, never a 5xx', () => {
+  it.each([
+    ['express', PORTS.express],
+    ['koa', PORTS.koa],
+    ['node', PORTS.node],
+  ] as const)('%s', async (name, port) => {
+    const token = tokens[name]!;
+    const authorizations = [
+      '',
+      'Bearer',
+      'Bearer ',
+      `Bearer ${token} extra`,
+      `Basic ${token}`,
+      `DPoP ${token}`,
+      'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.',
+      'Bearer eyJ.eyJ.x',
+      `Bearer ${'x'.repeat(6000)}`,
+      'Bearer %zz',
+    ];
+    const bodies: [string, string][] = [
+      ['application/json', '{"jsonrpc":'],
+      ['application/json', '[]'],
+      ['application/json', 'null'],
+      ['application/json', '"a string"'],
+      ['application/json', JSON.stringify([call('read_logs'), call('trigger_incident')])],
+      ['application/json', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: null })],
+      ['application/json', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 42 } })],
+      ['application/json', JSON.stringify({ jsonrpc: '2.0', id: 1, method: { a: 1 } })],
+      ['text/plain', 'hello'],
+    ];
+    for (const authorization of authorizations) {
+      for (const [type, body] of bodies) {
+        const req = mcp(port).post('/mcp').set('content-type', type).set('Mcp-Method', 'tools/call');
+        const res = await (authorization ? req.set('authorization', authorization) : req).send(body);
+        expect(res.status, `${authorization.slice(0, 20)} ${body.slice(0, 30)}`).toBeGreaterThanOrEqual(400);
+        expect(res.status, `${authorization.slice(0, 20)} ${body.slice(0, 30)}`).toBeLessThan(500);
+      }
+    }
   });
 });
 
