@@ -1,7 +1,7 @@
 /**
  * createApp: the koa host. Middleware order, as one list:
  *   [metrics] → canonical origin → request context (id + logger) → error boundary → security headers →
- *   health routes → interaction routes → oidc-provider → 404
+ *   health routes → interaction routes → [registration throttle] → oidc-provider → 404
  * The provider instance is swappable (ProviderHost) so that a key rotation reaches every process without
  * a restart.
  */
@@ -29,6 +29,8 @@ export interface AppDeps {
   cookieKeys: string[];
   /** counts and times every request (server/src/http/metrics.ts), when metrics are enabled */
   metrics?: Koa.Middleware;
+  /** limits registrations per address (server/src/http/registration-throttle.ts) */
+  registrationThrottle?: Koa.Middleware;
   isShuttingDown(): boolean;
 }
 
@@ -97,8 +99,8 @@ export function createApp(deps: AppDeps): Koa {
     .use(wellKnownAliases)
     .use(health.routes())
     .use(health.allowedMethods())
-    .use(prefix === '/' ? interactions.routes() : mount(prefix, interactions.routes()))
-    .use(oidc)
-    .use(notFound());
+    .use(prefix === '/' ? interactions.routes() : mount(prefix, interactions.routes()));
+  if (deps.registrationThrottle) app.use(deps.registrationThrottle);
+  app.use(oidc).use(notFound());
   return app;
 }

@@ -21,6 +21,7 @@ import { attachProviderEvents } from './provider/events.ts';
 import { collectLineage } from './provider/lineage.ts';
 import { createMetrics } from './http/metrics.ts';
 import { loginThrottle } from './http/login-throttle.ts';
+import { registrationThrottle } from './http/registration-throttle.ts';
 import { createProvider } from './provider/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
@@ -165,6 +166,9 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
     cookieKeys,
     isShuttingDown: () => shuttingDown,
     ...(metrics ? { metrics: metrics.middleware } : {}),
+    ...(config.clients.registration.dcr.mode !== 'off'
+      ? { registrationThrottle: registrationThrottle(config, storage.redis) }
+      : {}),
   });
   const handler = app.callback();
   const server = createServer((req, res) => void handler(req, res));

@@ -391,3 +391,52 @@ describe('registration modes and limits', () => {
     );
   });
 });
+
+describe('registration rate limit (per client address, shared through Redis)', () => {
+  const two: RunningServer[] = [];
+  const logs = memoryLogger();
+  beforeAll(async () => {
+    const store = await BACKENDS[2]!.create();
+    cleanups.push(store.cleanup);
+    const config = makeConfig({
+      storage: store.storage,
+      clients: {
+        static: makeConfig().clients.static,
+        registration: { dcr: { mode: 'open', rate_limit: { per_ip: 3, window_seconds: 600 } } },
+      },
+    });
+    // two processes on one store: the count is one count
+    for (let i = 0; i < 2; i++) two.push(await startServer(config, logs.log));
+  });
+  afterAll(async () => {
+    for (const s of two) await s.close();
+  });
+
+  it('past the limit a registration is 429 with Retry-After, on every process; reads are not counted', async () => {
+    const metadata = { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', application_type: 'native' };
+    const first = await request(two[0]!.url).post('/reg').send(metadata).expect(201);
+    await request(two[1]!.url)
+      .post('/reg')
+      .send({ redirect_uris: ['javascript:x'] })
+      .expect(400); // counted too
+    await request(two[0]!.url).post('/reg').send(metadata).expect(201);
+    await request(two[1]!.url)
+      .get(`/reg/${String(first.body.client_id)}`)
+      .auth(first.body.registration_access_token as string, { type: 'bearer' })
+      .expect(200);
+    for (const server of two) {
+      const refused = await request(server.url).post('/reg').send(metadata);
+      expect(refused.status).toBe(429);
+      expect(refused.body).toEqual({
+        error: 'temporarily_unavailable',
+        error_description: expect.stringMatching(/^too many registrations from this address; retry after \d+ s$/),
+      });
+      const wait = Number(refused.headers['retry-after']);
+      expect(wait).toBeGreaterThan(590);
+      expect(wait).toBeLessThanOrEqual(600);
+    }
+    expect(logs.lines().join('\n')).toMatch(/"address":"127\.0\.0\.1".*"msg":"registration\.throttled"/);
+    const stored = await two[0]!.storage.db('oidc_payloads').where({ model: 'Client' }).count<{ count: string }[]>();
+    expect(Number(stored[0]!.count)).toBe(2);
+  });
+});

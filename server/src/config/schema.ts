@@ -252,6 +252,13 @@ const registration = z.strictObject({
       /** a registration not used for this long is deleted */
       unused_expiry_days: z.number().int().min(1).max(3650).default(30),
       max_metadata_bytes: z.number().int().min(512).max(65536).default(5120),
+      /** registrations per client address per window, across all processes when Redis is configured */
+      rate_limit: z
+        .strictObject({
+          per_ip: z.number().int().min(1).max(100000).default(100),
+          window_seconds: z.number().int().min(1).max(86400).default(3600),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

@@ -7,8 +7,8 @@
  * (the embedded store is single-process). A counter store that fails answers 503, never a 500 or a pass.
  */
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from '../config/schema.ts';
+import { isLimitReached, rateLimiter, RateLimitStoreError } from './rate-limit.ts';
 
 export interface LoginThrottle {
   /** seconds until this user (or address) may try again, or undefined when they may now */
@@ -17,24 +17,10 @@ export interface LoginThrottle {
   succeeded(idp: string, username: string, address: string): Promise<void>;
 }
 
-class ThrottleStoreError extends Error {
-  override name = 'ThrottleStoreError';
-  readonly status = 503;
-  readonly expose = false;
-}
-
 export function loginThrottle(config: Config, redis: Redis | undefined): LoginThrottle {
   const { per_user, per_ip, window_seconds } = config.login_throttle;
-  const limiter = (name: string, points: number): RateLimiterAbstract =>
-    redis
-      ? new RateLimiterRedis({
-          storeClient: redis,
-          keyPrefix: `${config.storage.redis_key_prefix}login-${name}`,
-          points,
-          duration: window_seconds,
-          useRedisPackage: false,
-        })
-      : new RateLimiterMemory({ points, duration: window_seconds });
+  const limiter = (name: string, points: number) =>
+    rateLimiter(redis, `${config.storage.redis_key_prefix}login-${name}`, points, window_seconds);
   const users = limiter('user', per_user);
   const addresses = limiter('ip', per_ip);
   const userKey = (idp: string, username: string, address: string) => `${idp}:${username.toLowerCase()}@${address}`;
@@ -43,9 +29,8 @@ export function loginThrottle(config: Config, redis: Redis | undefined): LoginTh
     try {
       return await fn();
     } catch (err) {
-      // rate-limiter-flexible rejects with a RateLimiterRes when points run out: that is not a failure
-      if (err && typeof err === 'object' && 'msBeforeNext' in err) return undefined as T;
-      throw new ThrottleStoreError('login throttle store failed', { cause: err });
+      if (isLimitReached(err)) return undefined as T;
+      throw new RateLimitStoreError('login throttle store failed', { cause: err });
     }
   };
 

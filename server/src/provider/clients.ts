@@ -12,7 +12,7 @@
  *   - CIMD fetches: allowed/denied host patterns, a per-host rate limit (shared through Redis), failures
  *     cached, the SSRF guard kept unless the development flag says otherwise.
  */
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { isLimitReached, rateLimiter, RateLimitStoreError } from '../http/rate-limit.ts';
 import type { Redis } from 'ioredis';
 import { errors, type Configuration } from 'oidc-provider';
 import type { Logger } from 'pino';
@@ -105,15 +105,12 @@ export function clientRegistry(deps: ClientDeps) {
   const { cimd, dcr } = deps.config.clients.registration;
   const unusedTtl = dcr.unused_expiry_days * 86400;
   const failures = new Map<string, number>(); // CIMD URL → retry-after epoch ms (a cache, safe to lose)
-  const limiter: RateLimiterAbstract = deps.redis
-    ? new RateLimiterRedis({
-        storeClient: deps.redis,
-        keyPrefix: `${deps.config.storage.redis_key_prefix}cimd-rate`,
-        points: cimd.rate_limit.per_host,
-        duration: cimd.rate_limit.window_seconds,
-        useRedisPackage: false,
-      })
-    : new RateLimiterMemory({ points: cimd.rate_limit.per_host, duration: cimd.rate_limit.window_seconds });
+  const limiter = rateLimiter(
+    deps.redis,
+    `${deps.config.storage.redis_key_prefix}cimd-rate`,
+    cimd.rate_limit.per_host,
+    cimd.rate_limit.window_seconds,
+  );
   const dispatcher =
     cimd.allow_private_network || cimd.extra_ca
       ? outgoingDispatcher({
@@ -229,8 +226,9 @@ export function clientRegistry(deps: ClientDeps) {
       if (retryAt && retryAt > Date.now()) return refuse('recent fetch failure (cached)');
       try {
         await limiter.consume(host);
-      } catch {
-        return refuse('rate limit for the host');
+      } catch (err) {
+        if (isLimitReached(err)) return refuse('rate limit for the host');
+        throw new RateLimitStoreError('CIMD rate limit store failed', { cause: err });
       }
       return true;
     },

@@ -1,0 +1,31 @@
+/**
+ * One way to count: rate-limiter-flexible counters in Redis when it is configured (so every process shares
+ * them, DEVELOPERS "scale-out ready"), otherwise in this process (the embedded store is single-process).
+ * Used by the sign-in throttle, the DCR limit and the CIMD fetch limit.
+ */
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+
+export function rateLimiter(
+  redis: Redis | undefined,
+  keyPrefix: string,
+  points: number,
+  windowSeconds: number,
+): RateLimiterAbstract {
+  return redis
+    ? new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration: windowSeconds, useRedisPackage: false })
+    : new RateLimiterMemory({ points, duration: windowSeconds });
+}
+
+/** The counter store failed: 503 (never a 500, and never a pass). */
+export class RateLimitStoreError extends Error {
+  override name = 'RateLimitStoreError';
+  readonly status = 503;
+  readonly statusCode = 503; // oidc-provider's error handler reads statusCode
+  readonly expose = false;
+}
+
+/** rate-limiter-flexible rejects with a RateLimiterRes when the points run out: that is not a failure. */
+export function isLimitReached(err: unknown): err is { msBeforeNext: number } {
+  return Boolean(err && typeof err === 'object' && 'msBeforeNext' in err);
+}
