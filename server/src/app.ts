@@ -1,7 +1,7 @@
 /**
  * createApp: the koa host. Middleware order, as one list:
  *   [metrics] → canonical origin → request context (id + logger) → error boundary → security headers →
- *   health routes → interaction routes → [registration throttle] → oidc-provider → 404
+ *   health routes → interaction routes → registration CORS → [registration throttle] → oidc-provider → 404
  * The provider instance is swappable (ProviderHost) so that a key rotation reaches every process without
  * a restart.
  */
@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { canonicalOrigin, errorBoundary, notFound, requestContext, securityHeaders } from './http/middleware.ts';
 import type { Storage } from './storage/index.ts';
 import { interactionRoutes, type InteractionDeps } from './http/interactions.ts';
+import { registrationCors } from './http/registration-cors.ts';
 
 export interface ProviderHost {
   current(): Provider;
@@ -100,6 +101,7 @@ export function createApp(deps: AppDeps): Koa {
     .use(health.routes())
     .use(health.allowedMethods())
     .use(prefix === '/' ? interactions.routes() : mount(prefix, interactions.routes()));
+  app.use(registrationCors(deps.issuer));
   if (deps.registrationThrottle) app.use(deps.registrationThrottle);
   app.use(oidc).use(notFound());
   return app;

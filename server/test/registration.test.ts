@@ -276,6 +276,35 @@ describe('dynamic client registration (RFC 7591)', () => {
     expect(await storedClients(dev)).toBe(before);
   });
 
+  it('a browser-based client may register from its own origin (CORS, no credentials)', async () => {
+    const origin = 'http://localhost:6274';
+    const preflight = await request(dev.url)
+      .options('/reg')
+      .set('Origin', origin)
+      .set('Access-Control-Request-Method', 'POST')
+      .set('Access-Control-Request-Headers', 'content-type')
+      .expect(204);
+    expect(preflight.headers).toMatchObject({
+      'access-control-allow-origin': '*',
+      'access-control-allow-methods': 'GET, POST, PUT, DELETE',
+      'access-control-allow-headers': 'authorization, content-type',
+    });
+    expect(preflight.headers['access-control-allow-credentials']).toBeUndefined();
+    const created = await request(dev.url)
+      .post('/reg')
+      .set('Origin', origin)
+      .send({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', application_type: 'native' })
+      .expect(201);
+    expect(created.headers['access-control-allow-origin']).toBe('*');
+    const read = await request(dev.url)
+      .get(`/reg/${String(created.body.client_id)}`)
+      .set('Origin', origin)
+      .auth('not-the-token', { type: 'bearer' })
+      .expect(401);
+    expect(read.headers['access-control-allow-origin']).toBe('*');
+    expect(read.headers['access-control-expose-headers']).toContain('WWW-Authenticate');
+  });
+
   it('accepts a reverse-domain private-use scheme (RFC 8252 §7.1)', async () => {
     await register({
       redirect_uris: ['com.example.app:/oauth2redirect'],
@@ -435,6 +464,11 @@ describe('registration rate limit (per client address, shared through Redis)', (
       expect(wait).toBeGreaterThan(590);
       expect(wait).toBeLessThanOrEqual(600);
     }
+    // a browser-based client can read why, and when to retry
+    const fromBrowser = await request(two[0]!.url).post('/reg').set('Origin', 'http://localhost:6274').send(metadata);
+    expect(fromBrowser.status).toBe(429);
+    expect(fromBrowser.headers['access-control-allow-origin']).toBe('*');
+    expect(fromBrowser.headers['access-control-expose-headers']).toContain('Retry-After');
     expect(logs.lines().join('\n')).toMatch(/"address":"127\.0\.0\.1".*"msg":"registration\.throttled"/);
     const stored = await two[0]!.storage.db('oidc_payloads').where({ model: 'Client' }).count<{ count: string }[]>();
     expect(Number(stored[0]!.count)).toBe(2);
