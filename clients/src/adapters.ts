@@ -133,11 +133,19 @@ export function withMcpAuth(
       } catch {
         return sendJson(res, 400, { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } });
       }
-      void kit.authorize(authRequest(req, body, origin)).then(async (result) => {
-        if (!result.ok) return sendJson(res, result.status, result.body, result.headers);
-        req.auth = authInfo(kit, result.caller, result.token);
-        await handler(req, res, body);
-      });
+      kit
+        .authorize(authRequest(req, body, origin))
+        .then(async (result) => {
+          if (!result.ok) return sendJson(res, result.status, result.body, result.headers);
+          req.auth = authInfo(kit, result.caller, result.token);
+          await handler(req, res, body);
+        })
+        .catch(() => {
+          // a failing handler must not become an unhandled rejection (which ends the process)
+          if (!res.headersSent)
+            sendJson(res, 500, { jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } });
+          else res.destroy();
+        });
     });
   };
 }

@@ -150,11 +150,10 @@ beforeAll(async () => {
       ctx.body = echo(ctx.state.auth as BatonAuthInfo);
     });
   const node = createServer(
-    withMcpAuth(
-      kitFor(MCP.node),
-      '/mcp',
-      (req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(echo(req.auth)),
-    ),
+    withMcpAuth(kitFor(MCP.node), '/mcp', async (req, res, body) => {
+      if ((body as { method?: string }).method === 'test/throw') throw new Error('a handler bug');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(echo(req.auth));
+    }),
   );
   for (const [app, port] of [
     [ex, PORTS.express],
@@ -489,6 +488,18 @@ describe('hostile requests at the MCP endpoint, on each adapter: a 4xx, never a 
         expect(res.status, `${authorization.slice(0, 20)} ${body.slice(0, 30)}`).toBeLessThan(500);
       }
     }
+  });
+});
+
+describe('node:http adapter', () => {
+  it('a handler that throws is a JSON-RPC internal error (500), and the server keeps serving', async () => {
+    const res = await mcp(PORTS.node)
+      .post('/mcp')
+      .auth(tokens.node!, { type: 'bearer' })
+      .send({ jsonrpc: '2.0', id: 1, method: 'test/throw' })
+      .expect(500);
+    expect(res.body).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } });
+    await mcp(PORTS.node).post('/mcp').auth(tokens.node!, { type: 'bearer' }).send(call('read_logs')).expect(200);
   });
 });
 
