@@ -32,11 +32,10 @@ export function startCostService(opts: {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('logging costs $1,240 this month');
       },
       (err: unknown) =>
-        res
-          .writeHead(401, {
-            'www-authenticate': `Bearer error="${err instanceof TokenError ? err.code : 'invalid_token'}"`,
-          })
-          .end(),
+        err instanceof TokenError
+          ? res.writeHead(401, { 'www-authenticate': `Bearer error="${err.code}"` }).end()
+          : // baton could not be asked (JWKS, introspection): not the token's fault
+            res.writeHead(503, { 'retry-after': '5' }).end(),
     );
   });
   return new Promise((ok) => server.listen(opts.port, '127.0.0.1', () => ok(server)));
