@@ -64,10 +64,24 @@ export function mcpGuard(kit: McpAuth) {
   };
 }
 
+/**
+ * express and node:http: serves the RFC 9728 metadata (readable from any origin), answers CORS preflights at
+ * the MCP endpoint, and adds the CORS headers for allowed browser origins to what the endpoint answers.
+ */
 export function mcpMetadataRoute(kit: McpAuth) {
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
-    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === kit.metadataPath) {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && path === kit.metadataPath) {
       return sendJson(res, 200, kit.metadata, { 'access-control-allow-origin': '*' });
+    }
+    if (path === kit.resourcePath) {
+      const origin = header(req.headers.origin);
+      if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+        const { status, headers } = kit.preflight(origin);
+        res.writeHead(status, headers).end();
+        return;
+      }
+      for (const [name, value] of Object.entries(kit.corsHeaders(origin))) res.setHeader(name, value);
     }
     next();
   };
@@ -86,6 +100,14 @@ export function mcpKoa(kit: McpAuth, mcpPath: string): Koa.Middleware {
       await next();
       return;
     }
+    const browser = ctx.get('Origin') || undefined;
+    if (ctx.method === 'OPTIONS' && ctx.get('Access-Control-Request-Method')) {
+      const { status, headers } = kit.preflight(browser);
+      ctx.status = status;
+      ctx.set(headers);
+      return;
+    }
+    ctx.set(kit.corsHeaders(browser));
     const result = await kit.authorize(authRequest(ctx.req, (ctx.request as { body?: unknown }).body, origin));
     if (!result.ok) {
       ctx.status = result.status;

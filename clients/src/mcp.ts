@@ -101,6 +101,11 @@ function callsOf(body: unknown): Call[] {
 
 const quote = (s: string) => `"${s.replace(/["\\]/g, '')}"`;
 
+/** what a browser MCP client sends (Streamable HTTP, DPoP, SEP-2243 routing headers) and may read */
+const CORS_ALLOW_HEADERS =
+  'authorization, content-type, accept, dpop, mcp-protocol-version, mcp-session-id, mcp-method, mcp-name, last-event-id';
+const CORS_EXPOSE = 'WWW-Authenticate, Mcp-Session-Id';
+
 export function createMcpAuth(options: McpAuthOptions) {
   const verify: Verify = createVerifier({ ...options, audience: options.resource });
   const resourceUrl = new URL(options.resource);
@@ -178,7 +183,37 @@ export function createMcpAuth(options: McpAuthOptions) {
 
   const allowedOrigins = new Set([resourceUrl.origin, ...(options.allowedOrigins ?? []).map((o) => new URL(o).origin)]);
 
+  /**
+   * CORS (Fetch standard) for a browser request from an allowed origin: the client may read the answer,
+   * including the challenge in WWW-Authenticate it needs to find baton. Other origins get no CORS headers.
+   */
+  function corsHeaders(origin: string | undefined): Record<string, string> {
+    if (!origin || !allowedOrigins.has(origin)) return {};
+    return { 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': CORS_EXPOSE, Vary: 'Origin' };
+  }
+
+  /** A CORS preflight (OPTIONS) at the MCP endpoint: 204 for an allowed origin, 403 for any other. */
+  function preflight(origin: string | undefined): { status: 204 | 403; headers: Record<string, string> } {
+    if (!origin || !allowedOrigins.has(origin)) return { status: 403, headers: {} };
+    return {
+      status: 204,
+      headers: {
+        'Access-Control-Allow-Origin': origin,
+        'Access-Control-Allow-Methods': 'GET, POST, DELETE',
+        'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS,
+        'Access-Control-Max-Age': '600',
+        Vary: 'Origin',
+      },
+    };
+  }
+
   async function authorize(req: AuthRequest): Promise<AuthResult> {
+    const result = await decide(req);
+    if (!result.ok) result.headers = { ...corsHeaders(req.origin), ...result.headers };
+    return result;
+  }
+
+  async function decide(req: AuthRequest): Promise<AuthResult> {
     const calls = callsOf(req.body);
     const first = calls[0];
     // MCP transports 2025-11-25 §Security Warning: servers MUST validate Origin; an invalid one → 403
@@ -264,7 +299,19 @@ export function createMcpAuth(options: McpAuthOptions) {
     return requiredScopes('tools/call', tool).every((s) => caller.scopes.includes(s));
   }
 
-  return { metadata, metadataPath, metadataUrl, authorize, requiredScopes, mayCall, verify };
+  return {
+    metadata,
+    metadataPath,
+    metadataUrl,
+    /** the path of the MCP endpoint (the resource's) */
+    resourcePath: resourceUrl.pathname,
+    authorize,
+    corsHeaders,
+    preflight,
+    requiredScopes,
+    mayCall,
+    verify,
+  };
 }
 
 export type McpAuth = ReturnType<typeof createMcpAuth>;

@@ -491,6 +491,46 @@ describe('hostile requests at the MCP endpoint, on each adapter: a 4xx, never a 
   });
 });
 
+describe('CORS for browser MCP clients from an allowed origin, on each adapter', () => {
+  const AGENT = 'https://agent.example.com'; // in allowedOrigins
+  it.each([
+    ['express', PORTS.express],
+    ['koa', PORTS.koa],
+    ['node', PORTS.node],
+  ] as const)('%s', async (name, port) => {
+    const preflight = await mcp(port)
+      .options('/mcp')
+      .set('Origin', AGENT)
+      .set('Access-Control-Request-Method', 'POST')
+      .set('Access-Control-Request-Headers', 'authorization, content-type, mcp-protocol-version')
+      .expect(204);
+    expect(preflight.headers['access-control-allow-origin']).toBe(AGENT);
+    expect(preflight.headers['access-control-allow-headers']).toContain('authorization');
+    expect(preflight.headers['access-control-allow-headers']).toContain('mcp-protocol-version');
+    expect(preflight.headers['access-control-allow-credentials']).toBeUndefined();
+    await mcp(port)
+      .options('/mcp')
+      .set('Origin', 'http://evil.example.com')
+      .set('Access-Control-Request-Method', 'POST')
+      .expect(403);
+    // the 401 challenge is readable: the browser client finds baton through it
+    const challenge = await mcp(port).post('/mcp').set('Origin', AGENT).send(call('read_logs')).expect(401);
+    expect(challenge.headers['access-control-allow-origin']).toBe(AGENT);
+    expect(challenge.headers['access-control-expose-headers']).toContain('WWW-Authenticate');
+    const ok = await mcp(port)
+      .post('/mcp')
+      .set('Origin', AGENT)
+      .auth(tokens[name]!, { type: 'bearer' })
+      .send(call('read_logs'))
+      .expect(200);
+    expect(ok.headers['access-control-allow-origin']).toBe(AGENT);
+    // a request from a foreign origin gets no CORS headers (and is refused, 403)
+    const foreign = await mcp(port).post('/mcp').set('Origin', 'http://evil.example.com').send(call('read_logs'));
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
+
 describe('node:http adapter', () => {
   it('a handler that throws is a JSON-RPC internal error (500), and the server keeps serving', async () => {
     const res = await mcp(PORTS.node)
