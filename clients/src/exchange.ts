@@ -14,6 +14,8 @@ export interface ExchangerOptions {
   privateKey?: { key: CryptoKey | KeyObject; alg: string; kid?: string };
   /** renew this long before expiry (default 30 s) */
   marginSeconds?: number;
+  /** give up on baton after this long (default 10 s): ExchangeError 503 temporarily_unavailable */
+  timeoutMs?: number;
   fetch?: typeof fetch;
 }
 
@@ -24,7 +26,10 @@ export interface Exchanged {
   scope: string | undefined;
 }
 
-/** The token endpoint's refusal (RFC 6749 §5.2 / RFC 8693 §2.2.2). */
+/**
+ * The token endpoint's refusal (RFC 6749 §5.2 / RFC 8693 §2.2.2), or, with status 503 and
+ * `temporarily_unavailable`, baton could not be reached or did not answer in time.
+ */
 export class ExchangeError extends Error {
   override name = 'ExchangeError';
   readonly status: number;
@@ -74,19 +79,25 @@ export function createExchanger(options: ExchangerOptions) {
 
   async function request(subjectToken: string, target: string, scope: string | undefined): Promise<Exchanged> {
     const auth = await clientAuth();
-    const res = await doFetch(`${options.issuer}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth.headers },
-      body: new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        subject_token: subjectToken,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        resource: target,
-        ...(scope ? { scope } : {}),
-        ...auth.params,
-      }),
-    });
-    const body = (await res.json()) as {
+    let res: Response;
+    try {
+      res = await doFetch(`${options.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth.headers },
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+          subject_token: subjectToken,
+          subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          resource: target,
+          ...(scope ? { scope } : {}),
+          ...auth.params,
+        }),
+        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+      });
+    } catch (err) {
+      throw new ExchangeError(503, 'temporarily_unavailable', `baton's token endpoint: ${(err as Error).message}`);
+    }
+    const body = (await res.json().catch(() => ({ error_description: `HTTP ${res.status}, not JSON` }))) as {
       access_token?: string;
       token_type?: string;
       expires_in?: number;

@@ -158,6 +158,7 @@ export function createVerifier(options: VerifierOptions) {
         authorization: `Basic ${Buffer.from(`${encodeURIComponent(introspection.clientId)}:${encodeURIComponent(introspection.clientSecret)}`).toString('base64')}`,
       },
       body: new URLSearchParams({ token }),
+      signal: AbortSignal.timeout(5000),
     });
     if (!res.ok) throw new Error(`introspection failed: ${res.status}`);
     const body = (await res.json()) as { active?: boolean };

@@ -667,6 +667,27 @@ describe('downstream: the exchange helper and verify()', () => {
     await expect(forged(tokens.node!, COST)).rejects.toMatchObject({ status: 401, error: 'invalid_client' });
   });
 
+  it('baton unreachable, or not answering JSON, is an ExchangeError too (503 temporarily_unavailable)', async () => {
+    const down = createExchanger({ issuer: 'http://127.0.0.1:9', clientId: 'logs-mcp', clientSecret: SECRET });
+    await expect(down(tokens.node!, COST)).rejects.toMatchObject({
+      name: 'ExchangeError',
+      status: 503,
+      error: 'temporarily_unavailable',
+    });
+    const proxy = createExchanger({
+      issuer: ISSUER,
+      clientId: 'logs-mcp',
+      clientSecret: SECRET,
+      fetch: () => Promise.resolve(new Response('<html>502 Bad Gateway</html>', { status: 502 })),
+    });
+    await expect(proxy(tokens.node!, COST)).rejects.toMatchObject({
+      name: 'ExchangeError',
+      status: 502,
+      error: 'server_error',
+      message: 'server_error: HTTP 502, not JSON',
+    });
+  });
+
   it('an actor_token signed by the client names a workload it vouches for, by policy (RFC 8693 §2.1)', async () => {
     const sign = (claims: Record<string, unknown>) =>
       new SignJWT(claims)
