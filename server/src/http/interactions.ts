@@ -14,7 +14,7 @@
  * MCP authorization 2026-07-28 §Security (confused deputy): a third-party client gets a consent page
  * naming it and its redirect host before any code is issued.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type Koa from 'koa';
@@ -268,10 +268,16 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       return fail(ctx, 400, 'Sign-in error', 'Unknown sign-in provider.', 'login to a non-local idp');
     const username = typeof b.username === 'string' ? b.username.slice(0, 64) : '';
     const password = typeof b.password === 'string' ? b.password.slice(0, 1024) : '';
+    const user = deps.idps.localUser(idp, username);
+    // what was typed as a username is logged only when it names a user: a password typed into the
+    // username field must not reach the logs (an unknown name is logged as a short hash, to correlate)
+    const who = user
+      ? { username }
+      : { username_sha256: createHash('sha256').update(username).digest('hex').slice(0, 16) };
     // past the limit the password is not even checked: guessing stops until the window ends
     const wait = await deps.throttle.blockedFor(idp.id, username, ctx.ip);
     if (wait !== undefined) {
-      ctx.state.log.warn({ idp: idp.id, username, address: ctx.ip, retry_after: wait }, 'login.throttled');
+      ctx.state.log.warn({ idp: idp.id, ...who, address: ctx.ip, retry_after: wait }, 'login.throttled');
       ctx.set('Retry-After', String(wait));
       const minutes = Math.ceil(wait / 60);
       return localLogin(
@@ -283,12 +289,11 @@ export function interactionRoutes(deps: InteractionDeps): Router {
         username,
       );
     }
-    const user = deps.idps.localUser(idp, username);
     const ok = await verifyPassword(password, user?.password_hash);
     if (!user || !ok || user.disabled) {
       await deps.throttle.failed(idp.id, username, ctx.ip);
       ctx.state.log.warn(
-        { idp: idp.id, username, reason: !user ? 'unknown user' : user.disabled ? 'user disabled' : 'wrong password' },
+        { idp: idp.id, ...who, reason: !user ? 'unknown user' : user.disabled ? 'user disabled' : 'wrong password' },
         'login.failed',
       );
       return localLogin(ctx, d.uid, idp, 401, 'Wrong username or password.', username);

@@ -177,6 +177,13 @@ describe('local directory sign-in, first-party client', () => {
     const { res: unknown } = await signIn('mallory', 'x');
     expect(unknown.status).toBe(401);
     expect(unknown.text).toContain('Wrong username or password.');
+    // a password typed into the username field never reaches the logs: an unknown name is a short hash
+    await signIn('Tr0ub4dor&3-in-the-wrong-field', 'x');
+    const lines = logs.lines().join('\n');
+    expect(lines).not.toContain('Tr0ub4dor');
+    expect(lines).not.toContain('mallory');
+    expect(lines).toMatch(/"username_sha256":"[0-9a-f]{16}","reason":"unknown user","msg":"login.failed"/);
+    expect(lines).toMatch(/"username":"alice","reason":"wrong password","msg":"login.failed"/);
   });
 
   it('a disabled account cannot sign in and its refresh token stops working', async () => {
