@@ -40,6 +40,11 @@ export function createApp(deps: AppDeps): Koa {
   // The request's scheme and host are pinned to the issuer (see canonicalOrigin), so every URL that
   // oidc-provider derives from the request (discovery endpoints, redirects) is under the issuer.
   app.proxy = true;
+  // behind a trusted proxy (listen.trust_proxy), the client address is the last X-Forwarded-For entry, the
+  // one that proxy appended: the entries before it are whatever the client sent, and would let it choose
+  // the address that the sign-in throttle and the registration limit count (without trust_proxy the header
+  // is dropped in canonicalOrigin)
+  app.maxIpsCount = 1;
   // koa-mount runs the provider on this app's context, so its signed cookies use this app's keys
   app.keys = deps.cookieKeys;
   const issuer = new URL(deps.issuer);

@@ -474,3 +474,34 @@ describe('registration rate limit (per client address, shared through Redis)', (
     expect(Number(stored[0]!.count)).toBe(2);
   });
 });
+
+describe('the client address behind a trusted proxy (listen.trust_proxy)', () => {
+  let behind: RunningServer;
+  beforeAll(async () => {
+    const store = await BACKENDS[1]!.create();
+    cleanups.push(store.cleanup);
+    behind = await startServer(
+      makeConfig({
+        storage: store.storage,
+        listen: { host: '127.0.0.1', port: 0, trust_proxy: true },
+        clients: {
+          static: makeConfig().clients.static,
+          registration: { dcr: { mode: 'open', rate_limit: { per_ip: 1, window_seconds: 600 } } },
+        },
+      }),
+      memoryLogger().log,
+    );
+  });
+  afterAll(async () => {
+    await behind?.close();
+  });
+
+  it('is the entry the proxy appended: what the client put before it cannot dodge the limit', async () => {
+    const metadata = { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', application_type: 'native' };
+    const register = (forwardedFor: string) =>
+      request(behind.url).post('/reg').set('X-Forwarded-For', forwardedFor).send(metadata);
+    expect((await register('198.51.100.1, 203.0.113.7')).status).toBe(201);
+    expect((await register('198.51.100.2, 203.0.113.7')).status).toBe(429); // same client, another made-up entry
+    expect((await register('198.51.100.1, 203.0.113.8')).status).toBe(201); // another client
+  });
+});
