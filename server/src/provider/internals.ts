@@ -38,12 +38,14 @@ const DPOP_REPLAY_DETAIL = 'DPoP proof JWT Replay detected';
  * RFC 9449 §5: the token endpoint answers an invalid DPoP proof with `invalid_dpop_proof`, and a replayed
  * proof (§11.1) is an invalid one. oidc-provider 9.13's own grants (authorization_code, refresh_token,
  * client_credentials) answer a replay with `invalid_grant`; the error is rendered before `grant.error` is
- * emitted, synchronously, so the listener corrects the body in place. Our custom grants throw
+ * emitted, synchronously, so this listener (registered before the log and metrics listeners) corrects the
+ * body in place, and the error they see. Our custom grants throw
  * `invalid_dpop_proof` directly (`dpopProof` above).
  */
 export function dpopReplayIsInvalidProof(provider: Provider): void {
   provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_detail?: string }) => {
     if (err.error !== 'invalid_grant' || err.error_detail !== DPOP_REPLAY_DETAIL) return;
+    err.error = 'invalid_dpop_proof'; // for the listeners after this one (logs, metrics)
     ctx.status = 400;
     ctx.body = { error: 'invalid_dpop_proof', error_description: DPOP_REPLAY_DETAIL };
   });

@@ -4,6 +4,7 @@
  * route="other", adding no series); the public port does not serve them.
  */
 import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/main.ts';
@@ -61,6 +62,29 @@ describe('metrics', () => {
     expect(delta('baton_http_request_duration_seconds_count{route="/token"}')).toBe(2);
     expect(after).not.toContain(random);
     expect(after).toMatch(/^baton_process_cpu_seconds_total /m);
+  });
+
+  it('count a replayed DPoP proof as invalid_dpop_proof, the error the client got (RFC 9449 §5)', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const proof = await new SignJWT({ htm: 'POST', htu: 'http://127.0.0.1:9400/token', jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey) })
+      .setIssuedAt()
+      .sign(privateKey);
+    const before = await scrape();
+    const send = () =>
+      request(server.url)
+        .post('/token')
+        .auth('cost-reporter', SERVICE_SECRET)
+        .set('DPoP', proof)
+        .type('form')
+        .send({ grant_type: 'client_credentials', resource: COST });
+    await send().expect(200);
+    const replay = await send().expect(400);
+    expect(replay.body.error).toBe('invalid_dpop_proof');
+    const after = await scrape();
+    const delta = (series: string) => value(after, series) - value(before, series);
+    expect(delta('baton_grant_refusals_total{grant_type="client_credentials",error="invalid_dpop_proof"}')).toBe(1);
+    expect(delta('baton_grant_refusals_total{grant_type="client_credentials",error="invalid_grant"}')).toBe(0);
   });
 
   it('are not served on the public port, and their listener serves nothing else', async () => {
