@@ -101,7 +101,7 @@ export function createApp(deps: AppDeps): Koa {
     .use(canonicalOrigin(issuer, deps.trustProxy))
     .use(requestContext(deps.log))
     .use(errorBoundary())
-    .use(securityHeaders())
+    .use(securityHeaders(issuer))
     .use(wellKnownAliases)
     .use(health.routes())
     .use(health.allowedMethods())

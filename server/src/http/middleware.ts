@@ -87,16 +87,23 @@ export function errorBoundary(): Koa.Middleware {
   };
 }
 
-export function securityHeaders(): Koa.Middleware {
+export function securityHeaders(issuer: URL): Koa.Middleware {
+  const https = issuer.protocol === 'https:';
   return async (ctx, next) => {
-    await next();
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    if (ctx.type === 'text/html') {
-      // no form-action: a consent form's POST ends in a redirect to the client's redirect URI (another
-      // origin), and browsers apply form-action to that whole redirect chain
-      ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
-      ctx.set('X-Frame-Options', 'DENY');
+    try {
+      await next();
+    } finally {
+      // also on error answers (the error boundary is outside this middleware)
+      ctx.set('X-Content-Type-Options', 'nosniff');
+      ctx.set('Referrer-Policy', 'no-referrer');
+      // RFC 6797: browsers reach an https issuer over TLS only, from the first answer on
+      if (https) ctx.set('Strict-Transport-Security', 'max-age=31536000');
+      if (ctx.type === 'text/html') {
+        // no form-action: a consent form's POST ends in a redirect to the client's redirect URI (another
+        // origin), and browsers apply form-action to that whole redirect chain
+        ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+        ctx.set('X-Frame-Options', 'DENY');
+      }
     }
   };
 }
