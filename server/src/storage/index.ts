@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { PostgresAdapter } from '../../../adapters/src/postgres-adapter.ts';
 import { RedisAdapter } from '../../../adapters/src/redis-adapter.ts';
+import { HASHED_ID_MODELS, withHashedIds } from '../../../adapters/src/hashed-ids.ts';
 import { DURABLE, type Adapter } from '../../../adapters/src/models.ts';
 import { migrationConfig, migrationsCurrent } from '../../../migrations/index.ts';
 import type { Config } from '../config/schema.ts';
@@ -109,10 +110,11 @@ export async function openStorage(config: Config, log: Logger): Promise<Storage>
     adapterFor(model) {
       let adapter = adapters.get(model);
       if (!adapter) {
-        adapter =
+        const stored: Adapter =
           redis && !DURABLE.has(model)
             ? new RedisAdapter(model, redis, storage.redis_key_prefix)
             : new PostgresAdapter(model, db);
+        adapter = HASHED_ID_MODELS.has(model) ? withHashedIds(stored) : stored;
         adapters.set(model, adapter);
       }
       return adapter;
