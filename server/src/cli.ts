@@ -203,7 +203,7 @@ async function keys(config: Config, sub: string | undefined, kid: string | undef
         const kek = resolveKek(config);
         const counts = await rewrapSecrets(storage.db, kek);
         process.stdout.write(
-          `re-encrypted under KEK ${kek.id}: ${counts.signing_keys} signing key(s), ${counts.server_secrets} server secret(s), ${counts.accounts} upstream refresh token(s); keys.previous_encryption_keys can now be emptied\n`,
+          `re-encrypted under KEK ${kek.id}: ${counts.signing_keys} signing key(s), ${counts.server_secrets} server secret(s), ${counts.accounts} upstream refresh token(s), ${counts.client_secrets} client secret(s); keys.previous_encryption_keys can now be emptied\n`,
         );
         return 0;
       }

@@ -80,7 +80,7 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
   const base = new URL(config.issuer).pathname.replace(/\/$/, '');
   const idps = new IdpRegistry(config, (id) => `${config.issuer}/interaction/callback/${id}`);
   let policy = new Policy(config);
-  const clients = clientRegistry({ config, policy: () => policy, redis: storage.redis, log });
+  const clients = clientRegistry({ config, policy: () => policy, redis: storage.redis, log, kek });
   const grants = userGrants({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
   const metrics = config.metrics.enabled ? createMetrics(new URL(config.issuer).pathname) : undefined;
 

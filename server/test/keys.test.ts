@@ -171,6 +171,18 @@ describe('KEK rotation', () => {
           .send({ grant_type: 'client_credentials', resource: COST })
           .expect(200)
       ).body.access_token as string;
+      // a registered confidential client: its secret is stored under the KEK too
+      const registered = (
+        await request(first.url)
+          .post('/reg')
+          .send({
+            redirect_uris: ['https://agent.example.com/cb'],
+            token_endpoint_auth_method: 'client_secret_basic',
+            grant_types: ['client_credentials'],
+            response_types: [],
+          })
+          .expect(201)
+      ).body as { client_id: string; client_secret: string; registration_access_token: string };
       await first.close();
 
       const rotatedKeys = { ...base.keys, encryption_key: newKek, previous_encryption_keys: [KEK] };
@@ -182,10 +194,12 @@ describe('KEK rotation', () => {
       const res = await runCli(['keys', 'rewrap', '--config', rotated]);
       expect(res.stderr).toBe('');
       expect(res.stdout).toMatch(
-        /^re-encrypted under KEK \S+: 1 signing key\(s\), 2 server secret\(s\), 1 upstream refresh token\(s\);/,
+        /^re-encrypted under KEK \S+: 1 signing key\(s\), 2 server secret\(s\), 1 upstream refresh token\(s\), 1 client secret\(s\);/,
       );
       const again = await runCli(['keys', 'rewrap', '--config', rotated]);
-      expect(again.stdout).toMatch(/: 0 signing key\(s\), 0 server secret\(s\), 0 upstream refresh token\(s\);/);
+      expect(again.stdout).toMatch(
+        /: 0 signing key\(s\), 0 server secret\(s\), 0 upstream refresh token\(s\), 0 client secret\(s\);/,
+      );
 
       // nothing is left under the old KEK
       const knex = knexFactory({ client: 'pg', connection: db.url });
@@ -199,6 +213,12 @@ describe('KEK rotation', () => {
       expect(kids((await knex('accounts').select('upstream_jwe')).map((r) => r.upstream_jwe as string))).toEqual(
         new Set([newId]),
       );
+      const client = await knex('oidc_payloads')
+        .where({ model: 'Client', id: registered.client_id })
+        .first<{ payload: Record<string, unknown> }>('payload');
+      expect(client.payload.client_secret).toBeUndefined();
+      expect(kids([client.payload.client_secret_jwe as string])).toEqual(new Set([newId]));
+      expect(JSON.stringify(client.payload)).not.toContain(registered.client_secret);
       await knex.destroy();
 
       // the new KEK alone now starts: same signing key, the old token verifies, the upstream token reads back
@@ -210,6 +230,24 @@ describe('KEK rotation', () => {
         const jwks = (await request(after.url).get('/jwks').expect(200)).body as JSONWebKeySet;
         await jwtVerify(token, createLocalJWKSet(jwks), { audience: COST, typ: 'at+jwt' });
         expect(await after.accounts.upstreamRefreshToken(account.id)).toBe('upstream-refresh-token-under-the-old-kek');
+        // the registered client still authenticates with its secret, and reads it back (RFC 7592)
+        await request(after.url)
+          .post('/token/introspection')
+          .auth(registered.client_id, registered.client_secret)
+          .type('form')
+          .send({ token: 'x' })
+          .expect(200);
+        await request(after.url)
+          .post('/token/introspection')
+          .auth(registered.client_id, 'not-the-secret')
+          .type('form')
+          .send({ token: 'x' })
+          .expect(401);
+        const read = await request(after.url)
+          .get(`/reg/${registered.client_id}`)
+          .auth(registered.registration_access_token, { type: 'bearer' })
+          .expect(200);
+        expect(read.body.client_secret).toBe(registered.client_secret);
       } finally {
         await after.close();
       }

@@ -1,7 +1,7 @@
 /**
  * What a copy of the stores gives away (adapters/hashed-ids.ts; RFC 6819 §5.1.4.1.3): no authorization
- * code, refresh token or registration access token is stored as itself, on any backend, and each still
- * works when presented. Everything PostgreSQL (or PGlite) and Redis hold is read back and searched.
+ * code, refresh token or registration access token is stored as itself, and no registered client's secret
+ * in the clear (it is sealed under the KEK), on any backend; each still works when presented. Everything PostgreSQL (or PGlite) and Redis hold is read back and searched.
  */
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,7 +53,7 @@ describe.each(BACKENDS)('bearer credentials at rest on $name storage', (backend)
     return parts.join('\n');
   }
 
-  it('codes, refresh tokens and registration access tokens are stored only as hashes, and still work', async () => {
+  it('codes, refresh tokens and registration access tokens are stored as hashes, client secrets sealed; all still work', async () => {
     const account = await seedAccount(server.accounts);
     const seed = await seedCode(server.provider(), account);
     const stored = await everythingStored();
@@ -72,10 +72,21 @@ describe.each(BACKENDS)('bearer credentials at rest on $name storage', (backend)
       })
       .expect(201);
     const rat = registered.body.registration_access_token as string;
+    const confidential = await request(server.url)
+      .post('/reg')
+      .send({
+        redirect_uris: ['https://agent.example.com/cb'],
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['client_credentials'],
+        response_types: [],
+      })
+      .expect(201);
+    const clientSecret = confidential.body.client_secret as string;
 
     const after = await everythingStored();
     expect(after).toContain(String(registered.body.client_id));
-    for (const secret of [seed.code, refresh, rat]) expect(after).not.toContain(secret);
+    expect(after).toContain(String(confidential.body.client_id));
+    for (const secret of [seed.code, refresh, rat, clientSecret]) expect(after).not.toContain(secret);
 
     // presented, each is found (by its hash) and behaves as before
     const rotated = await request(server.url)
@@ -93,6 +104,13 @@ describe.each(BACKENDS)('bearer credentials at rest on $name storage', (backend)
     await request(server.url)
       .get(`/reg/${String(registered.body.client_id)}`)
       .auth(rat, { type: 'bearer' })
+      .expect(200);
+    // the client authenticates with its secret (sealed under the KEK at rest)
+    await request(server.url)
+      .post('/token/introspection')
+      .auth(String(confidential.body.client_id), clientSecret)
+      .type('form')
+      .send({ token: 'x' })
       .expect(200);
     const again = await request(server.url).post('/token').type('form').send(codeForm(seed));
     expect(again.body.error).toBe('invalid_grant'); // the code was consumed through its hash

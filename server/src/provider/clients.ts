@@ -16,7 +16,8 @@ import { isLimitReached, rateLimiter, RateLimitStoreError } from '../http/rate-l
 import type { Redis } from 'ioredis';
 import { errors, type Configuration } from 'oidc-provider';
 import type { Logger } from 'pino';
-import type { Adapter } from '../../../adapters/src/models.ts';
+import type { Adapter, AdapterPayload } from '../../../adapters/src/models.ts';
+import type { Kek } from '../keys/kek.ts';
 import type { Config, StaticClientConfig } from '../config/schema.ts';
 import { isLoopbackHost } from '../config/schema.ts';
 import type { Policy } from '../policy/policy.ts';
@@ -99,6 +100,27 @@ export interface ClientDeps {
   policy(): Policy;
   redis: Redis | undefined;
   log: Logger;
+  /** encrypts registered clients' secrets at rest */
+  kek: Kek;
+}
+
+/**
+ * The stored payload's field for a registered client's secret, encrypted under the KEK (a compact JWE).
+ * oidc-provider compares the secret it is given with the client's (client_secret_basic/post), so it needs
+ * it back in the clear: the Client adapter decrypts on find and encrypts on upsert. A payload from before
+ * this carries a plain `client_secret`: it is read as it is and sealed on its next write (or by `keys
+ * rewrap`).
+ */
+export const SEALED_SECRET = 'client_secret_jwe';
+
+async function sealSecret(kek: Kek, payload: AdapterPayload): Promise<AdapterPayload> {
+  const { client_secret: secret, ...rest } = payload;
+  return typeof secret === 'string' ? { ...rest, [SEALED_SECRET]: await kek.encrypt(secret) } : payload;
+}
+
+async function openSecret(kek: Kek, payload: AdapterPayload): Promise<AdapterPayload> {
+  const { [SEALED_SECRET]: sealed, ...rest } = payload;
+  return typeof sealed === 'string' ? { ...rest, client_secret: await kek.decrypt(sealed) } : payload;
 }
 
 export function clientRegistry(deps: ClientDeps) {
@@ -131,10 +153,11 @@ export function clientRegistry(deps: ClientDeps) {
         const fixed = deps.policy().staticClients.get(id);
         if (fixed) return { ...fixed };
         if (isUrlClientId(id)) return undefined; // CIMD resolves it
-        return stored.find(id);
+        const payload = await stored.find(id);
+        return payload && openSecret(deps.kek, payload);
       },
-      // RFC 7591 registrations expire when unused (touch() renews them)
-      upsert: (id, payload) => stored.upsert(id, payload, unusedTtl),
+      // RFC 7591 registrations expire when unused (touch() renews them); secrets are stored encrypted
+      upsert: async (id, payload) => stored.upsert(id, await sealSecret(deps.kek, payload), unusedTtl),
       findByUid: (uid) => stored.findByUid(uid),
       findByUserCode: (code) => stored.findByUserCode(code),
       consume: (id) => stored.consume(id),
