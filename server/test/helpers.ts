@@ -2,6 +2,7 @@
  * Test support: real PostgreSQL and Redis from the environment (scripts/test.sh starts them), a fresh
  * database per test file, configs built through the real schema, and the three storage backends.
  */
+import request from 'supertest';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -241,4 +242,20 @@ export async function startBatonAt(
       await store.cleanup();
     },
   };
+}
+
+/** Registers a confidential client by DCR (RFC 7591: client_secret_basic, client credentials). */
+export async function registerConfidentialClient(
+  url: string,
+): Promise<{ client_id: string; client_secret: string; registration_access_token: string }> {
+  const res = await request(url)
+    .post('/reg')
+    .send({
+      redirect_uris: ['https://agent.example.com/cb'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['client_credentials'],
+      response_types: [],
+    })
+    .expect(201);
+  return res.body as { client_id: string; client_secret: string; registration_access_token: string };
 }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKekValue, kekFrom } from '../src/keys/kek.ts';
 import { localIssuer } from '../src/idp/registry.ts';
 import { startServer } from '../src/main.ts';
-import { freshDatabase, KEK, makeConfig, memoryLogger, SERVICE_SECRET } from './helpers.ts';
+import { freshDatabase, KEK, makeConfig, memoryLogger, registerConfidentialClient, SERVICE_SECRET } from './helpers.ts';
 import { runCli, startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import knexFactory from 'knex';
 
@@ -172,17 +172,7 @@ describe('KEK rotation', () => {
           .expect(200)
       ).body.access_token as string;
       // a registered confidential client: its secret is stored under the KEK too
-      const registered = (
-        await request(first.url)
-          .post('/reg')
-          .send({
-            redirect_uris: ['https://agent.example.com/cb'],
-            token_endpoint_auth_method: 'client_secret_basic',
-            grant_types: ['client_credentials'],
-            response_types: [],
-          })
-          .expect(201)
-      ).body as { client_id: string; client_secret: string; registration_access_token: string };
+      const registered = await registerConfidentialClient(first.url);
       await first.close();
 
       const rotatedKeys = { ...base.keys, encryption_key: newKek, previous_encryption_keys: [KEK] };

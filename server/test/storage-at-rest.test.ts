@@ -6,7 +6,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
+import { BACKENDS, makeConfig, memoryLogger, registerConfidentialClient } from './helpers.ts';
 import { codeForm, seedAccount, seedCode } from './seed.ts';
 
 describe.each(BACKENDS)('bearer credentials at rest on $name storage', (backend) => {
@@ -72,20 +72,12 @@ describe.each(BACKENDS)('bearer credentials at rest on $name storage', (backend)
       })
       .expect(201);
     const rat = registered.body.registration_access_token as string;
-    const confidential = await request(server.url)
-      .post('/reg')
-      .send({
-        redirect_uris: ['https://agent.example.com/cb'],
-        token_endpoint_auth_method: 'client_secret_basic',
-        grant_types: ['client_credentials'],
-        response_types: [],
-      })
-      .expect(201);
-    const clientSecret = confidential.body.client_secret as string;
+    const confidential = await registerConfidentialClient(server.url);
+    const clientSecret = confidential.client_secret;
 
     const after = await everythingStored();
     expect(after).toContain(String(registered.body.client_id));
-    expect(after).toContain(String(confidential.body.client_id));
+    expect(after).toContain(confidential.client_id);
     for (const secret of [seed.code, refresh, rat, clientSecret]) expect(after).not.toContain(secret);
 
     // presented, each is found (by its hash) and behaves as before
@@ -108,7 +100,7 @@ describe.each(BACKENDS)('bearer credentials at rest on $name storage', (backend)
     // the client authenticates with its secret (sealed under the KEK at rest)
     await request(server.url)
       .post('/token/introspection')
-      .auth(String(confidential.body.client_id), clientSecret)
+      .auth(confidential.client_id, clientSecret)
       .type('form')
       .send({ token: 'x' })
       .expect(200);
