@@ -77,6 +77,16 @@ describe('Redis down, then back', () => {
     expect(await server.provider().Grant.find(seed.grantId)).toBeDefined();
     // what needs no store keeps working: static client + JWT access token
     await clientCredentials().expect(200);
+    // the registration limit counts in Redis: without it, registration is 503, never unlimited
+    const registration = await request(server.url)
+      .post('/reg')
+      .send({ redirect_uris: ['http://127.0.0.1:9468/cb'], token_endpoint_auth_method: 'none' })
+      .expect(503);
+    expect(registration.body).toEqual({
+      error: 'server_error',
+      error_description: 'the server could not complete the request',
+    });
+    expect(registration.headers['retry-after']).toBe('5');
     // the operator sees why, without secrets
     const lines = logs.lines().join('\n');
     const failure = logs
