@@ -3,6 +3,7 @@
  * database per test file, configs built through the real schema, and the three storage backends.
  */
 import request from 'supertest';
+import { afterAll, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -258,4 +259,33 @@ export async function registerConfidentialClient(
     })
     .expect(201);
   return res.body as { client_id: string; client_secret: string; registration_access_token: string };
+}
+
+/**
+ * A baton on a fresh store of `backend` for the enclosing describe block: started before its tests and
+ * closed (store dropped) after them. `server` is the running server once started.
+ */
+export function batonOn(
+  backend: Backend,
+  overrides: Record<string, unknown> = {},
+  logs = memoryLogger(),
+): { readonly server: RunningServer; logs: ReturnType<typeof memoryLogger> } {
+  let server: RunningServer | undefined;
+  let cleanup: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const store = await backend.create();
+    cleanup = store.cleanup;
+    server = await startServer(makeConfig({ storage: store.storage, ...overrides }), logs.log);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await cleanup?.();
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('batonOn: the server is not started yet (use it inside a test)');
+      return server;
+    },
+    logs,
+  };
 }

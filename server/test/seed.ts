@@ -62,3 +62,14 @@ export function codeForm(seed: { code: string; verifier: string; resource?: stri
     resource: seed.resource ?? LOGS,
   };
 }
+
+/** A valid authorization request of ide-agent for the logs MCP server (PKCE: RFC 7636 Appendix B's pair). */
+export const AGENT_AUTHORIZATION = {
+  client_id: AGENT,
+  response_type: 'code',
+  redirect_uri: AGENT_REDIRECT,
+  resource: LOGS,
+  scope: 'logs.read',
+  code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+  code_challenge_method: 'S256',
+} as const;

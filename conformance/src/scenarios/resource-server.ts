@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint } from 'jose';
 import { assert, codeForm, userTokens, type Context, type Scenario } from '../context.ts';
-import { proof, proofKey } from './dpop.ts';
+import { proof, proofKey, type ProofKey } from './dpop.ts';
 
 const initialize = {
   jsonrpc: '2.0',
@@ -27,6 +27,22 @@ function post(ctx: Context, body: unknown, headers: Record<string, string> = {},
     },
     body: JSON.stringify(body),
   });
+}
+
+/** A sign-in with dpop_jkt and its code redeemed with a proof: an access token for the MCP server bound to `key`. */
+async function dpopBoundMcpToken(ctx: Context): Promise<{ key: ProofKey; token: string }> {
+  const url = ctx.fixture.mcpServer!.url;
+  const key = await proofKey();
+  const { code, verifier } = await ctx.signIn({
+    resource: url,
+    scope: ctx.fixture.mcpServer!.scope,
+    dpop_jkt: await calculateJwkThumbprint(key.jwk),
+  });
+  const issued = await ctx.form('token', codeForm(ctx, code, verifier, { resource: url }), undefined, {
+    DPoP: await proof(key, { htu: String(ctx.metadata.token_endpoint) }),
+  });
+  assert(issued.status === 200 && issued.body.token_type === 'DPoP', `token: HTTP ${issued.status}`);
+  return { key, token: String(issued.body.access_token) };
 }
 
 /** The protected resource metadata URL of an MCP endpoint (RFC 9728 §3.1: inserted before the path). */
@@ -148,17 +164,7 @@ export const resourceServer: Scenario[] = [
     needs: ['mcpServer'],
     async run(ctx) {
       const url = ctx.fixture.mcpServer!.url;
-      const key = await proofKey();
-      const { code, verifier } = await ctx.signIn({
-        resource: url,
-        scope: ctx.fixture.mcpServer!.scope,
-        dpop_jkt: await calculateJwkThumbprint(key.jwk),
-      });
-      const issued = await ctx.form('token', codeForm(ctx, code, verifier, { resource: url }), undefined, {
-        DPoP: await proof(key, { htu: String(ctx.metadata.token_endpoint) }),
-      });
-      assert(issued.status === 200 && issued.body.token_type === 'DPoP', `token: HTTP ${issued.status}`);
-      const token = String(issued.body.access_token);
+      const { key, token } = await dpopBoundMcpToken(ctx);
       const ath = createHash('sha256').update(token).digest('base64url');
       const asBearer = await post(ctx, initialize, { authorization: `Bearer ${token}` });
       assert(asBearer.status === 401, `as a bearer token: HTTP ${asBearer.status}`);
@@ -187,17 +193,7 @@ export const resourceServer: Scenario[] = [
     needs: ['mcpServer'],
     async run(ctx) {
       const url = ctx.fixture.mcpServer!.url;
-      const key = await proofKey();
-      const { code, verifier } = await ctx.signIn({
-        resource: url,
-        scope: ctx.fixture.mcpServer!.scope,
-        dpop_jkt: await calculateJwkThumbprint(key.jwk),
-      });
-      const issued = await ctx.form('token', codeForm(ctx, code, verifier, { resource: url }), undefined, {
-        DPoP: await proof(key, { htu: String(ctx.metadata.token_endpoint) }),
-      });
-      assert(issued.status === 200 && issued.body.token_type === 'DPoP', `token: HTTP ${issued.status}`);
-      const token = String(issued.body.access_token);
+      const { key, token } = await dpopBoundMcpToken(ctx);
       const headers = {
         authorization: `DPoP ${token}`,
         dpop: await proof(key, { htu: url, ath: createHash('sha256').update(token).digest('base64url') }),

@@ -4,36 +4,24 @@
  */
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, SERVICE_SECRET } from '../helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS, batonOn, SERVICE_SECRET } from '../helpers.ts';
+import { AGENT_AUTHORIZATION, LOGS } from '../seed.ts';
 
 const COST = 'https://cost.internal.example.com';
-const LOGS = 'https://logs.mcp.example.com/mcp';
 
 describe.each(BACKENDS)('client_credentials on $name storage', (backend) => {
-  let server: RunningServer;
-  let cleanup: () => Promise<void>;
-  const logs = memoryLogger();
-
-  beforeAll(async () => {
-    const store = await backend.create();
-    cleanup = store.cleanup;
-    server = await startServer(makeConfig({ storage: store.storage }), logs.log);
-  });
-  afterAll(async () => {
-    await server?.close();
-    await cleanup?.();
-  });
+  const baton = batonOn(backend);
+  const logs = baton.logs;
 
   const token = (form: Record<string, string | string[]>, secret = SERVICE_SECRET) =>
-    request(server.url).post('/token').auth('cost-reporter', secret).type('form').send(form);
+    request(baton.server.url).post('/token').auth('cost-reporter', secret).type('form').send(form);
 
   it('issues an at+jwt for the resource that verifies against the JWKS', async () => {
     const res = await token({ grant_type: 'client_credentials', resource: COST, scope: 'cost.read' }).expect(200);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.body).toMatchObject({ token_type: 'Bearer', expires_in: 300, scope: 'cost.read' });
-    const jwks = (await request(server.url).get('/jwks').expect(200)).body as JSONWebKeySet;
+    const jwks = (await request(baton.server.url).get('/jwks').expect(200)).body as JSONWebKeySet;
     const { payload, protectedHeader } = await jwtVerify(res.body.access_token, createLocalJWKSet(jwks), {
       issuer: 'http://127.0.0.1:9400',
       audience: COST,
@@ -92,13 +80,13 @@ describe.each(BACKENDS)('client_credentials on $name storage', (backend) => {
 
   it('a NUL character is an OAuth error, never a store failure', async () => {
     // PostgreSQL cannot hold U+0000: a hostile client_id, code, token or state is unknown or refused (RFC 6749 §5.2)
-    const anonymous = await request(server.url)
+    const anonymous = await request(baton.server.url)
       .post('/token')
       .type('form')
       .send({ grant_type: 'client_credentials', client_id: 'a\u0000b', client_secret: 'x' });
     expect(anonymous.status).toBe(401);
     expect(anonymous.body.error).toBe('invalid_client');
-    const code = await request(server.url)
+    const code = await request(baton.server.url)
       .post('/token')
       .type('form')
       .send({
@@ -110,25 +98,18 @@ describe.each(BACKENDS)('client_credentials on $name storage', (backend) => {
       });
     expect(code.status).toBe(400);
     expect(code.body.error).toBe('invalid_grant');
-    const introspected = await request(server.url)
+    const introspected = await request(baton.server.url)
       .post('/token/introspection')
       .auth('cost-reporter', SERVICE_SECRET)
       .type('form')
       .send({ token: '\u0000' })
       .expect(200);
     expect(introspected.body).toEqual({ active: false });
-    const authorize = await request(server.url).get('/auth').query({
-      client_id: 'ide-agent',
-      response_type: 'code',
-      redirect_uri: 'http://127.0.0.1/callback',
-      resource: LOGS,
-      scope: 'logs.read',
-      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
-      code_challenge_method: 'S256',
-      state: 'a\u0000b',
-    });
+    const authorize = await request(baton.server.url)
+      .get('/auth')
+      .query({ ...AGENT_AUTHORIZATION, state: 'a\u0000b' });
     expect(authorize.status).toBe(303);
-    const back = new URL(authorize.headers.location!, server.url);
+    const back = new URL(authorize.headers.location!, baton.server.url);
     // stored where PostgreSQL holds interactions; Redis holds it as it is
     if (backend.name === 'postgres+redis') expect(back.pathname).toMatch(/^\/interaction\//);
     else expect(back.searchParams.get('error')).toBe('invalid_request');

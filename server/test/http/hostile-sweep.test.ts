@@ -6,11 +6,10 @@
  * On every storage backend (PostgreSQL alone holds every record, interactions included).
  */
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, SERVICE_SECRET } from '../helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS, batonOn, makeConfig, SERVICE_SECRET } from '../helpers.ts';
+import { AGENT_AUTHORIZATION, LOGS } from '../seed.ts';
 
-const LOGS = 'https://logs.mcp.example.com/mcp';
 const COST = 'https://cost.internal.example.com';
 const HOSTILE = [
   '',
@@ -44,25 +43,10 @@ const OAUTH_ERRORS = new Set([
 describe.each(BACKENDS)(
   'every parameter, every hostile value, on $name storage: an OAuth error, never a 5xx',
   (backend) => {
-    let server: RunningServer;
-    let cleanup: () => Promise<void>;
-    const logs = memoryLogger();
-
-    beforeAll(async () => {
-      const store = await backend.create();
-      cleanup = store.cleanup;
-      server = await startServer(
-        makeConfig({
-          storage: store.storage,
-          clients: { ...makeConfig().clients, registration: { dcr: { mode: 'open' } } },
-        }),
-        logs.log,
-      );
+    const baton = batonOn(backend, {
+      clients: { ...makeConfig().clients, registration: { dcr: { mode: 'open' } } },
     });
-    afterAll(async () => {
-      await server?.close();
-      await cleanup?.();
-    });
+    const logs = baton.logs;
 
     /** Each valid request with one parameter replaced by each hostile value (and once left out). */
     function* mutations(valid: Record<string, string>): Generator<[string, Record<string, string>]> {
@@ -86,7 +70,7 @@ describe.each(BACKENDS)(
     }
 
     const token = (form: Record<string, string>, basic?: [string, string]) => {
-      const req = request(server.url).post('/token').type('form');
+      const req = request(baton.server.url).post('/token').type('form');
       return (basic ? req.auth(...basic) : req).send(form);
     };
 
@@ -130,7 +114,7 @@ describe.each(BACKENDS)(
       }
       // a hostile DPoP header (RFC 9449 §4.3: invalid_dpop_proof)
       for (const value of HOSTILE.filter((v) => /^[\x20-\x7e]*$/.test(v))) {
-        const res = await request(server.url)
+        const res = await request(baton.server.url)
           .post('/token')
           .auth('cost-reporter', SERVICE_SECRET)
           .set('DPoP', value)
@@ -149,7 +133,7 @@ describe.each(BACKENDS)(
     it('introspection and revocation', async () => {
       for (const path of ['/token/introspection', '/token/revocation']) {
         for (const [what, form] of mutations({ token: 'eyJ.eyJ.x', token_type_hint: 'access_token' })) {
-          const res = await request(server.url)
+          const res = await request(baton.server.url)
             .post(path)
             .auth('cost-reporter', SERVICE_SECRET)
             .type('form')
@@ -172,7 +156,7 @@ describe.each(BACKENDS)(
           ...fields,
           ...(fields.redirect_uris !== undefined ? { redirect_uris: [fields.redirect_uris] } : {}),
         };
-        const res = await request(server.url).post('/reg').send(body);
+        const res = await request(baton.server.url).post('/reg').send(body);
         expect(res.status, what).toBeLessThan(500);
         if (res.status >= 400)
           expect(OAUTH_ERRORS.has(res.body.error as string), `${what}: ${res.body.error}`).toBe(true);
@@ -181,20 +165,14 @@ describe.each(BACKENDS)(
 
     it('the authorization endpoint: a redirect with an error, or an error page', async () => {
       const valid = {
-        client_id: 'ide-agent',
-        response_type: 'code',
-        redirect_uri: 'http://127.0.0.1/callback',
-        resource: LOGS,
-        scope: 'logs.read',
-        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
-        code_challenge_method: 'S256',
+        ...AGENT_AUTHORIZATION,
         state: 'sweep',
         login_hint: 'alice@example.com',
         prompt: 'consent',
         ui_locales: 'en',
       };
       for (const [what, query] of mutations(valid)) {
-        const res = await request(server.url).get('/auth').query(query);
+        const res = await request(baton.server.url).get('/auth').query(query);
         expect(res.status, what).toBeLessThan(500);
         expect([303, 400], what).toContain(res.status);
       }
