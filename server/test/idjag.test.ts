@@ -270,11 +270,13 @@ describe('ID-JAG refusals: each invalid_grant (RFC 7521 §5.2), with the reason 
 describe('token exchange with an upstream ID token as the subject (an app that signed the user in itself)', () => {
   const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
   const ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
-  const idToken = (over: Record<string, unknown> = {}) => {
+  /** an ID token for the portal app, from `from` (signed by a key it does not publish when `evil`) */
+  const idToken = (over: Record<string, unknown> = {}, { from = idp, evil = false } = {}) => {
     const now = Math.floor(Date.now() / 1000);
-    return idp.sign(
-      { iss: idp.issuer, sub: 'alice-xaa', aud: 'portal-app', iat: now, exp: now + 300, ...over },
+    return from.sign(
+      { iss: from.issuer, sub: 'alice-xaa', aud: 'portal-app', iat: now, exp: now + 300, ...over },
       { typ: 'JWT' },
+      evil,
     );
   };
   const exchangeIdToken = async (token: string) =>
@@ -299,27 +301,8 @@ describe('token exchange with an upstream ID token as the subject (an app that s
   it('an ID token issued to another client, signed by another key, or from a disabled IdP is refused', async () => {
     for (const token of [
       await idToken({ aud: 'someone-else' }),
-      await idp.sign(
-        {
-          iss: idp.issuer,
-          sub: 'alice-xaa',
-          aud: 'portal-app',
-          iat: Math.floor(Date.now() / 1000),
-          exp: Math.floor(Date.now() / 1000) + 300,
-        },
-        { typ: 'JWT' },
-        true,
-      ),
-      await disabledIdp.sign(
-        {
-          iss: disabledIdp.issuer,
-          sub: 'alice-xaa',
-          aud: 'portal-app',
-          iat: Math.floor(Date.now() / 1000),
-          exp: Math.floor(Date.now() / 1000) + 300,
-        },
-        { typ: 'JWT' },
-      ),
+      await idToken({}, { evil: true }),
+      await idToken({}, { from: disabledIdp }),
       await idToken({ sub: 'unknown-user' }),
     ]) {
       const res = await exchangeIdToken(token);

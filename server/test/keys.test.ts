@@ -36,7 +36,7 @@ afterAll(async () => {
 
 const jwks = async (s: ServerProcess) => (await request(s.url).get('/jwks').expect(200)).body as JSONWebKeySet;
 const kids = async (s: ServerProcess) => (await jwks(s)).keys.map((k) => k.kid).sort();
-const issue = async (s: ServerProcess) =>
+const issue = async (s: { url: string }) =>
   (
     await request(s.url)
       .post('/token')
@@ -163,14 +163,7 @@ describe('KEK rotation', () => {
         roles: [],
         upstreamRefreshToken: 'upstream-refresh-token-under-the-old-kek',
       });
-      const token = (
-        await request(first.url)
-          .post('/token')
-          .auth('cost-reporter', SERVICE_SECRET)
-          .type('form')
-          .send({ grant_type: 'client_credentials', resource: COST })
-          .expect(200)
-      ).body.access_token as string;
+      const token = await issue(first);
       // a registered confidential client: its secret is stored under the KEK too
       const registered = await registerConfidentialClient(first.url);
       await first.close();
