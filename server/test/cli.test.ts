@@ -31,7 +31,10 @@ describe('baton CLI', () => {
   it('an unset secret reference is named, exit 78', async () => {
     const file = writeConfig({ issuer: 'https://auth.example.com', storage: { postgres: 'env:BATON_TEST_UNSET' } });
     const res = await runCli(['config', 'check', '--config', file]);
-    expect(res).toMatchObject({ code: 78, stderr: 'baton: storage.postgres: env:BATON_TEST_UNSET is not set\n' });
+    expect(res).toMatchObject({
+      code: 78,
+      stderr: `baton: ${file}: environment variable not set: BATON_TEST_UNSET (storage.postgres)\n`,
+    });
   });
 
   it('config check accepts the shipped development default and the example', async () => {
