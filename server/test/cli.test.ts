@@ -3,17 +3,16 @@
  * up and down, the embedded store's persistence and single-process lock, and graceful shutdown on SIGTERM
  * (stop accepting, finish in-flight requests, exit 0).
  */
-import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, makeConfig, SERVICE_SECRET } from './helpers.ts';
 import { runCli, startServerProcess, writeConfig } from './processes.ts';
+import { tempDir } from './temp.ts';
 
 const embeddedConfig = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'baton-cli-'));
+  const dir = tempDir('cli');
   return writeConfig({ ...makeConfig({ storage: { data_dir: join(dir, 'data') } }), logging: { level: 'info' } });
 };
 

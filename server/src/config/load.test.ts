@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigFile, parseConfig } from './load.ts';
+import { tempDir } from '../../test/temp.ts';
 
 const KEK = 'n9pD4dc8S0bqgS8lHsvCq0l3b3B0e1m3uWJm3tO0lQ4';
 const base = `issuer: https://auth.example.com\nkeys: { encryption_key: ${KEK} }\n`;
@@ -64,7 +64,7 @@ clients:
   });
 
   it('resolves env: and file: secret references', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'baton-cfg-'));
+    const dir = tempDir('cfg');
     writeFileSync(join(dir, 'kek'), `${KEK}\n`);
     const file = join(dir, 'baton.yaml');
     writeFileSync(
