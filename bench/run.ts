@@ -19,6 +19,7 @@ import { makeConfig, freshDatabase, redisPrefix, requireEnv, RESOURCES } from '.
 import { codeForm, seedAccount, seedCode } from '../server/test/seed.ts';
 import { startHostileIdp } from '../server/test/idp/hostile-idp.ts';
 import { CLI, writeConfig } from '../server/test/processes.ts';
+import { removeTempDirs } from '../server/test/temp.ts';
 
 const rows: Row[] = [];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -313,3 +314,4 @@ bareClaiming.child.kill();
 await Promise.all([baton.stop(), seeder.close()]);
 await services.db.drop();
 await idp.stop();
+removeTempDirs(); // the config file's directory (scripts/bench.sh removes the rest, also on failure)

@@ -15,16 +15,32 @@ npm run --silent check
 
 bash scripts/system-deps.sh
 
-export SERVICES_DIR=${SERVICES_DIR:-$(mktemp -d /tmp/baton-test-XXXXXX)}
-cleanup() { bash scripts/services.sh stop >/dev/null 2>&1 || true; }
+# Everything the run creates is under one directory, removed at exit, also when the run fails or is
+# interrupted: the throwaway services (unless SERVICES_DIR names others), the vitest report, and the tests'
+# TMPDIR (os.tmpdir()), where every test file must remove what it made (server/test/temp.ts).
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/baton-test-XXXXXX")
+chmod 755 "$run_dir" # the postgres user reaches its data directory through it
+mkdir "$run_dir/tmp"
+export SERVICES_DIR=${SERVICES_DIR:-$run_dir/services}
+cleanup() {
+  bash scripts/services.sh stop >/dev/null 2>&1 || true
+  rm -rf "$run_dir"
+}
 trap cleanup EXIT
 urls=$(bash scripts/services.sh start)
 eval "$(sed 's/^/export TEST_/' <<<"$urls")"
 echo "services: redis and postgres up under $SERVICES_DIR"
 
-report=$(mktemp /tmp/baton-vitest-XXXXXX.json)
+report=$run_dir/vitest.json
 status=0
-vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+TMPDIR=$run_dir/tmp vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# what the tests left behind (node's compile cache is a cache, not a leftover)
+leftovers=$(find "$run_dir/tmp" -mindepth 1 -maxdepth 1 ! -name node-compile-cache -printf '%f\n')
+if [ -n "$leftovers" ]; then
+  echo "baton: the tests left temporary files behind (remove them where they are made, also on failure):" >&2
+  (cd "$run_dir/tmp" && du -sh $leftovers) >&2
+  status=1
+fi
 node -e '
   const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
   const skipped = r.numPendingTests + r.numTodoTests;

@@ -6,8 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
@@ -19,6 +18,7 @@ import { parse as parseYaml } from 'yaml';
 import { startLogsMcp } from '../../clients/examples/logs-mcp.ts';
 import { startServerProcess, writeConfig } from '../../server/test/processes.ts';
 import { runSuite, scenarios, type Fixture } from '../src/suite.ts';
+import { tempDir } from '../../server/test/temp.ts';
 
 const ISSUER = 'http://127.0.0.1:9480';
 const SECRET = 'conformance-secret-0123456789abcdefghij';
@@ -206,7 +206,7 @@ describe('the conformance suite', () => {
       clause: expect.stringContaining('RFC 7636 §4.4.1') as string,
     });
 
-    const dir = mkdtempSync(join(tmpdir(), 'baton-conf-'));
+    const dir = tempDir('conf');
     writeFileSync(join(dir, 'fixture.json'), JSON.stringify(bareFixture));
     const child = spawn(
       process.execPath,
@@ -240,7 +240,7 @@ describe('the conformance suite', () => {
         listen: { port: number };
         storage: { data_dir: string };
       };
-      const dir = mkdtempSync(join(tmpdir(), 'baton-conf-dev-'));
+      const dir = tempDir('conf-dev');
       const port = 9484;
       const server = await startServerProcess(
         writeConfig({

@@ -9,10 +9,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startLogsMcp } from '../../clients/examples/logs-mcp.ts';
@@ -20,6 +19,7 @@ import type { RunningServer } from '../../server/src/main.ts';
 import { startBatonAt } from '../../server/test/helpers.ts';
 import { answerAs, walkSignIn } from '../src/browser.ts';
 import { startTokenProxy } from '../src/token-proxy.ts';
+import { tempDir } from '../../server/test/temp.ts';
 
 const ISSUER = 'http://127.0.0.1:9493';
 const MCP_PORT = 9494;
@@ -98,7 +98,7 @@ it('the official MCP conformance suite: server scenarios against the example MCP
   const baseline = (parse(readFileSync(resolve(import.meta.dirname, '../baseline.yml'), 'utf8')) ?? {}) as {
     server?: { scenario: string; reason: string }[];
   };
-  const out = mkdtempSync(join(tmpdir(), 'baton-mcp-server-conf-'));
+  const out = tempDir('mcp-server-conf');
   const results: Record<string, { code: number | null; output: string }> = {};
   for (const scenario of SERVER_SCENARIOS) {
     const child = spawn(

@@ -5,15 +5,15 @@
  * failures live in conformance/baseline.yml and may only shrink (it is empty).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { RunningServer } from '../../server/src/main.ts';
 import { startBatonAt } from '../../server/test/helpers.ts';
 import { answerAs, walkSignIn } from '../src/browser.ts';
+import { tempDir } from '../../server/test/temp.ts';
 
 const ISSUER = 'http://127.0.0.1:9490';
 const CALLBACK_PORT = 9491;
@@ -61,7 +61,7 @@ it('the official MCP conformance suite: authorization server scenarios pass (bas
     authorization?: string[];
   } | null;
   expect(baseline?.authorization ?? []).toEqual([]);
-  const out = mkdtempSync(join(tmpdir(), 'baton-mcp-conf-'));
+  const out = tempDir('mcp-conf');
   const child = spawn(
     process.execPath,
     [

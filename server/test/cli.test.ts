@@ -3,17 +3,16 @@
  * up and down, the embedded store's persistence and single-process lock, and graceful shutdown on SIGTERM
  * (stop accepting, finish in-flight requests, exit 0).
  */
-import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, makeConfig, SERVICE_SECRET } from './helpers.ts';
 import { runCli, startServerProcess, writeConfig } from './processes.ts';
+import { tempDir } from './temp.ts';
 
 const embeddedConfig = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'baton-cli-'));
+  const dir = tempDir('cli');
   return writeConfig({ ...makeConfig({ storage: { data_dir: join(dir, 'data') } }), logging: { level: 'info' } });
 };
 
@@ -31,7 +30,10 @@ describe('baton CLI', () => {
   it('an unset secret reference is named, exit 78', async () => {
     const file = writeConfig({ issuer: 'https://auth.example.com', storage: { postgres: 'env:BATON_TEST_UNSET' } });
     const res = await runCli(['config', 'check', '--config', file]);
-    expect(res).toMatchObject({ code: 78, stderr: 'baton: storage.postgres: env:BATON_TEST_UNSET is not set\n' });
+    expect(res).toMatchObject({
+      code: 78,
+      stderr: `baton: ${file}: environment variable not set: BATON_TEST_UNSET (storage.postgres)\n`,
+    });
   });
 
   it('config check accepts the shipped development default and the example', async () => {

@@ -2,7 +2,8 @@
  * Bad input from an upstream IdP (OIDC Core §3.1.3.7): an ID token with the wrong key, `alg: none`, HS256
  * keyed with the public key, a wrong audience, issuer or nonce, expired or issued in the future, an error
  * response, or an IdP that cannot be reached: each ends on a clear page with the reason logged, never a
- * 500, and no account is stored.
+ * 500, and no account is stored. An IdP that refuses baton's client authentication is named as such, with
+ * the setting to change; with no method configured, baton picks one the IdP lists (RFC 8414 §2).
  */
 import { randomBytes, createHash } from 'node:crypto';
 import request from 'supertest';
@@ -12,12 +13,22 @@ import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
 import { startHostileIdp, type HostileIdp, type Mode } from './idp/hostile-idp.ts';
 
 let idp: HostileIdp;
+/** lists only client_secret_post */
+let postOnly: HostileIdp;
+/** does not form-decode Basic credentials (RFC 6749 §2.3.1), so a secret with `+` or `/` fails with Basic */
+let rawBasic: HostileIdp;
+/** a secret that form-encoding changes */
+const ODD_SECRET = 'p+ss/word=' + 'x'.repeat(22);
 let server: RunningServer;
 let cleanup: () => Promise<void>;
 const logs = memoryLogger();
 
 beforeAll(async () => {
-  idp = await startHostileIdp();
+  [idp, postOnly, rawBasic] = await Promise.all([
+    startHostileIdp(),
+    startHostileIdp({ clientSecret: ODD_SECRET, authMethods: ['client_secret_post'] }),
+    startHostileIdp({ clientSecret: ODD_SECRET, basicDecoding: 'raw' }),
+  ]);
   const store = await BACKENDS[1]!.create();
   cleanup = store.cleanup;
   server = await startServer(
@@ -31,6 +42,31 @@ beforeAll(async () => {
           issuer: idp.issuer,
           client_id: idp.clientId,
           client_secret: 'x'.repeat(32),
+        },
+        {
+          id: 'post-only',
+          type: 'oidc',
+          display_name: 'Post-only IdP',
+          issuer: postOnly.issuer,
+          client_id: postOnly.clientId,
+          client_secret: ODD_SECRET,
+        },
+        {
+          id: 'raw-basic-post',
+          type: 'oidc',
+          display_name: 'Raw-basic IdP, post',
+          issuer: rawBasic.issuer,
+          client_id: rawBasic.clientId,
+          client_secret: ODD_SECRET,
+          token_endpoint_auth_method: 'client_secret_post',
+        },
+        {
+          id: 'raw-basic',
+          type: 'oidc',
+          display_name: 'Raw-basic IdP',
+          issuer: rawBasic.issuer,
+          client_id: rawBasic.clientId,
+          client_secret: ODD_SECRET,
         },
         {
           id: 'down',
@@ -49,7 +85,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await cleanup?.();
-  await idp?.stop();
+  await Promise.all([idp?.stop(), postOnly?.stop(), rawBasic?.stop()]);
 });
 
 /** why each is refused (openid-client catches most; baton's own jose check catches the wrong key) */
@@ -69,7 +105,7 @@ const REASONS: Record<Mode, string> = {
 const accountCount = async () =>
   Number((await server.storage.db('accounts').count<{ count: string }[]>('* as count'))[0]!.count);
 
-async function attempt(mode: Mode) {
+async function attempt(mode: Mode, via: { id: string; idp: HostileIdp } = { id: 'hostile', idp }) {
   const agent = request.agent(server.url);
   const verifier = randomBytes(32).toString('base64url');
   const auth = `/auth?${new URLSearchParams({
@@ -85,12 +121,12 @@ async function attempt(mode: Mode) {
   const chooser = await agent.get(toInteraction.headers.location!).expect(200);
   const action = /<form method="post" action="([^"]+)"/.exec(chooser.text)![1]!;
   const csrf = /name="csrf" value="([^"]+)"/.exec(chooser.text)![1]!;
-  const toIdp = await agent.post(action).type('form').send({ csrf, idp: 'hostile' }).expect(303);
+  const toIdp = await agent.post(action).type('form').send({ csrf, idp: via.id }).expect(303);
   const upstream = new URL(toIdp.headers.location!);
-  expect(upstream.origin).toBe(idp.issuer);
-  idp.next(mode, upstream.searchParams.get('nonce')!);
+  expect(upstream.origin).toBe(via.idp.issuer);
+  via.idp.next(mode, upstream.searchParams.get('nonce')!);
   const callback = await agent
-    .get(`/interaction/callback/hostile?code=abc&state=${upstream.searchParams.get('state')}`)
+    .get(`/interaction/callback/${via.id}?code=abc&state=${upstream.searchParams.get('state')}`)
     .expect(303);
   return agent.get(callback.headers.location!.replace('http://127.0.0.1:9400', ''));
 }
@@ -143,5 +179,40 @@ describe('a hostile upstream IdP', () => {
     const page = await agent.get(toInteraction.headers.location!);
     expect(page.status).toBe(502);
     expect(page.text).toContain('Down IdP cannot be reached right now.');
+  });
+
+  it('with no token_endpoint_auth_method, baton uses the one the IdP lists (client_secret_post)', async () => {
+    const res = await attempt('good', { id: 'post-only', idp: postOnly });
+    expect(res.status).toBe(303);
+    expect(await accountCount()).toBe(1);
+    await server.storage.db('accounts').delete();
+  });
+
+  it('an IdP that refuses the client authentication: the log names the method and the setting to try', async () => {
+    const before = logs.lines().length;
+    const res = await attempt('good', { id: 'raw-basic', idp: rawBasic });
+    expect(res.status).toBe(400);
+    expect(res.text).toContain(
+      'Raw-basic IdP did not accept the credentials of this sign-in service. An administrator must fix its ' +
+        'settings before anyone can sign in with Raw-basic IdP.',
+    );
+    expect(await accountCount()).toBe(0);
+    const refused = logs
+      .lines()
+      .slice(before)
+      .find((l) => l.includes('"msg":"interaction.refused"'));
+    expect((JSON.parse(refused!) as { reason: string }).reason).toBe(
+      "client_auth_refused: the IdP refused baton's client authentication (client_secret_basic): invalid_client — " +
+        'client authentication failed; check the client secret, or try ' +
+        'identity_providers[].token_endpoint_auth_method: client_secret_post',
+    );
+    expect(refused).not.toContain(ODD_SECRET);
+  });
+
+  it('the advice works: token_endpoint_auth_method client_secret_post signs in at the same IdP', async () => {
+    const res = await attempt('good', { id: 'raw-basic-post', idp: rawBasic });
+    expect(res.status).toBe(303);
+    expect(await accountCount()).toBe(1);
+    await server.storage.db('accounts').delete();
   });
 });

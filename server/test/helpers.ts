@@ -6,8 +6,7 @@ import request from 'supertest';
 import { afterAll, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
@@ -15,6 +14,7 @@ import type { Logger } from 'pino';
 import { configSchema, type Config } from '../src/config/schema.ts';
 import { startServer, type RunningServer } from '../src/main.ts';
 import { createLogger } from '../src/logger.ts';
+import { tempDir } from './temp.ts';
 
 /** Integration tests need the real servers: a missing variable fails the test, it never skips it. */
 export function requireEnv(name: 'TEST_DATABASE_URL' | 'TEST_REDIS_URL'): string {
@@ -154,7 +154,7 @@ export const BACKENDS: Backend[] = [
   {
     name: 'embedded',
     async create() {
-      const dir = mkdtempSync(join(tmpdir(), 'baton-embedded-'));
+      const dir = tempDir('embedded');
       return { storage: { data_dir: dir }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
     },
   },
@@ -192,7 +192,7 @@ export function memoryLogger(): { log: Logger; lines: () => string[] } {
 
 /** A throwaway self-signed certificate for 127.0.0.1 (openssl from the system), e.g. for a CIMD host. */
 export function selfSignedCertificate(): { key: string; cert: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'baton-cert-'));
+  const dir = tempDir('cert');
   const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
   execFileSync(
     'openssl',

@@ -4,8 +4,6 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -13,12 +11,13 @@ import { startServer } from '../src/main.ts';
 import { BACKENDS, makeConfig, memoryLogger, SERVICE_SECRET } from './helpers.ts';
 import { runCli, startServerProcess, writeConfig } from './processes.ts';
 import { codeForm, LOGS, seedAccount, seedCode } from './seed.ts';
+import { tempDir } from './temp.ts';
 
 const COST = 'https://cost.internal.example.com';
 
 describe('policy reload', () => {
   it('SIGHUP applies a valid file and refuses an invalid one, keeping the old policy', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'baton-reload-'));
+    const dir = tempDir('reload');
     const config = { ...makeConfig({ storage: { data_dir: join(dir, 'data') } }), logging: { level: 'info' } };
     const file = writeConfig(config);
     const server = await startServerProcess(file);

@@ -1,9 +1,9 @@
 /** Real server processes (`baton start`), for the tests that need several processes on one store. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { tempDir } from './temp.ts';
 
 export const CLI = resolve(import.meta.dirname, '../src/cli.ts');
 
@@ -16,7 +16,7 @@ export interface ServerProcess {
 
 /** Writes the config (JSON is YAML) to a temp file; returns its path. */
 export function writeConfig(config: Record<string, unknown>): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'baton-config-')), 'baton.yaml');
+  const file = join(tempDir('config'), 'baton.yaml');
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }

@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigFile, parseConfig } from './load.ts';
+import { tempDir } from '../../test/temp.ts';
 
 const KEK = 'n9pD4dc8S0bqgS8lHsvCq0l3b3B0e1m3uWJm3tO0lQ4';
 const base = `issuer: https://auth.example.com\nkeys: { encryption_key: ${KEK} }\n`;
@@ -64,7 +64,7 @@ clients:
   });
 
   it('resolves env: and file: secret references', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'baton-cfg-'));
+    const dir = tempDir('cfg');
     writeFileSync(join(dir, 'kek'), `${KEK}\n`);
     const file = join(dir, 'baton.yaml');
     writeFileSync(
@@ -77,11 +77,15 @@ clients:
   });
 
   it.each([
-    ['an unset env reference', `${base}storage: { postgres: env:NOPE }`, 'storage.postgres: env:NOPE is not set'],
+    [
+      'an unset env reference',
+      `${base}storage: { postgres: env:NOPE }`,
+      'baton.yaml: environment variable not set: NOPE (storage.postgres)',
+    ],
     [
       'an unreadable file reference',
       `${base}storage: { postgres: "file:/nonexistent/x" }`,
-      'storage.postgres: cannot read file:/nonexistent/x (ENOENT)',
+      'baton.yaml: storage.postgres: cannot read file:/nonexistent/x (ENOENT)',
     ],
     ['an unknown key', `${base}storag: {}`, 'storag: unknown key'],
     ['a nested unknown key', `${base}storage: { postgress: x }`, 'storage.postgress: unknown key'],
@@ -148,12 +152,83 @@ clients:
     ],
     ['an unknown IdP type', `${base}identity_providers: [{ id: l, type: saml }]`, 'identity_providers[0].type:'],
     ['a wrong type', `${base}tokens: { access_token_ttl: "5m" }`, 'tokens.access_token_ttl:'],
-    ['invalid YAML', `${base}roles: [unclosed`, 'baton.yaml:3:'],
+    ['invalid YAML', `${base}roles: [unclosed`, 'baton.yaml:3:8:'],
     ['duplicate keys', `${base}issuer: https://b.example.com`, 'invalid YAML'],
   ])('%s names the key path', (_what, text, expected) => {
     const message = fail(text, {});
     expect(message).toContain(expected);
     expect(message).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('names every unset env reference at once, with the file and the keys that use it', () => {
+    const text =
+      'issuer: https://auth.example.com\nkeys: { encryption_key: env:BATON_KEK }\n' +
+      'storage: { postgres: env:DATABASE_URL, redis: env:REDIS_URL }\n' +
+      'clients: { static: [{ client_id: svc, kind: service, client_secret: env:DATABASE_URL }] }\n';
+    expect(fail(text, { REDIS_URL: 'redis://r' })).toBe(
+      'baton.yaml: environment variables not set: BATON_KEK (keys.encryption_key), ' +
+        'DATABASE_URL (storage.postgres, clients.static[0].client_secret)',
+    );
+  });
+
+  it('an unset env reference and an unreadable file reference are both named', () => {
+    expect(fail(`${base}storage: { postgres: env:DB, redis: "file:/nonexistent/r" }`)).toBe(
+      'baton.yaml:\n  environment variable not set: DB (storage.postgres)\n' +
+        '  storage.redis: cannot read file:/nonexistent/r (ENOENT)',
+    );
+  });
+
+  it.each([
+    ['a top-level typo', `${base}role_binding: {}`, 'role_binding: unknown key, did you mean `role_bindings`?'],
+    ['a nested typo', `${base}storage: { postgress: x }`, 'storage.postgress: unknown key, did you mean `postgres`?'],
+    [
+      'a typo in an oidc IdP',
+      `${base}identity_providers: [{ id: c, type: oidc, issuer: "https://a.example.com", client_id: x, client_secrt: y }]`,
+      'identity_providers[0].client_secrt: unknown key, did you mean `client_secret`?',
+    ],
+    [
+      'a typo in a local IdP (the branch of its type)',
+      `${base}identity_providers: [{ id: l, type: local, user: [] }]`,
+      'identity_providers[0].user: unknown key, did you mean `users`?',
+    ],
+    [
+      'a typo in a static client',
+      `${base}clients: { static: [{ client_id: a, kind: agent, public: true, redirect_uri: [] }] }`,
+      'clients.static[0].redirect_uri: unknown key, did you mean `redirect_uris`?',
+    ],
+    ['a key like no other', `${base}wholly_unrelated: 1`, 'wholly_unrelated: unknown key'],
+  ])('an unknown key suggests the closest known one: %s', (_what, text, expected) => {
+    expect(fail(text)).toBe(`invalid configuration in baton.yaml:\n  ${expected}`);
+  });
+
+  it.each([
+    [
+      'an unclosed [ is reported where it was opened',
+      `${base}roles: [unclosed\nmode: development\n`,
+      'baton.yaml:3:8: invalid YAML: the [ opened here is not closed with ]',
+    ],
+    [
+      'an unclosed { inside a file',
+      `${base}roles: {a: [b]\nmode: development\n`,
+      'baton.yaml:3:8: invalid YAML: the { opened here is not closed with }',
+    ],
+    [
+      'an unclosed quote',
+      'issuer: "https://a.example.com\nmode: development\n',
+      'baton.yaml:1:9: invalid YAML: the " opened here is not closed with "',
+    ],
+    [
+      'a duplicate key',
+      `${base}issuer: https://b.example.com`,
+      'baton.yaml:3:1: invalid YAML: Map keys must be unique',
+    ],
+    [
+      'a tab as indentation',
+      'storage:\n\tpostgres: x\n',
+      'baton.yaml:2:1: invalid YAML: Tabs are not allowed as indentation',
+    ],
+  ])('a YAML error has the line and no dangling colon: %s', (_what, text, expected) => {
+    expect(fail(text)).toBe(expected);
   });
 
   it('reports a missing file as such', () => {

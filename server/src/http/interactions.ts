@@ -347,13 +347,18 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     } catch (err) {
       const reason = err instanceof UpstreamError ? `${err.reason}: ${err.message}` : (err as Error).message;
       const unreachable = err instanceof UpstreamError && err.reason === 'unreachable';
+      // baton's own credentials at the IdP are wrong: not the user's doing (the log says what to change)
+      const misconfigured = err instanceof UpstreamError && err.reason === 'client_auth_refused';
       return fail(
         ctx,
         unreachable ? 502 : 400,
         'Sign-in failed',
         unreachable
           ? `${deps.idps.displayName(idp)} cannot be reached right now.`
-          : `${deps.idps.displayName(idp)} did not confirm your sign-in.`,
+          : misconfigured
+            ? `${deps.idps.displayName(idp)} did not accept the credentials of this sign-in service. An ` +
+              `administrator must fix its settings before anyone can sign in with ${deps.idps.displayName(idp)}.`
+            : `${deps.idps.displayName(idp)} did not confirm your sign-in.`,
         reason,
       );
     }

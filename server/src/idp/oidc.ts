@@ -12,7 +12,8 @@ import { isLoopbackHost } from '../config/schema.ts';
 /** Why an upstream exchange failed: for logs (the user sees a generic page). */
 export class UpstreamError extends Error {
   override name = 'UpstreamError';
-  readonly reason: 'unreachable' | 'idp_error' | 'invalid_response' | 'invalid_id_token' | 'refresh_refused';
+  readonly reason:
+    'unreachable' | 'idp_error' | 'client_auth_refused' | 'invalid_response' | 'invalid_id_token' | 'refresh_refused';
   constructor(reason: UpstreamError['reason'], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.reason = reason;
@@ -97,7 +98,7 @@ export class OidcUpstream {
         idTokenExpected: true,
       });
     } catch (err) {
-      throw classify(err);
+      throw await classify(err, this.authMethod(config));
     }
     const claims = await this.#verifyIdToken(tokens.id_token!, checks.nonce);
     const groups = await this.#groups(config, claims, tokens.access_token);
@@ -116,7 +117,7 @@ export class OidcUpstream {
     try {
       tokens = await client.refreshTokenGrant(config, refreshToken);
     } catch (err) {
-      const e = classify(err);
+      const e = await classify(err, this.authMethod(config));
       throw e.reason === 'idp_error' ? new UpstreamError('refresh_refused', e.message, { cause: err }) : e;
     }
     let claims: JWTPayload = { sub: expectedSubject };
@@ -161,17 +162,43 @@ export class OidcUpstream {
       const info = await client.fetchUserInfo(config, accessToken, claims.sub!);
       return extractGroups(info, this.idp.groups_claim, this.idp.groups_separator) ?? [];
     } catch (err) {
-      throw classify(err);
+      throw await classify(err); // userinfo: a Bearer challenge is about the access token, not baton
     }
+  }
+
+  /** The client authentication baton uses at this IdP's token endpoint (see chooseAuthMethod). */
+  authMethod(config: client.Configuration): AuthMethod {
+    return chooseAuthMethod(this.idp, config.serverMetadata().token_endpoint_auth_methods_supported);
   }
 }
 
+export type AuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+/**
+ * The token endpoint client authentication (RFC 6749 §2.3.1): the configured
+ * `token_endpoint_auth_method`, else one the IdP lists in `token_endpoint_auth_methods_supported` (RFC 8414
+ * §2; absent means client_secret_basic): client_secret_basic when listed, else client_secret_post.
+ */
+export function chooseAuthMethod(idp: OidcIdpConfig, supported: readonly string[] | undefined): AuthMethod {
+  if (!idp.client_secret) return 'none';
+  if (idp.token_endpoint_auth_method) return idp.token_endpoint_auth_method;
+  if (!supported?.length || supported.includes('client_secret_basic')) return 'client_secret_basic';
+  if (supported.includes('client_secret_post')) return 'client_secret_post';
+  return 'client_secret_basic'; // nothing baton speaks is listed: the IdP's refusal will say so
+}
+
+/** Chooses the method per request from the discovered metadata (discovery takes the ClientAuth up front). */
 function clientAuth(idp: OidcIdpConfig): client.ClientAuth {
-  const method = idp.token_endpoint_auth_method ?? (idp.client_secret ? 'client_secret_basic' : 'none');
-  if (method === 'none' || !idp.client_secret) return client.None();
-  return method === 'client_secret_post'
-    ? client.ClientSecretPost(idp.client_secret)
-    : client.ClientSecretBasic(idp.client_secret);
+  return (as, c, body, headers) => {
+    const method = chooseAuthMethod(idp, as.token_endpoint_auth_methods_supported);
+    const auth =
+      method === 'none' || !idp.client_secret
+        ? client.None()
+        : method === 'client_secret_post'
+          ? client.ClientSecretPost(idp.client_secret)
+          : client.ClientSecretBasic(idp.client_secret);
+    auth(as, c, body, headers);
+  };
 }
 
 /**
@@ -206,8 +233,26 @@ function describe(err: unknown): string {
   return String(err);
 }
 
-function classify(err: unknown): UpstreamError {
+/**
+ * Why a token endpoint or userinfo call failed. A refused client authentication (RFC 6749 §5.2
+ * `invalid_client`, or a 401 with a `WWW-Authenticate` challenge) is told apart and named with the method
+ * used and the setting to change: some IdPs do not form-decode Basic credentials as RFC 6749 §2.3.1 asks.
+ */
+async function classify(err: unknown, method?: AuthMethod): Promise<UpstreamError> {
   if (err instanceof UpstreamError) return err;
+  const said = method === undefined ? undefined : await refusal(err);
+  if (method !== undefined && said !== undefined) {
+    const other = method === 'client_secret_basic' ? 'client_secret_post' : 'client_secret_basic';
+    const advice =
+      method === 'none'
+        ? 'set identity_providers[].client_secret, or check that the client is public at the IdP'
+        : `check the client secret, or try identity_providers[].token_endpoint_auth_method: ${other}`;
+    return new UpstreamError(
+      'client_auth_refused',
+      `the IdP refused baton's client authentication (${method}): ${said}; ${advice}`,
+      { cause: err },
+    );
+  }
   if (err instanceof client.AuthorizationResponseError || err instanceof client.ResponseBodyError) {
     return new UpstreamError(
       'idp_error',
@@ -226,4 +271,29 @@ function classify(err: unknown): UpstreamError {
     return new UpstreamError('unreachable', `the IdP is unreachable: ${describe(err)}`, { cause: err });
   }
   return new UpstreamError('invalid_response', `the IdP response was rejected: ${describe(err)}`, { cause: err });
+}
+
+function oauthText(error: string, description: string | undefined): string {
+  return description ? `${error} — ${description}` : error;
+}
+
+/** What the IdP said when it refused the client's authentication, or undefined when it did not. */
+async function refusal(err: unknown): Promise<string | undefined> {
+  if (err instanceof client.ResponseBodyError)
+    return err.error === 'invalid_client' || err.status === 401
+      ? oauthText(err.error, err.error_description)
+      : undefined;
+  if (!(err instanceof client.WWWAuthenticateChallengeError)) return undefined;
+  // a challenge (RFC 6749 §5.2: 401 + WWW-Authenticate): its `error` parameter, else the error body beside it
+  const params = err.cause.find((c) => c.parameters.error)?.parameters;
+  if (params?.error) return oauthText(params.error, params.error_description);
+  let body: { error?: unknown; error_description?: unknown } | undefined;
+  try {
+    body = (await err.response.clone().json()) as typeof body;
+  } catch {
+    body = undefined; // no JSON body beside the challenge
+  }
+  if (typeof body?.error === 'string')
+    return oauthText(body.error, typeof body.error_description === 'string' ? body.error_description : undefined);
+  return `HTTP ${err.status} with a ${err.cause.map((c) => c.scheme).join(', ')} challenge`;
 }

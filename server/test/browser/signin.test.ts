@@ -3,14 +3,13 @@
  * playwright-core): labelled fields, no JavaScript needed, the redirect back to the client with a code.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/main.ts';
 import { BACKENDS, makeConfig, memoryLogger, PARTNER_SECRET } from '../helpers.ts';
+import { tempDir } from '../temp.ts';
 
 const LOGS = 'https://logs.mcp.example.com/mcp';
 const REDIRECT = 'https://partner.example.com/cb';
@@ -89,7 +88,7 @@ describe('sign-in pages in a browser', () => {
     expect(text).toContain('logs.read: Read production logs');
     expect(text).toContain('Not included (your roles do not allow it): incidents.trigger');
     await page.screenshot({
-      path: join(process.env.BATON_SCREENSHOTS ?? mkdtempSync(join(tmpdir(), 'baton-shot-')), 'consent.png'),
+      path: join(process.env.BATON_SCREENSHOTS ?? tempDir('shot'), 'consent.png'),
     });
     await page.getByRole('button', { name: 'Allow' }).click();
     await page.waitForURL(`${REDIRECT}**`);

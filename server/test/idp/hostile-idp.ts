@@ -3,7 +3,9 @@
  * userinfo) but answers each token request the way the test asks: a good ID token (to prove the fixture
  * itself works), or one signed with the wrong key, `alg: none`, HS256 keyed with the public key, a wrong
  * audience, issuer or nonce, expired, issued in the future, or an OAuth error. It also signs ID-JAGs
- * (XAA) with its key, for the jwt-bearer tests.
+ * (XAA) with its key, for the jwt-bearer tests. Given a client secret it checks the client's
+ * authentication, and can behave like IdPs that list only some methods or read Basic credentials without
+ * the form-decoding RFC 6749 §2.3.1 asks for.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,7 +35,17 @@ export interface HostileIdp {
   stop(): Promise<void>;
 }
 
-export async function startHostileIdp(): Promise<HostileIdp> {
+export interface HostileIdpOptions {
+  /** when set, the token endpoint authenticates the client with this secret (else it accepts anyone) */
+  clientSecret?: string;
+  /** token_endpoint_auth_methods_supported: advertised, and the only methods accepted */
+  authMethods?: string[];
+  /** `raw`: Basic credentials are not form-decoded (the bug some IdPs have); `rfc`: RFC 6749 §2.3.1 */
+  basicDecoding?: 'rfc' | 'raw';
+}
+
+export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<HostileIdp> {
+  const authMethods = options.authMethods ?? ['client_secret_basic', 'client_secret_post'];
   const good = await generateKeyPair('RS256', { extractable: true });
   const evil = await generateKeyPair('RS256', { extractable: true });
   const publicJwk: JWK = { ...(await exportJWK(good.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
@@ -75,6 +87,27 @@ export async function startHostileIdp(): Promise<HostileIdp> {
     }
   }
 
+  /** undefined when the client authenticated (or no secret is set), else how it tried */
+  function authenticate(authorization: string | undefined, body: URLSearchParams): 'basic' | 'post' | undefined {
+    if (options.clientSecret === undefined) return undefined;
+    if (authorization?.startsWith('Basic ')) {
+      const decoded = Buffer.from(authorization.slice(6), 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      const formDecode = (v: string) =>
+        options.basicDecoding === 'raw' ? v : decodeURIComponent(v.replace(/\+/g, ' '));
+      const ok =
+        authMethods.includes('client_secret_basic') &&
+        formDecode(decoded.slice(0, colon)) === clientId &&
+        formDecode(decoded.slice(colon + 1)) === options.clientSecret;
+      return ok ? undefined : 'basic';
+    }
+    const ok =
+      authMethods.includes('client_secret_post') &&
+      body.get('client_id') === clientId &&
+      body.get('client_secret') === options.clientSecret;
+    return ok ? undefined : 'post';
+  }
+
   const server: Server = createServer((req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -92,13 +125,26 @@ export async function startHostileIdp(): Promise<HostileIdp> {
         subject_types_supported: ['public'],
         id_token_signing_alg_values_supported: ['RS256'],
         code_challenge_methods_supported: ['S256'],
-        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+        token_endpoint_auth_methods_supported: authMethods,
       });
     }
     if (path === '/jwks') return send(200, { keys: [publicJwk] });
     if (path === '/token') {
-      req.resume();
+      let raw = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (raw += chunk));
       req.on('end', () => {
+        const refused = authenticate(req.headers.authorization, new URLSearchParams(raw));
+        if (refused) {
+          // RFC 6749 §5.2: 401 invalid_client, with a challenge when the client tried the Authorization header
+          res.writeHead(401, {
+            'content-type': 'application/json',
+            ...(refused === 'basic' ? { 'www-authenticate': 'Basic realm="hostile"' } : {}),
+          });
+          return res.end(
+            JSON.stringify({ error: 'invalid_client', error_description: 'client authentication failed' }),
+          );
+        }
         if (plan.mode === 'error') return send(400, { error: 'invalid_grant', error_description: 'code expired' });
         void idToken().then((token) =>
           send(200, { access_token: 'at-from-hostile', token_type: 'Bearer', expires_in: 300, id_token: token }),
