@@ -1,7 +1,8 @@
 /**
  * buildProviderConfig (pure) and createProvider: node-oidc-provider 9 configured as an OAuth 2.1 / MCP
  * authorization server. Clauses implemented here:
- *  - RFC 8414 + OIDC Discovery: both well-known documents (served by oidc-provider);
+ *  - RFC 8414 + OIDC Discovery: both well-known documents (served by oidc-provider; `scopes_supported` from the
+ *    current policy);
  *  - OAuth 2.1 §4.1.1 / RFC 7636: PKCE required for every authorization-code client, S256 only;
  *  - RFC 9207: `iss` in authorization responses (oidc-provider always adds it);
  *  - OAuth 2.1 §4.3.1 / RFC 9700 §4.14: refresh tokens rotate on every use;
@@ -30,6 +31,7 @@ import { lineageWriter } from './lineage.ts';
 import {
   atomicReplayDetection,
   clientErrorCodes,
+  discoveryScopes,
   dpopReplayIsInvalidProof,
   pinClientSecretMethod,
 } from './internals.ts';
@@ -228,6 +230,7 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
   provider.use(defaultScopeForResource(() => deps.policy()));
+  provider.use(discoveryScopes(() => [...deps.policy().resources.values()].flatMap((r) => r.scopes)));
   clientErrorCodes(provider);
   pinClientSecretMethod(provider);
   atomicReplayDetection(provider, deps.adapterFor('ReplayDetection'));

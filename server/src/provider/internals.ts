@@ -12,6 +12,7 @@ import { errors } from 'oidc-provider';
 import { createHash } from 'node:crypto';
 import Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import type Koa from 'koa';
 import type { Adapter } from '../../../adapters/src/models.ts';
 
 export type { DPoPProof };
@@ -134,6 +135,24 @@ export function pinClientSecretMethod(provider: Provider): void {
       );
     }
     return compare.call(this, actual);
+  };
+}
+
+/**
+ * RFC 8414 §2 `scopes_supported`: every scope baton issues. oidc-provider 9.13 (actions/discovery.js) lists
+ * its configured `scopes` (the OpenID ones), a set fixed when the provider is built, and `discovery` config
+ * only fills keys it leaves out. baton's resource scopes come from the policy, which a SIGHUP reloads
+ * without rebuilding the provider: each discovery answer gets them from the current policy.
+ */
+export function discoveryScopes(resourceScopes: () => string[]) {
+  return async (ctx: Koa.Context, next: () => Promise<void>): Promise<void> => {
+    await next();
+    // the `oidc` context exists only on a request oidc-provider routed
+    const route = (ctx as { oidc?: { route?: string } }).oidc?.route;
+    if (route !== 'discovery' || ctx.status !== 200) return;
+    const body = ctx.body as { scopes_supported?: string[] } | undefined;
+    if (!body || typeof body !== 'object') return;
+    body.scopes_supported = [...new Set([...(body.scopes_supported ?? []), ...resourceScopes()])];
   };
 }
 
