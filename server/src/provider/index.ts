@@ -34,6 +34,7 @@ import {
   discoveryScopes,
   dpopReplayIsInvalidProof,
   pinClientSecretMethod,
+  replayRequestBody,
 } from './internals.ts';
 import { ALLOWED_RESOURCES, ALLOWED_SCOPES, CLIENT_KIND, FIRST_PARTY, type ClientRegistry } from './clients.ts';
 
@@ -445,6 +446,8 @@ function registrationBody(limit: number) {
     }
     const body = (ctx.request as { body?: unknown }).body;
     if (body && typeof body === 'object' && !Array.isArray(body)) delete (body as Record<string, unknown>).scope;
+    // oidc-provider parses the body itself: it gets what was read (or nothing, when that was not JSON)
+    replayRequestBody(ctx, body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body)));
     return next();
   };
 }

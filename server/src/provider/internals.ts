@@ -156,6 +156,28 @@ export function discoveryScopes(resourceScopes: () => string[]) {
   };
 }
 
+/**
+ * oidc-provider 9.13 (shared/selective_body.js) reads each request body from the Node request stream itself;
+ * when an upstream middleware has read it already, it falls back to `ctx.request.body` and prints a one-time
+ * plain-text WARNING on stderr. baton's registration middleware must read the body first (its size limit, its
+ * `scope`): it gives the bytes oidc-provider is to parse back to the request as its stream content, which
+ * oidc-provider then reads as it would have read the original (its length checks included).
+ */
+export function replayRequestBody(ctx: Koa.Context, bytes: Buffer): void {
+  const req = ctx.req;
+  let consumed = false;
+  Object.defineProperty(req, 'readable', { configurable: true, get: () => !consumed });
+  Object.defineProperty(req, 'iterator', {
+    configurable: true,
+    value: async function* replay() {
+      consumed = true;
+      yield bytes;
+    },
+  });
+  req.headers['content-length'] = String(bytes.length);
+  delete req.headers['transfer-encoding'];
+}
+
 type DispatcherCtor = new (options?: { connect?: { ca?: string } }) => object;
 
 /**
