@@ -288,7 +288,7 @@ const CLOCK_SKEW = 15;
  * assertion living longer than `max` seconds, counted from its `iat` and from now (so an assertion without
  * `iat` is bounded too). Called by oidc-provider after it verified the signature, `aud`, `iss` and `sub`.
  */
-export function clientAssertionLifetime(claims: Record<string, unknown>, max: number): void {
+function clientAssertionLifetime(claims: Record<string, unknown>, max: number): void {
   const { exp, iat } = claims;
   if (typeof exp !== 'number') throw new errors.InvalidClientAuth('client_assertion has no exp');
   const now = Math.floor(Date.now() / 1000);

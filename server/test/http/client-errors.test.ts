@@ -53,6 +53,7 @@ describe('logs, metrics and the wire say the same error code', () => {
     ['/token', 'grant.error'],
     ['/token/introspection', 'introspection.error'],
     ['/token/revocation', 'revocation.error'],
+    ['/request', 'pushed_authorization_request.error'],
   ])('no client authentication at %s: invalid_client everywhere', async (path, event) => {
     const series = 'baton_grant_refusals_total{grant_type="client_credentials",error="invalid_client"}';
     const before = await scrape();
@@ -60,7 +61,13 @@ describe('logs, metrics and the wire say the same error code', () => {
     const res = await request(baton.server.url)
       .post(path)
       .type('form')
-      .send(path === '/token' ? { grant_type: 'client_credentials' } : { token: 'anything' })
+      .send(
+        path === '/token'
+          ? { grant_type: 'client_credentials' }
+          : path === '/request'
+            ? { response_type: 'code', redirect_uri: 'http://127.0.0.1/callback' }
+            : { token: 'anything' },
+      )
       .expect(401);
     expect(res.body).toEqual({ error: 'invalid_client', error_description: 'client authentication is required' });
     expect(res.headers['www-authenticate']).toBe(`Basic realm="${ISSUER}"`);
