@@ -10,7 +10,12 @@ export const CLI = resolve(import.meta.dirname, '../src/cli.ts');
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
+  /** stdout lines and stderr chunks, in arrival order */
   output: string[];
+  /** stdout alone, one entry a line */
+  stdout: string[];
+  /** stderr alone, as it came */
+  stderr: string[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -43,8 +48,14 @@ export function runCli(
 export async function startServerProcess(configFile: string): Promise<ServerProcess> {
   const child = spawn(process.execPath, [CLI, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
+  const stdout: string[] = [];
+  const stderr: string[] = [];
   const lines = createInterface({ input: child.stdout });
-  child.stderr.on('data', (d: Buffer) => output.push(d.toString()));
+  lines.on('line', (line) => stdout.push(line));
+  child.stderr.on('data', (d: Buffer) => {
+    output.push(d.toString());
+    stderr.push(d.toString());
+  });
   const url = await new Promise<string>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`server did not start:\n${output.join('\n')}`)), 30_000);
     lines.on('line', (line) => {
@@ -63,6 +74,8 @@ export async function startServerProcess(configFile: string): Promise<ServerProc
     url,
     child,
     output,
+    stdout,
+    stderr,
     stop: (signal = 'SIGTERM') =>
       new Promise((done) => {
         if (child.exitCode !== null) return done(child.exitCode);

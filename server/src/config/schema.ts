@@ -269,6 +269,8 @@ const tokens = z.strictObject({
   authorization_code_ttl: duration.max(600).default(60),
   session_ttl: duration.default(14 * 86400),
   interaction_ttl: duration.max(3600).default(600),
+  /** RFC 7523 §3: the longest a private_key_jwt client assertion may live (its exp after its iat and now) */
+  client_assertion_max_lifetime_seconds: duration.max(3600).default(300),
 });
 
 export const configSchema = z

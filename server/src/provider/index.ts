@@ -1,7 +1,8 @@
 /**
  * buildProviderConfig (pure) and createProvider: node-oidc-provider 9 configured as an OAuth 2.1 / MCP
  * authorization server. Clauses implemented here:
- *  - RFC 8414 + OIDC Discovery: both well-known documents (served by oidc-provider);
+ *  - RFC 8414 + OIDC Discovery: both well-known documents (served by oidc-provider; `scopes_supported` from the
+ *    current policy);
  *  - OAuth 2.1 §4.1.1 / RFC 7636: PKCE required for every authorization-code client, S256 only;
  *  - RFC 9207: `iss` in authorization responses (oidc-provider always adds it);
  *  - OAuth 2.1 §4.3.1 / RFC 9700 §4.14: refresh tokens rotate on every use;
@@ -27,7 +28,14 @@ import * as exchange from './grants/token-exchange.ts';
 import * as jwtBearer from './grants/jwt-bearer.ts';
 import { tokenState, type TokenState } from './token-state.ts';
 import { lineageWriter } from './lineage.ts';
-import { atomicReplayDetection, dpopReplayIsInvalidProof } from './internals.ts';
+import {
+  atomicReplayDetection,
+  clientErrorCodes,
+  discoveryScopes,
+  dpopReplayIsInvalidProof,
+  pinClientSecretMethod,
+  replayRequestBody,
+} from './internals.ts';
 import { ALLOWED_RESOURCES, ALLOWED_SCOPES, CLIENT_KIND, FIRST_PARTY, type ClientRegistry } from './clients.ts';
 
 export interface ProviderDeps {
@@ -88,6 +96,8 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
       // private_key_jwt client assertions (RFC 7523 §2.2): asymmetric algorithms only
       clientAuthSigningAlgValues: ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'RS256'],
     },
+    assertJwtClientAuthClaimsAndHeader: async (_ctx, claims) =>
+      clientAssertionLifetime(claims, tokens.client_assertion_max_lifetime_seconds),
     responseTypes: ['code'],
     scopes: ['openid', 'offline_access'],
     claims: { openid: ['sub'] },
@@ -129,15 +139,20 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      // RFC 7662 / RFC 7009: oidc-provider answers for refresh tokens; baton's JWT access tokens are answered
-      // by jwtTokenState below
+      // RFC 7662 / RFC 7009: oidc-provider answers for the tokens it stores (refresh tokens); baton's JWT
+      // access tokens are answered by jwtTokenState below, with the same rule
       introspection: {
         enabled: true,
-        // a public client learns nothing about tokens that are not its own
-        allowedPolicy: async (ctx, client, token) =>
-          client.clientAuthMethod !== 'none' || token.clientId === ctx.oidc.client?.clientId,
+        // RFC 7662 §4: a client learns nothing about a token that is not its own, confidential or not: it gets
+        // `{active:false}`, as for an unknown token
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
-      revocation: { enabled: true },
+      revocation: {
+        enabled: true,
+        // RFC 7009 §2.1: only the client a token was issued to revokes it. Anyone else gets the 200 an unknown
+        // token gets (§2.2) and nothing is revoked, so the answer tells nothing about the token either.
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
       // MCP authorization 2026-07-28: CIMD (draft-02) is the default registration; DCR for compatibility
       clientIdMetadataDocument: deps.clients.cimdFeature as unknown as NonNullable<
         Configuration['features']
@@ -216,7 +231,9 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
   provider.use(defaultScopeForResource(() => deps.policy()));
-  provider.use(clientErrorCodes(config.issuer));
+  provider.use(discoveryScopes(() => [...deps.policy().resources.values()].flatMap((r) => r.scopes)));
+  clientErrorCodes(provider);
+  pinClientSecretMethod(provider);
   atomicReplayDetection(provider, deps.adapterFor('ReplayDetection'));
   dpopReplayIsInvalidProof(provider);
   provider.use(registrationBody(config.clients.registration.dcr.max_metadata_bytes));
@@ -260,6 +277,27 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   );
   provider.proxy = true; // scheme and host come from canonicalOrigin (http/middleware.ts), never from the client
   return provider;
+}
+
+/** oidc-provider's default clock tolerance (seconds), which it applies to the assertion's exp and iat */
+const CLOCK_SKEW = 15;
+
+/**
+ * RFC 7523 §3 item 4: a client assertion MUST carry `exp`, and the authorization server MAY reject one that
+ * expires unreasonably far in the future; RFC 9700 §2.5 asks for short-lived ones. baton refuses an
+ * assertion living longer than `max` seconds, counted from its `iat` and from now (so an assertion without
+ * `iat` is bounded too). Called by oidc-provider after it verified the signature, `aud`, `iss` and `sub`.
+ */
+function clientAssertionLifetime(claims: Record<string, unknown>, max: number): void {
+  const { exp, iat } = claims;
+  if (typeof exp !== 'number') throw new errors.InvalidClientAuth('client_assertion has no exp');
+  const now = Math.floor(Date.now() / 1000);
+  if (exp - now > max + CLOCK_SKEW) {
+    throw new errors.InvalidClientAuth(`client_assertion expires in ${exp - now}s, more than ${max}s`);
+  }
+  if (typeof iat === 'number' && exp - iat > max) {
+    throw new errors.InvalidClientAuth(`client_assertion lives ${exp - iat}s (exp - iat), more than ${max}s`);
+  }
 }
 
 /**
@@ -310,34 +348,6 @@ function interactionPrompts(isFirstParty: (client: { clientId: string }) => bool
     0,
   );
   return policy;
-}
-
-/**
- * RFC 6749 §5.2 error codes where oidc-provider 9.13 answers `invalid_request`, corrected after it runs:
- *   - a client that may not use the grant type gets `unauthorized_client` ("requested grant type is not
- *     allowed for this client");
- *   - a request to the token, introspection or revocation endpoint with no client authentication at all
- *     gets `invalid_client` ("no client authentication included"), as 401 with a Basic challenge naming
- *     the issuer as realm (RFC 7662 §2.3, RFC 7009 §2.1 refer to the same rule).
- */
-function clientErrorCodes(issuer: string) {
-  const authenticated = new Set(['/token', '/token/introspection', '/token/revocation']);
-  return async (
-    ctx: { path: string; status: number; body: unknown; set(field: string, value: string): void },
-    next: () => Promise<void>,
-  ): Promise<void> => {
-    await next();
-    if (ctx.status !== 400 || !authenticated.has(ctx.path)) return;
-    const body = ctx.body as { error?: string; error_description?: string } | undefined;
-    if (body?.error !== 'invalid_request') return;
-    if (ctx.path === '/token' && body.error_description === 'requested grant type is not allowed for this client') {
-      ctx.body = { error: 'unauthorized_client', error_description: body.error_description };
-    } else if (body.error_description === 'no client authentication mechanism provided') {
-      ctx.status = 401;
-      ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
-      ctx.set('WWW-Authenticate', `Basic realm="${issuer}"`);
-    }
-  };
 }
 
 const INTROSPECTED = [
@@ -436,6 +446,8 @@ function registrationBody(limit: number) {
     }
     const body = (ctx.request as { body?: unknown }).body;
     if (body && typeof body === 'object' && !Array.isArray(body)) delete (body as Record<string, unknown>).scope;
+    // oidc-provider parses the body itself: it gets what was read (or nothing, when that was not JSON)
+    replayRequestBody(ctx, body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body)));
     return next();
   };
 }

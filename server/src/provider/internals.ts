@@ -10,8 +10,9 @@ import validateDpopInternal, {
 import { applySSRFProtection } from 'oidc-provider/lib/helpers/fetch_request.js';
 import { errors } from 'oidc-provider';
 import { createHash } from 'node:crypto';
-import type Provider from 'oidc-provider';
+import Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import type Koa from 'koa';
 import type { Adapter } from '../../../adapters/src/models.ts';
 
 export type { DPoPProof };
@@ -49,6 +50,132 @@ export function dpopReplayIsInvalidProof(provider: Provider): void {
     ctx.status = 400;
     ctx.body = { error: 'invalid_dpop_proof', error_description: DPOP_REPLAY_DETAIL };
   });
+}
+
+/** oidc-provider 9.13's descriptions of two errors it answers as `invalid_request` (actions/token.js,
+ * shared/client_auth.js). */
+const GRANT_TYPE_NOT_ALLOWED = 'requested grant type is not allowed for this client';
+const NO_CLIENT_AUTHENTICATION = 'no client authentication mechanism provided';
+/** the endpoints whose callers must authenticate as a client, by the event their errors are emitted as */
+const CLIENT_AUTHENTICATED_EVENTS = [
+  'grant.error',
+  'introspection.error',
+  'revocation.error',
+  'pushed_authorization_request.error',
+] as const;
+
+type ProviderError = {
+  error?: string;
+  message?: string;
+  error_description?: string;
+  error_detail?: string;
+  status?: number;
+  statusCode?: number;
+};
+
+/**
+ * RFC 6749 §5.2 error codes where oidc-provider 9.13 answers `invalid_request`:
+ *   - a client that may not use the grant type gets `unauthorized_client`;
+ *   - a request to the token, introspection, revocation or PAR endpoint with no client authentication at all
+ *     gets `invalid_client`, as 401 with a Basic challenge naming the issuer as realm (RFC 7662 §2.3,
+ *     RFC 7009 §2.1 and RFC 9126 §2 refer to the same rule).
+ * The error is rendered before its event is emitted, synchronously, so these listeners (registered before
+ * the log and metrics listeners) correct the body in place, and the error those listeners see: the log, the
+ * metrics and the wire say the same code. oidc-provider's text is kept as the internal `error_detail`.
+ */
+export function clientErrorCodes(provider: Provider): void {
+  const correct = (event: string) => (ctx: KoaContextWithOIDC, err: ProviderError) => {
+    if (err.error !== 'invalid_request') return;
+    if (event === 'grant.error' && err.error_description === GRANT_TYPE_NOT_ALLOWED) {
+      err.error = err.message = 'unauthorized_client';
+      err.error_detail ??= `grant_type ${String(ctx.oidc.params?.grant_type)} is not registered for this client`;
+      ctx.body = { error: err.error, error_description: GRANT_TYPE_NOT_ALLOWED };
+    } else if (err.error_description === NO_CLIENT_AUTHENTICATION) {
+      err.error = err.message = 'invalid_client';
+      err.status = err.statusCode = 401;
+      err.error_description = 'client authentication is required';
+      err.error_detail ??= NO_CLIENT_AUTHENTICATION;
+      ctx.status = 401;
+      ctx.body = { error: err.error, error_description: err.error_description };
+      ctx.set('WWW-Authenticate', `Basic realm="${provider.issuer}"`);
+    }
+  };
+  const on = provider.on.bind(provider) as (
+    event: string,
+    fn: (ctx: KoaContextWithOIDC, err: ProviderError) => void,
+  ) => void;
+  for (const event of CLIENT_AUTHENTICATED_EVENTS) on(event, correct(event));
+}
+
+/**
+ * RFC 6749 §2.3 / RFC 7591 §2 `token_endpoint_auth_method`, RFC 9700 §2.5: a client authenticates with the
+ * one method it is registered for. oidc-provider 9.13 (shared/client_auth.js) takes a secret from the
+ * `client_secret` form parameter or else from the Basic Authorization header, and accepts either for a
+ * client registered for client_secret_basic or client_secret_post. Its one call of `compareClientSecret` is
+ * for those two methods, after that check: the method actually used is compared with the registered one
+ * here, before the secret, and a mismatch is `invalid_client` (with a Basic challenge, RFC 6749 §5.2).
+ */
+export function pinClientSecretMethod(provider: Provider): void {
+  type SecretClient = {
+    clientAuthMethod: string;
+    clientId: string;
+    compareClientSecret: (this: SecretClient, s: string) => Promise<boolean>;
+  };
+  const proto = provider.Client.prototype as unknown as SecretClient;
+  const compare = proto.compareClientSecret;
+  proto.compareClientSecret = function (this: SecretClient, actual: string) {
+    // the request this runs in (oidc-provider's AsyncLocalStorage, Provider.ctx)
+    const ctx = (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+    const used = ctx?.oidc.params?.client_secret ? 'client_secret_post' : 'client_secret_basic';
+    if (ctx && used !== this.clientAuthMethod) {
+      // a Basic attempt gets oidc-provider's own challenge; a body attempt this one
+      if (used === 'client_secret_post') ctx.set('WWW-Authenticate', `Basic realm="${provider.issuer}"`);
+      throw new errors.InvalidClientAuth(
+        `client ${this.clientId} is registered for ${this.clientAuthMethod}, not ${used}`,
+      );
+    }
+    return compare.call(this, actual);
+  };
+}
+
+/**
+ * RFC 8414 §2 `scopes_supported`: every scope baton issues. oidc-provider 9.13 (actions/discovery.js) lists
+ * its configured `scopes` (the OpenID ones), a set fixed when the provider is built, and `discovery` config
+ * only fills keys it leaves out. baton's resource scopes come from the policy, which a SIGHUP reloads
+ * without rebuilding the provider: each discovery answer gets them from the current policy.
+ */
+export function discoveryScopes(resourceScopes: () => string[]) {
+  return async (ctx: Koa.Context, next: () => Promise<void>): Promise<void> => {
+    await next();
+    // the `oidc` context exists only on a request oidc-provider routed
+    const route = (ctx as { oidc?: { route?: string } }).oidc?.route;
+    if (route !== 'discovery' || ctx.status !== 200) return;
+    const body = ctx.body as { scopes_supported?: string[] } | undefined;
+    if (!body || typeof body !== 'object') return;
+    body.scopes_supported = [...new Set([...(body.scopes_supported ?? []), ...resourceScopes()])];
+  };
+}
+
+/**
+ * oidc-provider 9.13 (shared/selective_body.js) reads each request body from the Node request stream itself;
+ * when an upstream middleware has read it already, it falls back to `ctx.request.body` and prints a one-time
+ * plain-text WARNING on stderr. baton's registration middleware must read the body first (its size limit, its
+ * `scope`): it gives the bytes oidc-provider is to parse back to the request as its stream content, which
+ * oidc-provider then reads as it would have read the original (its length checks included).
+ */
+export function replayRequestBody(ctx: Koa.Context, bytes: Buffer): void {
+  const req = ctx.req;
+  let consumed = false;
+  Object.defineProperty(req, 'readable', { configurable: true, get: () => !consumed });
+  Object.defineProperty(req, 'iterator', {
+    configurable: true,
+    value: async function* replay() {
+      consumed = true;
+      yield bytes;
+    },
+  });
+  req.headers['content-length'] = String(bytes.length);
+  delete req.headers['transfer-encoding'];
 }
 
 type DispatcherCtor = new (options?: { connect?: { ca?: string } }) => object;

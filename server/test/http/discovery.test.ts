@@ -5,7 +5,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, SERVICE_SECRET } from '../helpers.ts';
+import { BACKENDS, makeConfig, memoryLogger, RESOURCES, SERVICE_SECRET } from '../helpers.ts';
 
 const ISSUER = 'http://127.0.0.1:9400';
 let server: RunningServer;
@@ -42,6 +42,21 @@ describe('discovery', () => {
       expect(res.body.id_token_signing_alg_values_supported).toEqual(['ES256']);
     },
   );
+
+  it('scopes_supported lists every scope baton issues: the OIDC ones and every resource scope (RFC 8414 §2)', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const res = await request(server.url).get(path).expect(200);
+      expect(res.body.scopes_supported).toEqual([
+        'openid',
+        'offline_access',
+        'logs.read',
+        'logs.debug.write',
+        'incidents.trigger',
+        'cost.read',
+        'cost.write',
+      ]);
+    }
+  });
 
   it('both documents agree', async () => {
     const a = await request(server.url).get('/.well-known/oauth-authorization-server');
@@ -207,5 +222,38 @@ describe('an issuer with a path (RFC 8414 §3.1)', () => {
 
   it('the root well-known document is not this issuer (a root issuer would be another one)', async () => {
     await request(tenant.url).get('/.well-known/oauth-authorization-server').expect(404);
+  });
+});
+
+describe('scopes_supported after a policy reload (SIGHUP)', () => {
+  let reloading: RunningServer;
+  let reloadingCleanup: () => Promise<void>;
+  beforeAll(async () => {
+    const store = await BACKENDS[0]!.create();
+    reloadingCleanup = store.cleanup;
+    reloading = await startServer(makeConfig({ storage: store.storage }), memoryLogger().log);
+  });
+  afterAll(async () => {
+    await reloading?.close();
+    await reloadingCleanup?.();
+  });
+
+  it('follows the reloaded resources: a new scope is listed, a removed one is not', async () => {
+    const tickets = { uri: 'https://tickets.example.com/mcp', name: 'Tickets', scopes: ['tickets.read'] };
+    reloading.reloadPolicy(
+      makeConfig({ resources: [RESOURCES[0], { ...RESOURCES[1], scopes: ['cost.read'] }, tickets] }),
+    );
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const res = await request(reloading.url).get(path).expect(200);
+      expect(res.body.scopes_supported).toEqual([
+        'openid',
+        'offline_access',
+        'logs.read',
+        'logs.debug.write',
+        'incidents.trigger',
+        'cost.read',
+        'tickets.read',
+      ]);
+    }
   });
 });
