@@ -10,7 +10,7 @@ import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, PARTNER_SECRET } from '../helpers.ts';
+import { BACKENDS, batonOn, makeConfig, memoryLogger, PARTNER_SECRET } from '../helpers.ts';
 
 const LOGS = 'https://logs.mcp.example.com/mcp';
 let server: RunningServer;
@@ -374,15 +374,14 @@ describe('password guessing (login_throttle)', () => {
     const alice = await signIn('alice', 'alice-password');
     expect(alice.url?.searchParams.get('code')).toBeTruthy();
   });
+});
+
+describe('password guessing per address (login_throttle.per_ip)', () => {
+  const strict = batonOn(BACKENDS[0]!, { login_throttle: { per_user: 100, per_ip: 3, window_seconds: 60 } });
 
   it('after per_ip failures from one address, every user is refused for the window', async () => {
-    const store = await BACKENDS[0]!.create();
-    const strict = await startServer(
-      makeConfig({ storage: store.storage, login_throttle: { per_user: 100, per_ip: 3, window_seconds: 60 } }),
-      memoryLogger().log,
-    );
     const original = server;
-    server = strict; // the helpers above talk to `server`
+    server = strict.server; // the helpers above talk to `server`
     try {
       for (const name of ['nobody-1', 'nobody-2', 'nobody-3']) expect((await signIn(name, 'x')).res.status).toBe(401);
       const { res } = await signIn('alice', 'alice-password');
@@ -390,8 +389,6 @@ describe('password guessing (login_throttle)', () => {
       expect(res.text).toContain('Too many failed sign-ins. Try again in 1 minute.');
     } finally {
       server = original;
-      await strict.close();
-      await store.cleanup();
     }
   });
 });
