@@ -274,9 +274,11 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const who = user
       ? { username }
       : { username_sha256: createHash('sha256').update(username).digest('hex').slice(0, 16) };
+    // the attempt is counted before the password is checked (so attempts sent at once cannot all be checked);
     // past the limit the password is not even checked: guessing stops until the window ends
-    const wait = await deps.throttle.blockedFor(idp.id, username, ctx.ip);
-    if (wait !== undefined) {
+    const attempt = await deps.throttle.attempt(idp.id, username, ctx.ip);
+    if (!attempt.allowed) {
+      const wait = attempt.retryAfter;
       ctx.state.log.warn({ idp: idp.id, ...who, address: ctx.ip, retry_after: wait }, 'login.throttled');
       ctx.set('Retry-After', String(wait));
       const minutes = Math.ceil(wait / 60);
@@ -291,14 +293,14 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     }
     const ok = await verifyPassword(password, user?.password_hash);
     if (!user || !ok || user.disabled) {
-      await deps.throttle.failed(idp.id, username, ctx.ip);
+      // the attempt keeps its points
       ctx.state.log.warn(
         { idp: idp.id, ...who, reason: !user ? 'unknown user' : user.disabled ? 'user disabled' : 'wrong password' },
         'login.failed',
       );
       return localLogin(ctx, d.uid, idp, 401, 'Wrong username or password.', username);
     }
-    await deps.throttle.succeeded(idp.id, username, ctx.ip);
+    await attempt.succeeded();
     const account = await deps.accounts.recordLogin({
       idpId: idp.id,
       idpIssuer: localIssuer(idp.id),

@@ -2,19 +2,46 @@
  * Password guessing at the local directory's sign-in form (OWASP ASVS V2.2.1, RFC 9700 §4.13 brute force):
  * failed sign-ins are counted per user from one client address, and per address across users
  * (rate-limiter-flexible); past either limit the form refuses for the rest of the window without checking
- * the password, and a success clears that user's count from that address. Counting a user per address means
- * an attacker elsewhere cannot lock the user out. Counters live in Redis when configured, so every process shares them; otherwise in this process
- * (the embedded store is single-process). A counter store that fails answers 503, never a 500 or a pass.
+ * the password. Counting a user per address means an attacker elsewhere cannot lock the user out.
+ *
+ * Each attempt takes its points before the password is checked (an atomic increment: a Lua script in Redis,
+ * the event loop in this process), so attempts sent at once cannot all pass a read-then-check: with a limit
+ * of 5, exactly 5 are checked and the rest are refused. A success gives the attempt back: it clears that
+ * user's count from that address and returns the address's point; an attempt the address refuses returns
+ * the user's point (it was not checked). A failure keeps its points.
+ *
+ * Counters live in Redis when configured, so every process shares them; otherwise in this process (the
+ * embedded store is single-process). A counter store that fails answers 503, never a 500 or a pass.
  */
+import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
+import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config/schema.ts';
 import { isLimitReached, rateLimiter, RateLimitStoreError } from './rate-limit.ts';
 
+/** One counted sign-in attempt. */
+export type LoginAttempt =
+  /** past a limit: the password must not be checked; seconds until this user (or address) may try again */
+  | { allowed: false; retryAfter: number }
+  /** counted: check the password; a failure keeps the points, a success gives them back */
+  | { allowed: true; succeeded(): Promise<void> };
+
 export interface LoginThrottle {
-  /** seconds until this user (or address) may try again, or undefined when they may now */
-  blockedFor(idp: string, username: string, address: string): Promise<number | undefined>;
-  failed(idp: string, username: string, address: string): Promise<void>;
-  succeeded(idp: string, username: string, address: string): Promise<void>;
+  /** Counts one attempt, before its password is checked. */
+  attempt(idp: string, username: string, address: string): Promise<LoginAttempt>;
+}
+
+/**
+ * A point given back less than this before its window ends is kept instead: a refund that reached the store
+ * after the window rolled over would start the next window below zero (one extra guess per late refund).
+ */
+const REFUND_MARGIN_MS = 1000;
+
+interface Taken {
+  limiter: RateLimiterAbstract;
+  key: string;
+  /** the window ends no earlier than this (performance.now() clock) */
+  deadline: number;
 }
 
 export function loginThrottle(config: Config, redis: Redis | undefined): LoginThrottle {
@@ -25,32 +52,60 @@ export function loginThrottle(config: Config, redis: Redis | undefined): LoginTh
   const addresses = limiter('ip', per_ip);
   const userKey = (idp: string, username: string, address: string) => `${idp}:${username.toLowerCase()}@${address}`;
 
-  const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
+  const storeFailed = (err: unknown) => new RateLimitStoreError('login throttle store failed', { cause: err });
+
+  /** Takes one point: the taken point, or the limiter's refusal (RateLimiterRes) when past the limit. */
+  async function take(l: RateLimiterAbstract, key: string): Promise<Taken | RateLimiterRes> {
+    const started = performance.now();
     try {
-      return await fn();
+      const res = await l.consume(key);
+      return { limiter: l, key, deadline: started + res.msBeforeNext };
     } catch (err) {
-      if (isLimitReached(err)) return undefined as T;
-      throw new RateLimitStoreError('login throttle store failed', { cause: err });
+      if (isLimitReached(err)) return err as RateLimiterRes;
+      throw storeFailed(err);
     }
-  };
+  }
+
+  /** Gives a taken point back, unless its window is (nearly) over. */
+  async function refund(t: Taken): Promise<void> {
+    if (performance.now() > t.deadline - REFUND_MARGIN_MS) return;
+    try {
+      const res = await t.limiter.reward(t.key);
+      // below zero: the window rolled over before the refund arrived; take the point back (increments commute)
+      if (res.consumedPoints < 0) await t.limiter.penalty(t.key);
+    } catch (err) {
+      throw storeFailed(err);
+    }
+  }
+
+  const isTaken = (r: Taken | RateLimiterRes): r is Taken => 'deadline' in r;
 
   return {
-    async blockedFor(idp, username, address) {
-      const [user, ip] = await guard(() =>
-        Promise.all([users.get(userKey(idp, username, address)), addresses.get(address)]),
-      );
-      const waits = [
-        user && user.consumedPoints >= per_user ? user.msBeforeNext : 0,
-        ip && ip.consumedPoints >= per_ip ? ip.msBeforeNext : 0,
-      ];
-      const ms = Math.max(...waits);
-      return ms > 0 ? Math.ceil(ms / 1000) : undefined;
-    },
-    async failed(idp, username, address) {
-      await guard(() => Promise.all([users.consume(userKey(idp, username, address)), addresses.consume(address)]));
-    },
-    async succeeded(idp, username, address) {
-      await guard(() => users.delete(userKey(idp, username, address)));
+    async attempt(idp, username, address) {
+      const key = userKey(idp, username, address);
+      const refusedFor = (r: RateLimiterRes) => ({
+        allowed: false as const,
+        retryAfter: Math.max(1, Math.ceil(r.msBeforeNext / 1000)),
+      });
+      // the user first: attempts at a user already past the limit take nothing from the address
+      const user = await take(users, key);
+      if (!isTaken(user)) return refusedFor(user);
+      const ip = await take(addresses, address);
+      if (!isTaken(ip)) {
+        await refund(user); // not checked: the user's point goes back
+        return refusedFor(ip);
+      }
+      return {
+        allowed: true,
+        async succeeded() {
+          try {
+            await users.delete(key);
+          } catch (err) {
+            throw storeFailed(err);
+          }
+          await refund(ip);
+        },
+      };
     },
   };
 }

@@ -31,6 +31,26 @@ describe('securityHeaders', () => {
     expect(plain.headers['strict-transport-security']).toBeUndefined();
   });
 
+  it('no policy on answers that are not pages; on pages, only the script hashes oidc-provider adds', async () => {
+    const json = await request(app('http://127.0.0.1:9400', (ctx) => void (ctx.body = { ok: true })).callback()).get(
+      '/',
+    );
+    expect(json.headers['content-security-policy']).toBeUndefined();
+    // a page whose renderer widened script-src beyond hashes: only the hash-source survives
+    const widened: Koa.Middleware = (ctx) => {
+      ctx.set(
+        'Content-Security-Policy',
+        `${ctx.response.get('Content-Security-Policy')} 'unsafe-inline' 'sha256-YWJj'`,
+      );
+      ctx.type = 'text/html';
+      ctx.body = '<p>hi</p>';
+    };
+    const page = await request(app('http://127.0.0.1:9400', widened).callback()).get('/');
+    expect(page.headers['content-security-policy']).toBe(
+      "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; script-src 'sha256-YWJj'",
+    );
+  });
+
   it('also on the error answer of a failing request', async () => {
     const res = await request(
       app('https://auth.example.com', () => {

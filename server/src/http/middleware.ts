@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
+import { offerScriptHashes, providerScriptHashes } from '../provider/internals.ts';
 
 declare module 'koa' {
   interface DefaultState {
@@ -87,21 +88,32 @@ export function errorBoundary(): Koa.Middleware {
   };
 }
 
+/** Baton's pages: nothing loads or runs but their own inline styles; nobody frames them. */
+const PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+
 export function securityHeaders(issuer: URL): Koa.Middleware {
   const https = issuer.protocol === 'https:';
   return async (ctx, next) => {
+    offerScriptHashes(ctx); // so oidc-provider can name the inline script of a page it submits by script
     try {
       await next();
     } finally {
       // also on error answers (the error boundary is outside this middleware)
+      const scripts = providerScriptHashes(ctx);
+      ctx.remove('Content-Security-Policy');
       ctx.set('X-Content-Type-Options', 'nosniff');
       ctx.set('Referrer-Policy', 'no-referrer');
       // RFC 6797: browsers reach an https issuer over TLS only, from the first answer on
       if (https) ctx.set('Strict-Transport-Security', 'max-age=31536000');
       if (ctx.type === 'text/html') {
         // no form-action: a consent form's POST ends in a redirect to the client's redirect URI (another
-        // origin), and browsers apply form-action to that whole redirect chain
-        ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+        // origin), and browsers apply form-action to that whole redirect chain (and a form_post page posts
+        // there directly). The only scripts allowed are the fixed ones of the pages oidc-provider submits by
+        // script (response_mode=form_post, its sign-out), each by its hash (CSP Level 3 §2.3.1).
+        ctx.set(
+          'Content-Security-Policy',
+          scripts.length ? `${PAGE_POLICY}; script-src ${scripts.join(' ')}` : PAGE_POLICY,
+        );
         ctx.set('X-Frame-Options', 'DENY');
       }
     }

@@ -141,3 +141,20 @@ export function messagePage(title: string, message: string): string {
     `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p><p>Return to the application and try again.</p>`,
   );
 }
+
+/**
+ * OpenID Connect RP-Initiated Logout 1.0 §2: the confirmation at /session/end. `form` is oidc-provider's
+ * (its `op.logoutForm`, carrying the anti-CSRF value, as its logoutSource hook documents); the buttons
+ * submit it, "yes" with `logout=yes`.
+ */
+export function logoutPage(form: string): string {
+  return page(
+    'Sign out',
+    `<h1>Sign out?</h1><p>You are signed in to baton in this browser. Applications keep the access they were given until it expires.</p>
+${form}<p><button type="submit" form="op.logoutForm" name="logout" value="yes">Yes, sign me out</button> <button type="submit" form="op.logoutForm">No, stay signed in</button></p>`,
+  );
+}
+
+export function signedOutPage(): string {
+  return page('Signed out', '<h1>Signed out</h1><p>You are signed out of baton in this browser.</p>');
+}

@@ -13,7 +13,7 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { JWK } from 'jose';
 import type { Config } from '../config/schema.ts';
 import type { Adapter } from '../../../adapters/src/models.ts';
-import { renderErrorPage } from '../http/pages.ts';
+import { logoutPage, renderErrorPage, signedOutPage } from '../http/pages.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { UserGrants } from './user-grants.ts';
 import { splitScope, stringList } from './params.ts';
@@ -152,6 +152,19 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
         // RFC 7009 §2.1: only the client a token was issued to revokes it. Anyone else gets the 200 an unknown
         // token gets (§2.2) and nothing is revoked, so the answer tells nothing about the token either.
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      // OpenID Connect RP-Initiated Logout 1.0 §2: baton's own sign-out pages (oidc-provider's load web
+      // fonts, which baton's Content-Security-Policy refuses)
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.type = 'html';
+          ctx.body = logoutPage(form);
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.type = 'html';
+          ctx.body = signedOutPage();
+        },
       },
       // MCP authorization 2026-07-28: CIMD (draft-02) is the default registration; DCR for compatibility
       clientIdMetadataDocument: deps.clients.cimdFeature as unknown as NonNullable<

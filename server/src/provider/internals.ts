@@ -210,3 +210,33 @@ export function atomicReplayDetection(provider: Provider, store: Adapter): void 
     return store.claim(id, { jti: id, iss, kind: 'ReplayDetection' }, ttl);
   };
 }
+
+/** The response header oidc-provider 9.13 reads and rewrites for its inline scripts (helpers/script_src_sha.js). */
+const CSP = 'Content-Security-Policy';
+/** a CSP Level 3 §2.3.1 hash-source, as oidc-provider writes it (sha256, base64) */
+const SHA256_SOURCE = /^'sha256-[A-Za-z0-9+/]+={0,2}'$/;
+
+/**
+ * oidc-provider 9.13 renders the pages it submits by script — `response_mode=form_post`
+ * (response_modes/form_post.js), and the sign-out it posts when another account signs in on the browser
+ * (actions/authorization/resume.js) or when /session/end finds no signed-in account (actions/end_session.js)
+ * — with one fixed inline script, and adds that script's `'sha256-…'` hash-source to the `script-src` of
+ * the response's Content-Security-Policy: only when a policy with a `script-src` directive is already on the
+ * response as the page renders (helpers/script_src_sha.js, which hashes the exact text it emits).
+ *
+ * `offerScriptHashes` sets that directive, empty (no script allowed), before oidc-provider runs;
+ * `providerScriptHashes` reads back the hashes it added, so the policy baton sends allows exactly those
+ * scripts and nothing else (no nonce: oidc-provider's form_post template takes none).
+ */
+export function offerScriptHashes(ctx: { set(field: string, value: string): void }): void {
+  ctx.set(CSP, 'script-src');
+}
+
+export function providerScriptHashes(ctx: { response: { get(field: string): string } }): string[] {
+  const directive = ctx.response
+    .get(CSP)
+    .split(';')
+    .map((d) => d.trim().split(/\s+/))
+    .find(([name]) => name === 'script-src');
+  return (directive?.slice(1) ?? []).filter((source) => SHA256_SOURCE.test(source));
+}
