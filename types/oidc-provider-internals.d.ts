@@ -23,4 +23,5 @@ declare module 'oidc-provider/lib/helpers/validate_dpop.js' {
 
 declare module 'oidc-provider/lib/helpers/fetch_request.js' {
   export function applySSRFProtection<T>(dispatcher: T): T;
+  export function isSpecialUseIP(address: string): boolean;
 }

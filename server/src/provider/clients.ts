@@ -133,13 +133,11 @@ export function clientRegistry(deps: ClientDeps) {
     cimd.rate_limit.per_host,
     cimd.rate_limit.window_seconds,
   );
-  const dispatcher =
-    cimd.allow_private_network || cimd.extra_ca
-      ? outgoingDispatcher({
-          ...(cimd.extra_ca ? { ca: cimd.extra_ca } : {}),
-          allowPrivateNetwork: cimd.allow_private_network,
-        })
-      : undefined;
+  // always ours (oidc-provider's own guard only drops the socket after connecting): see internals.ts
+  const dispatcher = outgoingDispatcher({
+    ...(cimd.extra_ca ? { ca: cimd.extra_ca } : {}),
+    allowPrivateNetwork: cimd.allow_private_network,
+  });
   const touched = new Map<string, number>();
 
   const isStatic = (id: unknown) => typeof id === 'string' && deps.policy().staticClients.has(id);
@@ -258,9 +256,9 @@ export function clientRegistry(deps: ClientDeps) {
     allowClient: async (_ctx: unknown, client: { clientId: string }) => !deps.policy().blocked.has(client.clientId),
   };
 
-  /** oidc-provider's outgoing fetch: our dispatcher when configured; CIMD failures cached. */
+  /** oidc-provider's outgoing fetch: through our dispatcher (SSRF guard, CAs); CIMD failures cached. */
   const fetch = async (url: URL | string, options: RequestInit) => {
-    if (dispatcher) (options as { dispatcher?: unknown }).dispatcher = dispatcher;
+    (options as { dispatcher?: unknown }).dispatcher = dispatcher;
     const key = String(url);
     try {
       const res = await globalThis.fetch(url, options);
