@@ -7,9 +7,18 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { outgoingDispatcher, publicOnlyLookup, trustedCAs, type Lookup } from '../src/provider/internals.ts';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import {
+  isValidHttpsClientIdUrl,
+  outgoingDispatcher,
+  publicOnlyLookup,
+  trustedCAs,
+  type Lookup,
+} from '../src/provider/internals.ts';
 import { selfSignedCertificate } from './helpers.ts';
 
+const require = createRequire(import.meta.url);
 const fetchWith = (url: string, dispatcher: object) =>
   fetch(url, { dispatcher } as RequestInit & { dispatcher: object });
 const causeOf = (err: unknown) => (err as { cause?: Error }).cause;
@@ -105,5 +114,19 @@ describe('a document under the extra CA', () => {
     } finally {
       await new Promise((ok) => server.close(ok));
     }
+  });
+});
+
+describe('the oidc-provider internals the CIMD code relies on (server/src/provider/internals.ts)', () => {
+  it('is oidc-provider 9.13: an upgrade re-reads the seam (Client.find, the CIMD fetch, its error flow)', () => {
+    const { version } = JSON.parse(readFileSync(require.resolve('oidc-provider/package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(version).toMatch(/^9\.13\./);
+  });
+
+  it('upstream recognises https client id URLs only: development mode still needs its own http loopback rule', () => {
+    expect(isValidHttpsClientIdUrl('https://127.0.0.1:8443/agent.json')).toBe(true);
+    expect(isValidHttpsClientIdUrl('http://127.0.0.1:8080/agent.json')).toBe(false);
   });
 });

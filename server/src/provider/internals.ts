@@ -8,6 +8,10 @@ import validateDpopInternal, {
   type DPoPProof,
 } from 'oidc-provider/lib/helpers/validate_dpop.js';
 import { isSpecialUseIP } from 'oidc-provider/lib/helpers/fetch_request.js';
+import {
+  isValidClientIdUrl,
+  resolveClientByMetadataDocument,
+} from 'oidc-provider/lib/helpers/client_id_metadata_document.js';
 import { errors } from 'oidc-provider';
 import { createHash } from 'node:crypto';
 import dns, { type LookupAddress, type LookupOptions } from 'node:dns';
@@ -122,6 +126,32 @@ export function outgoingDispatcher(opts: { ca?: string; allowPrivateNetwork: boo
     if (isIP(host) && isSpecialUseIP(host)) throw new SpecialUseAddressError(host);
     return dispatch(request, handler);
   });
+}
+
+/** oidc-provider 9.13's list of special-use addresses (helpers/fetch_request.js): loopback, RFC 1918, … */
+export const isSpecialUseAddress = (address: string): boolean => isSpecialUseIP(address);
+
+/** oidc-provider 9.13's rules for a CIMD client id URL (https, no fragment, userinfo or dot segments). */
+export const isValidHttpsClientIdUrl = (id: string): boolean => isValidClientIdUrl(id);
+
+/**
+ * oidc-provider 9.13 fetches a CIMD document with `redirect: 'manual'` (a redirect is a failure,
+ * helpers/client_id_metadata_document.js), and no other fetch (client JWKS, sector identifier) does: this
+ * tells the `fetch` hook which responses are metadata documents.
+ */
+export const isCimdDocumentFetch = (options: RequestInit): boolean => options.redirect === 'manual';
+
+/**
+ * oidc-provider 9.13 recognises a CIMD client id only as an https URL (`Client.find` →
+ * `isValidClientIdUrl`). In development mode baton also accepts `http://` on a loopback host: `Client.find`
+ * (the model's static method, which every endpoint calls) sends such an id to oidc-provider's own CIMD
+ * resolution (`resolveClientByMetadataDocument`: the same fetch hook, allowFetch, cache and document
+ * checks). `accept` decides which ids; every other id takes the normal way.
+ */
+export function acceptClientIdUrls(provider: Provider, accept: (id: unknown) => boolean): void {
+  const Client = provider.Client as unknown as { find(id: unknown): Promise<unknown> };
+  const find = Client.find.bind(Client);
+  Client.find = async (id) => (accept(id) ? resolveClientByMetadataDocument(provider, id as string) : find(id));
 }
 
 /**
