@@ -10,7 +10,9 @@
  *   - redirect URIs of dynamic clients: https, http on loopback (any port, RFC 8252 §7.3), or a private-use
  *     scheme (RFC 8252 §7.1); never javascript:, data:, file:, fragments or wildcards;
  *   - CIMD fetches: allowed/denied host patterns, a per-host rate limit (shared through Redis), failures
- *     cached, the SSRF guard kept unless the development flag says otherwise.
+ *     cached (briefly) with their reason, shown on the error page; the SSRF guard kept unless the
+ *     development flag says otherwise; in development mode an http client id on loopback is accepted too;
+ *   - URIs baton fetches (jwks_uri, request_uris) are checked at registration like the fetch would.
  */
 import { isLimitReached, rateLimiter, RateLimitStoreError } from '../http/rate-limit.ts';
 import type { Redis } from 'ioredis';
@@ -506,7 +508,7 @@ export function clientRegistry(deps: ClientDeps) {
     for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
       if (e instanceof CimdFailure) return { clientId, reason: e.reason };
     }
-    const refused = attemptsOf(ctx)?.get(clientId);
+    const refused = ctx && typeof ctx === 'object' ? attempts.get(ctx)?.get(clientId) : undefined;
     if (refused) return { clientId, reason: refused };
     if (/^http:\/\//i.test(clientId) && isLoopbackHost(URL.parse(clientId)?.hostname ?? '') && !isCimdId(clientId))
       return {
