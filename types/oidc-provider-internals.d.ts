@@ -23,4 +23,11 @@ declare module 'oidc-provider/lib/helpers/validate_dpop.js' {
 
 declare module 'oidc-provider/lib/helpers/fetch_request.js' {
   export function applySSRFProtection<T>(dispatcher: T): T;
+  export function isSpecialUseIP(address: string): boolean;
+}
+
+declare module 'oidc-provider/lib/helpers/client_id_metadata_document.js' {
+  import type Provider from 'oidc-provider';
+  export function isValidClientIdUrl(id: string): boolean;
+  export function resolveClientByMetadataDocument(provider: Provider, id: string): Promise<unknown>;
 }

@@ -174,6 +174,7 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
   const server = createServer((req, res) => void handler(req, res));
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  server.maxHeadersCount = 100; // more header lines than any client sends: 431 (RFC 6585 §5), before koa
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.listen.port, config.listen.host, () => resolve());

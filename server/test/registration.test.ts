@@ -5,7 +5,9 @@
  * oversized metadata, or a first-party claim. Each is refused with the right OAuth error, nothing stored,
  * the reason logged. Plus blocking, pre-approval, and the initial-access-token mode.
  */
+import { createServer as createHttpServer, request as httpRequest, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +18,16 @@ const DOC_PORT = 9467;
 const DOCS = `https://127.0.0.1:${DOC_PORT}`;
 const REDIRECT = 'http://127.0.0.1:9468/callback';
 let docs: HttpsServer;
+/** a document host whose certificate no configured CA trusts */
+let untrusted: HttpsServer;
+let untrustedUrl: string;
+/** plain http on loopback (development mode's CIMD for newcomers) */
+let plain: HttpServer;
+let plainUrl: string;
+/** requests the document hosts received, per path */
+const hits = new Map<string, number>();
+/** answers a test sets for a path (checked before ROUTES) */
+const overrides = new Map<string, (res: import('node:http').ServerResponse) => void>();
 let cert: string;
 let dev: RunningServer;
 let prod: RunningServer;
@@ -47,6 +59,17 @@ const ROUTES: Record<string, (res: import('node:http').ServerResponse) => void> 
     setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(doc(`${DOCS}/slow.json`)), 4000),
   '/redirect.json': (res) => res.writeHead(302, { location: `${DOCS}/good.json` }).end(),
   '/not-json.json': (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hello</html>'),
+  '/broken.json': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"client_id": '),
+  '/html.json': (res) => res.writeHead(200, { 'content-type': 'text/html' }).end(doc(`${DOCS}/html.json`)),
+  '/untyped.json': (res) => {
+    res.removeHeader('content-type');
+    res.writeHead(200).end(doc(`${DOCS}/untyped.json`));
+  },
+  '/chunked-huge.json': (res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write(doc(`${DOCS}/chunked-huge.json`).slice(0, -1));
+    res.end(`, "padding": "${'x'.repeat(8000)}"}`);
+  },
   '/missing.json': (res) => res.writeHead(404).end(),
   '/secret-basic.json': (res) =>
     res
@@ -65,10 +88,29 @@ const ROUTES: Record<string, (res: import('node:http').ServerResponse) => void> 
 beforeAll(async () => {
   const tls = selfSignedCertificate();
   cert = tls.cert;
-  docs = createHttpsServer({ key: tls.key, cert }, (req, res) =>
-    (ROUTES[req.url ?? ''] ?? ((r) => r.writeHead(404).end()))(res),
-  );
+  const route = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const path = req.url ?? '';
+    hits.set(path, (hits.get(path) ?? 0) + 1);
+    (overrides.get(path) ?? ROUTES[path] ?? ((r) => r.writeHead(404).end()))(res);
+  };
+  docs = createHttpsServer({ key: tls.key, cert }, route);
   await new Promise<void>((ok) => docs.listen(DOC_PORT, '127.0.0.1', ok));
+  untrusted = createHttpsServer(selfSignedCertificate(), route);
+  await new Promise<void>((ok) => untrusted.listen(0, '127.0.0.1', ok));
+  untrustedUrl = `https://127.0.0.1:${(untrusted.address() as AddressInfo).port}`;
+  plain = createHttpServer((req, res) => {
+    const path = req.url ?? '';
+    hits.set(`plain${path}`, (hits.get(`plain${path}`) ?? 0) + 1);
+    if (path === '/dev.json')
+      res.writeHead(200, { 'content-type': 'application/json' }).end(doc(`${plainUrl}/dev.json`));
+    else if (path === '/localhost.json')
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(doc(`${plainUrl.replace('127.0.0.1', 'localhost')}/localhost.json`));
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((ok) => plain.listen(0, '127.0.0.1', ok));
+  plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
 
   const base = makeConfig();
   const start = async (mode: 'development' | 'production', logs: ReturnType<typeof memoryLogger>) => {
@@ -101,7 +143,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([dev?.close(), prod?.close()]);
   for (const c of cleanups) await c();
-  await new Promise((ok) => docs?.close(ok));
+  await Promise.all([docs, untrusted, plain].map((server) => new Promise((ok) => server?.close(ok))));
 });
 
 function authorize(server: RunningServer, clientId: string, redirectUri = REDIRECT, agent = request(server.url)) {
@@ -119,6 +161,9 @@ function authorize(server: RunningServer, clientId: string, redirectUri = REDIRE
 
 /** the authorization endpoint answers a browser: the OAuth error is on the page */
 const errorOf = (html: string) => /<code>([a-z_]+)<\/code>/.exec(html)?.[1];
+/** and why the client's metadata document could not be used */
+const reasonOf = (html: string) =>
+  /could not be used: <strong>([^<]*)<\/strong>/.exec(html)?.[1]?.replaceAll('&#39;', "'").replaceAll('&amp;', '&');
 
 const storedClients = async (server: RunningServer) =>
   Number(
@@ -134,32 +179,54 @@ describe('Client ID Metadata Documents', () => {
   });
 
   it.each([
-    ['a client_id that differs from its URL', '/lying.json'],
-    ['a document over the size limit', '/huge.json'],
-    ['a document slower than the timeout', '/slow.json'],
-    ['an answer that redirects', '/redirect.json'],
-    ['an answer that is not JSON', '/not-json.json'],
-    ['an answer that is not 200', '/missing.json'],
-    ['a document listing client_secret_basic', '/secret-basic.json'],
-    ['a document with a client_secret', '/with-secret.json'],
-    ['a document claiming first-party status', '/claims-first-party.json'],
+    ['a client_id that differs from its URL', '/lying.json', 'client_id mismatch'],
+    ['a document over the size limit', '/huge.json', 'too large (over 5120 bytes)'],
+    ['a chunked document over the size limit', '/chunked-huge.json', 'too large (over 5120 bytes)'],
+    ['a document slower than the timeout', '/slow.json', 'timeout'],
+    ['an answer that redirects', '/redirect.json', 'status 302'],
+    ['an answer that is not JSON', '/broken.json', 'not JSON'],
+    ['an answer that is not 200', '/missing.json', 'status 404'],
+    ['a document served as text/html', '/html.json', 'wrong content type (text/html'],
+    ['a document served with no content type', '/untyped.json', 'wrong content type (none'],
+    ['a document listing client_secret_basic', '/secret-basic.json', undefined],
+    ['a document with a client_secret', '/with-secret.json', undefined],
+    ['a document claiming first-party status', '/claims-first-party.json', undefined],
   ])(
-    '%s is refused (invalid_client), nothing stored',
-    async (_what, path) => {
+    '%s is refused (invalid_client), nothing stored, and the page says why',
+    async (_what, path, reason) => {
       const res = await authorize(dev, `${DOCS}${path}`);
       expect(res.status).toBe(400);
       expect(errorOf(res.text)).toMatch(/^invalid_client(_metadata)?$/);
       expect(res.headers.location).toBeUndefined();
       expect(await storedClients(dev)).toBe(0);
+      if (reason) expect(reasonOf(res.text)).toContain(reason);
+      else expect(res.text).not.toContain('could not be used');
     },
     10_000,
   );
+
+  it('a document under a CA nobody configured fails on TLS, and the page says so', async () => {
+    const res = await authorize(dev, `${untrustedUrl}/good.json`);
+    expect(res.status).toBe(400);
+    expect(errorOf(res.text)).toBe('invalid_client');
+    expect(reasonOf(res.text)).toBe('tls (DEPTH_ZERO_SELF_SIGNED_CERT)');
+    // what the page shows is the category: the client id is escaped, no stack or internal message
+    expect(res.text).toContain(`<code>${untrustedUrl}/good.json</code>`);
+    expect(res.text).not.toMatch(/at .*\.js:\d+|self-signed certificate/);
+  });
+
+  it('a client id with a query string is refused without a fetch (CIMD draft §3)', async () => {
+    const res = await authorize(dev, `${DOCS}/good.json?v=1`);
+    expect(res.status).toBe(400);
+    expect(errorOf(res.text)).toBe('invalid_client');
+    expect(reasonOf(res.text)).toBe('the client id has a query string');
+    expect(hits.get('/good.json?v=1')).toBeUndefined();
+  });
 
   it.each([
     ['a fragment', `${DOCS}/good.json#x`],
     ['userinfo', `https://user:pass@127.0.0.1:${DOC_PORT}/good.json`],
     ['dot segments', `${DOCS}/a/../good.json`],
-    ['plain http', `http://127.0.0.1:${DOC_PORT}/good.json`],
   ])('a client-id URL with %s is refused', async (_what, id) => {
     const res = await authorize(dev, id);
     expect(res.status).toBe(400);
@@ -168,10 +235,39 @@ describe('Client ID Metadata Documents', () => {
 
   it('in production mode a document on a loopback address is never fetched (SSRF guard)', async () => {
     const before = prodLogs.lines().length;
+    const served = hits.get('/good.json') ?? 0;
     const res = await authorize(prod, `${DOCS}/good.json`);
     expect(res.status).toBe(400);
     expect(errorOf(res.text)).toBe('invalid_client');
+    expect(reasonOf(res.text)).toBe('host not allowed (a private or special-use address)');
     expect(prodLogs.lines().slice(before).join('\n')).toContain('special-use IP address');
+    expect(hits.get('/good.json') ?? 0).toBe(served);
+  });
+
+  it.each([
+    ['127.0.0.1', () => `${plainUrl}/dev.json`],
+    ['localhost', () => `${plainUrl.replace('127.0.0.1', 'localhost')}/localhost.json`],
+  ])('development mode accepts an http client id on loopback (%s), for trying CIMD locally', async (_host, id) => {
+    const res = await authorize(dev, id());
+    expect(res.status, res.text).toBe(303);
+    expect(res.headers.location).toMatch(/\/interaction\//);
+  });
+
+  it('production mode refuses an http client id on loopback, and the page says why', async () => {
+    const before = hits.get('plain/dev.json') ?? 0;
+    const res = await authorize(prod, `${plainUrl}/dev.json`);
+    expect(res.status).toBe(400);
+    expect(errorOf(res.text)).toBe('invalid_client');
+    expect(reasonOf(res.text)).toBe(
+      'the client id must be an https URL (http on a loopback host only with mode: development)',
+    );
+    expect(hits.get('plain/dev.json') ?? 0).toBe(before);
+  });
+
+  it('an http client id off loopback is refused in development mode too', async () => {
+    const res = await authorize(dev, 'http://docs.example.com/agent.json');
+    expect(res.status).toBe(400);
+    expect(errorOf(res.text)).toBe('invalid_client');
   });
 
   it('a loopback redirect URI matches on any port (RFC 8252 §7.3)', async () => {
@@ -201,13 +297,22 @@ describe('Client ID Metadata Documents', () => {
     expect(other.text).toContain('Allow Agent to act for you?');
   });
 
-  it('a failed fetch is cached: the same document is not fetched again at once', async () => {
-    await authorize(dev, `${DOCS}/missing.json?cached`).expect(400);
+  it('a failed fetch is cached: the same document is not fetched again at once; the page says why and when', async () => {
+    await authorize(dev, `${DOCS}/missing-cached.json`).expect(400);
     const before = devLogs.lines().length;
-    await authorize(dev, `${DOCS}/missing.json?cached`).expect(400);
+    const again = await authorize(dev, `${DOCS}/missing-cached.json`).expect(400);
     expect(devLogs.lines().slice(before).join('\n')).toMatch(
-      /"reason":"recent fetch failure \(cached\)","msg":"cimd.fetch_refused"/,
+      /"reason":"recent fetch failure \(cached\)","last_reason":"status 404 \(the document must be served with 200\)","msg":"cimd.fetch_refused"/,
     );
+    expect(hits.get('/missing-cached.json')).toBe(1);
+    expect(reasonOf(again.text)).toMatch(
+      /^status 404 \(the document must be served with 200\); fetched again in \d+ s$/,
+    );
+    expect(again.text).toContain('After a failed fetch baton fetches the document again after 30 s.');
+  });
+
+  it('failures are cached 5 s by default, so a corrected document is soon fetched again', () => {
+    expect(makeConfig().clients.registration.cimd.failure_cache_seconds).toBe(5);
   });
 
   it('discovery advertises CIMD support', async () => {
@@ -274,6 +379,107 @@ describe('dynamic client registration (RFC 7591)', () => {
       error_description: `${name} must not contain control characters or unpaired surrogates`,
     });
     expect(await storedClients(dev)).toBe(before);
+  });
+
+  it.each([
+    ['http off loopback', 'http://app.example.com/cb', 'http is allowed only on loopback (RFC 8252 §7.3)'],
+    ['port 0', 'http://127.0.0.1:0/cb', 'port 0 is not a port a client can listen on'],
+    ['an empty port', 'http://127.0.0.1:/cb', 'the port is empty'],
+    ['an empty https port', 'https://app.example.com:/cb', 'the port is empty'],
+  ])('a redirect URI with %s is refused, saying what is wrong with it', async (_what, uri, problem) => {
+    const before = await storedClients(dev);
+    const res = await register({
+      redirect_uris: [uri],
+      token_endpoint_auth_method: 'none',
+      application_type: 'native',
+    });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: 'invalid_redirect_uri', error_description: `redirect_uris: ${uri}: ${problem}` });
+    expect(await storedClients(dev)).toBe(before);
+  });
+
+  it.each([
+    [
+      'an http post_logout_redirect_uri off loopback (web client)',
+      { post_logout_redirect_uris: ['http://app.example.com/out'] },
+      'post_logout_redirect_uris: http://app.example.com/out: http is allowed only on loopback (RFC 8252 §7.3)',
+    ],
+    [
+      'a loopback jwks_uri',
+      { jwks_uri: 'https://127.0.0.1/jwks', token_endpoint_auth_method: 'private_key_jwt' },
+      'jwks_uri: https://127.0.0.1/jwks: must not be a loopback, private or special-use address',
+    ],
+    [
+      'a link-local jwks_uri (cloud metadata)',
+      { jwks_uri: 'https://169.254.169.254/jwks', token_endpoint_auth_method: 'private_key_jwt' },
+      'jwks_uri: https://169.254.169.254/jwks: must not be a loopback, private or special-use address',
+    ],
+    [
+      'an http jwks_uri',
+      { jwks_uri: 'http://keys.example.com/jwks', token_endpoint_auth_method: 'private_key_jwt' },
+      'jwks_uri: http://keys.example.com/jwks: must be an https URL',
+    ],
+    [
+      'loopback request_uris',
+      { request_uris: ['https://localhost/request.jwt'] },
+      'request_uris: https://localhost/request.jwt: must not be a loopback, private or special-use address',
+    ],
+  ])('production mode refuses %s at registration', async (_what, extra, description) => {
+    const res = await request(prod.url)
+      .post('/reg')
+      .send({ redirect_uris: ['https://app.example.com/cb'], token_endpoint_auth_method: 'none', ...extra });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: 'invalid_client_metadata', error_description: description });
+    expect(await storedClients(prod)).toBe(0);
+  });
+
+  it('a 10 MB chunked registration body is refused at the limit, as invalid_client_metadata', async () => {
+    const url = new URL(prod.url);
+    const answer = await new Promise<{ status: number; body: unknown }>((ok, ko) => {
+      const req = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          method: 'POST',
+          path: '/reg',
+          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => ok({ status: res.statusCode!, body: JSON.parse(text) }));
+        },
+      );
+      req.on('error', ko);
+      req.write('{"client_name":"');
+      const chunk = 'x'.repeat(64 * 1024);
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < 160) {
+          sent++;
+          if (!req.write(chunk)) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+        req.end('"}');
+      };
+      pump();
+    });
+    expect(answer).toEqual({
+      status: 400,
+      body: { error: 'invalid_client_metadata', error_description: 'client metadata larger than 2048 bytes' },
+    });
+  });
+
+  it('a request with more header lines than any client sends is refused with 431', async () => {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 500; i++) headers[`x-h${i}`] = 'v';
+    const res = await request(dev.url).get('/.well-known/oauth-authorization-server').set(headers);
+    expect(res.status).toBe(431);
+    const few: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) few[`x-h${i}`] = 'v';
+    await request(dev.url).get('/.well-known/oauth-authorization-server').set(few).expect(200);
   });
 
   it('a browser-based client may register from its own origin (CORS, no credentials)', async () => {
@@ -361,6 +567,57 @@ describe('dynamic client registration (RFC 7591)', () => {
   });
 });
 
+describe('the CIMD failure cache', () => {
+  let uncached: RunningServer;
+  let quick: RunningServer;
+  beforeAll(async () => {
+    const server = async (seconds: number) => {
+      const store = await BACKENDS[1]!.create();
+      cleanups.push(store.cleanup);
+      return startServer(
+        makeConfig({
+          mode: 'development',
+          storage: store.storage,
+          clients: {
+            static: makeConfig().clients.static,
+            registration: { cimd: { allow_private_network: true, extra_ca: cert, failure_cache_seconds: seconds } },
+          },
+        }),
+        devLogs.log,
+      );
+    };
+    uncached = await server(0);
+    quick = await server(1);
+  });
+  afterAll(async () => {
+    await Promise.all([uncached?.close(), quick?.close()]);
+  });
+
+  it('a refused document is fetched once per request (not again by the error handler)', async () => {
+    const before = hits.get('/lying-once.json') ?? 0;
+    overrides.set('/lying-once.json', ROUTES['/lying.json']!);
+    const res = await authorize(uncached, `${DOCS}/lying-once.json`);
+    expect(res.status).toBe(400);
+    expect(hits.get('/lying-once.json')).toBe(before + 1);
+    expect(reasonOf(res.text)).toContain('client_id mismatch');
+  });
+
+  it('a corrected document is fetched again once its failure has expired from the cache', async () => {
+    const id = `${DOCS}/fixed-later.json`;
+    overrides.set('/fixed-later.json', (res) => res.writeHead(200, { 'content-type': 'text/html' }).end(doc(id)));
+    expect(reasonOf((await authorize(quick, id).expect(400)).text)).toContain('wrong content type');
+    overrides.set('/fixed-later.json', (res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(doc(id)),
+    );
+    let res = await authorize(quick, id);
+    for (let i = 0; i < 100 && res.status !== 303; i++) {
+      await new Promise((ok) => setTimeout(ok, 50));
+      res = await authorize(quick, id);
+    }
+    expect(res.status).toBe(303);
+  });
+});
+
 describe('registration modes and limits', () => {
   let strict: RunningServer;
   const IAT = 'initial-access-token-0123456789abcdefghij';
@@ -410,14 +667,16 @@ describe('registration modes and limits', () => {
 
   it('CIMD fetches are rate limited per host', async () => {
     const before = devLogs.lines().length;
-    for (const path of ['/missing.json?a', '/missing.json?b']) {
+    for (const path of ['/missing-a.json', '/missing-b.json']) {
       const res = await authorize(strict, `${DOCS}${path}`);
       expect(res.status).toBe(400);
     }
-    await authorize(strict, `${DOCS}/missing.json?c`).expect(400);
+    const limited = await authorize(strict, `${DOCS}/missing-c.json`).expect(400);
     expect(devLogs.lines().slice(before).join('\n')).toMatch(
       /"reason":"rate limit for the host","msg":"cimd.fetch_refused"/,
     );
+    expect(reasonOf(limited.text)).toBe('rate limited (too many documents fetched from the host)');
+    expect(hits.get('/missing-c.json')).toBeUndefined();
   });
 });
 

@@ -235,8 +235,8 @@ const registration = z.strictObject({
           window_seconds: z.number().int().min(1).default(60),
         })
         .prefault({}),
-      /** a failed fetch is not retried for this long */
-      failure_cache_seconds: z.number().int().min(0).max(3600).default(30),
+      /** a failed document fetch is not retried for this long (short: a corrected document is fetched soon) */
+      failure_cache_seconds: z.number().int().min(0).max(3600).default(5),
       /** hosts whose clients are first-party (no consent): admin pre-approval */
       first_party_hosts: z.array(hostPattern).default([]),
       /** development only: fetch documents from loopback and private addresses (the SSRF guard is off) */

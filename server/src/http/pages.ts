@@ -14,11 +14,29 @@ h1{font-size:1.4rem}code{background:#f1f1f4;padding:.1rem .3rem;border-radius:3p
 </head><body><main>${body}</main></body></html>`;
 }
 
-export function renderErrorPage(out: { error: string; error_description?: string }): string {
+/**
+ * oidc-provider's error page. When the client id is a Client ID Metadata Document whose fetch failed, the
+ * page says what failed (a short category: tls, status, size, content type, client_id mismatch, host not
+ * allowed, rate limited; never an internal message) and when baton fetches it again, so the developer of
+ * the client can fix the document.
+ */
+export function renderErrorPage(
+  out: { error: string; error_description?: string },
+  opts: { cimd?: { clientId: string; reason: string } | undefined; retrySeconds?: number } = {},
+): string {
+  const { cimd } = opts;
+  const retry = opts.retrySeconds
+    ? ` After a failed fetch baton fetches the document again after ${opts.retrySeconds} s.`
+    : '';
   return page(
     'Sign-in error',
     `<h1>Something went wrong</h1><p>The request could not be completed: <code>${escapeHtml(out.error)}</code>.</p>` +
       (out.error_description ? `<p>${escapeHtml(out.error_description)}</p>` : '') +
+      (cimd
+        ? `<p>The client's metadata document <code>${escapeHtml(cimd.clientId)}</code> could not be used: ` +
+          `<strong>${escapeHtml(cimd.reason)}</strong>.</p>` +
+          `<p>If you develop this client: correct the document, then try again.${retry}</p>`
+        : '') +
       '<p>Return to the application and try again.</p>',
   );
 }

@@ -7,10 +7,17 @@ import validateDpopInternal, {
   checkDpopReplay as checkDpopReplayInternal,
   type DPoPProof,
 } from 'oidc-provider/lib/helpers/validate_dpop.js';
-import { applySSRFProtection } from 'oidc-provider/lib/helpers/fetch_request.js';
+import { isSpecialUseIP } from 'oidc-provider/lib/helpers/fetch_request.js';
+import {
+  isValidClientIdUrl,
+  resolveClientByMetadataDocument,
+} from 'oidc-provider/lib/helpers/client_id_metadata_document.js';
 import { errors } from 'oidc-provider';
 import { createHash } from 'node:crypto';
 import Provider from 'oidc-provider';
+import dns, { type LookupAddress, type LookupOptions } from 'node:dns';
+import { isIP } from 'node:net';
+import tls from 'node:tls';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type Koa from 'koa';
 import type { Adapter } from '../../../adapters/src/models.ts';
@@ -178,20 +185,100 @@ export function replayRequestBody(ctx: Koa.Context, bytes: Buffer): void {
   delete req.headers['transfer-encoding'];
 }
 
-type DispatcherCtor = new (options?: { connect?: { ca?: string } }) => object;
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+/** the `lookup` of net.connect / tls.connect (dns.lookup's shape) */
+export type Lookup = (hostname: string, options: LookupOptions, callback: LookupCallback) => void;
+type DispatcherCtor = new (options?: { connect?: { ca?: string[]; lookup?: Lookup } }) => {
+  compose(interceptor: (dispatch: Dispatch) => Dispatch): object;
+};
+type Dispatch = (opts: { origin?: string | URL }, handler: unknown) => boolean;
+
+/** The error of a fetch refused by the SSRF guard (before any connection is opened). */
+export class SpecialUseAddressError extends Error {
+  override name = 'SpecialUseAddressError';
+  readonly address: string;
+  constructor(address: string) {
+    super('hostname resolves to a special-use IP address');
+    this.address = address;
+  }
+}
+
+/**
+ * The CA certificates an outgoing TLS connection trusts: Node's default set (its bundled Mozilla roots, plus
+ * NODE_EXTRA_CA_CERTS and the system store when Node is told to use them) with `extra` ADDED. A bare `ca`
+ * option would replace the default set, and every document under a public CA would fail.
+ */
+export function trustedCAs(extra: string | undefined): string[] | undefined {
+  if (!extra) return undefined;
+  const defaults =
+    typeof tls.getCACertificates === 'function' ? tls.getCACertificates('default') : tls.rootCertificates;
+  return [...defaults, extra];
+}
+
+/**
+ * A `lookup` that resolves with `resolve` (dns.lookup by default) and refuses a name with any special-use
+ * address (oidc-provider's own list: loopback, RFC 1918, link-local such as 169.254.169.254, …). The socket
+ * connects to exactly the addresses checked here, so a second resolution (DNS rebinding) cannot swap them.
+ */
+export function publicOnlyLookup(resolve: Lookup = dns.lookup): Lookup {
+  return (hostname, options, callback) =>
+    resolve(hostname, options, (err, address, family) => {
+      if (err) return callback(err, address, family);
+      const all = Array.isArray(address) ? address.map((a) => a.address) : [address];
+      const forbidden = all.find((a) => isSpecialUseIP(a));
+      if (forbidden !== undefined) return callback(new SpecialUseAddressError(forbidden), address, family);
+      callback(null, address, family);
+    });
+}
 
 /**
  * The dispatcher for outgoing fetches (CIMD documents, client JWKS): Node's own undici Agent class (taken
- * from the global dispatcher, as oidc-provider does), trusting an extra CA when given, with oidc-provider's
- * SSRF guard (special-use addresses refused) unless `allowPrivateNetwork` (development only).
+ * from the global dispatcher, as oidc-provider does), trusting an extra CA in addition to the default roots
+ * when given. Unless `allowPrivateNetwork` (development only), the SSRF guard runs BEFORE connecting: a
+ * special-use IP literal is refused at dispatch, a host name is resolved by `publicOnlyLookup` and the
+ * connection goes to the checked address (SNI and Host stay the URL's host). oidc-provider 9.13's own guard
+ * (applySSRFProtection) only destroys the socket after the TCP connection is made; its address list is reused.
  */
-export function outgoingDispatcher(opts: { ca?: string; allowPrivateNetwork: boolean }): object {
+export function outgoingDispatcher(opts: { ca?: string; allowPrivateNetwork: boolean; lookup?: Lookup }): object {
   const global = globalThis as unknown as Record<symbol, { constructor: DispatcherCtor } | undefined>;
   const Agent = (global[Symbol.for('undici.globalDispatcher.2')] ?? global[Symbol.for('undici.globalDispatcher.1')])
     ?.constructor;
   if (!Agent) throw new Error('no undici global dispatcher to derive an Agent from');
-  const agent = new Agent(opts.ca ? { connect: { ca: opts.ca } } : {});
-  return opts.allowPrivateNetwork ? agent : applySSRFProtection(agent);
+  const ca = trustedCAs(opts.ca);
+  if (opts.allowPrivateNetwork) return new Agent(ca ? { connect: { ca } } : {});
+  const agent = new Agent({ connect: { ...(ca ? { ca } : {}), lookup: publicOnlyLookup(opts.lookup) } });
+  return agent.compose((dispatch) => (request, handler) => {
+    const host = request.origin ? new URL(request.origin).hostname.replace(/^\[(.*)\]$/, '$1') : '';
+    // an IP literal is never looked up (net.connect connects to it directly): checked here
+    if (isIP(host) && isSpecialUseIP(host)) throw new SpecialUseAddressError(host);
+    return dispatch(request, handler);
+  });
+}
+
+/** oidc-provider 9.13's list of special-use addresses (helpers/fetch_request.js): loopback, RFC 1918, … */
+export const isSpecialUseAddress = (address: string): boolean => isSpecialUseIP(address);
+
+/** oidc-provider 9.13's rules for a CIMD client id URL (https, no fragment, userinfo or dot segments). */
+export const isValidHttpsClientIdUrl = (id: string): boolean => isValidClientIdUrl(id);
+
+/**
+ * oidc-provider 9.13 fetches a CIMD document with `redirect: 'manual'` (a redirect is a failure,
+ * helpers/client_id_metadata_document.js), and no other fetch (client JWKS, sector identifier) does: this
+ * tells the `fetch` hook which responses are metadata documents.
+ */
+export const isCimdDocumentFetch = (options: RequestInit): boolean => options.redirect === 'manual';
+
+/**
+ * oidc-provider 9.13 recognises a CIMD client id only as an https URL (`Client.find` →
+ * `isValidClientIdUrl`). In development mode baton also accepts `http://` on a loopback host: `Client.find`
+ * (the model's static method, which every endpoint calls) sends such an id to oidc-provider's own CIMD
+ * resolution (`resolveClientByMetadataDocument`: the same fetch hook, allowFetch, cache and document
+ * checks). `accept` decides which ids; every other id takes the normal way.
+ */
+export function acceptClientIdUrls(provider: Provider, accept: (id: unknown) => boolean): void {
+  const Client = provider.Client as unknown as { find(id: unknown): Promise<unknown> };
+  const find = Client.find.bind(Client);
+  Client.find = async (id) => (accept(id) ? resolveClientByMetadataDocument(provider, id as string) : find(id));
 }
 
 /**
