@@ -287,7 +287,7 @@ async function admin(config: Config, request: AdminRequest): Promise<number> {
     result = await callAdminSocket(err.dir, request.name, request.args).catch((cause: unknown) => {
       if (!(cause instanceof AdminUnavailableError)) throw cause;
       throw new StorageError(
-        `storage.data_dir: ${err.dir} is in use by process ${err.pid}, which does not answer on ${adminSocketPath(err.dir)} (still starting, or not a baton server); try again, or stop it to run \`baton ${request.command}\``,
+        `storage.data_dir: ${err.dir} is in use by process ${err.pid}, which does not answer on ${adminSocketPath(err.dir)} (still starting? not a baton server? a server that could not open it logged admin.socket_failed); try again, or stop it to run \`baton ${request.command}\``,
       );
     });
   }

@@ -5,7 +5,8 @@
  * the embedded store), and graceful shutdown on SIGTERM (stop accepting, finish in-flight requests, exit 0).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -407,6 +408,34 @@ describe('admin commands while the server runs on the embedded store', () => {
     );
   });
 
+  it('the socket answers bad requests with a 4xx and a message, never a crash', async () => {
+    const ask = (method: string, path: string, body?: string) =>
+      new Promise<{ status: number; body: unknown }>((ok, fail) => {
+        const req = httpRequest({ socketPath: join(dataDir, 'admin.sock'), method, path }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => ok({ status: res.statusCode!, body: JSON.parse(text) }));
+        });
+        req.on('error', fail);
+        req.end(body);
+      });
+    expect(await ask('POST', '/operations/accounts.disable', '{"account":5}')).toEqual({
+      status: 400,
+      body: { error: 'invalid_request', message: 'accounts.disable: Invalid input: expected string, received number' },
+    });
+    expect(await ask('POST', '/operations/accounts.disable', 'not json')).toEqual({
+      status: 400,
+      body: { error: 'invalid_request', message: 'the body is not JSON' },
+    });
+    expect(await ask('POST', '/operations/migrate.rollback', '{}')).toEqual({
+      status: 404,
+      body: { error: 'unknown_operation', message: 'no admin operation migrate.rollback' },
+    });
+    expect(await ask('POST', '/operations/__proto__', '{}')).toMatchObject({ status: 404 });
+    expect(await ask('GET', '/operations/accounts.list')).toMatchObject({ status: 404 });
+    expect((await cli('accounts', 'list')).code).toBe(0); // still serving
+  });
+
   it('a command that needs the store to itself says to stop the server first', async () => {
     expect(await cli('migrate', 'rollback')).toEqual({
       code: 1,
@@ -415,7 +444,22 @@ describe('admin commands while the server runs on the embedded store', () => {
     });
   });
 
+  it('a holder that does not answer on the socket is named, exit 1', async () => {
+    const sock = join(dataDir, 'admin.sock');
+    renameSync(sock, `${sock}.away`);
+    try {
+      expect(await cli('accounts', 'list')).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `baton: storage.data_dir: ${dataDir} is in use by process ${server.child.pid}, which does not answer on ${sock} (still starting? not a baton server? a server that could not open it logged admin.socket_failed); try again, or stop it to run \`baton accounts list\`\n`,
+      });
+    } finally {
+      renameSync(`${sock}.away`, sock);
+    }
+  });
+
   it('the socket is removed when the server stops', async () => {
+    expect(existsSync(join(dataDir, 'admin.sock'))).toBe(true);
     expect(await server.stop()).toBe(0);
     expect(existsSync(join(dataDir, 'admin.sock'))).toBe(false);
   });

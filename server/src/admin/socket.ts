@@ -43,6 +43,14 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+function setUmask(mask: number): number | undefined {
+  try {
+    return process.umask(mask);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface AdminSocket {
   path: string;
   close(): Promise<void>;
@@ -78,11 +86,12 @@ export async function serveAdminSocket(dataDir: string, stores: AdminStores, log
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // the socket file is created by bind(2), synchronously inside listen(): with this umask it is born 0600
-    const umask = process.umask(0o177);
+    // (a worker thread cannot set the umask: the chmod below and the 0700 data directory still apply)
+    const umask = setUmask(0o177);
     try {
       server.listen(path, () => resolve());
     } finally {
-      process.umask(umask);
+      if (umask !== undefined) setUmask(umask);
     }
   });
   chmodSync(path, 0o600);
