@@ -8,6 +8,8 @@
  *   baton keys generate-kek
  *   baton keys rewrap [--config FILE]
  * The config file comes from --config, else BATON_CONFIG, else config/development.yaml (embedded default).
+ * Admin operations (accounts, consents, keys list: admin/operations.ts) run on the store, or, while a server
+ * holds the embedded store, through that server's admin socket (admin/socket.ts), with the same output.
  * Exit codes: 0 ok, 1 runtime failure, 64 usage, 78 configuration error (one message, no stack trace).
  */
 import { parseArgs } from 'node:util';
@@ -18,9 +20,12 @@ import { KeyStore, KeyStoreError } from './keys/keystore.ts';
 import { rewrapSecrets } from './keys/rewrap.ts';
 import { createLogger } from './logger.ts';
 import { AccountStore } from './accounts/store.ts';
+import { AdminError } from './admin/errors.ts';
+import { printResult, runOperation } from './admin/operations.ts';
+import { AdminUnavailableError, adminSocketPath, callAdminSocket } from './admin/socket.ts';
 import { hashPassword } from './idp/password.ts';
 import { StartupError, startServer } from './main.ts';
-import { openStorage, StorageError } from './storage/index.ts';
+import { DataDirInUseError, openStorage, StorageError, type Storage } from './storage/index.ts';
 import { migrationConfig } from '../../migrations/index.ts';
 
 const USAGE = `usage: baton <command> [--config FILE]
@@ -38,9 +43,12 @@ const USAGE = `usage: baton <command> [--config FILE]
   keys rewrap                   re-encrypt every stored secret under the current KEK (after a KEK rotation)
   users hash-password           read a password on stdin, print its scrypt hash (local directory)
   accounts list                 accounts: id, IdP, subject, roles, state
-  accounts disable|enable ID    a disabled account gets no token and no refresh
+  accounts disable|enable ACCOUNT
+                                a disabled account gets no token and no refresh
   consents revoke ACCOUNT [--client ID]
-                                forget remembered consents (the user is asked again)`;
+                                forget remembered consents (the user is asked again)
+  (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
+   accounts, consents and keys list also work while the server runs on the embedded store.)`;
 
 class UsageError extends Error {}
 
@@ -79,6 +87,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const path = configPathFrom(values.config, process.env);
   const config = loadConfigFile(path);
+  const request = adminRequest(command, sub, arg, values);
+  if (request) return admin(config, request);
 
   switch (command) {
     case 'start':
@@ -94,8 +104,9 @@ async function main(argv: string[]): Promise<number> {
     case 'keys':
       return keys(config, sub, arg, values.force ?? false);
     case 'accounts':
+      throw new UsageError('accounts list|disable ACCOUNT|enable ACCOUNT');
     case 'consents':
-      return accounts(config, command, sub, arg, values.client);
+      throw new UsageError('consents revoke ACCOUNT [--client ID]');
     default:
       throw new UsageError(`unknown command ${command}`);
   }
@@ -103,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function start(config: Config, path: string): Promise<number> {
   const log = createLogger(config.logging.level, undefined, config.logging.format);
-  const running = await startServer(config, log);
+  const running = await startServer(config, log, { configFile: path });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'server.draining');
@@ -126,11 +137,17 @@ async function start(config: Config, path: string): Promise<number> {
   return 0;
 }
 
-async function withStorage<T>(
-  config: Config,
-  fn: (s: Awaited<ReturnType<typeof openStorage>>) => Promise<T>,
-): Promise<T> {
-  const storage = await openStorage(config, createLogger('warn'));
+/** Runs fn on the store; `what` names the command when a running server holds the embedded store. */
+async function withStorage<T>(config: Config, what: string, fn: (s: Storage) => Promise<T>): Promise<T> {
+  let storage: Storage;
+  try {
+    storage = await openStorage(config, createLogger('warn'));
+  } catch (err) {
+    if (!(err instanceof DataDirInUseError)) throw err;
+    throw new StorageError(
+      `storage.data_dir: ${err.dir} is in use by process ${err.pid} (a running baton?); stop it first: \`baton ${what}\` needs the embedded store to itself`,
+    );
+  }
   try {
     return await fn(storage);
   } finally {
@@ -139,7 +156,7 @@ async function withStorage<T>(
 }
 
 async function migrate(config: Config, sub: string | undefined): Promise<number> {
-  return withStorage(config, async (storage) => {
+  return withStorage(config, `migrate ${sub ?? ''}`.trim(), async (storage) => {
     if (sub === 'latest' || sub === 'rollback') {
       const names = await storage.migrate(sub);
       process.stdout.write(names.length ? `${sub}: ${names.join(', ')}\n` : `${sub}: nothing to do\n`);
@@ -159,7 +176,7 @@ async function migrate(config: Config, sub: string | undefined): Promise<number>
 }
 
 async function keys(config: Config, sub: string | undefined, kid: string | undefined, force: boolean): Promise<number> {
-  return withStorage(config, async (storage) => {
+  return withStorage(config, `keys ${sub ?? ''}`.trim(), async (storage) => {
     const store = new KeyStore(storage.db, resolveKek(config));
     // zero downtime: a published key must have reached every process (and RPs' JWKS caches) before it signs;
     // a retiring key must outlive the tokens it signed.
@@ -168,15 +185,6 @@ async function keys(config: Config, sub: string | undefined, kid: string | undef
       ? 0
       : Math.max(config.tokens.access_token_ttl, ...config.resources.map((r) => r.access_token_ttl ?? 0)) + 60;
     switch (sub) {
-      case 'list': {
-        const rows = await store.list();
-        for (const r of rows) {
-          process.stdout.write(
-            `${r.kid}  ${r.alg}  ${r.state.padEnd(9)}  created ${new Date(r.created_at).toISOString()}\n`,
-          );
-        }
-        return 0;
-      }
       case 'publish': {
         await store.ensureActiveKey(config.keys.algorithm);
         const newKid = await store.publish(config.keys.algorithm);
@@ -213,37 +221,78 @@ async function keys(config: Config, sub: string | undefined, kid: string | undef
   });
 }
 
-async function accounts(
-  config: Config,
-  command: 'accounts' | 'consents',
+interface AdminRequest {
+  /** an operation of admin/operations.ts */
+  name: string;
+  args: Record<string, unknown>;
+  /** the command, for messages */
+  command: string;
+}
+
+/** The commands that are admin operations, as an operation name and its arguments. */
+function adminRequest(
+  command: string,
   sub: string | undefined,
-  id: string | undefined,
-  client: string | undefined,
-): Promise<number> {
-  return withStorage(config, async (storage) => {
-    const store = new AccountStore(storage.db, resolveKek(config));
-    if (command === 'accounts' && sub === 'list') {
-      for (const a of await store.list()) {
-        process.stdout.write(
-          `${a.id}  ${a.idpId ?? '-'}  ${a.idpSubject}  [${a.roles.join(',')}]  ${a.disabled ? 'disabled' : 'enabled'}\n`,
-        );
-      }
-      return 0;
+  arg: string | undefined,
+  values: { client?: string | undefined },
+): AdminRequest | undefined {
+  const what = `${command} ${sub ?? ''}`.trim();
+  const account = (usage: string) => {
+    if (!arg) throw new UsageError(usage);
+    return arg;
+  };
+  switch (what) {
+    case 'accounts list':
+      return { name: 'accounts.list', args: {}, command: what };
+    case 'accounts disable':
+    case 'accounts enable':
+      return { name: `accounts.${sub}`, args: { account: account(`${what} ACCOUNT`) }, command: what };
+    case 'consents revoke':
+      return {
+        name: 'consents.revoke',
+        args: {
+          account: account('consents revoke ACCOUNT [--client ID]'),
+          ...(values.client ? { client: values.client } : {}),
+        },
+        command: what,
+      };
+    case 'keys list':
+      return { name: 'keys.list', args: {}, command: what };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Runs an admin operation on the store; when a live process holds the embedded store, asks it through its
+ * admin socket instead (the server serves one; the output is the same).
+ */
+async function admin(config: Config, request: AdminRequest): Promise<number> {
+  let result: unknown;
+  try {
+    const storage = await openStorage(config, createLogger('warn'));
+    try {
+      const kek = resolveKek(config);
+      const stores = {
+        db: storage.db,
+        accounts: new AccountStore(storage.db, kek),
+        keys: new KeyStore(storage.db, kek),
+      };
+      result = await runOperation(stores, request.name, request.args);
+    } finally {
+      await storage.close();
     }
-    if (command === 'accounts' && (sub === 'disable' || sub === 'enable')) {
-      if (!id) throw new UsageError(`accounts ${sub} ID`);
-      if (!(await store.setDisabled(id, sub === 'disable'))) throw new KeyStoreError(`no account ${id}`);
-      process.stdout.write(`${sub}d ${id}\n`);
-      return 0;
-    }
-    if (command === 'consents' && sub === 'revoke') {
-      if (!id) throw new UsageError('consents revoke ACCOUNT [--client ID]');
-      const n = await store.revokeConsents(id, client);
-      process.stdout.write(`revoked ${n} consent${n === 1 ? '' : 's'}\n`);
-      return 0;
-    }
-    throw new UsageError('accounts list|disable ID|enable ID, consents revoke ACCOUNT [--client ID]');
-  });
+  } catch (err) {
+    if (!(err instanceof DataDirInUseError)) throw err;
+    result = await callAdminSocket(err.dir, request.name, request.args).catch((cause: unknown) => {
+      if (!(cause instanceof AdminUnavailableError)) throw cause;
+      throw new StorageError(
+        `storage.data_dir: ${err.dir} is in use by process ${err.pid}, which does not answer on ${adminSocketPath(err.dir)} (still starting? not a baton server? a server that could not open it logged admin.socket_failed); try again, or stop it to run \`baton ${request.command}\``,
+      );
+    });
+  }
+  process.stdout.write(printResult(request.name, result));
+  return 0;
 }
 
 async function readStdin(): Promise<string> {
@@ -263,7 +312,12 @@ main(process.argv.slice(2)).then(
     } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`baton: ${usageMessage(err as Error, process.argv.slice(2))}\n${USAGE}\n`);
       process.exitCode = 64;
-    } else if (err instanceof StorageError || err instanceof StartupError || err instanceof KeyStoreError) {
+    } else if (
+      err instanceof StorageError ||
+      err instanceof StartupError ||
+      err instanceof KeyStoreError ||
+      err instanceof AdminError
+    ) {
       process.stderr.write(`baton: ${err.message}\n`);
       process.exitCode = 1;
     } else {

@@ -1,9 +1,10 @@
 /**
- * startServer: config → storage (+ migrations) → keys → provider → koa app → listen, and a close() that
- * drains: stop accepting, let in-flight requests finish, then close the pools (SIGTERM, see cli.ts).
+ * startServer: config → bind the listeners (503 until ready) → storage (+ migrations) → keys → provider →
+ * koa app → serve (+ the admin socket on the embedded store), and a close() that drains: stop accepting, let
+ * in-flight requests finish, then close the pools (SIGTERM, see cli.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
@@ -19,12 +20,13 @@ import { userGrants } from './provider/user-grants.ts';
 import { clientRegistry } from './provider/clients.ts';
 import { attachProviderEvents } from './provider/events.ts';
 import { collectLineage } from './provider/lineage.ts';
-import { createMetrics } from './http/metrics.ts';
+import { createMetrics, type Metrics } from './http/metrics.ts';
 import { loginThrottle } from './http/login-throttle.ts';
 import { registrationThrottle } from './http/registration-throttle.ts';
 import { createProvider } from './provider/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
+import { serveAdminSocket } from './admin/socket.ts';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -48,9 +50,24 @@ export interface RunningServer {
 
 const DRAIN_TIMEOUT_MS = 10_000;
 
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  const storage = await openStorage(config, log);
+export interface StartOptions {
+  /** the configuration file, named in the messages that tell the operator what to change */
+  configFile?: string;
+}
+
+/** A listener could not bind its address (taken, privileged, not this machine's): one line for the operator. */
+export class ListenError extends StartupError {
+  override name = 'ListenError';
+}
+
+export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  // bind first: a taken port is reported before storage is opened (nothing migrated, no key created). Until
+  // the app is ready the listener answers 503.
+  const metrics = config.metrics.enabled ? createMetrics(new URL(config.issuer).pathname) : undefined;
+  const bound = await bindListeners(config, metrics, options);
+  let storage: Storage | undefined;
   try {
+    storage = await openStorage(config, log);
     if (config.storage.migrate_on_start) {
       const ran = await storage.migrate('latest');
       if (ran.length) log.info({ migrations: ran }, 'migrations.applied');
@@ -59,14 +76,101 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         'storage: migrations are pending; run `baton migrate latest` (storage.migrate_on_start is false)',
       );
     }
-    return await listen(config, log, storage);
+    return await listen(config, log, storage, bound, metrics);
   } catch (err) {
-    await storage.close();
+    await bound.close();
+    await storage?.close();
     throw err;
   }
 }
 
-async function listen(config: Config, log: Logger, storage: Storage): Promise<RunningServer> {
+interface Bound {
+  server: Server;
+  url: string;
+  metricsListener: { url: string; server: Server } | undefined;
+  /** hands the listener to the app */
+  serve(handler: RequestListener): void;
+  close(): Promise<void>;
+}
+
+const starting: RequestListener = (_req, res) => {
+  res
+    .writeHead(503, { 'content-type': 'application/json', 'cache-control': 'no-store', 'retry-after': '1' })
+    .end(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'the server is starting' }));
+};
+
+async function bindListeners(config: Config, metrics: Metrics | undefined, options: StartOptions): Promise<Bound> {
+  let handler: RequestListener = starting;
+  const server = createServer((req, res) => handler(req, res));
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  server.maxHeadersCount = 100; // more header lines than any client sends: 431 (RFC 6585 §5), before koa
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(listenError(err, config.listen, 'listen', options)));
+    server.listen(config.listen.port, config.listen.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  // metrics on their own listener, so that the public port never serves them
+  let metricsListener: Bound['metricsListener'];
+  try {
+    metricsListener = metrics
+      ? await metrics.listen(config.metrics.host, config.metrics.port).catch((err: Error) => {
+          throw listenError(err, config.metrics, 'metrics', options);
+        })
+      : undefined;
+  } catch (err) {
+    await new Promise((resolve) => server.close(resolve));
+    throw err;
+  }
+  return {
+    server,
+    url: `http://${host}:${port}`,
+    metricsListener,
+    serve: (next) => (handler = next),
+    close: async () => {
+      server.closeAllConnections();
+      metricsListener?.server.closeAllConnections();
+      await Promise.all([
+        new Promise((resolve) => server.close(resolve)),
+        metricsListener && new Promise((resolve) => metricsListener.server.close(resolve)),
+      ]);
+    },
+  };
+}
+
+/** EADDRINUSE and kin: which address, and what to change (no stack trace). Others are rethrown as they are. */
+function listenError(
+  err: NodeJS.ErrnoException,
+  at: { host: string; port: number },
+  key: 'listen' | 'metrics',
+  options: StartOptions,
+): Error {
+  const address = `${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
+  const where = options.configFile ?? 'the configuration';
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new ListenError(
+        `${address} is already in use (another baton or program is listening there); stop it or set ${key}.port in ${where}`,
+      );
+    case 'EACCES':
+      return new ListenError(
+        `${address}: permission denied (a port below 1024 needs privileges); set ${key}.port in ${where}`,
+      );
+    case 'EADDRNOTAVAIL':
+      return new ListenError(`${address}: ${at.host} is not an address of this machine; set ${key}.host in ${where}`);
+    default:
+      return err;
+  }
+}
+
+async function listen(
+  config: Config,
+  log: Logger,
+  storage: Storage,
+  bound: Bound,
+  metrics: Metrics | undefined,
+): Promise<RunningServer> {
   const kek = resolveKek(config);
   const keystore = new KeyStore(storage.db, kek);
   await keystore.ensureActiveKey(config.keys.algorithm);
@@ -82,7 +186,6 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
   let policy = new Policy(config);
   const clients = clientRegistry({ config, policy: () => policy, redis: storage.redis, log, kek });
   const grants = userGrants({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
-  const metrics = config.metrics.enabled ? createMetrics(new URL(config.issuer).pathname) : undefined;
 
   const build = async (keys: KeySet): Promise<Provider> => {
     const provider = createProvider(config, {
@@ -171,19 +274,15 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
       : {}),
   });
   const handler = app.callback();
-  const server = createServer((req, res) => void handler(req, res));
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
-  server.maxHeadersCount = 100; // more header lines than any client sends: 431 (RFC 6585 §5), before koa
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-  const url = `http://${host}:${port}`;
-  // metrics on their own listener, so that the public port never serves them
-  const metricsListener = metrics ? await metrics.listen(config.metrics.host, config.metrics.port) : undefined;
+  bound.serve((req, res) => void handler(req, res));
+  const { server, url, metricsListener } = bound;
+  // the command line's admin operations reach the embedded store through this server (admin/socket.ts)
+  const admin = storage.dataDir
+    ? await serveAdminSocket(storage.dataDir, { db: storage.db, accounts, keys: keystore }, log).catch((err: Error) => {
+        log.warn({ reason: err.message }, 'admin.socket_failed');
+        return undefined;
+      })
+    : undefined;
   log.info(
     { url, issuer: config.issuer, storage: storage.kind, ...(metricsListener ? { metrics: metricsListener.url } : {}) },
     'server.listening',
@@ -203,6 +302,7 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
       await drained;
       clearInterval(idle);
       clearTimeout(timer);
+      await admin?.close();
       if (metricsListener) {
         metricsListener.server.closeAllConnections();
         await new Promise<void>((resolve) => metricsListener.server.close(() => resolve()));

@@ -1,14 +1,24 @@
 /**
  * The command line and the process lifecycle: configuration errors as one message (exit 78), migrations
- * up and down, the embedded store's persistence and single-process lock, and graceful shutdown on SIGTERM
- * (stop accepting, finish in-flight requests, exit 0).
+ * up and down, the embedded store's persistence and single-process lock, a taken port reported before
+ * storage is touched, the admin commands (on the store, and through the running server's admin socket on
+ * the embedded store), and graceful shutdown on SIGTERM (stop accepting, finish in-flight requests, exit 0).
  */
-import { connect } from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, renameSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import pg from 'pg';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AccountStore, accountIdFor } from '../src/accounts/store.ts';
+import { resolveKek } from '../src/keys/kek.ts';
+import { createLogger } from '../src/logger.ts';
+import { localIssuer } from '../src/idp/registry.ts';
+import { openStorage } from '../src/storage/index.ts';
 import { freshDatabase, makeConfig, SERVICE_SECRET } from './helpers.ts';
-import { runCli, startServerProcess, writeConfig } from './processes.ts';
+import { runCli, startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import { tempDir } from './temp.ts';
 
 const embeddedConfig = () => {
@@ -149,5 +159,311 @@ describe('graceful shutdown', () => {
     expect(response).toContain('"access_token":"ey');
     expect(await exited).toBe(0);
     expect(server.output.join('\n')).toContain('"msg":"server.closed"');
+  });
+});
+
+const LOGS = 'https://logs.mcp.example.com/mcp';
+const COST = 'https://cost.internal.example.com';
+const CORP_ISSUER = 'https://idp.corp.example.com';
+const ALICE = accountIdFor(localIssuer('local'), 'alice');
+const BOB = accountIdFor(localIssuer('local'), 'bob');
+const CORP_BOB = accountIdFor(CORP_ISSUER, '00u-bob');
+
+/** Writes accounts (alice, bob, and a second "bob" from another IdP) and alice's consents on a store. */
+async function seedStore(storageConfig: Record<string, unknown>, consents: [string, string][]): Promise<void> {
+  const config = makeConfig({ storage: storageConfig });
+  const storage = await openStorage(config, createLogger('silent'));
+  try {
+    await storage.migrate('latest');
+    const accounts = new AccountStore(storage.db, resolveKek(config));
+    const local = { idpId: 'local', idpIssuer: localIssuer('local') };
+    await accounts.recordLogin({
+      ...local,
+      idpSubject: 'alice',
+      profile: { preferred_username: 'alice', email: 'alice@example.com' },
+      groups: ['developers'],
+      roles: ['developer'],
+    });
+    await accounts.recordLogin({
+      ...local,
+      idpSubject: 'bob',
+      profile: { preferred_username: 'bob', email: 'bob@example.com' },
+      groups: ['oncall'],
+      roles: ['sre'],
+    });
+    await accounts.recordLogin({
+      idpId: 'corp',
+      idpIssuer: CORP_ISSUER,
+      idpSubject: '00u-bob',
+      profile: { preferred_username: 'bob', email: 'Bob@Corp.example.com' },
+      groups: [],
+      roles: [],
+    });
+    for (const [client, resource] of consents) await accounts.saveConsent(ALICE, client, resource, ['logs.read']);
+  } finally {
+    await storage.close();
+  }
+}
+
+const UNKNOWN = (name: string) =>
+  `baton: no account matches "${name}" (name one by its id, IDP:SUBJECT, an IdP subject, a username or an email; see baton accounts list)\n`;
+const AMBIGUOUS_BOB = `baton: "bob" matches 2 accounts: ${BOB} (local:bob), ${CORP_BOB} (corp:00u-bob); name one by its id or as IDP:SUBJECT\n`;
+
+describe('consents revoke counts what it deleted', () => {
+  const consents: [string, string][] = [
+    ['partner-app', LOGS],
+    ['partner-app', COST],
+    ['third-party-agent', LOGS],
+  ];
+  const revokes = async (file: string) => {
+    expect(await runCli(['consents', 'revoke', 'alice', '--client', 'third-party-agent', '--config', file])).toEqual({
+      code: 0,
+      stdout: 'revoked 1 consent\n',
+      stderr: '',
+    });
+    expect(await runCli(['consents', 'revoke', 'alice@example.com', '--config', file])).toEqual({
+      code: 0,
+      stdout: 'revoked 2 consents\n',
+      stderr: '',
+    });
+    expect(await runCli(['consents', 'revoke', ALICE, '--config', file])).toEqual({
+      code: 0,
+      stdout: 'revoked 0 consents\n',
+      stderr: '',
+    });
+    expect(await runCli(['consents', 'revoke', 'nobody', '--config', file])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: UNKNOWN('nobody'),
+    });
+  };
+
+  it('on the embedded store', async () => {
+    const storage = { data_dir: join(tempDir('cli'), 'data') };
+    await seedStore(storage, consents);
+    await revokes(writeConfig(makeConfig({ storage })));
+  }, 120_000);
+
+  it('on PostgreSQL', async () => {
+    const db = await freshDatabase();
+    try {
+      await seedStore({ postgres: db.url }, consents);
+      await revokes(writeConfig(makeConfig({ storage: { postgres: db.url } })));
+    } finally {
+      await db.drop();
+    }
+  }, 120_000);
+});
+
+describe('a port already in use', () => {
+  let taken: ReturnType<typeof createServer>;
+  let port: number;
+  beforeAll(async () => {
+    taken = createServer();
+    await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', ok));
+    port = (taken.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((ok) => taken.close(() => ok())));
+  const inUse = (file: string) =>
+    `baton: 127.0.0.1:${port} is already in use (another baton or program is listening there); stop it or set listen.port in ${file}\n`;
+
+  it('is one line naming the address, exit 1, before the embedded data directory is created', async () => {
+    const dataDir = join(tempDir('cli'), 'data');
+    const file = writeConfig(makeConfig({ listen: { host: '127.0.0.1', port }, storage: { data_dir: dataDir } }));
+    expect(await runCli(['start', '--config', file])).toEqual({ code: 1, stdout: '', stderr: inUse(file) });
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('on PostgreSQL: nothing is migrated, no key created', async () => {
+    const db = await freshDatabase();
+    try {
+      const file = writeConfig(makeConfig({ listen: { host: '127.0.0.1', port }, storage: { postgres: db.url } }));
+      expect(await runCli(['start', '--config', file])).toEqual({ code: 1, stdout: '', stderr: inUse(file) });
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const tables = await client.query(
+          `select table_name from information_schema.tables where table_schema = 'public'`,
+        );
+        expect(tables.rows).toEqual([]);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
+/** Alice signs in to the first-party agent over HTTP (local directory); returns her tokens. */
+async function signInAlice(url: string): Promise<{ refresh_token: string }> {
+  const redirect = 'http://127.0.0.1/callback';
+  const agent = request.agent(url);
+  const verifier = randomBytes(32).toString('base64url');
+  const query = new URLSearchParams({
+    client_id: 'ide-agent',
+    redirect_uri: redirect,
+    response_type: 'code',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    resource: LOGS,
+    scope: 'logs.read',
+  });
+  const follow = async (location: string): Promise<{ code?: string; page?: request.Response }> => {
+    let next = location;
+    for (let i = 0; i < 10; i++) {
+      if (next.startsWith(redirect)) return { code: new URL(next).searchParams.get('code')! };
+      const res = await agent.get(next.startsWith('http') ? new URL(next).pathname + new URL(next).search : next);
+      if (res.status < 300 || res.status >= 400) return { page: res };
+      next = res.headers.location!;
+    }
+    throw new Error('too many redirects');
+  };
+  const { page } = await follow(`/auth?${query.toString()}`);
+  const html = page!.text;
+  const form = await agent
+    .post(/<form method="post" action="([^"]+)"/.exec(html)![1]!.replaceAll('&amp;', '&'))
+    .type('form')
+    .send({ csrf: /name="csrf" value="([^"]+)"/.exec(html)![1]!, username: 'alice', password: 'alice-password' })
+    .expect(303);
+  const { code } = await follow(form.headers.location!);
+  const tokens = await request(url)
+    .post('/token')
+    .type('form')
+    .send({
+      grant_type: 'authorization_code',
+      code: code!,
+      code_verifier: verifier,
+      redirect_uri: redirect,
+      client_id: 'ide-agent',
+      resource: LOGS,
+    })
+    .expect(200);
+  return tokens.body as { refresh_token: string };
+}
+
+describe('admin commands while the server runs on the embedded store', () => {
+  const dataDir = join(tempDir('cli'), 'data');
+  const file = writeConfig({ ...makeConfig({ storage: { data_dir: dataDir } }), logging: { level: 'info' } });
+  const cli = (...args: string[]) => runCli([...args, '--config', file]);
+  let server: ServerProcess;
+  beforeAll(async () => {
+    await seedStore({ data_dir: dataDir }, [['partner-app', LOGS]]);
+    server = await startServerProcess(file);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('serves them on a socket only its user can open', () => {
+    expect(statSync(join(dataDir, 'admin.sock')).mode & 0o777).toBe(0o600);
+  });
+
+  it('accounts list and keys list print what they print on the store', async () => {
+    expect(await cli('accounts', 'list')).toEqual({
+      code: 0,
+      stdout: `${ALICE}  local  alice  [developer]  enabled\n${BOB}  local  bob  [sre]  enabled\n${CORP_BOB}  corp  00u-bob  []  enabled\n`,
+      stderr: '',
+    });
+    const kid = (await request(server.url).get('/jwks')).body.keys[0].kid as string;
+    const keys = await cli('keys', 'list');
+    expect(keys.code).toBe(0);
+    expect(keys.stdout).toMatch(
+      new RegExp(`^${kid}  ES256  active     created \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z\\n$`),
+    );
+  });
+
+  it('consents revoke and accounts disable take an email or a username, and take effect', async () => {
+    const tokens = await signInAlice(server.url);
+    expect(await cli('consents', 'revoke', 'alice@example.com')).toEqual({
+      code: 0,
+      stdout: 'revoked 1 consent\n',
+      stderr: '',
+    });
+    expect(await cli('accounts', 'disable', 'alice')).toEqual({
+      code: 0,
+      stdout: `disabled ${ALICE} (local:alice)\n`,
+      stderr: '',
+    });
+    const refresh = await request(server.url).post('/token').type('form').send({
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token,
+      client_id: 'ide-agent',
+      resource: LOGS,
+    });
+    expect(refresh.status).toBe(400);
+    expect(refresh.body.error).toBe('invalid_grant');
+    expect(await cli('accounts', 'enable', 'local:alice')).toEqual({
+      code: 0,
+      stdout: `enabled ${ALICE} (local:alice)\n`,
+      stderr: '',
+    });
+    expect(server.output.join('\n')).toMatch(/"operation":"accounts\.disable","msg":"admin\.operation"/);
+  });
+
+  it('an ambiguous or unknown account is refused, exit 1', async () => {
+    expect(await cli('accounts', 'disable', 'bob')).toEqual({ code: 1, stdout: '', stderr: AMBIGUOUS_BOB });
+    expect(await cli('accounts', 'disable', 'nobody')).toEqual({ code: 1, stdout: '', stderr: UNKNOWN('nobody') });
+    // IDP:SUBJECT and an email (any case) name one of the two bobs
+    expect((await cli('accounts', 'disable', 'corp:00u-bob')).stdout).toBe(`disabled ${CORP_BOB} (corp:00u-bob)\n`);
+    expect((await cli('accounts', 'enable', 'bob@corp.example.com')).stdout).toBe(
+      `enabled ${CORP_BOB} (corp:00u-bob)\n`,
+    );
+  });
+
+  it('the socket answers bad requests with a 4xx and a message, never a crash', async () => {
+    const ask = (method: string, path: string, body?: string) =>
+      new Promise<{ status: number; body: unknown }>((ok, fail) => {
+        const req = httpRequest({ socketPath: join(dataDir, 'admin.sock'), method, path }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => ok({ status: res.statusCode!, body: JSON.parse(text) }));
+        });
+        req.on('error', fail);
+        req.end(body);
+      });
+    expect(await ask('POST', '/operations/accounts.disable', '{"account":5}')).toEqual({
+      status: 400,
+      body: { error: 'invalid_request', message: 'accounts.disable: Invalid input: expected string, received number' },
+    });
+    expect(await ask('POST', '/operations/accounts.disable', 'not json')).toEqual({
+      status: 400,
+      body: { error: 'invalid_request', message: 'the body is not JSON' },
+    });
+    expect(await ask('POST', '/operations/migrate.rollback', '{}')).toEqual({
+      status: 404,
+      body: { error: 'unknown_operation', message: 'no admin operation migrate.rollback' },
+    });
+    expect(await ask('POST', '/operations/__proto__', '{}')).toMatchObject({ status: 404 });
+    expect(await ask('GET', '/operations/accounts.list')).toMatchObject({ status: 404 });
+    expect((await cli('accounts', 'list')).code).toBe(0); // still serving
+  });
+
+  it('a command that needs the store to itself says to stop the server first', async () => {
+    expect(await cli('migrate', 'rollback')).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `baton: storage.data_dir: ${dataDir} is in use by process ${server.child.pid} (a running baton?); stop it first: \`baton migrate rollback\` needs the embedded store to itself\n`,
+    });
+  });
+
+  it('a holder that does not answer on the socket is named, exit 1', async () => {
+    const sock = join(dataDir, 'admin.sock');
+    renameSync(sock, `${sock}.away`);
+    try {
+      expect(await cli('accounts', 'list')).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `baton: storage.data_dir: ${dataDir} is in use by process ${server.child.pid}, which does not answer on ${sock} (still starting? not a baton server? a server that could not open it logged admin.socket_failed); try again, or stop it to run \`baton accounts list\`\n`,
+      });
+    } finally {
+      renameSync(`${sock}.away`, sock);
+    }
+  });
+
+  it('the socket is removed when the server stops', async () => {
+    expect(existsSync(join(dataDir, 'admin.sock'))).toBe(true);
+    expect(await server.stop()).toBe(0);
+    expect(existsSync(join(dataDir, 'admin.sock'))).toBe(false);
   });
 });

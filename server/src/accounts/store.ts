@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Kek } from '../keys/kek.ts';
+import { affectedRows } from '../storage/affected-rows.ts';
 
 export interface Account {
   id: string;
@@ -140,7 +141,7 @@ export class AccountStore {
     const n = await this.#db('accounts')
       .where({ id })
       .update({ disabled_at: disabled ? this.#db.fn.now() : null, updated_at: this.#db.fn.now() });
-    return n === 1;
+    return affectedRows(n) === 1;
   }
 
   async consentedScopes(accountId: string, clientId: string, resource: string): Promise<string[]> {
@@ -163,6 +164,6 @@ export class AccountStore {
   async revokeConsents(accountId: string, clientId?: string): Promise<number> {
     const q = this.#db('consents').where({ account_id: accountId });
     if (clientId) void q.andWhere({ client_id: clientId });
-    return q.delete();
+    return affectedRows(await q.delete());
   }
 }

@@ -22,6 +22,8 @@ export interface Storage {
   readonly kind: 'embedded' | 'postgres' | 'postgres+redis';
   readonly db: Knex;
   readonly redis: Redis | undefined;
+  /** the embedded store's directory (absolute); undefined on PostgreSQL */
+  readonly dataDir?: string;
   adapterFor(model: string): Adapter;
   migrate(direction?: 'latest' | 'rollback'): Promise<string[]>;
   /** Readiness: each store answers, and the schema is current. Never throws. */
@@ -33,9 +35,24 @@ export class StorageError extends Error {
   override name = 'StorageError';
 }
 
+/** The embedded store's directory is held by another live process (a running server, or another command). */
+export class DataDirInUseError extends StorageError {
+  override name = 'DataDirInUseError';
+  readonly dir: string;
+  readonly pid: number;
+  constructor(dir: string, pid: number) {
+    super(
+      `storage.data_dir: ${dir} is in use by process ${pid}; the embedded store serves one process (use storage.postgres to run several)`,
+    );
+    this.dir = dir;
+    this.pid = pid;
+  }
+}
+
 export async function openStorage(config: Config, log: Logger): Promise<Storage> {
   const { storage } = config;
   let release = () => {};
+  let dataDir: string | undefined;
   let db: Knex;
   // knex reports pool and connection trouble through this hook (default: console)
   const knexLog = {
@@ -59,6 +76,7 @@ export async function openStorage(config: Config, log: Logger): Promise<Storage>
     });
   } else {
     const dir = resolve(storage.data_dir);
+    dataDir = dir;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     release = lockDataDir(dir);
     db = knexFactory({
@@ -107,6 +125,7 @@ export async function openStorage(config: Config, log: Logger): Promise<Storage>
     kind,
     db,
     redis,
+    ...(dataDir ? { dataDir } : {}),
     adapterFor(model) {
       let adapter = adapters.get(model);
       if (!adapter) {
@@ -152,11 +171,7 @@ function lockDataDir(dir: string): () => void {
     writeFileSync(lock, String(process.pid), { flag: 'wx' });
   } catch {
     const pid = Number(readFileSync(lock, 'utf8'));
-    if (pid && pid !== process.pid && isAlive(pid)) {
-      throw new StorageError(
-        `storage.data_dir: ${dir} is in use by process ${pid}; the embedded store serves one process (use storage.postgres to run several)`,
-      );
-    }
+    if (pid && pid !== process.pid && isAlive(pid)) throw new DataDirInUseError(dir, pid);
     writeFileSync(lock, String(process.pid));
   }
   return () => rmSync(lock, { force: true });

@@ -1,0 +1,120 @@
+/**
+ * The command line's admin operations, each implemented once. The CLI runs one on the store itself, or,
+ * when a running server holds the embedded store, asks that server to run it (admin/socket.ts); either way
+ * the arguments are checked here, the result is plain JSON and `print` turns it into the command's output,
+ * so both paths print the same. To add one: an entry in OPERATIONS, and its command in cli.ts's
+ * adminRequest().
+ */
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import type { AccountStore } from '../accounts/store.ts';
+import type { KeyStore } from '../keys/keystore.ts';
+import { AdminError } from './errors.ts';
+import { accountLabel, resolveAccount } from './resolve-account.ts';
+
+export interface AdminStores {
+  db: Knex;
+  accounts: AccountStore;
+  keys: KeyStore;
+}
+
+interface Operation<A, R> {
+  /** the arguments, checked on the side that runs the operation */
+  args: z.ZodType<A>;
+  /** runs it; the result is JSON (it may cross the admin socket) */
+  run(stores: AdminStores, args: A): Promise<R>;
+  /** the command's standard output */
+  print(result: R): string;
+}
+
+const operation = <A, R>(op: Operation<A, R>) => op as unknown as Operation<unknown, unknown>;
+
+/** an account as the operator names it (see resolve-account.ts) */
+const accountName = z.string().min(1).max(1024);
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+const setDisabled = (disabled: boolean) =>
+  operation({
+    args: z.strictObject({ account: accountName }),
+    async run({ db, accounts }, { account }) {
+      const found = await resolveAccount(db, accounts, account);
+      if (!(await accounts.setDisabled(found.id, disabled))) {
+        throw new AdminError('not_found', `no account matches "${account}"`);
+      }
+      return { account: accountLabel(found) };
+    },
+    print: ({ account }) => `${disabled ? 'disabled' : 'enabled'} ${account}\n`,
+  });
+
+export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new Map([
+  [
+    'accounts.list',
+    operation({
+      args: z.strictObject({}),
+      async run({ accounts }) {
+        return (await accounts.list()).map((a) => ({
+          id: a.id,
+          idp: a.idpId,
+          subject: a.idpSubject,
+          roles: a.roles,
+          disabled: a.disabled,
+        }));
+      },
+      print: (rows) =>
+        rows
+          .map(
+            (a) =>
+              `${a.id}  ${a.idp ?? '-'}  ${a.subject}  [${a.roles.join(',')}]  ${a.disabled ? 'disabled' : 'enabled'}\n`,
+          )
+          .join(''),
+    }),
+  ],
+  ['accounts.disable', setDisabled(true)],
+  ['accounts.enable', setDisabled(false)],
+  [
+    'consents.revoke',
+    operation({
+      args: z.strictObject({ account: accountName, client: z.string().min(1).max(1024).optional() }),
+      async run({ db, accounts }, { account, client }) {
+        const found = await resolveAccount(db, accounts, account);
+        return { revoked: await accounts.revokeConsents(found.id, client) };
+      },
+      print: ({ revoked }) => `revoked ${plural(revoked, 'consent')}\n`,
+    }),
+  ],
+  [
+    'keys.list',
+    operation({
+      args: z.strictObject({}),
+      async run({ keys }) {
+        return (await keys.list()).map((k) => ({
+          kid: k.kid,
+          alg: k.alg,
+          state: k.state,
+          created_at: new Date(k.created_at).toISOString(),
+        }));
+      },
+      print: (rows) => rows.map((r) => `${r.kid}  ${r.alg}  ${r.state.padEnd(9)}  created ${r.created_at}\n`).join(''),
+    }),
+  ],
+]);
+
+function find(name: string): Operation<unknown, unknown> {
+  const op = OPERATIONS.get(name);
+  if (!op) throw new AdminError('unknown_operation', `no admin operation ${name}`);
+  return op;
+}
+
+/** Runs an operation; its arguments are checked first (AdminError invalid_request). */
+export async function runOperation(stores: AdminStores, name: string, args: unknown): Promise<unknown> {
+  const op = find(name);
+  const parsed = op.args.safeParse(args);
+  if (!parsed.success) {
+    throw new AdminError('invalid_request', `${name}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  return op.run(stores, parsed.data);
+}
+
+export function printResult(name: string, result: unknown): string {
+  return find(name).print(result);
+}
