@@ -6,7 +6,8 @@
  *   - per-method scopes: `tools/call` + tool name, `resources/read`, `prompts/get`, … → required scopes
  *     (default: a tool needs the scope named like the tool); the `Mcp-Method` / `Mcp-Name` headers, when
  *     present, must match the JSON-RPC body; a missing scope → 403 `insufficient_scope` naming what is
- *     needed, so the client can step up;
+ *     needed, so the client can step up; a token with no scope at all is refused the same way for every
+ *     method (RFC 6750 §3.1), unless the method is configured to need no scope (`scopes: { initialize: [] }`);
  *   - the caller (user, IdP identity, client, kind, actor chain, roles, scopes) for tool handlers;
  *   - one audit event per call, arguments hashed (or left out);
  *   - DNS-rebinding protection (MCP transports 2025-11-25 §Security Warning, MUST): a request whose
@@ -16,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { createVerifier, DPOP_ALGS, TokenError, type Caller, type VerifierOptions, type Verify } from './verify.ts';
 
-export interface McpAuthOptions extends Omit<VerifierOptions, 'audience'> {
+export interface McpAuthOptions extends Omit<VerifierOptions, 'audience' | 'allowEmptyScope'> {
   /** the MCP endpoint's URL: the resource identifier and the tokens' audience */
   resource: string;
   resourceName?: string;
@@ -24,7 +25,9 @@ export interface McpAuthOptions extends Omit<VerifierOptions, 'audience'> {
   scopesSupported?: string[];
   /**
    * Required scopes per MCP method: keys `method` or `method:name` (tool name, prompt name or resource URI).
-   * `tools/call` defaults to the tool's name; other methods need no scope beyond a valid token.
+   * `tools/call` defaults to the tool's name; other methods need a valid token carrying some scope. An
+   * explicit `[]` means the method needs no scope at all: a valid token without any scope may call it
+   * (e.g. `{ initialize: [], 'notifications/initialized': [], ping: [] }`); nothing else is open to one.
    */
   scopes?: Record<string, string | string[]>;
   /** one event per call; default: none */
@@ -107,7 +110,8 @@ const CORS_ALLOW_HEADERS =
 const CORS_EXPOSE = 'WWW-Authenticate, Mcp-Session-Id';
 
 export function createMcpAuth(options: McpAuthOptions) {
-  const verify: Verify = createVerifier({ ...options, audience: options.resource });
+  // the guard decides about tokens without scope itself (per method, below)
+  const verify: Verify = createVerifier({ ...options, audience: options.resource, allowEmptyScope: true });
   const resourceUrl = new URL(options.resource);
   const metadataPath = `/.well-known/oauth-protected-resource${resourceUrl.pathname === '/' ? '' : resourceUrl.pathname}`;
   const metadataUrl = `${resourceUrl.origin}${metadataPath}`;
@@ -122,12 +126,19 @@ export function createMcpAuth(options: McpAuthOptions) {
     ...(options.resourceName ? { resource_name: options.resourceName } : {}),
   };
 
+  /** The configured rule for a call, if any. */
+  function ruleOf(method: string, name: string | undefined): string[] | undefined {
+    const rule = options.scopes?.[`${method}:${name ?? ''}`] ?? options.scopes?.[method];
+    return rule === undefined ? undefined : Array.isArray(rule) ? rule : [rule];
+  }
+
   function requiredScopes(method: string | undefined, name: string | undefined): string[] {
     if (!method) return [];
-    const rule = options.scopes?.[`${method}:${name ?? ''}`] ?? options.scopes?.[method];
-    if (rule !== undefined) return Array.isArray(rule) ? rule : [rule];
-    return method === 'tools/call' && name ? [name] : [];
+    return ruleOf(method, name) ?? (method === 'tools/call' && name ? [name] : []);
   }
+
+  /** Only a method configured with an explicit `[]` is open to a token without any scope. */
+  const needsNoScope = (call: Call) => call.method !== undefined && ruleOf(call.method, call.name)?.length === 0;
 
   /**
    * RFC 6750 §3 / RFC 9728 §5.1; a request that used the DPoP scheme gets a DPoP challenge with the proof
@@ -290,6 +301,14 @@ export function createMcpAuth(options: McpAuthOptions) {
       audit('denied', 403, first, caller, `missing scope ${missing.join(' ')}`);
       return challenge(403, 'insufficient_scope', `this call needs ${required.join(' ')}`, required, scheme);
     }
+    if (caller.scopes.length === 0 && !(calls.length > 0 && calls.every(needsNoScope))) {
+      // RFC 6750 §3.1, MCP authorization §Scope Challenge Handling: a valid token that grants nothing
+      // here (a resource server that checks only the audience would let it list everything) → 403
+      // naming the scopes for basic use, so the client asks for them
+      const needed = required.length > 0 ? required : (options.scopesSupported ?? []);
+      audit('denied', 403, first, caller, 'the token carries no scope');
+      return challenge(403, 'insufficient_scope', 'this token carries no scope', needed, scheme);
+    }
     audit('allowed', 200, first, caller);
     return { ok: true, caller, token, method: first?.method, name: first?.name, required };
   }
@@ -310,6 +329,7 @@ export function createMcpAuth(options: McpAuthOptions) {
     preflight,
     requiredScopes,
     mayCall,
+    /** the guard's verifier: it accepts a token without scope (the guard refuses one per method) */
     verify,
   };
 }

@@ -30,9 +30,12 @@ export interface Caller {
   claims: JWTPayload;
 }
 
-export type TokenErrorCode = 'invalid_token' | 'invalid_dpop_proof';
+export type TokenErrorCode = 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope';
 
-/** A refusal, with the RFC 6750 / RFC 9449 error code and the detail for logs (never the token). */
+/**
+ * A refusal, with the RFC 6750 / RFC 9449 error code and the detail for logs (never the token). Answer
+ * `invalid_token` and `invalid_dpop_proof` with 401, `insufficient_scope` with 403 (RFC 6750 §3.1).
+ */
 export class TokenError extends Error {
   override name = 'TokenError';
   readonly code: TokenErrorCode;
@@ -56,6 +59,11 @@ export interface VerifierOptions {
    * process within its lifetime is accepted there.
    */
   dpopReplay?: ReplayStore;
+  /**
+   * Accept a token that carries no scope at all (default false: `TokenError('insufficient_scope')`). baton
+   * never issues one; a token granting nothing must not pass a service that checks only the audience.
+   */
+  allowEmptyScope?: boolean;
   fetch?: typeof fetch;
 }
 
@@ -217,6 +225,10 @@ export function createVerifier(options: VerifierOptions) {
     // RFC 8707: exactly this audience, never a list that merely includes it
     if (payload.aud !== options.audience)
       throw new TokenError('invalid_token', 'the token is not for this resource alone');
+    const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
+    // RFC 6750 §3.1: a valid token that grants nothing here lacks every scope a request could need
+    if (scopes.length === 0 && !options.allowEmptyScope)
+      throw new TokenError('insufficient_scope', 'the token carries no scope');
     await checkDpop(token, payload, dpop);
     if (!(await active(token))) throw new TokenError('invalid_token', 'the token has been revoked');
     const chain = chainOf(payload.act);
@@ -229,7 +241,7 @@ export function createVerifier(options: VerifierOptions) {
       clientKind: typeof payload.client_kind === 'string' ? payload.client_kind : undefined,
       actor: chain[0] ?? String(payload.client_id),
       actorChain: chain.length ? chain : [String(payload.client_id)],
-      scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
+      scopes,
       roles: Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [],
       expiresAt: payload.exp!,
       claims: payload,

@@ -450,6 +450,91 @@ describe('the MCP kit (express)', () => {
   });
 });
 
+describe('a valid token carrying no scope grants nothing (RFC 6750 §3.1)', () => {
+  /** a token baton would never issue now: valid, for this audience, without scope */
+  const scopeless = async (name: keyof typeof MCP) => {
+    const { scope: _scope, ...claims } = decodeJwt(tokens[name]!);
+    return forge(claims);
+  };
+  const rpc = (method: string) => ({ jsonrpc: '2.0', id: 1, method, params: {} });
+  const INITIALIZE = {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'probe', version: '1' } },
+  };
+
+  it.each([
+    ['express', PORTS.express],
+    ['koa', PORTS.koa],
+    ['node', PORTS.node],
+  ] as const)('%s: 403 insufficient_scope for every method, naming the scopes to ask for', async (name, port) => {
+    const token = await scopeless(name);
+    const metadata = `resource_metadata="http://127.0.0.1:${port}/.well-known/oauth-protected-resource/mcp"`;
+    const before = audit.length;
+    for (const body of [
+      INITIALIZE,
+      rpc('tools/list'),
+      rpc('resources/list'),
+      rpc('prompts/list'),
+      rpc('ping'),
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+    ]) {
+      const res = await mcp(port).post('/mcp').auth(token, { type: 'bearer' }).send(body).expect(403);
+      expect(challengeOf(res), body.method).toBe(
+        `Bearer error="insufficient_scope", error_description="this token carries no scope", scope="logs.read", ${metadata}`,
+      );
+      expect(res.body).toEqual({ error: 'insufficient_scope', error_description: 'this token carries no scope' });
+    }
+    const tool = await mcp(port).post('/mcp').auth(token, { type: 'bearer' }).send(call('read_logs')).expect(403);
+    expect(challengeOf(tool)).toBe(
+      `Bearer error="insufficient_scope", error_description="this call needs logs.read", scope="logs.read", ${metadata}`,
+    );
+    expect(audit.slice(before).map((e) => [e.outcome, e.status, e.reason])).toEqual([
+      ...Array.from({ length: 6 }, () => ['denied', 403, 'the token carries no scope']),
+      ['denied', 403, 'missing scope logs.read'],
+    ]);
+  });
+
+  it('a method configured to need no scope (an explicit []) is open to it; nothing else is', async () => {
+    const token = await scopeless('express');
+    const kit = createMcpAuth({
+      issuer: ISSUER,
+      resource: MCP.express,
+      scopesSupported: ['logs.read'],
+      scopes: { initialize: [], 'tools/call:read_logs': 'logs.read' },
+    });
+    const authorize = (body: unknown) =>
+      kit.authorize({
+        httpMethod: 'POST',
+        url: MCP.express,
+        authorization: `Bearer ${token}`,
+        dpop: undefined,
+        mcpMethod: undefined,
+        mcpName: undefined,
+        body,
+      });
+    expect(await authorize(INITIALIZE)).toMatchObject({ ok: true, method: 'initialize', required: [] });
+    for (const body of [rpc('tools/list'), [INITIALIZE, rpc('tools/list')], [], call('read_logs')])
+      expect(await authorize(body), JSON.stringify(body)).toMatchObject({
+        ok: false,
+        status: 403,
+        body: { error: 'insufficient_scope' },
+      });
+  });
+
+  it('verify() refuses it with insufficient_scope unless allowEmptyScope', async () => {
+    const token = await scopeless('express');
+    await expect(createVerifier({ issuer: ISSUER, audience: MCP.express })(token)).rejects.toMatchObject({
+      name: 'TokenError',
+      code: 'insufficient_scope',
+      message: 'the token carries no scope',
+    });
+    const caller = await createVerifier({ issuer: ISSUER, audience: MCP.express, allowEmptyScope: true })(token);
+    expect(caller).toMatchObject({ subject: account, scopes: [] });
+  });
+});
+
 describe('hostile requests at the MCP endpoint, on each adapter: a 4xx, never a 5xx', () => {
   it.each([
     ['express', PORTS.express],

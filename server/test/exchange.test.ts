@@ -72,7 +72,8 @@ beforeAll(async () => {
     clients: {
       static: [
         ...base.clients.static,
-        client('logs-mcp', 'mcp_server'),
+        // its own client_credentials token (an actor token below) needs a scope of its own
+        { ...client('logs-mcp', 'mcp_server'), scopes: ['cost.read'] },
         client('cost-svc', 'service'),
         client('rogue-mcp', 'mcp_server'),
         client('impersonator', 'service'),
@@ -186,6 +187,13 @@ describe('token exchange: the chain alice → ide-agent → logs MCP → cost se
       scope: 'cost.write',
     }).expect(400);
     expect(only.body).toMatchObject({ error: 'invalid_scope' });
+  });
+
+  it('a scope of no scope-token (RFC 6749 §3.3) is invalid_scope: no exchanged token without a scope', async () => {
+    const res = await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST, scope: ' ' }).expect(
+      400,
+    );
+    expect(res.body).toEqual({ error: 'invalid_scope', error_description: 'scope contains invalid characters' });
   });
 
   it('an act sent by the client is never copied', async () => {

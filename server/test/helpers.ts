@@ -245,7 +245,10 @@ export async function startBatonAt(
   };
 }
 
-/** Registers a confidential client by DCR (RFC 7591: client_secret_basic, client credentials). */
+/**
+ * Registers a confidential client by DCR (RFC 7591: client_secret_basic, the authorization code grant; a
+ * registered client may not register client_credentials).
+ */
 export async function registerConfidentialClient(
   url: string,
 ): Promise<{ client_id: string; client_secret: string; registration_access_token: string }> {
@@ -254,8 +257,6 @@ export async function registerConfidentialClient(
     .send({
       redirect_uris: ['https://agent.example.com/cb'],
       token_endpoint_auth_method: 'client_secret_basic',
-      grant_types: ['client_credentials'],
-      response_types: [],
     })
     .expect(201);
   return res.body as { client_id: string; client_secret: string; registration_access_token: string };

@@ -243,6 +243,20 @@ describe('ID-JAG refusals: each invalid_grant (RFC 7521 §5.2), with the reason 
     expect(res.body.error).toBe('invalid_scope');
   });
 
+  it.each([
+    ['a scope of no scope-token asked for (RFC 6749 §3.3)', {}, { scope: ' ' }, 'scope contains invalid characters'],
+    ['an ID-JAG with an empty scope', { scope: '' }, {}, 'no requested scope is granted'],
+    [
+      'an ID-JAG whose scopes the roles do not grant',
+      { scope: 'incidents.trigger' },
+      {},
+      'no requested scope is granted',
+    ],
+  ])('%s: invalid_scope, no token without a scope', async (_what, jag, form, description) => {
+    const res = await redeem(await idp.sign(claims(jag)), form).expect(400);
+    expect(res.body).toMatchObject({ error: 'invalid_scope', error_description: description });
+  });
+
   it('a client not allowed the grant is unauthorized_client; no assertion is invalid_request', async () => {
     const res = await request(server.url)
       .post('/token')

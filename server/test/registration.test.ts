@@ -79,6 +79,10 @@ const ROUTES: Record<string, (res: import('node:http').ServerResponse) => void> 
     res
       .writeHead(200, { 'content-type': 'application/json' })
       .end(doc(`${DOCS}/with-secret.json`, { client_secret: 'hunter2hunter2hunter2hunter2hunter2' })),
+  '/client-credentials.json': (res) =>
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(doc(`${DOCS}/client-credentials.json`, { grant_types: ['authorization_code', 'client_credentials'] })),
   '/claims-first-party.json': (res) =>
     res
       .writeHead(200, { 'content-type': 'application/json' })
@@ -191,6 +195,7 @@ describe('Client ID Metadata Documents', () => {
     ['a document listing client_secret_basic', '/secret-basic.json', undefined],
     ['a document with a client_secret', '/with-secret.json', undefined],
     ['a document claiming first-party status', '/claims-first-party.json', undefined],
+    ['a document listing the client_credentials grant', '/client-credentials.json', undefined],
   ])(
     '%s is refused (invalid_client), nothing stored, and the page says why',
     async (_what, path, reason) => {
@@ -545,8 +550,6 @@ describe('dynamic client registration (RFC 7591)', () => {
   it('a blocked client gets invalid_client on its next request', async () => {
     const res = await register({
       redirect_uris: ['https://app.example.com/cb'],
-      grant_types: ['client_credentials'],
-      response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
     }).expect(201);
     const id = res.body.client_id as string;
@@ -556,8 +559,8 @@ describe('dynamic client registration (RFC 7591)', () => {
         .post('/token')
         .auth(id, secret)
         .type('form')
-        .send({ grant_type: 'client_credentials', resource: 'https://cost.internal.example.com' });
-    expect((await token()).body.error).not.toBe('invalid_client');
+        .send({ grant_type: 'refresh_token', refresh_token: 'r'.repeat(43) });
+    expect((await token()).body.error).toBe('invalid_grant'); // authenticated: the refresh token is unknown
     const base = makeConfig();
     dev.reloadPolicy(makeConfig({ clients: { static: base.clients.static, blocked: [id] } }));
     const refused = await token();
@@ -663,6 +666,23 @@ describe('registration modes and limits', () => {
     const days = (new Date(row.expires_at).getTime() - Date.now()) / 86400_000;
     expect(days).toBeGreaterThan(6.99);
     expect(days).toBeLessThanOrEqual(7);
+  });
+
+  it('initial_access_token mode: client_credentials cannot be registered with the token either', async () => {
+    const res = await request(strict.url)
+      .post('/reg')
+      .auth(IAT, { type: 'bearer' })
+      .send({
+        redirect_uris: ['https://agent.example.com/cb'],
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['client_credentials'],
+        response_types: [],
+      })
+      .expect(400);
+    expect(res.body).toEqual({
+      error: 'invalid_client_metadata',
+      error_description: 'grant_types: client_credentials is only for clients configured in clients.static',
+    });
   });
 
   it('CIMD fetches are rate limited per host', async () => {

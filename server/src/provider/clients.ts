@@ -348,7 +348,7 @@ export function clientRegistry(deps: ClientDeps) {
   }
 
   const validator: NonNullable<NonNullable<Configuration['extraClientMetadata']>['validator']> = (
-    _ctx,
+    ctx,
     key,
     value,
     metadata,
@@ -373,6 +373,19 @@ export function clientRegistry(deps: ClientDeps) {
         throw new errors.InvalidClientMetadata(`${name} must not contain control characters or unpaired surrogates`);
     }
     if (value === undefined) md[CLIENT_KIND] = 'agent';
+    // client_credentials is for configured services: a client's own scopes (baton_scopes) are static-only, so
+    // a registered client could only ever get invalid_scope, and open registration must not mint services.
+    // Checked when registered or updated (RFC 7591 §3.2.2, RFC 7592 §2.2: ctx is the request) and for CIMD
+    // documents; a stored registration from before this rule is not refused when loaded (it gets no scope).
+    if (
+      (ctx !== undefined || isUrlClientId(md.client_id)) &&
+      Array.isArray(md.grant_types) &&
+      md.grant_types.includes('client_credentials')
+    ) {
+      throw new errors.InvalidClientMetadata(
+        'grant_types: client_credentials is only for clients configured in clients.static',
+      );
+    }
     const redirects = Array.isArray(md.redirect_uris) ? (md.redirect_uris as unknown[]) : [];
     // RFC 7591 §3.2.2 invalid_redirect_uri, saying what is wrong (oidc-provider answers a description that
     // starts with redirect_uris with that code)

@@ -37,6 +37,7 @@ import {
   pinClientSecretMethod,
   replayRequestBody,
 } from './internals.ts';
+import { clientCredentialsScope, userGrantScope } from './granted-scope.ts';
 import { ALLOWED_RESOURCES, ALLOWED_SCOPES, CLIENT_KIND, FIRST_PARTY, type ClientRegistry } from './clients.ts';
 
 export interface ProviderDeps {
@@ -52,8 +53,6 @@ export interface ProviderDeps {
   idps: IdpRegistry;
   db: Knex;
 }
-
-const USER_GRANTS = new Set(['authorization_code', 'refresh_token']);
 
 export function buildProviderConfig(config: Config, deps: ProviderDeps): Configuration {
   const alg = config.keys.algorithm;
@@ -205,25 +204,15 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
           }
           let scopes = resource.scopes;
           const grantType = ctx.oidc.params?.grant_type;
-          if (typeof grantType === 'string' && USER_GRANTS.has(grantType)) {
+          // a token always carries at least one scope of its resource, whatever the grant (granted-scope.ts)
+          if (grantType === 'authorization_code' || grantType === 'refresh_token') {
             // a user's token: only what the user's roles grant now (recomputed at every refresh)
-            scopes = deps.grants.allowedScopes(ctx, resource.scopes) ?? [];
-            const held = (ctx.oidc.entities as { RefreshToken?: { scopes: Set<string> } }).RefreshToken?.scopes;
-            if (grantType === 'refresh_token' && held && !scopes.some((s) => held.has(s))) {
-              // the user's roles no longer grant anything this refresh token was for: end it, so the
-              // client signs the user in again (and sees why)
-              throw new errors.InvalidGrant('the roles no longer grant any scope of this refresh token');
-            }
+            const byRoles = deps.grants.allowedScopes(ctx, resource.scopes) ?? [];
+            scopes = userGrantScope(ctx, resource.uri, grantType, byRoles);
           } else if (grantType === 'client_credentials') {
             // a client acting for itself gets only the scopes configured for it
-            const own = new Set((client[ALLOWED_SCOPES] as string[] | undefined) ?? []);
-            scopes = scopes.filter((s) => own.has(s));
-            // RFC 6749 §5.2 invalid_scope: scopes were asked for and none of them can be granted
-            const asked = ctx.oidc.params?.scope;
-            const requested = (typeof asked === 'string' ? asked : '').split(' ').filter(Boolean);
-            if (requested.length > 0 && !requested.some((s) => scopes.includes(s))) {
-              throw new errors.InvalidScope('requested scope is not allowed', requested.join(' '));
-            }
+            const configured = (client[ALLOWED_SCOPES] as string[] | undefined) ?? [];
+            scopes = clientCredentialsScope(ctx, resource, client, configured);
           }
           return {
             scope: scopes.join(' '),

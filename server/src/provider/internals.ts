@@ -327,3 +327,13 @@ export function providerScriptHashes(ctx: { response: { get(field: string): stri
     .find(([name]) => name === 'script-src');
   return (directive?.slice(1) ?? []).filter((source) => SHA256_SOURCE.test(source));
 }
+
+/**
+ * oidc-provider 9.13's client_credentials grant (actions/grants/client_credentials.js) resolves the resource
+ * (calling getResourceServerInfo) and only then reads the request's `scope` parameter, issuing the requested
+ * scopes the resource server allows, and none when `scope` is absent. To give a client without `scope` its
+ * pre-defined default (RFC 6749 §3.3), getResourceServerInfo sets the parameter here, before it is read.
+ */
+export function defaultRequestedScope(ctx: KoaContextWithOIDC, scope: string): void {
+  (ctx.oidc.params as Record<string, unknown>).scope = scope;
+}

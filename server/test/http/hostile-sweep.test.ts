@@ -5,6 +5,7 @@
  * OAuth error or a redirect or page, never a 5xx; JSON errors use the RFC 6749 §5.2 / RFC 7591 §3.2.2 codes.
  * On every storage backend (PostgreSQL alone holds every record, interactions included).
  */
+import { decodeJwt } from 'jose';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS, batonOn, makeConfig, SERVICE_SECRET } from '../helpers.ts';
@@ -66,6 +67,11 @@ describe.each(BACKENDS)(
           /^application\/json/,
         );
         expect(OAUTH_ERRORS.has(res.body.error as string), `${what}: ${String(res.body.error)}`).toBe(true);
+      }
+      // a token that is issued always carries a scope of its resource: never a valid token granting nothing
+      if (res.status === 200 && typeof res.body?.access_token === 'string') {
+        expect(res.body.scope, `${what}: the answer's scope`).toMatch(/\S/);
+        expect(decodeJwt(res.body.access_token as string).scope, `${what}: the token's scope`).toMatch(/\S/);
       }
     }
 
