@@ -298,6 +298,8 @@ describe('the conformance suite', () => {
     // the top-level README's figures too
     const top = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
     expect(top).toContain(`${scenarios.length} spec-traced black-box scenarios (${must} MUST`);
+    expect(top).toContain(`${passed} of the ${scenarios.length} scenarios\nrun there`);
+    expect(top).toContain(`lists the ${skippedCount} it skips and why`);
   });
 });
 
