@@ -1,9 +1,14 @@
-/** Example: the analytics MCP server, the same kit on a second server (one tool, `analytics.query`). */
+/**
+ * Example: the analytics MCP server, the same kit on a second server: `query` (analytics.query) and
+ * `export_raw` (analytics.export, which no role of the development directory grants).
+ * Run on its own against `npm start`'s baton: `node clients/examples/analytics-mcp.ts` serves
+ * http://127.0.0.1:9402/mcp; BATON_ISSUER and PORT override the development defaults.
+ */
 import type { Server } from 'node:http';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { createMcpAuth, mcpGuard, mcpMetadataRoute, type AuditEvent } from '../src/index.ts';
+import { createMcpAuth, mcpGuard, mcpMetadataRoute, type AuditEvent, type BatonAuthInfo } from '../src/index.ts';
 
 export function startAnalyticsMcp(opts: {
   issuer: string;
@@ -15,7 +20,7 @@ export function startAnalyticsMcp(opts: {
     resource: `http://127.0.0.1:${opts.port}/mcp`,
     resourceName: 'Analytics',
     scopesSupported: ['analytics.query'],
-    scopes: { 'tools/call:query': 'analytics.query' },
+    scopes: { 'tools/call:query': 'analytics.query', 'tools/call:export_raw': 'analytics.export' },
     audit: opts.audit,
   });
   // the SDK's express app: DNS-rebinding protection (Host must be a loopback name, as this binds 127.0.0.1)
@@ -23,8 +28,17 @@ export function startAnalyticsMcp(opts: {
   app.use(mcpMetadataRoute(kit));
   app.post('/mcp', mcpGuard(kit), async (req, res) => {
     const server = new McpServer({ name: 'analytics', version: '1.0.0' });
-    server.registerTool('query', { description: 'Run an analytics query' }, async () => ({
+    // as in logs-mcp.ts: every tool is listed, the ones this token does not cover marked with their scope
+    const caller = (req as unknown as { auth: BatonAuthInfo }).auth.extra.caller;
+    const describe = (name: string, description: string) =>
+      kit.mayCall(caller, name)
+        ? description
+        : `${description} (needs ${kit.requiredScopes('tools/call', name).join(' ')}: step up)`;
+    server.registerTool('query', { description: describe('query', 'Run an analytics query') }, async () => ({
       content: [{ type: 'text', text: 'p99 latency 412 ms' }],
+    }));
+    server.registerTool('export_raw', { description: describe('export_raw', 'Export the raw events') }, async () => ({
+      content: [{ type: 'text', text: 'export started' }],
     }));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => void transport.close());
@@ -34,4 +48,12 @@ export function startAnalyticsMcp(opts: {
   return new Promise((ok) => {
     const s = app.listen(opts.port, '127.0.0.1', () => ok(s));
   });
+}
+
+// `node clients/examples/analytics-mcp.ts`: on its own, against the development baton (npm start)
+if (import.meta.main) {
+  const port = Number(process.env.PORT ?? 9402);
+  const issuer = process.env.BATON_ISSUER ?? 'http://127.0.0.1:9400';
+  await startAnalyticsMcp({ issuer, port, audit: (e) => process.stdout.write(`${JSON.stringify(e)}\n`) });
+  process.stdout.write(`analytics MCP server on http://127.0.0.1:${port}/mcp, trusting ${issuer}\n`);
 }

@@ -1,5 +1,6 @@
 /**
- * npm run demo: the incident scenario of PRODUCT.md, end to end, on one machine with nothing else running:
+ * npm run demo: the incident scenario (README.md, "See it work"; clients/README.md, "The demo"), end to end,
+ * on one machine with nothing else running:
  * baton on its embedded store with the local directory, the logs and analytics MCP servers and the cost
  * service built on the kit, and an IDE agent built on the MCP SDK client that signs in as Alice (developer)
  * and as Bob (SRE), calls allowed and forbidden tools, steps up, triggers a hop exchange, and prints the
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { auth, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type {
   OAuthClientInformationMixed,
   OAuthClientMetadata,
@@ -23,9 +24,10 @@ import { parseConfig } from '../../server/src/config/load.ts';
 import { createLogger } from '../../server/src/logger.ts';
 import { startServer } from '../../server/src/main.ts';
 import type { AuditEvent } from '../src/index.ts';
+import { scopeChallenges, stepUp } from './step-up.ts';
 import { answerAs, walkSignIn } from '../../conformance/src/browser.ts';
 import { startAnalyticsMcp } from './analytics-mcp.ts';
-import { startCostService } from './cost-service.ts';
+import { startCostService, type CostAuditEvent } from './cost-service.ts';
 import { startLogsMcp } from './logs-mcp.ts';
 
 const ISSUER = 'http://127.0.0.1:9500';
@@ -34,8 +36,9 @@ const ANALYTICS = 'http://127.0.0.1:9502/mcp';
 const COST = 'http://127.0.0.1:9503';
 const REDIRECT = 'http://127.0.0.1:9599/callback';
 const out = (s = '') => process.stdout.write(`${s}\n`);
-const audit: AuditEvent[] = [];
-const costSeen: string[] = [];
+/** the audit trail: the MCP servers' events (one per call) and the cost service's (one per request) */
+type AuditRow = (AuditEvent | CostAuditEvent) & { server: string };
+const audit: AuditRow[] = [];
 let failures = 0;
 const check = (ok: boolean, what: string) => {
   out(`  ${ok ? '✔' : '✘'} ${what}`);
@@ -82,6 +85,9 @@ class Agent implements OAuthClientProvider {
   redirectToAuthorization(url: URL) {
     this.pending = url;
   }
+  invalidateCredentials(what: 'all' | 'client' | 'tokens' | 'verifier' | 'discovery') {
+    if (what === 'tokens' || what === 'all') this.saved = undefined;
+  }
   saveCodeVerifier(v: string) {
     this.verifier = v;
   }
@@ -94,7 +100,11 @@ class Agent implements OAuthClientProvider {
 async function session(user: string, server: string) {
   const agent = new Agent();
   const client = new Client({ name: 'ide-agent', version: '1.0.0' });
-  const transport = () => new StreamableHTTPClientTransport(new URL(server), { authProvider: agent });
+  // the step-up recipe (./step-up.ts): the transport never sees an insufficient_scope challenge, so it does
+  // not refresh and re-send the refused call; the agent steps up itself
+  const challenges = scopeChallenges();
+  const transport = () =>
+    new StreamableHTTPClientTransport(new URL(server), { authProvider: agent, fetch: challenges.fetch });
   const signIn = async (): Promise<boolean> => {
     const result = await browser(agent.pending!, user);
     agent.pending = undefined;
@@ -111,32 +121,36 @@ async function session(user: string, server: string) {
   return {
     agent,
     close: () => client.close(),
-    tools: async () => (await client.listTools()).tools.map((t) => t.name).sort(),
+    /** tools/list: each tool, marked with the scope it needs when this token does not cover it */
+    tools: async () =>
+      (await client.listTools()).tools
+        .map((t) => {
+          const needs = /\(needs (\S+): step up\)/.exec(t.description ?? '')?.[1];
+          return needs ? `${t.name} (step-up: ${needs})` : t.name;
+        })
+        .sort(),
     /**
-     * Calls a tool. On 403 insufficient_scope the agent steps up: a new authorization request for the
-     * scopes it has plus the one the server named (MCP 2026-07-28: the union is the client's job). The SDK
-     * 1.32.2 retries such a 403 by refreshing, which cannot widen a grant, so the agent starts the
-     * authorization itself.
+     * Calls a tool. On 403 insufficient_scope the agent steps up (./step-up.ts): a new authorization for
+     * the scopes it has plus those the server challenged (MCP 2026-07-28, SEP-2350: the union is the
+     * client's job), then retries once. If baton does not grant the scope, the user's roles do not allow it.
      */
-    async call(
-      name: string,
-      stepUpScope?: string,
-    ): Promise<{ text?: string; refused?: string; meta?: Record<string, unknown> }> {
+    async call(name: string): Promise<{ text?: string; refused?: string; meta?: Record<string, unknown> }> {
       try {
         const r = await client.callTool({ name, arguments: {} });
         return { text: (r.content as { text: string }[])[0]?.text, meta: r._meta as Record<string, unknown> };
       } catch (err) {
-        if (!stepUpScope || !String((err as Error).message).includes('403')) return { refused: (err as Error).message };
-      }
-      const scope = [...new Set([...(agent.saved?.scope ?? '').split(' ').filter(Boolean), stepUpScope])].join(' ');
-      out(`  the MCP server answered 403 insufficient_scope (${stepUpScope}); the agent asks baton for "${scope}"`);
-      agent.saved = undefined;
-      if ((await auth(agent, { serverUrl: new URL(server), scope })) !== 'REDIRECT' || !(await signIn())) {
-        return { refused: 'baton did not grant the step-up (access_denied)' };
-      }
-      const granted = (agent.saved as OAuthTokens | undefined)?.scope ?? '';
-      if (!granted.split(' ').includes(stepUpScope)) {
-        return { refused: `baton granted only "${granted}": the user's roles do not include ${stepUpScope}` };
+        const challenged = challenges.take();
+        if (!challenged) return { refused: (err as Error).message };
+        const { scope, result } = await stepUp(agent, new URL(server), challenged);
+        out(
+          `  the MCP server answered 403 insufficient_scope, scope="${challenged}"; the agent asks baton for "${scope}"`,
+        );
+        if (result !== 'REDIRECT' || !(await signIn())) return { refused: 'baton did not grant the step-up' };
+        const granted = agent.saved?.scope ?? '';
+        const missing = scope.split(' ').filter((s) => !granted.split(' ').includes(s));
+        if (missing.length > 0) {
+          return { refused: `baton granted only "${granted}": the user's roles do not include ${missing.join(' ')}` };
+        }
       }
       await client.close();
       await client.connect(transport());
@@ -165,18 +179,18 @@ async function main(): Promise<void> {
       port: 9501,
       costUrl: COST,
       clientSecret: 'demo-logs-mcp-secret-0123456789abcdef',
-      audit: (e) => audit.push(e),
+      audit: (e) => audit.push({ ...e, server: 'logs' }),
     }),
-    startAnalyticsMcp({ issuer: ISSUER, port: 9502, audit: (e) => audit.push(e) }),
+    startAnalyticsMcp({ issuer: ISSUER, port: 9502, audit: (e) => audit.push({ ...e, server: 'analytics' }) }),
     startCostService({
       issuer: ISSUER,
       port: 9503,
       clientSecret: 'demo-cost-service-secret-0123456789abcd',
-      seen: (l) => costSeen.push(l),
+      audit: (e) => audit.push({ ...e, server: 'cost' }),
     }),
   ]);
   try {
-    out('baton demo: the incident scenario (PRODUCT.md)');
+    out('baton demo: the incident scenario');
     out(`baton ${ISSUER} · logs MCP ${LOGS} · analytics MCP ${ANALYTICS} · cost service ${COST}\n`);
 
     out('1. Alice (group developers → role developer) signs in from her IDE agent and reads the logs');
@@ -187,7 +201,7 @@ async function main(): Promise<void> {
     show('her token', alice.agent.saved!.access_token);
 
     out('\n2. Alice tries to trigger an incident: refused, and baton will not grant it on step-up');
-    const trigger = await alice.call('trigger_incident', 'incidents.trigger');
+    const trigger = await alice.call('trigger_incident');
     check(
       trigger.refused?.includes('roles do not include incidents.trigger') === true,
       `trigger_incident → refused: ${trigger.refused}`,
@@ -202,7 +216,8 @@ async function main(): Promise<void> {
       act.sub === 'logs-mcp' && act.act?.sub === 'ide-agent',
       'act: the logs MCP server is the current actor, the IDE agent the prior one',
     );
-    for (const l of costSeen) out(`  ${l}`);
+    for (const e of audit.filter((x) => x.type === 'cost.request'))
+      out(`  cost service: subject ${e.idp?.sub}, actor ${e.actorChain[0]}, chain ${e.actorChain.join(' ← ')}`);
     await alice.close();
 
     out('\n4. Alice queries analytics (her role grants analytics.query)');
@@ -215,26 +230,32 @@ async function main(): Promise<void> {
     const bob = await session('bob', LOGS);
     show('his first token', bob.agent.saved!.access_token);
     out(`  tools/list offers him: ${(await bob.tools()).join(', ')}`);
-    const inc = await bob.call('trigger_incident', 'incidents.trigger');
+    const inc = await bob.call('trigger_incident');
     check(inc.text === 'incident INC-42 declared by bob', `trigger_incident → ${inc.text}`);
     show('his token after step-up', bob.agent.saved!.access_token);
+    out(`  tools/list now offers him: ${(await bob.tools()).join(', ')}`);
     await bob.close();
 
-    out('\n6. The audit trail the MCP servers wrote (one event per call)');
+    out('\n6. The audit trail: one line per MCP call (the MCP servers) and per request (the cost service)');
     const subjects = new Map<string, string>();
     for (const a of await baton.accounts.list()) subjects.set(a.id, a.idpSubject);
-    for (const e of audit.filter((x) => x.method === 'tools/call')) {
-      const user = e.subject ? (subjects.get(e.subject) ?? e.subject) : '-';
+    const userOf = (e: AuditRow) => (e.subject ? (subjects.get(e.subject) ?? e.subject) : '-');
+    const what = (e: AuditRow) => (e.type === 'cost.request' ? `GET ${e.path}` : String(e.name));
+    const rows = audit.filter((e) => e.type === 'cost.request' || e.method === 'tools/call');
+    for (const e of rows) {
       out(
-        `  ${e.at}  ${user.padEnd(6)} ${String(e.name).padEnd(17)} ${e.outcome.padEnd(8)} ${e.status}  via ${e.actorChain.join(' ← ') || '-'}${e.reason ? `  (${e.reason})` : ''}`,
+        `  ${e.at}  ${e.server.padEnd(9)} ${userOf(e).padEnd(6)} ${what(e).padEnd(17)} ${e.outcome.padEnd(8)} ${e.status}  via ${e.actorChain.join(' ← ') || '-'}${e.reason ? `  (${e.reason})` : ''}`,
       );
     }
+    const lines = (user: string, outcome: string) =>
+      rows.filter((e) => userOf(e) === user && what(e) === 'trigger_incident' && e.outcome === outcome).length;
     check(
-      audit.some(
-        (e) =>
-          e.name === 'trigger_incident' && e.outcome === 'denied' && e.subject && subjects.get(e.subject) === 'alice',
-      ),
-      'the audit trail shows Alice refused trigger_incident',
+      lines('alice', 'denied') === 1 && lines('bob', 'denied') === 1 && lines('bob', 'allowed') === 1,
+      "one line per call: Alice's refused trigger_incident once, Bob's refused once (before his step-up), then allowed",
+    );
+    check(
+      rows.some((e) => e.type === 'cost.request' && e.outcome === 'allowed' && userOf(e) === 'alice'),
+      "the cost service's hop has its line: Alice, via logs-mcp ← ide-agent",
     );
   } finally {
     for (const s of servers) await new Promise((ok) => s.close(ok));

@@ -5,9 +5,10 @@
  *     `WWW-Authenticate: Bearer … resource_metadata=…` (RFC 6750 §3, RFC 9728 §5.1);
  *   - per-method scopes: `tools/call` + tool name, `resources/read`, `prompts/get`, … → required scopes
  *     (default: a tool needs the scope named like the tool); the `Mcp-Method` / `Mcp-Name` headers, when
- *     present, must match the JSON-RPC body; a missing scope → 403 `insufficient_scope` naming what is
- *     needed, so the client can step up; a token with no scope at all is refused the same way for every
- *     method (RFC 6750 §3.1), unless the method is configured to need no scope (`scopes: { initialize: [] }`);
+ *     present, must match the JSON-RPC body; a missing scope → 403 `insufficient_scope` whose `scope` is
+ *     the token's scopes plus what the call needs, so the client can step up; a token with no scope at all
+ *     is refused the same way for every method (RFC 6750 §3.1), unless the method is configured to need no
+ *     scope (`scopes: { initialize: [] }`);
  *   - the caller (user, IdP identity, client, kind, actor chain, roles, scopes) for tool handlers;
  *   - one audit event per call, arguments hashed (or left out);
  *   - DNS-rebinding protection (MCP transports 2025-11-25 §Security Warning, MUST): a request whose
@@ -299,7 +300,12 @@ export function createMcpAuth(options: McpAuthOptions) {
     const missing = required.filter((s) => !caller.scopes.includes(s));
     if (missing.length > 0) {
       audit('denied', 403, first, caller, `missing scope ${missing.join(' ')}`);
-      return challenge(403, 'insufficient_scope', `this call needs ${required.join(' ')}`, required, scheme);
+      // RFC 6750 §3, MCP authorization §Scope Challenge Handling: `scope` is what to re-authorize for, the
+      // token's scopes followed by those the call needs. A 2026-07-28 client unions granted and challenged
+      // scopes itself (SEP-2350), to this same set; a client that takes the challenged scope as is (MCP SDK
+      // 1.32, after 2025-11-25) then keeps what it had instead of trading it for the new scope.
+      const stepUpTo = [...new Set([...caller.scopes, ...required])];
+      return challenge(403, 'insufficient_scope', `this call needs ${required.join(' ')}`, stepUpTo, scheme);
     }
     if (caller.scopes.length === 0 && !(calls.length > 0 && calls.every(needsNoScope))) {
       // RFC 6750 §3.1, MCP authorization §Scope Challenge Handling: a valid token that grants nothing

@@ -1,9 +1,12 @@
-/** npm run demo runs in CI as a test: the whole incident scenario, from a clean start, leaving nothing behind. */
+/**
+ * npm run demo runs in CI as a test: the whole incident scenario (README.md "See it work", clients/README.md
+ * "The demo"), from a clean start, leaving nothing behind.
+ */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { expect, it } from 'vitest';
 
-it('npm run demo: every step of the incident scenario behaves as PRODUCT.md says', async () => {
+it('npm run demo: every step of the incident scenario behaves as described', async () => {
   const child = spawn(process.execPath, [resolve(import.meta.dirname, '../examples/demo.ts')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -13,12 +16,27 @@ it('npm run demo: every step of the incident scenario behaves as PRODUCT.md says
   const code = await new Promise<number | null>((ok) => child.on('exit', ok));
   expect(out).not.toContain('✘');
   expect(out).toContain('✔ read_logs → 3 errors in checkout-service');
-  expect(out).toContain('tools/list offers her: cost_of_logs, read_logs');
   expect(out).toContain(`the user's roles do not include incidents.trigger`);
   expect(out).toContain('act={"sub":"logs-mcp","act":{"sub":"ide-agent"}}');
   expect(out).toContain('cost service: subject alice, actor logs-mcp, chain logs-mcp ← ide-agent');
   expect(out).toContain('✔ trigger_incident → incident INC-42 declared by bob');
-  expect(out).toMatch(/bob\s+trigger_incident\s+allowed\s+200/);
   expect(out).toContain('demo: every step behaved as the scenario says');
   expect(code).toBe(0);
+
+  // tools/list: every tool, the ones the token does not cover marked with the scope to step up to; Bob's
+  // lists trigger_incident, which he may call (after a step-up his roles allow)
+  const stepUp = 'set_debug (step-up: logs.debug.write), trigger_incident (step-up: incidents.trigger)';
+  expect(out).toContain(`tools/list offers her: cost_of_logs, read_logs, ${stepUp}`);
+  expect(out).toContain(`tools/list offers him: cost_of_logs, read_logs, ${stepUp}`);
+  expect(out).toContain(
+    'tools/list now offers him: cost_of_logs, read_logs, set_debug (step-up: logs.debug.write), trigger_incident\n',
+  );
+
+  // the audit trail: each call once (a refused call is not re-sent by the client), and the cost service's hop
+  const trail = out.slice(out.indexOf('6. The audit trail'));
+  const lines = (re: RegExp) => trail.split('\n').filter((l) => re.test(l)).length;
+  expect(lines(/ logs +alice +trigger_incident +denied +403 /)).toBe(1);
+  expect(lines(/ logs +bob +trigger_incident +denied +403 /)).toBe(1);
+  expect(lines(/ logs +bob +trigger_incident +allowed +200 /)).toBe(1);
+  expect(lines(/ cost +alice +GET \/cost\/logs +allowed +200 +via logs-mcp ← ide-agent$/)).toBe(1);
 }, 60_000);

@@ -243,14 +243,14 @@ describe('the MCP kit (express)', () => {
     }
   });
 
-  it('a missing scope: 403 insufficient_scope naming the scope to step up to', async () => {
+  it('a missing scope: 403 insufficient_scope whose scope is the union to step up to (granted + needed)', async () => {
     const res = await mcp(PORTS.express)
       .post('/mcp')
       .auth(tokens.express!, { type: 'bearer' })
       .send(call('trigger_incident'))
       .expect(403);
     expect(challengeOf(res)).toBe(
-      `Bearer error="insufficient_scope", error_description="this call needs incidents.trigger", scope="incidents.trigger", resource_metadata="http://127.0.0.1:${PORTS.express}/.well-known/oauth-protected-resource/mcp"`,
+      `Bearer error="insufficient_scope", error_description="this call needs incidents.trigger", scope="logs.read incidents.trigger", resource_metadata="http://127.0.0.1:${PORTS.express}/.well-known/oauth-protected-resource/mcp"`,
     );
   });
 

@@ -15,6 +15,7 @@ import type { RunningServer } from '../../server/src/main.ts';
 import { RESOURCES, SERVICE_SECRET, selfSignedCertificate, startBatonAt } from '../../server/test/helpers.ts';
 import { startHostileIdp, type HostileIdp } from '../../server/test/idp/hostile-idp.ts';
 import { parse as parseYaml } from 'yaml';
+import { startAnalyticsMcp } from '../../clients/examples/analytics-mcp.ts';
 import { startLogsMcp } from '../../clients/examples/logs-mcp.ts';
 import { startServerProcess, writeConfig } from '../../server/test/processes.ts';
 import { runSuite, scenarios, type Fixture } from '../src/suite.ts';
@@ -232,7 +233,7 @@ describe('the conformance suite', () => {
   }, 60_000);
 
   it.each(['', '/tenant1'])(
-    "the CLI passes against `npm start`'s embedded default with conformance/fixture.development.json (issuer path '%s')",
+    "the CLI passes against `npm start`'s embedded default with conformance/fixture.development.json (issuer path '%s'); it skips exactly what conformance/README.md says",
     async (path) => {
       // config/development.yaml as is, on another port and a fresh data directory
       const config = parseYaml(readFileSync(resolve(import.meta.dirname, '../../config/development.yaml'), 'utf8')) as {
@@ -242,14 +243,18 @@ describe('the conformance suite', () => {
       };
       const dir = tempDir('conf-dev');
       const port = 9484;
+      const issuer = `http://127.0.0.1:${port}${path}`;
       const server = await startServerProcess(
         writeConfig({
           ...config,
-          issuer: `http://127.0.0.1:${port}${path}`,
+          issuer,
           listen: { ...config.listen, port },
           storage: { ...config.storage, data_dir: join(dir, 'data') },
         }),
       );
+      // the fixture's mcpServer: the example analytics MCP server where the development config puts it
+      // (9402), as `node clients/examples/analytics-mcp.ts` runs it, trusting this baton
+      const analytics = await startAnalyticsMcp({ issuer, port: 9402, audit: () => {} });
       try {
         const child = spawn(
           process.execPath,
@@ -267,12 +272,47 @@ describe('the conformance suite', () => {
         child.stderr.on('data', (d: Buffer) => (out += d.toString()));
         const code = await new Promise((ok) => child.on('exit', ok));
         expect(out).not.toMatch(/^FAIL/m);
-        expect(out).toMatch(/conformance: \d+ passed, 0 failed, \d+ skipped; 0 MUST failure\(s\)/);
         expect(code, out).toBe(0);
+        // what is skipped there, and the summary line, are exactly what conformance/README.md states
+        const skipped = [...out.matchAll(/^SKIP {2}\S+ +(\S+) /gm)].map((m) => m[1]);
+        const documented = developmentSkips();
+        expect(skipped).toEqual(documented.ids);
+        expect(out).toContain(documented.summary);
       } finally {
+        await new Promise((ok) => analytics.close(ok));
         await server.stop();
       }
     },
     120_000,
   );
+
+  it("conformance/README.md's counts are the scenario list's", () => {
+    const readme = readFileSync(resolve(import.meta.dirname, '../README.md'), 'utf8');
+    const must = scenarios.filter((s) => s.level === 'MUST').length;
+    expect(readme).toContain(`${scenarios.length} scenarios (${must} MUST, ${scenarios.length - must} SHOULD)`);
+    // the summary against the development default adds up to the whole list
+    const { summary, ids } = developmentSkips();
+    const [, passed, , skippedCount] = /(\d+) passed, (\d+) failed, (\d+) skipped/.exec(summary)!.map(Number);
+    expect(passed! + skippedCount!).toBe(scenarios.length);
+    expect(skippedCount).toBe(ids.length);
+    // the top-level README's figures too
+    const top = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    expect(top).toContain(`${scenarios.length} spec-traced black-box scenarios (${must} MUST`);
+    expect(top).toContain(`${passed} of the ${scenarios.length} scenarios\nrun there`);
+    expect(top).toContain(`lists the ${skippedCount} it skips and why`);
+  });
 });
+
+/**
+ * What conformance/README.md says the run against the development default skips (the bullet list under
+ * "Skipped against the development default", one `id` per bullet) and the summary line it shows.
+ */
+function developmentSkips(): { ids: string[]; summary: string } {
+  const readme = readFileSync(resolve(import.meta.dirname, '../README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('Skipped against the development default'));
+  const list = section.slice(0, section.indexOf('\n\n', section.indexOf('\n- ')));
+  const ids = [...list.matchAll(/^- `([^`]+)`/gm)].map((m) => m[1]!);
+  const summary =
+    /# … (conformance: \d+ passed, 0 failed, \d+ skipped; 0 MUST failure\(s\))/.exec(readme)?.[1] ?? '(none)';
+  return { ids, summary };
+}

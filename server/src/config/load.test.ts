@@ -27,7 +27,7 @@ describe('config', () => {
     expect(Object.isFrozen(c.storage)).toBe(true);
   });
 
-  it('parses the PRODUCT.md shape: roles, bindings, resources, static clients', () => {
+  it('parses the shape of README "Configuration" and docs/config.md: roles, bindings, resources, static clients', () => {
     const c = parseConfig(
       `${base}
 roles:

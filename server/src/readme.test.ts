@@ -1,0 +1,31 @@
+/** README.md's figures that can be checked cheaply: the bench table has exactly the columns bench/run.ts prints. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+it("the README's bench table has the columns and rows the bench prints", () => {
+  const bench = readFileSync(resolve(ROOT, 'bench/run.ts'), 'utf8');
+  const columnsSource = /const columns: \[string, number\]\[\] = \[([\s\S]*?)\];/.exec(bench)?.[1] ?? '';
+  const columns = [...columnsSource.matchAll(/\['([^']+)', \d+\]/g)].map((m) => m[1]);
+  const rows = [...bench.matchAll(/rows\.push\(\s*await run\(\s*'([^']+)'/g)].map((m) => m[1]);
+  expect(columns.length).toBeGreaterThan(5);
+  expect(rows.length).toBeGreaterThan(3);
+
+  const readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
+  const header = readme.split('\n').find((l) => l.startsWith('| scenario | req/s |'));
+  expect(
+    header
+      ?.split('|')
+      .slice(1, -1)
+      .map((c) => c.trim()),
+  ).toEqual(columns);
+  const table = readme.slice(readme.indexOf(header!));
+  const names = table
+    .split('\n')
+    .slice(2)
+    .filter((l) => l.startsWith('|'))
+    .map((l) => l.split('|')[1]!.trim());
+  expect(names).toEqual(rows);
+});
