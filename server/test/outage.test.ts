@@ -17,7 +17,7 @@ import { codeForm, LOGS, seedAccount, seedCode } from './seed.ts';
 
 const SCRIPT = resolve(import.meta.dirname, '../../scripts/services.sh');
 const dir = mkdtempSync(join(tmpdir(), 'baton-outage-'));
-const env = { ...process.env, SERVICES_DIR: dir, REDIS_PORT: '6391', PG_PORT: '5441' };
+const env = { ...process.env, SERVICES_DIR: dir, REDIS_PORT: '6397', PG_PORT: '5447' };
 const services = (...args: string[]) => execFileSync('bash', [SCRIPT, ...args], { env, encoding: 'utf8' });
 
 let server: RunningServer;
