@@ -47,8 +47,8 @@ describe('a production server process', () => {
       .send({
         redirect_uris: ['https://agent.example.com/cb'],
         token_endpoint_auth_method: 'client_secret_basic',
-        grant_types: ['client_credentials'],
-        response_types: [],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
         scope: 'logs.read',
       })
       .expect(201);
@@ -62,8 +62,8 @@ describe('a production server process', () => {
         client_id,
         redirect_uris: ['https://agent.example.com/cb2'],
         token_endpoint_auth_method: 'client_secret_basic',
-        grant_types: ['client_credentials'],
-        response_types: [],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
       });
     expect(updated.status).toBe(200);
     await request(url)
@@ -77,9 +77,9 @@ describe('a production server process', () => {
       .send({
         token_endpoint_auth_method: 'private_key_jwt',
         jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'k' }] },
-        grant_types: ['client_credentials'],
-        response_types: [],
-        redirect_uris: [],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: ['https://agent.example.com/cb'],
       })
       .expect(201);
 

@@ -5,12 +5,12 @@
  * claims the README shows.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
+import { tempDir } from './temp.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const PORT = 9487;
@@ -55,7 +55,7 @@ beforeAll(async () => {
       ...config,
       issuer: `http://127.0.0.1:${PORT}`,
       listen: { ...config.listen, port: PORT },
-      storage: { ...config.storage, data_dir: join(mkdtempSync(join(tmpdir(), 'baton-quickstart-')), 'data') },
+      storage: { ...config.storage, data_dir: join(tempDir('quickstart'), 'data') },
     }),
   );
 }, 60_000);

@@ -25,7 +25,12 @@ describe('client authentication is pinned to the registered method', () => {
     (
       await request(baton.server.url)
         .post('/reg')
-        .send({ redirect_uris: [], response_types: [], grant_types: ['client_credentials'], ...metadata })
+        .send({
+          redirect_uris: ['https://agent.example.com/cb'],
+          response_types: ['code'],
+          grant_types: ['authorization_code'],
+          ...metadata,
+        })
         .expect(201)
     ).body as { client_id: string; client_secret?: string };
 
