@@ -4,7 +4,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './chromium.ts';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/main.ts';
@@ -26,19 +27,7 @@ beforeAll(async () => {
     makeConfig({ storage: store.storage, issuer: ISSUER, listen: { host: '127.0.0.1', port: 9462 } }),
     memoryLogger().log,
   );
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    // this machine's closed network: no background connections, no sandbox as root
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
