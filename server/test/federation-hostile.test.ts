@@ -12,12 +12,13 @@ import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
 import { startHostileIdp, type HostileIdp, type Mode } from './idp/hostile-idp.ts';
 
 let idp: HostileIdp;
+let splitIdp: HostileIdp;
 let server: RunningServer;
 let cleanup: () => Promise<void>;
 const logs = memoryLogger();
 
 beforeAll(async () => {
-  idp = await startHostileIdp();
+  [idp, splitIdp] = await Promise.all([startHostileIdp(), startHostileIdp()]);
   const store = await BACKENDS[1]!.create();
   cleanup = store.cleanup;
   server = await startServer(
@@ -33,6 +34,16 @@ beforeAll(async () => {
           client_secret: 'x'.repeat(32),
         },
         {
+          // its keys are at jwks_uri, not at the discovery document's: sign-in must use the configured ones
+          id: 'split',
+          type: 'oidc',
+          display_name: 'Split-keys IdP',
+          issuer: splitIdp.issuer,
+          client_id: splitIdp.clientId,
+          client_secret: 'x'.repeat(32),
+          jwks_uri: splitIdp.altJwksUri,
+        },
+        {
           id: 'down',
           type: 'oidc',
           display_name: 'Down IdP',
@@ -41,7 +52,7 @@ beforeAll(async () => {
           email_domains: ['down.example.com'],
         },
       ],
-      role_bindings: { hostile: { oncall: ['sre'] } },
+      role_bindings: { hostile: { oncall: ['sre'] }, split: { oncall: ['sre'] } },
     }),
     logs.log,
   );
@@ -49,7 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await cleanup?.();
-  await idp?.stop();
+  await Promise.all([idp?.stop(), splitIdp?.stop()]);
 });
 
 /** why each is refused (openid-client catches most; baton's own jose check catches the wrong key) */
@@ -64,12 +75,13 @@ const REASONS: Record<Mode, string> = {
   expired: 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
   future: '"iat" claim timestamp check failed',
   error: 'idp_error: the IdP answered invalid_grant',
+  'alt-key': 'invalid_id_token: ID token rejected: ERR_JWKS_NO_MATCHING_KEY',
 };
 
 const accountCount = async () =>
   Number((await server.storage.db('accounts').count<{ count: string }[]>('* as count'))[0]!.count);
 
-async function attempt(mode: Mode) {
+async function attempt(mode: Mode, via: { id: string; idp: HostileIdp } = { id: 'hostile', idp }) {
   const agent = request.agent(server.url);
   const verifier = randomBytes(32).toString('base64url');
   const auth = `/auth?${new URLSearchParams({
@@ -85,12 +97,12 @@ async function attempt(mode: Mode) {
   const chooser = await agent.get(toInteraction.headers.location!).expect(200);
   const action = /<form method="post" action="([^"]+)"/.exec(chooser.text)![1]!;
   const csrf = /name="csrf" value="([^"]+)"/.exec(chooser.text)![1]!;
-  const toIdp = await agent.post(action).type('form').send({ csrf, idp: 'hostile' }).expect(303);
+  const toIdp = await agent.post(action).type('form').send({ csrf, idp: via.id }).expect(303);
   const upstream = new URL(toIdp.headers.location!);
-  expect(upstream.origin).toBe(idp.issuer);
-  idp.next(mode, upstream.searchParams.get('nonce')!);
+  expect(upstream.origin).toBe(via.idp.issuer);
+  via.idp.next(mode, upstream.searchParams.get('nonce')!);
   const callback = await agent
-    .get(`/interaction/callback/hostile?code=abc&state=${upstream.searchParams.get('state')}`)
+    .get(`/interaction/callback/${via.id}?code=abc&state=${upstream.searchParams.get('state')}`)
     .expect(303);
   return agent.get(callback.headers.location!.replace('http://127.0.0.1:9400', ''));
 }
@@ -113,6 +125,7 @@ describe('a hostile upstream IdP', () => {
     'expired',
     'future',
     'error',
+    'alt-key',
   ])('an ID token response with %s ends on a clear 400 page, nothing stored', async (mode) => {
     const before = logs.lines().length;
     const res = await attempt(mode);
@@ -126,6 +139,24 @@ describe('a hostile upstream IdP', () => {
     expect(refused).toBeDefined();
     expect(refused).not.toContain('at-from-hostile');
     expect((JSON.parse(refused!) as { reason: string }).reason).toContain(REASONS[mode]);
+  });
+
+  it("an IdP's jwks_uri is its key source at sign-in: its key signs in, the discovery document's does not", async () => {
+    const split = { id: 'split', idp: splitIdp };
+    const signedIn = await attempt('alt-key', split);
+    expect(signedIn.status).toBe(303);
+    expect(await accountCount()).toBe(1);
+    await server.storage.db('accounts').delete();
+    const before = logs.lines().length;
+    const refused = await attempt('good', split);
+    expect(refused.status).toBe(400);
+    expect(refused.text).toContain('Split-keys IdP did not confirm your sign-in.');
+    expect(await accountCount()).toBe(0);
+    const line = logs
+      .lines()
+      .slice(before)
+      .find((l) => l.includes('"msg":"interaction.refused"'));
+    expect((JSON.parse(line!) as { reason: string }).reason).toContain('ERR_JWKS_NO_MATCHING_KEY');
   });
 
   it('an unreachable IdP is a clear 502 page', async () => {

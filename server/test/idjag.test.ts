@@ -334,6 +334,13 @@ describe.each(BACKENDS)('XAA on $name storage', (backend) => {
       });
     });
 
+    it("the IdP's key set is fetched once and cached, not on every exchange", async () => {
+      expect((await exchangeIdToken(await idToken())).status).toBe(200); // the set is in the cache now
+      const fetched = idp.served('/jwks');
+      for (let i = 0; i < 3; i += 1) expect((await exchangeIdToken(await idToken())).status).toBe(200);
+      expect(idp.served('/jwks')).toBe(fetched);
+    });
+
     it('an ID token issued to another client, signed by another key, or from a disabled IdP is refused', async () => {
       for (const token of [
         await idToken({ aud: 'someone-else' }),

@@ -1,8 +1,10 @@
 /**
- * The configured identity providers: lookup by id, home-realm discovery by email domain, the upstream
- * relying party of each OIDC IdP, and the local directory's users.
+ * The configured identity providers: lookup by id, the ones offered for sign-in, home-realm discovery by
+ * email domain, the upstream relying party and the one key set of each OIDC IdP, and the local directory's
+ * users.
  */
-import type { Config, IdpConfig, LocalIdpConfig } from '../config/schema.ts';
+import type { Config, IdpConfig, LocalIdpConfig, OidcIdpConfig } from '../config/schema.ts';
+import type { IdpKeys } from './keys.ts';
 import { OidcUpstream } from './oidc.ts';
 
 /** The issuer recorded for accounts of a local directory (it has no URL of its own). */
@@ -25,6 +27,11 @@ export class IdpRegistry {
 
   upstream(id: string): OidcUpstream | undefined {
     return this.#upstreams.get(id);
+  }
+
+  /** The one cached key set of an OIDC IdP (keys.ts), for sign-in, ID-JAG redemption and exchange alike. */
+  keys(idp: OidcIdpConfig): IdpKeys {
+    return this.#upstreams.get(idp.id)!.keys;
   }
 
   /** Home-realm discovery: the IdP whose email_domains has the address's domain (RFC 5321 domain, lowercased). */

@@ -14,13 +14,13 @@
  * (ID-JAG §4.4.3).
  */
 import { createHash } from 'node:crypto';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Account, AccountStore } from '../../accounts/store.ts';
 import { accountIdFor } from '../../accounts/store.ts';
 import type { Adapter } from '../../../../adapters/src/models.ts';
-import type { Config, OidcIdpConfig } from '../../config/schema.ts';
+import type { Config } from '../../config/schema.ts';
 import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
 import { resourceAccessToken } from './extra-claims.ts';
@@ -54,19 +54,8 @@ export function replayKey(iss: string, jti: string): string {
 }
 
 export function jwtBearerHandler(deps: JwtBearerDeps) {
-  const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
   // the account state, as introspection sees it: a disabling reaches this process within STATE_CACHE_MS
   const accounts = new TtlCache<Account | undefined>();
-
-  async function keysOf(idp: OidcIdpConfig) {
-    let set = keySets.get(idp.id);
-    if (!set) {
-      const uri = idp.jwks_uri ?? (await deps.idps.upstream(idp.id)!.configuration()).serverMetadata().jwks_uri!;
-      set = createRemoteJWKSet(new URL(uri), { timeoutDuration: 5000, cooldownDuration: 30_000 });
-      keySets.set(idp.id, set);
-    }
-    return set;
-  }
 
   return async function jwtBearer(ctx: KoaContextWithOIDC): Promise<void> {
     const params = ctx.oidc.params as Record<string, unknown>;
@@ -91,7 +80,7 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
 
     let claims: JWTPayload;
     try {
-      ({ payload: claims } = await jwtVerify(assertion, await keysOf(idp), {
+      ({ payload: claims } = await jwtVerify(assertion, deps.idps.keys(idp), {
         issuer: idp.issuer,
         typ: 'oauth-id-jag+jwt',
         algorithms: deps.config.id_jag.algorithms,
