@@ -22,6 +22,9 @@ import { hashPassword } from './idp/password.ts';
 import { StartupError, startServer } from './main.ts';
 import { openStorage, StorageError } from './storage/index.ts';
 import { migrationConfig } from '../../migrations/index.ts';
+import { readFileSync } from 'node:fs';
+import { importAccounts, ProvisionError, provisionOne } from './accounts/provision.ts';
+import { DevIssuerError, mintDevIdJag } from './idp/dev-issuer.ts';
 
 const USAGE = `usage: baton <command> [--config FILE]
   start                         run the server
@@ -39,6 +42,12 @@ const USAGE = `usage: baton <command> [--config FILE]
   users hash-password           read a password on stdin, print its scrypt hash (local directory)
   accounts list                 accounts: id, IdP, subject, roles, state
   accounts disable|enable ID    a disabled account gets no token and no refresh
+  accounts add --idp ID --subject SUB [--groups a,b] [--email E] [--name N]
+                                create (or update) an account before its first sign-in (XAA)
+  accounts import FILE          the same for every record of FILE (JSON lines or a YAML list of
+                                {idp, subject, groups, email, name}): all or nothing
+  dev mint-id-jag --subject SUB --client ID --resource URL [--scope S]
+                                development mode: print an ID-JAG of the development XAA issuer
   consents revoke ACCOUNT [--client ID]
                                 forget remembered consents (the user is asked again)`;
 
@@ -60,6 +69,14 @@ async function main(argv: string[]): Promise<number> {
       force: { type: 'boolean' },
       client: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      // accounts add, dev mint-id-jag
+      idp: { type: 'string' },
+      subject: { type: 'string' },
+      groups: { type: 'string' },
+      email: { type: 'string' },
+      name: { type: 'string' },
+      resource: { type: 'string' },
+      scope: { type: 'string' },
     },
   });
   const [command, sub, arg] = positionals;
@@ -94,6 +111,12 @@ async function main(argv: string[]): Promise<number> {
     case 'keys':
       return keys(config, sub, arg, values.force ?? false);
     case 'accounts':
+      if (sub === 'add') return accountsAdd(config, values);
+      if (sub === 'import') return accountsImport(config, arg);
+      return accounts(config, command, sub, arg, values.client);
+    case 'dev':
+      if (sub === 'mint-id-jag') return devMintIdJag(config, values);
+      throw new UsageError(`unknown: dev ${sub ?? ''}`);
     case 'consents':
       return accounts(config, command, sub, arg, values.client);
     default:
@@ -246,6 +269,61 @@ async function accounts(
   });
 }
 
+/** `accounts add`: one account before its first sign-in, so an ID-JAG for it can be redeemed. */
+async function accountsAdd(
+  config: Config,
+  o: { idp?: string; subject?: string; groups?: string; email?: string; name?: string },
+): Promise<number> {
+  if (!o.idp || !o.subject)
+    throw new UsageError('accounts add --idp ID --subject SUB [--groups a,b] [--email E] [--name N]');
+  const record = {
+    idp: o.idp,
+    subject: o.subject,
+    groups: (o.groups ?? '')
+      .split(',')
+      .map((g) => g.trim())
+      .filter(Boolean),
+    ...(o.email !== undefined ? { email: o.email } : {}),
+    ...(o.name !== undefined ? { name: o.name } : {}),
+  };
+  return withStorage(config, async (storage) => {
+    const a = await provisionOne(config, new AccountStore(storage.db, resolveKek(config)), record);
+    process.stdout.write(
+      `${a.id}  ${a.idpId ?? '-'}  ${a.idpSubject}  groups [${a.groups.join(',')}]  roles [${a.roles.join(',')}]\n`,
+    );
+    return 0;
+  });
+}
+
+/** `accounts import FILE`: every record validated (bad lines named), then all provisioned in one transaction. */
+async function accountsImport(config: Config, file: string | undefined): Promise<number> {
+  if (!file) throw new UsageError('accounts import FILE');
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ProvisionError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return withStorage(config, async (storage) => {
+    const n = await importAccounts(config, new AccountStore(storage.db, resolveKek(config)), content);
+    process.stdout.write(`imported ${n} account${n === 1 ? '' : 's'}\n`);
+    return 0;
+  });
+}
+
+/** `dev mint-id-jag`: an ID-JAG signed with the development XAA issuer's shipped key (development mode only). */
+async function devMintIdJag(
+  config: Config,
+  o: { subject?: string; client?: string; resource?: string; scope?: string },
+): Promise<number> {
+  if (!o.subject || !o.client || !o.resource)
+    throw new UsageError('dev mint-id-jag --subject SUB --client ID --resource URL [--scope S]');
+  process.stdout.write(
+    `${await mintDevIdJag(config, { subject: o.subject, clientId: o.client, resource: o.resource, ...(o.scope ? { scope: o.scope } : {}) })}\n`,
+  );
+  return 0;
+}
+
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -263,7 +341,13 @@ main(process.argv.slice(2)).then(
     } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`baton: ${usageMessage(err as Error, process.argv.slice(2))}\n${USAGE}\n`);
       process.exitCode = 64;
-    } else if (err instanceof StorageError || err instanceof StartupError || err instanceof KeyStoreError) {
+    } else if (
+      err instanceof StorageError ||
+      err instanceof StartupError ||
+      err instanceof KeyStoreError ||
+      err instanceof ProvisionError ||
+      err instanceof DevIssuerError
+    ) {
       process.stderr.write(`baton: ${err.message}\n`);
       process.exitCode = 1;
     } else {

@@ -13,6 +13,7 @@ import type { Config } from './config/schema.ts';
 import { resolveKek } from './keys/kek.ts';
 import { KeyStore, sharedSecret, type KeySet } from './keys/keystore.ts';
 import { AccountStore } from './accounts/store.ts';
+import { provisionConfiguredUsers } from './accounts/provision.ts';
 import { IdpRegistry } from './idp/registry.ts';
 import { Policy } from './policy/policy.ts';
 import { userGrants } from './provider/user-grants.ts';
@@ -77,6 +78,8 @@ async function listen(config: Config, log: Logger, storage: Storage): Promise<Ru
   ) as string[];
   const csrfKey = await sharedSecret(storage.db, kek, 'csrf_key', () => randomBytes(32).toString('base64url'));
   const accounts = new AccountStore(storage.db, kek);
+  // a development configuration's identity_providers[].users: accounts before any sign-in (XAA)
+  await provisionConfiguredUsers(config, accounts);
   const base = new URL(config.issuer).pathname.replace(/\/$/, '');
   const idps = new IdpRegistry(config, (id) => `${config.issuer}/interaction/callback/${id}`);
   let policy = new Policy(config);

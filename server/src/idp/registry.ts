@@ -12,10 +12,13 @@ export const localIssuer = (id: string) => `urn:baton:idp:${id}`;
 
 export class IdpRegistry {
   readonly list: readonly IdpConfig[];
+  /** the IdPs a person may sign in with: offered on the chooser, routed to by email (not `sign_in: false`) */
+  readonly signIn: readonly IdpConfig[];
   readonly #upstreams = new Map<string, OidcUpstream>();
 
   constructor(config: Config, callbackUrl: (idpId: string) => string) {
     this.list = config.identity_providers;
+    this.signIn = this.list.filter((i) => i.type === 'local' || i.sign_in);
     for (const idp of this.list) {
       if (idp.type === 'oidc') this.#upstreams.set(idp.id, new OidcUpstream(idp, callbackUrl(idp.id)));
     }
@@ -23,6 +26,11 @@ export class IdpRegistry {
 
   get(id: string): IdpConfig | undefined {
     return this.list.find((i) => i.id === id);
+  }
+
+  /** An IdP a person may sign in with, by id (an ID-JAG-only issuer is not one). */
+  forSignIn(id: string): IdpConfig | undefined {
+    return this.signIn.find((i) => i.id === id);
   }
 
   upstream(id: string): OidcUpstream | undefined {
@@ -39,7 +47,7 @@ export class IdpRegistry {
     const at = email.lastIndexOf('@');
     if (at < 1) return undefined;
     const domain = email.slice(at + 1).toLowerCase();
-    return this.list.find((i) => i.email_domains.includes(domain));
+    return this.signIn.find((i) => i.email_domains.includes(domain));
   }
 
   issuerOf(idp: IdpConfig): string {
