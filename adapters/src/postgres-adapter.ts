@@ -89,6 +89,10 @@ export class PostgresAdapter implements Adapter {
   }
 
   async claim(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> {
+    // a claimed id must be stored as itself: one PostgreSQL cannot hold (NUL) or would store altered (an
+    // unpaired surrogate becomes U+FFFD, so two ids would collide) is refused, as for payloads
+    if (hasNul(id) || !id.isWellFormed())
+      throw new errors.InvalidRequest('identifiers must not contain NUL characters or unpaired surrogates');
     const db = this.#db;
     const json = storable(payload);
     // one statement: insert, or take over a row that has expired but not yet been collected

@@ -158,6 +158,27 @@ export function adapterContract(backend: ContractBackend): void {
       expect(await a.claim(key, { jti: key }, 60)).toBe(true);
     });
 
+    it.each([
+      ['U+0000', 'a\u0000b'],
+      ['an unpaired surrogate', 'a\ud800b'],
+    ])(
+      'claim of an id with %s: claimed once, or refused as invalid_request (never a store error)',
+      async (_what, raw) => {
+        const a = store.adapter('IdJagReplay');
+        const key = `${id()}${raw}`;
+        const first = await a.claim(key, { jti: 'x' }, 60).then(
+          (won) => won,
+          (err: unknown) => {
+            // PostgreSQL cannot hold it as itself: the id is at fault, not the store (400, not 503)
+            expect(err).toBeInstanceOf(errors.InvalidRequest);
+            return 'refused' as const;
+          },
+        );
+        expect(first).toBe(backend.name === 'redis' ? true : 'refused');
+        if (first === true) expect(await a.claim(key, { jti: 'x' }, 60)).toBe(false);
+      },
+    );
+
     it('destroy removes the entry (and its uid index)', async () => {
       const a = store.adapter('Session');
       const key = id();

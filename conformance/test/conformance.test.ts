@@ -272,6 +272,10 @@ describe('the conformance suite', () => {
         child.stderr.on('data', (d: Buffer) => (out += d.toString()));
         const code = await new Promise((ok) => child.on('exit', ok));
         expect(out).not.toMatch(/^FAIL/m);
+        // the development XAA issuer makes the ID-JAG redemption scenarios run (and pass) on the default
+        for (const id of ['id-jag.replay', 'id-jag.token', 'id-jag.signature', 'id-jag.client-binding'])
+          expect(out).toMatch(new RegExp(`^PASS +MUST +${id.replace('.', '\\.')} `, 'm'));
+        expect(out).toMatch(/conformance: \d+ passed, 0 failed, \d+ skipped; 0 MUST failure\(s\)/);
         expect(code, out).toBe(0);
         // what is skipped there, and the summary line, are exactly what conformance/README.md states
         const skipped = [...out.matchAll(/^SKIP {2}\S+ +(\S+) /gm)].map((m) => m[1]);

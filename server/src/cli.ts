@@ -27,6 +27,9 @@ import { hashPassword } from './idp/password.ts';
 import { StartupError, startServer } from './main.ts';
 import { DataDirInUseError, openStorage, StorageError, type Storage } from './storage/index.ts';
 import { migrationConfig } from '../../migrations/index.ts';
+import { readFileSync } from 'node:fs';
+import { ProvisionError } from './accounts/provision.ts';
+import { DevIssuerError, mintDevIdJag } from './idp/dev-issuer.ts';
 
 const USAGE = `usage: baton <command> [--config FILE]
   start                         run the server
@@ -45,6 +48,12 @@ const USAGE = `usage: baton <command> [--config FILE]
   accounts list                 accounts: id, IdP, subject, roles, state
   accounts disable|enable ACCOUNT
                                 a disabled account gets no token and no refresh
+  accounts add --idp ID --subject SUB [--groups a,b] [--email E] [--name N]
+                                create (or update) an account before its first sign-in (XAA)
+  accounts import FILE          the same for every record of FILE (JSON lines or a YAML list of
+                                {idp, subject, groups, email, name}): all or nothing
+  dev mint-id-jag --subject SUB --client ID --resource URL [--scope S]
+                                development mode: print an ID-JAG of the development XAA issuer
   consents revoke ACCOUNT [--client ID]
                                 forget remembered consents (the user is asked again)
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
@@ -68,6 +77,14 @@ async function main(argv: string[]): Promise<number> {
       force: { type: 'boolean' },
       client: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      // accounts add, dev mint-id-jag
+      idp: { type: 'string' },
+      subject: { type: 'string' },
+      groups: { type: 'string' },
+      email: { type: 'string' },
+      name: { type: 'string' },
+      resource: { type: 'string' },
+      scope: { type: 'string' },
     },
   });
   const [command, sub, arg] = positionals;
@@ -104,7 +121,10 @@ async function main(argv: string[]): Promise<number> {
     case 'keys':
       return keys(config, sub, arg, values.force ?? false);
     case 'accounts':
-      throw new UsageError('accounts list|disable ACCOUNT|enable ACCOUNT');
+      throw new UsageError('accounts list|disable ACCOUNT|enable ACCOUNT|add|import FILE');
+    case 'dev':
+      if (sub === 'mint-id-jag') return devMintIdJag(config, values);
+      throw new UsageError(`unknown: dev ${sub ?? ''}`);
     case 'consents':
       throw new UsageError('consents revoke ACCOUNT [--client ID]');
     default:
@@ -234,7 +254,14 @@ function adminRequest(
   command: string,
   sub: string | undefined,
   arg: string | undefined,
-  values: { client?: string | undefined },
+  values: {
+    client?: string | undefined;
+    idp?: string | undefined;
+    subject?: string | undefined;
+    groups?: string | undefined;
+    email?: string | undefined;
+    name?: string | undefined;
+  },
 ): AdminRequest | undefined {
   const what = `${command} ${sub ?? ''}`.trim();
   const account = (usage: string) => {
@@ -258,6 +285,32 @@ function adminRequest(
       };
     case 'keys list':
       return { name: 'keys.list', args: {}, command: what };
+    case 'accounts add': {
+      if (!values.idp || !values.subject)
+        throw new UsageError('accounts add --idp ID --subject SUB [--groups a,b] [--email E] [--name N]');
+      const groups = (values.groups ?? '')
+        .split(',')
+        .map((g) => g.trim())
+        .filter(Boolean);
+      const record = {
+        idp: values.idp,
+        subject: values.subject,
+        groups,
+        ...(values.email !== undefined ? { email: values.email } : {}),
+        ...(values.name !== undefined ? { name: values.name } : {}),
+      };
+      return { name: 'accounts.add', args: record, command: what };
+    }
+    case 'accounts import': {
+      if (!arg) throw new UsageError('accounts import FILE');
+      let content: string;
+      try {
+        content = readFileSync(arg, 'utf8');
+      } catch (err) {
+        throw new ProvisionError(`cannot read ${arg}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+      return { name: 'accounts.import', args: { content }, command: what };
+    }
     default:
       return undefined;
   }
@@ -274,6 +327,7 @@ async function admin(config: Config, request: AdminRequest): Promise<number> {
     try {
       const kek = resolveKek(config);
       const stores = {
+        config,
         db: storage.db,
         accounts: new AccountStore(storage.db, kek),
         keys: new KeyStore(storage.db, kek),
@@ -292,6 +346,19 @@ async function admin(config: Config, request: AdminRequest): Promise<number> {
     });
   }
   process.stdout.write(printResult(request.name, result));
+  return 0;
+}
+
+/** `dev mint-id-jag`: an ID-JAG signed with the development XAA issuer's shipped key (development mode only). */
+async function devMintIdJag(
+  config: Config,
+  o: { subject?: string; client?: string; resource?: string; scope?: string },
+): Promise<number> {
+  if (!o.subject || !o.client || !o.resource)
+    throw new UsageError('dev mint-id-jag --subject SUB --client ID --resource URL [--scope S]');
+  process.stdout.write(
+    `${await mintDevIdJag(config, { subject: o.subject, clientId: o.client, resource: o.resource, ...(o.scope ? { scope: o.scope } : {}) })}\n`,
+  );
   return 0;
 }
 
@@ -316,7 +383,9 @@ main(process.argv.slice(2)).then(
       err instanceof StorageError ||
       err instanceof StartupError ||
       err instanceof KeyStoreError ||
-      err instanceof AdminError
+      err instanceof AdminError ||
+      err instanceof ProvisionError ||
+      err instanceof DevIssuerError
     ) {
       process.stderr.write(`baton: ${err.message}\n`);
       process.exitCode = 1;

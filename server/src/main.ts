@@ -14,6 +14,7 @@ import type { Config } from './config/schema.ts';
 import { resolveKek } from './keys/kek.ts';
 import { KeyStore, sharedSecret, type KeySet } from './keys/keystore.ts';
 import { AccountStore } from './accounts/store.ts';
+import { provisionConfiguredUsers } from './accounts/provision.ts';
 import { IdpRegistry } from './idp/registry.ts';
 import { Policy } from './policy/policy.ts';
 import { userGrants } from './provider/user-grants.ts';
@@ -181,6 +182,8 @@ async function listen(
   ) as string[];
   const csrfKey = await sharedSecret(storage.db, kek, 'csrf_key', () => randomBytes(32).toString('base64url'));
   const accounts = new AccountStore(storage.db, kek);
+  // a development configuration's identity_providers[].users: accounts before any sign-in (XAA)
+  await provisionConfiguredUsers(config, accounts);
   const base = new URL(config.issuer).pathname.replace(/\/$/, '');
   const idps = new IdpRegistry(config, (id) => `${config.issuer}/interaction/callback/${id}`);
   let policy = new Policy(config);
@@ -278,10 +281,12 @@ async function listen(
   const { server, url, metricsListener } = bound;
   // the command line's admin operations reach the embedded store through this server (admin/socket.ts)
   const admin = storage.dataDir
-    ? await serveAdminSocket(storage.dataDir, { db: storage.db, accounts, keys: keystore }, log).catch((err: Error) => {
-        log.warn({ reason: err.message }, 'admin.socket_failed');
-        return undefined;
-      })
+    ? await serveAdminSocket(storage.dataDir, { config, db: storage.db, accounts, keys: keystore }, log).catch(
+        (err: Error) => {
+          log.warn({ reason: err.message }, 'admin.socket_failed');
+          return undefined;
+        },
+      )
     : undefined;
   log.info(
     { url, issuer: config.issuer, storage: storage.kind, ...(metricsListener ? { metrics: metricsListener.url } : {}) },

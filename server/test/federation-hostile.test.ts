@@ -19,15 +19,17 @@ let postOnly: HostileIdp;
 let rawBasic: HostileIdp;
 /** a secret that form-encoding changes */
 const ODD_SECRET = 'p+ss/word=' + 'x'.repeat(22);
+let splitIdp: HostileIdp;
 let server: RunningServer;
 let cleanup: () => Promise<void>;
 const logs = memoryLogger();
 
 beforeAll(async () => {
-  [idp, postOnly, rawBasic] = await Promise.all([
+  [idp, postOnly, rawBasic, splitIdp] = await Promise.all([
     startHostileIdp(),
     startHostileIdp({ clientSecret: ODD_SECRET, authMethods: ['client_secret_post'] }),
     startHostileIdp({ clientSecret: ODD_SECRET, basicDecoding: 'raw' }),
+    startHostileIdp(),
   ]);
   const store = await BACKENDS[1]!.create();
   cleanup = store.cleanup;
@@ -69,6 +71,16 @@ beforeAll(async () => {
           client_secret: ODD_SECRET,
         },
         {
+          // its keys are at jwks_uri, not at the discovery document's: sign-in must use the configured ones
+          id: 'split',
+          type: 'oidc',
+          display_name: 'Split-keys IdP',
+          issuer: splitIdp.issuer,
+          client_id: splitIdp.clientId,
+          client_secret: 'x'.repeat(32),
+          jwks_uri: splitIdp.altJwksUri,
+        },
+        {
           id: 'down',
           type: 'oidc',
           display_name: 'Down IdP',
@@ -77,7 +89,7 @@ beforeAll(async () => {
           email_domains: ['down.example.com'],
         },
       ],
-      role_bindings: { hostile: { oncall: ['sre'] } },
+      role_bindings: { hostile: { oncall: ['sre'] }, split: { oncall: ['sre'] } },
     }),
     logs.log,
   );
@@ -85,7 +97,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await cleanup?.();
-  await Promise.all([idp?.stop(), postOnly?.stop(), rawBasic?.stop()]);
+  await Promise.all([idp?.stop(), postOnly?.stop(), rawBasic?.stop(), splitIdp?.stop()]);
 });
 
 /** why each is refused (openid-client catches most; baton's own jose check catches the wrong key) */
@@ -100,6 +112,7 @@ const REASONS: Record<Mode, string> = {
   expired: 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
   future: '"iat" claim timestamp check failed',
   error: 'idp_error: the IdP answered invalid_grant',
+  'alt-key': 'invalid_id_token: ID token rejected: ERR_JWKS_NO_MATCHING_KEY',
 };
 
 const accountCount = async () =>
@@ -149,6 +162,7 @@ describe('a hostile upstream IdP', () => {
     'expired',
     'future',
     'error',
+    'alt-key',
   ])('an ID token response with %s ends on a clear 400 page, nothing stored', async (mode) => {
     const before = logs.lines().length;
     const res = await attempt(mode);
@@ -162,6 +176,24 @@ describe('a hostile upstream IdP', () => {
     expect(refused).toBeDefined();
     expect(refused).not.toContain('at-from-hostile');
     expect((JSON.parse(refused!) as { reason: string }).reason).toContain(REASONS[mode]);
+  });
+
+  it("an IdP's jwks_uri is its key source at sign-in: its key signs in, the discovery document's does not", async () => {
+    const split = { id: 'split', idp: splitIdp };
+    const signedIn = await attempt('alt-key', split);
+    expect(signedIn.status).toBe(303);
+    expect(await accountCount()).toBe(1);
+    await server.storage.db('accounts').delete();
+    const before = logs.lines().length;
+    const refused = await attempt('good', split);
+    expect(refused.status).toBe(400);
+    expect(refused.text).toContain('Split-keys IdP did not confirm your sign-in.');
+    expect(await accountCount()).toBe(0);
+    const line = logs
+      .lines()
+      .slice(before)
+      .find((l) => l.includes('"msg":"interaction.refused"'));
+    expect((JSON.parse(line!) as { reason: string }).reason).toContain('ERR_JWKS_NO_MATCHING_KEY');
   });
 
   it('an unreachable IdP is a clear 502 page', async () => {

@@ -1,5 +1,5 @@
 /**
- * Scale-out: two `baton start` processes on one PostgreSQL + Redis behave as one. An authorization code
+ * Scale-out: two `baton start` processes on one PostgreSQL (+ Redis) behave as one, on each shared store. An authorization code
  * and a refresh token are each redeemable exactly once, even when the redemptions race across the
  * processes (RFC 6749 §4.1.2, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2), and a DPoP proof is accepted once (RFC 9449 §11.1).
  */
@@ -11,153 +11,157 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alreadyConsumed } from '../../adapters/src/errors.ts';
 import { createLogger } from '../src/logger.ts';
 import { startServer, type RunningServer } from '../src/main.ts';
-import { freshDatabase, makeConfig, redisPrefix, requireEnv, SERVICE_SECRET } from './helpers.ts';
+import { BACKENDS, makeConfig, SERVICE_SECRET } from './helpers.ts';
 import { startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import { codeForm, LOGS, seedAccount, seedCode } from './seed.ts';
 
-let a: ServerProcess;
-let b: ServerProcess;
-let seeder: RunningServer; // an in-test instance on the same store, used only to write the seed
-let drop: () => Promise<void>;
-let config: ReturnType<typeof makeConfig>;
+/** every store several processes can share: PostgreSQL alone, and PostgreSQL + Redis */
+describe.each(BACKENDS.filter((backend) => backend.name !== 'embedded'))('on $name storage', (backend) => {
+  let a: ServerProcess;
+  let b: ServerProcess;
+  let seeder: RunningServer; // an in-test instance on the same store, used only to write the seed
+  let drop: () => Promise<void>;
+  let config: ReturnType<typeof makeConfig>;
 
-beforeAll(async () => {
-  const db = await freshDatabase();
-  drop = db.drop;
-  const storage = { postgres: db.url, redis: requireEnv('TEST_REDIS_URL'), redis_key_prefix: redisPrefix() };
-  config = makeConfig({ storage });
-  const file = writeConfig({ ...config, logging: { level: 'info' } });
-  seeder = await startServer(config, createLogger('silent'));
-  [a, b] = await Promise.all([startServerProcess(file), startServerProcess(file)]);
-});
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop(), seeder?.close()]);
-  await drop?.();
-});
-
-function race(form: Record<string, string>, n = 12) {
-  return Promise.all(
-    Array.from({ length: n }, (_, i) =>
-      request(i % 2 ? b.url : a.url)
-        .post('/token')
-        .type('form')
-        .send(form),
-    ),
-  );
-}
-
-/**
- * RFC 6749 §4.1.2, OAuth 2.1 §4.3.1: the race's losers presented a code or token already used, so its grant
- * is revoked (asynchronously, right after the refusal): the winner's refresh token no longer works.
- */
-async function expectGrantRevoked(grantId: string, winnersRefreshToken: string): Promise<void> {
-  for (let waited = 0; (await seeder.provider().Grant.find(grantId)) && waited < 10_000; waited += 100)
-    await sleep(100);
-  expect(await seeder.provider().Grant.find(grantId)).toBeUndefined();
-  const refresh = await request(a.url)
-    .post('/token')
-    .type('form')
-    .send({ grant_type: 'refresh_token', refresh_token: winnersRefreshToken, client_id: 'ide-agent', resource: LOGS })
-    .expect(400);
-  expect(refresh.body.error).toBe('invalid_grant');
-}
-
-describe('two server processes on one store', () => {
-  it('serve the same signing key', async () => {
-    const [ja, jb] = await Promise.all([request(a.url).get('/jwks'), request(b.url).get('/jwks')]);
-    expect(ja.body).toEqual(jb.body);
-    expect(ja.body.keys).toHaveLength(1);
+  beforeAll(async () => {
+    const store = await backend.create();
+    drop = store.cleanup;
+    config = makeConfig({ storage: store.storage });
+    const file = writeConfig({ ...config, logging: { level: 'info' } });
+    seeder = await startServer(config, createLogger('silent'));
+    [a, b] = await Promise.all([startServerProcess(file), startServerProcess(file)]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop(), seeder?.close()]);
+    await drop?.();
   });
 
-  it('an authorization code redeemed concurrently on both: exactly one wins', async () => {
-    const account = await seedAccount(seeder.accounts);
-    const seed = await seedCode(seeder.provider(), account);
-    const responses = await race(codeForm(seed));
-    const won = responses.filter((r) => r.status === 200);
-    expect(won).toHaveLength(1);
-    expect(responses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(11);
-    const claims = decodeJwt(won[0]!.body.access_token);
-    expect(claims).toMatchObject({
-      sub: account,
-      aud: LOGS,
-      client_id: 'ide-agent',
-      scope: 'logs.read',
-      roles: ['developer'],
+  function race(form: Record<string, string>, n = 12) {
+    return Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        request(i % 2 ? b.url : a.url)
+          .post('/token')
+          .type('form')
+          .send(form),
+      ),
+    );
+  }
+
+  /**
+   * RFC 6749 §4.1.2, OAuth 2.1 §4.3.1: the race's losers presented a code or token already used, so its grant
+   * is revoked (asynchronously, right after the refusal): the winner's refresh token no longer works.
+   */
+  async function expectGrantRevoked(grantId: string, winnersRefreshToken: string): Promise<void> {
+    for (let waited = 0; (await seeder.provider().Grant.find(grantId)) && waited < 10_000; waited += 100)
+      await sleep(100);
+    expect(await seeder.provider().Grant.find(grantId)).toBeUndefined();
+    const refresh = await request(a.url)
+      .post('/token')
+      .type('form')
+      .send({ grant_type: 'refresh_token', refresh_token: winnersRefreshToken, client_id: 'ide-agent', resource: LOGS })
+      .expect(400);
+    expect(refresh.body.error).toBe('invalid_grant');
+  }
+
+  describe('two server processes on one store', () => {
+    it('serve the same signing key', async () => {
+      const [ja, jb] = await Promise.all([request(a.url).get('/jwks'), request(b.url).get('/jwks')]);
+      expect(ja.body).toEqual(jb.body);
+      expect(ja.body.keys).toHaveLength(1);
     });
-    expect(typeof won[0]!.body.refresh_token).toBe('string');
-    await expectGrantRevoked(seed.grantId, won[0]!.body.refresh_token as string);
-  });
 
-  it('a refresh token redeemed concurrently on both: exactly one rotation wins', async () => {
-    const account = await seedAccount(seeder.accounts);
-    const seed = await seedCode(seeder.provider(), account);
-    const first = await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
-    const responses = await race({
-      grant_type: 'refresh_token',
-      refresh_token: first.body.refresh_token,
-      client_id: 'ide-agent',
-      resource: LOGS,
+    it('an authorization code redeemed concurrently on both: exactly one wins', async () => {
+      const account = await seedAccount(seeder.accounts);
+      const seed = await seedCode(seeder.provider(), account);
+      const responses = await race(codeForm(seed));
+      const won = responses.filter((r) => r.status === 200);
+      expect(won).toHaveLength(1);
+      expect(responses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(11);
+      const claims = decodeJwt(won[0]!.body.access_token);
+      expect(claims).toMatchObject({
+        sub: account,
+        aud: LOGS,
+        client_id: 'ide-agent',
+        scope: 'logs.read',
+        roles: ['developer'],
+      });
+      expect(typeof won[0]!.body.refresh_token).toBe('string');
+      await expectGrantRevoked(seed.grantId, won[0]!.body.refresh_token as string);
     });
-    const won = responses.filter((r) => r.status === 200);
-    expect(won).toHaveLength(1);
-    expect(won[0]!.body.refresh_token).not.toBe(first.body.refresh_token);
-    expect(responses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(11);
-    await expectGrantRevoked(seed.grantId, won[0]!.body.refresh_token as string);
-  });
 
-  it('a redemption that loses the race at the atomic consume revokes the grant, as a sequential reuse does', async () => {
-    // the race path itself: the adapter refused a consume (AlreadyConsumed, with the grant id); the HTTP races
-    // above may also end on oidc-provider's sequential-reuse path, which revokes by itself
-    const account = await seedAccount(seeder.accounts);
-    const seed = await seedCode(seeder.provider(), account);
-    const first = await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
-    seeder.provider().emit('grant.error', { state: {}, oidc: {} }, alreadyConsumed('AuthorizationCode', seed.grantId));
-    await expectGrantRevoked(seed.grantId, first.body.refresh_token as string);
-  });
+    it('a refresh token redeemed concurrently on both: exactly one rotation wins', async () => {
+      const account = await seedAccount(seeder.accounts);
+      const seed = await seedCode(seeder.provider(), account);
+      const first = await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
+      const responses = await race({
+        grant_type: 'refresh_token',
+        refresh_token: first.body.refresh_token,
+        client_id: 'ide-agent',
+        resource: LOGS,
+      });
+      const won = responses.filter((r) => r.status === 200);
+      expect(won).toHaveLength(1);
+      expect(won[0]!.body.refresh_token).not.toBe(first.body.refresh_token);
+      expect(responses.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).toHaveLength(11);
+      await expectGrantRevoked(seed.grantId, won[0]!.body.refresh_token as string);
+    });
 
-  it('a DPoP proof replayed concurrently on both: exactly one request is accepted (RFC 9449 §11.1)', async () => {
-    for (let round = 0; round < 5; round++) {
-      const { privateKey, publicKey } = await generateKeyPair('ES256');
-      const proof = await new SignJWT({ htm: 'POST', htu: `${config.issuer}/token`, jti: randomUUID() })
-        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey) })
-        .setIssuedAt()
-        .sign(privateKey);
-      const responses = await Promise.all(
-        Array.from({ length: 12 }, (_, i) =>
-          request(i % 2 ? b.url : a.url)
-            .post('/token')
-            .auth('cost-reporter', SERVICE_SECRET)
-            .set('DPoP', proof)
-            .type('form')
-            .send({ grant_type: 'client_credentials', resource: 'https://cost.internal.example.com' }),
-        ),
-      );
-      expect(responses.filter((r) => r.status === 200)).toHaveLength(1);
-      // RFC 9449 §5: a replayed proof is an invalid one (oidc-provider's invalid_grant corrected in the seam)
-      const refused = responses.filter((r) => r.status === 400);
-      expect(refused).toHaveLength(11);
-      for (const r of refused)
-        expect(r.body).toEqual({ error: 'invalid_dpop_proof', error_description: 'DPoP proof JWT Replay detected' });
-    }
-  });
+    it('a redemption that loses the race at the atomic consume revokes the grant, as a sequential reuse does', async () => {
+      // the race path itself: the adapter refused a consume (AlreadyConsumed, with the grant id); the HTTP races
+      // above may also end on oidc-provider's sequential-reuse path, which revokes by itself
+      const account = await seedAccount(seeder.accounts);
+      const seed = await seedCode(seeder.provider(), account);
+      const first = await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
+      seeder
+        .provider()
+        .emit('grant.error', { state: {}, oidc: {} }, alreadyConsumed('AuthorizationCode', seed.grantId));
+      await expectGrantRevoked(seed.grantId, first.body.refresh_token as string);
+    });
 
-  it('a code redeemed on one process is refused on the other', async () => {
-    const account = await seedAccount(seeder.accounts);
-    const seed = await seedCode(seeder.provider(), account);
-    await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
-    const again = await request(b.url).post('/token').type('form').send(codeForm(seed)).expect(400);
-    expect(again.body.error).toBe('invalid_grant');
-  });
+    it('a DPoP proof replayed concurrently on both: exactly one request is accepted (RFC 9449 §11.1)', async () => {
+      for (let round = 0; round < 5; round++) {
+        const { privateKey, publicKey } = await generateKeyPair('ES256');
+        const proof = await new SignJWT({ htm: 'POST', htu: `${config.issuer}/token`, jti: randomUUID() })
+          .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey) })
+          .setIssuedAt()
+          .sign(privateKey);
+        const responses = await Promise.all(
+          Array.from({ length: 12 }, (_, i) =>
+            request(i % 2 ? b.url : a.url)
+              .post('/token')
+              .auth('cost-reporter', SERVICE_SECRET)
+              .set('DPoP', proof)
+              .type('form')
+              .send({ grant_type: 'client_credentials', resource: 'https://cost.internal.example.com' }),
+          ),
+        );
+        expect(responses.filter((r) => r.status === 200)).toHaveLength(1);
+        // RFC 9449 §5: a replayed proof is an invalid one (oidc-provider's invalid_grant corrected in the seam)
+        const refused = responses.filter((r) => r.status === 400);
+        expect(refused).toHaveLength(11);
+        for (const r of refused)
+          expect(r.body).toEqual({ error: 'invalid_dpop_proof', error_description: 'DPoP proof JWT Replay detected' });
+      }
+    });
 
-  it('a disabled account gets no token from a code', async () => {
-    const account = await seedAccount(seeder.accounts);
-    const seed = await seedCode(seeder.provider(), account);
-    await seeder.accounts.setDisabled(account, true);
-    try {
-      const res = await request(b.url).post('/token').type('form').send(codeForm(seed)).expect(400);
-      expect(res.body.error).toBe('invalid_grant');
-    } finally {
-      await seeder.accounts.setDisabled(account, false);
-    }
+    it('a code redeemed on one process is refused on the other', async () => {
+      const account = await seedAccount(seeder.accounts);
+      const seed = await seedCode(seeder.provider(), account);
+      await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
+      const again = await request(b.url).post('/token').type('form').send(codeForm(seed)).expect(400);
+      expect(again.body.error).toBe('invalid_grant');
+    });
+
+    it('a disabled account gets no token from a code', async () => {
+      const account = await seedAccount(seeder.accounts);
+      const seed = await seedCode(seeder.provider(), account);
+      await seeder.accounts.setDisabled(account, true);
+      try {
+        const res = await request(b.url).post('/token').type('form').send(codeForm(seed)).expect(400);
+        expect(res.body.error).toBe('invalid_grant');
+      } finally {
+        await seeder.accounts.setDisabled(account, false);
+      }
+    });
   });
 });

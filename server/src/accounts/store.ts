@@ -64,6 +64,18 @@ export interface LoginRecord {
   upstreamRefreshToken?: string;
 }
 
+/** An account created ahead of its first sign-in (`baton accounts add`/`import`, or a development config). */
+export interface Provision {
+  idpId: string;
+  idpIssuer: string;
+  subject: string;
+  groups: string[];
+  /** the roles those groups map to now (shown by `accounts list`; redemption maps the groups again) */
+  roles: string[];
+  email?: string;
+  name?: string;
+}
+
 export class AccountStore {
   readonly #db: Knex;
   readonly #kek: Kek;
@@ -92,6 +104,42 @@ export class AccountStore {
       .merge(Object.keys(fields))
       .returning<Row[]>('*');
     return toAccount(row!);
+  }
+
+  /**
+   * Creates the account of (IdP, subject), or updates an existing one's groups (and email and name, when
+   * given), with no sign-in recorded: an ID-JAG for this person can then be redeemed before they ever signed
+   * in interactively. Leaves a disabled account disabled, and keeps its upstream refresh token. `trx` lets
+   * an import provision many accounts all-or-nothing.
+   */
+  async provision(p: Provision, trx: Knex = this.#db): Promise<Account> {
+    const id = accountIdFor(p.idpIssuer, p.subject);
+    const profile = JSON.stringify({ ...(p.email ? { email: p.email } : {}), ...(p.name ? { name: p.name } : {}) });
+    const [row] = await trx('accounts')
+      .insert({
+        id,
+        idp_id: p.idpId,
+        idp_issuer: p.idpIssuer,
+        idp_subject: p.subject,
+        profile,
+        groups: JSON.stringify(p.groups),
+        roles: JSON.stringify(p.roles),
+      })
+      .onConflict(['idp_issuer', 'idp_subject'])
+      .merge({
+        idp_id: p.idpId,
+        profile: trx.raw('accounts.profile || excluded.profile'),
+        groups: trx.raw('excluded.groups'),
+        roles: trx.raw('excluded.roles'),
+        updated_at: trx.fn.now(),
+      })
+      .returning<Row[]>('*');
+    return toAccount(row!);
+  }
+
+  /** Runs fn in one transaction (e.g. an all-or-nothing import). */
+  transaction<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return this.#db.transaction(fn);
   }
 
   async list(): Promise<Account[]> {

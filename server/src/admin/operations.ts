@@ -8,11 +8,15 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { AccountStore } from '../accounts/store.ts';
+import { importAccounts, ProvisionError, provisionOne, type ProvisionRecord } from '../accounts/provision.ts';
+import type { Config } from '../config/schema.ts';
 import type { KeyStore } from '../keys/keystore.ts';
 import { AdminError } from './errors.ts';
 import { accountLabel, resolveAccount } from './resolve-account.ts';
 
 export interface AdminStores {
+  /** the configuration the server (or the command line) runs with: IdPs and role bindings */
+  config: Config;
   db: Knex;
   accounts: AccountStore;
   keys: KeyStore;
@@ -46,6 +50,16 @@ const setDisabled = (disabled: boolean) =>
     print: ({ account }) => `${disabled ? 'disabled' : 'enabled'} ${account}\n`,
   });
 
+/** A provisioning refusal (a bad record or file line) is the operator's to fix: a 400, nothing stored. */
+async function provisioning<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ProvisionError) throw new AdminError('invalid_request', err.message);
+    throw err;
+  }
+}
+
 export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new Map([
   [
     'accounts.list',
@@ -71,6 +85,30 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   ],
   ['accounts.disable', setDisabled(true)],
   ['accounts.enable', setDisabled(false)],
+  [
+    'accounts.add',
+    operation({
+      // checked (with the IdP and the role bindings) by provisionOne, whose messages name the field
+      args: z.record(z.string(), z.unknown()),
+      async run({ config, accounts }, record) {
+        const a = await provisioning(() => provisionOne(config, accounts, record as ProvisionRecord));
+        return { id: a.id, idp: a.idpId, subject: a.idpSubject, groups: a.groups, roles: a.roles };
+      },
+      print: (a) =>
+        `${a.id}  ${a.idp ?? '-'}  ${a.subject}  groups [${a.groups.join(',')}]  roles [${a.roles.join(',')}]\n`,
+    }),
+  ],
+  [
+    'accounts.import',
+    operation({
+      // the file's text, read by the command line (the server never opens a path it is sent)
+      args: z.strictObject({ content: z.string().max(900_000) }),
+      async run({ config, accounts }, { content }) {
+        return { imported: await provisioning(() => importAccounts(config, accounts, content)) };
+      },
+      print: ({ imported }) => `imported ${plural(imported, 'account')}\n`,
+    }),
+  ],
   [
     'consents.revoke',
     operation({

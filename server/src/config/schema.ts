@@ -5,6 +5,7 @@
  * load.ts before this schema runs, so the schema sees plain strings.
  */
 import { z } from 'zod';
+import { DEV_XAA_THUMBPRINT, isDevXaaKey } from '../idp/dev-issuer.ts';
 
 /** RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed on loopback for dev). */
 export const issuerUrl = z.string().superRefine((value, ctx) => {
@@ -124,7 +125,43 @@ const staticClient = z
     }
   });
 
-/** An upstream OpenID Connect provider, used through its discovery document (openid-client). */
+/** JWK members that only a private (or symmetric) key has (RFC 7517 §4, RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const publicJwk = z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']) }).superRefine((jwk, ctx) => {
+  for (const member of PRIVATE_JWK_MEMBERS) {
+    if (member in jwk) {
+      ctx.addIssue({ code: 'custom', path: [member], message: 'is a private key member: give only public keys' });
+    }
+  }
+});
+/** A JWKS (RFC 7517 §5) of public keys: an object, or its JSON text (what `file:PATH` reads). */
+const jwksValue = z
+  .unknown()
+  .transform((value, ctx) => {
+    if (typeof value !== 'string') return value;
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JWKS: an object with keys, or file:PATH to a JSON JWKS' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.strictObject({ keys: z.array(publicJwk).min(1) }));
+
+/** An account created before its first sign-in (a development configuration's users of an OIDC IdP). */
+const provisionedUser = z.strictObject({
+  subject: z.string().regex(/^[^\p{Cc}]{1,255}$/u, 'must be 1-255 characters, no control characters'),
+  groups: z
+    .array(z.string().regex(/^[^\p{Cc}]{1,255}$/u, 'must be 1-255 characters, no control characters'))
+    .default([]),
+  email: z.email().optional(),
+  name: z.string().min(1).max(200).optional(),
+});
+
+/**
+ * An upstream OpenID Connect provider, used through its discovery document (openid-client); with
+ * `sign_in: false`, only an issuer of ID-JAGs (or of ID tokens for token exchange), needing no client_id.
+ */
 const oidcIdp = z
   .strictObject({
     id: identifier,
@@ -137,7 +174,8 @@ const oidcIdp = z
         ctx.addIssue({ code: 'custom', message: 'must use https (http only on a loopback host)' });
       }
     }),
-    client_id: z.string().min(1),
+    /** baton's client id at the IdP: required when the IdP signs users in */
+    client_id: z.string().min(1).optional(),
     client_secret: z.string().min(1).optional(),
     /** how baton authenticates at the IdP's token endpoint (some IdPs do not decode RFC 6749 §2.3.1 Basic) */
     token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional(),
@@ -155,11 +193,40 @@ const oidcIdp = z
     accept_id_jag: z.boolean().default(false),
     /** the IdP's JWKS, when it differs from the discovery document's jwks_uri */
     jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
+    /** the IdP's public keys themselves (inline, or file:PATH to a JSON JWKS), instead of any jwks_uri */
+    jwks: jwksValue.optional(),
+    /** offered for sign-in (chooser, email routing); false: trusted only for what it signs (ID-JAGs) */
+    sign_in: z.boolean().default(true),
+    /** accounts created at start, before any sign-in (development mode only) */
+    users: z.array(provisionedUser).default([]),
   })
   .superRefine((idp, ctx) => {
     if (!idp.scopes.includes('openid')) {
       ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'must include openid' });
     }
+    if (idp.sign_in && !idp.client_id) {
+      ctx.addIssue({ code: 'custom', path: ['client_id'], message: 'is required unless sign_in is false' });
+    }
+    if (!idp.sign_in && !idp.client_id && !idp.jwks && !idp.jwks_uri) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jwks'],
+        message: 'or jwks_uri is required without a client_id (reading the discovery document needs one)',
+      });
+    }
+    if (!idp.sign_in && idp.email_domains.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['email_domains'], message: 'has no effect with sign_in: false' });
+    }
+    if (idp.jwks && idp.jwks_uri) {
+      ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'set either jwks or jwks_uri, not both' });
+    }
+    const subjects = new Set<string>();
+    idp.users.forEach((u, j) => {
+      if (subjects.has(u.subject)) {
+        ctx.addIssue({ code: 'custom', path: ['users', j, 'subject'], message: 'is listed twice' });
+      }
+      subjects.add(u.subject);
+    });
   });
 
 const localUser = z.strictObject({
@@ -356,6 +423,7 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['identity_providers', i, 'id'], message: 'is listed twice' });
       }
       idps.add(idp.id);
+      if (idp.type === 'oidc') devOnlyIdpSettings(c.mode, idp, ['identity_providers', i], ctx);
       if (idp.type === 'local') {
         const names = new Set<string>();
         idp.users.forEach((u, j) => {
@@ -451,6 +519,35 @@ export const configSchema = z
       });
     }
   });
+
+/**
+ * What only a development configuration may hold in an OIDC IdP: the development XAA issuer's key, whose
+ * private half ships in the repository (server/src/idp/dev-issuer.ts), and accounts listed in the file.
+ */
+function devOnlyIdpSettings(
+  mode: 'development' | 'production',
+  idp: z.infer<typeof oidcIdp>,
+  path: (string | number)[],
+  ctx: z.RefinementCtx,
+): void {
+  if (mode === 'development') return;
+  idp.jwks?.keys.forEach((jwk, k) => {
+    if (isDevXaaKey(jwk)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'jwks', 'keys', k],
+        message: `is the development XAA issuer's key (RFC 7638 thumbprint ${DEV_XAA_THUMBPRINT}), whose private key ships in the repository: only with mode: development`,
+      });
+    }
+  });
+  if (idp.users.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, 'users'],
+      message: 'is a development setting (mode: development); provision accounts with baton accounts add or import',
+    });
+  }
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type ResourceConfig = Config['resources'][number];

@@ -117,8 +117,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       chooserPage({
         action: url(`/interaction/${uid}/idp`),
         csrf: csrf(uid),
-        idps: deps.idps.list.map((i) => ({ id: i.id, name: deps.idps.displayName(i) })),
-        emailRouting: deps.idps.list.some((i) => i.email_domains.length > 0),
+        idps: deps.idps.signIn.map((i) => ({ id: i.id, name: deps.idps.displayName(i) })),
+        emailRouting: deps.idps.signIn.some((i) => i.email_domains.length > 0),
         ...(error ? { error } : {}),
       }),
     );
@@ -161,8 +161,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const hint = typeof d.params.login_hint === 'string' ? d.params.login_hint : undefined;
     const routed = hint ? deps.idps.forEmail(hint) : undefined;
     if (routed) return toIdp(ctx, d.uid, routed, hint);
-    if (deps.idps.list.length === 1) return toIdp(ctx, d.uid, deps.idps.list[0]!, hint);
-    if (deps.idps.list.length === 0) {
+    if (deps.idps.signIn.length === 1) return toIdp(ctx, d.uid, deps.idps.signIn[0]!, hint);
+    if (deps.idps.signIn.length === 0) {
       return fail(ctx, 503, 'Sign-in unavailable', 'No identity provider is configured.', 'no identity_providers');
     }
     return chooser(ctx, d.uid);
@@ -253,7 +253,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       if (!idp) return chooser(ctx, d.uid, 'No sign-in provider is set up for that email domain.');
       return toIdp(ctx, d.uid, idp, b.email);
     }
-    const idp = typeof b.idp === 'string' ? deps.idps.get(b.idp) : undefined;
+    const idp = typeof b.idp === 'string' ? deps.idps.forSignIn(b.idp) : undefined;
     if (!idp) return chooser(ctx, d.uid, 'Choose a sign-in provider.');
     return toIdp(ctx, d.uid, idp);
   });

@@ -5,9 +5,10 @@
  * groups are not in the ID token (OIDC Core §5.3), and refresh to re-read groups.
  */
 import * as client from 'openid-client';
-import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { jwtVerify, type JWTPayload } from 'jose';
 import type { OidcIdpConfig } from '../config/schema.ts';
 import { isLoopbackHost } from '../config/schema.ts';
+import { idpKeys, type IdpKeys } from './keys.ts';
 
 /** Why an upstream exchange failed: for logs (the user sees a generic page). */
 export class UpstreamError extends Error {
@@ -32,12 +33,18 @@ const ID_TOKEN_ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
 export class OidcUpstream {
   readonly idp: OidcIdpConfig;
   readonly redirectUri: string;
+  /** the IdP's one key set: sign-in ID tokens, ID-JAGs and ID tokens at token exchange (keys.ts) */
+  readonly keys: IdpKeys;
   #config: Promise<client.Configuration> | undefined;
-  #jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
 
   constructor(idp: OidcIdpConfig, redirectUri: string) {
     this.idp = idp;
     this.redirectUri = redirectUri;
+    this.keys = idpKeys(idp, async () => {
+      const jwksUri = (await this.configuration()).serverMetadata().jwks_uri;
+      if (!jwksUri) throw new UpstreamError('invalid_response', 'the IdP metadata has no jwks_uri');
+      return jwksUri;
+    });
   }
 
   /** Discovery, cached; a failure is not cached (the IdP may come back). */
@@ -46,14 +53,11 @@ export class OidcUpstream {
       const loopback = isLoopbackHost(new URL(this.idp.issuer).hostname);
       const config = await client.discovery(
         new URL(this.idp.issuer),
-        this.idp.client_id,
+        this.idp.client_id!, // the schema requires it of every IdP read through discovery
         { redirect_uris: [this.redirectUri] },
         clientAuth(this.idp),
         { timeout: 5, ...(loopback ? { execute: [client.allowInsecureRequests] } : {}) },
       );
-      const jwksUri = config.serverMetadata().jwks_uri;
-      if (!jwksUri) throw new UpstreamError('invalid_response', 'the IdP metadata has no jwks_uri');
-      this.#jwks = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 5000, cooldownDuration: 30_000 });
       return config;
     })().catch((err: unknown) => {
       this.#config = undefined;
@@ -132,9 +136,9 @@ export class OidcUpstream {
 
   async #verifyIdToken(idToken: string, nonce?: string): Promise<JWTPayload> {
     try {
-      const { payload } = await jwtVerify(idToken, this.#jwks!, {
+      const { payload } = await jwtVerify(idToken, this.keys, {
         issuer: this.idp.issuer,
-        audience: this.idp.client_id,
+        audience: this.idp.client_id!,
         algorithms: ID_TOKEN_ALGS,
         requiredClaims: ['sub', 'iat', 'exp'],
         clockTolerance: 30,

@@ -21,11 +21,17 @@ export type Mode =
   | 'wrong-nonce'
   | 'expired'
   | 'future'
-  | 'error';
+  | 'error'
+  /** signed with a key published only at the second JWKS (`altJwksUri`), not the discovery document's */
+  | 'alt-key';
 
 export interface HostileIdp {
   issuer: string;
   clientId: string;
+  /** a second JWKS, with another key than the discovery document's jwks_uri (for an IdP's `jwks_uri` setting) */
+  altJwksUri: string;
+  /** how many requests a path has had (e.g. `/jwks`: whether relying parties cache the key set) */
+  served(path: string): number;
   /** how the next token request is answered, for the given nonce (from the authorization URL) */
   next(mode: Mode, nonce: string): void;
   /** the private half of the published key (for suites that sign assertions themselves) */
@@ -48,10 +54,13 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
   const authMethods = options.authMethods ?? ['client_secret_basic', 'client_secret_post'];
   const good = await generateKeyPair('RS256', { extractable: true });
   const evil = await generateKeyPair('RS256', { extractable: true });
+  const alt = await generateKeyPair('RS256', { extractable: true });
+  const altJwk: JWK = { ...(await exportJWK(alt.publicKey)), kid: 'k2', alg: 'RS256', use: 'sig' };
   const publicJwk: JWK = { ...(await exportJWK(good.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
   const clientId = 'baton-hostile';
   let issuer = '';
   let plan: { mode: Mode; nonce: string } = { mode: 'good', nonce: '' };
+  const served = new Map<string, number>();
 
   async function idToken(): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
@@ -82,6 +91,8 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
           .sign(new TextEncoder().encode(JSON.stringify(publicJwk)));
       case 'wrong-key':
         return base.setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(evil.privateKey);
+      case 'alt-key':
+        return base.setProtectedHeader({ alg: 'RS256', kid: 'k2' }).sign(alt.privateKey);
       default:
         return base.setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(good.privateKey);
     }
@@ -114,6 +125,7 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
       res.end(JSON.stringify(body));
     };
     const path = new URL(req.url ?? '/', issuer).pathname;
+    served.set(path, (served.get(path) ?? 0) + 1);
     if (path === '/.well-known/openid-configuration') {
       return send(200, {
         issuer,
@@ -129,6 +141,7 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
       });
     }
     if (path === '/jwks') return send(200, { keys: [publicJwk] });
+    if (path === '/jwks-alt') return send(200, { keys: [altJwk] });
     if (path === '/token') {
       let raw = '';
       req.setEncoding('utf8');
@@ -160,6 +173,8 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
   return {
     issuer,
     clientId,
+    altJwksUri: `${issuer}/jwks-alt`,
+    served: (path) => served.get(path) ?? 0,
     next(mode, nonce) {
       plan = { mode, nonce };
     },

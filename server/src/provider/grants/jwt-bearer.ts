@@ -13,13 +13,14 @@
  * Issued scope = requested ∩ the ID-JAG's ∩ what the user's roles grant (EMA §7.2.1). No refresh token
  * (ID-JAG §4.4.3).
  */
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { createHash } from 'node:crypto';
+import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Account, AccountStore } from '../../accounts/store.ts';
 import { accountIdFor } from '../../accounts/store.ts';
 import type { Adapter } from '../../../../adapters/src/models.ts';
-import type { Config, OidcIdpConfig } from '../../config/schema.ts';
+import type { Config } from '../../config/schema.ts';
 import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
 import { resourceAccessToken } from './extra-claims.ts';
@@ -41,20 +42,20 @@ export interface JwtBearerDeps {
 
 const reject = (detail: string) => new errors.InvalidGrant(detail);
 
+/**
+ * The single-use record's id for an ID-JAG: SHA-256 of the issuer and the jti, each prefixed with its
+ * length, so that no two (iss, jti) pairs share an id whatever characters they hold, and every store can
+ * keep it (PostgreSQL text cannot hold U+0000). The record never holds the raw jti.
+ */
+export function replayKey(iss: string, jti: string): string {
+  const hash = createHash('sha256');
+  for (const part of [iss, jti]) hash.update(`${Buffer.byteLength(part)}:${part}`);
+  return `idjag.${hash.digest('base64url')}`;
+}
+
 export function jwtBearerHandler(deps: JwtBearerDeps) {
-  const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
   // the account state, as introspection sees it: a disabling reaches this process within STATE_CACHE_MS
   const accounts = new TtlCache<Account | undefined>();
-
-  async function keysOf(idp: OidcIdpConfig) {
-    let set = keySets.get(idp.id);
-    if (!set) {
-      const uri = idp.jwks_uri ?? (await deps.idps.upstream(idp.id)!.configuration()).serverMetadata().jwks_uri!;
-      set = createRemoteJWKSet(new URL(uri), { timeoutDuration: 5000, cooldownDuration: 30_000 });
-      keySets.set(idp.id, set);
-    }
-    return set;
-  }
 
   return async function jwtBearer(ctx: KoaContextWithOIDC): Promise<void> {
     const params = ctx.oidc.params as Record<string, unknown>;
@@ -79,7 +80,7 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
 
     let claims: JWTPayload;
     try {
-      ({ payload: claims } = await jwtVerify(assertion, await keysOf(idp), {
+      ({ payload: claims } = await jwtVerify(assertion, deps.idps.keys(idp), {
         issuer: idp.issuer,
         typ: 'oauth-id-jag+jwt',
         algorithms: deps.config.id_jag.algorithms,
@@ -94,6 +95,9 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
     if (aud.length !== 1 || aud[0] !== deps.config.issuer)
       throw reject(`aud ${JSON.stringify(claims.aud)} is not exactly ${deps.config.issuer}`);
+    // RFC 7519 §4.1.7: jti is a string
+    if (typeof claims.jti !== 'string' || !claims.jti || !claims.jti.isWellFormed())
+      throw reject('jti is not a non-empty, well-formed string');
     if (claims.client_id !== client.clientId)
       throw reject(`client_id ${String(claims.client_id)} is not the authenticated client ${client.clientId}`);
     if (claims.exp! - claims.iat! > deps.config.id_jag.max_lifetime_seconds)
@@ -118,11 +122,11 @@ export function jwtBearerHandler(deps: JwtBearerDeps) {
     if (!account || account.disabled)
       throw reject(`user ${String(claims.sub)} of ${idp.issuer} is unknown or disabled`);
 
-    // single use across every process, until exp (EMA §7.4.2): the key is the (iss, jti) pair
-    const key = `${idp.issuer}\u0000${String(claims.jti)}`;
+    // single use across every process, until exp (EMA §7.4.2): the key is the (iss, jti) pair, hashed
+    const key = replayKey(idp.issuer, claims.jti);
     const ttl = Math.max(1, claims.exp! - Math.floor(Date.now() / 1000) + 5);
-    if (!(await deps.replay.claim(key, { iss: idp.issuer, jti: claims.jti }, ttl)))
-      throw reject(`ID-JAG ${String(claims.jti)} was already redeemed`);
+    if (!(await deps.replay.claim(key, { jti: key, iss: idp.issuer }, ttl)))
+      throw reject(`ID-JAG ${key} was already redeemed`);
 
     const roles = deps.policy().rolesFor(idp.id, account.groups);
     const allowed = deps.policy().scopesFor(roles);

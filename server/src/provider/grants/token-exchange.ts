@@ -160,12 +160,10 @@ export function tokenExchangeHandler(deps: ExchangeDeps) {
     const idp = deps.idps.list.find((i) => i.type === 'oidc' && i.issuer === iss);
     if (!idp || idp.type !== 'oidc' || !idp.enabled)
       throw refuse('subject_token is invalid', `ID token issuer ${String(iss)} is not a trusted, enabled IdP`);
-    const upstream = deps.idps.upstream(idp.id)!;
     let payload: JWTPayload;
     try {
-      const config = await upstream.configuration();
-      const jwks = createRemoteJWKSet(new URL(idp.jwks_uri ?? config.serverMetadata().jwks_uri!));
-      ({ payload } = await jwtVerify(token, jwks, {
+      // the IdP's one cached key set (server/src/idp/keys.ts), as at sign-in and ID-JAG redemption
+      ({ payload } = await jwtVerify(token, deps.idps.keys(idp), {
         issuer: idp.issuer,
         audience: actorId, // OIDC Core §2: the ID token was issued to the client now presenting it
         algorithms: deps.config.id_jag.algorithms,
