@@ -5,7 +5,7 @@
  * the embedded store), and graceful shutdown on SIGTERM (stop accepting, finish in-flight requests, exit 0).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, renameSync, statSync } from 'node:fs';
+import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { resolveKek } from '../src/keys/kek.ts';
 import { createLogger } from '../src/logger.ts';
 import { localIssuer } from '../src/idp/registry.ts';
 import { openStorage } from '../src/storage/index.ts';
-import { freshDatabase, makeConfig, SERVICE_SECRET } from './helpers.ts';
+import { freshDatabase, LOCAL_IDP, makeConfig, SERVICE_SECRET } from './helpers.ts';
 import { runCli, startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import { tempDir } from './temp.ts';
 
@@ -344,7 +344,25 @@ async function signInAlice(url: string): Promise<{ refresh_token: string }> {
 
 describe('admin commands while the server runs on the embedded store', () => {
   const dataDir = join(tempDir('cli'), 'data');
-  const file = writeConfig({ ...makeConfig({ storage: { data_dir: dataDir } }), logging: { level: 'info' } });
+  const file = writeConfig({
+    ...makeConfig({
+      storage: { data_dir: dataDir },
+      identity_providers: [
+        LOCAL_IDP,
+        // the corp accounts' IdP, trusted for ID-JAGs only (accounts add/import provision its users)
+        {
+          id: 'corp',
+          type: 'oidc',
+          issuer: CORP_ISSUER,
+          sign_in: false,
+          jwks_uri: `${CORP_ISSUER}/jwks`,
+          accept_id_jag: true,
+        },
+      ],
+      role_bindings: { local: { developers: ['developer'], oncall: ['sre'] }, corp: { oncall: ['sre'] } },
+    }),
+    logging: { level: 'info' },
+  });
   const cli = (...args: string[]) => runCli([...args, '--config', file]);
   let server: ServerProcess;
   beforeAll(async () => {
@@ -399,6 +417,28 @@ describe('admin commands while the server runs on the embedded store', () => {
       stderr: '',
     });
     expect(server.output.join('\n')).toMatch(/"operation":"accounts\.disable","msg":"admin\.operation"/);
+  });
+
+  it('accounts add and accounts import run through the server too (XAA onboarding)', async () => {
+    const carol = accountIdFor(CORP_ISSUER, '00u-carol');
+    expect(await cli('accounts', 'add', '--idp', 'corp', '--subject', '00u-carol', '--groups', 'oncall')).toEqual({
+      code: 0,
+      stdout: `${carol}  corp  00u-carol  groups [oncall]  roles [sre]\n`,
+      stderr: '',
+    });
+    const list = join(tempDir('cli'), 'people.jsonl');
+    writeFileSync(
+      list,
+      '{"idp":"corp","subject":"00u-dave","groups":["oncall"]}\n{"idp":"corp","subject":"00u-erin"}\n',
+    );
+    expect(await cli('accounts', 'import', list)).toEqual({ code: 0, stdout: 'imported 2 accounts\n', stderr: '' });
+    writeFileSync(list, '{"idp":"nowhere","subject":"00u-frank"}\n');
+    expect(await cli('accounts', 'import', list)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'baton: nothing imported:\n  line 1: idp nowhere is not in identity_providers\n',
+    });
+    expect(server.output.join('\n')).toMatch(/"operation":"accounts\.import","msg":"admin\.operation"/);
   });
 
   it('an ambiguous or unknown account is refused, exit 1', async () => {
