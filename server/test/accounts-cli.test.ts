@@ -4,8 +4,7 @@
  * stored groups through the IdP's role_bindings. An import is validated line by line and all or nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { startServer, type RunningServer } from '../src/main.ts';
 import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
 import { startHostileIdp, type HostileIdp } from './idp/hostile-idp.ts';
 import { runCli, writeConfig } from './processes.ts';
+import { tempDir } from './temp.ts';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const LOGS = 'https://logs.mcp.example.com/mcp';
@@ -72,7 +72,7 @@ const redeem = async (sub: string) => {
 };
 
 const importFile = (name: string, content: string) => {
-  const path = join(mkdtempSync(join(tmpdir(), 'baton-import-')), name);
+  const path = join(tempDir('import'), name);
   writeFileSync(path, content);
   return path;
 };

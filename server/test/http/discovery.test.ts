@@ -5,7 +5,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, RESOURCES, SERVICE_SECRET } from '../helpers.ts';
+import { BACKENDS, batonOn, makeConfig, memoryLogger, RESOURCES, SERVICE_SECRET } from '../helpers.ts';
 
 const ISSUER = 'http://127.0.0.1:9400';
 let server: RunningServer;
@@ -226,25 +226,16 @@ describe('an issuer with a path (RFC 8414 §3.1)', () => {
 });
 
 describe('scopes_supported after a policy reload (SIGHUP)', () => {
-  let reloading: RunningServer;
-  let reloadingCleanup: () => Promise<void>;
-  beforeAll(async () => {
-    const store = await BACKENDS[0]!.create();
-    reloadingCleanup = store.cleanup;
-    reloading = await startServer(makeConfig({ storage: store.storage }), memoryLogger().log);
-  });
-  afterAll(async () => {
-    await reloading?.close();
-    await reloadingCleanup?.();
-  });
+  // its own server: the reload must not reach the other tests of this file
+  const baton = batonOn(BACKENDS[0]!);
 
   it('follows the reloaded resources: a new scope is listed, a removed one is not', async () => {
     const tickets = { uri: 'https://tickets.example.com/mcp', name: 'Tickets', scopes: ['tickets.read'] };
-    reloading.reloadPolicy(
+    baton.server.reloadPolicy(
       makeConfig({ resources: [RESOURCES[0], { ...RESOURCES[1], scopes: ['cost.read'] }, tickets] }),
     );
     for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
-      const res = await request(reloading.url).get(path).expect(200);
+      const res = await request(baton.server.url).get(path).expect(200);
       expect(res.body.scopes_supported).toEqual([
         'openid',
         'offline_access',
