@@ -12,13 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, loadConfigFile, parseConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
+import { mintDevIdJag } from '../src/idp/dev-issuer.ts';
 import {
   DEV_XAA_JWKS_PATH,
   DEV_XAA_PRIVATE_JWK_PATH,
   DEV_XAA_THUMBPRINT,
   isDevXaaKey,
-  mintDevIdJag,
-} from '../src/idp/dev-issuer.ts';
+} from '../src/idp/dev-issuer-key.ts';
 import { startServer, type RunningServer } from '../src/main.ts';
 import { BACKENDS, memoryLogger } from './helpers.ts';
 import { runCli, writeConfig } from './processes.ts';
