@@ -7,16 +7,16 @@
  * (an authorization request without any scope of the resource asks for all of them: MCP authorization
  * 2026-07-28 §Scope Selection Strategy lets clients omit `scope`).
  */
-import type { Config, ResourceConfig } from '../config/schema.ts';
-import { staticClientMetadata } from '../provider/clients.ts';
-import { TOKEN_EXCHANGE } from '../provider/grants/token-exchange.ts';
+import type { Config, ResourceConfig, StaticClientConfig } from '../config/schema.ts';
 
 export class Policy {
   readonly #roles: Readonly<Record<string, readonly string[]>>;
   readonly #bindings: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
   readonly resources: ReadonlyMap<string, ResourceConfig>;
-  /** static clients as oidc-provider metadata (a delegation actor gets the token-exchange grant type) */
-  readonly staticClients: ReadonlyMap<string, Record<string, unknown>>;
+  /** the configured static clients, by id (the client registry derives their oidc-provider metadata) */
+  readonly staticClients: ReadonlyMap<string, StaticClientConfig>;
+  /** client ids that `delegation` names as actors (they may use token exchange) */
+  readonly delegationActors: ReadonlySet<string>;
   /** client ids refused everywhere */
   readonly blocked: ReadonlySet<string>;
 
@@ -26,13 +26,8 @@ export class Policy {
     this.#roles = config.roles;
     this.#bindings = config.role_bindings;
     this.resources = new Map(config.resources.map((r) => [r.uri, r]));
-    const actors = new Set((config.delegation ?? []).map((d) => d.actor));
-    this.staticClients = new Map(
-      (config.clients?.static ?? []).map((c) => [
-        c.client_id,
-        staticClientMetadata(c, actors.has(c.client_id) ? [TOKEN_EXCHANGE] : []),
-      ]),
-    );
+    this.delegationActors = new Set((config.delegation ?? []).map((d) => d.actor));
+    this.staticClients = new Map((config.clients?.static ?? []).map((c) => [c.client_id, c]));
     this.blocked = new Set(config.clients?.blocked ?? []);
   }
 
@@ -71,8 +66,4 @@ export class Policy {
     const wanted = new Set(scopes);
     return roles.filter((r) => (this.#roles[r] ?? []).some((s) => wanted.has(s)));
   }
-}
-
-export interface PolicyHolder {
-  current(): Policy;
 }

@@ -23,6 +23,7 @@ import type { Kek } from '../keys/kek.ts';
 import type { Config, StaticClientConfig } from '../config/schema.ts';
 import { isLoopbackHost } from '../config/schema.ts';
 import type { Policy } from '../policy/policy.ts';
+import { TOKEN_EXCHANGE } from '../consts.ts';
 import { isIP } from 'node:net';
 import {
   isCimdDocumentFetch,
@@ -247,6 +248,27 @@ export interface CimdProblem {
   reason: string;
 }
 
+/** Each policy's static clients as oidc-provider metadata, derived once per loaded policy (a cache). */
+const derived = new WeakMap<Policy, Map<string, Record<string, unknown>>>();
+
+/**
+ * A static client's oidc-provider metadata under a policy: a `delegation` actor also gets the token-exchange
+ * grant type (RFC 8693), which the client config need not list.
+ */
+export function staticMetadata(policy: Policy, id: string): Record<string, unknown> | undefined {
+  let clients = derived.get(policy);
+  if (!clients) {
+    clients = new Map(
+      [...policy.staticClients.values()].map((c) => [
+        c.client_id,
+        staticClientMetadata(c, policy.delegationActors.has(c.client_id) ? [TOKEN_EXCHANGE] : []),
+      ]),
+    );
+    derived.set(policy, clients);
+  }
+  return clients.get(id);
+}
+
 export interface ClientDeps {
   config: Config;
   policy(): Policy;
@@ -315,7 +337,7 @@ export function clientRegistry(deps: ClientDeps) {
       ...stored,
       async find(id) {
         if (deps.policy().blocked.has(id)) return undefined;
-        const fixed = deps.policy().staticClients.get(id);
+        const fixed = staticMetadata(deps.policy(), id);
         if (fixed) return { ...fixed };
         if (isUrlClientId(id)) return undefined; // CIMD resolves it
         const payload = await stored.find(id);

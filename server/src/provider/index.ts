@@ -24,6 +24,7 @@ import type { Knex } from 'knex';
 import type { AccountStore } from '../accounts/store.ts';
 import type { IdpRegistry } from '../idp/registry.ts';
 import { tokenClaimsFor } from './grants/extra-claims.ts';
+import { ID_JAG_PROFILE, ID_JAG_TOKEN_TYPE, JWT_BEARER, TOKEN_EXCHANGE } from '../consts.ts';
 import * as exchange from './grants/token-exchange.ts';
 import * as jwtBearer from './grants/jwt-bearer.ts';
 import { tokenState, type TokenState } from './token-state.ts';
@@ -66,10 +67,10 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
     fetch: deps.clients.fetch as unknown as Configuration['fetch'],
     // ID-JAG §7.2 / MCP Enterprise-Managed Authorization §6
     discovery: {
-      authorization_grant_profiles_supported: [jwtBearer.ID_JAG_PROFILE],
+      authorization_grant_profiles_supported: [ID_JAG_PROFILE],
       // draft-ietf-oauth-identity-chaining §3 / ID-JAG §7.1: baton issues ID-JAGs by token exchange
       ...(config.identity_chaining.length
-        ? { identity_chaining_requested_token_types_supported: [exchange.ID_JAG_TOKEN_TYPE] }
+        ? { identity_chaining_requested_token_types_supported: [ID_JAG_TOKEN_TYPE] }
         : {}),
     },
     jwks: { keys: deps.jwks },
@@ -257,7 +258,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   });
   provider.use(jwtTokenState(state, () => deps.policy()));
   provider.registerGrantType(
-    exchange.TOKEN_EXCHANGE,
+    TOKEN_EXCHANGE,
     exchange.tokenExchangeHandler({
       config,
       policy: () => deps.policy(),
@@ -272,7 +273,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     exchange.allowedDuplicates,
   );
   provider.registerGrantType(
-    jwtBearer.JWT_BEARER,
+    JWT_BEARER,
     jwtBearer.jwtBearerHandler({
       config,
       policy: () => deps.policy(),

@@ -26,9 +26,8 @@ import type { Policy } from '../../policy/policy.ts';
 import { resourceAccessToken } from './extra-claims.ts';
 import { TtlCache } from '../token-state.ts';
 import { dpopProof } from '../internals.ts';
+import { JWT_BEARER } from '../../consts.ts';
 
-export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
 export const parameters = ['assertion', 'scope', 'resource'];
 
 export interface JwtBearerDeps {

@@ -29,6 +29,7 @@ import {
 } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { dpopProof } from '../internals.ts';
+import { ACCESS_TOKEN_TYPE, ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE } from '../../consts.ts';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AccountStore } from '../../accounts/store.ts';
@@ -40,12 +41,6 @@ import { resourceAccessToken } from './extra-claims.ts';
 import type { TokenState } from '../token-state.ts';
 import { stringList } from '../params.ts';
 import type { LineageRow } from '../lineage.ts';
-
-export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
-export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
-export const ID_JAG_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
 
 export const parameters = [
   'subject_token',

@@ -1,0 +1,18 @@
+/**
+ * The protocol identifiers baton speaks, in one place (as oidc-provider keeps its own in lib/consts): grant
+ * types, token types and grant profiles. A leaf module: anything may import it, it imports nothing.
+ */
+
+/** RFC 8693 §2.1 */
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/** RFC 7523 §2.1 (the grant an ID-JAG is redeemed with) */
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+/** draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2: the profile advertised in discovery */
+export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
+
+/** RFC 8693 §3 token type identifiers */
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
+export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+/** draft-ietf-oauth-identity-assertion-authz-grant-04 §3 */
+export const ID_JAG_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
