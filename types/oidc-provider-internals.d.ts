@@ -31,3 +31,15 @@ declare module 'oidc-provider/lib/helpers/client_id_metadata_document.js' {
   export function isValidClientIdUrl(id: string): boolean;
   export function resolveClientByMetadataDocument(provider: Provider, id: string): Promise<unknown>;
 }
+
+declare module 'oidc-provider/lib/helpers/sender_constraints.js' {
+  import type Provider from 'oidc-provider';
+  import type { KoaContextWithOIDC } from 'oidc-provider';
+  import type { DPoPProof } from 'oidc-provider/lib/helpers/validate_dpop.js';
+  export function checkDpopRequired(
+    provider: Provider,
+    ctx: KoaContextWithOIDC,
+    dPoP: DPoPProof | undefined,
+    ErrorClass?: new (description?: string) => Error,
+  ): void;
+}

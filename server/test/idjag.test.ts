@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeJwt, UnsecuredJWT } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/main.ts';
@@ -65,6 +65,13 @@ describe.each(BACKENDS)('XAA on $name storage', (backend) => {
           ...base.clients.static,
           { client_id: 'xaa-app', kind: 'agent', client_secret: SECRET, grant_types: [JWT_BEARER] },
           { client_id: 'other-app', kind: 'agent', client_secret: SECRET, grant_types: [JWT_BEARER] },
+          {
+            client_id: 'dpop-app',
+            kind: 'agent',
+            client_secret: SECRET,
+            grant_types: [JWT_BEARER],
+            dpop_bound_access_tokens: true,
+          },
           { client_id: 'portal-app', kind: 'app', client_secret: SECRET, grant_types: ['client_credentials'] },
         ],
       },
@@ -177,6 +184,25 @@ describe.each(BACKENDS)('XAA on $name storage', (backend) => {
       const jti = randomUUID();
       await redeem(await idp.sign(claims({ jti }))).expect(200);
       await redeem(await idp.sign(claims({ jti: `${jti}x` }))).expect(200);
+    });
+  });
+
+  describe('a client registered with dpop_bound_access_tokens (RFC 9449 §5.2)', () => {
+    it('gets no token without a DPoP proof, and a DPoP-bound one with it', async () => {
+      const refused = await redeem(await idp.sign(claims({ client_id: 'dpop-app' })), {}, server.url, 'dpop-app');
+      expect(refused.status).toBe(400);
+      expect(refused.body).toEqual({ error: 'invalid_grant', error_description: 'grant request is invalid' });
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = await exportJWK(publicKey);
+      const proof = await new SignJWT({ htm: 'POST', htu: `${ISSUER}/token`, jti: randomUUID() })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .setIssuedAt()
+        .sign(privateKey);
+      const res = await redeem(await idp.sign(claims({ client_id: 'dpop-app' })), {}, server.url, 'dpop-app')
+        .set('DPoP', proof)
+        .expect(200);
+      expect(res.body.token_type).toBe('DPoP');
+      expect(decodeJwt(res.body.access_token).cnf).toEqual({ jkt: await calculateJwkThumbprint(jwk) });
     });
   });
 

@@ -100,6 +100,8 @@ const staticClient = z
     kind: z.enum(['agent', 'mcp_server', 'service', 'app']),
     public: z.boolean().default(false),
     first_party: z.boolean().default(false),
+    /** RFC 9449 §5.2: every access token it gets is DPoP-bound; a token request without a proof is refused */
+    dpop_bound_access_tokens: z.boolean().default(false),
     auth: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']).optional(),
     client_secret: z.string().min(32, 'must be at least 32 characters').optional(),
     jwks_uri: z.url({ protocol: /^https?$/ }).optional(),

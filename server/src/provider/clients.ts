@@ -75,6 +75,7 @@ export function staticClientMetadata(c: StaticClientConfig, implied: readonly st
     grant_types: grantTypes,
     response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
     application_type: native ? 'native' : 'web',
+    ...(c.dpop_bound_access_tokens ? { dpop_bound_access_tokens: true } : {}),
     [CLIENT_KIND]: c.kind,
     [FIRST_PARTY]: c.first_party,
     ...(c.resources ? { [ALLOWED_RESOURCES]: c.resources } : {}),

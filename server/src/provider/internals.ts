@@ -8,6 +8,7 @@ import validateDpopInternal, {
   type DPoPProof,
 } from 'oidc-provider/lib/helpers/validate_dpop.js';
 import { isSpecialUseIP } from 'oidc-provider/lib/helpers/fetch_request.js';
+import { checkDpopRequired } from 'oidc-provider/lib/helpers/sender_constraints.js';
 import {
   isValidClientIdUrl,
   resolveClientByMetadataDocument,
@@ -35,6 +36,9 @@ export async function dpopProof(
   clientId: string,
 ): Promise<DPoPProof | undefined> {
   const proof = await validateDpopInternal(provider, ctx);
+  // RFC 9449 §5.2: a client registered with dpop_bound_access_tokens gets no token without a proof; oidc-provider
+  // 9.13's own grants check it (helpers/sender_constraints.js), with its error (invalid_grant)
+  checkDpopRequired(provider, ctx, proof);
   if (proof) await checkDpopReplayInternal(provider, ctx, proof, clientId, errors.InvalidDpopProof);
   return proof;
 }
