@@ -20,7 +20,6 @@ export const MODELS = [
   'PreAuthorizedCode',
   'PushedAuthorizationRequest',
 ] as const;
-export type ModelName = (typeof MODELS)[number];
 
 /** Models whose `consume()` is called (9.13: grant_source.js, refresh_token.js, respond.js, …). */
 export const CONSUMABLE: ReadonlySet<string> = new Set([

@@ -50,10 +50,6 @@ export class IdpRegistry {
     return this.signIn.find((i) => i.email_domains.includes(domain));
   }
 
-  issuerOf(idp: IdpConfig): string {
-    return idp.type === 'oidc' ? idp.issuer : localIssuer(idp.id);
-  }
-
   displayName(idp: IdpConfig): string {
     return idp.display_name ?? idp.id;
   }
