@@ -107,6 +107,12 @@ beforeAll(async () => {
     hits.set(`plain${path}`, (hits.get(`plain${path}`) ?? 0) + 1);
     if (path === '/dev.json')
       res.writeHead(200, { 'content-type': 'application/json' }).end(doc(`${plainUrl}/dev.json`));
+    else if (path === '/dev-client-credentials.json')
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(
+          doc(`${plainUrl}/dev-client-credentials.json`, { grant_types: ['authorization_code', 'client_credentials'] }),
+        );
     else if (path === '/localhost.json')
       res
         .writeHead(200, { 'content-type': 'application/json' })
@@ -267,6 +273,12 @@ describe('Client ID Metadata Documents', () => {
       'the client id must be an https URL (http on a loopback host only with mode: development)',
     );
     expect(hits.get('plain/dev.json') ?? 0).toBe(before);
+  });
+
+  it('a loopback http document listing client_credentials is refused like an https one', async () => {
+    const res = await authorize(dev, `${plainUrl}/dev-client-credentials.json`);
+    expect(res.status).toBe(400);
+    expect(errorOf(res.text)).toMatch(/^invalid_client(_metadata)?$/);
   });
 
   it('an http client id off loopback is refused in development mode too', async () => {

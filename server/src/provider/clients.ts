@@ -340,7 +340,7 @@ export function clientRegistry(deps: ClientDeps) {
         if (deps.policy().blocked.has(id)) return undefined;
         const fixed = staticMetadata(deps.policy(), id);
         if (fixed) return { ...fixed };
-        if (isUrlClientId(id)) return undefined; // CIMD resolves it
+        if (isCimdId(id)) return undefined; // CIMD resolves it (an https id, or a loopback http one in development)
         const payload = await stored.find(id);
         return payload && openSecret(deps.kek, payload);
       },
@@ -401,7 +401,7 @@ export function clientRegistry(deps: ClientDeps) {
     // Checked when registered or updated (RFC 7591 §3.2.2, RFC 7592 §2.2: ctx is the request) and for CIMD
     // documents; a stored registration from before this rule is not refused when loaded (it gets no scope).
     if (
-      (ctx !== undefined || isUrlClientId(md.client_id)) &&
+      (ctx !== undefined || isCimdId(md.client_id)) &&
       Array.isArray(md.grant_types) &&
       md.grant_types.includes('client_credentials')
     ) {
