@@ -22,6 +22,7 @@ import { clientRegistry } from './provider/clients.ts';
 import { attachProviderEvents } from './provider/events.ts';
 import { collectLineage } from './provider/lineage.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
+import { hostPort } from './http/address.ts';
 import { loginThrottle } from './http/login-throttle.ts';
 import { registrationThrottle } from './http/registration-throttle.ts';
 import { createProvider } from './provider/index.ts';
@@ -111,7 +112,6 @@ async function bindListeners(config: Config, metrics: Metrics | undefined, optio
     server.listen(config.listen.port, config.listen.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   // metrics on their own listener, so that the public port never serves them
   let metricsListener: Bound['metricsListener'];
   try {
@@ -126,7 +126,7 @@ async function bindListeners(config: Config, metrics: Metrics | undefined, optio
   }
   return {
     server,
-    url: `http://${host}:${port}`,
+    url: `http://${hostPort(config.listen.host, port)}`,
     metricsListener,
     serve: (next) => (handler = next),
     close: async () => {
@@ -147,7 +147,7 @@ function listenError(
   key: 'listen' | 'metrics',
   options: StartOptions,
 ): Error {
-  const address = `${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
+  const address = hostPort(at.host, at.port);
   const where = options.configFile ?? 'the configuration';
   switch (err.code) {
     case 'EADDRINUSE':

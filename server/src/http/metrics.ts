@@ -8,6 +8,7 @@
  *   baton_token_exchanges_total{audience}              baton_store_errors_total{model,op}
  *   plus the process metrics prom-client collects (baton_process_*, baton_nodejs_*).
  */
+import { hostPort } from './address.ts';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
@@ -174,8 +175,7 @@ export function createMetrics(issuerPath: string): Metrics {
       server.listen(port, host, () => resolve());
     });
     const address = server.address() as AddressInfo;
-    const shown = host.includes(':') ? `[${host}]` : host;
-    return { url: `http://${shown}:${address.port}/metrics`, server };
+    return { url: `http://${hostPort(host, address.port)}/metrics`, server };
   }
 
   return { registry, middleware, attach, listen };
