@@ -16,3 +16,6 @@ export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 /** draft-ietf-oauth-identity-assertion-authz-grant-04 §3 */
 export const ID_JAG_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
+
+/** the member of a registered client's stored record that holds its secret, sealed by the KEK (adapters/STORAGE.md) */
+export const SEALED_SECRET = 'client_secret_jwe';

@@ -17,8 +17,8 @@ import { AccountStore } from './accounts/store.ts';
 import { provisionConfiguredUsers } from './accounts/provision.ts';
 import { IdpRegistry } from './idp/registry.ts';
 import { Policy } from './policy/policy.ts';
-import { userGrants } from './provider/user-grants.ts';
-import { clientRegistry } from './provider/clients.ts';
+import { accountAccess } from './provider/accounts.ts';
+import { clientRegistry } from './provider/client-registry.ts';
 import { attachProviderEvents } from './provider/events.ts';
 import { collectLineage } from './provider/lineage.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
@@ -188,7 +188,7 @@ async function listen(
   const idps = new IdpRegistry(config, (id) => `${config.issuer}/interaction/callback/${id}`);
   let policy = new Policy(config);
   const clients = clientRegistry({ config, policy: () => policy, redis: storage.redis, log, kek });
-  const grants = userGrants({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
+  const grants = accountAccess({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
 
   const build = async (keys: KeySet): Promise<Provider> => {
     const provider = createProvider(config, {

@@ -28,16 +28,16 @@ import { UpstreamError } from '../idp/oidc.ts';
 import { verifyPassword } from '../idp/password.ts';
 import { localIssuer, type IdpRegistry } from '../idp/registry.ts';
 import type { Policy } from '../policy/policy.ts';
-import type { UserGrants } from '../provider/user-grants.ts';
-import { splitScope, stringList } from '../provider/params.ts';
-import { chooserPage, consentPage, loginPage, messagePage, noAccessPage } from './pages.ts';
+import type { AccountAccess } from '../provider/accounts.ts';
+import { splitScope, stringList } from '../params.ts';
+import { chooserPage, consentPage, loginPage, messagePage, noAccessPage } from '../pages.ts';
 
 export interface InteractionDeps {
   provider(): Provider;
   policy(): Policy;
   accounts: AccountStore;
   idps: IdpRegistry;
-  grants: UserGrants;
+  grants: AccountAccess;
   /** server-side, single-use records of upstream logins (state → uid, PKCE verifier, nonce) */
   upstreamLogins: Adapter;
   csrfKey: string;

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../config/schema.ts';
 import { loginThrottle } from './login-throttle.ts';
-import { RateLimitStoreError } from './rate-limit.ts';
+import { RateLimitStoreError } from '../rate-limit.ts';
 
 const config = configSchema.parse({
   issuer: 'http://127.0.0.1:9400',

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config/schema.ts';
-import { isLimitReached, rateLimiter, RateLimitStoreError } from './rate-limit.ts';
+import { isLimitReached, rateLimiter, RateLimitStoreError } from '../rate-limit.ts';
 
 /** One counted sign-in attempt. */
 export type LoginAttempt =

@@ -8,7 +8,7 @@ import type Koa from 'koa';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
-import { isLimitReached, rateLimiter, RateLimitStoreError } from './rate-limit.ts';
+import { isLimitReached, rateLimiter, RateLimitStoreError } from '../rate-limit.ts';
 
 export function registrationThrottle(config: Config, redis: Redis | undefined): Koa.Middleware {
   const { per_ip, window_seconds } = config.clients.registration.dcr.rate_limit;

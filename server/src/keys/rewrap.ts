@@ -9,7 +9,7 @@
 import type { Knex } from 'knex';
 import { KEY_CHANGE_LOCK } from './keystore.ts';
 import type { Kek } from './kek.ts';
-import { SEALED_SECRET } from '../provider/clients.ts';
+import { SEALED_SECRET } from '../consts.ts';
 
 /** Where secrets are stored: table, key column, JWE column, and the column recording the KEK id, if any. */
 const STORED = [
@@ -36,7 +36,7 @@ export async function rewrapSecrets(db: Knex, kek: Kek): Promise<RewrapCounts> {
         counts[s.table]++;
       }
     }
-    // registered clients' secrets live inside their oidc_payloads record (server/src/provider/clients.ts)
+    // registered clients' secrets live inside their oidc_payloads record (server/src/provider/client-registry.ts)
     const clients = await trx('oidc_payloads')
       .where({ model: 'Client' })
       .select<{ id: string; payload: Record<string, unknown> | string }[]>('id', 'payload')

@@ -8,7 +8,7 @@
  */
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { defaultRequestedScope } from './internals.ts';
-import { splitScope } from './params.ts';
+import { splitScope } from '../params.ts';
 
 /**
  * client_credentials: the resource's scopes configured for the client (`clients.static[].scopes`), narrowed

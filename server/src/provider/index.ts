@@ -13,10 +13,10 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { JWK } from 'jose';
 import type { Config } from '../config/schema.ts';
 import type { Adapter } from '../../../adapters/src/models.ts';
-import { logoutPage, renderErrorPage, signedOutPage } from '../http/pages.ts';
+import { logoutPage, renderErrorPage, signedOutPage } from '../pages.ts';
 import type { Policy } from '../policy/policy.ts';
-import type { UserGrants } from './user-grants.ts';
-import { splitScope, stringList } from './params.ts';
+import type { AccountAccess } from './accounts.ts';
+import { splitScope, stringList } from '../params.ts';
 import { createLocalJWKSet } from 'jose';
 import { bodyParser } from '@koa/bodyparser';
 import type Koa from 'koa';
@@ -39,7 +39,7 @@ import {
   replayRequestBody,
 } from './internals.ts';
 import { clientCredentialsScope, userGrantScope } from './granted-scope.ts';
-import { ALLOWED_RESOURCES, ALLOWED_SCOPES, CLIENT_KIND, FIRST_PARTY, type ClientRegistry } from './clients.ts';
+import { ALLOWED_RESOURCES, ALLOWED_SCOPES, CLIENT_KIND, FIRST_PARTY, type ClientRegistry } from './client-registry.ts';
 
 export interface ProviderDeps {
   clients: ClientRegistry;
@@ -47,7 +47,7 @@ export interface ProviderDeps {
   jwks: JWK[];
   cookieKeys: string[];
   policy(): Policy;
-  grants: UserGrants;
+  grants: AccountAccess;
   /** the issuer's path ('' at the root), under which the interaction routes live */
   base: string;
   accounts: AccountStore;
@@ -60,7 +60,7 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
   const { tokens } = config;
 
   return {
-    // static clients are served by the Client adapter from the current policy (clients.ts), so a SIGHUP
+    // static clients are served by the Client adapter from the current policy (client-registry.ts), so a SIGHUP
     // reloads them and a blocked one is unknown at once
     adapter: (name: string) =>
       name === 'Client' ? deps.clients.clientAdapter(deps.adapterFor(name)) : deps.adapterFor(name),

@@ -39,7 +39,7 @@ import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
 import { resourceAccessToken } from './extra-claims.ts';
 import type { TokenState } from '../token-state.ts';
-import { stringList } from '../params.ts';
+import { stringList } from '../../params.ts';
 import type { LineageRow } from '../lineage.ts';
 
 export const parameters = [

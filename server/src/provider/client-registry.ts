@@ -14,7 +14,7 @@
  *     development flag says otherwise; in development mode an http client id on loopback is accepted too;
  *   - URIs baton fetches (jwks_uri, request_uris) are checked at registration like the fetch would.
  */
-import { isLimitReached, rateLimiter, RateLimitStoreError } from '../http/rate-limit.ts';
+import { isLimitReached, rateLimiter, RateLimitStoreError } from '../rate-limit.ts';
 import type { Redis } from 'ioredis';
 import { errors, type Configuration } from 'oidc-provider';
 import type { Logger } from 'pino';
@@ -23,7 +23,7 @@ import type { Kek } from '../keys/kek.ts';
 import type { Config, StaticClientConfig } from '../config/schema.ts';
 import { isLoopbackHost } from '../config/schema.ts';
 import type { Policy } from '../policy/policy.ts';
-import { TOKEN_EXCHANGE } from '../consts.ts';
+import { SEALED_SECRET, TOKEN_EXCHANGE } from '../consts.ts';
 import { isIP } from 'node:net';
 import {
   isCimdDocumentFetch,
@@ -286,7 +286,6 @@ export interface ClientDeps {
  * this carries a plain `client_secret`: it is read as it is and sealed on its next write (or by `keys
  * rewrap`).
  */
-export const SEALED_SECRET = 'client_secret_jwe';
 
 async function sealSecret(kek: Kek, payload: AdapterPayload): Promise<AdapterPayload> {
   const { client_secret: secret, ...rest } = payload;

@@ -11,7 +11,7 @@ import type { IdpRegistry } from '../idp/registry.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { Logger } from 'pino';
 import { UpstreamError } from '../idp/oidc.ts';
-import { splitScope, stringList } from './params.ts';
+import { splitScope, stringList } from '../params.ts';
 
 export interface Decision {
   resource: string;
@@ -19,7 +19,7 @@ export interface Decision {
   denied: string[];
 }
 
-export interface UserGrantDeps {
+export interface AccountAccessDeps {
   accounts: AccountStore;
   policy(): Policy;
   idps: IdpRegistry;
@@ -35,7 +35,7 @@ type BatonAccount = { accountId: string; baton?: Account };
 const batonAccountOf = (ctx: KoaContextWithOIDC): Account | undefined =>
   (ctx.oidc.account as BatonAccount | undefined)?.baton;
 
-export function userGrants(deps: UserGrantDeps) {
+export function accountAccess(deps: AccountAccessDeps) {
   const rolesOf = (account: Account) => deps.policy().rolesFor(account.idpId ?? '', account.groups);
 
   function decide(
@@ -193,4 +193,4 @@ export function userGrants(deps: UserGrantDeps) {
   return { decide, buildGrant, loadExistingGrant, findAccount, allowedScopes, userClaims, rolesOf };
 }
 
-export type UserGrants = ReturnType<typeof userGrants>;
+export type AccountAccess = ReturnType<typeof accountAccess>;
