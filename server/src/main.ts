@@ -19,7 +19,7 @@ import { IdpRegistry } from './idp/registry.ts';
 import { Policy } from './policy/policy.ts';
 import { accountAccess } from './provider/accounts.ts';
 import { clientRegistry } from './provider/client-registry.ts';
-import { attachProviderEvents } from './provider/events.ts';
+import { attachEvents } from './provider/events.ts';
 import { collectLineage } from './provider/lineage.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { hostPort } from './http/address.ts';
@@ -203,14 +203,11 @@ async function listen(
       idps,
       db: storage.db,
     });
-    attachProviderEvents(provider, log);
-    metrics?.attach(provider, (uri) => policy.resources.has(uri));
-    provider.on('grant.success', (ctx: { oidc: { client?: { clientId: string } } }) => {
-      const id = ctx.oidc.client?.clientId;
-      if (id)
-        clients
-          .touch(storage.adapterFor('Client'), id)
-          .catch((err: Error) => log.warn({ reason: err.message }, 'client.touch_failed'));
+    attachEvents(provider, {
+      log,
+      metrics: metrics?.observe,
+      isResource: (uri) => policy.resources.has(uri),
+      touchClient: (id) => clients.touch(storage.adapterFor('Client'), id),
     });
     // static clients are validated lazily by oidc-provider; validate them now so a bad one stops the start
     for (const c of config.clients.static) {

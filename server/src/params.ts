@@ -10,3 +10,11 @@ export function stringList(value: unknown): string[] {
   if (typeof value === 'string') return [value];
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
+
+/**
+ * A `scope` parameter as the client sent it: undefined when absent or empty (nothing asked: the grant's
+ * default applies), else its scopes.
+ */
+export function requestedScope(scope: unknown): string[] | undefined {
+  return typeof scope === 'string' && scope ? splitScope(scope) : undefined;
+}

@@ -12,9 +12,9 @@ import { hostPort } from './address.ts';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
-import type Provider from 'oidc-provider';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import { MODELS } from '../../../adapters/src/models.ts';
+import type { MetricsObserver } from '../provider/events.ts';
 
 const FIXED_ROUTES = new Set([
   '/token',
@@ -68,8 +68,8 @@ export interface Metrics {
   registry: Registry;
   /** koa middleware counting and timing every request */
   middleware: Koa.Middleware;
-  /** subscribes to a provider's events (each provider built at a key rotation too) */
-  attach(provider: Provider, isResource: (uri: string) => boolean): void;
+  /** counters fed by the provider events (provider/events.ts subscribes each provider built) */
+  observe: MetricsObserver;
   /** GET /metrics on host:port; resolves to its URL */
   listen(host: string, port: number): Promise<{ url: string; server: Server }>;
 }
@@ -135,29 +135,15 @@ export function createMetrics(issuerPath: string): Metrics {
     }
   };
 
-  function attach(provider: Provider, isResource: (uri: string) => boolean): void {
-    const on = provider.on.bind(provider) as (event: string, fn: (...args: never[]) => void) => void;
-    const grantType = (ctx: { oidc?: { params?: { grant_type?: unknown } } } | undefined) =>
-      oneOf(GRANT_TYPES, ctx?.oidc?.params?.grant_type);
-    on('grant.success', (ctx: { oidc?: { params?: { grant_type?: unknown } } }) =>
-      issued.inc({ grant_type: grantType(ctx) }),
-    );
-    on('grant.error', (ctx: { oidc?: { params?: { grant_type?: unknown } } }, err: { error?: unknown }) =>
-      refused.inc({ grant_type: grantType(ctx), error: oneOf(ERRORS, err.error) }),
-    );
-    on('token_exchange.issued', (_ctx: unknown, data: { audience?: unknown }) =>
-      exchanges.inc({
-        audience: typeof data.audience === 'string' && isResource(data.audience) ? data.audience : 'other',
-      }),
-    );
-    on('server_error', (_ctx: unknown, err: { name?: string; model?: unknown; op?: unknown }) => {
-      if (err.name === 'AdapterError')
-        storeErrors.inc({
-          model: oneOf(BATON_MODELS, err.model),
-          op: typeof err.op === 'string' ? err.op.slice(0, 32) : 'other',
-        });
-    });
-  }
+  // what the provider events report (provider/events.ts calls these); labels from fixed sets only
+  const observe: MetricsObserver = {
+    tokenIssued: (grantType) => issued.inc({ grant_type: oneOf(GRANT_TYPES, grantType) }),
+    grantRefused: (grantType, error) =>
+      refused.inc({ grant_type: oneOf(GRANT_TYPES, grantType), error: oneOf(ERRORS, error) }),
+    exchanged: (audience, isResource) => exchanges.inc({ audience: isResource ? audience : 'other' }),
+    storeFailed: (model, op) =>
+      storeErrors.inc({ model: oneOf(BATON_MODELS, model), op: typeof op === 'string' ? op.slice(0, 32) : 'other' }),
+  };
 
   async function listen(host: string, port: number): Promise<{ url: string; server: Server }> {
     const server = createServer((req, res) => {
@@ -178,5 +164,5 @@ export function createMetrics(issuerPath: string): Metrics {
     return { url: `http://${hostPort(host, address.port)}/metrics`, server };
   }
 
-  return { registry, middleware, attach, listen };
+  return { registry, middleware, observe, listen };
 }

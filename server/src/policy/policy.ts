@@ -1,17 +1,48 @@
 /**
- * Policy: IdP groups → roles → scopes, and which scopes of a resource a user may get. Pure functions over
- * the `roles`, `role_bindings` and `resources` of the configuration; the Policy object is swapped whole
- * when the file is reloaded (SIGHUP), so a request sees one consistent version.
+ * Policy: who may get which scope, as pure functions over one version of the configuration's `roles`,
+ * `role_bindings`, `resources`, `clients`, `delegation` and `identity_chaining`. The Policy object is swapped
+ * whole when the file is reloaded (SIGHUP), so a request sees one consistent version. It builds nothing for
+ * oidc-provider (the client registry derives client metadata from `staticClients`) and knows no request.
  *
- *   issued scope = requested ∩ resource's scopes ∩ scopes granted by the user's roles
+ * The scope ceiling of every grant is one named function here; a grant asks it, then narrows to what the
+ * request asked for (`narrow`), and refuses when nothing is left (a token always carries at least one scope
+ * of its resource: RFC 6749 §3.3, the authorization server fails the request rather than grant nothing):
+ *
+ *   authorization request   decide          requested ∩ resource ∩ roles (all of the resource when none asked)
+ *   authorization_code,     userCeiling     resource ∩ roles, now (recomputed at every refresh)
+ *     refresh_token
+ *   client_credentials      clientCeiling   resource ∩ the client's configured scopes
+ *   token exchange          exchangeCeiling resource ∩ the delegation rule's (∩ subject's, same audience)
+ *   ID-JAG redemption       idJagCeiling    resource ∩ the ID-JAG's ∩ roles
+ *   ID-JAG issuing          chainingCeiling the identity_chaining rule's scopes
+ *
  * (an authorization request without any scope of the resource asks for all of them: MCP authorization
  * 2026-07-28 §Scope Selection Strategy lets clients omit `scope`).
  */
-import type { Config, ResourceConfig, StaticClientConfig } from '../config/schema.ts';
+import type { ChainingRule, Config, DelegationRule, ResourceConfig, StaticClientConfig } from '../config/schema.ts';
+
+type Scoped = { readonly scopes: readonly string[] };
+
+/**
+ * The requested scopes the ceiling allows, in the order asked; without a request, the whole ceiling (RFC 6749
+ * §3.3: the authorization server's pre-defined default).
+ */
+export function narrow(ceiling: readonly string[], requested: readonly string[] | undefined): string[] {
+  if (requested === undefined) return [...ceiling];
+  const allowed = new Set(ceiling);
+  return requested.filter((s) => allowed.has(s));
+}
+
+/** `delegation[].workloads` patterns: exact, or a prefix ending in `*`. */
+function workloadMatches(pattern: string, workload: string): boolean {
+  return pattern.endsWith('*') ? workload.startsWith(pattern.slice(0, -1)) : workload === pattern;
+}
 
 export class Policy {
   readonly #roles: Readonly<Record<string, readonly string[]>>;
   readonly #bindings: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
+  readonly #delegation: readonly DelegationRule[];
+  readonly #chaining: readonly ChainingRule[];
   readonly resources: ReadonlyMap<string, ResourceConfig>;
   /** the configured static clients, by id (the client registry derives their oidc-provider metadata) */
   readonly staticClients: ReadonlyMap<string, StaticClientConfig>;
@@ -21,12 +52,15 @@ export class Policy {
   readonly blocked: ReadonlySet<string>;
 
   constructor(
-    config: Pick<Config, 'roles' | 'role_bindings' | 'resources'> & Partial<Pick<Config, 'clients' | 'delegation'>>,
+    config: Pick<Config, 'roles' | 'role_bindings' | 'resources'> &
+      Partial<Pick<Config, 'clients' | 'delegation' | 'identity_chaining'>>,
   ) {
     this.#roles = config.roles;
     this.#bindings = config.role_bindings;
+    this.#delegation = config.delegation ?? [];
+    this.#chaining = config.identity_chaining ?? [];
     this.resources = new Map(config.resources.map((r) => [r.uri, r]));
-    this.delegationActors = new Set((config.delegation ?? []).map((d) => d.actor));
+    this.delegationActors = new Set(this.#delegation.map((d) => d.actor));
     this.staticClients = new Map((config.clients?.static ?? []).map((c) => [c.client_id, c]));
     this.blocked = new Set(config.clients?.blocked ?? []);
   }
@@ -45,8 +79,8 @@ export class Policy {
   }
 
   /**
-   * The split of a request for one resource: `granted` (requested ∩ resource ∩ roles) and `denied`
-   * (requested ∩ resource − roles). Scopes the resource does not define are ignored.
+   * The split of an authorization request for one resource: `granted` (requested ∩ resource ∩ roles) and
+   * `denied` (requested ∩ resource − roles). Scopes the resource does not define are ignored.
    */
   decide(
     resource: string,
@@ -65,5 +99,61 @@ export class Policy {
   rolesGranting(roles: readonly string[], scopes: readonly string[]): string[] {
     const wanted = new Set(scopes);
     return roles.filter((r) => (this.#roles[r] ?? []).some((s) => wanted.has(s)));
+  }
+
+  /** authorization_code and refresh_token: the resource's scopes the user's roles grant now. */
+  userCeiling(resource: Scoped, roles: readonly string[]): string[] {
+    const allowed = this.scopesFor(roles);
+    return resource.scopes.filter((s) => allowed.has(s));
+  }
+
+  /** client_credentials: the resource's scopes configured for the client (`clients.static[].scopes`). */
+  clientCeiling(resource: Scoped, configured: readonly string[]): string[] {
+    const own = new Set(configured);
+    return resource.scopes.filter((s) => own.has(s));
+  }
+
+  /** RFC 8693 token exchange: the `delegation` rule letting `actor` exchange for `target`, if any. */
+  delegationRule(actor: string, target: string): DelegationRule | undefined {
+    return this.#delegation.find((d) => d.actor === actor && d.targets.includes(target));
+  }
+
+  /** RFC 8693 §4.1: whether `actor` may vouch for `workload` (`delegation[].workloads`). */
+  vouchesFor(actor: string, workload: string): boolean {
+    return this.#delegation
+      .filter((d) => d.actor === actor)
+      .some((d) => d.workloads.some((w) => workloadMatches(w, workload)));
+  }
+
+  /**
+   * Token exchange: the target's scopes the rule allows; when the target is the subject token's own audience,
+   * only those the subject token holds (an exchange never widens a token for the same resource).
+   */
+  exchangeCeiling(
+    rule: Scoped,
+    target: ResourceConfig,
+    subject: { audience: string | undefined; scope: readonly string[] },
+  ): string[] {
+    const sameAudience = subject.audience === target.uri;
+    return rule.scopes.filter((s) => target.scopes.includes(s) && (!sameAudience || subject.scope.includes(s)));
+  }
+
+  /**
+   * ID-JAG redemption (MCP Enterprise-Managed Authorization §7.2.1): the resource's scopes the ID-JAG names
+   * (all of the resource's when it names none) that the user's roles grant, in the ID-JAG's order.
+   */
+  idJagCeiling(resource: Scoped, jagScope: readonly string[] | undefined, roles: readonly string[]): string[] {
+    const allowed = this.scopesFor(roles);
+    return (jagScope ?? resource.scopes).filter((s) => resource.scopes.includes(s) && allowed.has(s));
+  }
+
+  /** Identity chaining (draft-ietf-oauth-identity-chaining §2.3): the rule letting `actor` reach `audience`. */
+  chainingRule(actor: string, audience: string): ChainingRule | undefined {
+    return this.#chaining.find((r) => r.audience === audience && r.clients.includes(actor));
+  }
+
+  /** Identity chaining: an ID-JAG for a foreign authorization server carries at most the rule's scopes. */
+  chainingCeiling(rule: ChainingRule): string[] {
+    return [...rule.scopes];
   }
 }

@@ -167,11 +167,10 @@ export function accountAccess(deps: AccountAccessDeps) {
   }
 
   /** The scopes of a resource this user may have right now (token endpoint, user grants). */
-  function allowedScopes(ctx: KoaContextWithOIDC, resourceScopes: readonly string[]): string[] | undefined {
+  function allowedScopes(ctx: KoaContextWithOIDC, resource: { scopes: readonly string[] }): string[] | undefined {
     const account = batonAccountOf(ctx);
     if (!account) return undefined;
-    const allowed = deps.policy().scopesFor(rolesOf(account));
-    return resourceScopes.filter((s) => allowed.has(s));
+    return deps.policy().userCeiling(resource, rolesOf(account));
   }
 
   /** Claims baton adds to a user's access token: the IdP anchor, the roles behind the scopes, auth_time. */

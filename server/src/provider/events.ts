@@ -1,62 +1,177 @@
 /**
- * Provider events → logs. Internal reasons (`error_detail`) are logged for operators; the wire keeps the
- * generic text. Listeners never throw. (Audit events proper come with the audit issue; the event names
- * are oidc-provider's `<noun>.<verb>`, so audit can subscribe to the same list.)
+ * The one owner of provider events. Every listener on a provider is registered here, in this order, because
+ * the order matters:
+ *
+ *   1. the seam's corrections (internals.ts), which fix oidc-provider's error code in the rendered body
+ *      and on the error object before anyone else sees it;
+ *   2. the log (internal reasons — `error_detail` and baton's `reason` code — for operators; the wire keeps
+ *      the generic text);
+ *   3. the metrics (counters only);
+ *   4. reactions: a reused code or refresh token revokes its grant; a client's last use is recorded.
+ *
+ * baton's own decisions are typed events (`BatonEvents`) emitted through the provider with `emitEvent`, so
+ * that a subscriber (metrics, the audit trail) reads one list: oidc-provider's `<noun>.<verb>` events and
+ * these. A refusal is oidc-provider's `grant.error` whose error carries a typed reason (provider/refusals.ts).
+ * Listeners never throw.
  */
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { AlreadyConsumed } from '../../../adapters/src/errors.ts';
+import { clientErrorCodes, dpopReplayIsInvalidProof } from './internals.ts';
+import { reasonOf } from './refusals.ts';
 
-type Err = { error?: string; error_detail?: string; message?: string; status?: number; name?: string };
+/** baton's own events: name → data (the context is the request's) */
+export interface BatonEvents {
+  /** RFC 8693: an exchanged access token was issued */
+  'token_exchange.issued': { actor: string; audience: string; depth: number; parent: string; jti: string };
+  /** identity chaining: baton issued an ID-JAG for a foreign authorization server */
+  'id_jag.issued': { actor: string; audience: string; parent: string };
+  /** XAA: an ID-JAG was redeemed (`record` is its single-use record id, never the raw jti) */
+  'id_jag.redeemed': { issuer: string; record: string; audience: string; jti: string };
+  /** a code or refresh token was presented twice: its grant is revoked */
+  'grant.revoked': { grant: string };
+}
 
-export function attachProviderEvents(provider: Provider, root: Logger): void {
-  const logOf = (ctx: KoaContextWithOIDC | undefined): Logger =>
-    (ctx?.state as { log?: Logger } | undefined)?.log ?? root;
-  const on = provider.on.bind(provider) as (event: string, fn: (ctx: KoaContextWithOIDC, err: Err) => void) => void;
-  const clientOf = (ctx: KoaContextWithOIDC | undefined) => ctx?.oidc?.client?.clientId;
+export function emitEvent<K extends keyof BatonEvents>(ctx: KoaContextWithOIDC, name: K, data: BatonEvents[K]): void {
+  ctx.oidc.provider.emit(name, ctx, data);
+}
 
-  provider.on(
-    'server_error',
-    (ctx: KoaContextWithOIDC, err: Error & { cause?: unknown; model?: string; op?: string }) => {
-      const cause = err.cause instanceof Error ? err.cause.message : undefined;
-      logOf(ctx).error(
-        { err: { name: err.name, message: err.message, cause, model: err.model, op: err.op } },
-        'server_error',
-      );
-    },
-  );
-  const failures = [
-    'grant.error',
-    'authorization.error',
-    'introspection.error',
-    'revocation.error',
-    'registration_create.error',
-    'registration_read.error',
-    'registration_update.error',
-    'registration_delete.error',
-    'userinfo.error',
-    'jwks.error',
-    'discovery.error',
-    'pushed_authorization_request.error',
-    'end_session.error',
-  ] as const;
+export function onEvent<K extends keyof BatonEvents>(
+  provider: Provider,
+  name: K,
+  listener: (ctx: KoaContextWithOIDC, data: BatonEvents[K]) => void,
+): void {
+  (provider.on.bind(provider) as (event: string, fn: typeof listener) => void)(name, listener);
+}
+
+/** what the metrics count (http/metrics.ts implements it) */
+export interface MetricsObserver {
+  tokenIssued(grantType: unknown): void;
+  grantRefused(grantType: unknown, error: unknown): void;
+  /** an exchange for `audience`, labelled by it only when it is a configured resource */
+  exchanged(audience: string, isResource: boolean): void;
+  storeFailed(model: unknown, op: unknown): void;
+}
+
+export interface EventDeps {
+  log: Logger;
+  metrics?: MetricsObserver | undefined;
+  isResource: (uri: string) => boolean;
+  /** records a client's last use (a failure is logged, the request is not affected) */
+  touchClient: (clientId: string) => Promise<void>;
+}
+
+type Err = {
+  error?: string;
+  error_detail?: string;
+  message?: string;
+  status?: number;
+  name?: string;
+  cause?: unknown;
+  model?: unknown;
+  op?: unknown;
+};
+type Listener = (ctx: KoaContextWithOIDC, err: Err) => void;
+
+/** the endpoints' error events oidc-provider emits (one log line each) */
+const failures = [
+  'grant.error',
+  'authorization.error',
+  'introspection.error',
+  'revocation.error',
+  'registration_create.error',
+  'registration_read.error',
+  'registration_update.error',
+  'registration_delete.error',
+  'userinfo.error',
+  'jwks.error',
+  'discovery.error',
+  'pushed_authorization_request.error',
+  'end_session.error',
+] as const;
+
+const clientOf = (ctx: KoaContextWithOIDC | undefined) => ctx?.oidc?.client?.clientId;
+const grantTypeOf = (ctx: KoaContextWithOIDC | undefined): unknown => ctx?.oidc?.params?.grant_type;
+
+export function attachEvents(provider: Provider, deps: EventDeps): void {
+  const on = provider.on.bind(provider) as (event: string, fn: Listener) => void;
+  // 1. the seam's corrections
+  clientErrorCodes(provider);
+  dpopReplayIsInvalidProof(provider);
+  // 2. the log
+  attachLog(on, deps.log);
+  // 3. the metrics
+  if (deps.metrics) attachMetrics(provider, on, deps.metrics, deps.isResource);
+  // 4. reactions
+  revokeReusedGrants(provider, on, deps.log);
+  on('grant.success', (ctx) => {
+    const id = clientOf(ctx);
+    if (id) deps.touchClient(id).catch((err: Error) => deps.log.warn({ reason: err.message }, 'client.touch_failed'));
+  });
+}
+
+function logOf(ctx: KoaContextWithOIDC | undefined, root: Logger): Logger {
+  return (ctx?.state as { log?: Logger } | undefined)?.log ?? root;
+}
+
+function attachLog(on: (event: string, fn: Listener) => void, root: Logger): void {
+  on('server_error', (ctx, err) => {
+    const cause = err.cause instanceof Error ? err.cause.message : undefined;
+    logOf(ctx, root).error(
+      { err: { name: err.name, message: err.message, cause, model: err.model, op: err.op } },
+      'server_error',
+    );
+  });
   for (const event of failures) {
-    on(event, (ctx: KoaContextWithOIDC, err: Err) => {
+    on(event, (ctx, err) => {
       // baton's JWT access tokens are introspected and revoked by baton itself (provider/index.ts)
       if (err.error === 'unsupported_token_type' && (event === 'introspection.error' || event === 'revocation.error'))
         return;
-      logOf(ctx).warn(
-        { event, client_id: clientOf(ctx), error: err.error, detail: err.error_detail ?? err.message },
+      const reason = reasonOf(err);
+      logOf(ctx, root).warn(
+        {
+          event,
+          client_id: clientOf(ctx),
+          error: err.error,
+          ...(reason ? { reason } : {}),
+          detail: err.error_detail ?? err.message,
+        },
         event,
       );
     });
   }
-  // RFC 6749 §4.1.2 (SHOULD), OAuth 2.1 §4.3.1: a code or refresh token presented twice revokes its grant.
-  // oidc-provider does so when the second presentation comes after the first; when the two race, the
-  // adapter's atomic consume refuses the loser (AlreadyConsumed, with the grant id) and the grant is
-  // revoked here: the winner's refresh token stops working and its access tokens (gid) become inactive.
-  provider.on('grant.error', (ctx: KoaContextWithOIDC, err: AlreadyConsumed | Err) => {
+  on('grant.success', (ctx) => {
+    if (!root.isLevelEnabled('info')) return; // the hot path: no request logger made for nothing
+    logOf(ctx, root).info(
+      { event: 'grant.success', client_id: clientOf(ctx), grant_type: grantTypeOf(ctx) },
+      'grant.success',
+    );
+  });
+}
+
+function attachMetrics(
+  provider: Provider,
+  on: (event: string, fn: Listener) => void,
+  metrics: MetricsObserver,
+  isResource: (uri: string) => boolean,
+): void {
+  on('grant.success', (ctx) => metrics.tokenIssued(grantTypeOf(ctx)));
+  on('grant.error', (ctx, err) => metrics.grantRefused(grantTypeOf(ctx), err.error));
+  onEvent(provider, 'token_exchange.issued', (_ctx, { audience }) => metrics.exchanged(audience, isResource(audience)));
+  on('server_error', (_ctx, err) => {
+    if (err.name === 'AdapterError') metrics.storeFailed(err.model, err.op);
+  });
+}
+
+/**
+ * RFC 6749 §4.1.2 (SHOULD), OAuth 2.1 §4.3.1: a code or refresh token presented twice revokes its grant.
+ * oidc-provider does so when the second presentation comes after the first; when the two race, the
+ * adapter's atomic consume refuses the loser (AlreadyConsumed, with the grant id) and the grant is
+ * revoked here: the winner's refresh token stops working and its access tokens (gid) become inactive.
+ */
+function revokeReusedGrants(provider: Provider, on: (event: string, fn: Listener) => void, root: Logger): void {
+  on('grant.error', (ctx, err) => {
     if (!(err instanceof AlreadyConsumed) || !err.grantId) return;
     const grantId = err.grantId;
     const models = [provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode];
@@ -65,20 +180,13 @@ export function attachProviderEvents(provider: Provider, root: Logger): void {
       provider.Grant.find(grantId).then((g) => g?.destroy()),
     ]).then(
       () => {
-        logOf(ctx).warn(
+        logOf(ctx, root).warn(
           { event: 'grant.revoked', grant: grantId, client_id: clientOf(ctx), reason: 'reused' },
           'grant.revoked',
         );
-        provider.emit('grant.revoked', ctx, grantId);
+        emitEvent(ctx, 'grant.revoked', { grant: grantId });
       },
-      (e: Error) => logOf(ctx).error({ err: { message: e.message }, grant: grantId }, 'grant.revoke_failed'),
-    );
-  });
-  provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
-    if (!root.isLevelEnabled('info')) return; // the hot path: no request logger made for nothing
-    logOf(ctx).info(
-      { event: 'grant.success', client_id: clientOf(ctx), grant_type: ctx.oidc.params?.grant_type },
-      'grant.success',
+      (e: Error) => logOf(ctx, root).error({ err: { message: e.message }, grant: grantId }, 'grant.revoke_failed'),
     );
   });
 }

@@ -6,9 +6,10 @@
  * grants nothing baton decided, yet a resource server checking only `aud` would accept it; so it is never
  * issued (RFC 6749 §3.3: the authorization server fails the request rather than grant nothing).
  */
-import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import { defaultRequestedScope } from './internals.ts';
 import { splitScope } from '../params.ts';
+import { refusal } from './refusals.ts';
 
 /**
  * client_credentials: the resource's scopes configured for the client (`clients.static[].scopes`), narrowed
@@ -19,27 +20,23 @@ import { splitScope } from '../params.ts';
  */
 export function clientCredentialsScope(
   ctx: KoaContextWithOIDC,
-  resource: { uri: string; scopes: readonly string[] },
+  resource: { uri: string },
   client: { clientId: string },
-  configured: readonly string[],
+  /** Policy.clientCeiling */
+  scopes: readonly string[],
 ): string[] {
-  const own = new Set(configured);
-  const scopes = resource.scopes.filter((s) => own.has(s));
   const requested = splitScope(ctx.oidc.params?.scope);
   if (requested.length > 0) {
     if (!requested.some((s) => scopes.includes(s)))
-      throw new errors.InvalidScope('requested scope is not allowed', requested.join(' '));
-    return scopes;
+      throw refusal('client_scope_not_allowed', undefined, requested.join(' '));
+    return [...scopes];
   }
   if (scopes.length === 0) {
-    // no `scope` member in the body: nothing was asked for (oidc-provider leaves it out when undefined; its
-    // types say string)
-    throw new errors.InvalidScope('no scope can be granted for this resource', undefined as unknown as string, {
-      detail: `client ${client.clientId} has no scope of ${resource.uri} configured`,
-    });
+    // no `scope` member in the body: nothing was asked for (oidc-provider leaves it out when undefined)
+    throw refusal('client_scope_none', `client ${client.clientId} has no scope of ${resource.uri} configured`);
   }
   defaultRequestedScope(ctx, scopes.join(' '));
-  return scopes;
+  return [...scopes];
 }
 
 interface UserGrantEntities {
@@ -60,6 +57,7 @@ export function userGrantScope(
   ctx: KoaContextWithOIDC,
   resource: string,
   grantType: 'authorization_code' | 'refresh_token',
+  /** Policy.userCeiling for the user's roles now */
   allowed: string[],
 ): string[] {
   const entities = ctx.oidc.entities as UserGrantEntities;
@@ -69,7 +67,8 @@ export function userGrantScope(
   const recorded = new Set(splitScope(entities.Grant?.getResourceScopeFiltered(resource, allowed)));
   const granted = allowed.filter((s) => asked.has(s) && recorded.has(s));
   if (granted.length === 0) {
-    throw new errors.InvalidGrant(
+    throw refusal(
+      'user_scope_none',
       grantType === 'refresh_token'
         ? 'the roles no longer grant any scope asked of this refresh token'
         : 'the roles no longer grant any scope of this authorization code',

@@ -23,18 +23,16 @@ import type Koa from 'koa';
 import type { Knex } from 'knex';
 import type { AccountStore } from '../accounts/store.ts';
 import type { IdpRegistry } from '../idp/registry.ts';
-import { tokenClaimsFor } from './grants/extra-claims.ts';
-import { ID_JAG_PROFILE, ID_JAG_TOKEN_TYPE, JWT_BEARER, TOKEN_EXCHANGE } from '../consts.ts';
-import * as exchange from './grants/token-exchange.ts';
-import * as jwtBearer from './grants/jwt-bearer.ts';
+import { mintedClaims } from './grants/mint.ts';
+import { registerGrants } from './grants/index.ts';
+import { ID_JAG_PROFILE, ID_JAG_TOKEN_TYPE } from '../consts.ts';
+import { refusal } from './refusals.ts';
 import { tokenState, type TokenState } from './token-state.ts';
 import { lineageWriter } from './lineage.ts';
 import {
   acceptClientIdUrls,
   atomicReplayDetection,
-  clientErrorCodes,
   discoveryScopes,
-  dpopReplayIsInvalidProof,
   pinClientSecretMethod,
   replayRequestBody,
 } from './internals.ts';
@@ -126,7 +124,7 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
     // RFC 9068 §2.2 plus baton's claims (README "Token shapes"); standard claims always win over these.
     extraTokenClaims: async (ctx, token) => {
       const kind = (token as { client?: Record<string, unknown> }).client?.[CLIENT_KIND];
-      const decided = tokenClaimsFor(token); // set by baton's own grants (token exchange, ID-JAG)
+      const decided = mintedClaims(token); // baton's grants (grants/mint.ts)
       const t = token as { kind: string; accountId?: string; scope?: string; grantId?: string };
       const user =
         decided ??
@@ -189,31 +187,29 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
         defaultResource: async (ctx, _client, oneOf) => {
           if (!oneOf && ctx.oidc.params?.grant_type === 'client_credentials') {
             // RFC 8707 §2 + MCP authorization: a token is only ever issued for a named resource
-            throw new errors.InvalidTarget('the resource parameter is required', { detail: 'no resource' });
+            throw refusal('resource_missing', 'no resource');
           }
           return oneOf;
         },
         useGrantedResource: async () => true,
         getResourceServerInfo: async (ctx, indicator, client) => {
-          const resource = deps.policy().resources.get(indicator);
-          if (!resource) throw new errors.InvalidTarget(undefined, { detail: `unknown resource ${indicator}` });
+          const policy = deps.policy();
+          const resource = policy.resources.get(indicator);
+          if (!resource) throw refusal('resource_unknown', `unknown resource ${indicator}`);
           const allowed = client[ALLOWED_RESOURCES] as string[] | undefined;
-          if (allowed && !allowed.includes(indicator)) {
-            throw new errors.InvalidTarget(undefined, {
-              detail: `client ${client.clientId} is not allowed resource ${indicator}`,
-            });
-          }
-          let scopes = resource.scopes;
+          if (allowed && !allowed.includes(indicator))
+            throw refusal('resource_not_allowed', `client ${client.clientId} is not allowed resource ${indicator}`);
+          let scopes: readonly string[] = resource.scopes;
           const grantType = ctx.oidc.params?.grant_type;
           // a token always carries at least one scope of its resource, whatever the grant (granted-scope.ts)
           if (grantType === 'authorization_code' || grantType === 'refresh_token') {
             // a user's token: only what the user's roles grant now (recomputed at every refresh)
-            const byRoles = deps.grants.allowedScopes(ctx, resource.scopes) ?? [];
+            const byRoles = deps.grants.allowedScopes(ctx, resource) ?? [];
             scopes = userGrantScope(ctx, resource.uri, grantType, byRoles);
           } else if (grantType === 'client_credentials') {
             // a client acting for itself gets only the scopes configured for it
             const configured = (client[ALLOWED_SCOPES] as string[] | undefined) ?? [];
-            scopes = clientCredentialsScope(ctx, resource, client, configured);
+            scopes = clientCredentialsScope(ctx, resource, client, policy.clientCeiling(resource, configured));
           }
           return {
             scope: scopes.join(' '),
@@ -239,10 +235,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
   provider.use(defaultScopeForResource(() => deps.policy()));
   provider.use(discoveryScopes(() => [...deps.policy().resources.values()].flatMap((r) => r.scopes)));
-  clientErrorCodes(provider);
   pinClientSecretMethod(provider);
   atomicReplayDetection(provider, deps.adapterFor('ReplayDetection'));
-  dpopReplayIsInvalidProof(provider);
   acceptClientIdUrls(provider, deps.clients.isDevelopmentLoopbackClientId);
   provider.use(registrationBody(config.clients.registration.dcr.max_metadata_bytes, deps.clients.fetchedUriProblem));
   const ownKeys = createLocalJWKSet({
@@ -257,32 +251,17 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     db: deps.db,
   });
   provider.use(jwtTokenState(state, () => deps.policy()));
-  provider.registerGrantType(
-    TOKEN_EXCHANGE,
-    exchange.tokenExchangeHandler({
-      config,
-      policy: () => deps.policy(),
-      accounts: deps.accounts,
-      idps: deps.idps,
-      ownKeys,
-      state,
-      signingKey: deps.jwks[0]!,
-      recordLineage: lineageWriter(deps.db),
-    }),
-    exchange.parameters,
-    exchange.allowedDuplicates,
-  );
-  provider.registerGrantType(
-    JWT_BEARER,
-    jwtBearer.jwtBearerHandler({
-      config,
-      policy: () => deps.policy(),
-      accounts: deps.accounts,
-      idps: deps.idps,
-      replay: deps.adapterFor('IdJagReplay'),
-    }),
-    jwtBearer.parameters,
-  );
+  registerGrants(provider, {
+    config,
+    policy: () => deps.policy(),
+    accounts: deps.accounts,
+    idps: deps.idps,
+    ownKeys,
+    state,
+    signingKey: deps.jwks[0]!,
+    recordLineage: lineageWriter(deps.db),
+    replay: deps.adapterFor('IdJagReplay'),
+  });
   provider.proxy = true; // scheme and host come from canonicalOrigin (http/middleware.ts), never from the client
   return provider;
 }

@@ -1,0 +1,74 @@
+/**
+ * The one place an access token of baton's own grants (token exchange, ID-JAG redemption) is made: an
+ * RFC 9068 `at+jwt` for exactly one resource (RFC 8707), with the claims the grant decided, bound to a DPoP
+ * key when the request carried a proof (RFC 9449 §5), signed and stored by oidc-provider.
+ *
+ * The claims travel on the token itself, as its `extra` member (one of oidc-provider's AccessToken payload
+ * fields). oidc-provider 9.13 gives no way to put them into the JWT without its `extraTokenClaims` hook:
+ * formats/opaque.js overwrites `extra` with whatever the hook returns, inside `token.save()`. So the hook
+ * (provider/index.ts) hands them back for these grants: `mintedClaims`.
+ */
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { ResourceConfig } from '../../config/schema.ts';
+import { JWT_BEARER, TOKEN_EXCHANGE } from '../../consts.ts';
+
+/** the grants whose access tokens carry claims decided by the grant itself */
+const MINTING_GRANTS: ReadonlySet<string> = new Set([TOKEN_EXCHANGE, JWT_BEARER]);
+
+export interface MintRequest {
+  accountId: string;
+  /** the grant type, recorded as the token's `gty` */
+  gty: string;
+  scope: readonly string[];
+  resource: ResourceConfig;
+  /** seconds */
+  ttl: number;
+  alg: 'ES256' | 'EdDSA';
+  /** RFC 9449 §6.1: the DPoP key's thumbprint, for `cnf.jkt` */
+  jkt: string | undefined;
+  /** baton's claims (act, idp, roles, auth_time, gid: README "Token shapes"); standard claims win over them */
+  claims: Record<string, unknown>;
+}
+
+export interface Minted {
+  value: string;
+  jti: string;
+  tokenType: string;
+}
+
+/**
+ * Signs and stores the token. `alongside(jti)` runs while it is saved (the exchange writes its lineage row
+ * there); the token is returned only once both are done.
+ */
+export async function mintResourceToken(
+  ctx: KoaContextWithOIDC,
+  request: MintRequest,
+  alongside?: (jti: string) => Promise<unknown>,
+): Promise<Minted> {
+  const { provider, client } = ctx.oidc;
+  const at = new provider.AccessToken({
+    accountId: request.accountId,
+    client,
+    gty: request.gty,
+    scope: request.scope.join(' '),
+    extra: request.claims,
+    expiresIn: request.ttl,
+    resourceServer: new provider.ResourceServer(request.resource.uri, {
+      scope: request.resource.scopes.join(' '),
+      audience: request.resource.uri,
+      accessTokenTTL: request.ttl,
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg: request.alg } },
+    }),
+  } as unknown as ConstructorParameters<typeof provider.AccessToken>[0]);
+  if (request.jkt) at.setThumbprint('jkt', request.jkt);
+  ctx.oidc.entity('AccessToken', at);
+  const [value] = await Promise.all([at.save(), alongside?.(at.jti)]);
+  return { value, jti: at.jti, tokenType: at.tokenType };
+}
+
+/** For the `extraTokenClaims` hook: the claims a minting grant decided for this token, if it is one of theirs. */
+export function mintedClaims(token: { gty?: unknown; extra?: unknown }): Record<string, unknown> | undefined {
+  if (typeof token.gty !== 'string' || !MINTING_GRANTS.has(token.gty)) return undefined;
+  return token.extra && typeof token.extra === 'object' ? (token.extra as Record<string, unknown>) : {};
+}
