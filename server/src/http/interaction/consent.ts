@@ -61,11 +61,7 @@ export async function consentView(kit: Kit, ctx: Ctx, d: Details): Promise<void>
 
 export function mountConsent(router: Router, kit: Kit): void {
   const { deps } = kit;
-  router.post('/interaction/:uid/consent', kit.form, async (ctx) => {
-    const d = await kit.details(ctx);
-    if (!d) return;
-    const b = kit.body(ctx);
-    if (!kit.csrfOk(d.uid, b.csrf)) return kit.refuse(ctx, 'csrf');
+  kit.postForm(router, '/interaction/:uid/consent', async (ctx, d, b) => {
     if (d.prompt.name !== 'consent') return kit.refuse(ctx, 'no_consent_prompt');
     if (b.decision !== 'allow') {
       return kit.finish(ctx, { error: 'access_denied', error_description: 'the user denied the request' }, true);
@@ -85,10 +81,5 @@ export function mountConsent(router: Router, kit: Kit): void {
     return kit.finish(ctx, { consent: { grantId } }, true);
   });
 
-  router.post('/interaction/:uid/abort', kit.form, async (ctx) => {
-    const d = await kit.details(ctx);
-    if (!d) return;
-    if (!kit.csrfOk(d.uid, kit.body(ctx).csrf)) return kit.refuse(ctx, 'csrf');
-    return kit.finish(ctx, NOTHING_GRANTED, true);
-  });
+  kit.postForm(router, '/interaction/:uid/abort', async (ctx) => kit.finish(ctx, NOTHING_GRANTED, true));
 }

@@ -4,6 +4,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
+import type Router from '@koa/router';
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
@@ -36,15 +37,14 @@ export type Ctx = Koa.ParameterizedContext;
 
 export interface Kit {
   deps: InteractionDeps;
-  /** the form body parser of every POST */
-  form: Koa.Middleware;
-  /** RFC 6749 §10.12: the CSRF token of an interaction, an HMAC of its uid (it is bound to the browser by
-   *  oidc-provider's interaction cookie) */
+  /**
+   * RFC 6749 §10.12: the CSRF token of an interaction, an HMAC of its uid (the interaction is bound to the
+   * browser by oidc-provider's interaction cookie)
+   */
   csrf(uid: string): string;
   csrfOk(uid: string, value: unknown): boolean;
   /** a path under the issuer */
   url(path: string): string;
-  body(ctx: Ctx): Record<string, unknown>;
   show(ctx: Ctx, status: number, html: string): void;
   /** answers with the page of the reason, and logs its detail */
   refuse<R extends Reason>(ctx: Ctx, reason: R, ...facts: FactsOf<R>): void;
@@ -52,7 +52,11 @@ export interface Kit {
   details(ctx: Ctx): Promise<Details | undefined>;
   /** hands the result back to oidc-provider, which resumes the authorization request */
   finish(ctx: Ctx, result: InteractionResults, merge: boolean): Promise<void>;
+  /** a form step: runs only for this browser's interaction and with its CSRF token (RFC 6749 §10.12) */
+  postForm(router: Router, path: string, step: FormStep): void;
 }
+
+export type FormStep = (ctx: Ctx, d: Details, body: Record<string, unknown>) => Promise<void>;
 
 export function interactionKit(deps: InteractionDeps): Kit {
   const csrf = (uid: string) => createHmac('sha256', deps.csrfKey).update(`interaction:${uid}`).digest('base64url');
@@ -67,18 +71,19 @@ export function interactionKit(deps: InteractionDeps): Kit {
     ctx.state.log.warn({ reason: r.detail }, 'interaction.refused');
     show(ctx, r.status, messagePage(r.title, r.message));
   };
-  return {
+  const csrfOk = (uid: string, value: unknown) => {
+    if (typeof value !== 'string') return false;
+    const a = Buffer.from(csrf(uid));
+    const b = Buffer.from(value);
+    return a.length === b.length && timingSafeEqual(a, b);
+  };
+  const body = (ctx: Ctx) => ((ctx.request as { body?: unknown }).body ?? {}) as Record<string, unknown>;
+  const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb', onError: () => undefined });
+  const kit: Kit = {
     deps,
-    form: bodyParser({ enableTypes: ['form'], formLimit: '16kb', onError: () => undefined }),
     csrf,
-    csrfOk(uid, value) {
-      if (typeof value !== 'string') return false;
-      const a = Buffer.from(csrf(uid));
-      const b = Buffer.from(value);
-      return a.length === b.length && timingSafeEqual(a, b);
-    },
+    csrfOk,
     url: (path) => `${deps.base}${path}`,
-    body: (ctx) => ((ctx.request as { body?: unknown }).body ?? {}) as Record<string, unknown>,
     show,
     refuse,
     async details(ctx) {
@@ -97,5 +102,15 @@ export function interactionKit(deps: InteractionDeps): Kit {
       ctx.redirect(to);
       ctx.status = 303;
     },
+    postForm(router, path, step) {
+      router.post(path, form, async (ctx) => {
+        const d = await kit.details(ctx);
+        if (!d) return;
+        const b = body(ctx);
+        if (!csrfOk(d.uid, b.csrf)) return refuse(ctx, 'csrf');
+        return step(ctx, d, b);
+      });
+    },
   };
+  return kit;
 }

@@ -37,11 +37,7 @@ export function localLoginPage(
 
 export function mountLocalLogin(router: Router, kit: Kit): void {
   const { deps } = kit;
-  router.post('/interaction/:uid/login', kit.form, async (ctx) => {
-    const d = await kit.details(ctx);
-    if (!d) return;
-    const b = kit.body(ctx);
-    if (!kit.csrfOk(d.uid, b.csrf)) return kit.refuse(ctx, 'csrf');
+  kit.postForm(router, '/interaction/:uid/login', async (ctx, d, b) => {
     const idp = typeof ctx.query.idp === 'string' ? deps.idps.get(ctx.query.idp) : undefined;
     if (!idp || idp.type !== 'local') return kit.refuse(ctx, 'not_local_idp');
     const username = typeof b.username === 'string' ? b.username.slice(0, 64) : '';

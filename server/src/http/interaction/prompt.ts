@@ -55,11 +55,7 @@ export function mountPrompt(router: Router, kit: Kit): void {
     return kit.refuse(ctx, 'unknown_prompt', { prompt: d.prompt.name });
   });
 
-  router.post('/interaction/:uid/idp', kit.form, async (ctx) => {
-    const d = await kit.details(ctx);
-    if (!d) return;
-    const b = kit.body(ctx);
-    if (!kit.csrfOk(d.uid, b.csrf)) return kit.refuse(ctx, 'csrf');
+  kit.postForm(router, '/interaction/:uid/idp', async (ctx, d, b) => {
     if (typeof b.email === 'string' && b.email) {
       const idp = kit.deps.idps.forEmail(b.email);
       if (!idp) return chooser(kit, ctx, d.uid, 'No sign-in provider is set up for that email domain.');
