@@ -12,7 +12,7 @@ import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import { canonicalOrigin, errorBoundary, notFound, requestContext, securityHeaders } from './http/middleware.ts';
 import type { Storage } from './storage/index.ts';
-import { interactionRoutes, type InteractionDeps } from './http/interactions.ts';
+import { interactionRoutes, type InteractionDeps } from './http/interaction/index.ts';
 import { registrationCors } from './http/registration-cors.ts';
 
 export interface ProviderHost {
