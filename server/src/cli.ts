@@ -143,7 +143,8 @@ async function start(config: Config, path: string): Promise<number> {
         resolve();
       });
     };
-    // SIGHUP: reload roles, role bindings and resources; an invalid file is refused and the old policy kept
+    // SIGHUP: reload the policy (roles, bindings, resources, static and blocked clients, delegation and
+    // identity_chaining rules); an invalid file is refused and the old policy kept
     process.on('SIGHUP', () => {
       try {
         running.reloadPolicy(loadConfigFile(path));

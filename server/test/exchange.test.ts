@@ -658,6 +658,25 @@ describe.each(BACKENDS)('on $name storage', (backend) => {
     });
   });
 
+  describe('delegation follows a policy reload', () => {
+    it('a delegation rule removed by a reload stops the exchange at once; restored, it works again', async () => {
+      await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(200);
+      const delegation = originalConfig.delegation.filter((d) => !d.targets.includes(COST) || d.actor !== 'logs-mcp');
+      server.reloadPolicy({ ...originalConfig, delegation });
+      try {
+        const refused = await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(400);
+        expect(refused.body).toEqual({
+          error: 'invalid_target',
+          error_description: 'resource indicator is missing, or unknown',
+        });
+        expect(logs.lines().some((l) => l.includes('"reason":"delegation_missing"'))).toBe(true);
+      } finally {
+        server.reloadPolicy(originalConfig);
+      }
+      await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(200);
+    });
+  });
+
   describe('lineage retention', () => {
     it('rows are collected once their token expired longer ago than storage.lineage_retention_days', async () => {
       const db = server.storage.db;
