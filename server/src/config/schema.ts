@@ -342,185 +342,162 @@ const tokens = z.strictObject({
   client_assertion_max_lifetime_seconds: duration.max(3600).default(300),
 });
 
-export const configSchema = z
-  .strictObject({
-    issuer: issuerUrl,
-    listen: z
-      .strictObject({
-        host: z.string().min(1).default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(9400),
-        trust_proxy: z.boolean().default(false),
-      })
-      .prefault({}),
-    mode: z.enum(['development', 'production']).default('production'),
-    storage: storage.prefault({}),
-    keys: keys.prefault({}),
-    tokens: tokens.prefault({}),
-    logging: z
-      .strictObject({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-        /** json lines; pretty: readable lines; auto: pretty on a terminal, json otherwise */
-        format: z.enum(['json', 'pretty', 'auto']).default('json'),
-      })
-      .prefault({}),
-    /** Prometheus metrics on their own listener, never on the public port (server/src/http/metrics.ts) */
-    metrics: z
-      .strictObject({
-        enabled: z.boolean().default(false),
-        host: z.string().min(1).default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(9464),
-      })
-      .prefault({}),
-    /** failed sign-ins at the local directory's form, counted per user and per client address */
-    login_throttle: z
-      .strictObject({
-        per_user: z.number().int().min(1).max(1000).default(5),
-        per_ip: z.number().int().min(1).max(100000).default(50),
-        window_seconds: z.number().int().min(1).max(86400).default(900),
-      })
-      .prefault({}),
-    identity_providers: z.array(identityProvider).default([]),
-    roles: z.record(identifier, z.array(scopeToken)).default({}),
-    role_bindings: z.record(identifier, z.record(z.string().min(1), z.array(identifier))).default({}),
-    resources: z.array(resource).default([]),
-    clients: z
-      .strictObject({
-        static: z.array(staticClient).default([]),
-        registration: registration.prefault({}),
-        /** client ids (static, DCR or CIMD URLs) pre-approved as first-party: no consent */
-        first_party: z.array(z.string().min(1)).default([]),
-        /** client ids refused everywhere: invalid_client on their next request */
-        blocked: z.array(z.string().min(1)).default([]),
-      })
-      .prefault({}),
-    delegation: z.array(delegationRule).default([]),
-    identity_chaining: z.array(chainingRule).default([]),
-    id_jag: idJag.prefault({}),
-  })
-  .superRefine((c, ctx) => {
-    const seen = new Set<string>();
-    c.resources.forEach((r, i) => {
-      if (seen.has(r.uri)) ctx.addIssue({ code: 'custom', path: ['resources', i, 'uri'], message: 'is listed twice' });
-      seen.add(r.uri);
-    });
-    const ids = new Set<string>();
-    c.clients.static.forEach((cl, i) => {
-      if (ids.has(cl.client_id)) {
-        ctx.addIssue({ code: 'custom', path: ['clients', 'static', i, 'client_id'], message: 'is listed twice' });
-      }
-      ids.add(cl.client_id);
-      cl.resources?.forEach((uri, j) => {
-        if (!seen.has(uri)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['clients', 'static', i, 'resources', j],
-            message: `names ${uri}, which is not in resources`,
-          });
-        }
-      });
-    });
-    const idps = new Set<string>();
-    c.identity_providers.forEach((idp, i) => {
-      if (idps.has(idp.id)) {
-        ctx.addIssue({ code: 'custom', path: ['identity_providers', i, 'id'], message: 'is listed twice' });
-      }
-      idps.add(idp.id);
-      if (idp.type === 'oidc') devOnlyIdpSettings(c.mode, idp, ['identity_providers', i], ctx);
-      if (idp.type === 'local') {
-        const names = new Set<string>();
-        idp.users.forEach((u, j) => {
-          if (names.has(u.username)) {
-            ctx.addIssue({
-              code: 'custom',
-              path: ['identity_providers', i, 'users', j, 'username'],
-              message: 'is listed twice',
-            });
-          }
-          names.add(u.username);
-        });
-      }
-    });
-    for (const [idp, bindings] of Object.entries(c.role_bindings)) {
-      if (!idps.has(idp)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['role_bindings', idp],
-          message: `names identity provider ${idp}, which is not in identity_providers`,
-        });
-      }
-      for (const [group, roles] of Object.entries(bindings)) {
-        roles.forEach((role, j) => {
-          if (!(role in c.roles)) {
-            ctx.addIssue({
-              code: 'custom',
-              path: ['role_bindings', idp, group, j],
-              message: `names role ${role}, which is not in roles`,
-            });
-          }
-        });
-      }
-    }
-    c.delegation.forEach((d, i) => {
-      if (!ids.has(d.actor)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['delegation', i, 'actor'],
-          message: `names client ${d.actor}, which is not in clients.static`,
-        });
-      }
-      d.targets.forEach((t, j) => {
-        if (!seen.has(t)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['delegation', i, 'targets', j],
-            message: `names ${t}, which is not in resources`,
-          });
-        }
-      });
-    });
-    c.identity_chaining.forEach((r, i) => {
-      r.clients.forEach((id, j) => {
-        if (!ids.has(id)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['identity_chaining', i, 'clients', j],
-            message: `names client ${id}, which is not in clients.static`,
-          });
-        }
-      });
-    });
-    c.resources.forEach((r, i) => {
-      if (r.client_id && !ids.has(r.client_id)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['resources', i, 'client_id'],
-          message: `names client ${r.client_id}, which is not in clients.static`,
-        });
-      }
-    });
-    const reg = c.clients.registration;
-    if (reg.cimd.allow_private_network && c.mode !== 'development') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['clients', 'registration', 'cimd', 'allow_private_network'],
-        message: 'is a development setting (mode: development)',
-      });
-    }
-    if (reg.dcr.mode === 'initial_access_token' && !reg.dcr.initial_access_token) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['clients', 'registration', 'dcr', 'initial_access_token'],
-        message: 'is required with mode initial_access_token',
-      });
-    }
-    if (c.mode === 'production' && !c.keys.encryption_key) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['keys', 'encryption_key'],
-        message: 'is required in production mode (signing keys are stored encrypted under it)',
-      });
-    }
+const configShape = z.strictObject({
+  issuer: issuerUrl,
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(9400),
+      trust_proxy: z.boolean().default(false),
+    })
+    .prefault({}),
+  mode: z.enum(['development', 'production']).default('production'),
+  storage: storage.prefault({}),
+  keys: keys.prefault({}),
+  tokens: tokens.prefault({}),
+  logging: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** json lines; pretty: readable lines; auto: pretty on a terminal, json otherwise */
+      format: z.enum(['json', 'pretty', 'auto']).default('json'),
+    })
+    .prefault({}),
+  /** Prometheus metrics on their own listener, never on the public port (server/src/http/metrics.ts) */
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(9464),
+    })
+    .prefault({}),
+  /** failed sign-ins at the local directory's form, counted per user and per client address */
+  login_throttle: z
+    .strictObject({
+      per_user: z.number().int().min(1).max(1000).default(5),
+      per_ip: z.number().int().min(1).max(100000).default(50),
+      window_seconds: z.number().int().min(1).max(86400).default(900),
+    })
+    .prefault({}),
+  identity_providers: z.array(identityProvider).default([]),
+  roles: z.record(identifier, z.array(scopeToken)).default({}),
+  role_bindings: z.record(identifier, z.record(z.string().min(1), z.array(identifier))).default({}),
+  resources: z.array(resource).default([]),
+  clients: z
+    .strictObject({
+      static: z.array(staticClient).default([]),
+      registration: registration.prefault({}),
+      /** client ids (static, DCR or CIMD URLs) pre-approved as first-party: no consent */
+      first_party: z.array(z.string().min(1)).default([]),
+      /** client ids refused everywhere: invalid_client on their next request */
+      blocked: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  delegation: z.array(delegationRule).default([]),
+  identity_chaining: z.array(chainingRule).default([]),
+  id_jag: idJag.prefault({}),
+});
+
+/** The configuration: its shape, then the cross-checks between sections. */
+export const configSchema = configShape.superRefine((c, ctx) => {
+  const issue: Issue = (path, message) => ctx.addIssue({ code: 'custom', path, message });
+  const known = uniqueIds(c, issue, ctx);
+  references(c, known, issue);
+  modeRules(c, issue);
+});
+
+type RawConfig = z.infer<typeof configShape>;
+type Issue = (path: (string | number)[], message: string) => void;
+interface KnownIds {
+  resources: ReadonlySet<string>;
+  clients: ReadonlySet<string>;
+  idps: ReadonlySet<string>;
+}
+
+/** the ids of one list, each once ("is listed twice" for a repeat) */
+function once<T>(items: readonly T[], id: (item: T) => string, path: (i: number) => (string | number)[], issue: Issue) {
+  const seen = new Set<string>();
+  items.forEach((item, i) => {
+    if (seen.has(id(item))) issue(path(i), 'is listed twice');
+    seen.add(id(item));
   });
+  return seen;
+}
+
+/** resources, static clients, IdPs and each local directory's users are listed once each */
+function uniqueIds(c: RawConfig, issue: Issue, ctx: z.RefinementCtx): KnownIds {
+  const resources = once(
+    c.resources,
+    (r) => r.uri,
+    (i) => ['resources', i, 'uri'],
+    issue,
+  );
+  const clients = once(
+    c.clients.static,
+    (cl) => cl.client_id,
+    (i) => ['clients', 'static', i, 'client_id'],
+    issue,
+  );
+  const idps = once(
+    c.identity_providers,
+    (idp) => idp.id,
+    (i) => ['identity_providers', i, 'id'],
+    issue,
+  );
+  c.identity_providers.forEach((idp, i) => {
+    if (idp.type === 'oidc') devOnlyIdpSettings(c.mode, idp, ['identity_providers', i], ctx);
+    if (idp.type === 'local')
+      once(
+        idp.users,
+        (u) => u.username,
+        (j) => ['identity_providers', i, 'users', j, 'username'],
+        issue,
+      );
+  });
+  return { resources, clients, idps };
+}
+
+/** every name another section refers to exists: resources, roles, IdPs, static clients */
+function references(c: RawConfig, known: KnownIds, issue: Issue): void {
+  const resource = (uri: string, path: (string | number)[]) => {
+    if (!known.resources.has(uri)) issue(path, `names ${uri}, which is not in resources`);
+  };
+  const client = (id: string, path: (string | number)[]) => {
+    if (!known.clients.has(id)) issue(path, `names client ${id}, which is not in clients.static`);
+  };
+  c.clients.static.forEach((cl, i) =>
+    cl.resources?.forEach((uri, j) => resource(uri, ['clients', 'static', i, 'resources', j])),
+  );
+  for (const [idp, bindings] of Object.entries(c.role_bindings)) {
+    if (!known.idps.has(idp))
+      issue(['role_bindings', idp], `names identity provider ${idp}, which is not in identity_providers`);
+    for (const [group, roles] of Object.entries(bindings)) {
+      roles.forEach((role, j) => {
+        if (!(role in c.roles)) issue(['role_bindings', idp, group, j], `names role ${role}, which is not in roles`);
+      });
+    }
+  }
+  c.delegation.forEach((d, i) => {
+    client(d.actor, ['delegation', i, 'actor']);
+    d.targets.forEach((t, j) => resource(t, ['delegation', i, 'targets', j]));
+  });
+  c.identity_chaining.forEach((r, i) =>
+    r.clients.forEach((id, j) => client(id, ['identity_chaining', i, 'clients', j])),
+  );
+  c.resources.forEach((r, i) => {
+    if (r.client_id) client(r.client_id, ['resources', i, 'client_id']);
+  });
+}
+
+/** settings that depend on the mode or on another setting */
+function modeRules(c: RawConfig, issue: Issue): void {
+  const reg = c.clients.registration;
+  if (reg.cimd.allow_private_network && c.mode !== 'development')
+    issue(['clients', 'registration', 'cimd', 'allow_private_network'], 'is a development setting (mode: development)');
+  if (reg.dcr.mode === 'initial_access_token' && !reg.dcr.initial_access_token)
+    issue(['clients', 'registration', 'dcr', 'initial_access_token'], 'is required with mode initial_access_token');
+  if (c.mode === 'production' && !c.keys.encryption_key)
+    issue(['keys', 'encryption_key'], 'is required in production mode (signing keys are stored encrypted under it)');
+}
 
 /**
  * What only a development configuration may hold in an OIDC IdP: the development XAA issuer's key, whose
