@@ -1,7 +1,7 @@
 /**
  * The scope of an access token for one resource, decided in getResourceServerInfo before oidc-provider issues
  * the token, for its own grants (client_credentials, authorization_code, refresh_token; baton's token exchange
- * and jwt-bearer grants decide theirs in grants/*.ts, with the same rule). The rule: a token always carries
+ * and jwt-bearer grants decide theirs in provider/grants/, with the same Policy ceilings). The rule: a token always carries
  * at least one scope of its resource. A token with an empty scope would be a credential for the audience that
  * grants nothing baton decided, yet a resource server checking only `aud` would accept it; so it is never
  * issued (RFC 6749 §3.3: the authorization server fails the request rather than grant nothing).
