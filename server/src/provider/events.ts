@@ -20,30 +20,7 @@ import type { Logger } from 'pino';
 import { AlreadyConsumed } from '../../../adapters/src/errors.ts';
 import { clientErrorCodes, dpopReplayIsInvalidProof } from './internals.ts';
 import { reasonOf } from './refusals.ts';
-
-/** baton's own events: name → data (the context is the request's) */
-export interface BatonEvents {
-  /** RFC 8693: an exchanged access token was issued */
-  'token_exchange.issued': { actor: string; audience: string; depth: number; parent: string; jti: string };
-  /** identity chaining: baton issued an ID-JAG for a foreign authorization server */
-  'id_jag.issued': { actor: string; audience: string; parent: string };
-  /** XAA: an ID-JAG was redeemed (`record` is its single-use record id, never the raw jti) */
-  'id_jag.redeemed': { issuer: string; record: string; audience: string; jti: string };
-  /** a code or refresh token was presented twice: its grant is revoked */
-  'grant.revoked': { grant: string };
-}
-
-export function emitEvent<K extends keyof BatonEvents>(ctx: KoaContextWithOIDC, name: K, data: BatonEvents[K]): void {
-  ctx.oidc.provider.emit(name, ctx, data);
-}
-
-export function onEvent<K extends keyof BatonEvents>(
-  provider: Provider,
-  name: K,
-  listener: (ctx: KoaContextWithOIDC, data: BatonEvents[K]) => void,
-): void {
-  (provider.on.bind(provider) as (event: string, fn: typeof listener) => void)(name, listener);
-}
+import { emitEvent, onEvent } from './baton-events.ts';
 
 /** what the metrics count (http/metrics.ts implements it) */
 export interface MetricsObserver {

@@ -18,7 +18,7 @@ import type { ResourceConfig } from '../../../config/schema.ts';
 import { JWT_BEARER } from '../../../consts.ts';
 import { splitScope } from '../../../params.ts';
 import { narrow } from '../../../policy/policy.ts';
-import { emitEvent } from '../../events.ts';
+import { emitEvent } from '../../baton-events.ts';
 import { dpopProof } from '../../internals.ts';
 import { refusal } from '../../refusals.ts';
 import type { GrantDeps } from '../deps.ts';

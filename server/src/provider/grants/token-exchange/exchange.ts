@@ -14,7 +14,7 @@ import type { ResourceConfig } from '../../../config/schema.ts';
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE } from '../../../consts.ts';
 import { narrow } from '../../../policy/policy.ts';
 import { requestedScope, stringList } from '../../../params.ts';
-import { emitEvent } from '../../events.ts';
+import { emitEvent } from '../../baton-events.ts';
 import { dpopProof } from '../../internals.ts';
 import { refusal } from '../../refusals.ts';
 import type { GrantDeps } from '../deps.ts';

@@ -10,7 +10,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { ID_JAG_TOKEN_TYPE } from '../../../consts.ts';
 import { narrow } from '../../../policy/policy.ts';
 import { requestedScope, stringList } from '../../../params.ts';
-import { emitEvent } from '../../events.ts';
+import { emitEvent } from '../../baton-events.ts';
 import { refusal } from '../../refusals.ts';
 import type { GrantDeps } from '../deps.ts';
 import { nest } from './chain.ts';
