@@ -6,7 +6,7 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
-import { AlreadyConsumed } from '../../../adapters/src/errors.ts';
+import { AlreadyConsumed } from './storage-errors.ts';
 
 type Err = { error?: string; error_detail?: string; message?: string; status?: number; name?: string };
 
