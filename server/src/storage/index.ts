@@ -54,9 +54,33 @@ export class DataDirInUseError extends StorageError {
 
 export async function openStorage(config: Config, log: Logger): Promise<Storage> {
   const { storage } = config;
-  let release = () => {};
-  let dataDir: string | undefined;
-  let db: Knex;
+  const { db, dataDir, release } = openDatabase(storage, log);
+  let redis: Redis | undefined;
+  try {
+    redis = storage.redis ? await connectRedis(storage.redis, log) : undefined;
+  } catch (err) {
+    await db.destroy();
+    release();
+    throw err;
+  }
+  try {
+    await db.raw('select 1');
+  } catch (err) {
+    redis?.disconnect();
+    await db.destroy();
+    release();
+    throw new StorageError(
+      `storage.${storage.postgres ? 'postgres' : 'data_dir'}: cannot open the database (${(err as Error).message})`,
+    );
+  }
+  return storageOn(storage, { db, redis, dataDir, release });
+}
+
+/** The knex pool on PostgreSQL, or on PGlite in storage.data_dir (locked to this process). */
+function openDatabase(
+  storage: Config['storage'],
+  log: Logger,
+): { db: Knex; dataDir: string | undefined; release: () => void } {
   // knex reports pool and connection trouble through this hook (default: console)
   const knexLog = {
     warn: (message: unknown) => log.warn({ knex: String(message) }, 'storage.knex'),
@@ -65,7 +89,7 @@ export async function openStorage(config: Config, log: Logger): Promise<Storage>
     debug: (message: unknown) => log.debug({ knex: String(message) }, 'storage.knex'),
   };
   if (storage.postgres) {
-    db = knexFactory({
+    const db = knexFactory({
       client: 'pg',
       connection: {
         connectionString: storage.postgres,
@@ -77,51 +101,44 @@ export async function openStorage(config: Config, log: Logger): Promise<Storage>
       acquireConnectionTimeout: 5000,
       log: knexLog,
     });
-  } else {
-    const dir = resolve(storage.data_dir);
-    dataDir = dir;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    release = lockDataDir(dir);
-    db = knexFactory({
-      client: ClientPgLite,
-      connection: { filename: join(dir, 'pg') },
-      log: knexLog,
-    });
+    return { db, dataDir: undefined, release: () => {} };
   }
+  const dir = resolve(storage.data_dir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const release = lockDataDir(dir);
+  const db = knexFactory({
+    client: ClientPgLite,
+    connection: { filename: join(dir, 'pg') },
+    log: knexLog,
+  });
+  return { db, dataDir: dir, release };
+}
 
-  let redis: Redis | undefined;
-  if (storage.redis) {
-    redis = new Redis(storage.redis, {
-      lazyConnect: true,
-      // fail fast while disconnected instead of queueing requests until they time out
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 3000,
-      commandTimeout: 3000,
-      retryStrategy: (times) => Math.min(times * 200, 2000),
-    });
-    redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis.error'));
-    try {
-      await redis.connect();
-    } catch (err) {
-      redis.disconnect();
-      await db.destroy();
-      release();
-      throw new StorageError(`storage.redis: cannot connect (${(err as Error).message})`);
-    }
-  }
-
+async function connectRedis(url: string, log: Logger): Promise<Redis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    // fail fast while disconnected instead of queueing requests until they time out
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3000,
+    commandTimeout: 3000,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+  redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis.error'));
   try {
-    await db.raw('select 1');
+    await redis.connect();
   } catch (err) {
-    redis?.disconnect();
-    await db.destroy();
-    release();
-    throw new StorageError(
-      `storage.${storage.postgres ? 'postgres' : 'data_dir'}: cannot open the database (${(err as Error).message})`,
-    );
+    redis.disconnect();
+    throw new StorageError(`storage.redis: cannot connect (${(err as Error).message})`);
   }
+  return redis;
+}
 
+function storageOn(
+  storage: Config['storage'],
+  opened: { db: Knex; redis: Redis | undefined; dataDir: string | undefined; release: () => void },
+): Storage {
+  const { db, redis, dataDir, release } = opened;
   const adapters = new Map<string, Adapter>();
   const kind = redis ? 'postgres+redis' : storage.postgres ? 'postgres' : 'embedded';
   return {
