@@ -6,16 +6,15 @@
  */
 import type { Knex } from 'knex';
 import { CONSUMABLE, indexFields, type Adapter, type AdapterPayload } from './models.ts';
-import { errors } from 'oidc-provider';
-import { alreadyConsumed, guard } from './errors.ts';
+import { alreadyConsumed, guard, UnstorableValue } from './errors.ts';
 
 const TABLE = 'oidc_payloads';
 
 /**
  * PostgreSQL text cannot hold U+0000, and jsonb refuses it and unpaired surrogates. No stored key has a NUL,
  * so a key that does (a hostile client_id, code or token) is simply not found. A payload that has either was
- * built from request parameters (state, login_hint, …): the request is refused as invalid_request (RFC 6749
- * §5.2), not as a store failure.
+ * built from request parameters (state, login_hint, …): it is refused as UnstorableValue (the server answers
+ * invalid_request, RFC 6749 §5.2), not as a store failure.
  */
 const hasNul = (value: string) => value.includes('\u0000');
 /**
@@ -23,10 +22,9 @@ const hasNul = (value: string) => value.includes('\u0000');
  * escaped backslash.
  */
 const UNSTORABLE_JSON = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/;
-function storable(payload: AdapterPayload): string {
+function storable(model: string, payload: AdapterPayload): string {
   const json = JSON.stringify(payload);
-  if (UNSTORABLE_JSON.test(json))
-    throw new errors.InvalidRequest('request parameters must not contain NUL characters or unpaired surrogates');
+  if (UNSTORABLE_JSON.test(json)) throw new UnstorableValue(model, 'payload');
   return json;
 }
 
@@ -47,7 +45,7 @@ export class PostgresAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const { grantId, userCode, uid } = indexFields(payload);
     const db = this.#db;
-    const json = storable(payload);
+    const json = storable(this.model, payload);
     await guard(this.model, 'upsert', () =>
       db(TABLE)
         .insert({
@@ -91,10 +89,9 @@ export class PostgresAdapter implements Adapter {
   async claim(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> {
     // a claimed id must be stored as itself: one PostgreSQL cannot hold (NUL) or would store altered (an
     // unpaired surrogate becomes U+FFFD, so two ids would collide) is refused, as for payloads
-    if (hasNul(id) || !id.isWellFormed())
-      throw new errors.InvalidRequest('identifiers must not contain NUL characters or unpaired surrogates');
+    if (hasNul(id) || !id.isWellFormed()) throw new UnstorableValue(this.model, 'id');
     const db = this.#db;
-    const json = storable(payload);
+    const json = storable(this.model, payload);
     // one statement: insert, or take over a row that has expired but not yet been collected
     const won: unknown[] = await guard(this.model, 'claim', () =>
       db(TABLE)

@@ -4,10 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errors } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter } from '../src/models.ts';
-import { AlreadyConsumed } from '../src/errors.ts';
+import { AlreadyConsumed, StoreError, UnstorableValue } from '../src/errors.ts';
 
 export interface ContractBackend {
   name: string;
@@ -101,7 +100,7 @@ export function adapterContract(backend: ContractBackend): void {
       expect(Number(found?.consumed)).toBeGreaterThanOrEqual(before - 1);
     });
 
-    it('a second consume is refused with invalid_grant (single use)', async () => {
+    it('a second consume is refused as AlreadyConsumed (single use; invalid_grant on the wire)', async () => {
       const a = store.adapter('RefreshToken');
       const key = id();
       await a.upsert(key, { jti: key, grantId: 'grant-of-the-token' }, 60);
@@ -110,10 +109,10 @@ export function adapterContract(backend: ContractBackend): void {
         () => undefined,
         (e: unknown) => e,
       );
-      expect(err).toBeInstanceOf(errors.InvalidGrant);
-      expect((err as errors.InvalidGrant).error).toBe('invalid_grant');
-      // the refusal names the grant, so that it can be revoked (RFC 6749 §4.1.2)
+      expect(err).toBeInstanceOf(StoreError);
       expect(err).toBeInstanceOf(AlreadyConsumed);
+      expect((err as AlreadyConsumed).model).toBe('RefreshToken');
+      // the refusal names the grant, so that it can be revoked (RFC 6749 §4.1.2)
       expect((err as AlreadyConsumed).grantId).toBe('grant-of-the-token');
     });
 
@@ -125,7 +124,7 @@ export function adapterContract(backend: ContractBackend): void {
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       expect(rejected).toHaveLength(24);
-      for (const r of rejected) expect(r.reason).toBeInstanceOf(errors.InvalidGrant);
+      for (const r of rejected) expect(r.reason).toBeInstanceOf(AlreadyConsumed);
     });
 
     it('consume of an entry that no longer exists is refused', async () => {
@@ -136,7 +135,8 @@ export function adapterContract(backend: ContractBackend): void {
           () => undefined,
           (e: unknown) => e,
         );
-      expect(err).toBeInstanceOf(errors.InvalidGrant);
+      expect(err).toBeInstanceOf(AlreadyConsumed);
+      expect((err as AlreadyConsumed).grantId).toBeUndefined();
     });
 
     it('claim: the first caller gets the id, consumed at once; later and concurrent callers do not', async () => {
@@ -162,7 +162,7 @@ export function adapterContract(backend: ContractBackend): void {
       ['U+0000', 'a\u0000b'],
       ['an unpaired surrogate', 'a\ud800b'],
     ])(
-      'claim of an id with %s: claimed once, or refused as invalid_request (never a store error)',
+      'claim of an id with %s: claimed once, or refused as UnstorableValue (never a store failure)',
       async (_what, raw) => {
         const a = store.adapter('IdJagReplay');
         const key = `${id()}${raw}`;
@@ -170,7 +170,8 @@ export function adapterContract(backend: ContractBackend): void {
           (won) => won,
           (err: unknown) => {
             // PostgreSQL cannot hold it as itself: the id is at fault, not the store (400, not 503)
-            expect(err).toBeInstanceOf(errors.InvalidRequest);
+            expect(err).toBeInstanceOf(UnstorableValue);
+            expect((err as UnstorableValue).part).toBe('id');
             return 'refused' as const;
           },
         );
@@ -224,7 +225,7 @@ export function adapterContract(backend: ContractBackend): void {
     it.each([
       ['U+0000', 'a\u0000b'],
       ['an unpaired surrogate', 'a\ud800b'],
-    ])('a payload with %s (from request parameters) is stored, or refused as invalid_request', async (_what, state) => {
+    ])('a payload with %s (from request parameters) is stored, or refused as UnstorableValue', async (_what, state) => {
       const a = store.adapter('Interaction');
       const key = id();
       const payload = { jti: key, params: { state, text: 'a literal \\u0000 is fine' } };
@@ -232,7 +233,8 @@ export function adapterContract(backend: ContractBackend): void {
         () => true,
         (err: unknown) => {
           // PostgreSQL cannot hold these: the request is at fault, not the store (400, not 503)
-          expect(err).toBeInstanceOf(errors.InvalidRequest);
+          expect(err).toBeInstanceOf(UnstorableValue);
+          expect((err as UnstorableValue).part).toBe('payload');
           return false;
         },
       );

@@ -1,14 +1,15 @@
 /**
- * startServer: config → bind the listeners (503 until ready) → storage (+ migrations) → keys → provider →
- * koa app → serve (+ the admin socket on the embedded store), and a close() that drains: stop accepting, let
- * in-flight requests finish, then close the pools (SIGTERM, see cli.ts).
+ * startServer, the process wiring: config → bind the listeners (503 until ready) → storage (+ migrations) →
+ * keys and shared secrets → accounts, IdPs, policy, client registry → provider → koa app → serve (+ the admin
+ * socket on the embedded store). The background loops (key refresh, storage GC) are lifecycle/timers.ts; the
+ * close() that drains (stop accepting, let in-flight requests finish, then close the pools; SIGTERM, see
+ * cli.ts) is lifecycle/shutdown.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
-import { collectExpiredPostgres } from '../../adapters/src/postgres-adapter.ts';
 import { createApp } from './app.ts';
 import type { Config } from './config/schema.ts';
 import { resolveKek } from './keys/kek.ts';
@@ -20,7 +21,6 @@ import { Policy } from './policy/policy.ts';
 import { accountAccess } from './provider/accounts.ts';
 import { clientRegistry } from './provider/client-registry.ts';
 import { attachEvents } from './provider/events.ts';
-import { collectLineage } from './provider/lineage.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { hostPort } from './http/address.ts';
 import { loginThrottle } from './http/login-throttle.ts';
@@ -29,6 +29,8 @@ import { createProvider } from './provider/index.ts';
 import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
 import { serveAdminSocket } from './admin/socket.ts';
+import { gracefulClose } from './lifecycle/shutdown.ts';
+import { startBackground } from './lifecycle/timers.ts';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -49,8 +51,6 @@ export interface RunningServer {
   reloadPolicy(next: Config): void;
   close(): Promise<void>;
 }
-
-const DRAIN_TIMEOUT_MS = 10_000;
 
 export interface StartOptions {
   /** the configuration file, named in the messages that tell the operator what to change */
@@ -78,7 +78,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         'storage: migrations are pending; run `baton migrate latest` (storage.migrate_on_start is false)',
       );
     }
-    return await listen(config, log, storage, bound, metrics);
+    return await serve(config, log, storage, bound, metrics, await assemble(config, log, storage, metrics));
   } catch (err) {
     await bound.close();
     await storage?.close();
@@ -165,22 +165,9 @@ function listenError(
   }
 }
 
-async function listen(
-  config: Config,
-  log: Logger,
-  storage: Storage,
-  bound: Bound,
-  metrics: Metrics | undefined,
-): Promise<RunningServer> {
-  const kek = resolveKek(config);
-  const keystore = new KeyStore(storage.db, kek);
-  await keystore.ensureActiveKey(config.keys.algorithm);
-  const cookieKeys = JSON.parse(
-    await sharedSecret(storage.db, kek, 'cookie_keys', () =>
-      JSON.stringify([randomBytes(32).toString('base64url'), randomBytes(32).toString('base64url')]),
-    ),
-  ) as string[];
-  const csrfKey = await sharedSecret(storage.db, kek, 'csrf_key', () => randomBytes(32).toString('base64url'));
+/** The wiring below the listeners: secrets and keys → accounts, IdPs, policy, clients → the provider. */
+async function assemble(config: Config, log: Logger, storage: Storage, metrics: Metrics | undefined): Promise<Core> {
+  const { kek, keystore, cookieKeys, csrfKey } = await loadSecrets(config, storage);
   const accounts = new AccountStore(storage.db, kek);
   // a development configuration's identity_providers[].users: accounts before any sign-in (XAA)
   await provisionConfiguredUsers(config, accounts);
@@ -233,101 +220,127 @@ async function listen(
     keys = next;
     log.info({ kid: next.activeKid, keys: next.fingerprint }, 'keys.reloaded');
   };
-  const keyTimer = setInterval(() => {
-    refreshKeys().catch((err: Error) => log.warn({ err: { message: err.message } }, 'keys.refresh_failed'));
-  }, config.keys.refresh_interval_seconds * 1000);
-  keyTimer.unref();
-  const gcTimer = setInterval(() => {
-    Promise.all([
-      collectExpiredPostgres(storage.db),
-      collectLineage(storage.db, config.storage.lineage_retention_days),
-    ]).then(
-      ([payloads, lineage]) => (payloads || lineage) && log.info({ deleted: payloads, lineage }, 'storage.gc'),
-      (err: Error) => log.warn({ err: { message: err.message } }, 'storage.gc_failed'),
-    );
-  }, config.storage.gc_interval_seconds * 1000);
-  gcTimer.unref();
+  const reloadPolicy = (next: Config) => {
+    policy = new Policy(next);
+    log.info({ roles: Object.keys(next.roles).length, resources: next.resources.length }, 'policy.reloaded');
+  };
+  const current = { provider: () => provider, policy: () => policy };
+  return { ...current, keystore, accounts, idps, grants, cookieKeys, csrfKey, base, refreshKeys, reloadPolicy };
+}
 
+/** What the app and the lifecycle need of the assembled server. */
+interface Core {
+  provider: () => Provider;
+  policy: () => Policy;
+  keystore: KeyStore;
+  accounts: AccountStore;
+  idps: IdpRegistry;
+  grants: ReturnType<typeof accountAccess>;
+  cookieKeys: string[];
+  csrfKey: string;
+  base: string;
+  refreshKeys: () => Promise<void>;
+  reloadPolicy: (next: Config) => void;
+}
+
+/** The KEK, the signing keys (one active), and the secrets every process shares (cookie and CSRF keys). */
+async function loadSecrets(config: Config, storage: Storage) {
+  const kek = resolveKek(config);
+  const keystore = new KeyStore(storage.db, kek);
+  await keystore.ensureActiveKey(config.keys.algorithm);
+  const cookieKeys = JSON.parse(
+    await sharedSecret(storage.db, kek, 'cookie_keys', () =>
+      JSON.stringify([randomBytes(32).toString('base64url'), randomBytes(32).toString('base64url')]),
+    ),
+  ) as string[];
+  const csrfKey = await sharedSecret(storage.db, kek, 'csrf_key', () => randomBytes(32).toString('base64url'));
+  return { kek, keystore, cookieKeys, csrfKey };
+}
+
+/** The app on the bound listener, the admin socket, the background loops and the graceful close. */
+async function serve(
+  config: Config,
+  log: Logger,
+  storage: Storage,
+  bound: Bound,
+  metrics: Metrics | undefined,
+  core: Core,
+): Promise<RunningServer> {
+  const background = startBackground(config, log, storage, core.refreshKeys);
   let shuttingDown = false;
-  const app = createApp({
-    issuer: config.issuer,
-    log,
-    storage,
-    providers: { current: () => provider },
-    interactions: {
-      provider: () => provider,
-      policy: () => policy,
-      accounts,
-      idps,
-      grants,
-      upstreamLogins: storage.adapterFor('UpstreamLogin'),
-      throttle: loginThrottle(config, storage.redis),
-      csrfKey,
-      base,
-    },
-    trustProxy: config.listen.trust_proxy,
-    cookieKeys,
-    isShuttingDown: () => shuttingDown,
-    ...(metrics ? { metrics: metrics.middleware } : {}),
-    ...(config.clients.registration.dcr.mode !== 'off'
-      ? { registrationThrottle: registrationThrottle(config, storage.redis) }
-      : {}),
-  });
-  const handler = app.callback();
+  const handler = appFor(config, log, storage, metrics, core, () => shuttingDown).callback();
   bound.serve((req, res) => void handler(req, res));
   const { server, url, metricsListener } = bound;
   // the command line's admin operations reach the embedded store through this server (admin/socket.ts)
   const admin = storage.dataDir
-    ? await serveAdminSocket(storage.dataDir, { config, db: storage.db, accounts, keys: keystore }, log).catch(
-        (err: Error) => {
-          log.warn({ reason: err.message }, 'admin.socket_failed');
-          return undefined;
-        },
-      )
+    ? await serveAdminSocket(
+        storage.dataDir,
+        { config, db: storage.db, accounts: core.accounts, keys: core.keystore },
+        log,
+      ).catch((err: Error) => {
+        log.warn({ reason: err.message }, 'admin.socket_failed');
+        return undefined;
+      })
     : undefined;
   log.info(
     { url, issuer: config.issuer, storage: storage.kind, ...(metricsListener ? { metrics: metricsListener.url } : {}) },
     'server.listening',
   );
-
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
+  const close = gracefulClose({
+    server,
+    metricsListener,
+    admin,
+    storage,
+    log,
+    onStart: () => {
       shuttingDown = true;
-      clearInterval(keyTimer);
-      clearInterval(gcTimer);
-      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      // keep-alive connections become idle as their in-flight request finishes: close them as they do
-      const idle = setInterval(() => server.closeIdleConnections(), 50);
-      const timer = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS);
-      server.closeIdleConnections();
-      await drained;
-      clearInterval(idle);
-      clearTimeout(timer);
-      await admin?.close();
-      if (metricsListener) {
-        metricsListener.server.closeAllConnections();
-        await new Promise<void>((resolve) => metricsListener.server.close(() => resolve()));
-      }
-      await storage.close();
-      log.info('server.closed');
-    })());
-
-  const reloadPolicy = (next: Config) => {
-    policy = new Policy(next);
-    log.info({ roles: Object.keys(next.roles).length, resources: next.resources.length }, 'policy.reloaded');
-  };
-
+      background.stop();
+    },
+  });
   return {
     url,
     ...(metricsListener ? { metricsUrl: metricsListener.url } : {}),
     server,
     storage,
-    keystore,
-    accounts,
-    provider: () => provider,
-    refreshKeys,
-    reloadPolicy,
+    keystore: core.keystore,
+    accounts: core.accounts,
+    provider: core.provider,
+    refreshKeys: core.refreshKeys,
+    reloadPolicy: core.reloadPolicy,
     close,
   };
+}
+
+function appFor(
+  config: Config,
+  log: Logger,
+  storage: Storage,
+  metrics: Metrics | undefined,
+  core: Core,
+  isShuttingDown: () => boolean,
+) {
+  return createApp({
+    issuer: config.issuer,
+    log,
+    storage,
+    providers: { current: core.provider },
+    interactions: {
+      provider: core.provider,
+      policy: core.policy,
+      accounts: core.accounts,
+      idps: core.idps,
+      grants: core.grants,
+      upstreamLogins: storage.adapterFor('UpstreamLogin'),
+      throttle: loginThrottle(config, storage.redis),
+      csrfKey: core.csrfKey,
+      base: core.base,
+    },
+    trustProxy: config.listen.trust_proxy,
+    cookieKeys: core.cookieKeys,
+    isShuttingDown,
+    ...(metrics ? { metrics: metrics.middleware } : {}),
+    ...(config.clients.registration.dcr.mode !== 'off'
+      ? { registrationThrottle: registrationThrottle(config, storage.redis) }
+      : {}),
+  });
 }

@@ -9,6 +9,7 @@ import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alreadyConsumed } from '../../adapters/src/errors.ts';
+import { oauthError } from '../src/provider/storage-errors.ts';
 import { createLogger } from '../src/logger.ts';
 import { startServer, type RunningServer } from '../src/main.ts';
 import { BACKENDS, makeConfig, SERVICE_SECRET } from './helpers.ts';
@@ -107,14 +108,15 @@ describe.each(BACKENDS.filter((backend) => backend.name !== 'embedded'))('on $na
     });
 
     it('a redemption that loses the race at the atomic consume revokes the grant, as a sequential reuse does', async () => {
-      // the race path itself: the adapter refused a consume (AlreadyConsumed, with the grant id); the HTTP races
-      // above may also end on oidc-provider's sequential-reuse path, which revokes by itself
+      // the race path itself: the adapter refused a consume (AlreadyConsumed, with the grant id), which reaches
+      // oidc-provider as invalid_grant (provider/storage-errors.ts); the HTTP races above may also end on
+      // oidc-provider's sequential-reuse path, which revokes by itself
       const account = await seedAccount(seeder.accounts);
       const seed = await seedCode(seeder.provider(), account);
       const first = await request(a.url).post('/token').type('form').send(codeForm(seed)).expect(200);
       seeder
         .provider()
-        .emit('grant.error', { state: {}, oidc: {} }, alreadyConsumed('AuthorizationCode', seed.grantId));
+        .emit('grant.error', { state: {}, oidc: {} }, oauthError(alreadyConsumed('AuthorizationCode', seed.grantId)));
       await expectGrantRevoked(seed.grantId, first.body.refresh_token as string);
     });
 

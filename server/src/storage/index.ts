@@ -4,6 +4,7 @@
  *   - storage.postgres + storage.redis: DURABLE models → PostgreSQL, the rest → Redis;
  *   - storage.postgres only: every model → PostgreSQL;
  *   - neither (embedded default): every model → PGlite in storage.data_dir (one process only).
+ * Every adapter it hands out throws OAuth errors (provider/storage-errors.ts), not the adapters' own.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,6 +16,7 @@ import { PostgresAdapter } from '../../../adapters/src/postgres-adapter.ts';
 import { RedisAdapter } from '../../../adapters/src/redis-adapter.ts';
 import { HASHED_ID_MODELS, withHashedIds } from '../../../adapters/src/hashed-ids.ts';
 import { DURABLE, type Adapter } from '../../../adapters/src/models.ts';
+import { withOAuthErrors } from '../provider/storage-errors.ts';
 import { migrationConfig, migrationsCurrent } from '../../../migrations/index.ts';
 import type { Config } from '../config/schema.ts';
 
@@ -24,6 +26,7 @@ export interface Storage {
   readonly redis: Redis | undefined;
   /** the embedded store's directory (absolute); undefined on PostgreSQL */
   readonly dataDir?: string;
+  /** The model's adapter (one per model), its errors mapped to OAuth errors (provider/storage-errors.ts). */
   adapterFor(model: string): Adapter;
   migrate(direction?: 'latest' | 'rollback'): Promise<string[]>;
   /** Readiness: each store answers, and the schema is current. Never throws. */
@@ -51,9 +54,33 @@ export class DataDirInUseError extends StorageError {
 
 export async function openStorage(config: Config, log: Logger): Promise<Storage> {
   const { storage } = config;
-  let release = () => {};
-  let dataDir: string | undefined;
-  let db: Knex;
+  const { db, dataDir, release } = openDatabase(storage, log);
+  let redis: Redis | undefined;
+  try {
+    redis = storage.redis ? await connectRedis(storage.redis, log) : undefined;
+  } catch (err) {
+    await db.destroy();
+    release();
+    throw err;
+  }
+  try {
+    await db.raw('select 1');
+  } catch (err) {
+    redis?.disconnect();
+    await db.destroy();
+    release();
+    throw new StorageError(
+      `storage.${storage.postgres ? 'postgres' : 'data_dir'}: cannot open the database (${(err as Error).message})`,
+    );
+  }
+  return storageOn(storage, { db, redis, dataDir, release });
+}
+
+/** The knex pool on PostgreSQL, or on PGlite in storage.data_dir (locked to this process). */
+function openDatabase(
+  storage: Config['storage'],
+  log: Logger,
+): { db: Knex; dataDir: string | undefined; release: () => void } {
   // knex reports pool and connection trouble through this hook (default: console)
   const knexLog = {
     warn: (message: unknown) => log.warn({ knex: String(message) }, 'storage.knex'),
@@ -62,7 +89,7 @@ export async function openStorage(config: Config, log: Logger): Promise<Storage>
     debug: (message: unknown) => log.debug({ knex: String(message) }, 'storage.knex'),
   };
   if (storage.postgres) {
-    db = knexFactory({
+    const db = knexFactory({
       client: 'pg',
       connection: {
         connectionString: storage.postgres,
@@ -74,51 +101,44 @@ export async function openStorage(config: Config, log: Logger): Promise<Storage>
       acquireConnectionTimeout: 5000,
       log: knexLog,
     });
-  } else {
-    const dir = resolve(storage.data_dir);
-    dataDir = dir;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    release = lockDataDir(dir);
-    db = knexFactory({
-      client: ClientPgLite,
-      connection: { filename: join(dir, 'pg') },
-      log: knexLog,
-    });
+    return { db, dataDir: undefined, release: () => {} };
   }
+  const dir = resolve(storage.data_dir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const release = lockDataDir(dir);
+  const db = knexFactory({
+    client: ClientPgLite,
+    connection: { filename: join(dir, 'pg') },
+    log: knexLog,
+  });
+  return { db, dataDir: dir, release };
+}
 
-  let redis: Redis | undefined;
-  if (storage.redis) {
-    redis = new Redis(storage.redis, {
-      lazyConnect: true,
-      // fail fast while disconnected instead of queueing requests until they time out
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 3000,
-      commandTimeout: 3000,
-      retryStrategy: (times) => Math.min(times * 200, 2000),
-    });
-    redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis.error'));
-    try {
-      await redis.connect();
-    } catch (err) {
-      redis.disconnect();
-      await db.destroy();
-      release();
-      throw new StorageError(`storage.redis: cannot connect (${(err as Error).message})`);
-    }
-  }
-
+async function connectRedis(url: string, log: Logger): Promise<Redis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    // fail fast while disconnected instead of queueing requests until they time out
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3000,
+    commandTimeout: 3000,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+  redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis.error'));
   try {
-    await db.raw('select 1');
+    await redis.connect();
   } catch (err) {
-    redis?.disconnect();
-    await db.destroy();
-    release();
-    throw new StorageError(
-      `storage.${storage.postgres ? 'postgres' : 'data_dir'}: cannot open the database (${(err as Error).message})`,
-    );
+    redis.disconnect();
+    throw new StorageError(`storage.redis: cannot connect (${(err as Error).message})`);
   }
+  return redis;
+}
 
+function storageOn(
+  storage: Config['storage'],
+  opened: { db: Knex; redis: Redis | undefined; dataDir: string | undefined; release: () => void },
+): Storage {
+  const { db, redis, dataDir, release } = opened;
   const adapters = new Map<string, Adapter>();
   const kind = redis ? 'postgres+redis' : storage.postgres ? 'postgres' : 'embedded';
   return {
@@ -133,7 +153,7 @@ export async function openStorage(config: Config, log: Logger): Promise<Storage>
           redis && !DURABLE.has(model)
             ? new RedisAdapter(model, redis, storage.redis_key_prefix)
             : new PostgresAdapter(model, db);
-        adapter = HASHED_ID_MODELS.has(model) ? withHashedIds(stored) : stored;
+        adapter = withOAuthErrors(HASHED_ID_MODELS.has(model) ? withHashedIds(stored) : stored);
         adapters.set(model, adapter);
       }
       return adapter;
