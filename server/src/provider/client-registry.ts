@@ -26,6 +26,8 @@ import type { Policy } from '../policy/policy.ts';
 import { SEALED_SECRET, TOKEN_EXCHANGE } from '../consts.ts';
 import { isIP } from 'node:net';
 import {
+  CIMD_CACHE_HEADERS,
+  CIMD_DOCUMENT_LIMIT,
   isCimdDocumentFetch,
   isSpecialUseAddress,
   isValidHttpsClientIdUrl,
@@ -164,11 +166,6 @@ export class CimdFailure extends Error {
   }
 }
 
-/** oidc-provider 9.13's limit for a CIMD document (fetchResponseBodyLimits default), checked here first. */
-const CIMD_DOCUMENT_LIMIT = 5 * 1024;
-/** the headers oidc-provider reads from a CIMD response (its cache lifetime) */
-const CACHE_HEADERS = ['cache-control', 'expires'];
-
 /** A network-level fetch failure in a few words: which of TLS, timeout, refused, name, guard. */
 export function networkFailureReason(err: unknown): string {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
@@ -236,7 +233,7 @@ async function checkedCimdResponse(url: string, res: Response): Promise<Response
   if ((parsed as { client_id?: unknown }).client_id !== url)
     throw new CimdFailure('client_id mismatch (the document must name its own URL as client_id)');
   const headers = new Headers({ 'content-type': 'application/json' });
-  for (const name of CACHE_HEADERS) {
+  for (const name of CIMD_CACHE_HEADERS) {
     const value = res.headers.get(name);
     if (value !== null) headers.set(name, value);
   }
