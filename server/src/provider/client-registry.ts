@@ -26,10 +26,12 @@ import type { Policy } from '../policy/policy.ts';
 import { SEALED_SECRET, TOKEN_EXCHANGE } from '../consts.ts';
 import { isIP } from 'node:net';
 import {
+  anyLoopbackPort,
   CIMD_CACHE_HEADERS,
   CIMD_DOCUMENT_LIMIT,
   isCimdDocumentFetch,
   isSpecialUseAddress,
+  invalidRedirectUri,
   isValidHttpsClientIdUrl,
   outgoingDispatcher,
   SpecialUseAddressError,
@@ -406,11 +408,10 @@ export function clientRegistry(deps: ClientDeps) {
       );
     }
     const redirects = Array.isArray(md.redirect_uris) ? (md.redirect_uris as unknown[]) : [];
-    // RFC 7591 §3.2.2 invalid_redirect_uri, saying what is wrong (oidc-provider answers a description that
-    // starts with redirect_uris with that code)
+    // RFC 7591 §3.2.2 invalid_redirect_uri, saying what is wrong
     for (const uri of redirects) {
       const problem = typeof uri === 'string' ? redirectUriProblem(uri) : 'must be a string';
-      if (problem) throw new errors.InvalidClientMetadata(`redirect_uris: ${String(uri)}: ${problem}`);
+      if (problem) throw invalidRedirectUri(String(uri), problem);
     }
     // OIDC RP-Initiated Logout §3.1: the same rules as redirect URIs
     const logouts = Array.isArray(md.post_logout_redirect_uris) ? (md.post_logout_redirect_uris as unknown[]) : [];
@@ -435,13 +436,13 @@ export function clientRegistry(deps: ClientDeps) {
     ) {
       md.token_endpoint_auth_method = 'none';
     }
-    // RFC 8252 §7.3: loopback redirects match on any port, which oidc-provider does for native clients
+    // RFC 8252 §7.3: loopback redirects match on any port
     if (
       redirects.some(
         (u) => typeof u === 'string' && URL.parse(u)?.protocol === 'http:' && isLoopbackHost(URL.parse(u)!.hostname),
       )
     ) {
-      md.application_type = 'native';
+      anyLoopbackPort(md);
     }
   };
 

@@ -20,6 +20,7 @@ import tls from 'node:tls';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
 export {
+  anyLoopbackPort,
   applyPatches,
   CHECKED_AGAINST,
   CIMD_CACHE_HEADERS,
@@ -27,6 +28,7 @@ export {
   defaultRequestedScope,
   errorCorrections,
   interactionPrompts,
+  invalidRedirectUri,
   isCimdDocumentFetch,
   offerScriptHashes,
   providerScriptHashes,

@@ -50,4 +50,6 @@ export { defaultRequestedScope } from './default-requested-scope.ts';
 export { interactionPrompts } from './native-client-prompt.ts';
 export { structuredTokenAsUnknown } from './unsupported-token-type.ts';
 export { CIMD_CACHE_HEADERS, CIMD_DOCUMENT_LIMIT, isCimdDocumentFetch } from './cimd-document-fetch.ts';
+export { invalidRedirectUri } from './redirect-uri-error.ts';
+export { anyLoopbackPort } from './loopback-redirect-port.ts';
 export type { ErrorCorrection } from './client-error-codes.ts';
