@@ -559,7 +559,7 @@ export function clientRegistry(deps: ClientDeps) {
     cimdFeature,
     fetch,
     cimdProblem,
-    /** CIMD ids oidc-provider does not recognise itself (see acceptClientIdUrls in internals.ts) */
+    /** CIMD ids oidc-provider does not recognise itself (see patches/client-id-urls.ts) */
     isDevelopmentLoopbackClientId: (id: unknown) => cimd.enabled && isDevelopmentLoopbackClientId(deps.config.mode, id),
     fetchedUriProblem: (uri: unknown) => fetchedUriProblem(uri, cimd.allow_private_network),
   };
