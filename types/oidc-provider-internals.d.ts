@@ -1,4 +1,4 @@
-/** Types for the oidc-provider internals that server/src/provider/internals.ts (the one seam) re-exports. */
+/** Types for the oidc-provider internals the seam uses: server/src/provider/internals.ts and provider/patches/. */
 declare module 'oidc-provider/lib/helpers/validate_dpop.js' {
   import type Provider from 'oidc-provider';
   import type { KoaContextWithOIDC } from 'oidc-provider';

@@ -26,8 +26,12 @@ import type { Policy } from '../policy/policy.ts';
 import { SEALED_SECRET, TOKEN_EXCHANGE } from '../consts.ts';
 import { isIP } from 'node:net';
 import {
+  anyLoopbackPort,
+  CIMD_CACHE_HEADERS,
+  CIMD_DOCUMENT_LIMIT,
   isCimdDocumentFetch,
   isSpecialUseAddress,
+  invalidRedirectUri,
   isValidHttpsClientIdUrl,
   outgoingDispatcher,
   SpecialUseAddressError,
@@ -164,11 +168,6 @@ export class CimdFailure extends Error {
   }
 }
 
-/** oidc-provider 9.13's limit for a CIMD document (fetchResponseBodyLimits default), checked here first. */
-const CIMD_DOCUMENT_LIMIT = 5 * 1024;
-/** the headers oidc-provider reads from a CIMD response (its cache lifetime) */
-const CACHE_HEADERS = ['cache-control', 'expires'];
-
 /** A network-level fetch failure in a few words: which of TLS, timeout, refused, name, guard. */
 export function networkFailureReason(err: unknown): string {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
@@ -236,7 +235,7 @@ async function checkedCimdResponse(url: string, res: Response): Promise<Response
   if ((parsed as { client_id?: unknown }).client_id !== url)
     throw new CimdFailure('client_id mismatch (the document must name its own URL as client_id)');
   const headers = new Headers({ 'content-type': 'application/json' });
-  for (const name of CACHE_HEADERS) {
+  for (const name of CIMD_CACHE_HEADERS) {
     const value = res.headers.get(name);
     if (value !== null) headers.set(name, value);
   }
@@ -409,11 +408,10 @@ export function clientRegistry(deps: ClientDeps) {
       );
     }
     const redirects = Array.isArray(md.redirect_uris) ? (md.redirect_uris as unknown[]) : [];
-    // RFC 7591 §3.2.2 invalid_redirect_uri, saying what is wrong (oidc-provider answers a description that
-    // starts with redirect_uris with that code)
+    // RFC 7591 §3.2.2 invalid_redirect_uri, saying what is wrong
     for (const uri of redirects) {
       const problem = typeof uri === 'string' ? redirectUriProblem(uri) : 'must be a string';
-      if (problem) throw new errors.InvalidClientMetadata(`redirect_uris: ${String(uri)}: ${problem}`);
+      if (problem) throw invalidRedirectUri(String(uri), problem);
     }
     // OIDC RP-Initiated Logout §3.1: the same rules as redirect URIs
     const logouts = Array.isArray(md.post_logout_redirect_uris) ? (md.post_logout_redirect_uris as unknown[]) : [];
@@ -438,13 +436,13 @@ export function clientRegistry(deps: ClientDeps) {
     ) {
       md.token_endpoint_auth_method = 'none';
     }
-    // RFC 8252 §7.3: loopback redirects match on any port, which oidc-provider does for native clients
+    // RFC 8252 §7.3: loopback redirects match on any port
     if (
       redirects.some(
         (u) => typeof u === 'string' && URL.parse(u)?.protocol === 'http:' && isLoopbackHost(URL.parse(u)!.hostname),
       )
     ) {
-      md.application_type = 'native';
+      anyLoopbackPort(md);
     }
   };
 
@@ -561,7 +559,7 @@ export function clientRegistry(deps: ClientDeps) {
     cimdFeature,
     fetch,
     cimdProblem,
-    /** CIMD ids oidc-provider does not recognise itself (see acceptClientIdUrls in internals.ts) */
+    /** CIMD ids oidc-provider does not recognise itself (see patches/client-id-urls.ts) */
     isDevelopmentLoopbackClientId: (id: unknown) => cimd.enabled && isDevelopmentLoopbackClientId(deps.config.mode, id),
     fetchedUriProblem: (uri: unknown) => fetchedUriProblem(uri, cimd.allow_private_network),
   };

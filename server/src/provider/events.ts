@@ -18,7 +18,7 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { AlreadyConsumed } from './storage-errors.ts';
-import { clientErrorCodes, dpopReplayIsInvalidProof } from './internals.ts';
+import { errorCorrections } from './internals.ts';
 import { reasonOf } from './refusals.ts';
 import { emitEvent, onEvent } from './baton-events.ts';
 
@@ -73,9 +73,8 @@ const grantTypeOf = (ctx: KoaContextWithOIDC | undefined): unknown => ctx?.oidc?
 
 export function attachEvents(provider: Provider, deps: EventDeps): void {
   const on = provider.on.bind(provider) as (event: string, fn: Listener) => void;
-  // 1. the seam's corrections
-  clientErrorCodes(provider);
-  dpopReplayIsInvalidProof(provider);
+  // 1. the seam's corrections (provider/patches/), in their order
+  for (const [event, correct] of errorCorrections) on(event, correct);
   // 2. the log
   attachLog(on, deps.log);
   // 3. the metrics

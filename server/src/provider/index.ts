@@ -9,7 +9,7 @@
  *  - RFC 8707 + RFC 9068: one resource per access token, issued as an `at+jwt` whose `aud` is that resource;
  *  - MCP authorization 2026-07-28 "Token Audience Binding": unknown resources are refused (`invalid_target`).
  */
-import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Config } from '../config/schema.ts';
 import type { Adapter } from '../../../adapters/src/models.ts';
@@ -29,13 +29,7 @@ import { ID_JAG_PROFILE, ID_JAG_TOKEN_TYPE } from '../consts.ts';
 import { refusal } from './refusals.ts';
 import { tokenState, type TokenState } from './token-state.ts';
 import { lineageWriter } from './lineage.ts';
-import {
-  acceptClientIdUrls,
-  atomicReplayDetection,
-  discoveryScopes,
-  pinClientSecretMethod,
-  replayRequestBody,
-} from './internals.ts';
+import { applyPatches, interactionPrompts, replayRequestBody, structuredTokenAsUnknown } from './internals.ts';
 import { clientCredentialsScope, userGrantScope } from './granted-scope.ts';
 import { ALLOWED_RESOURCES, ALLOWED_SCOPES, CLIENT_KIND, FIRST_PARTY, type ClientRegistry } from './client-registry.ts';
 
@@ -234,10 +228,12 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
   provider.use(defaultScopeForResource(() => deps.policy()));
-  provider.use(discoveryScopes(() => [...deps.policy().resources.values()].flatMap((r) => r.scopes)));
-  pinClientSecretMethod(provider);
-  atomicReplayDetection(provider, deps.adapterFor('ReplayDetection'));
-  acceptClientIdUrls(provider, deps.clients.isDevelopmentLoopbackClientId);
+  // the seam's error corrections are listeners: the event owner registers them first (events.ts)
+  applyPatches(provider, {
+    resourceScopes: () => [...deps.policy().resources.values()].flatMap((r) => r.scopes),
+    replayStore: deps.adapterFor('ReplayDetection'),
+    acceptClientIdUrl: deps.clients.isDevelopmentLoopbackClientId,
+  });
   provider.use(registrationBody(config.clients.registration.dcr.max_metadata_bytes, deps.clients.fetchedUriProblem));
   const ownKeys = createLocalJWKSet({
     keys: deps.jwks.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub),
@@ -309,34 +305,6 @@ function defaultScopeForResource(policy: () => Policy) {
   };
 }
 
-/**
- * oidc-provider's prompts, with one change. RFC 8252 §8.6: a native client's identity cannot be assured
- * (any app can claim a loopback redirect), so a request is never completed without the user. oidc-provider
- * enforces that with a consent prompt every time; baton lets a first-party native client through when the
- * user has just interacted in this same request (signed in), and shows the consent page otherwise.
- */
-function interactionPrompts(isFirstParty: (client: { clientId: string }) => boolean) {
-  const policy = interactionPolicy.base();
-  const consent = policy.get('consent')!;
-  consent.checks.remove('native_client_prompt');
-  consent.checks.add(
-    new interactionPolicy.Check(
-      'native_client_prompt',
-      'native clients require End-User interaction',
-      'interaction_required',
-      (ctx) => {
-        const { oidc } = ctx;
-        if (oidc.client?.applicationType !== 'native' || oidc.params?.response_type === 'none') return false;
-        if (oidc.result?.consent) return false;
-        const justSignedIn = oidc.result?.login !== undefined;
-        return !(justSignedIn && isFirstParty(oidc.client));
-      },
-    ),
-    0,
-  );
-  return policy;
-}
-
 const INTROSPECTED = [
   'iss',
   'sub',
@@ -371,13 +339,9 @@ function jwtTokenState(state: TokenState, policy: () => Policy) {
     const token = ctx.oidc?.params?.token;
     if (!client || typeof token !== 'string') return;
     // oidc-provider refuses JWTs (after authenticating the client) with unsupported_token_type: they are ours
-    const body = ctx.body as { error?: string; active?: boolean } | undefined;
-    if (ctx.status === 400 && body?.error === 'unsupported_token_type') {
-      ctx.status = 200;
-      if (introspection) ctx.body = { active: false };
-      else ctx.body = '';
-    } else if (ctx.status !== 200 || (introspection && body?.active !== false)) {
-      return;
+    if (!structuredTokenAsUnknown(ctx, introspection)) {
+      const body = ctx.body as { active?: boolean } | undefined;
+      if (ctx.status !== 200 || (introspection && body?.active !== false)) return;
     }
     const payload = await state.verify(token);
     if (!payload) return;
