@@ -101,7 +101,7 @@ function attachLog(on: (event: string, fn: Listener) => void, root: Logger): voi
   });
   for (const event of failures) {
     on(event, (ctx, err) => {
-      // baton's JWT access tokens are introspected and revoked by baton itself (provider/index.ts)
+      // baton's JWT access tokens are introspected and revoked by baton itself (provider/jwt-token-state.ts)
       if (err.error === 'unsupported_token_type' && (event === 'introspection.error' || event === 'revocation.error'))
         return;
       const reason = reasonOf(err);

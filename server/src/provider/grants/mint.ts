@@ -6,7 +6,7 @@
  * The claims travel on the token itself, as its `extra` member (one of oidc-provider's AccessToken payload
  * fields). oidc-provider 9.13 gives no way to put them into the JWT without its `extraTokenClaims` hook:
  * formats/opaque.js overwrites `extra` with whatever the hook returns, inside `token.save()`. So the hook
- * (provider/index.ts) hands them back for these grants: `mintedClaims`.
+ * (provider/configuration.ts) hands them back for these grants: `mintedClaims`.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { ResourceConfig } from '../../config/schema.ts';

@@ -1,6 +1,6 @@
 /**
  * Patch: oidc-provider's refusal to introspect or revoke a JWT becomes the answer for an unknown token, so
- * that baton (provider/index.ts jwtTokenState) can answer for its own JWT access tokens.
+ * that baton (provider/jwt-token-state.ts) can answer for its own JWT access tokens.
  *
  * Checked against: oidc-provider 9.13.3.
  * Upstream: lib/shared/reject_structured_tokens.js (on the introspection and revocation endpoints, after

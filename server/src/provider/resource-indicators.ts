@@ -1,0 +1,63 @@
+/**
+ * RFC 8707 resource indicators for oidc-provider's own grants (authorization_code, refresh_token,
+ * client_credentials): the one resource a token is for, its audience, lifetime and scope. MCP authorization
+ * 2026-07-28 "Token Audience Binding": clients MUST send `resource`, baton never guesses an audience, and an
+ * unknown resource is refused (`invalid_target`). The scope is the grant's Policy ceiling
+ * (granted-scope.ts); a token always carries at least one scope of its resource.
+ */
+import type { Configuration } from 'oidc-provider';
+import type { Config } from '../config/schema.ts';
+import type { Policy } from '../policy/policy.ts';
+import type { AccountAccess } from './accounts.ts';
+import { ALLOWED_RESOURCES, ALLOWED_SCOPES } from './client-registry.ts';
+import { clientCredentialsScope, userGrantScope } from './granted-scope.ts';
+import { refusal } from './refusals.ts';
+
+type ResourceIndicators = NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
+
+export function resourceIndicators(
+  config: Config,
+  deps: { policy(): Policy; grants: AccountAccess },
+): ResourceIndicators {
+  const alg = config.keys.algorithm;
+  const { tokens } = config;
+  return {
+    enabled: true,
+    // MCP authorization: clients MUST send `resource`; baton never guesses an audience.
+    defaultResource: async (ctx, _client, oneOf) => {
+      if (!oneOf && ctx.oidc.params?.grant_type === 'client_credentials') {
+        // RFC 8707 §2 + MCP authorization: a token is only ever issued for a named resource
+        throw refusal('resource_missing', 'no resource');
+      }
+      return oneOf;
+    },
+    useGrantedResource: async () => true,
+    getResourceServerInfo: async (ctx, indicator, client) => {
+      const policy = deps.policy();
+      const resource = policy.resources.get(indicator);
+      if (!resource) throw refusal('resource_unknown', `unknown resource ${indicator}`);
+      const allowed = client[ALLOWED_RESOURCES] as string[] | undefined;
+      if (allowed && !allowed.includes(indicator))
+        throw refusal('resource_not_allowed', `client ${client.clientId} is not allowed resource ${indicator}`);
+      let scopes: readonly string[] = resource.scopes;
+      const grantType = ctx.oidc.params?.grant_type;
+      // a token always carries at least one scope of its resource, whatever the grant (granted-scope.ts)
+      if (grantType === 'authorization_code' || grantType === 'refresh_token') {
+        // a user's token: only what the user's roles grant now (recomputed at every refresh)
+        const byRoles = deps.grants.allowedScopes(ctx, resource) ?? [];
+        scopes = userGrantScope(ctx, resource.uri, grantType, byRoles);
+      } else if (grantType === 'client_credentials') {
+        // a client acting for itself gets only the scopes configured for it
+        const configured = (client[ALLOWED_SCOPES] as string[] | undefined) ?? [];
+        scopes = clientCredentialsScope(ctx, resource, client, policy.clientCeiling(resource, configured));
+      }
+      return {
+        scope: scopes.join(' '),
+        audience: resource.uri,
+        accessTokenTTL: resource.access_token_ttl ?? tokens.access_token_ttl,
+        accessTokenFormat: 'jwt',
+        jwt: { sign: { alg } },
+      };
+    },
+  };
+}
