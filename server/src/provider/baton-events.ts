@@ -18,8 +18,17 @@ export interface BatonEvents {
   'grant.revoked': { grant: string };
 }
 
-export function emitEvent<K extends keyof BatonEvents>(ctx: KoaContextWithOIDC, name: K, data: BatonEvents[K]): void {
-  ctx.oidc.provider.emit(name, ctx, data);
+/**
+ * Emits a baton event for the request `ctx`, on `provider` (by default the request's; a listener that emits
+ * after the request ended passes its provider, as `ctx.oidc` is gone by then).
+ */
+export function emitEvent<K extends keyof BatonEvents>(
+  ctx: KoaContextWithOIDC,
+  name: K,
+  data: BatonEvents[K],
+  provider: Provider = ctx.oidc.provider,
+): void {
+  provider.emit(name, ctx, data);
 }
 
 export function onEvent<K extends keyof BatonEvents>(

@@ -160,7 +160,7 @@ function revokeReusedGrants(provider: Provider, on: (event: string, fn: Listener
           { event: 'grant.revoked', grant: grantId, client_id: clientOf(ctx), reason: 'reused' },
           'grant.revoked',
         );
-        emitEvent(ctx, 'grant.revoked', { grant: grantId });
+        emitEvent(ctx, 'grant.revoked', { grant: grantId }, provider);
       },
       (e: Error) => logOf(ctx, root).error({ err: { message: e.message }, grant: grantId }, 'grant.revoke_failed'),
     );
