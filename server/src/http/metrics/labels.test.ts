@@ -2,24 +2,27 @@ import { describe, expect, it } from 'vitest';
 import { ERRORS, GRANT_TYPES, METHODS, oneOf, routeOf } from './labels.ts';
 
 describe('metrics route labels', () => {
-  it('names fixed routes as they are, and parametrised ones by their pattern', () => {
-    expect(routeOf('/', '/token')).toBe('/token');
-    expect(routeOf('/', '/.well-known/oauth-authorization-server')).toBe('/.well-known/oauth-authorization-server');
-    expect(routeOf('/', '/interaction/callback/corp')).toBe('/interaction/callback/:idp');
-    expect(routeOf('/', '/interaction/abc123/login')).toBe('/interaction/:uid');
-    expect(routeOf('/', '/auth/xyz')).toBe('/auth/:uid');
-    expect(routeOf('/', '/reg/client-1')).toBe('/reg/:client_id');
-    expect(routeOf('/', '/session/end/confirm')).toBe('/session/end/:step');
-  });
-
-  it('strips the issuer path first; a path outside it, or unknown, is "other"', () => {
-    expect(routeOf('/oauth', '/oauth/token')).toBe('/token');
-    expect(routeOf('/oauth', '/oauth')).toBe('other');
-    expect(routeOf('/oauth', '/oauth/interaction/u1')).toBe('/interaction/:uid');
-    expect(routeOf('/', '/healthz')).toBe('/healthz');
-    expect(routeOf('/', '/token/../../etc/passwd')).toBe('other');
-    expect(routeOf('/', '/tokenx')).toBe('other');
-    expect(routeOf('/', '/?q=/token')).toBe('other');
+  // [issuer path, request path, label]
+  const cases: [string, string, string][] = [
+    // fixed routes as they are, parametrised ones by their pattern
+    ['/', '/token', '/token'],
+    ['/', '/.well-known/oauth-authorization-server', '/.well-known/oauth-authorization-server'],
+    ['/', '/healthz', '/healthz'],
+    ['/', '/interaction/callback/corp', '/interaction/callback/:idp'],
+    ['/', '/interaction/abc123/login', '/interaction/:uid'],
+    ['/', '/auth/xyz', '/auth/:uid'],
+    ['/', '/reg/client-1', '/reg/:client_id'],
+    ['/', '/session/end/confirm', '/session/end/:step'],
+    // the issuer path is stripped first
+    ['/oauth', '/oauth/token', '/token'],
+    ['/oauth', '/oauth/interaction/u1', '/interaction/:uid'],
+    // anything else is "other"
+    ['/oauth', '/oauth', 'other'],
+    ['/', '/token/../../etc/passwd', 'other'],
+    ['/', '/tokenx', 'other'],
+  ];
+  it.each(cases)('under %s, %s is %s', (issuerPath, path, label) => {
+    expect(routeOf(issuerPath, path)).toBe(label);
   });
 });
 
