@@ -31,7 +31,13 @@ import { tokenState, type TokenState } from './token-state.ts';
 import { lineageWriter } from './lineage.ts';
 import { applyPatches, interactionPrompts, replayRequestBody, structuredTokenAsUnknown } from './internals.ts';
 import { clientCredentialsScope, userGrantScope } from './granted-scope.ts';
-import { ALLOWED_RESOURCES, ALLOWED_SCOPES, CLIENT_KIND, FIRST_PARTY, type ClientRegistry } from './client-registry.ts';
+import {
+  ALLOWED_RESOURCES,
+  ALLOWED_SCOPES,
+  CLIENT_KIND,
+  FIRST_PARTY,
+  type ClientRegistry,
+} from './client-registry/index.ts';
 
 export interface ProviderDeps {
   clients: ClientRegistry;
