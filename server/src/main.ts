@@ -19,7 +19,7 @@ import { provisionConfiguredUsers } from './accounts/provision.ts';
 import { IdpRegistry } from './idp/registry.ts';
 import { Policy } from './policy/policy.ts';
 import { accountAccess } from './provider/accounts.ts';
-import { clientRegistry } from './provider/client-registry.ts';
+import { clientRegistry } from './provider/client-registry/index.ts';
 import { attachEvents } from './provider/events.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { hostPort } from './http/address.ts';

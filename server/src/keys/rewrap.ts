@@ -36,7 +36,8 @@ export async function rewrapSecrets(db: Knex, kek: Kek): Promise<RewrapCounts> {
         counts[s.table]++;
       }
     }
-    // registered clients' secrets live inside their oidc_payloads record (server/src/provider/client-registry.ts)
+    // registered clients' secrets live inside their oidc_payloads record
+    // (server/src/provider/client-registry/stored-clients.ts)
     const clients = await trx('oidc_payloads')
       .where({ model: 'Client' })
       .select<{ id: string; payload: Record<string, unknown> | string }[]>('id', 'payload')

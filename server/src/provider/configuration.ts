@@ -23,7 +23,13 @@ import { mintedClaims } from './grants/mint.ts';
 import { ID_JAG_PROFILE, ID_JAG_TOKEN_TYPE } from '../consts.ts';
 import { interactionPrompts } from './internals.ts';
 import { resourceIndicators } from './resource-indicators.ts';
-import { ALLOWED_RESOURCES, ALLOWED_SCOPES, CLIENT_KIND, FIRST_PARTY, type ClientRegistry } from './client-registry.ts';
+import {
+  ALLOWED_RESOURCES,
+  ALLOWED_SCOPES,
+  CLIENT_KIND,
+  FIRST_PARTY,
+  type ClientRegistry,
+} from './client-registry/index.ts';
 
 export interface ProviderDeps {
   clients: ClientRegistry;
@@ -44,7 +50,7 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
   const { tokens } = config;
 
   return {
-    // static clients are served by the Client adapter from the current policy (client-registry.ts), so a SIGHUP
+    // static clients are served by the Client adapter from the current policy (client-registry/stored-clients.ts), so a SIGHUP
     // reloads them and a blocked one is unknown at once
     adapter: (name: string) =>
       name === 'Client' ? deps.clients.clientAdapter(deps.adapterFor(name)) : deps.adapterFor(name),

@@ -9,7 +9,7 @@ import type { Configuration } from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { AccountAccess } from './accounts.ts';
-import { ALLOWED_RESOURCES, ALLOWED_SCOPES } from './client-registry.ts';
+import { ALLOWED_RESOURCES, ALLOWED_SCOPES } from './client-registry/index.ts';
 import { clientCredentialsScope, userGrantScope } from './granted-scope.ts';
 import { refusal } from './refusals.ts';
 

@@ -1,6 +1,6 @@
 /**
  * Reliance (no rewrite): how oidc-provider fetches a Client ID Metadata Document, which baton's `fetch` hook
- * (client-registry.ts) checks first so that each failure has its own reason on the error page.
+ * (client-registry/cimd-document.ts) checks first so that each failure has its own reason on the error page.
  *
  * Checked against: oidc-provider 9.13.3.
  * Upstream: lib/helpers/client_id_metadata_document.js (fetchMetadataDocument: GET with `redirect: 'manual'`,
