@@ -1,0 +1,70 @@
+/**
+ * The audit record: one decision baton made (or a tool call an MCP server reported), as it is kept in the
+ * append-only, hash-chained `audit_events` table. Ids, hashes and reasons only: never a token, code, secret,
+ * password or whole assertion (tokens are named by their `jti`).
+ */
+import type { Actor } from '../provider/grants/token-exchange/chain.ts';
+
+/** what happened (docs/events.md "Audit") */
+export type AuditType =
+  | 'login.success'
+  | 'login.failed'
+  | 'consent.given'
+  | 'token.issued'
+  | 'token.refused'
+  | 'token.revoked'
+  | 'id_jag.issued'
+  | 'id_jag.redeemed'
+  | 'introspection.inactive'
+  | 'client.registered'
+  | 'cimd.refused'
+  | 'account.disabled'
+  | 'account.enabled'
+  | 'keys.changed'
+  | 'policy.reloaded'
+  | 'admin.operation'
+  | 'tool.called';
+
+export type AuditOutcome = 'success' | 'refused' | 'failure';
+
+export interface AuditEvent {
+  type: AuditType;
+  outcome: AuditOutcome;
+  /** when it happened (ms since the epoch); the writer stamps now when absent */
+  at?: number;
+  /** baton's subject (accounts.id), when a person is concerned */
+  account?: string;
+  /** the person at the IdP */
+  idp?: { iss: string; sub: string };
+  /** the client that asked (the OAuth client id) */
+  client?: string;
+  /** RFC 8693 §4.1: the actor chain of the token concerned */
+  act?: Actor;
+  /** the resource (audience) concerned */
+  resource?: string;
+  scope?: string;
+  grant_type?: string;
+  /** the token concerned (issued, refused as subject, revoked, used for a tool call) */
+  jti?: string;
+  /** RFC 8693: the subject token an exchanged token came from */
+  parent_jti?: string;
+  /** the oidc-provider grant at the root of the chain */
+  gid?: string;
+  /** the OAuth error code on the wire, for a refusal */
+  error?: string;
+  /** baton's typed reason code (provider/refusals.ts), or another short reason */
+  reason?: string;
+  /** the request id (`reqId` in the logs) */
+  request_id?: string;
+  /** anything else, small and secret-free (tool name, counts, kid, operation) */
+  details?: Record<string, unknown>;
+}
+
+/** An event as stored: its place in the chain and the hash that seals it. */
+export interface AuditRecord extends Required<Pick<AuditEvent, 'type' | 'outcome'>> {
+  seq: number;
+  at: number;
+  event: AuditEvent;
+  prev_hash: string;
+  hash: string;
+}
