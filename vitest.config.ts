@@ -24,6 +24,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
+          // an empty embedded store's template, copied for each fresh embedded store (helpers.ts)
+          globalSetup: ['server/test/global-setup.ts'],
           include: [
             'server/test/**/*.test.ts',
             'adapters/**/*.test.ts',
