@@ -8,8 +8,8 @@
 import { randomBytes, createHash } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
+import type { RunningServer } from '../src/main.ts';
+import { memoryLogger, startTestServer, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp, type Mode } from './idp/hostile-idp.ts';
 
 let idp: HostileIdp;
@@ -20,8 +20,8 @@ let rawBasic: HostileIdp;
 /** a secret that form-encoding changes */
 const ODD_SECRET = 'p+ss/word=' + 'x'.repeat(22);
 let splitIdp: HostileIdp;
+let baton: TestServer | undefined;
 let server: RunningServer;
-let cleanup: () => Promise<void>;
 const logs = memoryLogger();
 
 beforeAll(async () => {
@@ -31,11 +31,10 @@ beforeAll(async () => {
     startHostileIdp({ clientSecret: ODD_SECRET, basicDecoding: 'raw' }),
     startHostileIdp(),
   ]);
-  const store = await BACKENDS[1]!.create();
-  cleanup = store.cleanup;
-  server = await startServer(
-    makeConfig({
-      storage: store.storage,
+  baton = await startTestServer({
+    backend: 'postgres',
+    logs,
+    config: {
       identity_providers: [
         {
           id: 'hostile',
@@ -90,13 +89,12 @@ beforeAll(async () => {
         },
       ],
       role_bindings: { hostile: { oncall: ['sre'] }, split: { oncall: ['sre'] } },
-    }),
-    logs.log,
-  );
+    },
+  });
+  server = baton.server;
 });
 afterAll(async () => {
-  await server?.close();
-  await cleanup?.();
+  await baton?.close();
   await Promise.all([idp?.stop(), postOnly?.stop(), rawBasic?.stop(), splitIdp?.stop()]);
 });
 

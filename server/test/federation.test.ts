@@ -9,8 +9,8 @@ import { decodeJwt } from 'jose';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, LOCAL_IDP, makeConfig, memoryLogger, RESOURCES } from './helpers.ts';
+import type { RunningServer } from '../src/main.ts';
+import { LOCAL_IDP, memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
 import { startGlewlwyd, type Glewlwyd } from './idp/glewlwyd.ts';
 
 const PORT = 9461;
@@ -18,18 +18,13 @@ const ISSUER = `http://127.0.0.1:${PORT}`;
 const LOGS = 'https://logs.mcp.example.com/mcp';
 const ANALYTICS = 'https://analytics.mcp.example.com/mcp';
 let idp: Glewlwyd;
+let baton: TestServer | undefined;
 let server: RunningServer;
-let cleanup: () => Promise<void>;
 const logs = memoryLogger();
 
 beforeAll(async () => {
   idp = await startGlewlwyd({ port: 9032, redirectUri: `${ISSUER}/interaction/callback/corp` });
-  const store = await BACKENDS[2]!.create();
-  cleanup = store.cleanup;
-  const config = makeConfig({
-    issuer: ISSUER,
-    listen: { host: '127.0.0.1', port: PORT },
-    storage: store.storage,
+  const config = {
     resources: [...RESOURCES, { uri: ANALYTICS, name: 'Analytics (MCP)', scopes: ['analytics.query'] }],
     identity_providers: [
       {
@@ -46,12 +41,12 @@ beforeAll(async () => {
       { ...LOCAL_IDP, email_domains: ['contractors.example.org'] },
     ],
     role_bindings: { corp: { developers: ['developer'], oncall: ['sre'] }, local: { developers: ['developer'] } },
-  });
-  server = await startServer(config, logs.log);
+  };
+  baton = await startTestServer({ backend: 'postgres+redis', port: PORT, logs, config });
+  server = baton.server;
 }, 120_000);
 afterAll(async () => {
-  await server?.close();
-  await cleanup?.();
+  await baton?.close();
   await idp?.stop();
 });
 

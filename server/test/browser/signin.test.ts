@@ -8,31 +8,26 @@ import type { Browser } from 'playwright-core';
 import { launchChromium } from './chromium.ts';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, PARTNER_SECRET } from '../helpers.ts';
+import type { RunningServer } from '../../src/main.ts';
+import { PARTNER_SECRET, startTestServer, type TestServer } from '../helpers.ts';
 import { tempDir } from '../temp.ts';
 
 const LOGS = 'https://logs.mcp.example.com/mcp';
 const REDIRECT = 'https://partner.example.com/cb';
 const ISSUER = 'http://127.0.0.1:9462';
+let baton: TestServer | undefined;
 let server: RunningServer;
 let browser: Browser;
-let cleanup: () => Promise<void>;
 
 beforeAll(async () => {
-  const store = await BACKENDS[0]!.create();
-  cleanup = store.cleanup;
   // the browser follows redirects to the issuer's URLs, so the issuer is where the server listens
-  server = await startServer(
-    makeConfig({ storage: store.storage, issuer: ISSUER, listen: { host: '127.0.0.1', port: 9462 } }),
-    memoryLogger().log,
-  );
+  baton = await startTestServer({ port: 9462 });
+  server = baton.server;
   browser = await launchChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
-  await server?.close();
-  await cleanup?.();
+  await baton?.close();
 });
 
 describe('sign-in pages in a browser', () => {

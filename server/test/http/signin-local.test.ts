@@ -9,22 +9,20 @@ import { decodeJwt } from 'jose';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, batonOn, makeConfig, memoryLogger, PARTNER_SECRET } from '../helpers.ts';
+import type { RunningServer } from '../../src/main.ts';
+import { BACKENDS, batonOn, memoryLogger, PARTNER_SECRET, startTestServer, type TestServer } from '../helpers.ts';
 
 const LOGS = 'https://logs.mcp.example.com/mcp';
+let baton: TestServer | undefined;
 let server: RunningServer;
-let cleanup: () => Promise<void>;
 const logs = memoryLogger();
 
 beforeAll(async () => {
-  const store = await BACKENDS[2]!.create(); // postgres + redis
-  cleanup = store.cleanup;
-  server = await startServer(makeConfig({ storage: store.storage }), logs.log);
+  baton = await startTestServer({ backend: 'postgres+redis', logs });
+  server = baton.server;
 });
 afterAll(async () => {
-  await server?.close();
-  await cleanup?.();
+  await baton?.close();
 });
 
 interface Flow {
