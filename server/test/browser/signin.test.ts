@@ -2,10 +2,9 @@
  * A person signs in and consents through baton's pages in a real browser (Debian's Chromium, driven by
  * playwright-core): labelled fields, no JavaScript needed, the redirect back to the client with a code.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from './chromium.ts';
+import { authorizationRequest, launchChromium, signInWithPassword } from './chromium.ts';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/main.ts';
@@ -40,25 +39,17 @@ describe('sign-in pages in a browser', () => {
       redirectedTo = new URL(route.request().url());
       await route.fulfill({ status: 200, contentType: 'text/plain', body: 'client received the code' });
     });
-    const verifier = randomBytes(32).toString('base64url');
-    const state = randomBytes(8).toString('hex');
-    const auth = new URL(`${server.url}/auth`);
-    auth.search = new URLSearchParams({
+    const auth = authorizationRequest(server.url, {
       client_id: 'partner-app',
       redirect_uri: REDIRECT,
-      response_type: 'code',
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      state,
       resource: LOGS,
       scope: 'logs.read incidents.trigger',
-    }).toString();
+    });
+    const { verifier, state } = auth;
 
-    await page.goto(auth.href);
+    await page.goto(auth.url);
     await expect(page.getByRole('heading', { name: 'Sign in to Example Corp' }).isVisible()).resolves.toBe(true);
-    await page.getByLabel('Username').fill('alice');
-    await page.getByLabel('Password').fill('wrong');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await signInWithPassword(page, 'alice', 'wrong');
     await page.getByRole('alert').waitFor();
     await expect(page.getByRole('alert').textContent()).resolves.toBe('Wrong username or password.');
     await page.getByLabel('Password').fill('alice-password');
