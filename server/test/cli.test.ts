@@ -18,6 +18,7 @@ import { createLogger } from '../src/logger.ts';
 import { localIssuer } from '../src/idp/registry.ts';
 import { openStorage } from '../src/storage/index.ts';
 import { freshDatabase, LOCAL_IDP, makeConfig, SERVICE_SECRET } from './helpers.ts';
+import { actionOf, csrfOf, followRedirects } from './pages.ts';
 import { runCli, startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import { tempDir } from './temp.ts';
 
@@ -310,21 +311,15 @@ async function signInAlice(url: string): Promise<{ refresh_token: string }> {
     scope: 'logs.read',
   });
   const follow = async (location: string): Promise<{ code?: string; page?: request.Response }> => {
-    let next = location;
-    for (let i = 0; i < 10; i++) {
-      if (next.startsWith(redirect)) return { code: new URL(next).searchParams.get('code')! };
-      const res = await agent.get(next.startsWith('http') ? new URL(next).pathname + new URL(next).search : next);
-      if (res.status < 300 || res.status >= 400) return { page: res };
-      next = res.headers.location!;
-    }
-    throw new Error('too many redirects');
+    const { stoppedAt, page } = await followRedirects(agent, location, (l) => l.startsWith(redirect));
+    return stoppedAt ? { code: new URL(stoppedAt).searchParams.get('code')! } : { page };
   };
   const { page } = await follow(`/auth?${query.toString()}`);
   const html = page!.text;
   const form = await agent
-    .post(/<form method="post" action="([^"]+)"/.exec(html)![1]!.replaceAll('&amp;', '&'))
+    .post(actionOf(html))
     .type('form')
-    .send({ csrf: /name="csrf" value="([^"]+)"/.exec(html)![1]!, username: 'alice', password: 'alice-password' })
+    .send({ csrf: csrfOf(html), username: 'alice', password: 'alice-password' })
     .expect(303);
   const { code } = await follow(form.headers.location!);
   const tokens = await request(url)

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/main.ts';
 import { memoryLogger, startTestServer, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp, type Mode } from './idp/hostile-idp.ts';
+import { actionOf, csrfOf } from './pages.ts';
 
 let idp: HostileIdp;
 /** lists only client_secret_post */
@@ -130,8 +131,7 @@ async function attempt(mode: Mode, via: { id: string; idp: HostileIdp } = { id: 
   }).toString()}`;
   const toInteraction = await agent.get(auth).expect(303);
   const chooser = await agent.get(toInteraction.headers.location!).expect(200);
-  const action = /<form method="post" action="([^"]+)"/.exec(chooser.text)![1]!;
-  const csrf = /name="csrf" value="([^"]+)"/.exec(chooser.text)![1]!;
+  const [action, csrf] = [actionOf(chooser.text), csrfOf(chooser.text)];
   const toIdp = await agent.post(action).type('form').send({ csrf, idp: via.id }).expect(303);
   const upstream = new URL(toIdp.headers.location!);
   expect(upstream.origin).toBe(via.idp.issuer);

@@ -21,6 +21,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMcpAuth, mcpGuard, mcpMetadataRoute, type BatonAuthInfo } from '../../clients/src/index.ts';
 import { memoryLogger, selfSignedCertificate, startTestServer, type TestServer } from './helpers.ts';
+import { actionOf, csrfOf } from './pages.ts';
 
 const AS_PORT = 9463;
 const CIMD_PORT = 9464;
@@ -147,10 +148,6 @@ class TestAuthProvider implements OAuthClientProvider {
     return this.verifier;
   }
 }
-
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
-const actionOf = (html: string) =>
-  /<form method="post" action="([^"]+)"/.exec(html)?.[1]?.replaceAll('&amp;', '&') ?? '';
 
 /** The person in the browser: sign in as Alice, allow, and hand back the code from the redirect. */
 async function browser(url: URL): Promise<string> {

@@ -13,6 +13,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/main.ts';
 import { makeConfig, memoryLogger, selfSignedCertificate, startTestServer, type TestServer } from './helpers.ts';
+import { actionOf, csrfOf } from './pages.ts';
 
 const DOC_PORT = 9467;
 const DOCS = `https://127.0.0.1:${DOC_PORT}`;
@@ -302,8 +303,7 @@ describe('Client ID Metadata Documents', () => {
       const agent = request.agent(dev.url);
       const first = await authorize(dev, clientId, REDIRECT, agent).expect(303);
       const page = await agent.get(first.headers.location!).expect(200);
-      const action = /<form method="post" action="([^"]+)"/.exec(page.text)![1]!.replaceAll('&amp;', '&');
-      const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
+      const [action, csrf] = [actionOf(page.text), csrfOf(page.text)];
       let res = await agent.post(action).type('form').send({ csrf, username: 'alice', password: 'alice-password' });
       while (res.status === 303 && !res.headers.location!.startsWith(REDIRECT))
         res = await agent.get(res.headers.location!.replace('http://127.0.0.1:9400', ''));

@@ -1,10 +1,11 @@
 /**
  * Debian's Chromium for the page tests, driven by playwright-core: one launch for every browser test file,
- * and the steps of a sign-in flow every such file takes (the authorization request, the sign-in form).
+ * and the sign-in form every such file fills in (the authorization request is server/test/pages.ts's).
  * This machine's network is closed: no background connections, and no sandbox (the tests run as root).
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
+
+export { authorizationRequest } from '../pages.ts';
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
@@ -19,27 +20,6 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
-}
-
-/**
- * An authorization request to `issuer` (RFC 6749 §4.1.1) with a fresh PKCE pair (RFC 7636, S256) and state:
- * the URL to open, and the verifier and state the client keeps.
- */
-export function authorizationRequest(
-  issuer: string,
-  params: Record<string, string>,
-): { url: string; verifier: string; state: string } {
-  const verifier = randomBytes(32).toString('base64url');
-  const state = randomBytes(8).toString('hex');
-  const url = new URL(`${issuer}/auth`);
-  url.search = new URLSearchParams({
-    response_type: 'code',
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-    state,
-    ...params,
-  }).toString();
-  return { url: url.href, verifier, state };
 }
 
 /**

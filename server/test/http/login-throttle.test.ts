@@ -9,6 +9,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { BACKENDS, batonOn, startTestServer, type TestServer } from '../helpers.ts';
+import { actionOf, csrfOf } from '../pages.ts';
 import { startServerProcess, writeConfig, type ServerProcess } from '../processes.ts';
 
 const PER_USER = 5;
@@ -52,8 +53,7 @@ async function loginForm(base: string, address: string): Promise<LoginForm> {
     }
     expect(res.status).toBe(200);
     expect(res.text).toContain('Sign in to Example Corp');
-    const action = /<form method="post" action="([^"]+)"/.exec(res.text)?.[1]?.replaceAll('&amp;', '&');
-    const csrf = /name="csrf" value="([^"]+)"/.exec(res.text)?.[1];
+    const [action, csrf] = [actionOf(res.text), csrfOf(res.text)];
     if (!action || !csrf) throw new Error('no login form');
     return { cookie: cookies.join('; '), action, csrf, address };
   }
