@@ -6,7 +6,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
@@ -171,13 +171,27 @@ async function embeddedTemplate(): Promise<string | undefined> {
   return join(dir, 'pg');
 }
 
+/**
+ * Puts an empty embedded cluster in `dataDir` (a `storage.data_dir`, e.g. of a `baton` process), copied from
+ * the run's template, so that the store does not create one itself; without a template, nothing.
+ */
+export async function withEmptyCluster(dataDir: string): Promise<string> {
+  const template = await embeddedTemplate();
+  if (template) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    cpSync(template, join(dataDir, 'pg'), { recursive: true });
+  }
+  return dataDir;
+}
+
+/** A fresh `storage.data_dir` with an empty embedded cluster in it (withEmptyCluster). */
+export const freshDataDir = (name = 'embedded'): Promise<string> => withEmptyCluster(join(tempDir(name), 'data'));
+
 export const BACKENDS: Backend[] = [
   {
     name: 'embedded',
     async create() {
-      const dir = tempDir('embedded');
-      const template = await embeddedTemplate();
-      if (template) cpSync(template, join(dir, 'pg'), { recursive: true });
+      const dir = await withEmptyCluster(tempDir('embedded'));
       return { storage: { data_dir: dir }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
     },
   },
