@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountIdFor } from '../src/accounts/store.ts';
-import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
+import type { RunningServer } from '../src/main.ts';
+import { startTestServer, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp } from './idp/hostile-idp.ts';
 import { runCli, writeConfig } from './processes.ts';
 import { tempDir } from './temp.ts';
@@ -20,36 +20,34 @@ const LOGS = 'https://logs.mcp.example.com/mcp';
 const SECRET = 'xaa-app-secret-0123456789abcdefghij';
 
 let idp: HostileIdp;
+let baton: TestServer | undefined;
 let server: RunningServer;
 let file: string;
-let cleanup: () => Promise<void>;
 
 beforeAll(async () => {
   idp = await startHostileIdp();
   // PostgreSQL: the CLI and the server share the store (the embedded one serves a single process)
-  const store = await BACKENDS[1]!.create();
-  cleanup = store.cleanup;
-  const base = makeConfig();
-  const config = makeConfig({
-    storage: store.storage,
-    identity_providers: [
-      ...base.identity_providers,
-      { id: 'corp', type: 'oidc', issuer: idp.issuer, client_id: 'baton', accept_id_jag: true },
-    ],
-    role_bindings: { ...base.role_bindings, corp: { developers: ['developer'], oncall: ['sre'] } },
-    clients: {
-      static: [
-        ...base.clients.static,
-        { client_id: 'xaa-app', kind: 'agent', client_secret: SECRET, grant_types: [JWT_BEARER] },
+  baton = await startTestServer({
+    backend: 'postgres',
+    config: (base) => ({
+      identity_providers: [
+        ...base.identity_providers,
+        { id: 'corp', type: 'oidc', issuer: idp.issuer, client_id: 'baton', accept_id_jag: true },
       ],
-    },
+      role_bindings: { ...base.role_bindings, corp: { developers: ['developer'], oncall: ['sre'] } },
+      clients: {
+        static: [
+          ...base.clients.static,
+          { client_id: 'xaa-app', kind: 'agent', client_secret: SECRET, grant_types: [JWT_BEARER] },
+        ],
+      },
+    }),
   });
-  file = writeConfig({ ...config, logging: { level: 'warn' } });
-  server = await startServer(config, memoryLogger().log);
+  server = baton.server;
+  file = writeConfig({ ...baton.config, logging: { level: 'warn' } });
 }, 60_000);
 afterAll(async () => {
-  await server?.close();
-  await cleanup?.();
+  await baton?.close();
   await idp?.stop();
 });
 

@@ -17,14 +17,14 @@ import { resolveKek } from '../src/keys/kek.ts';
 import { createLogger } from '../src/logger.ts';
 import { localIssuer } from '../src/idp/registry.ts';
 import { openStorage } from '../src/storage/index.ts';
-import { freshDatabase, LOCAL_IDP, makeConfig, SERVICE_SECRET } from './helpers.ts';
+import { freshDatabase, freshDataDir, LOCAL_IDP, makeConfig, SERVICE_SECRET, withEmptyCluster } from './helpers.ts';
+import { actionOf, csrfOf, followRedirects } from './pages.ts';
 import { runCli, startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import { tempDir } from './temp.ts';
 
-const embeddedConfig = () => {
-  const dir = tempDir('cli');
-  return writeConfig({ ...makeConfig({ storage: { data_dir: join(dir, 'data') } }), logging: { level: 'info' } });
-};
+/** a config file for a fresh embedded store (an empty cluster copied in: see withEmptyCluster) */
+const embeddedConfig = async () =>
+  writeConfig({ ...makeConfig({ storage: { data_dir: await freshDataDir('cli') } }), logging: { level: 'info' } });
 
 describe('baton CLI', () => {
   it('an invalid config stops the start with one message naming the key, exit 78', async () => {
@@ -109,7 +109,7 @@ describe('baton CLI', () => {
 
 describe('embedded store', () => {
   it('keeps keys across restarts and refuses a second process on the same data directory', async () => {
-    const file = embeddedConfig();
+    const file = await embeddedConfig();
     const first = await startServerProcess(file);
     const kid = (await request(first.url).get('/jwks')).body.keys[0].kid as string;
     const second = await runCli(['start', '--config', file]);
@@ -127,7 +127,7 @@ describe('embedded store', () => {
 
 describe('graceful shutdown', () => {
   it('on SIGTERM: finishes the request in flight, refuses new connections, exits 0', async () => {
-    const server = await startServerProcess(embeddedConfig());
+    const server = await startServerProcess(await embeddedConfig());
     const { port, hostname } = new URL(server.url);
     const body = `grant_type=client_credentials&resource=${encodeURIComponent('https://cost.internal.example.com')}`;
     const auth = Buffer.from(`cost-reporter:${SERVICE_SECRET}`).toString('base64');
@@ -239,7 +239,7 @@ describe('consents revoke counts what it deleted', () => {
   };
 
   it('on the embedded store', async () => {
-    const storage = { data_dir: join(tempDir('cli'), 'data') };
+    const storage = { data_dir: await freshDataDir('cli') };
     await seedStore(storage, consents);
     await revokes(writeConfig(makeConfig({ storage })));
   }, 120_000);
@@ -310,21 +310,15 @@ async function signInAlice(url: string): Promise<{ refresh_token: string }> {
     scope: 'logs.read',
   });
   const follow = async (location: string): Promise<{ code?: string; page?: request.Response }> => {
-    let next = location;
-    for (let i = 0; i < 10; i++) {
-      if (next.startsWith(redirect)) return { code: new URL(next).searchParams.get('code')! };
-      const res = await agent.get(next.startsWith('http') ? new URL(next).pathname + new URL(next).search : next);
-      if (res.status < 300 || res.status >= 400) return { page: res };
-      next = res.headers.location!;
-    }
-    throw new Error('too many redirects');
+    const { stoppedAt, page } = await followRedirects(agent, location, (l) => l.startsWith(redirect));
+    return stoppedAt ? { code: new URL(stoppedAt).searchParams.get('code')! } : { page };
   };
   const { page } = await follow(`/auth?${query.toString()}`);
   const html = page!.text;
   const form = await agent
-    .post(/<form method="post" action="([^"]+)"/.exec(html)![1]!.replaceAll('&amp;', '&'))
+    .post(actionOf(html))
     .type('form')
-    .send({ csrf: /name="csrf" value="([^"]+)"/.exec(html)![1]!, username: 'alice', password: 'alice-password' })
+    .send({ csrf: csrfOf(html), username: 'alice', password: 'alice-password' })
     .expect(303);
   const { code } = await follow(form.headers.location!);
   const tokens = await request(url)
@@ -366,7 +360,7 @@ describe('admin commands while the server runs on the embedded store', () => {
   const cli = (...args: string[]) => runCli([...args, '--config', file]);
   let server: ServerProcess;
   beforeAll(async () => {
-    await seedStore({ data_dir: dataDir }, [['partner-app', LOGS]]);
+    await seedStore({ data_dir: await withEmptyCluster(dataDir) }, [['partner-app', LOGS]]);
     server = await startServerProcess(file);
   });
   afterAll(async () => {

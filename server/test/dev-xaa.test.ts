@@ -19,8 +19,8 @@ import {
   DEV_XAA_THUMBPRINT,
   isDevXaaKey,
 } from '../src/idp/dev-issuer-key.ts';
-import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, memoryLogger } from './helpers.ts';
+import type { RunningServer } from '../src/main.ts';
+import { BACKENDS, startTestServer, type TestServer } from './helpers.ts';
 import { runCli, writeConfig } from './processes.ts';
 
 const DEV_YAML = resolve(import.meta.dirname, '../../config/development.yaml');
@@ -133,24 +133,25 @@ describe('the shipped development key', () => {
 describe.each(BACKENDS.filter((b) => b.name === 'embedded'))(
   "npm start's default on a fresh $name store",
   (backend) => {
+    let baton: TestServer | undefined;
     let server: RunningServer;
     let config: Config;
-    let cleanup: () => Promise<void>;
     beforeAll(async () => {
-      const store = await backend.create();
-      cleanup = store.cleanup;
-      const base = loadConfigFile(DEV_YAML);
-      config = {
-        ...base,
-        listen: { ...base.listen, port: 0 },
-        logging: { ...base.logging, level: 'silent' },
-        storage: { ...base.storage, ...store.storage },
-      };
-      server = await startServer(config, memoryLogger().log);
+      // the file's configuration in place of the scenario's, on a fresh store of its own
+      const { storage: _fileStorage, ...base } = loadConfigFile(DEV_YAML);
+      baton = await startTestServer({
+        backend: backend.name,
+        config: () => ({
+          ...base,
+          listen: { ...base.listen, port: 0 },
+          logging: { ...base.logging, level: 'silent' },
+        }),
+      });
+      server = baton.server;
+      config = baton.config;
     });
     afterAll(async () => {
-      await server?.close();
-      await cleanup?.();
+      await baton?.close();
     });
 
     const redeem = (assertion: string) =>

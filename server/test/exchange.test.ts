@@ -20,8 +20,17 @@ import {
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, RESOURCES, SERVICE_SECRET } from './helpers.ts';
+import type { RunningServer } from '../src/main.ts';
+import type { Config } from '../src/config/schema.ts';
+import {
+  BACKENDS,
+  makeConfig,
+  memoryLogger,
+  RESOURCES,
+  SERVICE_SECRET,
+  startTestServer,
+  type TestServer,
+} from './helpers.ts';
 import { codeForm, seedAccount, seedCode } from './seed.ts';
 import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
 import { collectLineage } from '../src/provider/lineage.ts';
@@ -42,9 +51,9 @@ const SECRET = 'exchange-test-secret-0123456789abcdef';
 const ISSUER = 'http://127.0.0.1:9400';
 
 describe.each(BACKENDS)('on $name storage', (backend) => {
+  let baton: TestServer | undefined;
   let server: RunningServer;
-  let originalConfig: ReturnType<typeof makeConfig>;
-  let cleanup: () => Promise<void>;
+  let originalConfig: Config;
   let alice: { access_token: string; refresh_token: string };
   let aliceAccount: string;
   const logs = memoryLogger();
@@ -58,11 +67,8 @@ describe.each(BACKENDS)('on $name storage', (backend) => {
   });
 
   beforeAll(async () => {
-    const store = await backend.create();
-    cleanup = store.cleanup;
     const base = makeConfig();
-    originalConfig = makeConfig({
-      storage: store.storage,
+    const config = {
       metrics: { enabled: true, port: 0 },
       resources: [
         { ...RESOURCES[0]!, client_id: 'logs-mcp' },
@@ -90,15 +96,16 @@ describe.each(BACKENDS)('on $name storage', (backend) => {
         { actor: 'impersonator', targets: [COST], scopes: ['cost.read'], impersonation: true },
       ],
       identity_chaining: [{ audience: PARTNER_AS, clients: ['logs-mcp'], scopes: ['partner.read'] }],
-    });
-    server = await startServer(originalConfig, logs.log);
+    };
+    baton = await startTestServer({ backend: backend.name, logs, config });
+    server = baton.server;
+    originalConfig = baton.config;
     aliceAccount = await seedAccount(server.accounts);
     const seed = await seedCode(server.provider(), aliceAccount);
     alice = (await request(server.url).post('/token').type('form').send(codeForm(seed)).expect(200)).body;
   });
   afterAll(async () => {
-    await server?.close();
-    await cleanup?.();
+    await baton?.close();
   });
 
   const exchange = (actor: string, form: Record<string, string | string[]>) =>
@@ -119,7 +126,13 @@ describe.each(BACKENDS)('on $name storage', (backend) => {
   }
 
   describe('token exchange: the chain alice → ide-agent → logs MCP → cost service → ticketing', () => {
-    let costToken: string;
+    /** the first hop: the logs MCP server exchanges Alice's token for a cost-service token */
+    const costHop = async () =>
+      (
+        await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST, scope: 'cost.read' }).expect(
+          200,
+        )
+      ).body.access_token as string;
 
     it('the logs MCP server exchanges Alice token for a cost-service token', async () => {
       const res = await exchange('logs-mcp', {
@@ -149,7 +162,6 @@ describe.each(BACKENDS)('on $name storage', (backend) => {
       });
       expect(payload.exp!).toBeLessThanOrEqual(subject.exp!);
       expect(res.body.expires_in).toBeLessThanOrEqual(300);
-      costToken = res.body.access_token;
       // counted by target (the first exchange of this file)
       const metrics = await (await fetch(server.metricsUrl!)).text();
       expect(metrics).toContain(`baton_token_exchanges_total{audience="${COST}"} 1\n`);
@@ -164,6 +176,7 @@ describe.each(BACKENDS)('on $name storage', (backend) => {
     });
 
     it('the cost service exchanges that for a ticketing token: a three-deep act, expiry only shrinking', async () => {
+      const costToken = await costHop();
       const res = await exchange('cost-svc', { subject_token: costToken, audience: TICKETS }).expect(200);
       const payload = decodeJwt(res.body.access_token);
       expect(payload).toMatchObject({
@@ -436,7 +449,10 @@ describe.each(BACKENDS)('on $name storage', (backend) => {
       );
     });
 
-    it('every refusal is logged with its reason and never the token', () => {
+    it('every refusal is logged with its reason and never the token', async () => {
+      // a pivot, and a chain deeper than the rule allows
+      await exchange('rogue-mcp', { subject_token: alice.access_token, resource: COST }).expect(400);
+      await exchange('logs-mcp', { subject_token: alice.access_token, resource: ANALYTICS }).expect(400);
       const lines = logs.lines().filter((l) => l.includes('"event":"grant.error"'));
       expect(
         lines.some((l) => l.includes('subject audience https://logs.mcp.example.com/mcp is not served by rogue-mcp')),

@@ -8,9 +8,10 @@
 import { randomBytes, createHash } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
+import type { RunningServer } from '../src/main.ts';
+import { memoryLogger, startTestServer, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp, type Mode } from './idp/hostile-idp.ts';
+import { actionOf, csrfOf } from './pages.ts';
 
 let idp: HostileIdp;
 /** lists only client_secret_post */
@@ -20,8 +21,8 @@ let rawBasic: HostileIdp;
 /** a secret that form-encoding changes */
 const ODD_SECRET = 'p+ss/word=' + 'x'.repeat(22);
 let splitIdp: HostileIdp;
+let baton: TestServer | undefined;
 let server: RunningServer;
-let cleanup: () => Promise<void>;
 const logs = memoryLogger();
 
 beforeAll(async () => {
@@ -31,11 +32,10 @@ beforeAll(async () => {
     startHostileIdp({ clientSecret: ODD_SECRET, basicDecoding: 'raw' }),
     startHostileIdp(),
   ]);
-  const store = await BACKENDS[1]!.create();
-  cleanup = store.cleanup;
-  server = await startServer(
-    makeConfig({
-      storage: store.storage,
+  baton = await startTestServer({
+    backend: 'postgres',
+    logs,
+    config: {
       identity_providers: [
         {
           id: 'hostile',
@@ -90,13 +90,12 @@ beforeAll(async () => {
         },
       ],
       role_bindings: { hostile: { oncall: ['sre'] }, split: { oncall: ['sre'] } },
-    }),
-    logs.log,
-  );
+    },
+  });
+  server = baton.server;
 });
 afterAll(async () => {
-  await server?.close();
-  await cleanup?.();
+  await baton?.close();
   await Promise.all([idp?.stop(), postOnly?.stop(), rawBasic?.stop(), splitIdp?.stop()]);
 });
 
@@ -132,8 +131,7 @@ async function attempt(mode: Mode, via: { id: string; idp: HostileIdp } = { id: 
   }).toString()}`;
   const toInteraction = await agent.get(auth).expect(303);
   const chooser = await agent.get(toInteraction.headers.location!).expect(200);
-  const action = /<form method="post" action="([^"]+)"/.exec(chooser.text)![1]!;
-  const csrf = /name="csrf" value="([^"]+)"/.exec(chooser.text)![1]!;
+  const [action, csrf] = [actionOf(chooser.text), csrfOf(chooser.text)];
   const toIdp = await agent.post(action).type('form').send({ csrf, idp: via.id }).expect(303);
   const upstream = new URL(toIdp.headers.location!);
   expect(upstream.origin).toBe(via.idp.issuer);

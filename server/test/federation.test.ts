@@ -9,27 +9,23 @@ import { decodeJwt } from 'jose';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, LOCAL_IDP, makeConfig, memoryLogger, RESOURCES } from './helpers.ts';
+import type { RunningServer } from '../src/main.ts';
+import { LOCAL_IDP, memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
 import { startGlewlwyd, type Glewlwyd } from './idp/glewlwyd.ts';
+import { csrfOf, followRedirects } from './pages.ts';
 
 const PORT = 9461;
 const ISSUER = `http://127.0.0.1:${PORT}`;
 const LOGS = 'https://logs.mcp.example.com/mcp';
 const ANALYTICS = 'https://analytics.mcp.example.com/mcp';
 let idp: Glewlwyd;
+let baton: TestServer | undefined;
 let server: RunningServer;
-let cleanup: () => Promise<void>;
 const logs = memoryLogger();
 
 beforeAll(async () => {
   idp = await startGlewlwyd({ port: 9032, redirectUri: `${ISSUER}/interaction/callback/corp` });
-  const store = await BACKENDS[2]!.create();
-  cleanup = store.cleanup;
-  const config = makeConfig({
-    issuer: ISSUER,
-    listen: { host: '127.0.0.1', port: PORT },
-    storage: store.storage,
+  const config = {
     resources: [...RESOURCES, { uri: ANALYTICS, name: 'Analytics (MCP)', scopes: ['analytics.query'] }],
     identity_providers: [
       {
@@ -46,12 +42,12 @@ beforeAll(async () => {
       { ...LOCAL_IDP, email_domains: ['contractors.example.org'] },
     ],
     role_bindings: { corp: { developers: ['developer'], oncall: ['sre'] }, local: { developers: ['developer'] } },
-  });
-  server = await startServer(config, logs.log);
+  };
+  baton = await startTestServer({ backend: 'postgres+redis', port: PORT, logs, config });
+  server = baton.server;
 }, 120_000);
 afterAll(async () => {
-  await server?.close();
-  await cleanup?.();
+  await baton?.close();
   await idp?.stop();
 });
 
@@ -80,7 +76,6 @@ const newFlow = (): Flow => ({
   verifier: randomBytes(32).toString('base64url'),
   state: randomBytes(8).toString('hex'),
 });
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 const pathOf = (location: string) => (location.startsWith(ISSUER) ? location.slice(ISSUER.length) : location);
 
 /** Follows baton's redirects; stops at the upstream IdP (returns its URL) or at the client (returns the code). */
@@ -88,18 +83,15 @@ async function follow(
   flow: Flow,
   location: string,
 ): Promise<{ idpUrl?: string; client?: URL; page?: request.Response }> {
-  let next = location;
-  for (let i = 0; i < 12; i++) {
-    if (next.startsWith('http://127.0.0.1/callback')) return { client: new URL(next) };
-    if (next.startsWith(idp.issuer)) return { idpUrl: next };
-    const res = await flow.agent.get(pathOf(next));
-    if (res.status === 303 || res.status === 302) {
-      next = res.headers.location!;
-      continue;
-    }
-    return { page: res };
-  }
-  throw new Error('too many redirects');
+  const toClient = (l: string) => l.startsWith('http://127.0.0.1/callback');
+  const { stoppedAt, page } = await followRedirects(
+    flow.agent,
+    location,
+    (l) => toClient(l) || l.startsWith(idp.issuer),
+    12,
+  );
+  if (stoppedAt === undefined) return { page };
+  return toClient(stoppedAt) ? { client: new URL(stoppedAt) } : { idpUrl: stoppedAt };
 }
 
 /** The chooser → email → Glewlwyd login → back to baton → the client's code. */

@@ -3,10 +3,10 @@
  * database per test file, configs built through the real schema, and the three storage backends.
  */
 import request from 'supertest';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
@@ -150,11 +150,48 @@ export interface Backend {
   create(): Promise<{ storage: Record<string, unknown>; cleanup: () => Promise<void> }>;
 }
 
+/**
+ * The empty embedded cluster that server/test/global-setup.ts makes once per run, once it is made; undefined
+ * outside a vitest run of the integration project or when it could not be made (the store then creates its
+ * cluster itself). Polled: it is made in the background.
+ */
+async function embeddedTemplate(): Promise<string | undefined> {
+  let dir: string | undefined;
+  try {
+    dir = inject('embeddedTemplate');
+  } catch {
+    return undefined; // not in a vitest worker (bench/run.ts imports this module)
+  }
+  if (!dir) return undefined;
+  const deadline = Date.now() + 120_000;
+  while (!existsSync(join(dir, 'ready'))) {
+    if (existsSync(join(dir, 'failed')) || !existsSync(dir) || Date.now() > deadline) return undefined;
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  return join(dir, 'pg');
+}
+
+/**
+ * Puts an empty embedded cluster in `dataDir` (a `storage.data_dir`, e.g. of a `baton` process), copied from
+ * the run's template, so that the store does not create one itself; without a template, nothing.
+ */
+export async function withEmptyCluster(dataDir: string): Promise<string> {
+  const template = await embeddedTemplate();
+  if (template) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    cpSync(template, join(dataDir, 'pg'), { recursive: true });
+  }
+  return dataDir;
+}
+
+/** A fresh `storage.data_dir` with an empty embedded cluster in it (withEmptyCluster). */
+export const freshDataDir = (name = 'embedded'): Promise<string> => withEmptyCluster(join(tempDir(name), 'data'));
+
 export const BACKENDS: Backend[] = [
   {
     name: 'embedded',
     async create() {
-      const dir = tempDir('embedded');
+      const dir = await withEmptyCluster(tempDir('embedded'));
       return { storage: { data_dir: dir }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
     },
   },
@@ -216,33 +253,79 @@ export function selfSignedCertificate(): { key: string; cert: string } {
   return pair;
 }
 
+export type MemoryLogger = ReturnType<typeof memoryLogger>;
+
+export interface TestServerOptions {
+  /** the store, fresh and isolated (BACKENDS): embedded unless the test is about PostgreSQL or Redis */
+  backend?: Backend['name'];
+  /** config keys over the scenario's (makeConfig); a function gets the scenario config to extend */
+  config?: Record<string, unknown> | ((scenario: Config) => Record<string, unknown>);
+  /**
+   * listen at 127.0.0.1:<port> with the issuer at that address (for browsers and SDK clients that follow
+   * its URLs); otherwise an ephemeral port behind the scenario's issuer
+   */
+  port?: number;
+  /** where the server logs: a memory logger (returned as `logs`) unless given */
+  log?: Logger;
+  logs?: MemoryLogger;
+}
+
+export interface TestServer {
+  server: RunningServer;
+  url: string;
+  /** the configuration the server runs (its storage included, e.g. for a CLI on the same store) */
+  config: Config;
+  logs: MemoryLogger;
+  /** stops the server, then drops its store */
+  close: () => Promise<void>;
+}
+
+/**
+ * The one way to start a baton in this process for a test: a fresh store of `backend`, the scenario config
+ * with `config` over it. Child processes (`baton start`, the CLI) are in processes.ts.
+ */
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const backend = BACKENDS.find((b) => b.name === (opts.backend ?? 'embedded'))!;
+  const store = await backend.create();
+  const overrides = typeof opts.config === 'function' ? opts.config(makeConfig()) : (opts.config ?? {});
+  const at =
+    opts.port === undefined
+      ? {}
+      : { issuer: `http://127.0.0.1:${opts.port}`, listen: { host: '127.0.0.1', port: opts.port } };
+  const logs = opts.logs ?? memoryLogger();
+  let server: RunningServer;
+  let config: Config;
+  try {
+    config = makeConfig({ ...at, storage: store.storage, ...overrides });
+    server = await startServer(config, opts.log ?? logs.log);
+  } catch (err) {
+    await store.cleanup();
+    throw err;
+  }
+  return {
+    server,
+    url: server.url,
+    config,
+    logs,
+    close: async () => {
+      await server.close();
+      await store.cleanup();
+    },
+  };
+}
+
 /**
  * A baton on PostgreSQL + Redis listening at 127.0.0.1:<port>, whose issuer is that address (so browsers
- * and SDK clients can follow its URLs). `overrides` gets the scenario config to extend.
+ * and SDK clients can follow its URLs). `overrides` gets the scenario config to extend. (startTestServer,
+ * in the shape the kit's and the conformance tests use.)
  */
 export async function startBatonAt(
   port: number,
   overrides: (base: Config) => Record<string, unknown>,
   log: Logger = memoryLogger().log,
 ): Promise<{ server: RunningServer; cleanup: () => Promise<void> }> {
-  const store = await BACKENDS[2]!.create();
-  const base = makeConfig();
-  const server = await startServer(
-    makeConfig({
-      issuer: `http://127.0.0.1:${port}`,
-      listen: { host: '127.0.0.1', port },
-      storage: store.storage,
-      ...overrides(base),
-    }),
-    log,
-  );
-  return {
-    server,
-    cleanup: async () => {
-      await server.close();
-      await store.cleanup();
-    },
-  };
+  const baton = await startTestServer({ backend: 'postgres+redis', port, config: overrides, log });
+  return { server: baton.server, cleanup: () => baton.close() };
 }
 
 /**
@@ -263,29 +346,25 @@ export async function registerConfidentialClient(
 }
 
 /**
- * A baton on a fresh store of `backend` for the enclosing describe block: started before its tests and
- * closed (store dropped) after them. `server` is the running server once started.
+ * startTestServer for the enclosing describe block (or file): started before its tests and closed (store
+ * dropped) after them. `server` is the running server once started.
  */
 export function batonOn(
   backend: Backend,
-  overrides: Record<string, unknown> = {},
+  overrides: TestServerOptions['config'] = {},
   logs = memoryLogger(),
-): { readonly server: RunningServer; logs: ReturnType<typeof memoryLogger> } {
-  let server: RunningServer | undefined;
-  let cleanup: (() => Promise<void>) | undefined;
+): { readonly server: RunningServer; logs: MemoryLogger } {
+  let baton: TestServer | undefined;
   beforeAll(async () => {
-    const store = await backend.create();
-    cleanup = store.cleanup;
-    server = await startServer(makeConfig({ storage: store.storage, ...overrides }), logs.log);
+    baton = await startTestServer({ backend: backend.name, config: overrides, logs });
   });
   afterAll(async () => {
-    await server?.close();
-    await cleanup?.();
+    await baton?.close();
   });
   return {
     get server() {
-      if (!server) throw new Error('batonOn: the server is not started yet (use it inside a test)');
-      return server;
+      if (!baton) throw new Error('batonOn: the server is not started yet (use it inside a test)');
+      return baton.server;
     },
     logs,
   };

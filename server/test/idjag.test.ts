@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../src/main.ts';
+import type { RunningServer } from '../src/main.ts';
 import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
-import { BACKENDS, makeConfig, memoryLogger } from './helpers.ts';
+import { BACKENDS, memoryLogger, startTestServer, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp } from './idp/hostile-idp.ts';
 import { startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 
@@ -30,55 +30,55 @@ afterAll(async () => {
 });
 
 describe.each(BACKENDS)('XAA on $name storage', (backend) => {
+  let baton: TestServer | undefined;
   let server: RunningServer;
   /** a second process on the same store (none on the embedded store: it is for one process) */
   let second: ServerProcess | undefined;
-  let drop: () => Promise<void>;
   const logs = memoryLogger();
   const shared = backend.name !== 'embedded';
 
   beforeAll(async () => {
-    const store = await backend.create();
-    drop = store.cleanup;
-    const base = makeConfig();
-    const config = makeConfig({
-      storage: store.storage,
-      identity_providers: [
-        ...base.identity_providers,
-        { id: 'corp', type: 'oidc', issuer: idp.issuer, client_id: 'baton', accept_id_jag: true },
-        {
-          id: 'old',
-          type: 'oidc',
-          issuer: disabledIdp.issuer,
-          client_id: 'baton',
-          accept_id_jag: true,
-          enabled: false,
-        },
-      ],
-      role_bindings: {
-        ...base.role_bindings,
-        corp: { developers: ['developer'], oncall: ['sre'] },
-        old: { developers: ['developer'] },
-      },
-      clients: {
-        static: [
-          ...base.clients.static,
-          { client_id: 'xaa-app', kind: 'agent', client_secret: SECRET, grant_types: [JWT_BEARER] },
-          { client_id: 'other-app', kind: 'agent', client_secret: SECRET, grant_types: [JWT_BEARER] },
+    baton = await startTestServer({
+      backend: backend.name,
+      logs,
+      config: (base) => ({
+        identity_providers: [
+          ...base.identity_providers,
+          { id: 'corp', type: 'oidc', issuer: idp.issuer, client_id: 'baton', accept_id_jag: true },
           {
-            client_id: 'dpop-app',
-            kind: 'agent',
-            client_secret: SECRET,
-            grant_types: [JWT_BEARER],
-            dpop_bound_access_tokens: true,
+            id: 'old',
+            type: 'oidc',
+            issuer: disabledIdp.issuer,
+            client_id: 'baton',
+            accept_id_jag: true,
+            enabled: false,
           },
-          { client_id: 'portal-app', kind: 'app', client_secret: SECRET, grant_types: ['client_credentials'] },
         ],
-      },
-      delegation: [{ actor: 'portal-app', targets: [LOGS], scopes: ['logs.read'] }],
+        role_bindings: {
+          ...base.role_bindings,
+          corp: { developers: ['developer'], oncall: ['sre'] },
+          old: { developers: ['developer'] },
+        },
+        clients: {
+          static: [
+            ...base.clients.static,
+            { client_id: 'xaa-app', kind: 'agent', client_secret: SECRET, grant_types: [JWT_BEARER] },
+            { client_id: 'other-app', kind: 'agent', client_secret: SECRET, grant_types: [JWT_BEARER] },
+            {
+              client_id: 'dpop-app',
+              kind: 'agent',
+              client_secret: SECRET,
+              grant_types: [JWT_BEARER],
+              dpop_bound_access_tokens: true,
+            },
+            { client_id: 'portal-app', kind: 'app', client_secret: SECRET, grant_types: ['client_credentials'] },
+          ],
+        },
+        delegation: [{ actor: 'portal-app', targets: [LOGS], scopes: ['logs.read'] }],
+      }),
     });
-    server = await startServer(config, logs.log);
-    if (shared) second = await startServerProcess(writeConfig({ ...config, logging: { level: 'info' } }));
+    server = baton.server;
+    if (shared) second = await startServerProcess(writeConfig({ ...baton.config, logging: { level: 'info' } }));
     for (const [issuer, sub, groups] of [
       [idp.issuer, 'alice-xaa', ['developers']],
       [idp.issuer, 'bob-xaa', ['oncall']],
@@ -95,8 +95,8 @@ describe.each(BACKENDS)('XAA on $name storage', (backend) => {
     }
   }, 60_000);
   afterAll(async () => {
-    await Promise.all([second?.stop(), server?.close()]);
-    await drop?.();
+    await second?.stop();
+    await baton?.close();
   });
 
   function claims(over: Record<string, unknown> = {}): Record<string, unknown> {

@@ -19,9 +19,9 @@ import type {
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { startServer, type RunningServer } from '../src/main.ts';
 import { createMcpAuth, mcpGuard, mcpMetadataRoute, type BatonAuthInfo } from '../../clients/src/index.ts';
-import { BACKENDS, makeConfig, memoryLogger, selfSignedCertificate } from './helpers.ts';
+import { memoryLogger, selfSignedCertificate, startTestServer, type TestServer } from './helpers.ts';
+import { actionOf, csrfOf } from './pages.ts';
 
 const AS_PORT = 9463;
 const CIMD_PORT = 9464;
@@ -31,10 +31,9 @@ const MCP_URL = `http://127.0.0.1:${MCP_PORT}/mcp`;
 const CLIENT_ID_URL = `https://127.0.0.1:${CIMD_PORT}/agents/sdk-agent.json`;
 const REDIRECT = 'http://127.0.0.1:9465/callback';
 
-let baton: RunningServer;
+let baton: TestServer | undefined;
 let cimdServer: HttpsServer;
 let mcpServer: Server;
-let cleanup: () => Promise<void>;
 const logs = memoryLogger();
 
 const clientMetadata: OAuthClientMetadata = {
@@ -60,15 +59,12 @@ beforeAll(async () => {
   });
   await new Promise<void>((ok) => cimdServer.listen(CIMD_PORT, '127.0.0.1', ok));
 
-  const store = await BACKENDS[2]!.create();
-  cleanup = store.cleanup;
-  const base = makeConfig();
-  baton = await startServer(
-    makeConfig({
-      issuer: ISSUER,
+  baton = await startTestServer({
+    backend: 'postgres+redis',
+    port: AS_PORT,
+    logs,
+    config: (base) => ({
       mode: 'development',
-      listen: { host: '127.0.0.1', port: AS_PORT },
-      storage: store.storage,
       resources: [
         ...base.resources,
         { uri: MCP_URL, name: 'Logs (SDK MCP server)', scopes: ['logs.read', 'incidents.trigger'] },
@@ -79,8 +75,7 @@ beforeAll(async () => {
         registration: { cimd: { allow_private_network: true, extra_ca: cert }, dcr: { mode: 'open' } },
       },
     }),
-    logs.log,
-  );
+  });
 
   // a real SDK MCP server protected by baton's kit (clients/): PRM, token verification, per-tool scopes
   const kit = createMcpAuth({
@@ -113,7 +108,6 @@ afterAll(async () => {
   await new Promise((ok) => mcpServer?.close(ok));
   await new Promise((ok) => cimdServer?.close(ok));
   await baton?.close();
-  await cleanup?.();
 });
 
 /** An OAuthClientProvider whose "browser" is a supertest agent that signs Alice in and consents. */
@@ -154,10 +148,6 @@ class TestAuthProvider implements OAuthClientProvider {
     return this.verifier;
   }
 }
-
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
-const actionOf = (html: string) =>
-  /<form method="post" action="([^"]+)"/.exec(html)?.[1]?.replaceAll('&amp;', '&') ?? '';
 
 /** The person in the browser: sign in as Alice, allow, and hand back the code from the redirect. */
 async function browser(url: URL): Promise<string> {

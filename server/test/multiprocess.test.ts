@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alreadyConsumed } from '../../adapters/src/errors.ts';
 import { oauthError } from '../src/provider/storage-errors.ts';
 import { createLogger } from '../src/logger.ts';
-import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, makeConfig, SERVICE_SECRET } from './helpers.ts';
+import type { RunningServer } from '../src/main.ts';
+import type { Config } from '../src/config/schema.ts';
+import { BACKENDS, SERVICE_SECRET, startTestServer, type TestServer } from './helpers.ts';
 import { startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import { codeForm, LOGS, seedAccount, seedCode } from './seed.ts';
 
@@ -20,21 +21,20 @@ import { codeForm, LOGS, seedAccount, seedCode } from './seed.ts';
 describe.each(BACKENDS.filter((backend) => backend.name !== 'embedded'))('on $name storage', (backend) => {
   let a: ServerProcess;
   let b: ServerProcess;
+  let baton: TestServer | undefined;
   let seeder: RunningServer; // an in-test instance on the same store, used only to write the seed
-  let drop: () => Promise<void>;
-  let config: ReturnType<typeof makeConfig>;
+  let config: Config;
 
   beforeAll(async () => {
-    const store = await backend.create();
-    drop = store.cleanup;
-    config = makeConfig({ storage: store.storage });
+    baton = await startTestServer({ backend: backend.name, log: createLogger('silent') });
+    seeder = baton.server;
+    config = baton.config;
     const file = writeConfig({ ...config, logging: { level: 'info' } });
-    seeder = await startServer(config, createLogger('silent'));
     [a, b] = await Promise.all([startServerProcess(file), startServerProcess(file)]);
   });
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop(), seeder?.close()]);
-    await drop?.();
+    await Promise.all([a?.stop(), b?.stop()]);
+    await baton?.close();
   });
 
   function race(form: Record<string, string>, n = 12) {

@@ -7,8 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { startServer } from '../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, SERVICE_SECRET } from './helpers.ts';
+import { makeConfig, SERVICE_SECRET, startTestServer } from './helpers.ts';
 import { runCli, startServerProcess, writeConfig } from './processes.ts';
 import { codeForm, LOGS, seedAccount, seedCode } from './seed.ts';
 import { tempDir } from './temp.ts';
@@ -53,9 +52,8 @@ describe('policy reload', () => {
   });
 
   it('a role removed from policy is gone from the next refresh (nothing left: invalid_grant)', async () => {
-    const store = await BACKENDS[1]!.create();
-    const config = makeConfig({ storage: store.storage });
-    const server = await startServer(config, memoryLogger().log);
+    const baton = await startTestServer({ backend: 'postgres' });
+    const { server } = baton;
     try {
       const account = await seedAccount(server.accounts);
       const tokens = await request(server.url)
@@ -64,7 +62,9 @@ describe('policy reload', () => {
         .send(codeForm(await seedCode(server.provider(), account)))
         .expect(200);
       expect(tokens.body.scope).toBe('logs.read');
-      server.reloadPolicy(makeConfig({ storage: store.storage, roles: { developer: ['analytics.query'], sre: [] } }));
+      server.reloadPolicy(
+        makeConfig({ storage: baton.config.storage, roles: { developer: ['analytics.query'], sre: [] } }),
+      );
       const refreshed = await request(server.url)
         .post('/token')
         .type('form')
@@ -77,8 +77,7 @@ describe('policy reload', () => {
         .expect(400);
       expect(refreshed.body.error).toBe('invalid_grant');
     } finally {
-      await server.close();
-      await store.cleanup();
+      await baton.close();
     }
   });
 

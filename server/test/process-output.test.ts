@@ -9,30 +9,28 @@ import { exportJWK, generateKeyPair } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
-import { startServer, type RunningServer } from '../src/main.ts';
-import { freshDatabase, makeConfig, PARTNER_SECRET, redisPrefix, requireEnv, SERVICE_SECRET } from './helpers.ts';
+import type { RunningServer } from '../src/main.ts';
+import { PARTNER_SECRET, SERVICE_SECRET, startTestServer, type TestServer } from './helpers.ts';
 import { startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import { AGENT, AGENT_AUTHORIZATION, codeForm, LOGS, seedAccount, seedCode } from './seed.ts';
 
 const COST = 'https://cost.internal.example.com';
 let proc: ServerProcess;
+let baton: TestServer | undefined;
 let seeder: RunningServer; // an in-test instance on the same store, used only to write the seed
-let drop: () => Promise<void>;
 
 beforeAll(async () => {
-  const db = await freshDatabase();
-  drop = db.drop;
-  const storage = { postgres: db.url, redis: requireEnv('TEST_REDIS_URL'), redis_key_prefix: redisPrefix() };
-  const config = makeConfig({
-    storage,
-    clients: { ...makeConfig().clients, registration: { dcr: { mode: 'open' } } },
+  baton = await startTestServer({
+    backend: 'postgres+redis',
+    log: createLogger('silent'),
+    config: (base) => ({ clients: { ...base.clients, registration: { dcr: { mode: 'open' } } } }),
   });
-  seeder = await startServer(config, createLogger('silent'));
-  proc = await startServerProcess(writeConfig({ ...config, logging: { level: 'info' } }));
+  seeder = baton.server;
+  proc = await startServerProcess(writeConfig({ ...baton.config, logging: { level: 'info' } }));
 });
 afterAll(async () => {
-  await Promise.all([proc?.stop(), seeder?.close()]);
-  await drop?.();
+  await proc?.stop();
+  await baton?.close();
 });
 
 describe('a production server process', () => {

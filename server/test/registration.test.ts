@@ -12,7 +12,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, selfSignedCertificate } from './helpers.ts';
+import { makeConfig, memoryLogger, selfSignedCertificate, startTestServer, type TestServer } from './helpers.ts';
+import { actionOf, csrfOf } from './pages.ts';
 
 const DOC_PORT = 9467;
 const DOCS = `https://127.0.0.1:${DOC_PORT}`;
@@ -31,7 +32,14 @@ const overrides = new Map<string, (res: import('node:http').ServerResponse) => v
 let cert: string;
 let dev: RunningServer;
 let prod: RunningServer;
-const cleanups: (() => Promise<void>)[] = [];
+/** the servers of the file (closed, stores dropped, at its end) */
+const started: TestServer[] = [];
+/** a baton on a fresh PostgreSQL store */
+const startOnPostgres = async (opts: Parameters<typeof startTestServer>[0]) => {
+  const baton = await startTestServer({ backend: 'postgres', ...opts });
+  started.push(baton);
+  return baton.server;
+};
 const devLogs = memoryLogger();
 const prodLogs = memoryLogger();
 
@@ -123,13 +131,11 @@ beforeAll(async () => {
   plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
 
   const base = makeConfig();
-  const start = async (mode: 'development' | 'production', logs: ReturnType<typeof memoryLogger>) => {
-    const store = await BACKENDS[1]!.create();
-    cleanups.push(store.cleanup);
-    return startServer(
-      makeConfig({
+  const start = async (mode: 'development' | 'production', logs: ReturnType<typeof memoryLogger>) =>
+    startOnPostgres({
+      logs,
+      config: {
         mode,
-        storage: store.storage,
         clients: {
           static: base.clients.static,
           first_party: [`${DOCS}/first-party.json`],
@@ -143,16 +149,13 @@ beforeAll(async () => {
             dcr: { mode: 'open', max_metadata_bytes: 2048 },
           },
         },
-      }),
-      logs.log,
-    );
-  };
+      },
+    });
   dev = await start('development', devLogs);
   prod = await start('production', prodLogs);
 }, 60_000);
 afterAll(async () => {
-  await Promise.all([dev?.close(), prod?.close()]);
-  for (const c of cleanups) await c();
+  for (const baton of started) await baton.close();
   await Promise.all([docs, untrusted, plain].map((server) => new Promise((ok) => server?.close(ok))));
 });
 
@@ -300,8 +303,7 @@ describe('Client ID Metadata Documents', () => {
       const agent = request.agent(dev.url);
       const first = await authorize(dev, clientId, REDIRECT, agent).expect(303);
       const page = await agent.get(first.headers.location!).expect(200);
-      const action = /<form method="post" action="([^"]+)"/.exec(page.text)![1]!.replaceAll('&amp;', '&');
-      const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
+      const [action, csrf] = [actionOf(page.text), csrfOf(page.text)];
       let res = await agent.post(action).type('form').send({ csrf, username: 'alice', password: 'alice-password' });
       while (res.status === 303 && !res.headers.location!.startsWith(REDIRECT))
         res = await agent.get(res.headers.location!.replace('http://127.0.0.1:9400', ''));
@@ -586,26 +588,19 @@ describe('the CIMD failure cache', () => {
   let uncached: RunningServer;
   let quick: RunningServer;
   beforeAll(async () => {
-    const server = async (seconds: number) => {
-      const store = await BACKENDS[1]!.create();
-      cleanups.push(store.cleanup);
-      return startServer(
-        makeConfig({
+    const server = async (seconds: number) =>
+      startOnPostgres({
+        logs: devLogs,
+        config: {
           mode: 'development',
-          storage: store.storage,
           clients: {
             static: makeConfig().clients.static,
             registration: { cimd: { allow_private_network: true, extra_ca: cert, failure_cache_seconds: seconds } },
           },
-        }),
-        devLogs.log,
-      );
-    };
+        },
+      });
     uncached = await server(0);
     quick = await server(1);
-  });
-  afterAll(async () => {
-    await Promise.all([uncached?.close(), quick?.close()]);
   });
 
   it('a refused document is fetched once per request (not again by the error handler)', async () => {
@@ -637,12 +632,10 @@ describe('registration modes and limits', () => {
   let strict: RunningServer;
   const IAT = 'initial-access-token-0123456789abcdefghij';
   beforeAll(async () => {
-    const store = await BACKENDS[1]!.create();
-    cleanups.push(store.cleanup);
-    strict = await startServer(
-      makeConfig({
+    strict = await startOnPostgres({
+      logs: devLogs,
+      config: {
         mode: 'development',
-        storage: store.storage,
         clients: {
           static: makeConfig().clients.static,
           registration: {
@@ -655,12 +648,8 @@ describe('registration modes and limits', () => {
             dcr: { mode: 'initial_access_token', initial_access_token: IAT, unused_expiry_days: 7 },
           },
         },
-      }),
-      devLogs.log,
-    );
-  });
-  afterAll(async () => {
-    await strict?.close();
+      },
+    });
   });
 
   it('initial_access_token mode: no token or a wrong one is refused, the right one registers', async () => {
@@ -716,20 +705,22 @@ describe('registration rate limit (per client address, shared through Redis)', (
   const two: RunningServer[] = [];
   const logs = memoryLogger();
   beforeAll(async () => {
-    const store = await BACKENDS[2]!.create();
-    cleanups.push(store.cleanup);
-    const config = makeConfig({
-      storage: store.storage,
-      clients: {
-        static: makeConfig().clients.static,
-        registration: { dcr: { mode: 'open', rate_limit: { per_ip: 3, window_seconds: 600 } } },
+    const first = await startTestServer({
+      backend: 'postgres+redis',
+      logs,
+      config: {
+        clients: {
+          static: makeConfig().clients.static,
+          registration: { dcr: { mode: 'open', rate_limit: { per_ip: 3, window_seconds: 600 } } },
+        },
       },
     });
-    // two processes on one store: the count is one count
-    for (let i = 0; i < 2; i++) two.push(await startServer(config, logs.log));
+    started.push(first);
+    // two processes on one store: the count is one count (the second on the first one's store)
+    two.push(first.server, await startServer(first.config, logs.log));
   });
   afterAll(async () => {
-    for (const s of two) await s.close();
+    await two[1]?.close();
   });
 
   it('past the limit a registration is 429 with Retry-After, on every process; reads are not counted', async () => {
@@ -769,22 +760,15 @@ describe('registration rate limit (per client address, shared through Redis)', (
 describe('the client address behind a trusted proxy (listen.trust_proxy)', () => {
   let behind: RunningServer;
   beforeAll(async () => {
-    const store = await BACKENDS[1]!.create();
-    cleanups.push(store.cleanup);
-    behind = await startServer(
-      makeConfig({
-        storage: store.storage,
+    behind = await startOnPostgres({
+      config: {
         listen: { host: '127.0.0.1', port: 0, trust_proxy: true },
         clients: {
           static: makeConfig().clients.static,
           registration: { dcr: { mode: 'open', rate_limit: { per_ip: 1, window_seconds: 600 } } },
         },
-      }),
-      memoryLogger().log,
-    );
-  });
-  afterAll(async () => {
-    await behind?.close();
+      },
+    });
   });
 
   it('is the entry the proxy appended: what the client put before it cannot dodge the limit', async () => {

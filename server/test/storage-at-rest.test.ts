@@ -5,30 +5,25 @@
  */
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, registerConfidentialClient } from './helpers.ts';
+import type { RunningServer } from '../src/main.ts';
+import { BACKENDS, registerConfidentialClient, startTestServer, type TestServer } from './helpers.ts';
 import { codeForm, seedAccount, seedCode } from './seed.ts';
 
 describe.each(BACKENDS)('bearer credentials at rest on $name storage', (backend) => {
+  let baton: TestServer | undefined;
   let server: RunningServer;
-  let cleanup: () => Promise<void>;
   let prefix = '';
 
   beforeAll(async () => {
-    const store = await backend.create();
-    cleanup = store.cleanup;
-    prefix = (store.storage.redis_key_prefix as string | undefined) ?? '';
-    server = await startServer(
-      makeConfig({
-        storage: store.storage,
-        clients: { ...makeConfig().clients, registration: { dcr: { mode: 'open' } } },
-      }),
-      memoryLogger().log,
-    );
+    baton = await startTestServer({
+      backend: backend.name,
+      config: (base) => ({ clients: { ...base.clients, registration: { dcr: { mode: 'open' } } } }),
+    });
+    server = baton.server;
+    prefix = baton.config.storage.redis_key_prefix;
   });
   afterAll(async () => {
-    await server?.close();
-    await cleanup?.();
+    await baton?.close();
   });
 
   /** every id and payload PostgreSQL holds, and every key and value under this server's Redis prefix */

@@ -6,11 +6,10 @@
  * (OpenID Connect RP-Initiated Logout 1.0 §2) signs out, with a confirmation page or without a session.
  * No page may trip the policy: the browser's console shows no violation.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from './chromium.ts';
+import { authorizationRequest, launchChromium, signInWithPassword } from './chromium.ts';
 import { decodeJwt } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,31 +100,15 @@ function nextPost(page: Page): () => Promise<URLSearchParams> {
   return () => Promise.all([post, page.waitForURL(redirectUri)]).then(([p]) => p);
 }
 
-function authorizeUrl(extra: Record<string, string> = {}) {
-  const verifier = randomBytes(32).toString('base64url');
-  const state = randomBytes(8).toString('hex');
-  const url = new URL(`${baton.url}/auth`);
-  url.search = new URLSearchParams({
+const authorizeUrl = (extra: Record<string, string> = {}) =>
+  authorizationRequest(baton.url, {
     client_id: 'form-post-agent',
     redirect_uri: redirectUri,
-    response_type: 'code',
     response_mode: 'form_post',
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-    state,
     resource: LOGS,
     scope: 'logs.read',
     ...extra,
-  }).toString();
-  return { url: url.href, verifier, state };
-}
-
-async function signIn(page: Page, username: string) {
-  await page.getByRole('heading', { name: 'Sign in to Example Corp' }).waitFor();
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(`${username}-password`);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
+  });
 
 /** Redeems a code the client received (RFC 6749 §4.1.3 with PKCE and the resource); the token's claims. */
 async function redeem(code: string | null, verifier: string) {
@@ -148,7 +131,7 @@ describe('pages oidc-provider submits by script, under the CSP', () => {
     const auth = authorizeUrl();
     const posted = nextPost(page);
     await page.goto(auth.url);
-    await signIn(page, 'alice');
+    await signInWithPassword(page, 'alice');
     const post = await settle(posted());
     expect(post.get('state')).toBe(auth.state);
     expect(post.get('iss')).toBe(baton.url); // RFC 9207
@@ -162,7 +145,7 @@ describe('pages oidc-provider submits by script, under the CSP', () => {
     const { page, violations, settle } = await watchedPage(context);
     const first = nextPost(page);
     await page.goto(authorizeUrl().url);
-    await signIn(page, 'alice');
+    await signInWithPassword(page, 'alice');
     await settle(first());
 
     // signed in as alice; prompt=login and bob signs in: oidc-provider ends alice's session first (a page
@@ -170,7 +153,7 @@ describe('pages oidc-provider submits by script, under the CSP', () => {
     const second = authorizeUrl({ prompt: 'login' });
     const posted = nextPost(page);
     await page.goto(second.url);
-    await signIn(page, 'bob');
+    await signInWithPassword(page, 'bob');
     const post = await settle(posted());
     expect(post.get('state')).toBe(second.state);
     expect(await redeem(post.get('code'), second.verifier)).toMatchObject({ idp: { sub: 'bob' } });
@@ -183,7 +166,7 @@ describe('pages oidc-provider submits by script, under the CSP', () => {
     const { page, violations, settle } = await watchedPage(context);
     const posted = nextPost(page);
     await page.goto(authorizeUrl().url);
-    await signIn(page, 'alice');
+    await signInWithPassword(page, 'alice');
     await settle(posted());
 
     await page.goto(`${baton.url}/session/end`);

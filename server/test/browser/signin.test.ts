@@ -2,37 +2,31 @@
  * A person signs in and consents through baton's pages in a real browser (Debian's Chromium, driven by
  * playwright-core): labelled fields, no JavaScript needed, the redirect back to the client with a code.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from './chromium.ts';
+import { authorizationRequest, launchChromium, signInWithPassword } from './chromium.ts';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, PARTNER_SECRET } from '../helpers.ts';
+import type { RunningServer } from '../../src/main.ts';
+import { PARTNER_SECRET, startTestServer, type TestServer } from '../helpers.ts';
 import { tempDir } from '../temp.ts';
 
 const LOGS = 'https://logs.mcp.example.com/mcp';
 const REDIRECT = 'https://partner.example.com/cb';
 const ISSUER = 'http://127.0.0.1:9462';
+let baton: TestServer | undefined;
 let server: RunningServer;
 let browser: Browser;
-let cleanup: () => Promise<void>;
 
 beforeAll(async () => {
-  const store = await BACKENDS[0]!.create();
-  cleanup = store.cleanup;
   // the browser follows redirects to the issuer's URLs, so the issuer is where the server listens
-  server = await startServer(
-    makeConfig({ storage: store.storage, issuer: ISSUER, listen: { host: '127.0.0.1', port: 9462 } }),
-    memoryLogger().log,
-  );
+  baton = await startTestServer({ port: 9462 });
+  server = baton.server;
   browser = await launchChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
-  await server?.close();
-  await cleanup?.();
+  await baton?.close();
 });
 
 describe('sign-in pages in a browser', () => {
@@ -45,25 +39,17 @@ describe('sign-in pages in a browser', () => {
       redirectedTo = new URL(route.request().url());
       await route.fulfill({ status: 200, contentType: 'text/plain', body: 'client received the code' });
     });
-    const verifier = randomBytes(32).toString('base64url');
-    const state = randomBytes(8).toString('hex');
-    const auth = new URL(`${server.url}/auth`);
-    auth.search = new URLSearchParams({
+    const auth = authorizationRequest(server.url, {
       client_id: 'partner-app',
       redirect_uri: REDIRECT,
-      response_type: 'code',
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      state,
       resource: LOGS,
       scope: 'logs.read incidents.trigger',
-    }).toString();
+    });
+    const { verifier, state } = auth;
 
-    await page.goto(auth.href);
+    await page.goto(auth.url);
     await expect(page.getByRole('heading', { name: 'Sign in to Example Corp' }).isVisible()).resolves.toBe(true);
-    await page.getByLabel('Username').fill('alice');
-    await page.getByLabel('Password').fill('wrong');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await signInWithPassword(page, 'alice', 'wrong');
     await page.getByRole('alert').waitFor();
     await expect(page.getByRole('alert').textContent()).resolves.toBe('Wrong username or password.');
     await page.getByLabel('Password').fill('alice-password');

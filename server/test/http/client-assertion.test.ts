@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger } from '../helpers.ts';
+import type { RunningServer } from '../../src/main.ts';
+import { BACKENDS, memoryLogger, startTestServer, type TestServer } from '../helpers.ts';
 
 const COST = 'https://cost.internal.example.com';
 const ISSUER = 'http://127.0.0.1:9400';
@@ -46,16 +46,14 @@ const assertion = (jti = randomUUID()) =>
     .sign(privateKey);
 
 describe.each(BACKENDS)('client assertions on $name storage', (backend) => {
+  let baton: TestServer | undefined;
   let server: RunningServer;
   const logs = memoryLogger();
-  let cleanup: () => Promise<void>;
   beforeAll(async () => {
-    const store = await backend.create();
-    cleanup = store.cleanup;
-    const base = makeConfig();
-    server = await startServer(
-      makeConfig({
-        storage: store.storage,
+    baton = await startTestServer({
+      backend: backend.name,
+      logs,
+      config: (base) => ({
         // the client's JWKS is on loopback: development mode lets the (SSRF-guarded) fetch reach it
         mode: 'development',
         clients: {
@@ -74,12 +72,11 @@ describe.each(BACKENDS)('client assertions on $name storage', (backend) => {
           ],
         },
       }),
-      logs.log,
-    );
+    });
+    server = baton.server;
   });
   afterAll(async () => {
-    await server?.close();
-    await cleanup?.();
+    await baton?.close();
   });
 
   const token = (clientAssertion: string) =>

@@ -4,21 +4,27 @@
  */
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, batonOn, makeConfig, memoryLogger, RESOURCES, SERVICE_SECRET } from '../helpers.ts';
+import type { RunningServer } from '../../src/main.ts';
+import {
+  BACKENDS,
+  batonOn,
+  makeConfig,
+  RESOURCES,
+  SERVICE_SECRET,
+  startTestServer,
+  type TestServer,
+} from '../helpers.ts';
 
 const ISSUER = 'http://127.0.0.1:9400';
+let baton: TestServer | undefined;
 let server: RunningServer;
-let cleanup: () => Promise<void>;
 
 beforeAll(async () => {
-  const store = await BACKENDS[0]!.create();
-  cleanup = store.cleanup;
-  server = await startServer(makeConfig({ storage: store.storage }), memoryLogger().log);
+  baton = await startTestServer();
+  server = baton.server;
 });
 afterAll(async () => {
-  await server?.close();
-  await cleanup?.();
+  await baton?.close();
 });
 
 describe('discovery', () => {
@@ -194,16 +200,14 @@ describe('bad input never hurts', () => {
 
 describe('an issuer with a path (RFC 8414 §3.1)', () => {
   const TENANT = `${ISSUER}/tenant1`;
+  let tenantServer: TestServer | undefined;
   let tenant: RunningServer;
-  let tenantCleanup: () => Promise<void>;
   beforeAll(async () => {
-    const store = await BACKENDS[0]!.create();
-    tenantCleanup = store.cleanup;
-    tenant = await startServer(makeConfig({ issuer: TENANT, storage: store.storage }), memoryLogger().log);
+    tenantServer = await startTestServer({ config: { issuer: TENANT } });
+    tenant = tenantServer.server;
   });
   afterAll(async () => {
-    await tenant?.close();
-    await tenantCleanup?.();
+    await tenantServer?.close();
   });
 
   it.each([

@@ -8,8 +8,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
-import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, batonOn, freshDatabase, makeConfig, redisPrefix, requireEnv } from '../helpers.ts';
+import { BACKENDS, batonOn, startTestServer, type TestServer } from '../helpers.ts';
+import { actionOf, csrfOf } from '../pages.ts';
 import { startServerProcess, writeConfig, type ServerProcess } from '../processes.ts';
 
 const PER_USER = 5;
@@ -53,8 +53,7 @@ async function loginForm(base: string, address: string): Promise<LoginForm> {
     }
     expect(res.status).toBe(200);
     expect(res.text).toContain('Sign in to Example Corp');
-    const action = /<form method="post" action="([^"]+)"/.exec(res.text)?.[1]?.replaceAll('&amp;', '&');
-    const csrf = /name="csrf" value="([^"]+)"/.exec(res.text)?.[1];
+    const [action, csrf] = [actionOf(res.text), csrfOf(res.text)];
     if (!action || !csrf) throw new Error('no login form');
     return { cookie: cookies.join('; '), action, csrf, address };
   }
@@ -147,21 +146,16 @@ for (const backend of BACKENDS) {
 describe('password guessing across two processes on one PostgreSQL + Redis', () => {
   let a: ServerProcess;
   let b: ServerProcess;
-  let seeder: RunningServer; // an in-test instance on the same store: it sets the store up before the processes
-  let drop: () => Promise<void>;
+  let seeder: TestServer | undefined; // an in-test instance on the same store: it sets the store up before the processes
 
   beforeAll(async () => {
-    const db = await freshDatabase();
-    drop = db.drop;
-    const storage = { postgres: db.url, redis: requireEnv('TEST_REDIS_URL'), redis_key_prefix: redisPrefix() };
-    const config = makeConfig({ storage, ...THROTTLE });
-    seeder = await startServer(config, createLogger('silent'));
-    const file = writeConfig({ ...config, logging: { level: 'info' } });
+    seeder = await startTestServer({ backend: 'postgres+redis', log: createLogger('silent'), config: THROTTLE });
+    const file = writeConfig({ ...seeder.config, logging: { level: 'info' } });
     [a, b] = await Promise.all([startServerProcess(file), startServerProcess(file)]);
   });
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop(), seeder?.close()]);
-    await drop?.();
+    await Promise.all([a?.stop(), b?.stop()]);
+    await seeder?.close();
   });
 
   throttleCases(() => [a.url, b.url]);

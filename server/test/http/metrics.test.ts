@@ -7,24 +7,19 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, makeConfig, memoryLogger, SERVICE_SECRET } from '../helpers.ts';
+import type { RunningServer } from '../../src/main.ts';
+import { SERVICE_SECRET, startTestServer, type TestServer } from '../helpers.ts';
 
 const COST = 'https://cost.internal.example.com';
+let baton: TestServer | undefined;
 let server: RunningServer;
-let cleanup: () => Promise<void>;
 
 beforeAll(async () => {
-  const store = await BACKENDS[0]!.create();
-  cleanup = store.cleanup;
-  server = await startServer(
-    makeConfig({ storage: store.storage, metrics: { enabled: true, port: 0 } }),
-    memoryLogger().log,
-  );
+  baton = await startTestServer({ config: { metrics: { enabled: true, port: 0 } } });
+  server = baton.server;
 });
 afterAll(async () => {
-  await server?.close();
-  await cleanup?.();
+  await baton?.close();
 });
 
 const scrape = async () => {

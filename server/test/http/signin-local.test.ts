@@ -9,22 +9,21 @@ import { decodeJwt } from 'jose';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/main.ts';
-import { BACKENDS, batonOn, makeConfig, memoryLogger, PARTNER_SECRET } from '../helpers.ts';
+import type { RunningServer } from '../../src/main.ts';
+import { BACKENDS, batonOn, memoryLogger, PARTNER_SECRET, startTestServer, type TestServer } from '../helpers.ts';
+import { actionOf, csrfOf, followRedirects } from '../pages.ts';
 
 const LOGS = 'https://logs.mcp.example.com/mcp';
+let baton: TestServer | undefined;
 let server: RunningServer;
-let cleanup: () => Promise<void>;
 const logs = memoryLogger();
 
 beforeAll(async () => {
-  const store = await BACKENDS[2]!.create(); // postgres + redis
-  cleanup = store.cleanup;
-  server = await startServer(makeConfig({ storage: store.storage }), logs.log);
+  baton = await startTestServer({ backend: 'postgres+redis', logs });
+  server = baton.server;
 });
 afterAll(async () => {
-  await server?.close();
-  await cleanup?.();
+  await baton?.close();
 });
 
 interface Flow {
@@ -63,24 +62,10 @@ function authorize(
   return { flow: { agent, verifier, state, clientId, redirectUri }, url: `/auth?${query.toString()}` };
 }
 
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
-const actionOf = (html: string) =>
-  /<form method="post" action="([^"]+)"/.exec(html)?.[1]?.replaceAll('&amp;', '&') ?? '';
-
 /** Follows baton's redirects (same origin) until the client's redirect URI; returns its URL. */
 async function follow(flow: Flow, location: string): Promise<{ url?: URL; page?: request.Response }> {
-  let next = location;
-  for (let i = 0; i < 10; i++) {
-    if (next.startsWith(flow.redirectUri)) return { url: new URL(next) };
-    const path = next.startsWith('http') ? new URL(next).pathname + new URL(next).search : next;
-    const res = await flow.agent.get(path);
-    if (res.status >= 300 && res.status < 400) {
-      next = res.headers.location!;
-      continue;
-    }
-    return { page: res };
-  }
-  throw new Error('too many redirects');
+  const { stoppedAt, page } = await followRedirects(flow.agent, location, (l) => l.startsWith(flow.redirectUri));
+  return stoppedAt ? { url: new URL(stoppedAt) } : { page };
 }
 
 async function signIn(username: string, password: string, opts: Parameters<typeof authorize>[0] = {}) {
