@@ -1,7 +1,7 @@
 /** The client registry's pure rules: redirect URIs, host patterns, fetched URIs, client ids, static metadata. */
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '../config/schema.ts';
-import { TOKEN_EXCHANGE } from '../consts.ts';
+import { configSchema } from '../../config/schema.ts';
+import { TOKEN_EXCHANGE } from '../../consts.ts';
 import {
   fetchedUriProblem,
   hostMatches,
@@ -10,8 +10,8 @@ import {
   networkFailureReason,
   redirectUriProblem,
   staticClientMetadata,
-} from './client-registry.ts';
-import { SpecialUseAddressError } from './internals.ts';
+} from './index.ts';
+import { SpecialUseAddressError } from '../internals.ts';
 
 describe('redirectUriProblem (RFC 8252 §7, RFC 6749 §3.1.2)', () => {
   it.each([

@@ -9,8 +9,8 @@ import { configSchema, type Config } from '../config/schema.ts';
 import { ID_JAG_PROFILE, ID_JAG_TOKEN_TYPE } from '../consts.ts';
 import { Policy } from '../policy/policy.ts';
 import type { AccountAccess } from './accounts.ts';
-import type { ClientRegistry } from './client-registry.ts';
-import { buildProviderConfig, type ProviderDeps } from './index.ts';
+import type { ClientRegistry } from './client-registry/index.ts';
+import { buildProviderConfig, type ProviderDeps } from './configuration.ts';
 
 const COST = 'https://cost.example.com';
 const LOGS = 'https://logs.example.com/mcp';
