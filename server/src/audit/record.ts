@@ -68,3 +68,4 @@ export interface AuditRecord extends Required<Pick<AuditEvent, 'type' | 'outcome
   prev_hash: string;
   hash: string;
 }
+
