@@ -68,4 +68,3 @@ export interface AuditRecord extends Required<Pick<AuditEvent, 'type' | 'outcome
   prev_hash: string;
   hash: string;
 }
-
