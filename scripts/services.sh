@@ -53,6 +53,10 @@ start_pg() {
   fi
   psql_su -c "SELECT 1 FROM pg_roles WHERE rolname='$PG_USER'" | grep -q 1 ||
     psql_su -c "CREATE ROLE \"$PG_USER\" LOGIN CREATEDB PASSWORD '$PG_PASS'"
+  # the tests drop their databases WITH (FORCE), which must signal every backend still in them; an autovacuum
+  # worker has no role of the test user, so without this the drop fails now and then
+  psql_su -c "SELECT pg_has_role('$PG_USER', 'pg_signal_backend', 'member')" | grep -q t ||
+    psql_su -c "GRANT pg_signal_backend TO \"$PG_USER\""
   psql_su -c "SELECT 1 FROM pg_database WHERE datname='$PG_DB'" | grep -q 1 ||
     psql_su -c "CREATE DATABASE \"$PG_DB\" OWNER \"$PG_USER\""
 }
