@@ -1,6 +1,6 @@
 /**
  * The adapters' own errors. adapters/ does not depend on oidc-provider: what a store failure or a refusal
- * means to an OAuth client is decided at the seam, server/src/provider/storage-errors.ts, which wraps every
+ * means to an OAuth client is decided at the seam, server/src/storage/oauth-errors.ts, which wraps every
  * adapter the server hands out. See adapters/STORAGE.md, "Errors".
  */
 

@@ -18,7 +18,7 @@ import {
   DEV_XAA_PRIVATE_JWK_PATH,
   DEV_XAA_THUMBPRINT,
   isDevXaaKey,
-} from '../src/idp/dev-issuer-key.ts';
+} from '../src/config/dev-xaa-key.ts';
 import type { RunningServer } from '../src/main.ts';
 import { BACKENDS, startTestServer, type TestServer } from './helpers.ts';
 import { runCli, writeConfig } from './processes.ts';

@@ -9,7 +9,7 @@ import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alreadyConsumed } from '../../adapters/src/errors.ts';
-import { oauthError } from '../src/provider/storage-errors.ts';
+import { oauthError } from '../src/storage/oauth-errors.ts';
 import { createLogger } from '../src/logger.ts';
 import type { RunningServer } from '../src/main.ts';
 import type { Config } from '../src/config/schema.ts';
@@ -109,7 +109,7 @@ describe.each(BACKENDS.filter((backend) => backend.name !== 'embedded'))('on $na
 
     it('a redemption that loses the race at the atomic consume revokes the grant, as a sequential reuse does', async () => {
       // the race path itself: the adapter refused a consume (AlreadyConsumed, with the grant id), which reaches
-      // oidc-provider as invalid_grant (provider/storage-errors.ts); the HTTP races above may also end on
+      // oidc-provider as invalid_grant (storage/oauth-errors.ts); the HTTP races above may also end on
       // oidc-provider's sequential-reuse path, which revokes by itself
       const account = await seedAccount(seeder.accounts);
       const seed = await seedCode(seeder.provider(), account);

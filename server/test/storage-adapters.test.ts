@@ -1,12 +1,12 @@
 /**
  * Every adapter the storage hands out (storage/index.ts `adapterFor`) throws OAuth errors, not the adapters'
- * own (provider/storage-errors.ts), whatever wraps it inside (hashed ids). On the embedded store: the
+ * own (storage/oauth-errors.ts), whatever wraps it inside (hashed ids). On the embedded store: the
  * mapping does not depend on the backend (the HTTP tests see it on every backend).
  */
 import { errors } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
-import { AlreadyConsumed } from '../src/provider/storage-errors.ts';
+import { AlreadyConsumed } from '../src/storage/oauth-errors.ts';
 import { openStorage, type Storage } from '../src/storage/index.ts';
 import { BACKENDS, makeConfig } from './helpers.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The adapters' own errors and the one module that maps them to OAuth errors (provider/storage-errors.ts):
+ * The adapters' own errors and the one module that maps them to OAuth errors (storage/oauth-errors.ts):
  * each storage error becomes the exact OAuth error oidc-provider renders (RFC 6749 §5.2), a store failure
  * stays a 503. Pure logic, no store (storage-adapters.test.ts checks that the storage applies the mapping).
  */
@@ -9,7 +9,7 @@ import { errors } from 'oidc-provider';
 import { describe, expect, it } from 'vitest';
 import { AdapterError, alreadyConsumed, UnstorableValue } from '../../adapters/src/errors.ts';
 import type { Adapter } from '../../adapters/src/models.ts';
-import { AlreadyConsumed, oauthError, withOAuthErrors } from '../src/provider/storage-errors.ts';
+import { AlreadyConsumed, oauthError, withOAuthErrors } from '../src/storage/oauth-errors.ts';
 
 const failing = (err: Error): Adapter => {
   const reject = () => Promise.reject(err);

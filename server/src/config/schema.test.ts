@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEV_XAA_KEY, DEV_XAA_THUMBPRINT } from '../idp/dev-issuer-key.ts';
+import { DEV_XAA_KEY, DEV_XAA_THUMBPRINT } from './dev-xaa-key.ts';
 import { closest, configPathFrom, ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile, parseConfig } from './load.ts';
 import { isLoopbackHost } from './schema.ts';
 import { tempDir } from '../../test/temp.ts';

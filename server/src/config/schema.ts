@@ -5,7 +5,7 @@
  * load.ts before this schema runs, so the schema sees plain strings.
  */
 import { z } from 'zod';
-import { DEV_XAA_THUMBPRINT, isDevXaaKey } from '../idp/dev-issuer-key.ts';
+import { DEV_XAA_THUMBPRINT, isDevXaaKey } from './dev-xaa-key.ts';
 
 /** RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed on loopback for dev). */
 export const issuerUrl = z.string().superRefine((value, ctx) => {
@@ -501,7 +501,7 @@ function modeRules(c: RawConfig, issue: Issue): void {
 
 /**
  * What only a development configuration may hold in an OIDC IdP: the development XAA issuer's key, whose
- * private half ships in the repository (server/src/idp/dev-issuer-key.ts), and accounts listed in the file.
+ * private half ships in the repository (server/src/config/dev-xaa-key.ts), and accounts listed in the file.
  */
 function devOnlyIdpSettings(
   mode: 'development' | 'production',

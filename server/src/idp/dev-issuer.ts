@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import type { Config, OidcIdpConfig } from '../config/schema.ts';
-import { DEV_XAA_PRIVATE_JWK_PATH, DEV_XAA_THUMBPRINT, isDevXaaKey } from './dev-issuer-key.ts';
+import { DEV_XAA_PRIVATE_JWK_PATH, DEV_XAA_THUMBPRINT, isDevXaaKey } from '../config/dev-xaa-key.ts';
 
 /** The development issuer cannot be used here (not development mode, or no IdP trusts its key). */
 export class DevIssuerError extends Error {

@@ -17,7 +17,7 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
-import { AlreadyConsumed } from './storage-errors.ts';
+import { AlreadyConsumed } from '../storage/oauth-errors.ts';
 import { errorCorrections } from './internals.ts';
 import { reasonOf } from './refusals.ts';
 import { emitEvent, onEvent } from './baton-events.ts';

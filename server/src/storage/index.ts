@@ -4,7 +4,7 @@
  *   - storage.postgres + storage.redis: DURABLE models → PostgreSQL, the rest → Redis;
  *   - storage.postgres only: every model → PostgreSQL;
  *   - neither (embedded default): every model → PGlite in storage.data_dir (one process only).
- * Every adapter it hands out throws OAuth errors (provider/storage-errors.ts), not the adapters' own.
+ * Every adapter it hands out throws OAuth errors (oauth-errors.ts), not the adapters' own.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -16,7 +16,7 @@ import { PostgresAdapter } from '../../../adapters/src/postgres-adapter.ts';
 import { RedisAdapter } from '../../../adapters/src/redis-adapter.ts';
 import { HASHED_ID_MODELS, withHashedIds } from '../../../adapters/src/hashed-ids.ts';
 import { DURABLE, type Adapter } from '../../../adapters/src/models.ts';
-import { withOAuthErrors } from '../provider/storage-errors.ts';
+import { withOAuthErrors } from './oauth-errors.ts';
 import { migrationConfig, migrationsCurrent } from '../../../migrations/index.ts';
 import type { Config } from '../config/schema.ts';
 
@@ -26,7 +26,7 @@ export interface Storage {
   readonly redis: Redis | undefined;
   /** the embedded store's directory (absolute); undefined on PostgreSQL */
   readonly dataDir?: string;
-  /** The model's adapter (one per model), its errors mapped to OAuth errors (provider/storage-errors.ts). */
+  /** The model's adapter (one per model), its errors mapped to OAuth errors (oauth-errors.ts). */
   adapterFor(model: string): Adapter;
   migrate(direction?: 'latest' | 'rollback'): Promise<string[]>;
   /** Readiness: each store answers, and the schema is current. Never throws. */
