@@ -21,6 +21,8 @@ import { Policy } from './policy/policy.ts';
 import { accountAccess } from './provider/accounts.ts';
 import { clientRegistry } from './provider/client-registry/index.ts';
 import { attachEvents } from './provider/events.ts';
+import { lineageWriter } from './provider/lineage.ts';
+import type { AuditSink } from './provider/audit-trail.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { hostPort } from './http/address.ts';
 import { loginThrottle } from './http/login-throttle.ts';
@@ -177,6 +179,13 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
   const clients = clientRegistry({ config, policy: () => policy, redis: storage.redis, log, kek });
   const grants = accountAccess({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
 
+  // the token lineage (the audit trail's writer joins it: issue #13)
+  const recordLineage = lineageWriter(storage.db);
+  const audit: AuditSink = {
+    write: async ({ lineage = [] }) => {
+      await Promise.all(lineage.map(recordLineage));
+    },
+  };
   const build = async (keys: KeySet): Promise<Provider> => {
     const provider = createProvider(config, {
       adapterFor: (model) => storage.adapterFor(model),
@@ -189,6 +198,7 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
       accounts,
       idps,
       db: storage.db,
+      audit,
     });
     attachEvents(provider, {
       log,

@@ -17,9 +17,10 @@ interface IssuedToken {
   extra?: { act?: Actor; idp?: { iss: string; sub: string } };
 }
 
-const requestIdOf = (ctx: KoaContextWithOIDC): string | undefined => {
+/** the request id (`reqId` in the logs), as a member to spread into an event */
+export const requestIdOf = (ctx: KoaContextWithOIDC): { request_id?: string } => {
   const id = (ctx.state as { reqId?: unknown } | undefined)?.reqId;
-  return typeof id === 'string' ? id : undefined;
+  return typeof id === 'string' ? { request_id: id } : {};
 };
 
 const grantTypeOf = (ctx: KoaContextWithOIDC): string | undefined => {
@@ -49,7 +50,7 @@ export function issuedEvent(ctx: KoaContextWithOIDC): AuditEvent {
     scope: token?.scope,
     jti: token?.jti,
     gid: token?.grantId,
-    request_id: requestIdOf(ctx),
+    ...requestIdOf(ctx),
   };
   return withoutUndefined(event);
 }
@@ -67,7 +68,7 @@ export function refusedEvent(
     grant_type: ctx.oidc ? grantTypeOf(ctx) : undefined,
     error: err.error,
     reason,
-    request_id: requestIdOf(ctx),
+    ...requestIdOf(ctx),
   });
 }
 

@@ -17,6 +17,7 @@ import { logoutPage, renderErrorPage, signedOutPage } from '../pages.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { AccountAccess } from './accounts.ts';
 import type { Knex } from 'knex';
+import type { AuditSink } from './audit-trail.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { IdpRegistry } from '../idp/registry.ts';
 import { mintedClaims } from './grants/mint.ts';
@@ -43,6 +44,8 @@ export interface ProviderDeps {
   accounts: AccountStore;
   idps: IdpRegistry;
   db: Knex;
+  /** the audit trail (and the token lineage): audit/writer.ts */
+  audit: AuditSink;
 }
 
 export function buildProviderConfig(config: Config, deps: ProviderDeps): Configuration {

@@ -21,6 +21,9 @@ import { AlreadyConsumed } from '../storage/oauth-errors.ts';
 import { errorCorrections } from './internals.ts';
 import { reasonOf } from './refusals.ts';
 import { emitEvent, onEvent } from './baton-events.ts';
+import { recordFor, type AuditSink } from './audit-trail.ts';
+import { isMintingGrant } from './grants/mint.ts';
+import { issuedEvent, refusedEvent } from '../audit/from-provider.ts';
 
 /** what the metrics count (http/metrics.ts implements it) */
 export interface MetricsObserver {
@@ -37,6 +40,8 @@ export interface EventDeps {
   isResource: (uri: string) => boolean;
   /** records a client's last use (a failure is logged, the request is not affected) */
   touchClient: (clientId: string) => Promise<void>;
+  /** the audit trail: oidc-provider's own grants' tokens and every refusal (baton's grants write theirs) */
+  audit?: AuditSink | undefined;
 }
 
 type Err = {
@@ -81,9 +86,21 @@ export function attachEvents(provider: Provider, deps: EventDeps): void {
   if (deps.metrics) attachMetrics(provider, on, deps.metrics, deps.isResource);
   // 4. reactions
   revokeReusedGrants(provider, on, deps.log);
+  if (deps.audit) attachAudit(on, deps.audit);
   on('grant.success', (ctx) => {
     const id = clientOf(ctx);
     if (id) deps.touchClient(id).catch((err: Error) => deps.log.warn({ reason: err.message }, 'client.touch_failed'));
+  });
+}
+
+/** issue #13: every token issued and every refusal at the token endpoint, durable before the answer */
+function attachAudit(on: (event: string, fn: Listener) => void, sink: AuditSink): void {
+  on('grant.success', (ctx) => {
+    if (isMintingGrant(grantTypeOf(ctx))) return; // written by the grant with its token (grants/*)
+    void recordFor(ctx, sink, { audit: [issuedEvent(ctx)] });
+  });
+  on('grant.error', (ctx, err) => {
+    void recordFor(ctx, sink, { audit: [refusedEvent(ctx, err, reasonOf(err))] });
   });
 }
 

@@ -11,7 +11,7 @@ import { defaultScopeForResource } from './default-scope.ts';
 import { registerGrants } from './grants/index.ts';
 import { applyPatches } from './internals.ts';
 import { jwtTokenState } from './jwt-token-state.ts';
-import { lineageWriter } from './lineage.ts';
+import { awaitAudit } from './audit-trail.ts';
 import { registrationBody } from './registration-body.ts';
 import { tokenState } from './token-state.ts';
 
@@ -19,6 +19,8 @@ export type { ProviderDeps } from './configuration.ts';
 
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
+  // first, so it wraps every route: an answer waits for the audit records its request wrote
+  provider.use(awaitAudit());
   provider.use(defaultScopeForResource(() => deps.policy()));
   // the seam's error corrections are listeners: the event owner registers them first (events.ts)
   applyPatches(provider, {
@@ -47,7 +49,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     ownKeys,
     state,
     signingKey: deps.jwks[0]!,
-    recordLineage: lineageWriter(deps.db),
+    audit: deps.audit,
     replay: deps.adapterFor('IdJagReplay'),
   });
   provider.proxy = true; // scheme and host come from canonicalOrigin (http/middleware.ts), never from the client

@@ -5,7 +5,7 @@ import type { Adapter } from '../../../../adapters/src/models.ts';
 import type { Config } from '../../config/schema.ts';
 import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
-import type { LineageRow } from '../lineage.ts';
+import type { AuditSink } from '../audit-trail.ts';
 import type { TokenState, TtlCache } from '../token-state.ts';
 
 export interface GrantDeps {
@@ -18,7 +18,8 @@ export interface GrantDeps {
   state: TokenState;
   /** the active private signing key (ID-JAGs baton issues are signed like its access tokens) */
   signingKey: JWK;
-  recordLineage: (row: LineageRow) => Promise<void>;
+  /** the audit trail and the token lineage, written in one transaction (the answer waits for it) */
+  audit: AuditSink;
   /** single-use ID-JAG ids, shared by every process (a consumable model) */
   replay: Adapter;
   /** caches of this process, safe to lose: account state (as introspection sees it), workload key sets */

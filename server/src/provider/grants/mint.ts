@@ -67,6 +67,9 @@ export async function mintResourceToken(
   return { value, jti: at.jti, tokenType: at.tokenType };
 }
 
+/** Whether a grant type is one of baton's (their tokens' audit records are written by the grant itself). */
+export const isMintingGrant = (gty: unknown): boolean => typeof gty === 'string' && MINTING_GRANTS.has(gty);
+
 /** For the `extraTokenClaims` hook: the claims a minting grant decided for this token, if it is one of theirs. */
 export function mintedClaims(token: { gty?: unknown; extra?: unknown }): Record<string, unknown> | undefined {
   if (typeof token.gty !== 'string' || !MINTING_GRANTS.has(token.gty)) return undefined;

@@ -23,6 +23,8 @@ import { dpopProof } from '../../internals.ts';
 import { refusal } from '../../refusals.ts';
 import type { GrantDeps } from '../deps.ts';
 import { mintResourceToken } from '../mint.ts';
+import { recordFor } from '../../audit-trail.ts';
+import { requestIdOf } from '../../../audit/from-provider.ts';
 import { replayKey, verifyIdJag, type VerifiedIdJag } from './assertion.ts';
 
 export const grantType = JWT_BEARER;
@@ -84,20 +86,52 @@ export async function handler(ctx: KoaContextWithOIDC, deps: GrantDeps): Promise
   if (cnf && dPoP?.thumbprint !== cnf)
     throw refusal('id_jag_key_binding', 'the ID-JAG is bound to a key (cnf.jkt) and no matching DPoP proof was sent');
   const ttl = resource.access_token_ttl ?? deps.config.tokens.access_token_ttl;
-  const minted = await mintResourceToken(ctx, {
-    accountId: account.id,
-    gty: JWT_BEARER,
-    scope,
-    resource,
-    ttl,
-    alg: deps.config.keys.algorithm,
-    jkt: dPoP?.thumbprint,
-    claims: {
-      idp: { iss: idp.issuer, sub: claims.sub },
-      roles: policy.rolesGranting(roles, scope),
-      ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
+  const idpClaim = { iss: idp.issuer, sub: String(claims.sub) };
+  const minted = await mintResourceToken(
+    ctx,
+    {
+      accountId: account.id,
+      gty: JWT_BEARER,
+      scope,
+      resource,
+      ttl,
+      alg: deps.config.keys.algorithm,
+      jkt: dPoP?.thumbprint,
+      claims: {
+        idp: { iss: idp.issuer, sub: claims.sub },
+        roles: policy.rolesGranting(roles, scope),
+        ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
+      },
     },
-  });
+    // the audit records (the redemption, the token) are durable before the answer leaves
+    (jti) =>
+      recordFor(ctx, deps.audit, {
+        audit: [
+          {
+            type: 'id_jag.redeemed',
+            outcome: 'success',
+            client: client.clientId,
+            account: account.id,
+            idp: idpClaim,
+            resource: resource.uri,
+            details: { record: key },
+            ...requestIdOf(ctx),
+          },
+          {
+            type: 'token.issued',
+            outcome: 'success',
+            client: client.clientId,
+            grant_type: JWT_BEARER,
+            account: account.id,
+            idp: idpClaim,
+            resource: resource.uri,
+            scope: scope.join(' '),
+            jti,
+            ...requestIdOf(ctx),
+          },
+        ],
+      }),
+  );
   emitEvent(ctx, 'id_jag.redeemed', { issuer: idp.issuer, record: key, audience: resource.uri, jti: minted.jti });
   // ID-JAG §4.4.1 (5): the granted resource and scope are returned in the token response
   ctx.body = {

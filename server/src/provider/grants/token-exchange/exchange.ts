@@ -19,6 +19,9 @@ import { dpopProof } from '../../internals.ts';
 import { refusal } from '../../refusals.ts';
 import type { GrantDeps } from '../deps.ts';
 import { mintResourceToken } from '../mint.ts';
+import { recordFor } from '../../audit-trail.ts';
+import type { AuditEvent } from '../../../audit/record.ts';
+import { requestIdOf } from '../../../audit/from-provider.ts';
 import { chainDepth, nest, type Actor } from './chain.ts';
 import type { Subject } from './subject-token.ts';
 
@@ -41,6 +44,24 @@ function claimsOf(subject: Subject, act: Actor | undefined): Record<string, unkn
     ...(Array.isArray(roles) ? { roles } : {}),
     ...(typeof auth_time === 'number' ? { auth_time } : {}),
     ...(subject.grantId ? { gid: subject.grantId } : {}),
+  };
+}
+
+/** The audit record of a token a token exchange issues (or an ID-JAG identity chaining issues). */
+export function tokenIssued(ctx: KoaContextWithOIDC, subject: Subject, actorId: string): AuditEvent {
+  const idp = subject.claims.idp as { iss?: unknown; sub?: unknown } | undefined;
+  return {
+    type: 'token.issued',
+    outcome: 'success',
+    client: actorId,
+    grant_type: TOKEN_EXCHANGE,
+    account: subject.accountId,
+    ...(idp && typeof idp.iss === 'string' && typeof idp.sub === 'string'
+      ? { idp: { iss: idp.iss, sub: idp.sub } }
+      : {}),
+    parent_jti: subject.jti,
+    ...(subject.grantId ? { gid: subject.grantId } : {}),
+    ...requestIdOf(ctx),
   };
 }
 
@@ -86,17 +107,32 @@ export async function exchange(
       jkt: dPoP?.thumbprint,
       claims: claimsOf(subject, act),
     },
-    // the lineage row is written alongside the signing (revoking the parent reaches this token)
+    // the lineage row and the audit record are written alongside the signing, in one transaction (revoking
+    // the parent reaches this token; the answer leaves only once both are durable)
     (jti) =>
-      deps.recordLineage({
-        jti,
-        parent_jti: subject.jti,
-        grant_id: subject.grantId ?? null,
-        account_id: subject.accountId,
-        actor: actorId,
-        audience: resource.uri,
-        depth,
-        expires_at: new Date((now + ttl) * 1000),
+      recordFor(ctx, deps.audit, {
+        lineage: [
+          {
+            jti,
+            parent_jti: subject.jti,
+            grant_id: subject.grantId ?? null,
+            account_id: subject.accountId,
+            actor: actorId,
+            audience: resource.uri,
+            depth,
+            expires_at: new Date((now + ttl) * 1000),
+          },
+        ],
+        audit: [
+          {
+            ...tokenIssued(ctx, subject, actorId),
+            ...(act ? { act } : {}),
+            resource: resource.uri,
+            scope: scope.join(' '),
+            jti,
+            details: { depth },
+          },
+        ],
       }),
   );
   emitEvent(ctx, 'token_exchange.issued', {

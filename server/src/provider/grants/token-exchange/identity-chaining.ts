@@ -14,6 +14,8 @@ import { emitEvent } from '../../baton-events.ts';
 import { refusal } from '../../refusals.ts';
 import type { GrantDeps } from '../deps.ts';
 import { nest } from './chain.ts';
+import { recordFor } from '../../audit-trail.ts';
+import { tokenIssued } from './exchange.ts';
 import type { Subject } from './subject-token.ts';
 
 export async function issueIdJag(
@@ -35,6 +37,7 @@ export async function issueIdJag(
   const now = Math.floor(Date.now() / 1000);
   const exp = Math.min(now + rule.lifetime_seconds, subject.exp);
   const { algorithm } = deps.config.keys;
+  const jti = randomUUID();
   const jag = await new SignJWT({
     client_id: actorId,
     ...(resources.length === 1 ? { resource: resources[0] } : resources.length > 1 ? { resource: resources } : {}),
@@ -46,10 +49,21 @@ export async function issueIdJag(
     .setIssuer(deps.config.issuer)
     .setSubject(subject.accountId)
     .setAudience(rule.audience)
-    .setJti(randomUUID())
+    .setJti(jti)
     .setIssuedAt(now)
     .setExpirationTime(exp)
     .sign(await importJWK(deps.signingKey, algorithm));
+  await recordFor(ctx, deps.audit, {
+    audit: [
+      {
+        ...tokenIssued(ctx, subject, actorId),
+        type: 'id_jag.issued',
+        resource: rule.audience,
+        ...(scope.length ? { scope: scope.join(' ') } : {}),
+        jti,
+      },
+    ],
+  });
   emitEvent(ctx, 'id_jag.issued', { actor: actorId, audience: rule.audience, parent: subject.jti });
   ctx.body = {
     access_token: jag,
