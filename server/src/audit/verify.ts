@@ -56,6 +56,7 @@ export class ChainWalk {
   last: ChainedRow | null = null;
   readonly #window: ChainedRow[] = [];
   #skip = false;
+  #expectPrev: string | undefined;
   #shift: { delta: number; from: number; to: number } | undefined;
   /** the chain's hash at each seq, for the checkpoint comparison */
   readonly hashAt = new Map<number, string>();
@@ -94,10 +95,14 @@ export class ChainWalk {
       const [a, b] = [p.seq + 1, r.seq - 1];
       this.#problem('deleted', a, a === b ? `seq ${a} is missing: deleted` : `seq ${a}–${b} are missing: deleted`);
     }
-    const linked = !p || r.seq !== p.seq + 1 || r.prev_hash === p.hash;
+    // after a reordered pair, the row after it names the first of the two (the second's place in the chain)
+    const expected = this.#expectPrev ?? p?.hash;
+    this.#expectPrev = undefined;
+    const linked = !p || r.seq !== p.seq + 1 || r.prev_hash === expected;
     if (p && n && n.seq === r.seq + 1 && r.prev_hash === n.hash && n.prev_hash === p.hash) {
       this.#problem('reordered', r.seq, `seq ${r.seq} and ${n.seq} are in each other's place: reordered`);
       this.#skip = true;
+      this.#expectPrev = r.hash;
       return;
     }
     const contentOk = r.hash === hashRecord(r);
@@ -214,7 +219,7 @@ function compareChain(walk: ChainWalk, all: readonly { c: Checkpoint; source: st
         out.push({
           kind: 'rewritten',
           seq: c.seq,
-          message: `the chain's hash at seq ${c.seq} is not the one the ${source} checkpoint signed: rows after seq ${matched} up to seq ${c.seq} were rewritten`,
+          message: `the chain's hash at seq ${c.seq} is not the one the ${source} checkpoint signed: seq ${matched + 1}–${c.seq} were rewritten and their hashes recomputed`,
         });
       }
     }
@@ -242,9 +247,11 @@ export async function verifyChain(input: {
   const walk = new ChainWalk(new Set([...database, ...exported].map((c) => c.seq)));
   for await (const row of input.rows) walk.push(row);
   walk.end();
+  // only checkpoints whose signature verifies say what the chain was (a forged one is reported as such)
+  const signed = (c: Checkpoint) => input.keys.some((k) => k.kid === c.kid && verifyCheckpoint(c, k));
   const all = [
-    ...database.map((c) => ({ c, source: 'database' })),
-    ...exported.map((c) => ({ c, source: 'exported' })),
+    ...database.filter(signed).map((c) => ({ c, source: 'database' })),
+    ...exported.filter(signed).map((c) => ({ c, source: 'exported' })),
   ].sort((a, b) => a.c.seq - b.c.seq);
   const problems = [
     ...walk.problems,
