@@ -7,6 +7,7 @@ import type { JWK } from 'jose';
 import { z } from 'zod';
 import { AdminError } from '../admin/errors.ts';
 import { operation, type Operation } from '../admin/operation.ts';
+import { resolveAccount } from '../admin/resolve-account.ts';
 import { resolveKek } from '../keys/kek.ts';
 import type { ChainedRow } from './chain.ts';
 import { auditKey, listCheckpoints, type Checkpoint } from './checkpoint.ts';
@@ -19,6 +20,10 @@ const instant = z
   .max(64)
   .refine((v) => !Number.isNaN(Date.parse(v)), 'is not a date or an ISO 8601 time')
   .transform((v) => new Date(Date.parse(v)).toISOString());
+const notFound = (err: unknown) => {
+  if (err instanceof AdminError && err.code === 'not_found') return undefined;
+  throw err;
+};
 const jsonLines = (rows: readonly unknown[]) => rows.map((r) => `${JSON.stringify(r)}\n`).join('');
 
 /** A row for people: what happened, to whom, through which client, for which resource, and why. */
@@ -117,8 +122,11 @@ const search = operation({
     limit: z.number().int().min(1).max(10_000).default(100),
     json: z.boolean().default(false),
   }),
-  async run({ db }, { json, ...q }) {
-    return { json, rows: await searchEvents(db, q) };
+  async run({ db, accounts }, { json, ...q }) {
+    // an account as the operator names it (admin/resolve-account.ts), else the id or IdP subject as given
+    // (events about a person without an account: a failed sign-in)
+    const found = q.account ? await resolveAccount(db, accounts, q.account).catch(notFound) : undefined;
+    return { json, rows: await searchEvents(db, { ...q, ...(found ? { accountId: found.id } : {}) }) };
   },
   print: ({ json, rows }) => (json ? jsonLines(rows) : tableOf(rows)),
 });

@@ -36,6 +36,8 @@ export async function* readChain(db: Knex, page = 1000): AsyncGenerator<ChainedR
 export interface SearchQuery {
   /** baton's subject (accounts.id), or the person's subject at their IdP */
   account?: string | undefined;
+  /** the account `account` names, when it names one (its events are found by this id too) */
+  accountId?: string | undefined;
   client?: string | undefined;
   resource?: string | undefined;
   type?: string | undefined;
@@ -53,7 +55,8 @@ export async function searchEvents(db: Knex, q: SearchQuery): Promise<ChainedRow
   const query = db('audit_events').orderBy('seq').limit(q.limit);
   if (q.account) {
     const account = q.account;
-    query.where((w) => void w.where('account_id', account).orWhereRaw(`event->'idp'->>'sub' = ?`, [account]));
+    const ids = [account, ...(q.accountId ? [q.accountId] : [])];
+    query.where((w) => void w.whereIn('account_id', ids).orWhereRaw(`event->'idp'->>'sub' = ?`, [account]));
   }
   for (const [column, value] of [
     ['client_id', q.client],

@@ -213,6 +213,17 @@ describe('baton audit on the embedded store, through the running server', () => 
   beforeAll(async () => {
     baton = await startTestServer({ backend: 'embedded', logs: memoryLogger() });
     await seed(sharedAuditWriter(baton.server.storage.db), baton.server.storage.db);
+    const carol = await baton.server.accounts.provision({
+      idpId: 'local',
+      idpIssuer: 'https://idp.example.com',
+      subject: 'carol',
+      groups: ['finance'],
+      roles: [],
+      email: 'carol@example.com',
+    });
+    await sharedAuditWriter(baton.server.storage.db).write({
+      audit: [{ type: 'account.disabled', outcome: 'success', account: carol.id, details: { by: 'cli' } }],
+    });
     file = writeConfig({ ...baton.config, logging: { level: 'warn' } });
   });
   afterAll(async () => {
@@ -224,6 +235,12 @@ describe('baton audit on the embedded store, through the running server', () => 
     expect(search.code).toBe(0);
     expect(json(search.stdout).map((r) => r.jti)).toEqual(['t1', 'other']);
     expect((await cli(file, 'trace', 't1')).stdout).toContain('  token t2\n');
-    expect(await cli(file, 'verify')).toMatchObject({ code: 0, stdout: expect.stringMatching(/^ok: 6 events/) });
+    // an account as the operator names it (here by email), as for `baton accounts`
+    const byEmail = json((await cli(file, 'search', '--account', 'carol@example.com', '--json')).stdout);
+    expect(byEmail.map((r) => [r.seq, r.type])).toEqual([[7, 'account.disabled']]);
+    expect(await cli(file, 'verify')).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^ok: 7 events \(seq 1–7\)/),
+    });
   });
 });
