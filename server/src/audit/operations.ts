@@ -52,16 +52,22 @@ function printTrace(t: Trace): string {
   const depth = new Map(t.tokens.map((k) => [k.jti, k.depth]));
   const children = (parent: string | null) => t.tokens.filter((k) => k.parent_jti === parent);
   const out: string[] = [];
+  const tokenOf = (e: ChainedRow) => (e.jti && depth.has(e.jti) ? e.jti : e.parent_jti);
+  const write = (pad: string, e: ChainedRow) => {
+    const why = [e.event.error, e.event.reason].filter(Boolean).join(': ');
+    out.push(
+      `${pad}  ${e.seq}  ${e.at}  ${e.type}  ${e.outcome}  ${e.account_id ?? '-'}  ${e.client_id ?? '-'}  ${e.resource ?? '-'}${why ? `  ${why}` : ''}\n`,
+    );
+  };
+  // the grant's own events (sign-in, consent) first
+  for (const gid of new Set(t.events.filter((e) => tokenOf(e) === null).map((e) => e.grant_id))) {
+    out.push(`grant ${gid ?? '-'}\n`);
+    for (const e of t.events.filter((x) => tokenOf(x) === null && x.grant_id === gid)) write('', e);
+  }
   const visit = (jti: string) => {
     const pad = '  '.repeat(depth.get(jti) ?? 0);
     out.push(`${pad}token ${jti}\n`);
-    const own = t.events.filter((e) => (e.jti && depth.has(e.jti) ? e.jti : e.parent_jti) === jti);
-    for (const e of own) {
-      const why = [e.event.error, e.event.reason].filter(Boolean).join(': ');
-      out.push(
-        `${pad}  ${e.seq}  ${e.at}  ${e.type}  ${e.outcome}  ${e.account_id ?? '-'}  ${e.client_id ?? '-'}  ${e.resource ?? '-'}${why ? `  ${why}` : ''}\n`,
-      );
-    }
+    for (const e of t.events.filter((x) => tokenOf(x) === jti)) write(pad, e);
     for (const c of children(jti)) visit(c.jti);
   };
   for (const root of children(null)) visit(root.jti);

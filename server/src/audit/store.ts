@@ -107,11 +107,14 @@ async function closure(start: string[], next: (jtis: string[]) => Promise<string
 export interface Trace {
   /** the tokens of the tree: jti → parent jti (null at the root) */
   tokens: { jti: string; parent_jti: string | null; depth: number }[];
-  /** every event naming one of them (as the token, or as the parent of one), in seq order */
+  /**
+   * every event naming one of them (as the token, or as the parent of one), and the events of their grants
+   * that name no token (sign-in, consent), in seq order
+   */
   events: ChainedRow[];
 }
 
-/** The tree `jti` belongs to: its ancestors by parent_jti, the root's descendants, and their events. */
+/** The tree `jti` belongs to: its ancestors by parent_jti, their descendants, their events and grants'. */
 export async function traceToken(db: Knex, jti: string): Promise<Trace> {
   const ancestors = new Set([jti]);
   await closure([jti], (j) => parentsOf(db, j), ancestors);
@@ -125,6 +128,19 @@ export async function traceToken(db: Knex, jti: string): Promise<Trace> {
       .limit(10_000)
       .select<DbRow[]>('*')
   ).map(rowFromDb);
+  // the events of the tree's grants that name no token: the sign-in and consent that started it
+  const gids = [...new Set(events.map((e) => e.grant_id).filter((g): g is string => g !== null))];
+  if (gids.length > 0) {
+    const grantEvents = await db('audit_events')
+      .whereIn('grant_id', gids)
+      .whereNull('jti')
+      .whereNull('parent_jti')
+      .orderBy('seq')
+      .limit(1000)
+      .select<DbRow[]>('*');
+    events.push(...grantEvents.map(rowFromDb));
+    events.sort((a, b) => a.seq - b.seq);
+  }
   const parent = new Map<string, string | null>(jtis.map((j) => [j, null]));
   for (const e of events) if (e.jti && e.parent_jti && tree.has(e.parent_jti)) parent.set(e.jti, e.parent_jti);
   const lineage = await db('token_lineage')

@@ -22,7 +22,14 @@ const at = Date.parse('2026-11-30T10:00:00.000Z');
 
 /** alice signs in, ide-agent gets t1 for the logs MCP, which exchanges it for t2 (cost), which is refused once. */
 const SCENARIO: AuditEvent[] = [
-  { type: 'login.success', outcome: 'success', account: 'u_alice', idp: { iss: 'https://idp', sub: 'alice-sub' }, at },
+  {
+    type: 'login.success',
+    outcome: 'success',
+    account: 'u_alice',
+    idp: { iss: 'https://idp', sub: 'alice-sub' },
+    gid: 'g1',
+    at,
+  },
   {
     type: 'token.issued',
     outcome: 'success',
@@ -144,6 +151,8 @@ describe('baton audit on PostgreSQL', () => {
     const lines = tree.stdout.trimEnd().split('\n');
     expect(lines.map((l) => l.replace(/ {2}\d{4}-\S+/, '')).join('\n')).toBe(
       [
+        'grant g1',
+        '  1  login.success  success  u_alice  -  -',
         'token t1',
         `  2  token.issued  success  u_alice  ide-agent  ${LOGS}`,
         `  5  token.refused  refused  u_alice  logs-mcp  ${LOGS}  invalid_scope: scope_not_delegable`,
@@ -152,7 +161,7 @@ describe('baton audit on PostgreSQL', () => {
         `    4  tool.called  success  u_alice  logs-mcp  ${COST}`,
       ].join('\n'),
     );
-    expect(json((await cli(file, 'trace', 't1', '--json')).stdout).map((r) => r.seq)).toEqual([2, 3, 4, 5]);
+    expect(json((await cli(file, 'trace', 't1', '--json')).stdout).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
     expect((await cli(file, 'trace', 'nobody')).stdout).toBe('no events name nobody\n');
   });
 

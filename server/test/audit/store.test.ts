@@ -148,6 +148,7 @@ describe.each(BACKENDS.filter((b) => b.name !== 'postgres+redis'))('audit storag
     // on PostgreSQL a second pool (another process's); the embedded store has one connection
     const other = url ? knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 2 } }) : storage.db;
     try {
+      await other.raw('select 1'); // connected, so that both writers race from the first batch
       const [a, b] = [auditWriter(storage.db), auditWriter(other)];
       await Promise.all(
         Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).write({ audit: [event(i), event(i + 1000)] })),
