@@ -137,19 +137,38 @@ export interface Checkpointing {
   stop(): Promise<void>;
 }
 
-/** Checkpoints after every `every` events this process wrote, and every `intervalSeconds` (any process's). */
+/** Whether the chain grew past the last checkpoint (read without the lock: a hint, writeCheckpoint decides). */
+async function chainGrew(db: Knex): Promise<boolean> {
+  const head = await readHead(db);
+  const last = await db('audit_checkpoints').max<{ seq: string | number | null }[]>('seq as seq');
+  return head.seq > Number(last[0]?.seq ?? 0);
+}
+
+/**
+ * Checkpoints after every `every` events this process wrote, and every `intervalSeconds` (any process's).
+ * `key` is loaded on the first checkpoint (an empty trail makes no audit key).
+ */
 export function startCheckpoints(
   writer: AuditWriter,
   db: Knex,
-  key: AuditKey,
+  key: () => Promise<AuditKey>,
   log: Logger,
   opts: { every: number; intervalSeconds: number },
 ): Checkpointing {
   let running: Promise<Checkpoint | undefined> | undefined;
+  let loaded: Promise<AuditKey> | undefined;
   let coveredSeq = 0;
   let stopped = false;
+  const attempt = async () => {
+    if (!(await chainGrew(db))) return undefined;
+    loaded ??= key().catch((err: unknown) => {
+      loaded = undefined;
+      throw err;
+    });
+    return writeCheckpoint(db, await loaded, log);
+  };
   const checkpoint = () => {
-    running ??= writeCheckpoint(db, key, log)
+    running ??= attempt()
       .then((c) => {
         if (c) coveredSeq = c.seq;
         return c;

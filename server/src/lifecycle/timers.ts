@@ -40,30 +40,22 @@ export function startBackground(
   return {
     stop: () => {
       timers.forEach((timer) => clearInterval(timer));
-      checkpoints.stop();
+      void checkpoints.stop();
     },
   };
 }
 
-function startAuditCheckpoints(config: Config, log: Logger, storage: Storage): { stop(): void } {
-  let stopped = false;
-  let running: Checkpointing | undefined;
-  auditKey(storage.db, resolveKek(config)).then(
-    (key) => {
-      if (stopped) return;
-      running = startCheckpoints(sharedAuditWriter(storage.db), storage.db, key, log, {
-        every: config.audit.checkpoint_every,
-        intervalSeconds: config.audit.checkpoint_interval_seconds,
-      });
+function startAuditCheckpoints(config: Config, log: Logger, storage: Storage): Checkpointing {
+  return startCheckpoints(
+    sharedAuditWriter(storage.db),
+    storage.db,
+    () => auditKey(storage.db, resolveKek(config)),
+    log,
+    {
+      every: config.audit.checkpoint_every,
+      intervalSeconds: config.audit.checkpoint_interval_seconds,
     },
-    (err: Error) => log.warn({ err: { message: err.message } }, 'audit.checkpoint_failed'),
   );
-  return {
-    stop: () => {
-      stopped = true;
-      void running?.stop();
-    },
-  };
 }
 
 function every(seconds: number, run: () => void): NodeJS.Timeout {

@@ -199,9 +199,20 @@ describe.each(BACKENDS.filter((b) => b.name !== 'postgres+redis'))('audit storag
     await reset();
     const writer = auditWriter(storage.db);
     const logs = memoryLogger();
-    const cp = startCheckpoints(writer, storage.db, key, logs.log, { every: 10, intervalSeconds: 3600 });
+    let loads = 0;
+    const loadKey = () => {
+      loads++;
+      return Promise.resolve(key);
+    };
+    const cp = startCheckpoints(writer, storage.db, loadKey, logs.log, {
+      every: 10,
+      intervalSeconds: 3600,
+    });
     const five = (i: number) => writer.write({ audit: Array.from({ length: 5 }, (_, j) => event(i * 5 + j)) });
     try {
+      // nothing to seal: no checkpoint, and no audit key loaded (an empty trail makes none)
+      expect(await cp.checkpoint()).toBeUndefined();
+      expect(loads).toBe(0);
       await five(0);
       expect(await listCheckpoints(storage.db)).toEqual([]);
       await five(1);
@@ -230,6 +241,7 @@ describe.each(BACKENDS.filter((b) => b.name !== 'postgres+redis'))('audit storag
     await writer.write({ audit: [event(99)] });
     const second = await cp.checkpoint();
     expect(second).toMatchObject({ seq: 16, prev_seq: 10 });
+    expect(loads).toBe(1);
     expect(await verifyNow(storage.db, key)).toMatchObject({ ok: true, unsealed: 0 });
   });
 });
