@@ -7,8 +7,9 @@
  *   baton keys list|publish|activate KID|retire KID [--force] [--config FILE]
  *   baton keys generate-kek
  *   baton keys rewrap [--config FILE]
+ *   baton audit search|trace JTI|export|verify|checkpoints|key [--config FILE]
  * The config file comes from --config, else BATON_CONFIG, else config/development.yaml (embedded default).
- * Admin operations (accounts, consents, keys list: admin/operations.ts) run on the store, or, while a server
+ * Admin operations (accounts, consents, keys list, audit: admin/operations.ts) run on the store, or, while a server
  * holds the embedded store, through that server's admin socket (admin/socket.ts), with the same output.
  * Exit codes: 0 ok, 1 runtime failure, 64 usage, 78 configuration error (one message, no stack trace).
  */
@@ -21,7 +22,7 @@ import { rewrapSecrets } from './keys/rewrap.ts';
 import { createLogger } from './logger.ts';
 import { AccountStore } from './accounts/store.ts';
 import { AdminError } from './admin/errors.ts';
-import { printResult, runOperation } from './admin/operations.ts';
+import { printResult, resultStatus, runOperation } from './admin/operations.ts';
 import { AdminUnavailableError, adminSocketPath, callAdminSocket } from './admin/socket.ts';
 import { hashPassword } from './idp/password.ts';
 import { StartupError, startServer } from './main.ts';
@@ -56,8 +57,19 @@ const USAGE = `usage: baton <command> [--config FILE]
                                 development mode: print an ID-JAG of the development XAA issuer
   consents revoke ACCOUNT [--client ID]
                                 forget remembered consents (the user is asked again)
+  audit search [--account A] [--client ID] [--resource URL] [--type T] [--outcome O] [--jti J]
+               [--since TIME] [--until TIME] [--after SEQ] [--limit N] [--json]
+                                the audit trail (A: baton's id or the IdP subject; TIME: ISO 8601)
+  audit trace JTI [--json]      the token tree JTI belongs to, and every event naming one of its tokens
+  audit export [--since TIME] [--after SEQ] [--limit N]
+                                JSON lines, oldest first (up to 100,000: continue with --after SEQ)
+  audit verify [--checkpoints FILE] [--key FILE]
+                                check the hash chain and the signed checkpoints, against exported ones
+                                (FILE: JSON lines, e.g. the audit.checkpoint log lines); exit 1 when not intact
+  audit checkpoints             the signed checkpoints, as JSON lines (to keep off the database)
+  audit key                     the audit key's public JWK (verifies the checkpoints)
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
-   accounts, consents and keys list also work while the server runs on the embedded store.)`;
+   accounts, consents, keys list and audit also work while the server runs on the embedded store.)`;
 
 class UsageError extends Error {}
 
@@ -85,6 +97,18 @@ async function main(argv: string[]): Promise<number> {
       name: { type: 'string' },
       resource: { type: 'string' },
       scope: { type: 'string' },
+      // audit
+      account: { type: 'string' },
+      type: { type: 'string' },
+      outcome: { type: 'string' },
+      jti: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      after: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+      checkpoints: { type: 'string' },
+      key: { type: 'string' },
     },
   });
   const [command, sub, arg] = positionals;
@@ -127,6 +151,8 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`unknown: dev ${sub ?? ''}`);
     case 'consents':
       throw new UsageError('consents revoke ACCOUNT [--client ID]');
+    case 'audit':
+      throw new UsageError('audit search|trace JTI|export|verify|checkpoints|key');
     default:
       throw new UsageError(`unknown command ${command}`);
   }
@@ -255,14 +281,7 @@ function adminRequest(
   command: string,
   sub: string | undefined,
   arg: string | undefined,
-  values: {
-    client?: string | undefined;
-    idp?: string | undefined;
-    subject?: string | undefined;
-    groups?: string | undefined;
-    email?: string | undefined;
-    name?: string | undefined;
-  },
+  values: Record<string, string | boolean | undefined>,
 ): AdminRequest | undefined {
   const what = `${command} ${sub ?? ''}`.trim();
   const account = (usage: string) => {
@@ -289,7 +308,7 @@ function adminRequest(
     case 'accounts add': {
       if (!values.idp || !values.subject)
         throw new UsageError('accounts add --idp ID --subject SUB [--groups a,b] [--email E] [--name N]');
-      const groups = (values.groups ?? '')
+      const groups = String(values.groups ?? '')
         .split(',')
         .map((g) => g.trim())
         .filter(Boolean);
@@ -312,6 +331,55 @@ function adminRequest(
       }
       return { name: 'accounts.import', args: { content }, command: what };
     }
+    default:
+      return what.startsWith('audit ') ? auditRequest(what, arg, values) : undefined;
+  }
+}
+
+/** `baton audit …`: the options as the operation's arguments (checked by the operation). */
+function auditRequest(
+  what: string,
+  arg: string | undefined,
+  v: Record<string, string | boolean | undefined>,
+): AdminRequest | undefined {
+  const pick = (...names: string[]) =>
+    Object.fromEntries(names.filter((n) => v[n] !== undefined).map((n) => [n, v[n]]));
+  const numbers = (...names: string[]) =>
+    Object.fromEntries(
+      names
+        .filter((n) => v[n] !== undefined)
+        .map((n) => {
+          if (!/^\d{1,15}$/.test(String(v[n]))) throw new UsageError(`--${n} takes a number`);
+          return [n, Number(v[n])];
+        }),
+    );
+  const readArg = (option: 'checkpoints' | 'key') => {
+    const file = v[option];
+    if (typeof file !== 'string') return {};
+    try {
+      return { [option]: readFileSync(file, 'utf8') };
+    } catch (err) {
+      throw new UsageError(`--${option}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  const request = (name: string, args: Record<string, unknown>) => ({ name, args, command: what });
+  switch (what) {
+    case 'audit search':
+      return request('audit.search', {
+        ...pick('account', 'client', 'resource', 'type', 'outcome', 'jti', 'since', 'until', 'json'),
+        ...numbers('after', 'limit'),
+      });
+    case 'audit trace':
+      if (!arg) throw new UsageError('audit trace JTI [--json]');
+      return request('audit.trace', { jti: arg, ...pick('json') });
+    case 'audit export':
+      return request('audit.export', { ...pick('since'), ...numbers('after', 'limit') });
+    case 'audit verify':
+      return request('audit.verify', { ...readArg('checkpoints'), ...readArg('key') });
+    case 'audit checkpoints':
+      return request('audit.checkpoints', {});
+    case 'audit key':
+      return request('audit.key', {});
     default:
       return undefined;
   }
@@ -347,7 +415,7 @@ async function admin(config: Config, request: AdminRequest): Promise<number> {
     });
   }
   process.stdout.write(printResult(request.name, result));
-  return 0;
+  return resultStatus(request.name, result);
 }
 
 /** `dev mint-id-jag`: an ID-JAG signed with the development XAA issuer's shipped key (development mode only). */

@@ -5,33 +5,14 @@
  * so both paths print the same. To add one: an entry in OPERATIONS, and its command in cli.ts's
  * adminRequest().
  */
-import type { Knex } from 'knex';
 import { z } from 'zod';
-import type { AccountStore } from '../accounts/store.ts';
 import { importAccounts, ProvisionError, provisionOne, type ProvisionRecord } from '../accounts/provision.ts';
-import type { Config } from '../config/schema.ts';
-import type { KeyStore } from '../keys/keystore.ts';
+import { AUDIT_OPERATIONS } from '../audit/operations.ts';
 import { AdminError } from './errors.ts';
+import { operation, type AdminStores, type Operation } from './operation.ts';
 import { accountLabel, resolveAccount } from './resolve-account.ts';
 
-export interface AdminStores {
-  /** the configuration the server (or the command line) runs with: IdPs and role bindings */
-  config: Config;
-  db: Knex;
-  accounts: AccountStore;
-  keys: KeyStore;
-}
-
-interface Operation<A, R> {
-  /** the arguments, checked on the side that runs the operation */
-  args: z.ZodType<A>;
-  /** runs it; the result is JSON (it may cross the admin socket) */
-  run(stores: AdminStores, args: A): Promise<R>;
-  /** the command's standard output */
-  print(result: R): string;
-}
-
-const operation = <A, R>(op: Operation<A, R>) => op as unknown as Operation<unknown, unknown>;
+export type { AdminStores } from './operation.ts';
 
 /** an account as the operator names it (see resolve-account.ts) */
 const accountName = z.string().min(1).max(1024);
@@ -135,6 +116,7 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
       print: (rows) => rows.map((r) => `${r.kid}  ${r.alg}  ${r.state.padEnd(9)}  created ${r.created_at}\n`).join(''),
     }),
   ],
+  ...AUDIT_OPERATIONS,
 ]);
 
 function find(name: string): Operation<unknown, unknown> {
@@ -155,4 +137,9 @@ export async function runOperation(stores: AdminStores, name: string, args: unkn
 
 export function printResult(name: string, result: unknown): string {
   return find(name).print(result);
+}
+
+/** The command's exit status for that result (0 unless the operation says otherwise). */
+export function resultStatus(name: string, result: unknown): number {
+  return find(name).status?.(result) ?? 0;
 }

@@ -79,6 +79,16 @@ const keys = z.strictObject({
   refresh_interval_seconds: z.number().int().min(1).max(3600).default(30),
 });
 
+/** The audit trail (server/src/audit/, README "Audit"). */
+const audit = z.strictObject({
+  /** events older than this are deleted, from the old end up to a checkpoint; 0 keeps them all */
+  retention_days: z.number().int().min(0).max(36_500).default(0),
+  /** a signed checkpoint after this many events written by a process… */
+  checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000),
+  /** …and at this interval whenever the chain grew (any process's events) */
+  checkpoint_interval_seconds: z.number().int().min(1).max(86_400).default(300),
+});
+
 const resource = z.strictObject({
   uri: resourceUri,
   name: z.string().min(1).max(200),
@@ -395,6 +405,7 @@ const configShape = z.strictObject({
   delegation: z.array(delegationRule).default([]),
   identity_chaining: z.array(chainingRule).default([]),
   id_jag: idJag.prefault({}),
+  audit: audit.prefault({}),
 });
 
 /** The configuration: its shape, then the cross-checks between sections. */

@@ -4,13 +4,20 @@
  *   - key refresh, every keys.refresh_interval_seconds: re-read the key table, so that a key another process
  *     (or `baton keys`) published, activated or retired is followed here too;
  *   - storage GC, every storage.gc_interval_seconds: delete expired records (adapters/STORAGE.md) and token
- *     lineage past storage.lineage_retention_days (idempotent deletes in bounded batches).
- * The timers never keep the process alive (unref); stop() ends both, first thing on shutdown.
+ *     lineage past storage.lineage_retention_days (idempotent deletes in bounded batches), and audit events
+ *     past audit.retention_days (up to a checkpoint: audit/store.ts retainAudit);
+ *   - audit checkpoints, every audit.checkpoint_every events or audit.checkpoint_interval_seconds
+ *     (audit/checkpoint.ts; serialized by the audit lock, so any number of processes may run them).
+ * The timers never keep the process alive (unref); stop() ends them all, first thing on shutdown.
  */
 import type { Logger } from 'pino';
 import { collectExpiredPostgres } from '../../../adapters/src/postgres-adapter.ts';
 import type { Config } from '../config/schema.ts';
 import { collectLineage } from '../provider/lineage.ts';
+import { auditKey, startCheckpoints, type Checkpointing } from '../audit/checkpoint.ts';
+import { retainAudit } from '../audit/store.ts';
+import { sharedAuditWriter } from '../audit/writer.ts';
+import { resolveKek } from '../keys/kek.ts';
 import type { Storage } from '../storage/index.ts';
 
 export interface Background {
@@ -29,7 +36,26 @@ export function startBackground(
     }),
     every(config.storage.gc_interval_seconds, () => collectGarbage(config, log, storage)),
   ];
-  return { stop: () => timers.forEach((timer) => clearInterval(timer)) };
+  const checkpoints = startAuditCheckpoints(config, log, storage);
+  return {
+    stop: () => {
+      timers.forEach((timer) => clearInterval(timer));
+      void checkpoints.stop();
+    },
+  };
+}
+
+function startAuditCheckpoints(config: Config, log: Logger, storage: Storage): Checkpointing {
+  return startCheckpoints(
+    sharedAuditWriter(storage.db),
+    storage.db,
+    () => auditKey(storage.db, resolveKek(config)),
+    log,
+    {
+      every: config.audit.checkpoint_every,
+      intervalSeconds: config.audit.checkpoint_interval_seconds,
+    },
+  );
 }
 
 function every(seconds: number, run: () => void): NodeJS.Timeout {
@@ -39,11 +65,14 @@ function every(seconds: number, run: () => void): NodeJS.Timeout {
 }
 
 function collectGarbage(config: Config, log: Logger, storage: Storage): void {
+  const days = config.audit.retention_days;
   Promise.all([
     collectExpiredPostgres(storage.db),
     collectLineage(storage.db, config.storage.lineage_retention_days),
+    days > 0 ? retainAudit(storage.db, days) : 0,
   ]).then(
-    ([payloads, lineage]) => (payloads || lineage) && log.info({ deleted: payloads, lineage }, 'storage.gc'),
+    ([payloads, lineage, audit]) =>
+      (payloads || lineage || audit) && log.info({ deleted: payloads, lineage, audit }, 'storage.gc'),
     (err: Error) => log.warn({ err: { message: err.message } }, 'storage.gc_failed'),
   );
 }

@@ -1,9 +1,11 @@
 /**
- * Writes token_lineage rows with group commit: rows recorded while a write is in flight go out together in
- * the next INSERT, so concurrent exchanges share one round trip. Each caller's promise settles when its own
- * row is committed (an exchange answers only after its lineage is durable).
+ * Writes token_lineage rows through the audit trail's group-commit writer (audit/writer.ts): rows recorded
+ * while a write is in flight go out together in the next INSERT, so concurrent exchanges share one round
+ * trip, in the same transaction as the audit events of that batch. Each caller's promise settles when its
+ * own row is committed (an exchange answers only after its lineage is durable).
  */
 import type { Knex } from 'knex';
+import { sharedAuditWriter } from '../audit/writer.ts';
 
 export interface LineageRow {
   jti: string;
@@ -17,33 +19,9 @@ export interface LineageRow {
 }
 
 export function lineageWriter(db: Knex) {
-  let queue: { row: LineageRow; done: (err?: Error) => void }[] = [];
-  let writing = false;
-
-  async function flush(): Promise<void> {
-    writing = true;
-    while (queue.length > 0) {
-      const batch = queue.slice(0, 500);
-      queue = queue.slice(batch.length);
-      try {
-        await db('token_lineage').insert(batch.map((b) => b.row));
-        for (const b of batch) b.done();
-      } catch (err) {
-        const error = err instanceof Error ? err : new Error('lineage insert failed', { cause: err });
-        for (const b of batch) b.done(error);
-      }
-    }
-    writing = false;
-  }
-
+  const writer = sharedAuditWriter(db);
   return function record(row: LineageRow): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      queue.push({
-        row,
-        done: (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
-      });
-      if (!writing) void flush();
-    });
+    return writer.write({ lineage: [row] });
   };
 }
 

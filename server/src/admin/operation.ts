@@ -1,0 +1,28 @@
+/**
+ * The shape of one admin operation (admin/operations.ts lists them): its arguments, checked on the side that
+ * runs it, the run itself (a JSON result: it may cross the admin socket), the command's output, and its
+ * exit status when that depends on the result (`baton audit verify`).
+ */
+import type { z } from 'zod';
+import type { Knex } from 'knex';
+import type { AccountStore } from '../accounts/store.ts';
+import type { Config } from '../config/schema.ts';
+import type { KeyStore } from '../keys/keystore.ts';
+
+export interface AdminStores {
+  /** the configuration the server (or the command line) runs with: IdPs and role bindings */
+  config: Config;
+  db: Knex;
+  accounts: AccountStore;
+  keys: KeyStore;
+}
+
+export interface Operation<A, R> {
+  args: z.ZodType<A>;
+  run(stores: AdminStores, args: A): Promise<R>;
+  print(result: R): string;
+  /** the exit status (0 unless given) */
+  status?(result: R): number;
+}
+
+export const operation = <A, R>(op: Operation<A, R>) => op as unknown as Operation<unknown, unknown>;
