@@ -21,8 +21,7 @@ import { Policy } from './policy/policy.ts';
 import { accountAccess } from './provider/accounts.ts';
 import { clientRegistry } from './provider/client-registry/index.ts';
 import { attachEvents } from './provider/events.ts';
-import { lineageWriter } from './provider/lineage.ts';
-import type { AuditSink } from './provider/audit-trail.ts';
+import { sharedAuditWriter } from './audit/writer.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { hostPort } from './http/address.ts';
 import { loginThrottle } from './http/login-throttle.ts';
@@ -179,13 +178,8 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
   const clients = clientRegistry({ config, policy: () => policy, redis: storage.redis, log, kek });
   const grants = accountAccess({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
 
-  // the token lineage (the audit trail's writer joins it: issue #13)
-  const recordLineage = lineageWriter(storage.db);
-  const audit: AuditSink = {
-    write: async ({ lineage = [] }) => {
-      await Promise.all(lineage.map(recordLineage));
-    },
-  };
+  // the audit trail and the token lineage: one group-commit writer per store (audit/writer.ts)
+  const audit = sharedAuditWriter(storage.db);
   const build = async (keys: KeySet): Promise<Provider> => {
     const provider = createProvider(config, {
       adapterFor: (model) => storage.adapterFor(model),
@@ -205,6 +199,7 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
       metrics: metrics?.observe,
       isResource: (uri) => policy.resources.has(uri),
       touchClient: (id) => clients.touch(storage.adapterFor('Client'), id),
+      audit,
     });
     // static clients are validated lazily by oidc-provider; validate them now so a bad one stops the start
     for (const c of config.clients.static) {

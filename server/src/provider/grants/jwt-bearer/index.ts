@@ -25,6 +25,7 @@ import type { GrantDeps } from '../deps.ts';
 import { mintResourceToken } from '../mint.ts';
 import { recordFor } from '../../audit-trail.ts';
 import { requestIdOf } from '../../../audit/from-provider.ts';
+import type { AuditEvent } from '../../../audit/record.ts';
 import { replayKey, verifyIdJag, type VerifiedIdJag } from './assertion.ts';
 
 export const grantType = JWT_BEARER;
@@ -53,6 +54,38 @@ async function claimOnce(deps: GrantDeps, { idp, claims }: VerifiedIdJag): Promi
   if (!(await deps.replay.claim(key, { jti: key, iss: idp.issuer }, ttl)))
     throw refusal('id_jag_replayed', `ID-JAG ${key} was already redeemed`);
   return key;
+}
+
+/** The audit records of a redemption: the ID-JAG redeemed (its single-use record id), the token issued. */
+function redemption(
+  ctx: KoaContextWithOIDC,
+  r: {
+    account: string;
+    idp: { iss: string; sub: string };
+    resource: ResourceConfig;
+    scope: string[];
+    key: string;
+    jti: string;
+  },
+): AuditEvent[] {
+  const common = {
+    client: ctx.oidc.client!.clientId,
+    account: r.account,
+    idp: r.idp,
+    resource: r.resource.uri,
+    ...requestIdOf(ctx),
+  };
+  return [
+    { type: 'id_jag.redeemed', outcome: 'success', ...common, details: { record: r.key } },
+    {
+      type: 'token.issued',
+      outcome: 'success',
+      ...common,
+      grant_type: JWT_BEARER,
+      scope: r.scope.join(' '),
+      jti: r.jti,
+    },
+  ];
 }
 
 export async function handler(ctx: KoaContextWithOIDC, deps: GrantDeps): Promise<void> {
@@ -106,30 +139,7 @@ export async function handler(ctx: KoaContextWithOIDC, deps: GrantDeps): Promise
     // the audit records (the redemption, the token) are durable before the answer leaves
     (jti) =>
       recordFor(ctx, deps.audit, {
-        audit: [
-          {
-            type: 'id_jag.redeemed',
-            outcome: 'success',
-            client: client.clientId,
-            account: account.id,
-            idp: idpClaim,
-            resource: resource.uri,
-            details: { record: key },
-            ...requestIdOf(ctx),
-          },
-          {
-            type: 'token.issued',
-            outcome: 'success',
-            client: client.clientId,
-            grant_type: JWT_BEARER,
-            account: account.id,
-            idp: idpClaim,
-            resource: resource.uri,
-            scope: scope.join(' '),
-            jti,
-            ...requestIdOf(ctx),
-          },
-        ],
+        audit: redemption(ctx, { account: account.id, idp: idpClaim, resource, scope, key, jti }),
       }),
   );
   emitEvent(ctx, 'id_jag.redeemed', { issuer: idp.issuer, record: key, audience: resource.uri, jti: minted.jti });

@@ -21,6 +21,7 @@ import type { GrantDeps } from '../deps.ts';
 import { mintResourceToken } from '../mint.ts';
 import { recordFor } from '../../audit-trail.ts';
 import type { AuditEvent } from '../../../audit/record.ts';
+import type { LineageRow } from '../../lineage.ts';
 import { requestIdOf } from '../../../audit/from-provider.ts';
 import { chainDepth, nest, type Actor } from './chain.ts';
 import type { Subject } from './subject-token.ts';
@@ -63,6 +64,41 @@ export function tokenIssued(ctx: KoaContextWithOIDC, subject: Subject, actorId: 
     ...(subject.grantId ? { gid: subject.grantId } : {}),
     ...requestIdOf(ctx),
   };
+}
+
+interface Issued {
+  subject: Subject;
+  actorId: string;
+  resource: ResourceConfig;
+  act: Actor | undefined;
+  depth: number;
+  scope: readonly string[];
+  jti: string;
+  /** seconds since the epoch */
+  exp: number;
+}
+
+/** The new token's lineage row (its parent, its chain's root grant) and its audit record. */
+function records(ctx: KoaContextWithOIDC, t: Issued): { lineage: LineageRow[]; audit: AuditEvent[] } {
+  const lineage: LineageRow = {
+    jti: t.jti,
+    parent_jti: t.subject.jti,
+    grant_id: t.subject.grantId ?? null,
+    account_id: t.subject.accountId,
+    actor: t.actorId,
+    audience: t.resource.uri,
+    depth: t.depth,
+    expires_at: new Date(t.exp * 1000),
+  };
+  const audit: AuditEvent = {
+    ...tokenIssued(ctx, t.subject, t.actorId),
+    ...(t.act ? { act: t.act } : {}),
+    resource: t.resource.uri,
+    scope: t.scope.join(' '),
+    jti: t.jti,
+    details: { depth: t.depth },
+  };
+  return { lineage: [lineage], audit: [audit] };
 }
 
 export async function exchange(
@@ -110,30 +146,7 @@ export async function exchange(
     // the lineage row and the audit record are written alongside the signing, in one transaction (revoking
     // the parent reaches this token; the answer leaves only once both are durable)
     (jti) =>
-      recordFor(ctx, deps.audit, {
-        lineage: [
-          {
-            jti,
-            parent_jti: subject.jti,
-            grant_id: subject.grantId ?? null,
-            account_id: subject.accountId,
-            actor: actorId,
-            audience: resource.uri,
-            depth,
-            expires_at: new Date((now + ttl) * 1000),
-          },
-        ],
-        audit: [
-          {
-            ...tokenIssued(ctx, subject, actorId),
-            ...(act ? { act } : {}),
-            resource: resource.uri,
-            scope: scope.join(' '),
-            jti,
-            details: { depth },
-          },
-        ],
-      }),
+      recordFor(ctx, deps.audit, records(ctx, { subject, actorId, resource, act, depth, scope, jti, exp: now + ttl })),
   );
   emitEvent(ctx, 'token_exchange.issued', {
     actor: actorId,
