@@ -10,6 +10,7 @@ import * as createAccounts from './20261125000003_create_accounts.ts';
 import * as createConsents from './20261125000004_create_consents.ts';
 import * as createTokenLineage from './20261125000005_create_token_lineage.ts';
 import * as createAuditEvents from './20261201000001_create_audit_events.ts';
+import * as createAuditAppend from './20261201000002_create_audit_append.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000004_create_consents': createConsents,
   '20261125000005_create_token_lineage': createTokenLineage,
   '20261201000001_create_audit_events': createAuditEvents,
+  '20261201000002_create_audit_append': createAuditAppend,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -5,9 +5,10 @@
  * transaction holding one multi-row `INSERT … SELECT FROM unnest(…)` per table (COPY does not work on the
  * embedded store), so concurrent requests share a round trip instead of paying one each.
  *
- * Several processes on one PostgreSQL keep one gap-free chain: each batch takes `pg_advisory_xact_lock`
- * (AUDIT_LOCK), re-reads the chain head under it, chains its events after it and commits; the lock is held
- * once per batch, not per event. The in-memory head advances only after COMMIT, and a failed batch rejects
+ * Several processes on one PostgreSQL keep one gap-free chain: each batch is one call of `audit_append`,
+ * which takes `pg_advisory_xact_lock` (AUDIT_LOCK), checks the chain head the batch was chained after (this
+ * process's last one) and inserts; when another process appended since, it returns the new head and the
+ * batch is chained again after it. The lock is held once per batch, not per event, for one round trip. The in-memory head advances only after COMMIT, and a failed batch rejects
  * every caller in it (nothing of it was written).
  */
 import type { Knex } from 'knex';
@@ -48,67 +49,46 @@ export async function readHead(trx: Knex | Knex.Transaction): Promise<AuditHead>
   return row ? { seq: Number(row.seq), hash: row.hash } : { seq: 0, hash: GENESIS };
 }
 
-async function insertAudit(trx: Knex.Transaction, rows: ChainedRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  const col = <K extends keyof ChainedRow>(k: K) => rows.map((r) => r[k]);
-  await trx.raw(
-    `insert into audit_events (seq, at, type, outcome, account_id, client_id, resource, jti, parent_jti, grant_id, event, prev_hash, hash)
-     select seq, at, type, outcome, account_id, client_id, resource, jti, parent_jti, grant_id, event::jsonb, prev_hash, hash
-     from unnest(?::bigint[], ?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])
-       as x(seq, at, type, outcome, account_id, client_id, resource, jti, parent_jti, grant_id, event, prev_hash, hash)`,
-    [
-      col('seq'),
-      col('at'),
-      col('type'),
-      col('outcome'),
-      col('account_id'),
-      col('client_id'),
-      col('resource'),
-      col('jti'),
-      col('parent_jti'),
-      col('grant_id'),
-      rows.map((r) => JSON.stringify(r.event)),
-      col('prev_hash'),
-      col('hash'),
-    ] as unknown as Knex.RawBinding[],
-  );
+/** the columns of a batch, as the arrays `audit_append` takes (migrations/…_create_audit_append.ts) */
+function batchArrays(rows: readonly ChainedRow[], lineage: readonly LineageRow[]): unknown[] {
+  const a = <K extends keyof ChainedRow>(k: K) => rows.map((r) => r[k]);
+  const l = <K extends keyof LineageRow>(k: K) => lineage.map((r) => r[k]);
+  return [
+    ...[a('seq'), a('at'), a('type'), a('outcome'), a('account_id'), a('client_id'), a('resource'), a('jti')],
+    ...[a('parent_jti'), a('grant_id'), rows.map((r) => JSON.stringify(r.event)), a('prev_hash'), a('hash')],
+    ...[l('jti'), l('parent_jti'), l('grant_id'), l('account_id'), l('actor'), l('audience'), l('depth')],
+    lineage.map((r) => r.expires_at.toISOString()),
+  ];
 }
 
-async function insertLineage(trx: Knex.Transaction, rows: readonly LineageRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  const col = <K extends keyof LineageRow>(k: K) => rows.map((r) => r[k]);
-  await trx.raw(
-    `insert into token_lineage (jti, parent_jti, grant_id, account_id, actor, audience, depth, expires_at)
-     select * from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[])`,
-    [
-      col('jti'),
-      col('parent_jti'),
-      col('grant_id'),
-      col('account_id'),
-      col('actor'),
-      col('audience'),
-      col('depth'),
-      rows.map((r) => r.expires_at.toISOString()),
-    ] as unknown as Knex.RawBinding[],
-  );
-}
+const APPEND = `select appended, head_seq, head_hash from audit_append(?, ?,
+  ?::bigint[], ?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
+  ?::text[], ?::text[], ?::text[], ?::text[],
+  ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[])`;
 
-/** One batch: one transaction, the lock, the head, both inserts. Resolves to the new head. */
-async function commitBatch(db: Knex, batch: Pending[]): Promise<AuditHead | undefined> {
+/**
+ * One batch in one round trip: `audit_append` takes the lock, checks the head the events were chained after,
+ * and inserts the events and the lineage rows in the statement's own transaction. When another process
+ * appended since (the head moved), the events are chained again after the head it returns. Resolves to the
+ * new head (undefined for a batch of lineage rows only).
+ */
+async function commitBatch(db: Knex, batch: Pending[], known: AuditHead): Promise<AuditHead | undefined> {
   const events = batch.flatMap((p) => p.audit);
   const lineage = batch.flatMap((p) => p.lineage);
-  return db.transaction(async (trx) => {
-    if (events.length === 0) {
-      await insertLineage(trx, lineage);
-      return undefined;
+  let head = known;
+  for (;;) {
+    const rows = chainEvents(head, events);
+    const bindings = [head.seq, head.hash, ...batchArrays(rows, lineage)] as Knex.RawBinding[];
+    type Answer = { appended: boolean; head_seq: string | number | null; head_hash: string | null };
+    const result: { rows: Answer[] } = await db.raw(APPEND, bindings);
+    const answer = result.rows[0]!;
+    if (answer.appended) {
+      const last = rows.at(-1);
+      return last ? { seq: last.seq, hash: last.hash } : undefined;
     }
-    await trx.raw('select pg_advisory_xact_lock(?)', [AUDIT_LOCK]);
-    const rows = chainEvents(await readHead(trx), events);
-    await insertAudit(trx, rows);
-    await insertLineage(trx, lineage);
-    const last = rows[rows.length - 1]!;
-    return { seq: last.seq, hash: last.hash };
-  });
+    head =
+      answer.head_seq === null ? { seq: 0, hash: GENESIS } : { seq: Number(answer.head_seq), hash: answer.head_hash! };
+  }
 }
 
 /** Takes whole callers from the queue up to MAX_BATCH rows (at least one caller). */
@@ -135,7 +115,7 @@ export function auditWriter(db: Knex): AuditWriter {
     while (queue.length > 0) {
       const batch = takeBatch(queue);
       try {
-        const committed = await commitBatch(db, batch);
+        const committed = await commitBatch(db, batch, head);
         if (committed) head = committed;
         for (const p of batch) p.done();
         if (committed) {
