@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { importAccounts, ProvisionError, provisionOne, type ProvisionRecord } from '../accounts/provision.ts';
-import { AUDIT_OPERATIONS } from '../audit/operations.ts';
+import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { AdminError } from './errors.ts';
 import { operation, type AdminStores, type Operation } from './operation.ts';
 import { accountLabel, resolveAccount } from './resolve-account.ts';

@@ -3,7 +3,12 @@
  * append-only, hash-chained `audit_events` table. Ids, hashes and reasons only: never a token, code, secret,
  * password or whole assertion (tokens are named by their `jti`).
  */
-import type { Actor } from '../provider/grants/token-exchange/chain.ts';
+
+/** RFC 8693 §4.1: an actor chain, as a token carries it (`act`) */
+export interface AuditActor {
+  sub: string;
+  act?: AuditActor;
+}
 
 /** what happened (docs/events.md "Audit") */
 export type AuditType =
@@ -39,7 +44,7 @@ export interface AuditEvent {
   /** the client that asked (the OAuth client id) */
   client?: string;
   /** RFC 8693 §4.1: the actor chain of the token concerned */
-  act?: Actor;
+  act?: AuditActor;
   /** the resource (audience) concerned */
   resource?: string;
   scope?: string;
@@ -67,4 +72,16 @@ export interface AuditRecord extends Required<Pick<AuditEvent, 'type' | 'outcome
   event: AuditEvent;
   prev_hash: string;
   hash: string;
+}
+
+/** A token_lineage row (adapters/STORAGE.md): written by the audit writer, in one batch with the events. */
+export interface LineageRow {
+  jti: string;
+  parent_jti: string;
+  grant_id: string | null;
+  account_id: string;
+  actor: string;
+  audience: string;
+  depth: number;
+  expires_at: Date;
 }

@@ -12,7 +12,7 @@
  * every caller in it (nothing of it was written).
  */
 import type { Knex } from 'knex';
-import type { LineageRow } from '../provider/lineage.ts';
+import type { LineageRow } from './record.ts';
 import { chainEvents, GENESIS, type ChainedRow } from './chain.ts';
 import type { AuditEvent } from './record.ts';
 

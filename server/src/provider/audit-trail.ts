@@ -7,7 +7,7 @@
  */
 import type Koa from 'koa';
 import type { AuditEvent } from '../audit/record.ts';
-import type { LineageRow } from './lineage.ts';
+import type { LineageRow } from '../audit/record.ts';
 
 export interface AuditSink {
   /** resolves once the whole batch is durable, in one transaction; rejects when nothing was written */

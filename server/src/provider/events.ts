@@ -23,7 +23,7 @@ import { reasonOf } from './refusals.ts';
 import { emitEvent, onEvent } from './baton-events.ts';
 import { recordFor, type AuditSink } from './audit-trail.ts';
 import { isMintingGrant } from './grants/mint.ts';
-import { issuedEvent, refusedEvent } from '../audit/from-provider.ts';
+import { issuedEvent, refusedEvent } from './audit-events.ts';
 
 /** what the metrics count (http/metrics.ts implements it) */
 export interface MetricsObserver {

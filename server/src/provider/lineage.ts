@@ -6,17 +6,7 @@
  */
 import type { Knex } from 'knex';
 import { sharedAuditWriter } from '../audit/writer.ts';
-
-export interface LineageRow {
-  jti: string;
-  parent_jti: string;
-  grant_id: string | null;
-  account_id: string;
-  actor: string;
-  audience: string;
-  depth: number;
-  expires_at: Date;
-}
+import type { LineageRow } from '../audit/record.ts';
 
 export function lineageWriter(db: Knex) {
   const writer = sharedAuditWriter(db);

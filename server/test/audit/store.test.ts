@@ -19,7 +19,8 @@ import {
 } from '../../src/audit/checkpoint.ts';
 import { readChain, retainAudit } from '../../src/audit/store.ts';
 import { verifyChain } from '../../src/audit/verify.ts';
-import { lineageWriter, type LineageRow } from '../../src/provider/lineage.ts';
+import { lineageWriter } from '../../src/provider/lineage.ts';
+import type { LineageRow } from '../../src/audit/record.ts';
 import type { AuditEvent } from '../../src/audit/record.ts';
 import { BACKENDS, KEK, makeConfig, memoryLogger } from '../helpers.ts';
 

@@ -24,7 +24,7 @@ import { refusal } from '../../refusals.ts';
 import type { GrantDeps } from '../deps.ts';
 import { mintResourceToken } from '../mint.ts';
 import { recordFor } from '../../audit-trail.ts';
-import { requestIdOf } from '../../../audit/from-provider.ts';
+import { requestIdOf } from '../../audit-events.ts';
 import type { AuditEvent } from '../../../audit/record.ts';
 import { replayKey, verifyIdJag, type VerifiedIdJag } from './assertion.ts';
 

@@ -21,8 +21,8 @@ import type { GrantDeps } from '../deps.ts';
 import { mintResourceToken } from '../mint.ts';
 import { recordFor } from '../../audit-trail.ts';
 import type { AuditEvent } from '../../../audit/record.ts';
-import type { LineageRow } from '../../lineage.ts';
-import { requestIdOf } from '../../../audit/from-provider.ts';
+import type { LineageRow } from '../../../audit/record.ts';
+import { requestIdOf } from '../../audit-events.ts';
 import { chainDepth, nest, type Actor } from './chain.ts';
 import type { Subject } from './subject-token.ts';
 

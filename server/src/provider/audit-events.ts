@@ -4,8 +4,8 @@
  * code and baton's typed reason). Ids only: the token itself is never read here.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import type { Actor } from '../provider/grants/token-exchange/chain.ts';
-import type { AuditEvent } from './record.ts';
+import type { Actor } from './grants/token-exchange/chain.ts';
+import type { AuditEvent } from '../audit/record.ts';
 
 interface IssuedToken {
   jti?: string;

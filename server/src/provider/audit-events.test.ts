@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { issuedEvent, refusedEvent } from './from-provider.ts';
+import { issuedEvent, refusedEvent } from './audit-events.ts';
 
 const ctx = (entities: Record<string, unknown>, grantType = 'authorization_code') =>
   ({

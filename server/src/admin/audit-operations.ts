@@ -5,14 +5,14 @@
  */
 import type { JWK } from 'jose';
 import { z } from 'zod';
-import { AdminError } from '../admin/errors.ts';
-import { operation, type Operation } from '../admin/operation.ts';
-import { resolveAccount } from '../admin/resolve-account.ts';
+import { AdminError } from './errors.ts';
+import { operation, type Operation } from './operation.ts';
+import { resolveAccount } from './resolve-account.ts';
 import { resolveKek } from '../keys/kek.ts';
-import type { ChainedRow } from './chain.ts';
-import { auditKey, listCheckpoints, type Checkpoint } from './checkpoint.ts';
-import { readChain, searchEvents, traceToken, type Trace } from './store.ts';
-import { verifyChain, type VerifyReport } from './verify.ts';
+import type { ChainedRow } from '../audit/chain.ts';
+import { auditKey, listCheckpoints, type Checkpoint } from '../audit/checkpoint.ts';
+import { readChain, searchEvents, traceToken, type Trace } from '../audit/store.ts';
+import { verifyChain, type VerifyReport } from '../audit/verify.ts';
 
 const text = z.string().min(1).max(1024);
 const instant = z
