@@ -3,7 +3,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { awaitAudit, recordFor, type AuditSink } from './audit-trail.ts';
 
-function app(sink: AuditSink, logged: unknown[]) {
+function app(sink: AuditSink, logged: unknown[], guards = true) {
   const koa = new Koa();
   koa.use(async (ctx, next) => {
     (ctx.state as Record<string, unknown>).log = { error: (obj: unknown, msg: string) => logged.push([msg, obj]) };
@@ -11,7 +11,7 @@ function app(sink: AuditSink, logged: unknown[]) {
   });
   koa.use(awaitAudit());
   koa.use((ctx) => {
-    void recordFor(ctx, sink, { audit: [{ type: 'token.issued', outcome: 'success', jti: 'j1' }] });
+    void recordFor(ctx, sink, { audit: [{ type: 'token.issued', outcome: 'success', jti: 'j1' }] }, { guards });
     ctx.body = { access_token: 'the-token', token_type: 'Bearer' };
   });
   return koa.callback();
@@ -49,6 +49,14 @@ describe('awaitAudit: no token without its audit record', () => {
       error_description: 'the audit trail is unavailable; try again later',
     });
     expect(JSON.stringify(res.body)).not.toContain('the-token');
+    expect(logged).toEqual([['audit.write_failed', { reason: 'connection refused' }]]);
+  });
+
+  it('a failed write of a record that guards nothing (a refusal) leaves the answer as it is, and is logged', async () => {
+    const logged: unknown[] = [];
+    const sink: AuditSink = { write: () => Promise.reject(new Error('connection refused')) };
+    const res = await request(app(sink, logged, false)).post('/token');
+    expect(res.status).toBe(200);
     expect(logged).toEqual([['audit.write_failed', { reason: 'connection refused' }]]);
   });
 });

@@ -14,16 +14,31 @@ export interface AuditSink {
   write(batch: { audit?: readonly AuditEvent[]; lineage?: readonly LineageRow[] }): Promise<void>;
 }
 
-/** the writes each request started, awaited before it is answered */
-const pending = new WeakMap<object, Promise<void>[]>();
+interface Pending {
+  write: Promise<void>;
+  /** the answer carries what this records (a token): without the record it must not leave */
+  guards: boolean;
+}
 
-/** Writes `batch` for the request `ctx`: the answer waits for it (awaitAudit). */
-export function recordFor(ctx: object, sink: AuditSink, batch: Parameters<AuditSink['write']>[0]): Promise<void> {
+/** the writes each request started, awaited before it is answered */
+const pending = new WeakMap<object, Pending[]>();
+
+/**
+ * Writes `batch` for the request `ctx`: the answer waits for it (awaitAudit). A record that guards the answer
+ * (a token issued) turns a failed write into 503; one that does not (a refusal, which hands out nothing)
+ * keeps the precise refusal on the wire and the failure in the log.
+ */
+export function recordFor(
+  ctx: object,
+  sink: AuditSink,
+  batch: Parameters<AuditSink['write']>[0],
+  { guards = true }: { guards?: boolean } = {},
+): Promise<void> {
   const write = sink.write(batch);
   write.catch(() => {}); // awaited (and reported) by awaitAudit
   const list = pending.get(ctx);
-  if (list) list.push(write);
-  else pending.set(ctx, [write]);
+  if (list) list.push({ write, guards });
+  else pending.set(ctx, [{ write, guards }]);
   return write;
 }
 
@@ -35,10 +50,14 @@ export function awaitAudit() {
     const writes = pending.get(ctx);
     if (!writes) return;
     pending.delete(ctx);
-    const failed = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
-    if (!failed) return;
+    const results = await Promise.allSettled(writes.map((w) => w.write));
+    const failed = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ reason: (r.reason as Error | undefined)?.message, guards: writes[i]!.guards }] : [],
+    );
+    if (failed.length === 0) return;
     const log = (ctx.state as { log?: Log }).log;
-    log?.error({ reason: (failed.reason as Error)?.message }, 'audit.write_failed');
+    log?.error({ reason: failed[0]!.reason }, 'audit.write_failed');
+    if (!failed.some((f) => f.guards)) return;
     ctx.status = 503;
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { error: 'server_error', error_description: 'the audit trail is unavailable; try again later' };

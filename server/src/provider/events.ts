@@ -100,7 +100,8 @@ function attachAudit(on: (event: string, fn: Listener) => void, sink: AuditSink)
     void recordFor(ctx, sink, { audit: [issuedEvent(ctx)] });
   });
   on('grant.error', (ctx, err) => {
-    void recordFor(ctx, sink, { audit: [refusedEvent(ctx, err, reasonOf(err))] });
+    // a refusal hands out nothing: a failed write is logged, the refusal stays precise
+    void recordFor(ctx, sink, { audit: [refusedEvent(ctx, err, reasonOf(err))] }, { guards: false });
   });
 }
 
