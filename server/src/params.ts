@@ -18,3 +18,8 @@ export function stringList(value: unknown): string[] {
 export function requestedScope(scope: unknown): string[] | undefined {
   return typeof scope === 'string' && scope ? splitScope(scope) : undefined;
 }
+
+/** A parameter or claim that must be one non-empty string; anything else (absent, empty, repeated) → undefined. */
+export function oneString(value: unknown): string | undefined {
+  return typeof value === 'string' && value ? value : undefined;
+}

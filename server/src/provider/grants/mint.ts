@@ -72,6 +72,6 @@ export const isMintingGrant = (gty: unknown): boolean => typeof gty === 'string'
 
 /** For the `extraTokenClaims` hook: the claims a minting grant decided for this token, if it is one of theirs. */
 export function mintedClaims(token: { gty?: unknown; extra?: unknown }): Record<string, unknown> | undefined {
-  if (typeof token.gty !== 'string' || !MINTING_GRANTS.has(token.gty)) return undefined;
+  if (!isMintingGrant(token.gty)) return undefined;
   return token.extra && typeof token.extra === 'object' ? (token.extra as Record<string, unknown>) : {};
 }

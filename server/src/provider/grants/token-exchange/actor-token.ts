@@ -9,8 +9,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE } from '../../../consts.ts';
 import { refusal } from '../../refusals.ts';
 import type { GrantDeps } from '../deps.ts';
-
-const one = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
+import { oneString } from '../../../params.ts';
 
 /** a workload token is short-lived: older than this, it is refused */
 const WORKLOAD_TOKEN_MAX_AGE = '5m';
@@ -23,7 +22,7 @@ export async function verifyActorToken(
 ): Promise<string | undefined> {
   const { actor_token: token, actor_token_type: type } = ctx.oidc.params as Record<string, unknown>;
   if (token === undefined && type === undefined) return undefined;
-  if (!one(token) || !one(type))
+  if (!oneString(token) || !oneString(type))
     throw refusal('actor_token_incomplete', 'actor_token_type without actor_token or the reverse');
   if (type !== ACCESS_TOKEN_TYPE && type !== JWT_TOKEN_TYPE)
     throw refusal('actor_token_type_unsupported', `actor_token_type ${String(type)}`);

@@ -20,6 +20,7 @@ import { verifyActorToken } from './actor-token.ts';
 import { exchange } from './exchange.ts';
 import { issueIdJag } from './identity-chaining.ts';
 import { checkSubjectAccount, verifySubjectToken } from './subject-token.ts';
+import { oneString } from '../../../params.ts';
 
 export const grantType = TOKEN_EXCHANGE;
 export const parameters = [
@@ -36,15 +37,14 @@ export const parameters = [
 export const allowedDuplicates = ['resource', 'audience'] as const;
 
 const REQUESTED_TYPES: ReadonlySet<string> = new Set([ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, ID_JAG_TOKEN_TYPE]);
-const one = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
 
 export async function handler(ctx: KoaContextWithOIDC, deps: GrantDeps): Promise<void> {
   const params = ctx.oidc.params as Record<string, unknown>;
   const actorId = ctx.oidc.client!.clientId;
-  const subjectToken = one(params.subject_token);
-  const subjectType = one(params.subject_token_type);
+  const subjectToken = oneString(params.subject_token);
+  const subjectType = oneString(params.subject_token_type);
   if (!subjectToken || !subjectType) throw refusal('subject_token_missing');
-  const requestedType = one(params.requested_token_type);
+  const requestedType = oneString(params.requested_token_type);
   if (requestedType && !REQUESTED_TYPES.has(requestedType))
     throw refusal('requested_token_type_unsupported', `requested_token_type ${requestedType}`);
 

@@ -14,6 +14,7 @@ import { ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_TOKEN_TYPE } from '../../../const
 import { refusal } from '../../refusals.ts';
 import type { GrantDeps } from '../deps.ts';
 import { cleanChain, type Actor } from './chain.ts';
+import { oneString } from '../../../params.ts';
 
 export interface Subject {
   accountId: string;
@@ -29,8 +30,6 @@ export interface Subject {
   /** true when the user's account was already found enabled */
   accountChecked: boolean;
 }
-
-const one = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
 
 export async function verifySubjectToken(
   ctx: KoaContextWithOIDC,
@@ -66,12 +65,12 @@ async function ownAccessToken(
   if (inactive) throw refusal('subject_token_revoked', inactive);
   return {
     accountId: String(payload.sub),
-    scope: one(payload.scope)?.split(' ') ?? [],
+    scope: oneString(payload.scope)?.split(' ') ?? [],
     audience: aud,
     exp: payload.exp!,
     chain: cleanChain(payload.act) ?? { sub: String(payload.client_id) },
     mayAct: cleanChain(payload.may_act),
-    grantId: one(payload.gid),
+    grantId: oneString(payload.gid),
     jti: String(payload.jti),
     claims: { idp: payload.idp, roles: payload.roles, auth_time: payload.auth_time },
     accountChecked: true,
