@@ -28,7 +28,12 @@ export type AuditType =
   | 'keys.changed'
   | 'policy.reloaded'
   | 'admin.operation'
-  | 'tool.called';
+  /** an MCP server protected by the kit reported a tool call (or another MCP method) it allowed or denied */
+  | 'tool.called'
+  /** a downstream service using the kit's verifier reported a request it allowed or denied */
+  | 'api.called'
+  /** a reporter (the kit) had to drop events (its buffer was full): how many, never silently */
+  | 'audit.dropped';
 
 export type AuditOutcome = 'success' | 'refused' | 'failure';
 
