@@ -57,9 +57,11 @@ const USAGE = `usage: baton <command> [--config FILE]
                                 development mode: print an ID-JAG of the development XAA issuer
   consents revoke ACCOUNT [--client ID]
                                 forget remembered consents (the user is asked again)
-  audit search [--account A] [--client ID] [--resource URL] [--type T] [--outcome O] [--jti J]
-               [--since TIME] [--until TIME] [--after SEQ] [--limit N] [--json]
-                                the audit trail (A: baton's id or the IdP subject; TIME: ISO 8601)
+  audit search [--account A] [--client ID] [--agent ID] [--resource URL] [--tool NAME] [--type T]
+               [--outcome O] [--jti J] [--since TIME] [--until TIME] [--after SEQ] [--limit N] [--json]
+                                the audit trail (A: baton's id or the IdP subject; --agent: the client
+                                or any actor of the chain; --tool: a tool an MCP server reported; TIME:
+                                ISO 8601)
   audit trace JTI [--json]      the token tree JTI belongs to, and every event naming one of its tokens
   audit export [--since TIME] [--after SEQ] [--limit N]
                                 JSON lines, oldest first (up to 100,000: continue with --after SEQ)
@@ -99,6 +101,8 @@ async function main(argv: string[]): Promise<number> {
       scope: { type: 'string' },
       // audit
       account: { type: 'string' },
+      agent: { type: 'string' },
+      tool: { type: 'string' },
       type: { type: 'string' },
       outcome: { type: 'string' },
       jti: { type: 'string' },
@@ -366,7 +370,7 @@ function auditRequest(
   switch (what) {
     case 'audit search':
       return request('audit.search', {
-        ...pick('account', 'client', 'resource', 'type', 'outcome', 'jti', 'since', 'until', 'json'),
+        ...pick('account', 'client', 'agent', 'resource', 'tool', 'type', 'outcome', 'jti', 'since', 'until', 'json'),
         ...numbers('after', 'limit'),
       });
     case 'audit trace':

@@ -122,6 +122,8 @@ const search = operation({
     type: text.optional(),
     outcome: z.enum(['success', 'refused', 'failure']).optional(),
     jti: text.optional(),
+    tool: text.optional(),
+    agent: text.optional(),
     since: instant.optional(),
     until: instant.optional(),
     after: z.number().int().min(0).optional(),

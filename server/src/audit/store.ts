@@ -43,6 +43,10 @@ export interface SearchQuery {
   type?: string | undefined;
   outcome?: string | undefined;
   jti?: string | undefined;
+  /** a tool (or other MCP method target) an MCP server reported: `details.name` of `tool.called` events */
+  tool?: string | undefined;
+  /** an agent: the client that asked, or any actor of the chain (RFC 8693 §4.1 `act`, at any depth) */
+  agent?: string | undefined;
   /** ISO 8601 bounds: since inclusive, until exclusive */
   since?: string | undefined;
   until?: string | undefined;
@@ -50,6 +54,9 @@ export interface SearchQuery {
   after?: number | undefined;
   limit: number;
 }
+
+/** every `sub` of the actor chain: `act`, `act.act`, … (RFC 8693 §4.1) */
+const ACTOR_PATH = '$.act.** ? (@.sub == $a)';
 
 export async function searchEvents(db: Knex, q: SearchQuery): Promise<ChainedRow[]> {
   const query = db('audit_events').orderBy('seq').limit(q.limit);
@@ -66,6 +73,17 @@ export async function searchEvents(db: Knex, q: SearchQuery): Promise<ChainedRow
     ['jti', q.jti],
   ] as const) {
     if (value !== undefined) query.where(column, value);
+  }
+  if (q.tool !== undefined) query.whereRaw(`event->'details'->>'name' = ?`, [q.tool]);
+  if (q.agent !== undefined) {
+    const agent = q.agent;
+    // the path goes in as a binding: a jsonpath's `?` filter would otherwise read as a knex placeholder
+    query.where(
+      (w) =>
+        void w
+          .where('client_id', agent)
+          .orWhereRaw(`jsonb_path_exists(event, ?::jsonpath, jsonb_build_object('a', ?::text))`, [ACTOR_PATH, agent]),
+    );
   }
   if (q.since) query.where('at', '>=', q.since);
   if (q.until) query.where('at', '<', q.until);

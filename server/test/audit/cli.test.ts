@@ -45,6 +45,7 @@ const SCENARIO: AuditEvent[] = [
     outcome: 'success',
     account: 'u_alice',
     client: 'logs-mcp',
+    act: { sub: 'logs-mcp', act: { sub: 'ide-agent' } },
     resource: COST,
     jti: 't2',
     parent_jti: 't1',
@@ -56,9 +57,10 @@ const SCENARIO: AuditEvent[] = [
     outcome: 'success',
     account: 'u_alice',
     client: 'logs-mcp',
+    act: { sub: 'logs-mcp', act: { sub: 'ide-agent' } },
     resource: COST,
     jti: 't2',
-    details: { tool: 'cost.read' },
+    details: { method: 'tools/call', name: 'cost.read' },
     at: at + 3000,
   },
   {
@@ -130,7 +132,13 @@ describe('baton audit on PostgreSQL', () => {
     expect(await seqs('--since', '2026-11-30T10:00:02Z', '--until', '2026-11-30T10:00:04Z')).toEqual([3, 4]);
     expect(await seqs('--after', '4', '--limit', '1')).toEqual([5]);
     const [row] = json((await cli(file, 'search', '--json', '--type', 'tool.called')).stdout);
-    expect(row).toMatchObject({ seq: 4, jti: 't2', event: { details: { tool: 'cost.read' } } });
+    expect(row).toMatchObject({ seq: 4, jti: 't2', event: { details: { name: 'cost.read' } } });
+    // --tool: what an MCP server reported; --agent: the client, or an actor anywhere in the chain (act.act)
+    expect(await seqs('--tool', 'cost.read')).toEqual([4]);
+    expect(await seqs('--tool', 'logs.read')).toEqual([]);
+    expect(await seqs('--agent', 'ide-agent')).toEqual([2, 3, 4, 6]);
+    expect(await seqs('--agent', 'logs-mcp', '--type', 'token.refused')).toEqual([5]);
+    expect(await seqs('--agent', "x' or '1'='1")).toEqual([]);
     expect(await cli(file, 'search', '--outcome', 'maybe')).toMatchObject({
       code: 1,
       stderr: expect.stringContaining('audit.search'),
@@ -247,6 +255,9 @@ describe('baton audit on the embedded store, through the running server', () => 
     // an account as the operator names it (here by email), as for `baton accounts`
     const byEmail = json((await cli(file, 'search', '--account', 'carol@example.com', '--json')).stdout);
     expect(byEmail.map((r) => [r.seq, r.type])).toEqual([[7, 'account.disabled']]);
+    // the jsonpath filters work on the embedded store too
+    const byAgent = json((await cli(file, 'search', '--agent', 'ide-agent', '--tool', 'cost.read', '--json')).stdout);
+    expect(byAgent.map((r) => r.seq)).toEqual([4]);
     expect(await cli(file, 'verify')).toMatchObject({
       code: 0,
       stdout: expect.stringMatching(/^ok: 7 events \(seq 1–7\)/),
