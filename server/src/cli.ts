@@ -65,11 +65,13 @@ const USAGE = `usage: baton <command> [--config FILE]
   audit trace JTI [--json]      the token tree JTI belongs to, and every event naming one of its tokens
   audit export [--since TIME] [--after SEQ] [--limit N]
                                 JSON lines, oldest first (up to 100,000: continue with --after SEQ)
-  audit verify [--checkpoints FILE] [--key FILE]
+  audit verify [--checkpoints FILE] [--key FILE]   (--key: a JWK or a JWKS)
                                 check the hash chain and the signed checkpoints, against exported ones
                                 (FILE: JSON lines, e.g. the audit.checkpoint log lines); exit 1 when not intact
   audit checkpoints             the signed checkpoints, as JSON lines (to keep off the database)
-  audit key                     the audit key's public JWK (verifies the checkpoints)
+  audit key [--all]             the audit key's public JWK (verifies the checkpoints); --all: a JWKS
+                                of it and every retired one (pin it: verify --key FILE)
+  audit rotate-key              the current key seals the head and retires; a new key signs from now on
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
    accounts, consents, keys list and audit also work while the server runs on the embedded store.)`;
 
@@ -111,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
       after: { type: 'string' },
       limit: { type: 'string' },
       json: { type: 'boolean' },
+      all: { type: 'boolean' },
       checkpoints: { type: 'string' },
       key: { type: 'string' },
     },
@@ -156,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
     case 'consents':
       throw new UsageError('consents revoke ACCOUNT [--client ID]');
     case 'audit':
-      throw new UsageError('audit search|trace JTI|export|verify|checkpoints|key');
+      throw new UsageError('audit search|trace JTI|export|verify|checkpoints|key|rotate-key');
     default:
       throw new UsageError(`unknown command ${command}`);
   }
@@ -383,7 +386,9 @@ function auditRequest(
     case 'audit checkpoints':
       return request('audit.checkpoints', {});
     case 'audit key':
-      return request('audit.key', {});
+      return request('audit.key', { ...pick('all') });
+    case 'audit rotate-key':
+      return request('audit.rotate_key', {});
     default:
       return undefined;
   }

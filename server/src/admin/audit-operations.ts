@@ -4,13 +4,16 @@
  * Results are JSON; `print` writes a text table, or JSON lines (`--json`, export, checkpoints).
  */
 import type { JWK } from 'jose';
+import pino from 'pino';
 import { z } from 'zod';
 import { AdminError } from './errors.ts';
 import { operation, type Operation } from './operation.ts';
 import { resolveAccount } from './resolve-account.ts';
 import { resolveKek } from '../keys/kek.ts';
 import type { ChainedRow } from '../audit/chain.ts';
-import { auditKey, listCheckpoints, type Checkpoint } from '../audit/checkpoint.ts';
+import { auditKey, listCheckpoints, retiredAuditKeys, rotateAuditKey, type Checkpoint } from '../audit/checkpoint.ts';
+import { sharedAuditWriter } from '../audit/writer.ts';
+import { createLogger } from '../logger.ts';
 import { readChain, searchEvents, traceToken, type Trace } from '../audit/store.ts';
 import { verifyChain, type VerifyReport } from '../audit/verify.ts';
 
@@ -107,6 +110,23 @@ export function parseCheckpoints(content: string): Checkpoint[] {
   return out;
 }
 
+/** `--key FILE`: a JWK, or a JWKS (`baton audit key --all`), of audit public keys to trust */
+function pinnedKeys(text: string): JWK[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new AdminError('invalid_request', '--key: the file is not a JWK or a JWKS (JSON)');
+  }
+  const keys = (value as { keys?: unknown }).keys ?? [value];
+  if (
+    !Array.isArray(keys) ||
+    !keys.every((k) => typeof k === 'object' && k !== null && typeof (k as JWK).kid === 'string')
+  )
+    throw new AdminError('invalid_request', '--key: the file is not a JWK or a JWKS of keys with a kid');
+  return keys as JWK[];
+}
+
 function printVerify(r: VerifyReport): string {
   const range = r.first === null ? 'no events' : `${r.events} events (seq ${r.first}–${r.last})`;
   const cps = `${r.checkpoints.database} checkpoints in the database, ${r.checkpoints.exported} exported`;
@@ -168,19 +188,22 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
   [
     'audit.verify',
     operation({
-      // the exported checkpoints' text, and an audit public key (JWK), read by the command line
-      args: z.strictObject({ checkpoints: z.string().max(900_000).optional(), key: z.string().max(10_000).optional() }),
+      // the exported checkpoints' text, and audit public keys (a JWK or a JWKS), read by the command line
+      args: z.strictObject({
+        checkpoints: z.string().max(900_000).optional(),
+        key: z.string().max(100_000).optional(),
+      }),
       async run({ config, db }, { checkpoints, key }) {
-        const keys: JWK[] = [(await auditKey(db, resolveKek(config))).publicJwk];
-        if (key) {
-          try {
-            keys.unshift(JSON.parse(key) as JWK);
-          } catch {
-            throw new AdminError('invalid_request', '--key: the file is not a JWK (JSON)');
-          }
-        }
+        const kek = resolveKek(config);
+        const retired = await retiredAuditKeys(db, kek);
+        const keys: JWK[] = [
+          ...(key ? pinnedKeys(key) : []),
+          (await auditKey(db, kek)).publicJwk,
+          ...retired.map((r) => r.jwk),
+        ];
+        const retiredAfter = new Map(retired.map((r) => [r.jwk.kid!, r.retired_after_seq]));
         const exported = checkpoints ? parseCheckpoints(checkpoints) : [];
-        return verifyChain({ rows: readChain(db), database: await listCheckpoints(db), exported, keys });
+        return verifyChain({ rows: readChain(db), database: await listCheckpoints(db), exported, keys, retiredAfter });
       },
       print: printVerify,
       status: (r) => (r.ok ? 0 : 1),
@@ -197,9 +220,31 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
   [
     'audit.key',
     operation({
-      args: z.strictObject({}),
-      run: async ({ config, db }) => (await auditKey(db, resolveKek(config))).publicJwk,
+      args: z.strictObject({ all: z.boolean().default(false) }),
+      async run({ config, db }, { all }) {
+        const kek = resolveKek(config);
+        const active = (await auditKey(db, kek)).publicJwk;
+        return all ? { keys: [active, ...(await retiredAuditKeys(db, kek)).map((r) => r.jwk)] } : active;
+      },
       print: (jwk) => `${JSON.stringify(jwk)}\n`,
+    }),
+  ],
+  [
+    'audit.rotate_key',
+    operation({
+      args: z.strictObject({}),
+      async run({ config, db }) {
+        // the log lines (the old key's last checkpoint, audit.key_rotated) on stderr: stdout is the answer
+        const log = createLogger(config.logging.level, pino.destination({ fd: 2, sync: true }));
+        const rotated = await rotateAuditKey(db, resolveKek(config), log);
+        // the rotation is in the trail itself, sealed by the new key's first checkpoint
+        await sharedAuditWriter(db).write({
+          audit: [{ type: 'keys.changed', outcome: 'success', details: { action: 'audit_key_rotated', ...rotated } }],
+        });
+        return rotated;
+      },
+      print: (r) =>
+        `audit key ${r.previous_kid} retired after sealing seq ${r.sealed_seq}; checkpoints are now signed by ${r.kid} (pin both: baton audit key --all)\n`,
     }),
   ],
 ];

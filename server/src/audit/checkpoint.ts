@@ -10,6 +10,12 @@
  *
  * The private key is stored like the signing keys: a JWE under the KEK (`server_secrets`, keys/kek.ts), so
  * a database superuser can neither read it nor replace it with one of their own.
+ *
+ * Rotation (`baton audit rotate-key`): under the audit lock, the old key signs a last checkpoint of the
+ * head, its public JWK joins the retired keys (sealed under the KEK too, each with the seq it sealed last),
+ * and a new key becomes the one. Checkpoints are signed with the key read inside the lock, so no process
+ * signs with a retired key after the rotation; `verify` checks old checkpoints with the retired keys and
+ * reports one a retired key signed after its last seq.
  */
 import {
   createHash,
@@ -24,12 +30,13 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Kek } from '../keys/kek.ts';
-import { sharedSecret } from '../keys/keystore.ts';
+import { replaceSecret, sharedSecret } from '../keys/keystore.ts';
 import { AUDIT_LOCK, readHead, type AuditWriter } from './writer.ts';
 
 /** the origin line of every checkpoint note (C2SP tlog-checkpoint: the log's name) */
 export const CHECKPOINT_ORIGIN = 'baton audit log v1';
 const SECRET_NAME = 'audit-signing-key';
+const RETIRED_NAME = 'audit-retired-keys';
 
 export interface Checkpoint {
   seq: number;
@@ -70,13 +77,16 @@ export function verifyCheckpoint(c: Checkpoint, publicJwk: JWK): boolean {
   }
 }
 
-/** The audit key, generated once (by whichever process needs it first) and sealed under the KEK. */
-export async function auditKey(db: Knex, kek: Kek): Promise<AuditKey> {
-  const jwk = JSON.parse(
-    await sharedSecret(db, kek, SECRET_NAME, () =>
-      JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })),
-    ),
-  ) as JWK;
+/** A retired audit key: its public JWK, and the last seq it sealed (it signs nothing after). */
+export interface RetiredAuditKey {
+  jwk: JWK;
+  retired_after_seq: number;
+  retired_at: string;
+}
+
+const newPrivateJwk = () => JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }));
+
+async function keyFromJwk(jwk: JWK): Promise<AuditKey> {
   const { d: _d, ...pub } = jwk;
   const kid = await calculateJwkThumbprint(pub);
   return {
@@ -84,6 +94,47 @@ export async function auditKey(db: Knex, kek: Kek): Promise<AuditKey> {
     privateKey: createPrivateKey({ key: jwk, format: 'jwk' }),
     publicJwk: { ...pub, kid, alg: 'EdDSA', use: 'sig' },
   };
+}
+
+/** The audit key, generated once (by whichever process needs it first) and sealed under the KEK. */
+export async function auditKey(db: Knex, kek: Kek): Promise<AuditKey> {
+  return keyFromJwk(JSON.parse(await sharedSecret(db, kek, SECRET_NAME, newPrivateJwk)) as JWK);
+}
+
+/** The keys that signed checkpoints before a rotation (empty until the first). */
+export async function retiredAuditKeys(db: Knex, kek: Kek): Promise<RetiredAuditKey[]> {
+  return JSON.parse(await sharedSecret(db, kek, RETIRED_NAME, () => '[]')) as RetiredAuditKey[];
+}
+
+/**
+ * Rotates the audit key: the old key seals the head with a last checkpoint, retires (its public JWK kept,
+ * sealed), and a new key signs from the next checkpoint on. All under the audit lock: no event is appended
+ * and no checkpoint made in between.
+ */
+export async function rotateAuditKey(
+  db: Knex,
+  kek: Kek,
+  log: Logger,
+): Promise<{ kid: string; previous_kid: string; sealed_seq: number }> {
+  const { rotated, sealed } = await db.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(?)', [AUDIT_LOCK]);
+    const old = await auditKey(trx, kek);
+    const sealed = await checkpointUnderLock(trx, old);
+    const head = await readHead(trx);
+    const retired = await retiredAuditKeys(trx, kek);
+    retired.push({ jwk: old.publicJwk, retired_after_seq: head.seq, retired_at: new Date().toISOString() });
+    await replaceSecret(trx, kek, RETIRED_NAME, JSON.stringify(retired));
+    const fresh = newPrivateJwk();
+    await replaceSecret(trx, kek, SECRET_NAME, fresh);
+    const next = await keyFromJwk(JSON.parse(fresh) as JWK);
+    return { rotated: { kid: next.kid, previous_kid: old.kid, sealed_seq: head.seq }, sealed };
+  });
+  if (sealed) log.info({ checkpoint: sealed }, 'audit.checkpoint');
+  log.info(
+    { kid: rotated.kid, previous_kid: rotated.previous_kid, sealed_seq: rotated.sealed_seq },
+    'audit.key_rotated',
+  );
+  return rotated;
 }
 
 type CheckpointRow = Omit<Checkpoint, 'seq' | 'at' | 'prev_seq'> & {
@@ -106,25 +157,37 @@ export async function listCheckpoints(db: Knex): Promise<Checkpoint[]> {
   return (await db('audit_checkpoints').orderBy('seq').select<CheckpointRow[]>('*')).map(checkpointFromRow);
 }
 
-/** Signs the current head, unless the last checkpoint already covers it; logs it once committed. */
-export async function writeCheckpoint(db: Knex, key: AuditKey, log: Logger): Promise<Checkpoint | undefined> {
+/** Inside a transaction holding AUDIT_LOCK: signs the head with `key`, unless the last checkpoint covers it. */
+async function checkpointUnderLock(trx: Knex.Transaction, key: AuditKey): Promise<Checkpoint | undefined> {
+  const head = await readHead(trx);
+  const last = await trx('audit_checkpoints').orderBy('seq', 'desc').first<CheckpointRow | undefined>('*');
+  const prev = last ? checkpointFromRow(last) : undefined;
+  if (head.seq === 0 || (prev && prev.seq >= head.seq)) return undefined;
+  const unsigned = {
+    seq: head.seq,
+    hash: head.hash,
+    at: new Date().toISOString(),
+    prev_seq: prev?.seq ?? null,
+    prev_digest: prev ? checkpointDigest(prev) : null,
+  };
+  const signature = sign(null, Buffer.from(checkpointNote(unsigned)), key.privateKey).toString('base64url');
+  const checkpoint: Checkpoint = { ...unsigned, kid: key.kid, signature };
+  await trx('audit_checkpoints').insert(checkpoint);
+  return checkpoint;
+}
+
+/**
+ * Signs the current head, unless the last checkpoint already covers it; logs it once committed. `key` is
+ * the audit key, or how to read it: read inside the lock, a key rotated meanwhile is never used.
+ */
+export async function writeCheckpoint(
+  db: Knex,
+  key: AuditKey | ((trx: Knex.Transaction) => Promise<AuditKey>),
+  log: Logger,
+): Promise<Checkpoint | undefined> {
   const made = await db.transaction(async (trx) => {
     await trx.raw('select pg_advisory_xact_lock(?)', [AUDIT_LOCK]);
-    const head = await readHead(trx);
-    const last = await trx('audit_checkpoints').orderBy('seq', 'desc').first<CheckpointRow | undefined>('*');
-    const prev = last ? checkpointFromRow(last) : undefined;
-    if (head.seq === 0 || (prev && prev.seq >= head.seq)) return undefined;
-    const unsigned = {
-      seq: head.seq,
-      hash: head.hash,
-      at: new Date().toISOString(),
-      prev_seq: prev?.seq ?? null,
-      prev_digest: prev ? checkpointDigest(prev) : null,
-    };
-    const signature = sign(null, Buffer.from(checkpointNote(unsigned)), key.privateKey).toString('base64url');
-    const checkpoint: Checkpoint = { ...unsigned, kid: key.kid, signature };
-    await trx('audit_checkpoints').insert(checkpoint);
-    return checkpoint;
+    return checkpointUnderLock(trx, typeof key === 'function' ? await key(trx) : key);
   });
   // the off-database copy: `baton audit verify --checkpoints FILE` reads these lines back
   if (made) log.info({ checkpoint: made }, 'audit.checkpoint');
@@ -146,26 +209,22 @@ async function chainGrew(db: Knex): Promise<boolean> {
 
 /**
  * Checkpoints after every `every` events this process wrote, and every `intervalSeconds` (any process's).
- * `key` is loaded on the first checkpoint (an empty trail makes no audit key).
+ * `key` is read at each checkpoint, inside its lock (an empty trail makes no audit key; a rotated key is
+ * picked up at once by every process).
  */
 export function startCheckpoints(
   writer: AuditWriter,
   db: Knex,
-  key: () => Promise<AuditKey>,
+  key: (trx: Knex.Transaction) => Promise<AuditKey>,
   log: Logger,
   opts: { every: number; intervalSeconds: number },
 ): Checkpointing {
   let running: Promise<Checkpoint | undefined> | undefined;
-  let loaded: Promise<AuditKey> | undefined;
   let coveredSeq = 0;
   let stopped = false;
   const attempt = async () => {
     if (!(await chainGrew(db))) return undefined;
-    loaded ??= key().catch((err: unknown) => {
-      loaded = undefined;
-      throw err;
-    });
-    return writeCheckpoint(db, await loaded, log);
+    return writeCheckpoint(db, key, log);
   };
   const checkpoint = () => {
     running ??= attempt()

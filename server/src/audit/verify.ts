@@ -153,15 +153,24 @@ export class ChainWalk {
  * Signatures and links of one list of checkpoints. The database keeps every checkpoint (`complete`: one
  * missing between two is reported); an exported file may hold a part of them (log lines of some days).
  */
-function checkList(list: readonly Checkpoint[], keys: readonly JWK[], source: string, complete: boolean): Problem[] {
+function checkList(
+  list: readonly Checkpoint[],
+  keys: readonly JWK[],
+  retiredAfter: ReadonlyMap<string, number>,
+  source: string,
+  complete: boolean,
+): Problem[] {
   const out: Problem[] = [];
   const bad = (seq: number, message: string) => out.push({ kind: 'bad_checkpoint', seq, message });
   let prev: Checkpoint | undefined;
   for (const c of list) {
     const key = keys.find((k) => k.kid === c.kid);
+    const after = retiredAfter.get(c.kid);
     if (!key) bad(c.seq, `${source} checkpoint at seq ${c.seq} is signed by an unknown key ${c.kid}`);
     else if (!verifyCheckpoint(c, key))
       bad(c.seq, `${source} checkpoint at seq ${c.seq}: its signature does not verify`);
+    else if (after !== undefined && c.seq > after)
+      bad(c.seq, `${source} checkpoint at seq ${c.seq} is signed by key ${c.kid}, retired after seq ${after}`);
     if (prev && (c.prev_seq === prev.seq || complete)) {
       if (c.prev_seq !== prev.seq || c.prev_digest !== checkpointDigest(prev)) {
         bad(c.seq, `${source} checkpoint at seq ${c.seq} does not name the checkpoint at seq ${prev.seq} before it`);
@@ -240,9 +249,13 @@ export async function verifyChain(input: {
   rows: AsyncIterable<ChainedRow> | Iterable<ChainedRow>;
   database: readonly Checkpoint[];
   exported?: readonly Checkpoint[];
+  /** the keys checkpoints may be signed with: the audit key, the retired ones, pinned ones */
   keys: readonly JWK[];
+  /** retired keys (kid → the last seq each sealed): a checkpoint it signed after that is reported */
+  retiredAfter?: ReadonlyMap<string, number>;
 }): Promise<VerifyReport> {
   const database = [...input.database].sort(bySeq);
+  const retiredAfter = input.retiredAfter ?? new Map<string, number>();
   const exported = [...(input.exported ?? [])].sort(bySeq);
   const walk = new ChainWalk(new Set([...database, ...exported].map((c) => c.seq)));
   for await (const row of input.rows) walk.push(row);
@@ -255,8 +268,8 @@ export async function verifyChain(input: {
   ].sort((a, b) => a.c.seq - b.c.seq);
   const problems = [
     ...walk.problems,
-    ...checkList(database, input.keys, 'database', true),
-    ...checkList(exported, input.keys, 'exported', false),
+    ...checkList(database, input.keys, retiredAfter, 'database', true),
+    ...checkList(exported, input.keys, retiredAfter, 'exported', false),
     ...compareExported(database, exported),
     ...compareChain(walk, all),
   ].sort(bySeq);

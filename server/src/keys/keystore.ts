@@ -159,6 +159,18 @@ export class KeyStore {
 }
 
 /** Shared server secrets (cookie signing keys), generated once by whichever process starts first. */
+/** Replaces a shared secret's value (sealed under the KEK), under the same lock as `sharedSecret` and rewrap. */
+export async function replaceSecret(db: Knex, kek: Kek, name: string, value: string): Promise<void> {
+  await db.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(?)', [KEY_CHANGE_LOCK]);
+    await trx.raw('select pg_advisory_xact_lock(?)', [KEY_CHANGE_LOCK + 1]);
+    await trx('server_secrets')
+      .insert({ name, jwe: await kek.encrypt(value), kek_id: kek.id })
+      .onConflict('name')
+      .merge();
+  });
+}
+
 export async function sharedSecret(db: Knex, kek: Kek, name: string, make: () => string): Promise<string> {
   return db.transaction(async (trx) => {
     await trx.raw('select pg_advisory_xact_lock(?)', [KEY_CHANGE_LOCK + 1]);

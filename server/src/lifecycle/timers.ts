@@ -46,16 +46,10 @@ export function startBackground(
 }
 
 function startAuditCheckpoints(config: Config, log: Logger, storage: Storage): Checkpointing {
-  return startCheckpoints(
-    sharedAuditWriter(storage.db),
-    storage.db,
-    () => auditKey(storage.db, resolveKek(config)),
-    log,
-    {
-      every: config.audit.checkpoint_every,
-      intervalSeconds: config.audit.checkpoint_interval_seconds,
-    },
-  );
+  return startCheckpoints(sharedAuditWriter(storage.db), storage.db, (trx) => auditKey(trx, resolveKek(config)), log, {
+    every: config.audit.checkpoint_every,
+    intervalSeconds: config.audit.checkpoint_interval_seconds,
+  });
 }
 
 function every(seconds: number, run: () => void): NodeJS.Timeout {

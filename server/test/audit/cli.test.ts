@@ -12,6 +12,7 @@ import { kekFrom } from '../../src/keys/kek.ts';
 import { auditWriter, sharedAuditWriter, type AuditWriter } from '../../src/audit/writer.ts';
 import { auditKey, writeCheckpoint } from '../../src/audit/checkpoint.ts';
 import type { AuditEvent } from '../../src/audit/record.ts';
+import { searchEvents } from '../../src/audit/store.ts';
 import { freshDatabase, KEK, makeConfig, memoryLogger, startTestServer, type TestServer } from '../helpers.ts';
 import { runCli, writeConfig } from '../processes.ts';
 import { tempDir } from '../temp.ts';
@@ -116,42 +117,49 @@ describe('baton audit on PostgreSQL', () => {
     await drop?.();
   });
 
-  it('search: a text table, or JSON lines; by account, IdP subject, client, resource, type, outcome, time', async () => {
-    const table = await cli(file, 'search', '--account', 'u_alice', '--outcome', 'refused');
-    expect(table.code).toBe(0);
-    expect(table.stdout.split('\n')[0]).toMatch(/^seq +at +type +outcome +account +client +resource +jti +reason$/);
-    expect(table.stdout).toContain('token.refused  refused  u_alice  logs-mcp');
-    expect(table.stdout).toContain('invalid_scope: scope_not_delegable');
-    expect(table.stdout.trim().split('\n')).toHaveLength(2);
-    const seqs = async (...args: string[]) =>
-      json((await cli(file, 'search', '--json', ...args)).stdout).map((r) => r.seq);
-    expect(await seqs('--account', 'alice-sub')).toEqual([1]);
-    expect(await seqs('--account', 'u_alice')).toEqual([1, 2, 3, 4, 5]);
-    expect(await seqs('--client', 'ide-agent')).toEqual([2, 6]);
-    expect(await seqs('--resource', COST, '--type', 'tool.called')).toEqual([4]);
-    expect(await seqs('--since', '2026-11-30T10:00:02Z', '--until', '2026-11-30T10:00:04Z')).toEqual([3, 4]);
-    expect(await seqs('--after', '4', '--limit', '1')).toEqual([5]);
-    const [row] = json((await cli(file, 'search', '--json', '--type', 'tool.called')).stdout);
-    expect(row).toMatchObject({ seq: 4, jti: 't2', event: { details: { name: 'cost.read' } } });
-    // --tool: what an MCP server reported; --agent: the client, or an actor anywhere in the chain (act.act)
-    expect(await seqs('--tool', 'cost.read')).toEqual([4]);
-    expect(await seqs('--tool', 'logs.read')).toEqual([]);
-    expect(await seqs('--agent', 'ide-agent')).toEqual([2, 3, 4, 6]);
-    expect(await seqs('--agent', 'logs-mcp', '--type', 'token.refused')).toEqual([5]);
-    expect(await seqs('--agent', "x' or '1'='1")).toEqual([]);
-    expect(await cli(file, 'search', '--outcome', 'maybe')).toMatchObject({
-      code: 1,
-      stderr: expect.stringContaining('audit.search'),
-    });
-    expect(await cli(file, 'search', '--since', 'yesterday-ish')).toMatchObject({
-      code: 1,
-      stderr: expect.stringContaining('is not a date'),
-    });
-    expect(await cli(file, 'search', '--limit', 'ten')).toMatchObject({
-      code: 64,
-      stderr: expect.stringContaining('--limit takes a number'),
-    });
-  });
+  it(
+    'search: a text table, or JSON lines; by account, IdP subject, client, resource, type, outcome, time',
+    { timeout: 60_000 },
+    async () => {
+      const table = await cli(file, 'search', '--account', 'u_alice', '--outcome', 'refused');
+      expect(table.code).toBe(0);
+      expect(table.stdout.split('\n')[0]).toMatch(/^seq +at +type +outcome +account +client +resource +jti +reason$/);
+      expect(table.stdout).toContain('token.refused  refused  u_alice  logs-mcp');
+      expect(table.stdout).toContain('invalid_scope: scope_not_delegable');
+      expect(table.stdout.trim().split('\n')).toHaveLength(2);
+      const seqs = async (...args: string[]) =>
+        json((await cli(file, 'search', '--json', ...args)).stdout).map((r) => r.seq);
+      expect(await seqs('--account', 'alice-sub')).toEqual([1]);
+      expect(await seqs('--account', 'u_alice')).toEqual([1, 2, 3, 4, 5]);
+      expect(await seqs('--client', 'ide-agent')).toEqual([2, 6]);
+      expect(await seqs('--resource', COST, '--type', 'tool.called')).toEqual([4]);
+      expect(await seqs('--since', '2026-11-30T10:00:02Z', '--until', '2026-11-30T10:00:04Z')).toEqual([3, 4]);
+      expect(await seqs('--after', '4', '--limit', '1')).toEqual([5]);
+      const [row] = json((await cli(file, 'search', '--json', '--type', 'tool.called')).stdout);
+      expect(row).toMatchObject({ seq: 4, jti: 't2', event: { details: { name: 'cost.read' } } });
+      // --tool: what an MCP server reported; --agent: the client, or an actor anywhere in the chain (act.act)
+      expect(await seqs('--agent', 'ide-agent', '--tool', 'cost.read')).toEqual([4]);
+      const found = async (q: { tool?: string; agent?: string; type?: string }) =>
+        (await searchEvents(storage.db, { ...q, limit: 100 })).map((r) => r.seq);
+      expect(await found({ tool: 'cost.read' })).toEqual([4]);
+      expect(await found({ tool: 'logs.read' })).toEqual([]);
+      expect(await found({ agent: 'ide-agent' })).toEqual([2, 3, 4, 6]);
+      expect(await found({ agent: 'logs-mcp', type: 'token.refused' })).toEqual([5]);
+      expect(await found({ agent: "x' or '1'='1" })).toEqual([]);
+      expect(await cli(file, 'search', '--outcome', 'maybe')).toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining('audit.search'),
+      });
+      expect(await cli(file, 'search', '--since', 'yesterday-ish')).toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining('is not a date'),
+      });
+      expect(await cli(file, 'search', '--limit', 'ten')).toMatchObject({
+        code: 64,
+        stderr: expect.stringContaining('--limit takes a number'),
+      });
+    },
+  );
 
   it('trace: the tree the token belongs to, from any token in it, with the events naming its tokens', async () => {
     const tree = await cli(file, 'trace', 't2');
