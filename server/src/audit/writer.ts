@@ -33,6 +33,16 @@ export interface AuditWriter {
   head(): AuditHead;
   /** called after each committed batch that added events (checkpoints, audit/checkpoint.ts) */
   onCommit(listener: (head: AuditHead) => void): void;
+  /** whether audit events are written (`audit.enabled`); when not, only the lineage rows are */
+  events: boolean;
+}
+
+export interface AuditWriterOptions {
+  /**
+   * `audit.enabled`: false drops every audit event handed to `write` (so no batch adds to the chain and no
+   * checkpoint follows) and keeps writing the lineage rows, which revocation depends on
+   */
+  events?: boolean;
 }
 
 interface Pending {
@@ -104,7 +114,7 @@ function takeBatch(queue: Pending[]): Pending[] {
   return queue.splice(0, n);
 }
 
-export function auditWriter(db: Knex): AuditWriter {
+export function auditWriter(db: Knex, { events = true }: AuditWriterOptions = {}): AuditWriter {
   const queue: Pending[] = [];
   const listeners: ((head: AuditHead) => void)[] = [];
   let head: AuditHead = { seq: 0, hash: GENESIS };
@@ -135,8 +145,9 @@ export function auditWriter(db: Knex): AuditWriter {
     writing = false;
   }
 
-  return {
-    write({ audit = [], lineage = [] }) {
+  const writer: AuditWriter = {
+    write({ audit: given = [], lineage = [] }) {
+      const audit = writer.events ? given : [];
       if (audit.length === 0 && lineage.length === 0) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
         queue.push({ audit, lineage, done: (err) => (err ? reject(err) : resolve()) });
@@ -147,17 +158,25 @@ export function auditWriter(db: Knex): AuditWriter {
     onCommit(listener) {
       listeners.push(listener);
     },
+    events,
   };
+  return writer;
 }
 
 const shared = new WeakMap<Knex, AuditWriter>();
 
-/** The writer of this knex pool: every caller of the process on one store shares one queue. */
-export function sharedAuditWriter(db: Knex): AuditWriter {
+/**
+ * The writer of this knex pool: every caller of the process on one store shares one queue. The server's
+ * wiring (main.ts) passes `audit.enabled` as `options.events`, which sets it for every caller of the pool
+ * (whichever made the writer first); callers without options leave it as it is.
+ */
+export function sharedAuditWriter(db: Knex, options?: AuditWriterOptions): AuditWriter {
   let writer = shared.get(db);
   if (!writer) {
-    writer = auditWriter(db);
+    writer = auditWriter(db, options);
     shared.set(db, writer);
+  } else if (options?.events !== undefined) {
+    writer.events = options.events;
   }
   return writer;
 }
