@@ -1,12 +1,15 @@
 /**
  * npm run bench: token exchange and ID-JAG redemption on real Redis and PostgreSQL, side by side in the same
  * run with bare oidc-provider client_credentials on the same key type (ES256), as is and with the one write
- * per token each baton grant makes (a lineage row, a replay record). Reports req/s, p50/p99, the ratio to
- * the baseline, and the CPU time per request of the server and of PostgreSQL + Redis (from /proc). A
- * benchmark, not a test: it asserts nothing, it reports figures.
- *   BENCH_SECONDS (default 10) per scenario, BENCH_CONNECTIONS (default 10),
- *   BENCH_ONLY=<regex> (the baseline and the matching rows), BENCH_NODE_ARGS (e.g. --cpu-prof, for every
- *   measured server process).
+ * per token each baton grant makes (a lineage row, a replay record). Each baton row (client_credentials,
+ * exchange, ID-JAG redemption) is followed by its twin on a second baton process with the audit trail off
+ * (`audit.enabled: false`), so the cost of the audit write reads off one run. Reports req/s, p50/p99, the
+ * ratio to the baseline, and the CPU time per request of the server and of PostgreSQL + Redis (from
+ * /proc). A benchmark, not a test: it asserts nothing, it reports figures.
+ *   BENCH_SECONDS (default 10) per scenario (the warm-up before each is 2 s, or BENCH_SECONDS if shorter),
+ *   BENCH_CONNECTIONS (default 10), BENCH_ONLY=<regex> (the baseline and the matching rows), BENCH_ID_JAGS
+ *   (single-use assertions per ID-JAG row), BENCH_NODE_ARGS (e.g. --cpu-prof, for every measured server
+ *   process).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -23,6 +26,8 @@ import { removeTempDirs } from '../server/test/temp.ts';
 
 const rows: Row[] = [];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+/** the warm-up before each row (never longer than the row itself) */
+const WARM_UP = Math.min(2, SECONDS);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const SECRET = 'bench-secret-0123456789abcdef0123';
 const COST = 'https://cost.internal.example.com';
@@ -85,7 +90,7 @@ async function run(
       ? { setupRequest: (req: autocannon.Request) => ({ ...req, body: opts.bodies![i++ % opts.bodies!.length] }) }
       : { body: opts.body }),
   } as autocannon.Request;
-  await autocannon({ url, connections: CONNECTIONS, duration: 2, requests: [request] }); // warm-up (never reuses a body)
+  await autocannon({ url, connections: CONNECTIONS, duration: WARM_UP, requests: [request] }); // warm-up (never reuses a body)
   const [server0, storage0] = [cpuMicros([target.pid]), cpuMicros([], STORAGE_COMMANDS)];
   const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, requests: [request] });
   const served = r.requests.total;
@@ -148,33 +153,41 @@ function startBare(env: Record<string, string> = {}) {
 }
 const bare = startBare();
 const bareUrl = await bare.url;
-// baton logs warnings only here, as a production deployment might; the request log is measured separately
-const batonPort = 9470;
-const batonChild = spawn(
-  process.execPath,
-  [
-    ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-    CLI,
-    'start',
-    '--config',
-    writeConfig({ ...config, listen: { host: '127.0.0.1', port: batonPort } }),
-  ],
-  {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  },
-);
-const batonTarget = { url: `http://127.0.0.1:${batonPort}`, pid: batonChild.pid! };
-const baton = {
-  url: `http://127.0.0.1:${batonPort}`,
-  stop: () => new Promise((ok) => batonChild.once('exit', ok).kill('SIGTERM')),
-};
-for (let ready = false; !ready;) {
-  ready = await fetch(`${baton.url}/readyz`).then(
-    (r) => r.ok,
-    () => false,
+// baton logs warnings only here, as a production deployment might; the request log is measured separately.
+// Two baton processes on the one store: the audit trail on (the default), and off (`audit.enabled: false`:
+// the token lineage is still written), so that each baton row has its audit-off twin in the same run.
+function startBaton(port: number, overrides: Record<string, unknown> = {}) {
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      CLI,
+      'start',
+      '--config',
+      writeConfig({ ...config, ...overrides, listen: { host: '127.0.0.1', port } }),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  if (!ready) await new Promise((ok) => setTimeout(ok, 100));
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    target: { url, pid: child.pid! },
+    stop: () => new Promise((ok) => child.once('exit', ok).kill('SIGTERM')),
+    ready: async () => {
+      for (let ready = false; !ready;) {
+        ready = await fetch(`${url}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (!ready) await new Promise((ok) => setTimeout(ok, 100));
+      }
+    },
+  };
 }
+const baton = startBaton(9470);
+const batonTarget = baton.target;
+await baton.ready(); // it migrates the database: the second one starts after
+const batonAuditOff = startBaton(9471, { audit: { ...config.audit, enabled: false } });
+await batonAuditOff.ready();
 
 // after baton has migrated the database: the bare baseline plus the lineage write
 const bareWriting = startBare({ BARE_LINEAGE_DB: services.db.url });
@@ -195,12 +208,12 @@ await seeder.accounts.recordLogin({
 });
 const code = await seedCode(seeder.provider(), account);
 const subject = (await (
-  await fetch(`${baton.url}/token`, { method: 'POST', body: new URLSearchParams(codeForm(code)) })
+  await fetch(`${batonTarget.url}/token`, { method: 'POST', body: new URLSearchParams(codeForm(code)) })
 ).json()) as { access_token: string };
 const now = Math.floor(Date.now() / 1000);
 const pool = await Promise.all(
-  // single-use assertions: enough for the warm-up and the run at up to 7,000 req/s
-  Array.from({ length: Number(process.env.BENCH_ID_JAGS ?? (SECONDS + 2) * 7000) }, () =>
+  // single-use assertions: enough for the warm-up and the run at up to 7,000 req/s, for each of the two rows
+  Array.from({ length: 2 * Number(process.env.BENCH_ID_JAGS ?? (SECONDS + WARM_UP) * 7000) }, () =>
     idp.sign({
       iss: idp.issuer,
       sub: 'alice',
@@ -215,6 +228,7 @@ const pool = await Promise.all(
   ),
 );
 const jagBodies = pool.map((a) => new URLSearchParams({ grant_type: JWT_BEARER, assertion: a }).toString());
+const jagHalves = [jagBodies.slice(0, jagBodies.length / 2), jagBodies.slice(jagBodies.length / 2)];
 
 rows.push(
   await run(
@@ -246,26 +260,27 @@ rows.push(
     },
   ),
 );
-rows.push(
-  await run('baton client_credentials (ES256, PG+Redis)', batonTarget, {
-    auth: `bench:${SECRET}`,
-    body: `grant_type=client_credentials&resource=${encodeURIComponent(COST)}`,
-  }),
-);
-rows.push(
-  await run('baton token exchange (RFC 8693)', batonTarget, {
-    auth: `logs-mcp:${SECRET}`,
-    body: new URLSearchParams({
-      grant_type: TE,
-      subject_token: subject.access_token,
-      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-      resource: COST,
-    }).toString(),
-  }),
-);
-rows.push(
-  await run('baton ID-JAG redemption (jwt-bearer)', batonTarget, { auth: `xaa-app:${SECRET}`, bodies: jagBodies }),
-);
+const exchangeBody = new URLSearchParams({
+  grant_type: TE,
+  subject_token: subject.access_token,
+  subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+  resource: COST,
+}).toString();
+type RunOptions = Parameters<typeof run>[2];
+// each baton row, then its twin with the audit trail off: the same requests, on the second process (the
+// ID-JAG rows each get their own half of the single-use pool)
+const twins: [string, (half: 0 | 1) => RunOptions][] = [
+  [
+    'baton client_credentials (ES256, PG+Redis)',
+    () => ({ auth: `bench:${SECRET}`, body: `grant_type=client_credentials&resource=${encodeURIComponent(COST)}` }),
+  ],
+  ['baton token exchange (RFC 8693)', () => ({ auth: `logs-mcp:${SECRET}`, body: exchangeBody })],
+  ['baton ID-JAG redemption (jwt-bearer)', (half) => ({ auth: `xaa-app:${SECRET}`, bodies: jagHalves[half]! })],
+];
+for (const [name, options] of twins) {
+  rows.push(await run(name, batonTarget, options(0)));
+  rows.push(await run(`${name}, audit off`, batonAuditOff.target, options(1)));
+}
 
 const baseline = rows[0]!;
 const cpuOf = (r: Row) => r.serverCpu + r.storageCpu;
@@ -311,7 +326,7 @@ process.stdout.write('targets (issue #5): exchange and ID-JAG ≥ 0.90× the bas
 bare.child.kill();
 bareWriting.child.kill();
 bareClaiming.child.kill();
-await Promise.all([baton.stop(), seeder.close()]);
+await Promise.all([baton.stop(), batonAuditOff.stop(), seeder.close()]);
 await services.db.drop();
 await idp.stop();
 removeTempDirs(); // the config file's directory (scripts/bench.sh removes the rest, also on failure)

@@ -11,6 +11,7 @@ import * as createConsents from './20261125000004_create_consents.ts';
 import * as createTokenLineage from './20261125000005_create_token_lineage.ts';
 import * as createAuditEvents from './20261201000001_create_audit_events.ts';
 import * as createAuditAppend from './20261201000002_create_audit_append.ts';
+import * as createAuditAppendRows from './20261201000009_create_audit_append_rows.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000005_create_token_lineage': createTokenLineage,
   '20261201000001_create_audit_events': createAuditEvents,
   '20261201000002_create_audit_append': createAuditAppend,
+  '20261201000009_create_audit_append_rows': createAuditAppendRows,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

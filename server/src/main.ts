@@ -179,7 +179,7 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
   const grants = accountAccess({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
 
   // the audit trail and the token lineage: one group-commit writer per store (audit/writer.ts)
-  const audit = sharedAuditWriter(storage.db);
+  const audit = sharedAuditWriter(storage.db, { events: config.audit.enabled });
   const build = async (keys: KeySet): Promise<Provider> => {
     const provider = createProvider(config, {
       adapterFor: (model) => storage.adapterFor(model),
@@ -199,7 +199,7 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
       metrics: metrics?.observe,
       isResource: (uri) => policy.resources.has(uri),
       touchClient: (id) => clients.touch(storage.adapterFor('Client'), id),
-      audit,
+      audit: config.audit.enabled ? audit : undefined,
     });
     // static clients are validated lazily by oidc-provider; validate them now so a bad one stops the start
     for (const c of config.clients.static) {

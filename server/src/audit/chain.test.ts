@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonical, chainEvents, GENESIS, hashRecord } from './chain.ts';
+import type { AuditEvent } from './record.ts';
 import { checkpointDigest, checkpointNote, verifyCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { sign } from 'node:crypto';
 import type { JWK } from 'jose';
@@ -51,6 +52,41 @@ describe('chainEvents and hashRecord', () => {
     expect(refused!.event.client).toBe('a\uFFFDb\uFFFD');
     expect(refused!.at).toBe('2027-01-15T08:00:00.000Z');
     expect(refused!.event.at).toBe(1_800_000_000_000);
+  });
+
+  it('hashes a fixed chain as it always has (a chain written by an earlier version still verifies)', () => {
+    const fixed = [
+      {
+        ...{ type: 'token.issued', outcome: 'success', client: 'logs-mcp', account: 'u_1', resource: 'https://cost' },
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        idp: { iss: 'https://idp', sub: 'alice' },
+        act: { sub: 'logs-mcp', act: { sub: 'ide-agent' } },
+        ...{ scope: 'cost.read', jti: 'j1', parent_jti: 'j0', gid: 'g1', request_id: 'r1', at: 1_700_000_000_000 },
+      },
+      {
+        ...{ type: 'token.refused', outcome: 'refused', client: 'a\u0000b\uD800', error: 'invalid_grant', at: -5 },
+        reason: undefined,
+        details: { n: Infinity, list: [1, 'x', null, true, undefined], 'k\uDC00': 'v', z: { y: 'é' } },
+      },
+      { type: 'tool.called', outcome: 'failure', details: { tool: 'q"uote\\', count: 3.5e-7 } },
+    ] as unknown as AuditEvent[];
+    const rows = chainEvents({ seq: 0, hash: GENESIS }, fixed, 1_800_000_000_000);
+    expect(rows.map((r) => r.hash)).toEqual([
+      '1caeb2fa25ec0153914ebbf2d27f42ed58afaa70c582808d0ec9dac1c7603a7a',
+      '2c4425f1d03ba60f5f68f49b09d334fb865f316ecf653ebbc7c63f285c4b8e7f',
+      '56361106e3e5eba54f5ff80f6bdcde102162c5ad6824f331ad44a99f1fadf936',
+    ]);
+    expect(rows[1]!.event).toEqual({
+      ...{ type: 'token.refused', outcome: 'refused', client: 'a\uFFFDb\uFFFD', error: 'invalid_grant' },
+      at: 1_800_000_000_000,
+      details: { n: null, list: [1, 'x', null, true, undefined], 'k\uFFFD': 'v', z: { y: 'é' } },
+    });
+    expect(Object.keys(rows[1]!.event)).not.toContain('reason');
+    // rows read back from jsonb come in another key order: the same hash
+    const [first] = rows;
+    const { hash, event, ...columns } = first!;
+    const reordered = Object.fromEntries(Object.entries(event).reverse()) as unknown as AuditEvent;
+    expect(hashRecord({ ...columns, event: reordered })).toBe(hash);
   });
 
   it('any change to a column, the seq included, changes the hash', () => {

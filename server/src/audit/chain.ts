@@ -40,71 +40,109 @@ export interface ChainedRow {
 
 /** Deterministic JSON (sorted keys, no whitespace); throws on values JSON cannot carry exactly. */
 export function canonical(value: unknown): string {
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value === 'boolean') return value ? 'true' : value === false ? 'false' : 'null';
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new TypeError('canonical: a number must be finite');
     return JSON.stringify(value);
   }
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonical(v))).join(',')}]`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      out += (i ? ',' : '') + (v === undefined ? 'null' : canonical(v));
+    }
+    return `${out}]`;
+  }
   if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+    const object = value as Record<string, unknown>;
+    // Array.prototype.sort compares UTF-16 code units by default (RFC 8785 §3.2.3)
+    const keys = Object.keys(object).sort();
+    let out = '{';
+    for (const k of keys) {
+      const v = object[k];
+      if (v === undefined) continue;
+      out += `${out.length > 1 ? ',' : ''}${JSON.stringify(k)}:${canonical(v)}`;
+    }
+    return `${out}}`;
   }
   throw new TypeError(`canonical: cannot encode a ${typeof value}`);
 }
 
-export function hashRecord(row: Omit<ChainedRow, 'hash'>): string {
-  const { seq, at, type, outcome, account_id, client_id, resource, jti, parent_jti, grant_id, event, prev_hash } = row;
-  const body = canonical({
-    seq,
-    at,
-    type,
-    outcome,
-    account_id,
-    client_id,
-    resource,
-    jti,
-    parent_jti,
-    grant_id,
-    event,
-    prev_hash,
-  });
-  return createHash('sha256').update(Buffer.from(prev_hash, 'hex')).update(body, 'utf8').digest('hex');
+/** the columns a record's hash covers (every one but `hash`), in canonical order: sorted */
+const HASHED = [
+  ...['account_id', 'at', 'client_id', 'event', 'grant_id', 'jti', 'outcome', 'parent_jti', 'prev_hash'],
+  ...['resource', 'seq', 'type'],
+] as const;
+
+/**
+ * canonical(row without hash), with the event's canonical text given (the writer stores that same text):
+ * the same string canonical() writes for the whole row, without sorting its twelve keys each time.
+ */
+function recordBody(row: Omit<ChainedRow, 'hash'>, eventText: string): string {
+  let out = '{';
+  for (const k of HASHED) {
+    const v = row[k];
+    if (v === undefined) continue;
+    out += `${out.length > 1 ? ',' : ''}"${k}":${k === 'event' ? eventText : canonical(v)}`;
+  }
+  return `${out}}`;
 }
+
+function sealWith(row: Omit<ChainedRow, 'hash'>, eventText: string): string {
+  return createHash('sha256')
+    .update(Buffer.from(row.prev_hash, 'hex'))
+    .update(recordBody(row, eventText), 'utf8')
+    .digest('hex');
+}
+
+export function hashRecord(row: Omit<ChainedRow, 'hash'>): string {
+  return sealWith(row, canonical(row.event));
+}
+
+/** NUL, and a surrogate that is not half of a pair */
+const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** what may need UNSTORABLE's replacement (a quick test first: most strings hold neither) */
+const SUSPECT = /[\0\uD800-\uDFFF]/;
 
 /**
  * Text PostgreSQL cannot store in jsonb or text (NUL, unpaired surrogates) becomes U+FFFD, so that a hostile
  * value in an event (a client id, a reason) can never make the audit write, and the decision with it, fail.
  */
 function storable(value: unknown): unknown {
-  if (typeof value === 'string')
-    return value.replace(/\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  if (typeof value === 'string') return SUSPECT.test(value) ? value.replace(UNSTORABLE, '\uFFFD') : value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (Array.isArray(value)) return value.map(storable);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => [storable(k) as string, storable(v)]),
-    );
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v !== undefined) out[storable(k) as string] = storable(v);
+    }
+    return out;
   }
   return value;
 }
 
+/** A row to insert and its event's canonical JSON text (what the writer stores in `event`). */
+export interface SealedRow {
+  row: ChainedRow;
+  eventText: string;
+}
+
 /** Chains events after the head (seq, hash): the rows to insert, in order. `now` stamps events without `at`. */
-export function chainEvents(
+export function sealEvents(
   head: { seq: number; hash: string },
   events: readonly AuditEvent[],
   now = Date.now(),
-): ChainedRow[] {
+): SealedRow[] {
   let { seq, hash } = head;
   return events.map((raw) => {
     const at = typeof raw.at === 'number' && raw.at >= 0 && raw.at <= MAX_TIME ? Math.trunc(raw.at) : now;
     const event = storable({ ...raw, at }) as AuditEvent;
+    const eventText = canonical(event);
     seq += 1;
-    const row: Omit<ChainedRow, 'hash'> = {
+    const row: ChainedRow = {
       seq,
       at: new Date(at).toISOString(),
       type: event.type,
@@ -117,8 +155,18 @@ export function chainEvents(
       grant_id: event.gid ?? null,
       event,
       prev_hash: hash,
+      hash: '',
     };
-    hash = hashRecord(row);
-    return { ...row, hash };
+    row.hash = hash = sealWith(row, eventText);
+    return { row, eventText };
   });
+}
+
+/** sealEvents, the rows alone */
+export function chainEvents(
+  head: { seq: number; hash: string },
+  events: readonly AuditEvent[],
+  now = Date.now(),
+): ChainedRow[] {
+  return sealEvents(head, events, now).map((s) => s.row);
 }

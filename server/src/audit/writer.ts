@@ -2,18 +2,19 @@
  * The one group-commit writer of the audit trail and the token lineage. `write({ audit, lineage })`
  * resolves once both are committed, in one transaction: a token leaves baton only after its record is
  * durable (issue #13). Callers arriving while a batch is in flight share the next one, which is one
- * transaction holding one multi-row `INSERT … SELECT FROM unnest(…)` per table (COPY does not work on the
- * embedded store), so concurrent requests share a round trip instead of paying one each.
+ * transaction holding one multi-row `INSERT … SELECT FROM json_to_recordset(…)` per table (COPY does not
+ * work on the embedded store), so concurrent requests share a round trip instead of paying one each.
  *
- * Several processes on one PostgreSQL keep one gap-free chain: each batch is one call of `audit_append`,
- * which takes `pg_advisory_xact_lock` (AUDIT_LOCK), checks the chain head the batch was chained after (this
- * process's last one) and inserts; when another process appended since, it returns the new head and the
- * batch is chained again after it. The lock is held once per batch, not per event, for one round trip. The in-memory head advances only after COMMIT, and a failed batch rejects
- * every caller in it (nothing of it was written).
+ * Several processes on one PostgreSQL keep one gap-free chain: each batch is one call of
+ * `audit_append_rows`, which takes `pg_advisory_xact_lock` (AUDIT_LOCK), checks the chain head the batch
+ * was chained after (this process's last one) and inserts; when another process appended since, it returns
+ * the new head and the batch is chained again after it. The lock is held once per batch, not per event,
+ * for one round trip. The in-memory head advances only after COMMIT, and a failed batch rejects every
+ * caller in it (nothing of it was written).
  */
 import type { Knex } from 'knex';
 import type { LineageRow } from './record.ts';
-import { chainEvents, GENESIS, type ChainedRow } from './chain.ts';
+import { GENESIS, sealEvents, type SealedRow } from './chain.ts';
 import type { AuditEvent } from './record.ts';
 
 /** pg_advisory_xact_lock id of the audit chain (any process, any host) */
@@ -33,6 +34,16 @@ export interface AuditWriter {
   head(): AuditHead;
   /** called after each committed batch that added events (checkpoints, audit/checkpoint.ts) */
   onCommit(listener: (head: AuditHead) => void): void;
+  /** whether audit events are written (`audit.enabled`); when not, only the lineage rows are */
+  events: boolean;
+}
+
+export interface AuditWriterOptions {
+  /**
+   * `audit.enabled`: false drops every audit event handed to `write` (so no batch adds to the chain and no
+   * checkpoint follows) and keeps writing the lineage rows, which revocation depends on
+   */
+  events?: boolean;
 }
 
 interface Pending {
@@ -49,41 +60,47 @@ export async function readHead(trx: Knex | Knex.Transaction): Promise<AuditHead>
   return row ? { seq: Number(row.seq), hash: row.hash } : { seq: 0, hash: GENESIS };
 }
 
-/** the columns of a batch, as the arrays `audit_append` takes (migrations/…_create_audit_append.ts) */
-function batchArrays(rows: readonly ChainedRow[], lineage: readonly LineageRow[]): unknown[] {
-  const a = <K extends keyof ChainedRow>(k: K) => rows.map((r) => r[k]);
-  const l = <K extends keyof LineageRow>(k: K) => lineage.map((r) => r[k]);
-  return [
-    ...[a('seq'), a('at'), a('type'), a('outcome'), a('account_id'), a('client_id'), a('resource'), a('jti')],
-    ...[a('parent_jti'), a('grant_id'), rows.map((r) => JSON.stringify(r.event)), a('prev_hash'), a('hash')],
-    ...[l('jti'), l('parent_jti'), l('grant_id'), l('account_id'), l('actor'), l('audience'), l('depth')],
-    lineage.map((r) => r.expires_at.toISOString()),
-  ];
-}
-
-const APPEND = `select appended, head_seq, head_hash from audit_append(?, ?,
-  ?::bigint[], ?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
-  ?::text[], ?::text[], ?::text[], ?::text[],
-  ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[])`;
+const text = JSON.stringify as (value: string | null) => string;
 
 /**
- * One batch in one round trip: `audit_append` takes the lock, checks the head the events were chained after,
- * and inserts the events and the lineage rows in the statement's own transaction. When another process
- * appended since (the head moved), the events are chained again after the head it returns. Resolves to the
- * new head (undefined for a batch of lineage rows only).
+ * The batch's events as the JSON text `audit_append_rows` takes (migrations/…_create_audit_append_rows.ts):
+ * an array of objects keyed by column, each event as its canonical text (the one its hash covers), built
+ * here rather than by the pg driver quoting every element of a column array.
+ */
+function eventsJson(sealed: readonly SealedRow[]): string {
+  let out = '[';
+  for (const { row: r, eventText } of sealed) {
+    out +=
+      `${out.length > 1 ? ',' : ''}{"seq":${r.seq},"at":${text(r.at)},"type":${text(r.type)},` +
+      `"outcome":${text(r.outcome)},"account_id":${text(r.account_id)},"client_id":${text(r.client_id)},` +
+      `"resource":${text(r.resource)},"jti":${text(r.jti)},"parent_jti":${text(r.parent_jti)},` +
+      `"grant_id":${text(r.grant_id)},"event":${eventText},"prev_hash":${text(r.prev_hash)},"hash":${text(r.hash)}}`;
+  }
+  return `${out}]`;
+}
+
+const APPEND = 'select appended, head_seq, head_hash from audit_append_rows(?, ?, ?::json, ?::json)';
+
+/**
+ * One batch in one round trip: `audit_append_rows` takes the lock, checks the head the events were chained
+ * after, and inserts the events and the lineage rows in the statement's own transaction. When another
+ * process appended since (the head moved), the events are chained again after the head it returns. Resolves
+ * to the new head (undefined for a batch of lineage rows only).
  */
 async function commitBatch(db: Knex, batch: Pending[], known: AuditHead): Promise<AuditHead | undefined> {
   const events = batch.flatMap((p) => p.audit);
   const lineage = batch.flatMap((p) => p.lineage);
+  const lineageJson = JSON.stringify(lineage);
   let head = known;
   for (;;) {
-    const rows = chainEvents(head, events);
-    const bindings = [head.seq, head.hash, ...batchArrays(rows, lineage)] as Knex.RawBinding[];
+    const rows = sealEvents(head, events);
+    // a LineageRow is exactly the columns (expires_at: Date#toJSON, ISO 8601)
+    const bindings = [head.seq, head.hash, eventsJson(rows), lineageJson];
     type Answer = { appended: boolean; head_seq: string | number | null; head_hash: string | null };
     const result: { rows: Answer[] } = await db.raw(APPEND, bindings);
     const answer = result.rows[0]!;
     if (answer.appended) {
-      const last = rows.at(-1);
+      const last = rows.at(-1)?.row;
       return last ? { seq: last.seq, hash: last.hash } : undefined;
     }
     head =
@@ -104,7 +121,7 @@ function takeBatch(queue: Pending[]): Pending[] {
   return queue.splice(0, n);
 }
 
-export function auditWriter(db: Knex): AuditWriter {
+export function auditWriter(db: Knex, { events = true }: AuditWriterOptions = {}): AuditWriter {
   const queue: Pending[] = [];
   const listeners: ((head: AuditHead) => void)[] = [];
   let head: AuditHead = { seq: 0, hash: GENESIS };
@@ -135,8 +152,9 @@ export function auditWriter(db: Knex): AuditWriter {
     writing = false;
   }
 
-  return {
-    write({ audit = [], lineage = [] }) {
+  const writer: AuditWriter = {
+    write({ audit: given = [], lineage = [] }) {
+      const audit = writer.events ? given : [];
       if (audit.length === 0 && lineage.length === 0) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
         queue.push({ audit, lineage, done: (err) => (err ? reject(err) : resolve()) });
@@ -147,17 +165,25 @@ export function auditWriter(db: Knex): AuditWriter {
     onCommit(listener) {
       listeners.push(listener);
     },
+    events,
   };
+  return writer;
 }
 
 const shared = new WeakMap<Knex, AuditWriter>();
 
-/** The writer of this knex pool: every caller of the process on one store shares one queue. */
-export function sharedAuditWriter(db: Knex): AuditWriter {
+/**
+ * The writer of this knex pool: every caller of the process on one store shares one queue. The server's
+ * wiring (main.ts) passes `audit.enabled` as `options.events`, which sets it for every caller of the pool
+ * (whichever made the writer first); callers without options leave it as it is.
+ */
+export function sharedAuditWriter(db: Knex, options?: AuditWriterOptions): AuditWriter {
   let writer = shared.get(db);
   if (!writer) {
-    writer = auditWriter(db);
+    writer = auditWriter(db, options);
     shared.set(db, writer);
+  } else if (options?.events !== undefined) {
+    writer.events = options.events;
   }
   return writer;
 }

@@ -81,6 +81,11 @@ const keys = z.strictObject({
 
 /** The audit trail (server/src/audit/, README "Audit"). */
 const audit = z.strictObject({
+  /**
+   * false: no audit events and no checkpoints (the token lineage is still written: revocation needs it); the
+   * log lines stay. A warning at start outside development mode.
+   */
+  enabled: z.boolean().default(true),
   /** events older than this are deleted, from the old end up to a checkpoint; 0 keeps them all */
   retention_days: z.number().int().min(0).max(36_500).default(0),
   /** a signed checkpoint after this many events written by a process… */

@@ -7,7 +7,8 @@
  *     lineage past storage.lineage_retention_days (idempotent deletes in bounded batches), and audit events
  *     past audit.retention_days (up to a checkpoint: audit/store.ts retainAudit);
  *   - audit checkpoints, every audit.checkpoint_every events or audit.checkpoint_interval_seconds
- *     (audit/checkpoint.ts; serialized by the audit lock, so any number of processes may run them).
+ *     (audit/checkpoint.ts; serialized by the audit lock, so any number of processes may run them); none
+ *     with audit.enabled false (the process writes no events), which is logged once as `audit.disabled`.
  * The timers never keep the process alive (unref); stop() ends them all, first thing on shutdown.
  */
 import type { Logger } from 'pino';
@@ -45,7 +46,12 @@ export function startBackground(
   };
 }
 
-function startAuditCheckpoints(config: Config, log: Logger, storage: Storage): Checkpointing {
+function startAuditCheckpoints(config: Config, log: Logger, storage: Storage): Pick<Checkpointing, 'stop'> {
+  if (!config.audit.enabled) {
+    // no trail from this process: say so where it matters (docs/config.md `audit.enabled`)
+    if (config.mode !== 'development') log.warn({ setting: 'audit.enabled' }, 'audit.disabled');
+    return { stop: () => Promise.resolve() };
+  }
   return startCheckpoints(sharedAuditWriter(storage.db), storage.db, (trx) => auditKey(trx, resolveKek(config)), log, {
     every: config.audit.checkpoint_every,
     intervalSeconds: config.audit.checkpoint_interval_seconds,

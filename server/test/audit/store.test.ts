@@ -94,7 +94,7 @@ describe.each(BACKENDS.filter((b) => b.name !== 'postgres+redis'))('audit storag
     const writer = auditWriter(db);
     const writes: string[] = [];
     const onQuery = (q: { sql: string }) => {
-      const m = /^\s*(?:insert into (\w+)|select .* from (audit_append)\()/is.exec(q.sql);
+      const m = /^\s*(?:insert into (\w+)|select .* from (audit_append\w*)\()/is.exec(q.sql);
       if (m) writes.push((m[1] ?? m[2])!);
     };
     db.on('query', onQuery);
@@ -108,8 +108,8 @@ describe.each(BACKENDS.filter((b) => b.name !== 'postgres+redis'))('audit storag
       db.off('query', onQuery);
     }
     // the first caller's batch, then the 59 that arrived while it was in flight (30 with a lineage row): one
-    // audit_append each (the lock, the head check and both inserts in one round trip)
-    expect(writes).toEqual(['audit_append', 'audit_append']);
+    // audit_append_rows each (the lock, the head check and both inserts in one round trip)
+    expect(writes).toEqual(['audit_append_rows', 'audit_append_rows']);
     expect(await seqs(db)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     expect(Number((await db('token_lineage').count<{ n: string }[]>('* as n'))[0]!.n)).toBe(30);
     expect(writer.head().seq).toBe(60);
