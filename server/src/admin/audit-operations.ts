@@ -135,6 +135,7 @@ const search = operation({
     return { json, rows: await searchEvents(db, { ...q, ...(found ? { accountId: found.id } : {}) }) };
   },
   print: ({ json, rows }) => (json ? jsonLines(rows) : tableOf(rows)),
+  reads: true,
 });
 
 export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
@@ -147,6 +148,7 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
         return { json, trace: await traceToken(db, jti) };
       },
       print: ({ json, trace }) => (json ? jsonLines(trace.events) : printTrace(trace)),
+      reads: true,
     }),
   ],
   [
@@ -161,6 +163,7 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
         return searchEvents(db, q);
       },
       print: jsonLines,
+      reads: true,
     }),
   ],
   [
@@ -182,6 +185,7 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
       },
       print: printVerify,
       status: (r) => (r.ok ? 0 : 1),
+      reads: true,
     }),
   ],
   [
@@ -190,6 +194,7 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
       args: z.strictObject({}),
       run: async ({ db }) => listCheckpoints(db),
       print: jsonLines,
+      reads: true,
     }),
   ],
   [
@@ -198,6 +203,7 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
       args: z.strictObject({}),
       run: async ({ config, db }) => (await auditKey(db, resolveKek(config))).publicJwk,
       print: (jwk) => `${JSON.stringify(jwk)}\n`,
+      reads: true,
     }),
   ],
 ];
