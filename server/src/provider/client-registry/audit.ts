@@ -9,7 +9,11 @@ import type { Knex } from 'knex';
 import type { AuditEvent } from '../../audit/record.ts';
 import { currentRequest, recordFor, type AuditSink } from '../audit-trail.ts';
 
-type Request = { oidc?: { route?: string }; method?: string; state?: { reqId?: unknown } };
+type Request = {
+  oidc?: { route?: string; body?: Record<string, unknown> };
+  method?: string;
+  state?: { reqId?: unknown };
+};
 
 const requestId = (ctx: Request | undefined): { request_id?: string } =>
   typeof ctx?.state?.reqId === 'string' ? { request_id: ctx.state.reqId } : {};
@@ -32,7 +36,9 @@ export function registeredEvent(
   method: 'dcr' | 'cimd',
   ctx: Request | undefined,
 ): AuditEvent {
-  const software = typeof metadata.software_id === 'string' ? { software_id: metadata.software_id.slice(0, 256) } : {};
+  // RFC 7591 §2: software_id, as the registration request sent it (oidc-provider does not keep it)
+  const id = metadata.software_id ?? ctx?.oidc?.body?.software_id;
+  const software = typeof id === 'string' ? { software_id: id.slice(0, 256) } : {};
   return {
     type: 'client.registered',
     outcome: 'success',
