@@ -18,9 +18,10 @@ import { searchEvents } from '../../src/audit/store.ts';
 import { AuditRecordError } from '../../src/admin/audit-record.ts';
 import { runOperation, type AdminStores } from '../../src/admin/operations.ts';
 import { policySha256 } from '../../src/policy/audit.ts';
-import { makeConfig, memoryLogger, SERVICE_SECRET, startTestServer, type TestServer } from '../helpers.ts';
+import { makeConfig, memoryLogger, RESOURCES, SERVICE_SECRET, startTestServer, type TestServer } from '../helpers.ts';
 import { actionOf, csrfOf, followRedirects } from '../pages.ts';
 import { runCli, writeConfig } from '../processes.ts';
+import { codeForm, seedAccount, seedCode } from '../seed.ts';
 
 const LOGS = 'https://logs.mcp.example.com/mcp';
 const COST = 'https://cost.internal.example.com';
@@ -279,6 +280,75 @@ describe('revocation and introspection', () => {
   });
 });
 
+describe('revocation of a token that was exchanged', () => {
+  const SECRET = 'logs-mcp-secret-0123456789abcdefghij';
+  let x: TestServer;
+  beforeAll(async () => {
+    const base = makeConfig();
+    x = await startTestServer({
+      backend: 'postgres',
+      config: {
+        resources: [{ ...RESOURCES[0]!, client_id: 'logs-mcp' }, RESOURCES[1]!],
+        clients: {
+          static: [
+            ...base.clients.static,
+            {
+              client_id: 'logs-mcp',
+              kind: 'mcp_server',
+              auth: 'client_secret_basic',
+              client_secret: SECRET,
+              grant_types: ['client_credentials'],
+              scopes: ['cost.read'],
+            },
+          ],
+        },
+        delegation: [{ actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'] }],
+      },
+    });
+  });
+  afterAll(async () => x?.close());
+
+  it('token.revoked: details.descendants counts the exchanged tokens revoked with it', async () => {
+    const seed = await seedCode(x.server.provider(), await seedAccount(x.server.accounts));
+    const alice = (await request(x.url).post('/token').type('form').send(codeForm(seed)).expect(200)).body;
+    const exchanged = await request(x.url)
+      .post('/token')
+      .auth('logs-mcp', SECRET)
+      .type('form')
+      .send({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        subject_token: alice.access_token,
+        resource: COST,
+        scope: 'cost.read',
+      })
+      .expect(200);
+    // the resource server of the token revokes it (RFC 7009 §2.1)
+    await request(x.url)
+      .post('/token/revocation')
+      .auth('logs-mcp', SECRET)
+      .type('form')
+      .send({ token: alice.access_token })
+      .expect(200);
+    const at = decodeJwt(alice.access_token as string);
+    const [row] = await searchEvents(x.server.storage.db, { type: 'token.revoked', limit: 10 });
+    expect({ ...row!.event, at: undefined, request_id: undefined }).toEqual({
+      type: 'token.revoked',
+      outcome: 'success',
+      client: 'logs-mcp',
+      jti: at.jti,
+      account: at.sub,
+      resource: LOGS,
+      gid: seed.grantId,
+      reason: 'revoked',
+      details: { descendants: 1 },
+      at: undefined,
+      request_id: undefined,
+    });
+    holdsNone(row, [alice.access_token as string, exchanged.body.access_token as string, SECRET]);
+  });
+});
+
 describe('registration', () => {
   it('client.registered (RFC 7591): the client id, the method and the redirect hosts; no secret', async () => {
     const res = await request(t.url)
@@ -454,6 +524,15 @@ describe('admin operations from the command line', () => {
     ]);
     const ops = (await rows({ type: 'admin.operation' })).slice(-3).map((r) => r.event.details?.operation);
     expect(ops).toEqual(['keys.publish', 'keys.activate', 'keys.rewrap']);
+    // refused by the key store: no keys.changed, an admin.operation saying so
+    expect((await runCli(['keys', 'retire', '--force', '--config', file, '--', 'no-such-kid'])).code).toBe(1);
+    expect(await rows({ type: 'keys.changed' })).toHaveLength(3);
+    const refused = await last({ type: 'admin.operation' });
+    expect(refused.event).toMatchObject({
+      outcome: 'refused',
+      reason: 'keystore_refused',
+      details: { operation: 'keys.retire', via: 'store' },
+    });
   });
 
   it("an operation through the running server's admin socket (embedded store) is recorded once, by the server", async () => {
@@ -540,9 +619,16 @@ describe('the durability rule', () => {
   it('a failed sign-in whose record cannot be written keeps its precise page', async () => {
     const lift = await failingWrites('login.failed');
     try {
+      const lines = logs.lines().length;
       const { res } = await postLogin('alice', 'wrong-password-123');
       expect(res.status).toBe(401);
       expect(res.text).toContain('Wrong username or password.');
+      expect(
+        logs
+          .lines()
+          .slice(lines)
+          .filter((l) => l.includes('"msg":"audit.write_failed"')),
+      ).toHaveLength(1);
     } finally {
       await lift();
     }
