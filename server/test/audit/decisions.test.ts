@@ -575,6 +575,27 @@ describe('the durability rule', () => {
     expect(logs.lines().some((l) => l.includes('"msg":"audit.write_failed"'))).toBe(true);
   });
 
+  it('a consent whose record cannot be written shows the 503 page, keeps no consent and hands out no code', async () => {
+    const consents = async () => Number((await db()('consents').count<{ count: string }[]>('* as count'))[0]!.count);
+    const before = await consents();
+    const { flow, res } = await postLogin('bob', 'bob-password', ['third-party-agent', 'http://127.0.0.1/tp-callback']);
+    const { page } = await follow(flow, res.headers.location!);
+    expect(page?.text).toContain('name="decision"');
+    const lift = await failingWrites('consent.given');
+    try {
+      const allowed = await flow.agent
+        .post(actionOf(page!.text))
+        .type('form')
+        .send({ csrf: csrfOf(page!.text), decision: 'allow' });
+      expect(allowed.status).toBe(503);
+      expect(allowed.headers.location).toBeUndefined();
+      expect(allowed.text).toContain('Sign-in unavailable');
+    } finally {
+      await lift();
+    }
+    expect(await consents()).toBe(before);
+  });
+
   it('a registration whose record cannot be written answers 503 server_error and stores no client', async () => {
     const count = async () =>
       Number(

@@ -73,10 +73,12 @@ export function registryAudit(sink: AuditSink | undefined, db: Knex | undefined)
         .where({ type: 'client.registered', client_id: clientId })
         .first<{ seq: string } | undefined>('seq');
       if (earlier) {
+        if (known.size >= 10_000) known.clear();
         known.add(clientId);
         return;
       }
       await recordFor(ctx, sink, { audit: [registeredEvent(clientId, metadata, 'cimd', ctx)] });
+      if (known.size >= 10_000) known.clear(); // bounded: forgetting costs one look-up
       known.add(clientId);
     },
     refused(ctx, clientId, reason) {
