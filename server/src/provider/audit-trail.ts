@@ -5,7 +5,8 @@
  * write the request started and, when one that guards the answer failed, answers 503 instead of the response
  * (its token is never sent; RFC 6749 §5.2 / RFC 7591 §3.2.2 for the body's shape; the sign-in pages show
  * their own 503 page). A record that guards nothing (a refusal, a removal) is awaited too, and its failure
- * is logged (`audit.write_failed`) without changing the answer. The durability rule: docs/events.md "Audit".
+ * is logged (`audit.write_failed`) without changing the answer. The durability rule: docs/events.md ("Audit
+ * event catalogue").
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type Koa from 'koa';
@@ -98,8 +99,8 @@ export function awaitAudit(refuse: (ctx: Koa.Context) => void = unavailable) {
 }
 
 /**
- * A record written outside a request (an admin operation, a policy reload): resolves once it is durable,
- * or logs `audit.write_failed` and rejects.
+ * A record written outside a request (a policy reload): resolves once it is durable, or logs
+ * `audit.write_failed` and rejects. (Admin operations report their own: admin/audit-record.ts.)
  */
 export async function recordNow(sink: AuditSink, audit: readonly AuditEvent[], log: Log): Promise<void> {
   try {

@@ -28,8 +28,13 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   const router = new Router();
   const kit = interactionKit(deps);
   // issue #13: every page waits for the audit records its request wrote; a sign-in or consent whose record
-  // could not be written hands nothing out and shows the 503 page (the step refused already; this is the net)
-  router.use(awaitAudit((ctx) => kit.refuse(ctx, 'audit_unavailable')));
+  // could not be written hands nothing out (the step stops) and this shows the 503 page
+  router.use(
+    awaitAudit((ctx) => {
+      ctx.remove('Location');
+      kit.refuse(ctx, 'audit_unavailable');
+    }),
+  );
   // the upstream callback first: /interaction/callback/upstream also matches /interaction/:uid/upstream
   mountUpstream(router, kit);
   mountPrompt(router, kit);

@@ -46,10 +46,9 @@ export function mountLocalLogin(router: Router, kit: Kit): void {
     // what was typed as a username is logged (and recorded) only when it names a user: a password typed into
     // the username field must not reach the logs (an unknown name is logged as a short hash, to correlate)
     const who = typedUsername(username, user !== undefined);
+    const client = clientOfInteraction(d.params);
     const failed = (reason: string) =>
-      kit.record(ctx, [loginFailed(ctx, { idp: idp.id, reason, client: clientOfInteraction(d.params), typed: who })], {
-        guards: false,
-      });
+      kit.record(ctx, [loginFailed(ctx, { idp: idp.id, reason, client, typed: who })], { guards: false });
     // the attempt is counted before the password is checked (so attempts sent at once cannot all be checked);
     // past the limit the password is not even checked: guessing stops until the window ends
     const attempt = await deps.throttle.attempt(idp.id, username, ctx.ip);
@@ -94,13 +93,8 @@ async function signIn(kit: Kit, ctx: Ctx, d: Details, idp: LocalIdpConfig, user:
   });
   const client = clientOfInteraction(d.params);
   if (account.disabled) {
-    await kit.record(
-      ctx,
-      [loginFailed(ctx, { idp: idp.id, reason: 'account disabled', client, account: account.id })],
-      {
-        guards: false,
-      },
-    );
+    const failed = loginFailed(ctx, { idp: idp.id, reason: 'account disabled', client, account: account.id });
+    await kit.record(ctx, [failed], { guards: false });
     return kit.refuse(ctx, 'account_disabled', { account: account.id });
   }
   const ts = Math.floor(Date.now() / 1000);

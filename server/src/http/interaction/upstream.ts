@@ -103,13 +103,8 @@ async function completeUpstream(
     ...(identity.refreshToken ? { upstreamRefreshToken: identity.refreshToken } : {}),
   });
   if (account.disabled) {
-    await kit.record(
-      ctx,
-      [loginFailed(ctx, { idp: idp.id, reason: 'account disabled', client, account: account.id })],
-      {
-        guards: false,
-      },
-    );
+    const failed = loginFailed(ctx, { idp: idp.id, reason: 'account disabled', client, account: account.id });
+    await kit.record(ctx, [failed], { guards: false });
     return kit.refuse(ctx, 'account_disabled', { account: account.id });
   }
   // the sign-in's record is durable before the login is handed back (issue #13)
