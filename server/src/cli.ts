@@ -22,6 +22,7 @@ import { rewrapSecrets } from './keys/rewrap.ts';
 import { createLogger } from './logger.ts';
 import { AccountStore } from './accounts/store.ts';
 import { AdminError } from './admin/errors.ts';
+import { adminEvent, AuditRecordError, failureOf, writeAdminRecords } from './admin/audit-record.ts';
 import { printResult, resultStatus, runOperation } from './admin/operations.ts';
 import { AdminUnavailableError, adminSocketPath, callAdminSocket } from './admin/socket.ts';
 import { hashPassword } from './idp/password.ts';
@@ -180,7 +181,7 @@ async function start(config: Config, path: string): Promise<number> {
     // identity_chaining rules); an invalid file is refused and the old policy kept
     process.on('SIGHUP', () => {
       try {
-        running.reloadPolicy(loadConfigFile(path));
+        void running.reloadPolicy(loadConfigFile(path));
       } catch (err) {
         log.error({ reason: (err as Error).message }, 'policy.reload_refused');
       }
@@ -229,50 +230,103 @@ async function migrate(config: Config, sub: string | undefined): Promise<number>
   });
 }
 
+/** the `keys` commands that change keys, as their admin operation names (audit) */
+const KEY_OPERATIONS: Record<string, { action: 'published' | 'activated' | 'retired' | 'rewrapped'; name: string }> = {
+  publish: { action: 'published', name: 'keys.publish' },
+  activate: { action: 'activated', name: 'keys.activate' },
+  retire: { action: 'retired', name: 'keys.retire' },
+  rewrap: { action: 'rewrapped', name: 'keys.rewrap' },
+};
+
+/** A `keys` command; one that changes keys and is refused or fails has its admin.operation record too. */
 async function keys(config: Config, sub: string | undefined, kid: string | undefined, force: boolean): Promise<number> {
   return withStorage(config, `keys ${sub ?? ''}`.trim(), async (storage) => {
-    const store = new KeyStore(storage.db, resolveKek(config));
-    // zero downtime: a published key must have reached every process (and RPs' JWKS caches) before it signs;
-    // a retiring key must outlive the tokens it signed.
-    const propagation = force ? 0 : config.keys.refresh_interval_seconds * 2 + 60;
-    const longestToken = force
-      ? 0
-      : Math.max(config.tokens.access_token_ttl, ...config.resources.map((r) => r.access_token_ttl ?? 0)) + 60;
-    switch (sub) {
-      case 'publish': {
-        await store.ensureActiveKey(config.keys.algorithm);
-        const newKid = await store.publish(config.keys.algorithm);
-        process.stdout.write(
-          `published ${newKid}; every process serves it within ${config.keys.refresh_interval_seconds} s. Activate it with: baton keys activate -- ${newKid}\n`,
-        );
-        return 0;
-      }
-      case 'activate': {
-        if (!kid) throw new UsageError('keys activate KID');
-        const { previous } = await store.activate(kid, propagation);
-        process.stdout.write(
-          `activated ${kid}${previous ? `; ${previous} is retiring (still published). Retire it after ${longestToken} s with: baton keys retire -- ${previous}` : ''}\n`,
-        );
-        return 0;
-      }
-      case 'retire': {
-        if (!kid) throw new UsageError('keys retire KID');
-        await store.retire(kid, longestToken);
-        process.stdout.write(`retired ${kid}\n`);
-        return 0;
-      }
-      case 'rewrap': {
-        const kek = resolveKek(config);
-        const counts = await rewrapSecrets(storage.db, kek);
-        process.stdout.write(
-          `re-encrypted under KEK ${kek.id}: ${counts.signing_keys} signing key(s), ${counts.server_secrets} server secret(s), ${counts.accounts} upstream refresh token(s), ${counts.client_secrets} client secret(s); keys.previous_encryption_keys can now be emptied\n`,
-        );
-        return 0;
-      }
-      default:
-        throw new UsageError('keys list|publish|activate KID|retire KID|rewrap|generate-kek');
+    try {
+      return await keysOn(storage, config, sub, kid, force);
+    } catch (err) {
+      const op = sub ? KEY_OPERATIONS[sub] : undefined;
+      if (op && !(err instanceof UsageError) && !(err instanceof AuditRecordError))
+        await writeAdminRecords(storage.db, op.name, [
+          adminEvent(
+            op.name,
+            // the key store refuses what the operator asked (an unknown kid, too early): a refusal
+            err instanceof KeyStoreError ? { outcome: 'refused', reason: 'keystore_refused' } : failureOf(err),
+            'store',
+          ),
+        ]).catch(() => {});
+      throw err;
     }
   });
+}
+
+async function keysOn(
+  storage: Storage,
+  config: Config,
+  sub: string | undefined,
+  kid: string | undefined,
+  force: boolean,
+): Promise<number> {
+  const store = new KeyStore(storage.db, resolveKek(config));
+  // zero downtime: a published key must have reached every process (and RPs' JWKS caches) before it signs;
+  // a retiring key must outlive the tokens it signed.
+  const propagation = force ? 0 : config.keys.refresh_interval_seconds * 2 + 60;
+  const longestToken = force
+    ? 0
+    : Math.max(config.tokens.access_token_ttl, ...config.resources.map((r) => r.access_token_ttl ?? 0)) + 60;
+  switch (sub) {
+    case 'publish': {
+      await store.ensureActiveKey(config.keys.algorithm);
+      const newKid = await store.publish(config.keys.algorithm);
+      await keysChanged(storage, 'published', newKid);
+      process.stdout.write(
+        `published ${newKid}; every process serves it within ${config.keys.refresh_interval_seconds} s. Activate it with: baton keys activate -- ${newKid}\n`,
+      );
+      return 0;
+    }
+    case 'activate': {
+      if (!kid) throw new UsageError('keys activate KID');
+      const { previous } = await store.activate(kid, propagation);
+      await keysChanged(storage, 'activated', kid);
+      process.stdout.write(
+        `activated ${kid}${previous ? `; ${previous} is retiring (still published). Retire it after ${longestToken} s with: baton keys retire -- ${previous}` : ''}\n`,
+      );
+      return 0;
+    }
+    case 'retire': {
+      if (!kid) throw new UsageError('keys retire KID');
+      await store.retire(kid, longestToken);
+      await keysChanged(storage, 'retired', kid);
+      process.stdout.write(`retired ${kid}\n`);
+      return 0;
+    }
+    case 'rewrap': {
+      const kek = resolveKek(config);
+      const counts = await rewrapSecrets(storage.db, kek);
+      await keysChanged(storage, 'rewrapped', kek.id);
+      process.stdout.write(
+        `re-encrypted under KEK ${kek.id}: ${counts.signing_keys} signing key(s), ${counts.server_secrets} server secret(s), ${counts.accounts} upstream refresh token(s), ${counts.client_secrets} client secret(s); keys.previous_encryption_keys can now be emptied\n`,
+      );
+      return 0;
+    }
+    default:
+      throw new UsageError('keys list|publish|activate KID|retire KID|rewrap|generate-kek');
+  }
+}
+
+/**
+ * The audit records of a `keys` command, once its change is done (issue #13): `keys.changed` and its
+ * `admin.operation`, in one write; AuditRecordError (exit 1) when they could not be written.
+ */
+async function keysChanged(
+  storage: Storage,
+  action: 'published' | 'activated' | 'retired' | 'rewrapped',
+  kid: string,
+): Promise<void> {
+  const operation = Object.values(KEY_OPERATIONS).find((o) => o.action === action)!.name;
+  await writeAdminRecords(storage.db, operation, [
+    { type: 'keys.changed', outcome: 'success', details: { action, kid, operation, via: 'store' } },
+    adminEvent(operation, { outcome: 'success' }, 'store'),
+  ]);
 }
 
 interface AdminRequest {
@@ -409,6 +463,8 @@ async function admin(config: Config, request: AdminRequest): Promise<number> {
         db: storage.db,
         accounts: new AccountStore(storage.db, kek),
         keys: new KeyStore(storage.db, kek),
+        // a read of the audit trail still answers when its own record failed: the operator is told here
+        log: { error: (o: { reason?: string }, msg: string) => process.stderr.write(`baton: ${msg}: ${o.reason}\n`) },
       };
       result = await runOperation(stores, request.name, request.args);
     } finally {
@@ -462,6 +518,7 @@ main(process.argv.slice(2)).then(
       err instanceof StartupError ||
       err instanceof KeyStoreError ||
       err instanceof AdminError ||
+      err instanceof AuditRecordError ||
       err instanceof ProvisionError ||
       err instanceof DevIssuerError
     ) {

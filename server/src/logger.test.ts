@@ -87,7 +87,8 @@ describe('docs/events.md', () => {
     const failures = /const failures = \[([^\]]*)\]/.exec(src)?.[1];
     for (const m of failures?.matchAll(/'([a-z_.]+)'/g) ?? []) written.add(m[1]!);
   }
-  const doc = readFileSync(join(root, 'docs/events.md'), 'utf8');
+  // the log events: the page before its audit event catalogue (audit records, server/src/audit/catalogue.test.ts)
+  const doc = readFileSync(join(root, 'docs/events.md'), 'utf8').split('\n## Audit event catalogue')[0]!;
   const listed = new Set(
     doc
       .split('\n')

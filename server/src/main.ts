@@ -21,7 +21,9 @@ import { Policy } from './policy/policy.ts';
 import { accountAccess } from './provider/accounts.ts';
 import { clientRegistry } from './provider/client-registry/index.ts';
 import { attachEvents } from './provider/events.ts';
-import { sharedAuditWriter } from './audit/writer.ts';
+import { sharedAuditWriter, type AuditWriter } from './audit/writer.ts';
+import { recordNow } from './provider/audit-trail.ts';
+import { policyReloaded } from './policy/audit.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { hostPort } from './http/address.ts';
 import { loginThrottle } from './http/login-throttle.ts';
@@ -48,8 +50,11 @@ export interface RunningServer {
   accounts: AccountStore;
   /** Re-read the key table now (normally done every keys.refresh_interval_seconds). */
   refreshKeys(): Promise<void>;
-  /** Swap in the roles, role bindings and resources of a newly loaded, already validated config (SIGHUP). */
-  reloadPolicy(next: Config): void;
+  /**
+   * Swap in the roles, role bindings and resources of a newly loaded, already validated config (SIGHUP), at
+   * once; resolves once its `policy.reloaded` audit record is written (a failure is logged, never thrown).
+   */
+  reloadPolicy(next: Config): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -175,11 +180,19 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
   const base = new URL(config.issuer).pathname.replace(/\/$/, '');
   const idps = new IdpRegistry(config, (id) => `${config.issuer}/interaction/callback/${id}`);
   let policy = new Policy(config);
-  const clients = clientRegistry({ config, policy: () => policy, redis: storage.redis, log, kek });
-  const grants = accountAccess({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
-
   // the audit trail and the token lineage: one group-commit writer per store (audit/writer.ts)
   const audit = sharedAuditWriter(storage.db, { events: config.audit.enabled });
+  const clients = clientRegistry({
+    config,
+    policy: () => policy,
+    redis: storage.redis,
+    log,
+    kek,
+    audit,
+    db: storage.db,
+  });
+  const grants = accountAccess({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
+
   const build = async (keys: KeySet): Promise<Provider> => {
     const provider = createProvider(config, {
       adapterFor: (model) => storage.adapterFor(model),
@@ -225,12 +238,14 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
     keys = next;
     log.info({ kid: next.activeKid, keys: next.fingerprint }, 'keys.reloaded');
   };
-  const reloadPolicy = (next: Config) => {
+  const reloadPolicy = async (next: Config) => {
     policy = new Policy(next);
     log.info({ roles: Object.keys(next.roles).length, resources: next.resources.length }, 'policy.reloaded');
+    // the reload is done (it decides from now on): its record follows, a failure is logged (audit.write_failed)
+    await recordNow(audit, [policyReloaded(next)], log).catch(() => {});
   };
   const current = { provider: () => provider, policy: () => policy };
-  return { ...current, keystore, accounts, idps, grants, cookieKeys, csrfKey, base, refreshKeys, reloadPolicy };
+  return { ...current, keystore, accounts, idps, grants, cookieKeys, csrfKey, base, refreshKeys, reloadPolicy, audit };
 }
 
 /** What the app and the lifecycle need of the assembled server. */
@@ -245,7 +260,8 @@ interface Core {
   csrfKey: string;
   base: string;
   refreshKeys: () => Promise<void>;
-  reloadPolicy: (next: Config) => void;
+  reloadPolicy: (next: Config) => Promise<void>;
+  audit: AuditWriter;
 }
 
 /** The KEK, the signing keys (one active), and the secrets every process shares (cookie and CSRF keys). */
@@ -280,7 +296,7 @@ async function serve(
   const admin = storage.dataDir
     ? await serveAdminSocket(
         storage.dataDir,
-        { config, db: storage.db, accounts: core.accounts, keys: core.keystore },
+        { config, db: storage.db, accounts: core.accounts, keys: core.keystore, log },
         log,
       ).catch((err: Error) => {
         log.warn({ reason: err.message }, 'admin.socket_failed');
@@ -339,6 +355,7 @@ function appFor(
       throttle: loginThrottle(config, storage.redis),
       csrfKey: core.csrfKey,
       base: core.base,
+      audit: core.audit,
     },
     trustProxy: config.listen.trust_proxy,
     cookieKeys: core.cookieKeys,

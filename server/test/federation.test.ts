@@ -9,6 +9,7 @@ import { decodeJwt } from 'jose';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { searchEvents } from '../src/audit/store.ts';
 import type { RunningServer } from '../src/main.ts';
 import { LOCAL_IDP, memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
 import { startGlewlwyd, type Glewlwyd } from './idp/glewlwyd.ts';
@@ -149,10 +150,18 @@ describe('federation with a real upstream IdP (Glewlwyd)', () => {
     const url = await signInAtCorp(flow, 'alice', LOGS, 'logs.read incidents.trigger');
     const tokens = await redeem(flow, url.searchParams.get('code')!, LOGS);
     expect(tokens.body.scope).toBe('logs.read');
-    expect(decodeJwt(tokens.body.access_token)).toMatchObject({
+    const at = decodeJwt(tokens.body.access_token) as { sub: string; auth_time: number; idp: unknown };
+    expect(at).toMatchObject({
       scope: 'logs.read',
       roles: ['developer'],
       idp: { iss: idp.issuer, sub: expect.any(String) as string },
+    });
+    // the sign-in's audit record: the IdP, the person there, the auth_time the token carries (issue #13)
+    const [signedIn] = await searchEvents(server.storage.db, { type: 'login.success', account: at.sub, limit: 1 });
+    expect(signedIn?.event).toMatchObject({
+      client: 'ide-agent',
+      idp: at.idp,
+      details: { idp: 'corp', auth_time: at.auth_time },
     });
     // single sign-on: the session at baton serves the next resource without another IdP round trip; the
     // agent is a native client, so the user confirms on baton's page (RFC 8252 §8.6)
@@ -254,6 +263,13 @@ describe('federation with a real upstream IdP (Glewlwyd)', () => {
     expect(res.page!.status).toBe(400);
     expect(res.page!.text).toContain('Corp SSO did not confirm your sign-in.');
     expect(logs.lines().join('\n')).toMatch(/idp_error: the IdP answered access_denied/);
+    const failed = await searchEvents(server.storage.db, { type: 'login.failed', limit: 100 });
+    expect(failed.at(-1)?.event).toMatchObject({
+      outcome: 'refused',
+      client: 'ide-agent',
+      reason: 'upstream_refused',
+      details: { idp: 'corp' },
+    });
   });
 
   it('a wrong state (CSRF at the callback) is refused', async () => {

@@ -157,6 +157,7 @@ const search = operation({
     return { json, rows: await searchEvents(db, { ...q, ...(found ? { accountId: found.id } : {}) }) };
   },
   print: ({ json, rows }) => (json ? jsonLines(rows) : tableOf(rows)),
+  reads: true,
 });
 
 export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
@@ -169,6 +170,7 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
         return { json, trace: await traceToken(db, jti) };
       },
       print: ({ json, trace }) => (json ? jsonLines(trace.events) : printTrace(trace)),
+      reads: true,
     }),
   ],
   [
@@ -183,6 +185,7 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
         return searchEvents(db, q);
       },
       print: jsonLines,
+      reads: true,
     }),
   ],
   [
@@ -207,6 +210,7 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
       },
       print: printVerify,
       status: (r) => (r.ok ? 0 : 1),
+      reads: true,
     }),
   ],
   [
@@ -215,6 +219,7 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
       args: z.strictObject({}),
       run: async ({ db }) => listCheckpoints(db),
       print: jsonLines,
+      reads: true,
     }),
   ],
   [
@@ -227,6 +232,7 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
         return all ? { keys: [active, ...(await retiredAuditKeys(db, kek)).map((r) => r.jwk)] } : active;
       },
       print: (jwk) => `${JSON.stringify(jwk)}\n`,
+      reads: true,
     }),
   ],
   [

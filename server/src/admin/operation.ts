@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import type { Knex } from 'knex';
 import type { AccountStore } from '../accounts/store.ts';
+import type { AuditEvent } from '../audit/record.ts';
 import type { Config } from '../config/schema.ts';
 import type { KeyStore } from '../keys/keystore.ts';
 
@@ -15,6 +16,8 @@ export interface AdminStores {
   db: Knex;
   accounts: AccountStore;
   keys: KeyStore;
+  /** where a read's audit record failure is reported (admin/audit-record.ts); the server's log on its socket */
+  log?: { error(obj: object, msg: string): void };
 }
 
 export interface Operation<A, R> {
@@ -23,6 +26,10 @@ export interface Operation<A, R> {
   print(result: R): string;
   /** the exit status (0 unless given) */
   status?(result: R): number;
+  /** what the operation decided, for the audit trail besides its `admin.operation` record (ids only) */
+  audit?(result: R): AuditEvent[];
+  /** a read of the audit trail: its own record's failure is reported, and the read still answers */
+  reads?: boolean;
 }
 
 export const operation = <A, R>(op: Operation<A, R>) => op as unknown as Operation<unknown, unknown>;

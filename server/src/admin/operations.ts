@@ -8,6 +8,8 @@
 import { z } from 'zod';
 import { importAccounts, ProvisionError, provisionOne, type ProvisionRecord } from '../accounts/provision.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
+import { adminEvent, failureOf, writeAdminRecords, type AdminVia } from './audit-record.ts';
+import type { AuditEvent } from '../audit/record.ts';
 import { AdminError } from './errors.ts';
 import { operation, type AdminStores, type Operation } from './operation.ts';
 import { accountLabel, resolveAccount } from './resolve-account.ts';
@@ -26,9 +28,17 @@ const setDisabled = (disabled: boolean) =>
       if (!(await accounts.setDisabled(found.id, disabled))) {
         throw new AdminError('not_found', `no account matches "${account}"`);
       }
-      return { account: accountLabel(found) };
+      return { account: accountLabel(found), id: found.id };
     },
     print: ({ account }) => `${disabled ? 'disabled' : 'enabled'} ${account}\n`,
+    audit: ({ id }) => [
+      {
+        type: disabled ? 'account.disabled' : 'account.enabled',
+        outcome: 'success',
+        account: id,
+        details: { operation: disabled ? 'accounts.disable' : 'accounts.enable' },
+      },
+    ],
   });
 
 /** A provisioning refusal (a bad record or file line) is the operator's to fix: a 400, nothing stored. */
@@ -126,13 +136,47 @@ function find(name: string): Operation<unknown, unknown> {
 }
 
 /** Runs an operation; its arguments are checked first (AdminError invalid_request). */
-export async function runOperation(stores: AdminStores, name: string, args: unknown): Promise<unknown> {
-  const op = find(name);
+async function runChecked(stores: AdminStores, op: Operation<unknown, unknown>, name: string, args: unknown) {
   const parsed = op.args.safeParse(args);
   if (!parsed.success) {
     throw new AdminError('invalid_request', `${name}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
   return op.run(stores, parsed.data);
+}
+
+/**
+ * Runs an operation and writes its audit records (admin/audit-record.ts), `via` saying how it reached the
+ * store. The change is done first; when its record then cannot be written, AuditRecordError tells the
+ * operator (a non-zero exit) — except for a read of the audit trail, which still answers (the failure is
+ * reported on `stores.log`). A refused or failed operation is recorded too, and its own error is thrown.
+ */
+export async function runOperation(
+  stores: AdminStores,
+  name: string,
+  args: unknown,
+  via: AdminVia = 'store',
+): Promise<unknown> {
+  const op = OPERATIONS.get(name);
+  const label = op ? name : 'unknown';
+  const withVia = (e: AuditEvent): AuditEvent => ({ ...e, details: { ...e.details, via } });
+  let result: unknown;
+  try {
+    if (!op) throw new AdminError('unknown_operation', `no admin operation ${name}`);
+    result = await runChecked(stores, op, name, args);
+  } catch (err) {
+    await writeAdminRecords(stores.db, label, [adminEvent(label, failureOf(err), via)]).catch((e: Error) =>
+      stores.log?.error({ reason: e.message }, 'audit.write_failed'),
+    );
+    throw err;
+  }
+  const events = [...(op.audit?.(result) ?? []).map(withVia), adminEvent(name, { outcome: 'success' }, via)];
+  try {
+    await writeAdminRecords(stores.db, name, events);
+  } catch (err) {
+    if (!op.reads) throw err;
+    stores.log?.error({ reason: (err as Error).message }, 'audit.write_failed');
+  }
+  return result;
 }
 
 export function printResult(name: string, result: unknown): string {

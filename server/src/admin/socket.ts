@@ -10,6 +10,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { AuditRecordError } from './audit-record.ts';
 import { ADMIN_ERROR_STATUS, AdminError } from './errors.ts';
 import { runOperation, type AdminStores } from './operations.ts';
 
@@ -63,7 +64,7 @@ export async function serveAdminSocket(dataDir: string, stores: AdminStores, log
     const name = req.method === 'POST' ? PATH.exec((req.url ?? '').split('?')[0]!)?.[1] : undefined;
     if (!name) return send(res, 404, { error: 'not_found', message: 'POST /operations/<name>' });
     readJson(req)
-      .then((args) => runOperation(stores, name, args))
+      .then((args) => runOperation(stores, name, args, 'admin_socket'))
       .then(
         (result) => {
           log.info({ operation: name }, 'admin.operation');
@@ -73,6 +74,11 @@ export async function serveAdminSocket(dataDir: string, stores: AdminStores, log
           if (err instanceof AdminError) {
             log.info({ operation: name, error: err.code }, 'admin.refused');
             return send(res, ADMIN_ERROR_STATUS[err.code], { error: err.code, message: err.message });
+          }
+          if (err instanceof AuditRecordError) {
+            // the change is done; the operator learns that the trail misses it (issue #13)
+            log.error({ operation: name, reason: err.message }, 'audit.write_failed');
+            return send(res, 503, { error: 'audit_failed', message: err.message });
           }
           log.error({ operation: name, err: { name: err.name, message: err.message } }, 'admin.failed');
           send(res, 500, { error: 'server_error', message: `${name} failed (see the server's log)` });

@@ -72,6 +72,18 @@ export function refusedEvent(
   });
 }
 
+/** `token.revoked` for a whole grant (ids only: never the refresh token or code, whose id is the token itself) */
+export function grantRevokedEvent(ctx: KoaContextWithOIDC, gid: string, reason: string): AuditEvent {
+  return withoutUndefined({
+    type: 'token.revoked',
+    outcome: 'success',
+    client: ctx.oidc?.client?.clientId,
+    gid,
+    reason,
+    ...requestIdOf(ctx),
+  });
+}
+
 function withoutUndefined(event: AuditEvent): AuditEvent {
   return Object.fromEntries(Object.entries(event).filter(([, v]) => v !== undefined)) as unknown as AuditEvent;
 }

@@ -1,10 +1,14 @@
 /**
- * The token endpoint's audit records, durable before the answer leaves (issue #13: no token without its
- * record). A listener or a grant hands its events to the audit sink (audit/writer.ts: one group commit with
- * the lineage rows); `awaitAudit`, around oidc-provider's routes, waits for every write the request started
- * and, when one failed, answers 503 `server_error` instead of the response (its token is never sent; RFC 6749
- * §5.2 for the body's shape).
+ * The audit records of a request, durable before its answer leaves (issue #13: no token without its record).
+ * A listener, a grant or a step hands its events to the audit sink (audit/writer.ts: one group commit with
+ * the lineage rows); `awaitAudit`, around oidc-provider's routes and around the sign-in pages, waits for every
+ * write the request started and, when one that guards the answer failed, answers 503 instead of the response
+ * (its token is never sent; RFC 6749 §5.2 / RFC 7591 §3.2.2 for the body's shape; the sign-in pages show
+ * their own 503 page). A record that guards nothing (a refusal, a removal) is awaited too, and its failure
+ * is logged (`audit.write_failed`) without changing the answer. The durability rule: docs/events.md ("Audit
+ * event catalogue").
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type Koa from 'koa';
 import type { AuditEvent } from '../audit/record.ts';
 import type { LineageRow } from '../audit/record.ts';
@@ -23,6 +27,23 @@ interface Pending {
 /** the writes each request started, awaited before it is answered */
 const pending = new WeakMap<object, Pending[]>();
 
+/** the request being answered (awaitAudit sets it), for code that runs inside it without its context */
+const current = new AsyncLocalStorage<object>();
+
+/**
+ * The request `awaitAudit` is answering, for code oidc-provider calls without the request (a Client adapter,
+ * the outgoing fetch): its records still belong to that request. Undefined outside one.
+ */
+export const currentRequest = (): object | undefined => current.getStore();
+
+/** Makes `write` part of the request's answer, as recordFor does (for a write started after other work). */
+export function track(ctx: object, write: Promise<void>, guards: boolean): void {
+  write.catch(() => {}); // awaited (and reported) by awaitAudit
+  const list = pending.get(ctx);
+  if (list) list.push({ write, guards });
+  else pending.set(ctx, [{ write, guards }]);
+}
+
 /**
  * Writes `batch` for the request `ctx`: the answer waits for it (awaitAudit). A record that guards the answer
  * (a token issued) turns a failed write into 503; one that does not (a refusal, which hands out nothing)
@@ -35,31 +56,57 @@ export function recordFor(
   { guards = true }: { guards?: boolean } = {},
 ): Promise<void> {
   const write = sink.write(batch);
-  write.catch(() => {}); // awaited (and reported) by awaitAudit
-  const list = pending.get(ctx);
-  if (list) list.push({ write, guards });
-  else pending.set(ctx, [{ write, guards }]);
+  track(ctx, write, guards);
   return write;
 }
 
 type Log = { error(obj: object, msg: string): void };
 
-export function awaitAudit() {
-  return async (ctx: Koa.Context, next: () => Promise<void>): Promise<void> => {
-    await next();
-    const writes = pending.get(ctx);
-    if (!writes) return;
+/** Every write the request started, including those started while waiting for the first ones. */
+async function settle(ctx: object): Promise<{ reason: string | undefined; guards: boolean }[]> {
+  const failed: { reason: string | undefined; guards: boolean }[] = [];
+  for (let writes = pending.get(ctx); writes; writes = pending.get(ctx)) {
     pending.delete(ctx);
     const results = await Promise.allSettled(writes.map((w) => w.write));
-    const failed = results.flatMap((r, i) =>
-      r.status === 'rejected' ? [{ reason: (r.reason as Error | undefined)?.message, guards: writes[i]!.guards }] : [],
-    );
+    for (const [i, r] of results.entries())
+      if (r.status === 'rejected')
+        failed.push({ reason: (r.reason as Error | undefined)?.message, guards: writes[i]!.guards });
+  }
+  return failed;
+}
+
+/** RFC 6749 §5.2 / RFC 7591 §3.2.2: what a JSON endpoint answers when a record that guards it failed */
+function unavailable(ctx: Koa.Context): void {
+  ctx.status = 503;
+  ctx.remove('Location');
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { error: 'server_error', error_description: 'the audit trail is unavailable; try again later' };
+}
+
+/**
+ * Around the routes whose requests write records. `refuse` answers when a record that guards the answer
+ * failed (the sign-in pages show a page; by default the 503 `server_error` JSON of the OAuth endpoints).
+ */
+export function awaitAudit(refuse: (ctx: Koa.Context) => void = unavailable) {
+  return async (ctx: Koa.Context, next: () => Promise<void>): Promise<void> => {
+    await current.run(ctx, next);
+    const failed = await settle(ctx);
     if (failed.length === 0) return;
     const log = (ctx.state as { log?: Log }).log;
     log?.error({ reason: failed[0]!.reason }, 'audit.write_failed');
-    if (!failed.some((f) => f.guards)) return;
-    ctx.status = 503;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = { error: 'server_error', error_description: 'the audit trail is unavailable; try again later' };
+    if (failed.some((f) => f.guards)) refuse(ctx);
   };
+}
+
+/**
+ * A record written outside a request (a policy reload): resolves once it is durable, or logs
+ * `audit.write_failed` and rejects. (Admin operations report their own: admin/audit-record.ts.)
+ */
+export async function recordNow(sink: AuditSink, audit: readonly AuditEvent[], log: Log): Promise<void> {
+  try {
+    await sink.write({ audit });
+  } catch (err) {
+    log.error({ reason: (err as Error).message }, 'audit.write_failed');
+    throw err;
+  }
 }

@@ -21,9 +21,9 @@ import { AlreadyConsumed } from '../storage/oauth-errors.ts';
 import { errorCorrections } from './internals.ts';
 import { reasonOf } from './refusals.ts';
 import { emitEvent, onEvent } from './baton-events.ts';
-import { recordFor, type AuditSink } from './audit-trail.ts';
+import { recordFor, track, type AuditSink } from './audit-trail.ts';
 import { isMintingGrant } from './grants/mint.ts';
-import { issuedEvent, refusedEvent } from './audit-events.ts';
+import { grantRevokedEvent, issuedEvent, refusedEvent } from './audit-events.ts';
 
 /** what the metrics count (http/metrics.ts implements it) */
 export interface MetricsObserver {
@@ -93,8 +93,20 @@ export function attachEvents(provider: Provider, deps: EventDeps): void {
   });
 }
 
-/** issue #13: every token issued and every refusal at the token endpoint, durable before the answer */
+/**
+ * issue #13: every token issued and every refusal at the token endpoint, durable before the answer; every
+ * grant revoked (oidc-provider's `grant.revoked`, with the grant id: a refresh token revoked at the
+ * revocation endpoint, a code or refresh token reused, a sign-out; and baton's own, with `{ grant }`, when a
+ * reuse raced: revokeReusedGrants), a removal whose failed write is logged only.
+ */
 function attachAudit(on: (event: string, fn: Listener) => void, sink: AuditSink): void {
+  (on as unknown as (event: string, fn: (ctx: KoaContextWithOIDC, g: string | { grant: string }) => void) => void)(
+    'grant.revoked',
+    (ctx, g) => {
+      const [gid, reason] = typeof g === 'string' ? [g, revokedBecause(ctx)] : [g.grant, 'reused'];
+      void recordFor(ctx, sink, { audit: [grantRevokedEvent(ctx, gid, reason)] }, { guards: false });
+    },
+  );
   on('grant.success', (ctx) => {
     if (isMintingGrant(grantTypeOf(ctx))) return; // written by the grant with its token (grants/*)
     void recordFor(ctx, sink, { audit: [issuedEvent(ctx)] });
@@ -103,6 +115,14 @@ function attachAudit(on: (event: string, fn: Listener) => void, sink: AuditSink)
     // a refusal hands out nothing: a failed write is logged, the refusal stays precise
     void recordFor(ctx, sink, { audit: [refusedEvent(ctx, err, reasonOf(err))] }, { guards: false });
   });
+}
+
+/** why oidc-provider revoked a grant, from the route that did it (lib/helpers/revoke.js callers) */
+function revokedBecause(ctx: KoaContextWithOIDC): string {
+  const route = ctx.oidc?.route;
+  if (route === 'revocation') return 'revoked'; // RFC 7009: its refresh token was revoked
+  if (route === 'end_session') return 'signed_out';
+  return 'reused'; // RFC 6749 §4.1.2, RFC 9700 §4.14.2: a code or refresh token presented again
 }
 
 function logOf(ctx: KoaContextWithOIDC | undefined, root: Logger): Logger {
@@ -169,7 +189,7 @@ function revokeReusedGrants(provider: Provider, on: (event: string, fn: Listener
     if (!(err instanceof AlreadyConsumed) || !err.grantId) return;
     const grantId = err.grantId;
     const models = [provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode];
-    void Promise.all([
+    const revoked = Promise.all([
       ...models.map((m) => m.revokeByGrantId(grantId)),
       provider.Grant.find(grantId).then((g) => g?.destroy()),
     ]).then(
@@ -182,5 +202,7 @@ function revokeReusedGrants(provider: Provider, on: (event: string, fn: Listener
       },
       (e: Error) => logOf(ctx, root).error({ err: { message: e.message }, grant: grantId }, 'grant.revoke_failed'),
     );
+    // the refusal is answered once the grant is revoked (and its audit record, written on grant.revoked)
+    track(ctx, revoked, false);
   });
 }

@@ -40,7 +40,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     accounts: deps.accounts,
     db: deps.db,
   });
-  provider.use(jwtTokenState(state, () => deps.policy()));
+  provider.use(jwtTokenState(state, () => deps.policy(), deps.audit));
   registerGrants(provider, {
     config,
     policy: () => deps.policy(),

@@ -182,7 +182,10 @@ describe('baton audit on PostgreSQL', () => {
   });
 
   it('export: JSON lines since a time; checkpoints and key; verify, against an exported checkpoint file', async () => {
-    const exported = json((await cli(file, 'export', '--since', '2026-11-30T10:00:04Z')).stdout);
+    // (every command before this one has its own admin.operation record, stamped now: left out here)
+    const exported = json((await cli(file, 'export', '--since', '2026-11-30T10:00:04Z')).stdout).filter(
+      (r) => r.type !== 'admin.operation',
+    );
     expect(exported.map((r) => [r.seq, r.type])).toEqual([
       [5, 'token.refused'],
       [6, 'token.issued'],
@@ -202,9 +205,12 @@ describe('baton audit on PostgreSQL', () => {
     );
     const keyFile = join(dir, 'audit-key.json');
     writeFileSync(keyFile, JSON.stringify(key));
+    // the scenario's 6 events, then the admin.operation records of the commands so far
     expect(await cli(file, 'verify', '--checkpoints', logged, '--key', keyFile)).toEqual({
       code: 0,
-      stdout: 'ok: 6 events (seq 1–6), 1 checkpoints in the database, 1 exported; 0 events after the last checkpoint\n',
+      stdout: expect.stringMatching(
+        /^ok: (\d+) events \(seq 1–\1\), 1 checkpoints in the database, 1 exported; \d+ events after the last checkpoint\n$/,
+      ),
       stderr: '',
     });
     // a superuser edits a row and removes the database's checkpoints
@@ -216,12 +222,16 @@ describe('baton audit on PostgreSQL', () => {
     await storage.db('audit_checkpoints').delete();
     expect(await cli(file, 'verify', '--checkpoints', logged)).toEqual({
       code: 1,
-      stdout: [
-        'FAILED: 6 events (seq 1–6), 0 checkpoints in the database, 1 exported; 2 problems:',
-        '  seq 5: its content does not match its hash: edited',
-        '  the exported checkpoint at seq 6 is not in the database: removed',
-        '',
-      ].join('\n'),
+      stdout: expect.stringMatching(
+        new RegExp(
+          [
+            '^FAILED: (\\d+) events \\(seq 1–\\1\\), 0 checkpoints in the database, 1 exported; 2 problems:',
+            '  seq 5: its content does not match its hash: edited',
+            '  the exported checkpoint at seq 6 is not in the database: removed',
+            '$',
+          ].join('\n'),
+        ),
+      ),
       stderr: '',
     });
     writeFileSync(logged, 'not json\n');
@@ -268,7 +278,7 @@ describe('baton audit on the embedded store, through the running server', () => 
     expect(byAgent.map((r) => r.seq)).toEqual([4]);
     expect(await cli(file, 'verify')).toMatchObject({
       code: 0,
-      stdout: expect.stringMatching(/^ok: 7 events \(seq 1–7\)/),
+      stdout: expect.stringMatching(/^ok: \d+ events \(seq 1–\d+\)/), // 7, then the commands' own records
     });
   });
 });

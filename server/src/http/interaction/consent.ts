@@ -12,6 +12,7 @@
 import type Router from '@koa/router';
 import { consentPage, noAccessPage } from '../../pages.ts';
 import { splitScope, stringList } from '../../params.ts';
+import { consentGiven } from './audit.ts';
 import type { Ctx, Details, Kit } from './context.ts';
 
 /** RFC 6749 §4.1.2.1: the user denied, or nothing can be granted; oidc-provider redirects with this error */
@@ -74,9 +75,17 @@ export function mountConsent(router: Router, kit: Kit): void {
     // recomputed here: nothing from the form decides what is granted
     const { decisions } = deps.grants.decide(account, requested, stringList(d.params.resource));
     if (decisions.every((x) => x.granted.length === 0)) return kit.finish(ctx, NOTHING_GRANTED, true);
+    const provider = deps.provider();
+    const grantId = await deps.grants.buildGrant(provider, account.id, clientId, requested, decisions);
+    // issue #13: the consent's record is durable before the consent is kept or handed back; without it the
+    // grant just made is removed and nothing is handed out (the audit_unavailable page, index.ts)
+    const event = consentGiven(ctx, { account: account.id, client: clientId, grantId, decisions });
+    if (!(await kit.record(ctx, [event], { guards: true }))) {
+      await (await provider.Grant.find(grantId))?.destroy();
+      return;
+    }
     for (const x of decisions)
       if (x.granted.length) await deps.accounts.saveConsent(account.id, clientId, x.resource, x.granted);
-    const grantId = await deps.grants.buildGrant(deps.provider(), account.id, clientId, requested, decisions);
     ctx.state.log.info({ account: account.id, client: clientId, decisions }, 'consent.given');
     return kit.finish(ctx, { consent: { grantId } }, true);
   });

@@ -10,6 +10,8 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { Adapter } from '../../../../adapters/src/models.ts';
 import type { AccountStore } from '../../accounts/store.ts';
+import type { AuditEvent } from '../../audit/record.ts';
+import { recordFor, type AuditSink } from '../../provider/audit-trail.ts';
 import type { IdpRegistry } from '../../idp/registry.ts';
 import { messagePage } from '../../pages.ts';
 import type { Policy } from '../../policy/policy.ts';
@@ -30,6 +32,8 @@ export interface InteractionDeps {
   base: string;
   /** failed local sign-ins per user and per address */
   throttle: LoginThrottle;
+  /** the audit trail (audit/writer.ts): sign-ins and consents */
+  audit?: AuditSink | undefined;
 }
 
 export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -54,6 +58,13 @@ export interface Kit {
   finish(ctx: Ctx, result: InteractionResults, merge: boolean): Promise<void>;
   /** a form step: runs only for this browser's interaction and with its CSRF token (RFC 6749 §10.12) */
   postForm(router: Router, path: string, step: FormStep): void;
+  /**
+   * Writes audit records for the request (awaited before it is answered: provider/audit-trail.ts). A record
+   * that `guards` what the step hands out resolves false when it could not be written: the step must then
+   * hand nothing out (the page becomes the audit_unavailable 503). One that does not guard (a refusal) is
+   * only logged when it fails.
+   */
+  record(ctx: Ctx, events: AuditEvent[], opts: { guards: boolean }): Promise<boolean>;
 }
 
 export type FormStep = (ctx: Ctx, d: Details, body: Record<string, unknown>) => Promise<void>;
@@ -110,6 +121,13 @@ export function interactionKit(deps: InteractionDeps): Kit {
         if (!csrfOk(d.uid, b.csrf)) return refuse(ctx, 'csrf');
         return step(ctx, d, b);
       });
+    },
+    async record(ctx, events, { guards }) {
+      if (!deps.audit) return true;
+      return recordFor(ctx, deps.audit, { audit: events }, { guards }).then(
+        () => true,
+        () => false,
+      );
     },
   };
   return kit;

@@ -30,6 +30,7 @@ const FACTS: { [R in Reason]: Facts[R] } = {
   account_disabled: { account: 'SECRET-ACCOUNT' },
   client_unknown: {},
   no_consent_prompt: {},
+  audit_unavailable: {},
 };
 
 const EXPIRED = 'This sign-in has expired or was already completed. Start again from the application.';
@@ -63,6 +64,12 @@ const WIRE: Record<Reason, [number, string, string, string]> = {
   account_disabled: [403, 'Access denied', 'This account is disabled.', 'account SECRET-ACCOUNT disabled'],
   client_unknown: [400, 'Unknown application', 'The application is not registered.', 'client gone'],
   no_consent_prompt: [400, 'Sign-in error', 'Nothing to consent to.', 'no consent prompt'],
+  audit_unavailable: [
+    503,
+    'Sign-in unavailable',
+    'Signing in is not possible right now. Try again in a few minutes.',
+    'the audit record could not be written',
+  ],
 };
 
 const reasons = Object.keys(REFUSALS) as Reason[];
@@ -84,7 +91,7 @@ export function _typeChecks(): void {
 describe('the interaction error table', () => {
   it('has a row for every reason, and the tests know every row', () => {
     expect(reasons.sort()).toEqual(Object.keys(WIRE).sort());
-    expect(reasons.length).toBe(16);
+    expect(reasons.length).toBe(17);
   });
 
   it.each(reasons)('%s: the status, page and logged detail the sign-in pages have always had', (reason) => {

@@ -42,6 +42,8 @@ export interface Facts {
   client_unknown: None;
   /** a consent form posted while oidc-provider asks for something else */
   no_consent_prompt: None;
+  /** issue #13: the audit record of a sign-in or consent could not be written; nothing is handed out */
+  audit_unavailable: None;
 }
 
 export type Reason = keyof Facts;
@@ -143,6 +145,12 @@ export const REFUSALS: { readonly [R in Reason]: Row<Facts[R]> } = {
     title: 'Sign-in error',
     message: 'Nothing to consent to.',
     detail: 'no consent prompt',
+  },
+  audit_unavailable: {
+    status: 503,
+    title: 'Sign-in unavailable',
+    message: 'Signing in is not possible right now. Try again in a few minutes.',
+    detail: 'the audit record could not be written',
   },
 };
 

@@ -11,6 +11,7 @@
 import type Router from '@koa/router';
 import type { OidcIdpConfig } from '../../config/schema.ts';
 import type { Ctx, Kit } from './context.ts';
+import { clientOfInteraction, loginFailed, loginSucceeded } from './audit.ts';
 import { upstreamFailure } from './errors.ts';
 
 interface UpstreamLogin {
@@ -62,7 +63,7 @@ export function mountUpstream(router: Router, kit: Kit): void {
     } catch {
       return kit.refuse(ctx, 'upstream_state_replayed');
     }
-    return completeUpstream(kit, ctx, state, record);
+    return completeUpstream(kit, ctx, state, record, clientOfInteraction(d.params));
   });
 }
 
@@ -70,7 +71,13 @@ export function mountUpstream(router: Router, kit: Kit): void {
  * The code is redeemed and the ID token checked (OIDC Core §3.1.3.7, with the nonce and PKCE verifier of
  * this login) in idp/oidc.ts; the account is recorded with the IdP's groups and the login handed back.
  */
-async function completeUpstream(kit: Kit, ctx: Ctx, state: string, record: UpstreamLogin): Promise<void> {
+async function completeUpstream(
+  kit: Kit,
+  ctx: Ctx,
+  state: string,
+  record: UpstreamLogin,
+  client: { client?: string },
+): Promise<void> {
   const { deps } = kit;
   const idp = deps.idps.get(record.idp);
   const upstream = deps.idps.upstream(record.idp);
@@ -83,6 +90,7 @@ async function completeUpstream(kit: Kit, ctx: Ctx, state: string, record: Upstr
   } catch (err) {
     // unreachable, baton's own client authentication refused (not the user's doing), or not confirmed
     const { reason, error } = upstreamFailure(err);
+    await kit.record(ctx, [loginFailed(ctx, { idp: idp.id, reason, client })], { guards: false });
     return kit.refuse(ctx, reason, { idp: deps.idps.displayName(idp), error });
   }
   const account = await deps.accounts.recordLogin({
@@ -94,7 +102,16 @@ async function completeUpstream(kit: Kit, ctx: Ctx, state: string, record: Upstr
     roles: deps.policy().rolesFor(idp.id, identity.groups),
     ...(identity.refreshToken ? { upstreamRefreshToken: identity.refreshToken } : {}),
   });
-  if (account.disabled) return kit.refuse(ctx, 'account_disabled', { account: account.id });
+  if (account.disabled) {
+    const failed = loginFailed(ctx, { idp: idp.id, reason: 'account disabled', client, account: account.id });
+    await kit.record(ctx, [failed], { guards: false });
+    return kit.refuse(ctx, 'account_disabled', { account: account.id });
+  }
+  // the sign-in's record is durable before the login is handed back (issue #13)
+  const ts = Math.floor(Date.now() / 1000);
+  const person = { iss: upstream.idp.issuer, sub: identity.subject };
+  const event = loginSucceeded(ctx, { idp: idp.id, account: account.id, identity: person, authTime: ts, client });
+  if (!(await kit.record(ctx, [event], { guards: true }))) return; // the audit_unavailable page (index.ts)
   ctx.state.log.info({ idp: idp.id, account: account.id }, 'login.success');
-  return kit.finish(ctx, { login: { accountId: account.id, amr: ['fed'] } }, false);
+  return kit.finish(ctx, { login: { accountId: account.id, amr: ['fed'], ts } }, false);
 }

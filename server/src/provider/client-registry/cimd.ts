@@ -7,6 +7,7 @@
 import { isLimitReached, rateLimiter, RateLimitStoreError } from '../../rate-limit.ts';
 import type { Config } from '../../config/schema.ts';
 import { isLoopbackHost } from '../../config/schema.ts';
+import type { RegistryAudit } from './audit.ts';
 import type { ClientDeps } from './deps.ts';
 import { CimdFailure } from './cimd-document.ts';
 import { causeChain, hostMatches, isCimdClientId } from './rules.ts';
@@ -88,7 +89,7 @@ function problemOf(
   return undefined;
 }
 
-export function cimdClients(deps: ClientDeps) {
+export function cimdClients(deps: ClientDeps, audit?: RegistryAudit) {
   const { cimd } = deps.config.clients.registration;
   const failures = failureCache(cimd.failure_cache_seconds);
   const attempts = requestAttempts();
@@ -106,6 +107,7 @@ export function cimdClients(deps: ClientDeps) {
     const url = new URL(clientId);
     const refuse = (reason: string, logged = reason, extra: Record<string, unknown> = {}) => {
       deps.log.warn({ client_id: clientId, reason: logged, ...extra }, 'cimd.fetch_refused');
+      audit?.refused(ctx, clientId, logged);
       tried?.set(clientId, reason);
       return false;
     };
@@ -135,7 +137,12 @@ export function cimdClients(deps: ClientDeps) {
       ack: 'draft-02',
       cacheDuration: { min: 30, max: 3600 },
       allowFetch,
-      allowClient: async (_ctx: unknown, client: { clientId: string }) => !deps.policy().blocked.has(client.clientId),
+      allowClient: async (ctx: unknown, client: { clientId: string; metadata(): Record<string, unknown> }) => {
+        if (deps.policy().blocked.has(client.clientId)) return false;
+        // the first time baton accepts this document: its client.registered record, durable before the answer
+        await audit?.accepted(ctx, client.clientId, client.metadata());
+        return true;
+      },
     },
     /** the reason shown on the error page for the request's client id, if it is a CIMD problem */
     problem: (ctx: unknown, err: unknown): CimdProblem | undefined => {

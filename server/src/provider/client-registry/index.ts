@@ -24,9 +24,11 @@
  *   - cimd.ts               the CIMD feature: fetch policy, rate limit, failure cache, error-page reason;
  *   - cimd-document.ts      a fetched metadata document checked, and `CimdFailure`;
  *   - outgoing-fetch.ts     oidc-provider's outgoing fetch through the SSRF-guarded dispatcher;
+ *   - audit.ts              the audit records: client.registered (DCR, CIMD), cimd.refused;
  *   - deps.ts               `ClientDeps`, what the registry is built from.
  */
 import type { ClientDeps } from './deps.ts';
+import { registryAudit } from './audit.ts';
 import { cimdClients } from './cimd.ts';
 import { metadataValidator } from './metadata-validator.ts';
 import { outgoingFetch } from './outgoing-fetch.ts';
@@ -50,8 +52,9 @@ export { staticClientMetadata, staticMetadata } from './static-clients.ts';
 
 export function clientRegistry(deps: ClientDeps) {
   const { cimd } = deps.config.clients.registration;
-  const { clientAdapter, touch } = storedClients(deps);
-  const urlClients = cimdClients(deps);
+  const audit = registryAudit(deps.audit, deps.db);
+  const { clientAdapter, touch } = storedClients(deps, audit);
+  const urlClients = cimdClients(deps, audit);
 
   function isFirstParty(client: { clientId: string; [key: string]: unknown }): boolean {
     if (client[FIRST_PARTY] === true) return true;
@@ -68,7 +71,7 @@ export function clientRegistry(deps: ClientDeps) {
     isFirstParty,
     validator: metadataValidator(deps),
     cimdFeature: urlClients.feature,
-    fetch: outgoingFetch(deps, urlClients.recordFailure),
+    fetch: outgoingFetch(deps, urlClients.recordFailure, audit),
     cimdProblem: urlClients.problem,
     /** CIMD ids oidc-provider does not recognise itself (see patches/client-id-urls.ts) */
     isDevelopmentLoopbackClientId: (id: unknown) => cimd.enabled && isDevelopmentLoopbackClientId(deps.config.mode, id),

@@ -4,11 +4,16 @@
  * for the error page, and failures are cached for `failure_cache_seconds`.
  */
 import { isCimdDocumentFetch, outgoingDispatcher } from '../internals.ts';
+import type { RegistryAudit } from './audit.ts';
 import type { ClientDeps } from './deps.ts';
 import { CimdFailure, checkedCimdResponse } from './cimd-document.ts';
 import { isCimdClientId, isDevelopmentLoopbackClientId, networkFailureReason } from './rules.ts';
 
-export function outgoingFetch(deps: ClientDeps, recordFailure: (url: string, reason: string) => void) {
+export function outgoingFetch(
+  deps: ClientDeps,
+  recordFailure: (url: string, reason: string) => void,
+  audit?: RegistryAudit,
+) {
   const { cimd } = deps.config.clients.registration;
   // always ours (oidc-provider's own guard only drops the socket after connecting): see internals.ts
   const dispatcher = outgoingDispatcher({
@@ -28,7 +33,10 @@ export function outgoingFetch(deps: ClientDeps, recordFailure: (url: string, rea
       const cause = (err as { cause?: { message?: string } }).cause?.message;
       const message = (err as Error).message;
       deps.log.warn({ url: key, reason: cause ? `${message}: ${cause}` : message }, 'fetch.failed');
-      if (document) recordFailure(key, reason);
+      if (document) {
+        recordFailure(key, reason);
+        audit?.refused(undefined, key, reason); // the request fetching it (provider/audit-trail.ts)
+      }
     };
     let res: Response;
     try {

@@ -6,6 +6,7 @@
 import type { Adapter, AdapterPayload } from '../../../../adapters/src/models.ts';
 import type { Kek } from '../../keys/kek.ts';
 import { SEALED_SECRET } from '../../consts.ts';
+import type { RegistryAudit } from './audit.ts';
 import type { ClientDeps } from './deps.ts';
 import { isCimdClientId } from './rules.ts';
 import { isStaticClient, staticMetadata } from './static-clients.ts';
@@ -27,7 +28,7 @@ async function openSecret(kek: Kek, payload: AdapterPayload): Promise<AdapterPay
   return typeof sealed === 'string' ? { ...rest, client_secret: await kek.decrypt(sealed) } : payload;
 }
 
-export function storedClients(deps: ClientDeps) {
+export function storedClients(deps: ClientDeps, audit?: RegistryAudit) {
   const unusedTtl = deps.config.clients.registration.dcr.unused_expiry_days * 86400;
   const touched = new Map<string, number>();
   const isCimdId = (id: unknown) => isCimdClientId(deps.config.mode, id);
@@ -44,8 +45,12 @@ export function storedClients(deps: ClientDeps) {
         const payload = await stored.find(id);
         return payload && openSecret(deps.kek, payload);
       },
-      // RFC 7591 registrations expire when unused (touch() renews them); secrets are stored encrypted
-      upsert: async (id, payload) => stored.upsert(id, await sealSecret(deps.kek, payload), unusedTtl),
+      // RFC 7591 registrations expire when unused (touch() renews them); secrets are stored encrypted. A
+      // registration's audit record is durable first: without it nothing is stored (issue #13)
+      upsert: async (id, payload) => {
+        await audit?.registering(id, payload);
+        return stored.upsert(id, await sealSecret(deps.kek, payload), unusedTtl);
+      },
       findByUid: (uid) => stored.findByUid(uid),
       findByUserCode: (code) => stored.findByUserCode(code),
       consume: (id) => stored.consume(id),
