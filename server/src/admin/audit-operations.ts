@@ -12,7 +12,6 @@ import { resolveAccount } from './resolve-account.ts';
 import { resolveKek } from '../keys/kek.ts';
 import type { ChainedRow } from '../audit/chain.ts';
 import { auditKey, listCheckpoints, retiredAuditKeys, rotateAuditKey, type Checkpoint } from '../audit/checkpoint.ts';
-import { sharedAuditWriter } from '../audit/writer.ts';
 import { createLogger } from '../logger.ts';
 import { readChain, searchEvents, traceToken, type Trace } from '../audit/store.ts';
 import { verifyChain, type VerifyReport } from '../audit/verify.ts';
@@ -242,13 +241,12 @@ export const AUDIT_OPERATIONS: [string, Operation<unknown, unknown>][] = [
       async run({ config, db }) {
         // the log lines (the old key's last checkpoint, audit.key_rotated) on stderr: stdout is the answer
         const log = createLogger(config.logging.level, pino.destination({ fd: 2, sync: true }));
-        const rotated = await rotateAuditKey(db, resolveKek(config), log);
-        // the rotation is in the trail itself, sealed by the new key's first checkpoint
-        await sharedAuditWriter(db).write({
-          audit: [{ type: 'keys.changed', outcome: 'success', details: { action: 'audit_key_rotated', ...rotated } }],
-        });
-        return rotated;
+        return rotateAuditKey(db, resolveKek(config), log);
       },
+      // the rotation is in the trail itself, sealed by the new key's first checkpoint
+      audit: (rotated) => [
+        { type: 'keys.changed', outcome: 'success', details: { action: 'audit_key_rotated', ...rotated } },
+      ],
       print: (r) =>
         `audit key ${r.previous_kid} retired after sealing seq ${r.sealed_seq}; checkpoints are now signed by ${r.kid} (pin both: baton audit key --all)\n`,
     }),

@@ -14,12 +14,19 @@ import { AdminError } from './errors.ts';
 export type AdminOutcome = { outcome: 'success' } | { outcome: 'refused' | 'failure'; reason: string };
 
 /** how the operation reached the store */
-export type AdminVia = 'store' | 'admin_socket';
+export type AdminVia = 'store' | 'admin_socket' | 'admin_api';
 
-export function adminEvent(operation: string, result: AdminOutcome, via: AdminVia): AuditEvent {
+/** who asked, when the admin API ran it: the token's client and, for a person, their account */
+export interface AdminCaller {
+  client: string;
+  account?: string | undefined;
+}
+
+export function adminEvent(operation: string, result: AdminOutcome, via: AdminVia, by?: AdminCaller): AuditEvent {
   return {
     type: 'admin.operation',
     outcome: result.outcome,
+    ...(by ? { client: by.client, ...(by.account ? { account: by.account } : {}) } : {}),
     ...('reason' in result ? { reason: result.reason } : {}),
     details: { operation, via },
   };

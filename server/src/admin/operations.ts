@@ -8,7 +8,8 @@
 import { z } from 'zod';
 import { importAccounts, ProvisionError, provisionOne, type ProvisionRecord } from '../accounts/provision.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
-import { adminEvent, failureOf, writeAdminRecords, type AdminVia } from './audit-record.ts';
+import { sharedAuditWriter } from '../audit/writer.ts';
+import { adminEvent, failureOf, writeAdminRecords, type AdminCaller, type AdminVia } from './audit-record.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import { AdminError } from './errors.ts';
 import { operation, type AdminStores, type Operation } from './operation.ts';
@@ -155,21 +156,24 @@ export async function runOperation(
   name: string,
   args: unknown,
   via: AdminVia = 'store',
+  by?: AdminCaller,
 ): Promise<unknown> {
   const op = OPERATIONS.get(name);
   const label = op ? name : 'unknown';
+  // the command line's own pool: its writer follows audit.enabled as the server's does (main.ts)
+  sharedAuditWriter(stores.db, { events: stores.config.audit.enabled });
   const withVia = (e: AuditEvent): AuditEvent => ({ ...e, details: { ...e.details, via } });
   let result: unknown;
   try {
     if (!op) throw new AdminError('unknown_operation', `no admin operation ${name}`);
     result = await runChecked(stores, op, name, args);
   } catch (err) {
-    await writeAdminRecords(stores.db, label, [adminEvent(label, failureOf(err), via)]).catch((e: Error) =>
+    await writeAdminRecords(stores.db, label, [adminEvent(label, failureOf(err), via, by)]).catch((e: Error) =>
       stores.log?.error({ reason: e.message }, 'audit.write_failed'),
     );
     throw err;
   }
-  const events = [...(op.audit?.(result) ?? []).map(withVia), adminEvent(name, { outcome: 'success' }, via)];
+  const events = [...(op.audit?.(result) ?? []).map(withVia), adminEvent(name, { outcome: 'success' }, via, by)];
   try {
     await writeAdminRecords(stores.db, name, events);
   } catch (err) {

@@ -12,15 +12,10 @@ import type Koa from 'koa';
 import { ADMIN_ERROR_STATUS, AdminError } from '../admin/errors.ts';
 import type { ChainedRow } from '../audit/chain.ts';
 import type { Trace } from '../audit/store.ts';
+import type { AdminCaller } from '../admin/audit-record.ts';
 
 /** the scopes of the admin resource (consts.ts names the resource) */
 export type AdminScope = 'admin.read' | 'admin.write';
-
-/** who called, from the verified token: recorded with the operation */
-export interface AdminCaller {
-  client: string;
-  account?: string | undefined;
-}
 
 export interface AdminApiDeps {
   /** verifies the request's token for the admin resource and `scope`; throws an ApiRefusal otherwise */
@@ -89,7 +84,7 @@ function audit(route: Route, deps: AdminApiDeps, parse: Koa.Middleware): void {
   route('get', '/admin/api/audit/trace/:jti', async (ctx) => {
     const caller = await deps.authenticate(ctx, 'admin.read');
     queryArgs(ctx, [], []);
-    const { trace } = (await deps.run(caller, 'audit.trace', { jti: ctx.params.jti, json: true })) as {
+    const { trace } = (await deps.run(caller, 'audit.trace', { jti: (ctx.params as { jti: string }).jti, json: true })) as {
       trace: Trace;
     };
     json(ctx, trace);
@@ -109,8 +104,7 @@ function audit(route: Route, deps: AdminApiDeps, parse: Koa.Middleware): void {
   };
   route('get', '/admin/api/audit/verify', (ctx) => verify(ctx, {}));
   route('post', '/admin/api/audit/verify', async (ctx) => {
-    if (!ctx.is('application/json'))
-      throw new ApiRefusal(400, 'invalid_request', 'the body must be application/json');
+    if (!ctx.is('application/json')) throw new ApiRefusal(400, 'invalid_request', 'the body must be application/json');
     try {
       await parse(ctx, async () => {});
     } catch (err) {

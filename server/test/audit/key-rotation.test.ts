@@ -68,20 +68,23 @@ describe('baton audit rotate-key', () => {
     expect(await retiredAuditKeys(storage.db, kek)).toEqual([
       { jwk: old.publicJwk, retired_after_seq: 5, retired_at: expect.any(String) },
     ]);
-    // the rotation is in the trail (seq 6), sealed by the new key like what follows
-    const [record] = await storage.db('audit_events').where({ seq: 6 }).select('type', 'event');
-    expect(record).toMatchObject({
-      type: 'keys.changed',
-      event: { details: { action: 'audit_key_rotated', kid: next.kid, previous_kid: old.kid, sealed_seq: 5 } },
-    });
+    // the rotation is in the trail (seq 6, with the operation's own record), sealed by the new key
+    const records = await storage.db('audit_events').where('seq', '>', 5).orderBy('seq').select('type', 'event');
+    expect(records).toMatchObject([
+      {
+        type: 'keys.changed',
+        event: { details: { action: 'audit_key_rotated', kid: next.kid, previous_kid: old.kid, sealed_seq: 5 } },
+      },
+      { type: 'admin.operation', event: { outcome: 'success', details: { operation: 'audit.rotate_key' } } },
+    ]);
     // a process's checkpoint reads the key inside the lock: the new one, without a restart
     await writer.write({ audit: events(5, 1) });
     const after = await writeCheckpoint(storage.db, (trx) => auditKey(trx, kek), silent);
-    expect(after).toMatchObject({ seq: 7, kid: next.kid, prev_seq: 5 });
+    expect(after).toMatchObject({ seq: 8, kid: next.kid, prev_seq: 5 });
 
     expect(await cli('verify')).toMatchObject({
       code: 0,
-      stdout: 'ok: 7 events (seq 1–7), 3 checkpoints in the database, 0 exported; 0 events after the last checkpoint\n',
+      stdout: 'ok: 8 events (seq 1–8), 3 checkpoints in the database, 0 exported; 0 events after the last checkpoint\n',
     });
     // both public keys, to pin off the database: verify --key accepts the JWKS
     const jwks = JSON.parse((await cli('key', '--all')).stdout) as { keys: { kid: string; d?: string }[] };
@@ -108,7 +111,7 @@ describe('baton audit rotate-key', () => {
     const verify = await cli('verify');
     expect(verify.code).toBe(1);
     expect(verify.stdout).toContain(
-      `database checkpoint at seq ${forged!.seq} is signed by key ${thief.kid}, retired after seq ${forged!.seq - 2}`,
+      `database checkpoint at seq ${forged!.seq} is signed by key ${thief.kid}, retired after seq ${forged!.seq - 3}`,
     );
     expect(retired.jwk.kid).not.toBe(thief.kid);
   });
