@@ -171,6 +171,8 @@ export function createAuditReporter(options: AuditReporterOptions): AuditReporte
   /** when the next retry is due (ms since the epoch), while retryTimer waits */
   let retryAt = 0;
   let closed = false;
+  /** a send is scheduled (setImmediate) by a full batch */
+  let scheduled = false;
   const abort = new AbortController();
 
   const tell = (err: Error) => {
@@ -256,13 +258,14 @@ export function createAuditReporter(options: AuditReporterOptions): AuditReporte
     const index = /^events\[(\d+)\]/.exec(body.error_description ?? '')?.[1];
     const i = index === undefined ? -1 : Number(index);
     if (i >= 0 && i < inflight.length) {
-      inflight.splice(i, 1);
+      inflight.splice(i, 1); // the rest goes again at once: each round removes one event
       drop(1);
-    } else {
-      drop(inflight.length);
-      inflight = [];
+      return { ok: true };
     }
-    return { ok: true };
+    // the whole batch (403, a misconfiguration): dropped and counted, and the next try waits its backoff
+    drop(inflight.length);
+    inflight = [];
+    return { ok: false, retryInMs: backoff() };
   }
 
   /** Sends batches until the buffer is empty, or schedules a retry after a failure. */
@@ -340,7 +343,13 @@ export function createAuditReporter(options: AuditReporterOptions): AuditReporte
       try {
         if (closed) return drop(1);
         if (buffer.push(wireEvent(event, options.resource))) drop(1);
-        if (buffer.size >= batchSize && !sending && !retryTimer) setImmediate(() => void kick()).unref?.();
+        if (buffer.size >= batchSize && !sending && !retryTimer && !scheduled) {
+          scheduled = true;
+          setImmediate(() => {
+            scheduled = false;
+            void kick();
+          }).unref?.();
+        }
       } catch {
         // never into the caller's request path
       }

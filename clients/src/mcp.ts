@@ -221,8 +221,8 @@ export function createMcpAuth(options: McpAuthOptions) {
         : {}),
       at: new Date().toISOString(),
     };
+    options.reporter?.report(toolCallEvent(event)); // never throws, never waits
     options.audit?.(event);
-    options.reporter?.report(toolCallEvent(event));
   }
 
   const allowedOrigins = new Set([resourceUrl.origin, ...(options.allowedOrigins ?? []).map((o) => new URL(o).origin)]);

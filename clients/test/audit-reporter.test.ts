@@ -18,6 +18,7 @@ import {
   redisPrefix,
   requireEnv,
   RESOURCES,
+  SERVICE_SECRET,
 } from '../../server/test/helpers.ts';
 import { codeForm, seedAccount, seedCode } from '../../server/test/seed.ts';
 import { createAuditReporter, createMcpAuth, withMcpAuth, type ReportedCall } from '../src/index.ts';
@@ -214,6 +215,22 @@ describe('the audit reporter', () => {
     );
     expect(reporter.stats()).toMatchObject({ sent: 21, dropped: 0, buffered: 0 });
     expect(errors.length).toBeGreaterThan(0);
+    await reporter.close();
+  });
+
+  it('a client that serves no resource: its token is refused, report never throws, and it says why', async () => {
+    const errors: Error[] = [];
+    const reporter = createAuditReporter({
+      issuer: ISSUER,
+      clientId: 'cost-reporter',
+      clientSecret: SERVICE_SECRET,
+      flushIntervalMs: 60_000,
+      onError: (e) => errors.push(e),
+    });
+    expect(() => reporter.report(call('unserved'))).not.toThrow();
+    await reporter.flush();
+    expect(reporter.stats()).toMatchObject({ sent: 0, buffered: 1, retries: 1 });
+    expect(errors.map((e) => e.message)).toEqual(['audit token: HTTP 400 invalid_target']);
     await reporter.close();
   });
 

@@ -5,7 +5,8 @@
  * person and the chain from baton's own token record; every refusal of the issue answers a precise 4xx
  * (RFC 6749 §5.2 body, RFC 6750 §3 challenge) and writes nothing; a writer failure answers 503.
  */
-import { decodeJwt, importJWK, SignJWT } from 'jose';
+import { createHash, randomUUID } from 'node:crypto';
+import { decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { searchEvents } from '../../src/audit/store.ts';
@@ -17,6 +18,8 @@ const AUDIT = `${ISSUER}/audit`;
 const COST = 'https://cost.internal.example.com';
 const ANALYTICS = 'https://analytics.mcp.example.com/mcp';
 const WIKI = 'https://wiki.mcp.example.com/mcp';
+const TICKETS = 'https://tickets.mcp.example.com/mcp';
+const DPOP_SECRET = 'dpop-mcp-secret-0123456789abcdefghijklmn';
 const LOGS_SECRET = 'logs-mcp-secret-0123456789abcdefghijkl';
 const ANALYTICS_SECRET = 'analytics-mcp-secret-0123456789abcdefgh';
 
@@ -40,9 +43,15 @@ beforeAll(async () => {
         RESOURCES[1],
         { uri: ANALYTICS, name: 'Analytics', scopes: ['analytics.query'], client_id: 'analytics-mcp' },
         { uri: WIKI, name: 'Wiki', scopes: ['wiki.read'], client_id: 'analytics-mcp' },
+        { uri: TICKETS, name: 'Tickets', scopes: ['tickets.read'], client_id: 'dpop-mcp' },
       ],
       clients: {
-        static: [...base.clients.static, server('logs-mcp', LOGS_SECRET), server('analytics-mcp', ANALYTICS_SECRET)],
+        static: [
+          ...base.clients.static,
+          server('logs-mcp', LOGS_SECRET),
+          server('analytics-mcp', ANALYTICS_SECRET),
+          { ...server('dpop-mcp', DPOP_SECRET), dpop_bound_access_tokens: true },
+        ],
       },
     }),
   });
@@ -324,5 +333,96 @@ describe('POST /audit/events', () => {
       await db.raw('drop function fail_audit()');
     }
     await post(token, { events: [call()] }).expect(202);
+  });
+
+  describe('a DPoP-bound audit token (RFC 9449)', () => {
+    let key: Awaited<ReturnType<typeof generateKeyPair>>;
+    const proof = async (htu: string, token?: string, jti = randomUUID()) =>
+      new SignJWT({
+        htm: 'POST',
+        htu,
+        jti,
+        ...(token ? { ath: createHash('sha256').update(token).digest('base64url') } : {}),
+      })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(key.publicKey) })
+        .setIssuedAt()
+        .sign(key.privateKey);
+    let token: string;
+    beforeAll(async () => {
+      key = await generateKeyPair('ES256');
+      const res = await tokenFor('dpop-mcp', DPOP_SECRET, AUDIT)
+        .set('DPoP', await proof(`${ISSUER}/token`))
+        .expect(200);
+      expect(res.body.token_type).toBe('DPoP');
+      token = res.body.access_token as string;
+    });
+    const dpopPost = (scheme: string, dpop: string | undefined) => {
+      const req = request(t.url).post('/audit/events').set('Authorization', `${scheme} ${token}`);
+      if (dpop) void req.set('DPoP', dpop);
+      return req.send({ events: [call()] });
+    };
+
+    it('accepted with the DPoP scheme and a proof for this URL; each proof once', async () => {
+      const once = await proof(`${ISSUER}/audit/events`, token);
+      await dpopPost('DPoP', once).expect(202);
+      const replayed = await dpopPost('DPoP', once).expect(401);
+      expect(replayed.body).toEqual({ error: 'invalid_dpop_proof', error_description: 'the DPoP proof is not valid' });
+      expect(replayed.headers['www-authenticate']).toBe(
+        `DPoP realm="${AUDIT}", error="invalid_dpop_proof", error_description="the DPoP proof is not valid", algs="ES256 Ed25519 EdDSA"`,
+      );
+    });
+
+    it('refused as a Bearer token, without a proof, or with a proof for another URL', async () => {
+      expect((await dpopPost('Bearer', undefined).expect(401)).body.error).toBe('invalid_token');
+      expect((await dpopPost('DPoP', undefined).expect(401)).body.error).toBe('invalid_token');
+      const elsewhere = await proof(`${ISSUER}/token`, token);
+      expect((await dpopPost('DPoP', elsewhere).expect(401)).body.error).toBe('invalid_dpop_proof');
+    });
+  });
+});
+
+describe('on the embedded store, with the rate limit per reporting client (audit.ingest_rate_per_minute)', () => {
+  let limited: TestServer;
+  beforeAll(async () => {
+    limited = await startTestServer({
+      backend: 'embedded',
+      config: (base) => ({
+        audit: { ingest_rate_per_minute: 2 },
+        resources: [{ ...RESOURCES[0], client_id: 'logs-mcp' }, RESOURCES[1]],
+        clients: { static: [...base.clients.static, server('logs-mcp', LOGS_SECRET)] },
+      }),
+    });
+  }, 60_000);
+  afterAll(async () => limited?.close());
+
+  it('stores a call with the person from baton’s record, then answers 429 with Retry-After past the limit', async () => {
+    const account = await seedAccount(limited.server.accounts);
+    const seed = await seedCode(limited.server.provider(), account);
+    const user = (await request(limited.url).post('/token').type('form').send(codeForm(seed)).expect(200)).body
+      .access_token as string;
+    const jti = String(decodeJwt(user).jti);
+    const token = (
+      await request(limited.url)
+        .post('/token')
+        .auth('logs-mcp', LOGS_SECRET)
+        .type('form')
+        .send({ grant_type: 'client_credentials', resource: AUDIT })
+        .expect(200)
+    ).body.access_token as string;
+    const send = () =>
+      request(limited.url).post('/audit/events').set('Authorization', `Bearer ${token}`).send({ events: [] });
+    await request(limited.url)
+      .post('/audit/events')
+      .set('Authorization', `Bearer ${token}`)
+      .send({ events: [call({ jti })] })
+      .expect(202);
+    const rows = await searchEvents(limited.server.storage.db, { type: 'tool.called', limit: 10 });
+    expect(rows.map((r) => [r.jti, r.account_id, r.grant_id, r.event.client])).toEqual([
+      [jti, account, seed.grantId, 'ide-agent'],
+    ]);
+    await send().expect(202);
+    const res = await send().expect(429);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(res.body.error).toBe('temporarily_unavailable');
   });
 });
