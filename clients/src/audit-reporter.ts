@@ -151,212 +151,244 @@ function retryAfterMs(header: string | null): number | undefined {
 
 type Outcome = { ok: true } | { ok: false; retryInMs: number };
 
-export function createAuditReporter(options: AuditReporterOptions): AuditReporter {
-  const issuer = options.issuer.replace(/\/$/, '');
-  const doFetch = options.fetch ?? fetch;
+/** RFC 6749 §4.4 + RFC 8707: an audit.write token for baton's audit API, cached and renewed before expiry. */
+function auditToken(issuer: string, options: AuditReporterOptions, signal: AbortSignal) {
   const auth = clientAuthFor(issuer, options);
-  const batchSize = Math.min(MAX_EVENTS, Math.max(1, options.batchSize ?? 100));
-  const buffer = new Ring<ReportedCall>(Math.max(1, options.maxBuffer ?? 10_000));
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const maxBackoff = options.maxBackoffMs ?? 30_000;
-  const stats = { sent: 0, dropped: 0, retries: 0 };
-  /** drops baton has not been told of yet */
-  let untold = 0;
-  /** the batch being sent (or waiting to be sent again), before anything newer */
-  let inflight: ReportedCall[] = [];
+  const doFetch = options.fetch ?? fetch;
   let token: { value: string; renewAt: number } | undefined;
-  let attempt = 0;
-  let sending: Promise<void> | undefined;
-  let retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** when the next retry is due (ms since the epoch), while retryTimer waits */
-  let retryAt = 0;
-  let closed = false;
-  /** a send is scheduled (setImmediate) by a full batch */
-  let scheduled = false;
-  const abort = new AbortController();
+  return {
+    forget: () => void (token = undefined),
+    async get(): Promise<string> {
+      if (token && token.renewAt > Date.now()) return token.value;
+      const { headers, params } = await auth();
+      const res = await doFetch(`${issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          resource: `${issuer}/audit`,
+          scope: 'audit.write',
+          ...params,
+        }),
+        signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs ?? 10_000)]),
+      });
+      const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+      if (!res.ok || typeof body.access_token !== 'string') {
+        const code = typeof body.error === 'string' ? body.error : '';
+        throw Object.assign(new Error(`audit token: HTTP ${res.status} ${code}`.trim()), { status: res.status });
+      }
+      const ttl = typeof body.expires_in === 'number' ? body.expires_in * 1000 : 60_000;
+      // renewed at three quarters of its life (at most 30 s early): never sent expired
+      token = { value: body.access_token, renewAt: Date.now() + ttl - Math.min(30_000, ttl / 4) };
+      return token.value;
+    },
+  };
+}
 
-  const tell = (err: Error) => {
+/** The reporter's state and its loop: one send at a time, the in-flight batch before anything newer. */
+class Reporter {
+  readonly #options: AuditReporterOptions;
+  readonly #issuer: string;
+  readonly #batchSize: number;
+  readonly #buffer: Ring<ReportedCall>;
+  readonly #abort = new AbortController();
+  readonly #token: ReturnType<typeof auditToken>;
+  readonly #interval: ReturnType<typeof setInterval>;
+  readonly #stats = { sent: 0, dropped: 0, retries: 0 };
+  /** drops baton has not been told of yet */
+  #untold = 0;
+  /** the batch being sent (or waiting to be sent again) */
+  #inflight: ReportedCall[] = [];
+  #attempt = 0;
+  #sending: Promise<void> | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** when the next retry is due (ms since the epoch), while #retryTimer waits */
+  #retryAt = 0;
+  /** a send is scheduled (setImmediate) by a full batch */
+  #scheduled = false;
+  #closed = false;
+
+  constructor(options: AuditReporterOptions) {
+    this.#options = options;
+    this.#issuer = options.issuer.replace(/\/$/, '');
+    this.#batchSize = Math.min(MAX_EVENTS, Math.max(1, options.batchSize ?? 100));
+    this.#buffer = new Ring<ReportedCall>(Math.max(1, options.maxBuffer ?? 10_000));
+    this.#token = auditToken(this.#issuer, options, this.#abort.signal);
+    this.#interval = setInterval(() => void this.#kick(), options.flushIntervalMs ?? 1000);
+    this.#interval.unref?.();
+  }
+
+  report(event: ReportedCall): void {
     try {
-      options.onError?.(err);
+      if (this.#closed) return this.#drop(1);
+      if (this.#buffer.push(wireEvent(event, this.#options.resource))) this.#drop(1);
+      if (this.#buffer.size >= this.#batchSize && !this.#sending && !this.#retryTimer && !this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => {
+          this.#scheduled = false;
+          void this.#kick();
+        }).unref?.();
+      }
+    } catch {
+      // never into the caller's request path
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.#retryTimer) {
+      clearTimeout(this.#retryTimer); // an explicit flush tries now
+      this.#retryTimer = undefined;
+    }
+    do await this.#kick().catch(() => {});
+    while (!this.#retryTimer && !this.#abort.signal.aborted && this.#pending());
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#interval);
+    const until = Date.now() + (this.#options.closeTimeoutMs ?? 5000);
+    const deadline = new Promise<void>((ok) => setTimeout(ok, until - Date.now()).unref?.());
+    await Promise.race([this.#drain(until), deadline]);
+    this.#abort.abort(); // a send still in flight is given up
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    await this.#sending?.catch(() => {});
+    const lost = this.#buffer.take(this.#buffer.size).length + this.#inflight.length;
+    this.#inflight = [];
+    this.#stats.dropped += lost;
+  }
+
+  stats(): AuditReporterStats {
+    return { ...this.#stats, buffered: this.#buffer.size + this.#inflight.length };
+  }
+
+  #pending = () => this.#buffer.size > 0 || this.#inflight.length > 0 || this.#untold > 0;
+
+  #drop(n: number): void {
+    this.#stats.dropped += n;
+    this.#untold += n;
+  }
+
+  #tell(err: Error): void {
+    try {
+      this.#options.onError?.(err);
     } catch {
       // the reporter's own observer must not break it
     }
-  };
-  const drop = (n: number) => {
-    stats.dropped += n;
-    untold += n;
-  };
-
-  /** RFC 6749 §4.4 + RFC 8707: an audit.write token for baton's audit API, renewed before it expires */
-  async function accessToken(): Promise<string> {
-    if (token && token.renewAt > Date.now()) return token.value;
-    const { headers, params } = await auth();
-    const res = await doFetch(`${issuer}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        resource: `${issuer}/audit`,
-        scope: 'audit.write',
-        ...params,
-      }),
-      signal: AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]),
-    });
-    const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-    if (!res.ok || typeof body.access_token !== 'string') {
-      const err = new Error(
-        `audit token: HTTP ${res.status} ${typeof body.error === 'string' ? body.error : ''}`.trim(),
-      );
-      throw Object.assign(err, { status: res.status });
-    }
-    const ttl = typeof body.expires_in === 'number' ? body.expires_in * 1000 : 60_000;
-    // renew at three quarters of its life (at most 30 s early): never sent expired
-    token = { value: body.access_token, renewAt: Date.now() + ttl - Math.min(30_000, ttl / 4) };
-    return token.value;
   }
 
-  const backoff = () => {
-    const ceiling = Math.min(maxBackoff, 500 * 2 ** Math.min(attempt, 16));
-    return Math.floor(Math.random() * ceiling); // full jitter
-  };
-
-  async function post(events: ReportedCall[], dropped: number): Promise<Response> {
-    const bearer = await accessToken();
-    return doFetch(`${issuer}/audit/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
-      body: JSON.stringify({ events, ...(dropped > 0 ? { dropped } : {}) }),
-      signal: AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]),
-    });
+  /** full jitter over an exponential ceiling (at most maxBackoffMs) */
+  #backoff(): number {
+    const ceiling = Math.min(this.#options.maxBackoffMs ?? 30_000, 500 * 2 ** Math.min(this.#attempt, 16));
+    return Math.floor(Math.random() * ceiling);
   }
 
-  /** One attempt at the in-flight batch (with one renewal on 401). */
-  async function sendInflight(): Promise<Outcome> {
-    const dropped = untold;
-    let res: Response;
-    try {
-      res = await post(inflight, dropped);
-      if (res.status === 401) {
-        token = undefined; // RFC 6750 §3.1 invalid_token: a new token, once
-        res = await post(inflight, dropped);
-      }
-    } catch (err) {
-      tell(err as Error);
-      return { ok: false, retryInMs: backoff() };
-    }
-    if (res.status === 202) {
-      stats.sent += inflight.length;
-      untold -= dropped;
-      inflight = [];
-      return { ok: true };
-    }
-    const body = (await res.json().catch(() => ({}))) as { error?: string; error_description?: string };
-    tell(new Error(`audit events: HTTP ${res.status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim()));
-    if (res.status === 429) return { ok: false, retryInMs: retryAfterMs(res.headers.get('retry-after')) ?? backoff() };
-    if (res.status >= 500 || res.status === 401) return { ok: false, retryInMs: backoff() };
-    // another 4xx: baton refused an event (it names it) or the whole batch; never sent again as it is
-    const index = /^events\[(\d+)\]/.exec(body.error_description ?? '')?.[1];
-    const i = index === undefined ? -1 : Number(index);
-    if (i >= 0 && i < inflight.length) {
-      inflight.splice(i, 1); // the rest goes again at once: each round removes one event
-      drop(1);
-      return { ok: true };
-    }
-    // the whole batch (403, a misconfiguration): dropped and counted, and the next try waits its backoff
-    drop(inflight.length);
-    inflight = [];
-    return { ok: false, retryInMs: backoff() };
+  #kick(): Promise<void> {
+    if (this.#sending) return this.#sending;
+    if (this.#retryTimer) return Promise.resolve(); // waiting for the backoff
+    this.#sending = this.#pump().finally(() => (this.#sending = undefined));
+    return this.#sending;
   }
 
   /** Sends batches until the buffer is empty, or schedules a retry after a failure. */
-  async function pump(): Promise<void> {
-    while (!abort.signal.aborted) {
-      if (inflight.length === 0) inflight = buffer.take(batchSize);
-      if (inflight.length === 0 && untold === 0) return;
-      const outcome = await sendInflight();
-      if (!outcome.ok) {
-        attempt++;
-        stats.retries++;
-        retryAt = Date.now() + outcome.retryInMs;
-        retryTimer = setTimeout(() => {
-          retryTimer = undefined;
-          void kick();
-        }, outcome.retryInMs);
-        retryTimer.unref?.();
-        return;
+  async #pump(): Promise<void> {
+    while (!this.#abort.signal.aborted) {
+      if (this.#inflight.length === 0) this.#inflight = this.#buffer.take(this.#batchSize);
+      if (this.#inflight.length === 0 && this.#untold === 0) return;
+      const outcome = await this.#sendInflight();
+      if (outcome.ok) {
+        this.#attempt = 0;
+        continue;
       }
-      attempt = 0;
+      this.#attempt++;
+      this.#stats.retries++;
+      this.#retryAt = Date.now() + outcome.retryInMs;
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = undefined;
+        void this.#kick();
+      }, outcome.retryInMs);
+      this.#retryTimer.unref?.();
+      return;
     }
-  }
-
-  function kick(): Promise<void> {
-    if (sending) return sending;
-    if (retryTimer) return Promise.resolve(); // waiting for the backoff
-    sending = pump().finally(() => (sending = undefined));
-    return sending;
-  }
-
-  const interval = setInterval(() => void kick(), options.flushIntervalMs ?? 1000);
-  interval.unref?.();
-
-  const pending = () => buffer.size > 0 || inflight.length > 0 || untold > 0;
-
-  async function flush(): Promise<void> {
-    if (retryTimer) {
-      clearTimeout(retryTimer); // an explicit flush tries now
-      retryTimer = undefined;
-    }
-    do await kick().catch(() => {});
-    while (!retryTimer && !abort.signal.aborted && pending());
   }
 
   /** Sends until nothing is left or `until` (ms since the epoch), waiting out each backoff within it. */
-  async function drain(until: number): Promise<void> {
-    await flush();
-    while (retryTimer && pending() && Date.now() < until) {
-      clearTimeout(retryTimer);
-      retryTimer = undefined;
-      const wait = Math.max(0, Math.min(retryAt, until) - Date.now());
+  async #drain(until: number): Promise<void> {
+    await this.flush();
+    while (this.#retryTimer && this.#pending() && Date.now() < until) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+      const wait = Math.max(0, Math.min(this.#retryAt, until) - Date.now());
       await new Promise<void>((ok) => setTimeout(ok, wait).unref?.());
-      if (Date.now() < until) await flush();
+      if (Date.now() < until) await this.flush();
     }
   }
 
-  async function close(): Promise<void> {
-    if (closed) return;
-    closed = true;
-    clearInterval(interval);
-    const until = Date.now() + (options.closeTimeoutMs ?? 5000);
-    const deadline = new Promise<void>((ok) => setTimeout(ok, until - Date.now()).unref?.());
-    await Promise.race([drain(until), deadline]);
-    abort.abort(); // a send still in flight is given up
-    if (retryTimer) clearTimeout(retryTimer);
-    retryTimer = undefined;
-    await sending?.catch(() => {});
-    const lost = buffer.take(buffer.size).length + inflight.length;
-    inflight = [];
-    stats.dropped += lost;
+  async #post(events: ReportedCall[], dropped: number): Promise<Response> {
+    const bearer = await this.#token.get();
+    return (this.#options.fetch ?? fetch)(`${this.#issuer}/audit/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+      body: JSON.stringify({ events, ...(dropped > 0 ? { dropped } : {}) }),
+      signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#options.timeoutMs ?? 10_000)]),
+    });
   }
 
-  return {
-    report(event) {
-      try {
-        if (closed) return drop(1);
-        if (buffer.push(wireEvent(event, options.resource))) drop(1);
-        if (buffer.size >= batchSize && !sending && !retryTimer && !scheduled) {
-          scheduled = true;
-          setImmediate(() => {
-            scheduled = false;
-            void kick();
-          }).unref?.();
-        }
-      } catch {
-        // never into the caller's request path
+  /** One attempt at the in-flight batch (with one renewal of the token on a 401). */
+  async #sendInflight(): Promise<Outcome> {
+    const dropped = this.#untold;
+    let res: Response;
+    try {
+      res = await this.#post(this.#inflight, dropped);
+      if (res.status === 401) {
+        this.#token.forget(); // RFC 6750 §3.1 invalid_token: a new token, once
+        res = await this.#post(this.#inflight, dropped);
       }
-    },
-    flush,
-    close,
-    stats: () => ({ ...stats, buffered: buffer.size + inflight.length }),
+    } catch (err) {
+      this.#tell(err as Error);
+      return { ok: false, retryInMs: this.#backoff() };
+    }
+    if (res.status === 202) {
+      this.#stats.sent += this.#inflight.length;
+      this.#untold -= dropped;
+      this.#inflight = [];
+      return { ok: true };
+    }
+    return this.#refused(res);
+  }
+
+  /** A send baton did not accept: when to try again, and what (if anything) is dropped. */
+  async #refused(res: Response): Promise<Outcome> {
+    const body = (await res.json().catch(() => ({}))) as { error?: string; error_description?: string };
+    this.#tell(
+      new Error(`audit events: HTTP ${res.status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim()),
+    );
+    if (res.status === 429)
+      return { ok: false, retryInMs: retryAfterMs(res.headers.get('retry-after')) ?? this.#backoff() };
+    if (res.status >= 500 || res.status === 401) return { ok: false, retryInMs: this.#backoff() };
+    // another 4xx: baton refused an event (it names it) or the whole batch; never sent again as it is
+    const index = /^events\[(\d+)\]/.exec(body.error_description ?? '')?.[1];
+    const i = index === undefined ? -1 : Number(index);
+    if (i >= 0 && i < this.#inflight.length) {
+      this.#inflight.splice(i, 1); // the rest goes again at once: each round removes one event
+      this.#drop(1);
+      return { ok: true };
+    }
+    // the whole batch (403, a misconfiguration): dropped and counted, and the next try waits its backoff
+    this.#drop(this.#inflight.length);
+    this.#inflight = [];
+    return { ok: false, retryInMs: this.#backoff() };
+  }
+}
+
+export function createAuditReporter(options: AuditReporterOptions): AuditReporter {
+  const reporter = new Reporter(options);
+  return {
+    report: (event) => reporter.report(event),
+    flush: () => reporter.flush(),
+    close: () => reporter.close(),
+    stats: () => reporter.stats(),
   };
 }
 
