@@ -9,7 +9,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { searchEvents } from '../../src/audit/store.ts';
+import { readChain, searchEvents, traceToken } from '../../src/audit/store.ts';
+import { verifyChain } from '../../src/audit/verify.ts';
 import { RESOURCES, SERVICE_SECRET, startTestServer, type TestServer } from '../helpers.ts';
 import { codeForm, LOGS, seedAccount, seedCode } from '../seed.ts';
 
@@ -175,6 +176,11 @@ describe('POST /audit/events', () => {
     expect(rows[1]!.event.client).toBeUndefined();
     expect(rows[0]!.account_id).toBe(user.account);
     expect(rows[0]!.grant_id).toBe(user.grantId);
+    // it joins the chain: the tree of the user's token holds its issuing and the tool call
+    const trace = await traceToken(t.server.storage.db, user.jti);
+    expect(trace.events.filter((e) => e.jti === user.jti).map((e) => e.type)).toEqual(['token.issued', 'tool.called']);
+    const report = await verifyChain({ rows: readChain(t.server.storage.db), database: [], keys: [] });
+    expect(report.problems).toEqual([]);
   });
 
   it('dropped > 0 is recorded as one audit.dropped record', async () => {
