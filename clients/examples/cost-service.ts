@@ -1,13 +1,21 @@
 /**
  * Example: a downstream service (plain node:http) that accepts only tokens exchanged for it. One call to
  * verify() gives the user, the IdP identity, the current actor and the chain; revocation is checked through
- * baton's introspection. Every request gets one audit event, allowed or denied.
+ * baton's introspection. Every request gets one audit event, allowed or denied, printed and reported to
+ * baton's audit trail as an `api_call` (with the same client credentials: `cost-service`).
  *
  * Run on its own against `npm start`'s baton (config/development.yaml): `node clients/examples/cost-service.ts`
  * serves http://127.0.0.1:9403; BATON_ISSUER, PORT and COST_SERVICE_SECRET override the development defaults.
  */
 import { createServer, type Server } from 'node:http';
-import { createVerifier, TokenError, type Caller } from '../src/index.ts';
+import {
+  apiCallEvent,
+  createAuditReporter,
+  createVerifier,
+  TokenError,
+  type AuditReporter,
+  type Caller,
+} from '../src/index.ts';
 
 /** one per request: who asked, through which actors, and what the service answered */
 export interface CostAuditEvent {
@@ -27,6 +35,8 @@ export function startCostService(opts: {
   port: number;
   /** the cost service's client secret at baton (`cost-service`), for introspection */
   clientSecret: string;
+  /** the reporter to baton's audit trail (default: one made from clientSecret; closed with the server) */
+  reporter?: AuditReporter;
   audit: (e: CostAuditEvent) => void;
 }): Promise<Server> {
   const verify = createVerifier({
@@ -34,9 +44,16 @@ export function startCostService(opts: {
     audience: `http://127.0.0.1:${opts.port}`,
     introspection: { clientId: 'cost-service', clientSecret: opts.clientSecret, cacheSeconds: 0 },
   });
+  // baton's audit trail: each request as an api_call, batched and never slowing the answer
+  const reporter =
+    opts.reporter ??
+    createAuditReporter({ issuer: opts.issuer, clientId: 'cost-service', clientSecret: opts.clientSecret });
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const audit = (outcome: CostAuditEvent['outcome'], status: number, caller?: Caller, reason?: string) =>
+    const audit = (outcome: CostAuditEvent['outcome'], status: number, caller?: Caller, reason?: string) => {
+      reporter.report(
+        apiCallEvent({ caller, method: req.method ?? 'GET', path, outcome, status, ...(reason ? { reason } : {}) }),
+      );
       opts.audit({
         type: 'cost.request',
         outcome,
@@ -48,6 +65,7 @@ export function startCostService(opts: {
         ...(reason ? { reason } : {}),
         at: new Date().toISOString(),
       });
+    };
     const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (!token) {
       audit('denied', 401, undefined, 'no token');
@@ -76,6 +94,7 @@ export function startCostService(opts: {
       },
     );
   });
+  server.on('close', () => void reporter.close());
   return new Promise((ok) => server.listen(opts.port, '127.0.0.1', () => ok(server)));
 }
 

@@ -1,7 +1,8 @@
 /**
  * Example: the logs MCP server (MCP SDK over Streamable HTTP, express), protected by baton's kit in a few
- * lines: per-tool scopes, step-up, the caller in every handler, one audit event per call. Its
- * `cost_of_logs` tool calls the cost service on the user's behalf through an RFC 8693 exchange.
+ * lines: per-tool scopes, step-up, the caller in every handler, one audit event per call (printed, and, with
+ * its client secret, reported to baton's audit trail). Its `cost_of_logs` tool calls the cost service on the
+ * user's behalf through an RFC 8693 exchange.
  *
  * Run on its own against `npm start`'s baton (config/development.yaml): `node clients/examples/logs-mcp.ts`
  * serves http://127.0.0.1:9401/mcp; BATON_ISSUER, PORT, COST_URL and LOGS_MCP_SECRET override the
@@ -12,11 +13,13 @@ import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
+  createAuditReporter,
   createExchanger,
   createMcpAuth,
   mcpGuard,
   mcpMetadataRoute,
   type AuditEvent,
+  type AuditReporter,
   type BatonAuthInfo,
 } from '../src/index.ts';
 
@@ -25,8 +28,10 @@ export interface LogsMcpOptions {
   port: number;
   /** the cost service `cost_of_logs` asks (optional: without it only that tool fails) */
   costUrl?: string;
-  /** this server's client secret at baton (`logs-mcp`), for the exchange */
+  /** this server's client secret at baton (`logs-mcp`), for the exchange and for reporting its calls to baton */
   clientSecret?: string;
+  /** the reporter to baton's audit trail (default: one made from clientSecret; closed with the server) */
+  reporter?: AuditReporter;
   audit: (e: AuditEvent) => void;
 }
 
@@ -40,6 +45,11 @@ const TOOLS: Record<string, { description: string; scope: string }> = {
 
 export function startLogsMcp(opts: LogsMcpOptions): Promise<Server> {
   const resource = `http://127.0.0.1:${opts.port}/mcp`;
+  const { costUrl, clientSecret } = opts;
+  // baton's audit trail: every call, allowed or denied, batched and never slowing a call (clients/README.md)
+  const reporter =
+    opts.reporter ??
+    (clientSecret ? createAuditReporter({ issuer: opts.issuer, clientId: 'logs-mcp', clientSecret }) : undefined);
   const kit = createMcpAuth({
     issuer: opts.issuer,
     resource,
@@ -47,8 +57,8 @@ export function startLogsMcp(opts: LogsMcpOptions): Promise<Server> {
     scopesSupported: ['logs.read'],
     scopes: Object.fromEntries(Object.entries(TOOLS).map(([name, t]) => [`tools/call:${name}`, t.scope])),
     audit: opts.audit,
+    ...(reporter ? { reporter } : {}),
   });
-  const { costUrl, clientSecret } = opts;
   const exchange =
     costUrl && clientSecret ? createExchanger({ issuer: opts.issuer, clientId: 'logs-mcp', clientSecret }) : undefined;
 
@@ -97,6 +107,8 @@ export function startLogsMcp(opts: LogsMcpOptions): Promise<Server> {
   });
   return new Promise((ok) => {
     const s = app.listen(opts.port, '127.0.0.1', () => ok(s));
+    // what is still buffered goes to baton when the server closes (within the reporter's bound)
+    s.on('close', () => void reporter?.close());
   });
 }
 

@@ -4,14 +4,11 @@
  * (RFC 7523 §2.2), and reuse the result for the same (subject token, target, scope) until shortly before
  * it expires.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { SignJWT, type CryptoKey, type KeyObject } from 'jose';
+import { createHash } from 'node:crypto';
+import { clientAuthFor, type ClientCredentials } from './client-auth.ts';
 
-export interface ExchangerOptions {
+export interface ExchangerOptions extends ClientCredentials {
   issuer: string;
-  clientId: string;
-  clientSecret?: string;
-  privateKey?: { key: CryptoKey | KeyObject; alg: string; kid?: string };
   /** renew this long before expiry (default 30 s) */
   marginSeconds?: number;
   /** give up on baton after this long (default 10 s): ExchangeError 503 temporarily_unavailable */
@@ -44,38 +41,10 @@ export class ExchangeError extends Error {
 export function createExchanger(options: ExchangerOptions) {
   if (!options.clientSecret && !options.privateKey)
     throw new TypeError('createExchanger needs clientSecret or privateKey');
+  const clientAuth = clientAuthFor(options.issuer, options);
   const cache = new Map<string, Promise<Exchanged>>();
   const doFetch = options.fetch ?? fetch;
   const margin = (options.marginSeconds ?? 30) * 1000;
-
-  async function clientAuth(): Promise<{ headers: Record<string, string>; params: Record<string, string> }> {
-    if (options.privateKey) {
-      const assertion = await new SignJWT({})
-        .setProtectedHeader({
-          alg: options.privateKey.alg,
-          ...(options.privateKey.kid ? { kid: options.privateKey.kid } : {}),
-        })
-        .setIssuer(options.clientId)
-        .setSubject(options.clientId)
-        .setAudience(options.issuer)
-        .setJti(randomUUID())
-        .setIssuedAt()
-        .setExpirationTime('60s')
-        .sign(options.privateKey.key);
-      return {
-        headers: {},
-        params: {
-          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-          client_assertion: assertion,
-          client_id: options.clientId,
-        },
-      };
-    }
-    const basic = Buffer.from(
-      `${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret!)}`,
-    ).toString('base64');
-    return { headers: { authorization: `Basic ${basic}` }, params: {} };
-  }
 
   async function request(subjectToken: string, target: string, scope: string | undefined): Promise<Exchanged> {
     const auth = await clientAuth();

@@ -8,6 +8,14 @@ export {
   type ReplayStore,
   type VerifierOptions,
 } from './verify.ts';
-export { createMcpAuth, type McpAuth, type McpAuthOptions, type AuditEvent } from './mcp.ts';
+export { createMcpAuth, toolCallEvent, type McpAuth, type McpAuthOptions, type AuditEvent } from './mcp.ts';
+export {
+  apiCallEvent,
+  createAuditReporter,
+  type AuditReporter,
+  type AuditReporterOptions,
+  type AuditReporterStats,
+  type ReportedCall,
+} from './audit-reporter.ts';
 export { mcpGuard, mcpMetadataRoute, mcpKoa, withMcpAuth, type BatonAuthInfo } from './adapters.ts';
 export { createExchanger, ExchangeError, type Exchanged } from './exchange.ts';

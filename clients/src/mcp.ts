@@ -10,13 +10,31 @@
  *     is refused the same way for every method (RFC 6750 §3.1), unless the method is configured to need no
  *     scope (`scopes: { initialize: [] }`);
  *   - the caller (user, IdP identity, client, kind, actor chain, roles, scopes) for tool handlers;
- *   - one audit event per call, arguments hashed (or left out);
+ *   - one audit event per call, arguments hashed (or left out), to the `audit` callback and/or baton's audit
+ *     trail (`reporter`, audit-reporter.ts), with the token's `jti` that ties it to baton's token chain;
  *   - DNS-rebinding protection (MCP transports 2025-11-25 §Security Warning, MUST): a request whose
  *     `Origin` is neither the resource's own origin nor one of `allowedOrigins` → 403, before anything else.
  * Framework adapters: express (the SDK's), koa and plain node:http, in clients/src/adapters.ts.
  */
 import { createHash } from 'node:crypto';
 import { createVerifier, DPOP_ALGS, TokenError, type Caller, type VerifierOptions, type Verify } from './verify.ts';
+import type { AuditReporter, ReportedCall } from './audit-reporter.ts';
+
+/** An MCP call's audit event as baton's audit trail takes it (the reporter's `tool_call`). */
+export function toolCallEvent(e: AuditEvent): ReportedCall {
+  return {
+    kind: 'tool_call',
+    resource: e.resource,
+    ...(e.jti ? { jti: e.jti } : {}),
+    method: e.method ?? 'unknown',
+    ...(e.name ? { name: e.name } : {}),
+    outcome: e.outcome,
+    status: e.status,
+    ...(e.reason ? { reason: e.reason } : {}),
+    ...(e.argumentsSha256 ? { arguments_sha256: e.argumentsSha256 } : {}),
+    at: e.at,
+  };
+}
 
 export interface McpAuthOptions extends Omit<VerifierOptions, 'audience' | 'allowEmptyScope'> {
   /** the MCP endpoint's URL: the resource identifier and the tokens' audience */
@@ -33,6 +51,11 @@ export interface McpAuthOptions extends Omit<VerifierOptions, 'audience' | 'allo
   scopes?: Record<string, string | string[]>;
   /** one event per call; default: none */
   audit?: (event: AuditEvent) => void;
+  /**
+   * baton's audit trail: each event is also reported to baton (createAuditReporter, audit-reporter.ts),
+   * without ever waiting for it. Independent of `audit`, which keeps working as it is.
+   */
+  reporter?: Pick<AuditReporter, 'report'>;
   /** what audit events say of arguments: a SHA-256 of their JSON (default) or nothing */
   auditArguments?: 'hash' | 'omit';
   /**
@@ -46,6 +69,10 @@ export interface AuditEvent {
   type: 'mcp.call';
   outcome: 'allowed' | 'denied';
   status: number;
+  /** this MCP server's resource identifier (the tokens' audience) */
+  resource: string;
+  /** the verified token's `jti`, when the call got that far: it joins the call to baton's token chain */
+  jti?: string;
   method: string | undefined;
   name: string | undefined;
   subject: string | undefined;
@@ -174,11 +201,14 @@ export function createMcpAuth(options: McpAuthOptions) {
     caller: Caller | undefined,
     reason?: string,
   ) {
-    if (!options.audit) return;
-    options.audit({
+    if (!options.audit && !options.reporter) return;
+    const jti = caller?.claims.jti;
+    const event: AuditEvent = {
       type: 'mcp.call',
       outcome,
       status,
+      resource: options.resource,
+      ...(typeof jti === 'string' ? { jti } : {}),
       method: call?.method,
       name: call?.name,
       subject: caller?.subject,
@@ -190,7 +220,9 @@ export function createMcpAuth(options: McpAuthOptions) {
         ? { argumentsSha256: createHash('sha256').update(JSON.stringify(call.args)).digest('hex') }
         : {}),
       at: new Date().toISOString(),
-    });
+    };
+    options.reporter?.report(toolCallEvent(event)); // never throws, never waits
+    options.audit?.(event);
   }
 
   const allowedOrigins = new Set([resourceUrl.origin, ...(options.allowedOrigins ?? []).map((o) => new URL(o).origin)]);

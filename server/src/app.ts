@@ -1,7 +1,8 @@
 /**
  * createApp: the koa host. Middleware order, as one list:
  *   [metrics] → canonical origin → request context (id + logger) → error boundary → security headers →
- *   health routes → interaction routes → registration CORS → [registration throttle] → oidc-provider → 404
+ *   health routes → interaction routes → [audit ingestion] → registration CORS → [registration throttle] →
+ *   oidc-provider → 404
  * The provider instance is swappable (ProviderHost) so that a key rotation reaches every process without
  * a restart.
  */
@@ -14,6 +15,7 @@ import { canonicalOrigin, errorBoundary, notFound, requestContext, securityHeade
 import type { Storage } from './storage/index.ts';
 import { interactionRoutes, type InteractionDeps } from './http/interaction/index.ts';
 import { registrationCors } from './http/registration-cors.ts';
+import { auditIngestRoutes, type AuditIngestDeps } from './http/audit-ingest.ts';
 
 export interface ProviderHost {
   current(): Provider;
@@ -32,6 +34,8 @@ export interface AppDeps {
   metrics?: Koa.Middleware;
   /** limits registrations per address (server/src/http/registration-throttle.ts) */
   registrationThrottle?: Koa.Middleware;
+  /** `POST /audit/events`: MCP servers and services report their calls (server/src/http/audit-ingest.ts) */
+  auditIngest?: AuditIngestDeps;
   isShuttingDown(): boolean;
 }
 
@@ -106,6 +110,12 @@ export function createApp(deps: AppDeps): Koa {
     .use(health.routes())
     .use(health.allowedMethods())
     .use(prefix === '/' ? interactions.routes() : mount(prefix, interactions.routes()));
+  if (deps.auditIngest) {
+    const ingest = auditIngestRoutes(deps.auditIngest);
+    const routes = ingest.routes();
+    const methods = ingest.allowedMethods();
+    app.use(prefix === '/' ? routes : mount(prefix, routes)).use(prefix === '/' ? methods : mount(prefix, methods));
+  }
   app.use(registrationCors(deps.issuer));
   if (deps.registrationThrottle) app.use(deps.registrationThrottle);
   app.use(oidc).use(notFound());

@@ -19,3 +19,13 @@ export const ID_JAG_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
 
 /** the member of a registered client's stored record that holds its secret, sealed by the KEK (adapters/STORAGE.md) */
 export const SEALED_SECRET = 'client_secret_jwe';
+
+/**
+ * baton's own resources (RFC 8707 resource indicators under the issuer), beside the configured ones
+ * (policy/builtin-resources.ts): their paths under the issuer and their scopes.
+ */
+export const AUDIT_RESOURCE_PATH = '/audit';
+/** the scope of the audit ingestion endpoint (`POST ${issuer}/audit/events`) */
+export const AUDIT_WRITE_SCOPE = 'audit.write';
+/** the paths under the issuer that built-in resources take: a configured resource may not be one of them */
+export const BUILTIN_RESOURCE_PATHS: readonly string[] = [AUDIT_RESOURCE_PATH];

@@ -28,7 +28,9 @@ import { createMetrics, type Metrics } from './http/metrics.ts';
 import { hostPort } from './http/address.ts';
 import { loginThrottle } from './http/login-throttle.ts';
 import { registrationThrottle } from './http/registration-throttle.ts';
-import { createProvider } from './provider/index.ts';
+import { createProvider, ownTokens } from './provider/index.ts';
+import type { TokenState } from './provider/token-state.ts';
+import { rateLimiter } from './rate-limit.ts';
 import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
 import { serveAdminSocket } from './admin/socket.ts';
@@ -193,9 +195,9 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
   });
   const grants = accountAccess({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
 
-  const build = async (keys: KeySet): Promise<Provider> => {
-    const provider = createProvider(config, {
-      adapterFor: (model) => storage.adapterFor(model),
+  const build = async (keys: KeySet): Promise<Current> => {
+    const deps = {
+      adapterFor: (model: string) => storage.adapterFor(model),
       jwks: keys.jwks,
       cookieKeys,
       policy: () => policy,
@@ -206,7 +208,10 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
       idps,
       db: storage.db,
       audit,
-    });
+    };
+    // the token state is shared with baton's own resource endpoints (the audit ingestion)
+    const own = ownTokens(config, deps);
+    const provider = createProvider(config, deps, own);
     attachEvents(provider, {
       log,
       metrics: metrics?.observe,
@@ -224,17 +229,17 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
         );
       }
     }
-    return provider;
+    return { provider, state: own.state };
   };
 
   let keys = await keystore.load();
-  let provider = await build(keys);
+  let current = await build(keys);
   log.info({ kid: keys.activeKid, storage: storage.kind }, 'keys.loaded');
 
   const refreshKeys = async () => {
     const next = await keystore.load();
     if (next.fingerprint === keys.fingerprint) return;
-    provider = await build(next);
+    current = await build(next);
     keys = next;
     log.info({ kid: next.activeKid, keys: next.fingerprint }, 'keys.reloaded');
   };
@@ -244,13 +249,21 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
     // the reload is done (it decides from now on): its record follows, a failure is logged (audit.write_failed)
     await recordNow(audit, [policyReloaded(next)], log).catch(() => {});
   };
-  const current = { provider: () => provider, policy: () => policy };
-  return { ...current, keystore, accounts, idps, grants, cookieKeys, csrfKey, base, refreshKeys, reloadPolicy, audit };
+  const now = { provider: () => current.provider, tokens: () => current, policy: () => policy };
+  return { ...now, keystore, accounts, idps, grants, cookieKeys, csrfKey, base, refreshKeys, reloadPolicy, audit };
+}
+
+/** one key set's provider and the state of the tokens it signs */
+interface Current {
+  provider: Provider;
+  state: TokenState;
 }
 
 /** What the app and the lifecycle need of the assembled server. */
 interface Core {
   provider: () => Provider;
+  tokens: () => Current;
+  audit: AuditWriter;
   policy: () => Policy;
   keystore: KeyStore;
   accounts: AccountStore;
@@ -261,7 +274,6 @@ interface Core {
   base: string;
   refreshKeys: () => Promise<void>;
   reloadPolicy: (next: Config) => Promise<void>;
-  audit: AuditWriter;
 }
 
 /** The KEK, the signing keys (one active), and the secrets every process shares (cookie and CSRF keys). */
@@ -361,6 +373,20 @@ function appFor(
     cookieKeys: core.cookieKeys,
     isShuttingDown,
     ...(metrics ? { metrics: metrics.middleware } : {}),
+    auditIngest: {
+      issuer: config.issuer,
+      policy: core.policy,
+      tokens: core.tokens,
+      sink: core.audit,
+      db: storage.db,
+      replay: storage.adapterFor('ReplayDetection'),
+      limiter: rateLimiter(
+        storage.redis,
+        `${config.storage.redis_key_prefix}audit-ingest`,
+        config.audit.ingest_rate_per_minute,
+        60,
+      ),
+    },
     ...(config.clients.registration.dcr.mode !== 'off'
       ? { registrationThrottle: registrationThrottle(config, storage.redis) }
       : {}),

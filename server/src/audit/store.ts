@@ -91,6 +91,23 @@ export async function searchEvents(db: Knex, q: SearchQuery): Promise<ChainedRow
   return (await query.select<DbRow[]>('*')).map(rowFromDb);
 }
 
+/**
+ * baton's own records of the tokens it issued (`token.issued`, by the indexed jti), jti → the event: whom a
+ * token was for (account, IdP identity, client, actor chain, grant, resource, parent). The ingestion of
+ * reported calls takes the person from here, never from the reporter.
+ */
+export async function issuedTokens(db: Knex, jtis: readonly string[]): Promise<Map<string, AuditEvent>> {
+  if (jtis.length === 0) return new Map();
+  const rows = await db('audit_events')
+    .whereIn('jti', [...new Set(jtis)])
+    .where('type', 'token.issued')
+    .orderBy('seq')
+    .select<Pick<DbRow, 'jti' | 'event'>[]>('jti', 'event');
+  return new Map(
+    rows.map((r) => [r.jti!, typeof r.event === 'string' ? (JSON.parse(r.event) as AuditEvent) : r.event]),
+  );
+}
+
 /** edges child → parent, from the audit events and from token_lineage (either may hold a hop) */
 async function parentsOf(db: Knex, jtis: string[]): Promise<string[]> {
   const rows = await db

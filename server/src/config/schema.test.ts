@@ -81,6 +81,11 @@ describe('config cross-checks: what a key names must exist', () => {
       'identity_providers[0].users[1].username: is listed twice',
     ],
     [
+      "a resource at baton's own audit API",
+      { resources: [{ uri: 'https://auth.example.com/audit', name: 'Mine' }] },
+      'resources[0].uri: is an API baton itself serves under its issuer (its audit API): choose another URI',
+    ],
+    [
       'a delegation actor that is not a static client',
       { resources: [{ uri: R, name: 'R' }], delegation: [{ actor: 'ghost', targets: [R], scopes: ['x'] }] },
       'delegation[0].actor: names client ghost, which is not in clients.static',

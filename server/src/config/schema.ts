@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { DEV_XAA_THUMBPRINT, isDevXaaKey } from './dev-xaa-key.ts';
+import { BUILTIN_RESOURCE_PATHS } from '../consts.ts';
 
 /** RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed on loopback for dev). */
 export const issuerUrl = z.string().superRefine((value, ctx) => {
@@ -92,6 +93,8 @@ const audit = z.strictObject({
   checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000),
   /** …and at this interval whenever the chain grew (any process's events) */
   checkpoint_interval_seconds: z.number().int().min(1).max(86_400).default(300),
+  /** requests to POST /audit/events per reporting client and minute (every process together, through Redis) */
+  ingest_rate_per_minute: z.number().int().min(1).max(1_000_000).default(6000),
 });
 
 const resource = z.strictObject({
@@ -499,8 +502,15 @@ function references(c: RawConfig, known: KnownIds, issue: Issue): void {
   c.identity_chaining.forEach((r, i) =>
     r.clients.forEach((id, j) => client(id, ['identity_chaining', i, 'clients', j])),
   );
+  const builtin = new Set(BUILTIN_RESOURCE_PATHS.map((p) => `${c.issuer.replace(/\/$/, '')}${p}`));
   c.resources.forEach((r, i) => {
     if (r.client_id) client(r.client_id, ['resources', i, 'client_id']);
+    // policy/builtin-resources.ts: baton's own APIs under the issuer
+    if (builtin.has(r.uri))
+      issue(
+        ['resources', i, 'uri'],
+        'is an API baton itself serves under its issuer (its audit API): choose another URI',
+      );
   });
 }
 

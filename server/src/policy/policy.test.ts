@@ -148,3 +148,23 @@ describe('scope ceilings, one per grant', () => {
     expect(full.blocked.size).toBe(0);
   });
 });
+
+describe("baton's own resources (builtin-resources.ts)", () => {
+  const withIssuer = new Policy({
+    issuer: 'https://auth.example.com',
+    tokens: { access_token_ttl: 120 } as never,
+    roles: { auditor: ['audit.write'] },
+    role_bindings: {},
+    resources: [{ uri: LOGS, name: 'Logs', scopes: ['logs.read'], scope_descriptions: {}, client_id: 'logs-mcp' }],
+  });
+  const audit = withIssuer.builtins.get('https://auth.example.com/audit')!;
+
+  it('the audit API: audit.write for a configured resource’s server only; never among the resources', () => {
+    expect(audit).toMatchObject({ scopes: ['audit.write'], access_token_ttl: 120 });
+    expect(withIssuer.builtinCeiling(audit, 'logs-mcp')).toEqual(['audit.write']);
+    expect(withIssuer.builtinCeiling(audit, 'ide-agent')).toEqual([]);
+    expect(withIssuer.resources.has(audit.uri)).toBe(false);
+    // a role listing its scope grants nothing there: it is not a resource a user's grant can name
+    expect(withIssuer.decide(audit.uri, ['audit.write'], ['auditor']).granted).toEqual([]);
+  });
+});

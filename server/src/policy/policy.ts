@@ -12,6 +12,7 @@
  *   authorization_code,     userCeiling     resource ∩ roles, now (recomputed at every refresh)
  *     refresh_token
  *   client_credentials      clientCeiling   resource ∩ the client's configured scopes
+ *     (a built-in resource) builtinCeiling  the built-in resource's own rule (builtin-resources.ts)
  *   token exchange          exchangeCeiling resource ∩ the delegation rule's (∩ subject's, same audience)
  *   ID-JAG redemption       idJagCeiling    resource ∩ the ID-JAG's ∩ roles
  *   ID-JAG issuing          chainingCeiling the identity_chaining rule's scopes
@@ -20,6 +21,7 @@
  * 2026-07-28 §Scope Selection Strategy lets clients omit `scope`).
  */
 import type { ChainingRule, Config, DelegationRule, ResourceConfig, StaticClientConfig } from '../config/schema.ts';
+import { builtinResources, type BuiltinResource } from './builtin-resources.ts';
 
 type Scoped = { readonly scopes: readonly string[] };
 
@@ -44,6 +46,8 @@ export class Policy {
   readonly #delegation: readonly DelegationRule[];
   readonly #chaining: readonly ChainingRule[];
   readonly resources: ReadonlyMap<string, ResourceConfig>;
+  /** baton's own resources under the issuer (builtin-resources.ts): never among `resources` */
+  readonly builtins: ReadonlyMap<string, BuiltinResource>;
   /** the configured static clients, by id (the client registry derives their oidc-provider metadata) */
   readonly staticClients: ReadonlyMap<string, StaticClientConfig>;
   /** client ids that `delegation` names as actors (they may use token exchange) */
@@ -53,13 +57,16 @@ export class Policy {
 
   constructor(
     config: Pick<Config, 'roles' | 'role_bindings' | 'resources'> &
-      Partial<Pick<Config, 'clients' | 'delegation' | 'identity_chaining'>>,
+      Partial<Pick<Config, 'clients' | 'delegation' | 'identity_chaining' | 'issuer' | 'tokens'>>,
   ) {
     this.#roles = config.roles;
     this.#bindings = config.role_bindings;
     this.#delegation = config.delegation ?? [];
     this.#chaining = config.identity_chaining ?? [];
     this.resources = new Map(config.resources.map((r) => [r.uri, r]));
+    this.builtins = config.issuer
+      ? builtinResources(config.issuer, config.tokens?.access_token_ttl ?? Infinity)
+      : new Map<string, BuiltinResource>();
     this.delegationActors = new Set(this.#delegation.map((d) => d.actor));
     this.staticClients = new Map((config.clients?.static ?? []).map((c) => [c.client_id, c]));
     this.blocked = new Set(config.clients?.blocked ?? []);
@@ -111,6 +118,16 @@ export class Policy {
   clientCeiling(resource: Scoped, configured: readonly string[]): string[] {
     const own = new Set(configured);
     return resource.scopes.filter((s) => own.has(s));
+  }
+
+  /** The configured resources whose server (`resources[].client_id`) is this client. */
+  servedBy(clientId: string): ResourceConfig[] {
+    return [...this.resources.values()].filter((r) => r.client_id === clientId);
+  }
+
+  /** client_credentials for a built-in resource: the scopes its own rule lets the client have. */
+  builtinCeiling(builtin: BuiltinResource, clientId: string): string[] {
+    return [...builtin.clientCeiling(this, clientId)];
   }
 
   /** RFC 8693 token exchange: the `delegation` rule letting `actor` exchange for `target`, if any. */

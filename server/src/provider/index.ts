@@ -13,22 +13,15 @@ import { applyPatches } from './internals.ts';
 import { jwtTokenState } from './jwt-token-state.ts';
 import { awaitAudit } from './audit-trail.ts';
 import { registrationBody } from './registration-body.ts';
-import { tokenState } from './token-state.ts';
+import { tokenState, type TokenState } from './token-state.ts';
 
 export type { ProviderDeps } from './configuration.ts';
 
-export function createProvider(config: Config, deps: ProviderDeps): Provider {
-  const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
-  // first, so it wraps every route: an answer waits for the audit records its request wrote
-  provider.use(awaitAudit());
-  provider.use(defaultScopeForResource(() => deps.policy()));
-  // the seam's error corrections are listeners: the event owner registers them first (events.ts)
-  applyPatches(provider, {
-    resourceScopes: () => [...deps.policy().resources.values()].flatMap((r) => r.scopes),
-    replayStore: deps.adapterFor('ReplayDetection'),
-    acceptClientIdUrl: deps.clients.isDevelopmentLoopbackClientId,
-  });
-  provider.use(registrationBody(config.clients.registration.dcr.max_metadata_bytes, deps.clients.fetchedUriProblem));
+/** baton's own keys as a local key set, and the state of its JWT access tokens under them (token-state.ts). */
+export function ownTokens(
+  config: Config,
+  deps: Pick<ProviderDeps, 'jwks' | 'adapterFor' | 'policy' | 'accounts' | 'db'>,
+): { ownKeys: ReturnType<typeof createLocalJWKSet>; state: TokenState } {
   const ownKeys = createLocalJWKSet({
     keys: deps.jwks.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub),
   });
@@ -40,6 +33,26 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     accounts: deps.accounts,
     db: deps.db,
   });
+  return { ownKeys, state };
+}
+
+/**
+ * `own`: the key set and token state to use (ownTokens), when the caller shares them with baton's own
+ * resource endpoints (the audit ingestion, http/audit-ingest.ts).
+ */
+export function createProvider(config: Config, deps: ProviderDeps, own = ownTokens(config, deps)): Provider {
+  const provider = new Provider(config.issuer, buildProviderConfig(config, deps));
+  // first, so it wraps every route: an answer waits for the audit records its request wrote
+  provider.use(awaitAudit());
+  provider.use(defaultScopeForResource(() => deps.policy()));
+  // the seam's error corrections are listeners: the event owner registers them first (events.ts)
+  applyPatches(provider, {
+    resourceScopes: () => [...deps.policy().resources.values()].flatMap((r) => r.scopes),
+    replayStore: deps.adapterFor('ReplayDetection'),
+    acceptClientIdUrl: deps.clients.isDevelopmentLoopbackClientId,
+  });
+  provider.use(registrationBody(config.clients.registration.dcr.max_metadata_bytes, deps.clients.fetchedUriProblem));
+  const { ownKeys, state } = own;
   provider.use(jwtTokenState(state, () => deps.policy(), deps.audit));
   registerGrants(provider, {
     config,

@@ -5,9 +5,10 @@
  * unknown resource is refused (`invalid_target`). The scope is the grant's Policy ceiling
  * (granted-scope.ts); a token always carries at least one scope of its resource.
  */
-import type { Configuration } from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
 import type { Policy } from '../policy/policy.ts';
+import type { BuiltinResource } from '../policy/builtin-resources.ts';
 import type { AccountAccess } from './accounts.ts';
 import { ALLOWED_RESOURCES, ALLOWED_SCOPES } from './client-registry/index.ts';
 import { clientCredentialsScope, userGrantScope } from './granted-scope.ts';
@@ -34,6 +35,8 @@ export function resourceIndicators(
     useGrantedResource: async () => true,
     getResourceServerInfo: async (ctx, indicator, client) => {
       const policy = deps.policy();
+      const builtin = policy.builtins.get(indicator);
+      if (builtin) return builtinResourceInfo(ctx, builtin, client, policy, alg);
       const resource = policy.resources.get(indicator);
       if (!resource) throw refusal('resource_unknown', `unknown resource ${indicator}`);
       const allowed = client[ALLOWED_RESOURCES] as string[] | undefined;
@@ -59,5 +62,35 @@ export function resourceIndicators(
         jwt: { sign: { alg } },
       };
     },
+  };
+}
+
+/**
+ * baton's own resources (policy/builtin-resources.ts): by client_credentials only (RFC 6749 §4.4), for a
+ * client the resource's own rule admits (its ceiling is not empty), with the scopes asked of that ceiling
+ * (RFC 6749 §3.3, granted-scope.ts). Any other grant, or a client it does not admit → `invalid_target`
+ * (RFC 8707 §2: the client may not have a token for this resource). A client's `resources` list names
+ * configured resources only and does not bear on them. The tokens are ordinary RFC 9068 JWTs, short-lived.
+ */
+function builtinResourceInfo(
+  ctx: KoaContextWithOIDC,
+  builtin: BuiltinResource,
+  client: { clientId: string },
+  policy: Policy,
+  alg: Config['keys']['algorithm'],
+) {
+  const grantType = ctx.oidc.params?.grant_type;
+  if (grantType !== 'client_credentials')
+    throw refusal('resource_not_allowed', `${builtin.uri} is baton's own API: client_credentials only`);
+  const ceiling = policy.builtinCeiling(builtin, client.clientId);
+  if (ceiling.length === 0)
+    throw refusal('resource_not_allowed', `client ${client.clientId} may not use ${builtin.uri} (${builtin.name})`);
+  const scopes = clientCredentialsScope(ctx, builtin, client, ceiling);
+  return {
+    scope: scopes.join(' '),
+    audience: builtin.uri,
+    accessTokenTTL: builtin.access_token_ttl,
+    accessTokenFormat: 'jwt' as const,
+    jwt: { sign: { alg } },
   };
 }
