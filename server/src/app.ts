@@ -1,7 +1,7 @@
 /**
  * createApp: the koa host. Middleware order, as one list:
  *   [metrics] → canonical origin → request context (id + logger) → error boundary → security headers →
- *   health routes → interaction routes → [audit ingestion] → registration CORS → [registration throttle] →
+ *   health routes → interaction routes → [audit ingestion, admin API] → registration CORS → [registration throttle] →
  *   oidc-provider → 404
  * The provider instance is swappable (ProviderHost) so that a key rotation reaches every process without
  * a restart.
@@ -16,6 +16,7 @@ import type { Storage } from './storage/index.ts';
 import { interactionRoutes, type InteractionDeps } from './http/interaction/index.ts';
 import { registrationCors } from './http/registration-cors.ts';
 import { auditIngestRoutes, type AuditIngestDeps } from './http/audit-ingest.ts';
+import { adminApiRoutes, type AdminApiDeps } from './http/admin-api.ts';
 
 export interface ProviderHost {
   current(): Provider;
@@ -36,6 +37,8 @@ export interface AppDeps {
   registrationThrottle?: Koa.Middleware;
   /** `POST /audit/events`: MCP servers and services report their calls (server/src/http/audit-ingest.ts) */
   auditIngest?: AuditIngestDeps;
+  /** `/admin/api/…`: the admin API (server/src/http/admin-api.ts, docs/admin-api.md) */
+  adminApi?: AdminApiDeps;
   isShuttingDown(): boolean;
 }
 
@@ -110,14 +113,20 @@ export function createApp(deps: AppDeps): Koa {
     .use(health.routes())
     .use(health.allowedMethods())
     .use(prefix === '/' ? interactions.routes() : mount(prefix, interactions.routes()));
-  if (deps.auditIngest) {
-    const ingest = auditIngestRoutes(deps.auditIngest);
-    const routes = ingest.routes();
-    const methods = ingest.allowedMethods();
-    app.use(prefix === '/' ? routes : mount(prefix, routes)).use(prefix === '/' ? methods : mount(prefix, methods));
-  }
+  mountOwnApis(app, prefix, deps);
   app.use(registrationCors(deps.issuer));
   if (deps.registrationThrottle) app.use(deps.registrationThrottle);
   app.use(oidc).use(notFound());
   return app;
+}
+
+/** baton's own APIs (policy/builtin-resources.ts), under the issuer's path, before oidc-provider. */
+function mountOwnApis(app: Koa, prefix: string, deps: AppDeps): void {
+  const routers = [
+    ...(deps.auditIngest ? [auditIngestRoutes(deps.auditIngest)] : []),
+    ...(deps.adminApi ? [adminApiRoutes(deps.adminApi)] : []),
+  ];
+  for (const router of routers) {
+    for (const mw of [router.routes(), router.allowedMethods()]) app.use(prefix === '/' ? mw : mount(prefix, mw));
+  }
 }

@@ -27,5 +27,9 @@ export const SEALED_SECRET = 'client_secret_jwe';
 export const AUDIT_RESOURCE_PATH = '/audit';
 /** the scope of the audit ingestion endpoint (`POST ${issuer}/audit/events`) */
 export const AUDIT_WRITE_SCOPE = 'audit.write';
+/** the admin API (`${issuer}/admin/api/…`, docs/admin-api.md) and its scopes */
+export const ADMIN_RESOURCE_PATH = '/admin/api';
+export const ADMIN_READ_SCOPE = 'admin.read';
+export const ADMIN_WRITE_SCOPE = 'admin.write';
 /** the paths under the issuer that built-in resources take: a configured resource may not be one of them */
-export const BUILTIN_RESOURCE_PATHS: readonly string[] = [AUDIT_RESOURCE_PATH];
+export const BUILTIN_RESOURCE_PATHS: readonly string[] = [AUDIT_RESOURCE_PATH, ADMIN_RESOURCE_PATH];

@@ -34,6 +34,7 @@ import { rateLimiter } from './rate-limit.ts';
 import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
 import { serveAdminSocket } from './admin/socket.ts';
+import { runOperation } from './admin/operations.ts';
 import { gracefulClose } from './lifecycle/shutdown.ts';
 import { startBackground } from './lifecycle/timers.ts';
 
@@ -373,6 +374,19 @@ function appFor(
     cookieKeys: core.cookieKeys,
     isShuttingDown,
     ...(metrics ? { metrics: metrics.middleware } : {}),
+    adminApi: {
+      issuer: config.issuer,
+      tokens: core.tokens,
+      replay: storage.adapterFor('ReplayDetection'),
+      run: (caller, name, args) =>
+        runOperation(
+          { config, db: storage.db, accounts: core.accounts, keys: core.keystore, log },
+          name,
+          args,
+          'admin_api',
+          caller,
+        ),
+    },
     auditIngest: {
       issuer: config.issuer,
       policy: core.policy,

@@ -8,15 +8,27 @@
  *   ${issuer}/audit   audit.write   the clients that are a configured resource's server (`resources[].client_id`):
  *                                   MCP servers and downstream services report their calls (POST /audit/events)
  *
- * A second one (an admin read API, `${issuer}/admin` with admin scopes) is one more entry of BUILTINS (and
- * of BUILTIN_RESOURCE_PATHS in consts.ts, which the configuration's check reads).
+ *   ${issuer}/admin/api   admin.read   the static clients whose configured `scopes` list the scope (a SIEM
+ *                         admin.write  that pulls the trail, an automation): the admin API (docs/admin-api.md).
+ *                                      People reach it through the admin console (its own issue), by role.
+ *
+ * Another is one more entry of BUILTINS (and of BUILTIN_RESOURCE_PATHS in consts.ts, which the
+ * configuration's check reads).
  */
-import { AUDIT_RESOURCE_PATH, AUDIT_WRITE_SCOPE } from '../consts.ts';
+import {
+  ADMIN_READ_SCOPE,
+  ADMIN_RESOURCE_PATH,
+  ADMIN_WRITE_SCOPE,
+  AUDIT_RESOURCE_PATH,
+  AUDIT_WRITE_SCOPE,
+} from '../consts.ts';
 
 /** what a built-in resource's rule may ask of the current policy */
 export interface BuiltinPolicyView {
   /** the configured resources whose server (`client_id`) is this client */
   servedBy(clientId: string): readonly { uri: string }[];
+  /** the scopes a static client is configured with (`clients.static[].scopes`; none for another client) */
+  staticScopes(clientId: string): readonly string[];
 }
 
 export interface BuiltinResource {
@@ -40,6 +52,15 @@ const BUILTINS: readonly (Omit<BuiltinResource, 'uri'> & { path: string })[] = [
     access_token_ttl: BUILTIN_TOKEN_TTL,
     // issue #13: an MCP server (or a downstream service) writes the calls made to its own resource only
     clientCeiling: (policy, clientId) => (policy.servedBy(clientId).length > 0 ? [AUDIT_WRITE_SCOPE] : []),
+  },
+  {
+    path: ADMIN_RESOURCE_PATH,
+    name: "baton's admin API",
+    scopes: [ADMIN_READ_SCOPE, ADMIN_WRITE_SCOPE],
+    access_token_ttl: BUILTIN_TOKEN_TTL,
+    // only a static client the operator configured with the scope: a registered client never gets one
+    clientCeiling: (policy, clientId) =>
+      [ADMIN_READ_SCOPE, ADMIN_WRITE_SCOPE].filter((s) => policy.staticScopes(clientId).includes(s)),
   },
 ];
 

@@ -125,6 +125,11 @@ export class Policy {
     return [...this.resources.values()].filter((r) => r.client_id === clientId);
   }
 
+  /** The scopes a static client is configured with (none for a registered client). */
+  staticScopes(clientId: string): readonly string[] {
+    return this.staticClients.get(clientId)?.scopes ?? [];
+  }
+
   /** client_credentials for a built-in resource: the scopes its own rule lets the client have. */
   builtinCeiling(builtin: BuiltinResource, clientId: string): string[] {
     return [...builtin.clientCeiling(this, clientId)];

@@ -197,7 +197,7 @@ describe('POST /audit/events', () => {
     expect(res.headers['www-authenticate']).toBe(`Bearer realm="${AUDIT}", scope="audit.write"`);
     expect(res.body).toEqual({
       error: 'invalid_token',
-      error_description: 'an access token for the audit API is required',
+      error_description: "an access token for baton's audit API is required",
     });
   });
 
@@ -225,11 +225,11 @@ describe('POST /audit/events', () => {
       .sign(await importJWK(jwk, 'ES256'));
     const res = await post(forged, { events: [call()] }).expect(403);
     expect(res.headers['www-authenticate']).toBe(
-      `Bearer realm="${AUDIT}", error="insufficient_scope", error_description="writing audit events needs audit.write", scope="audit.write"`,
+      `Bearer realm="${AUDIT}", error="insufficient_scope", error_description="baton's audit API needs the scope audit.write", scope="audit.write"`,
     );
     expect(res.body).toEqual({
       error: 'insufficient_scope',
-      error_description: 'writing audit events needs audit.write',
+      error_description: "baton's audit API needs the scope audit.write",
     });
   });
 
