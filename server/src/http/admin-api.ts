@@ -84,7 +84,10 @@ function audit(route: Route, deps: AdminApiDeps, parse: Koa.Middleware): void {
   route('get', '/admin/api/audit/trace/:jti', async (ctx) => {
     const caller = await deps.authenticate(ctx, 'admin.read');
     queryArgs(ctx, [], []);
-    const { trace } = (await deps.run(caller, 'audit.trace', { jti: (ctx.params as { jti: string }).jti, json: true })) as {
+    const { trace } = (await deps.run(caller, 'audit.trace', {
+      jti: (ctx.params as { jti: string }).jti,
+      json: true,
+    })) as {
       trace: Trace;
     };
     json(ctx, trace);
