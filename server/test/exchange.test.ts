@@ -658,7 +658,7 @@ describe.each(BACKENDS)('on $name storage', (backend) => {
       const hop = (await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(200)).body
         .access_token as string;
       const current = server.provider(); // the same provider: only the policy changes
-      server.reloadPolicy({ ...originalConfig, clients: { ...originalConfig.clients, blocked: ['ide-agent'] } });
+      await server.reloadPolicy({ ...originalConfig, clients: { ...originalConfig.clients, blocked: ['ide-agent'] } });
       try {
         const intro = await request(server.url)
           .post('/token/introspection')
@@ -669,7 +669,7 @@ describe.each(BACKENDS)('on $name storage', (backend) => {
         expect(intro.body).toEqual({ active: false });
         expect(server.provider()).toBe(current);
       } finally {
-        server.reloadPolicy(originalConfig);
+        await server.reloadPolicy(originalConfig);
       }
     });
   });
@@ -678,7 +678,7 @@ describe.each(BACKENDS)('on $name storage', (backend) => {
     it('a delegation rule removed by a reload stops the exchange at once; restored, it works again', async () => {
       await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(200);
       const delegation = originalConfig.delegation.filter((d) => !d.targets.includes(COST) || d.actor !== 'logs-mcp');
-      server.reloadPolicy({ ...originalConfig, delegation });
+      await server.reloadPolicy({ ...originalConfig, delegation });
       try {
         const refused = await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(400);
         expect(refused.body).toEqual({
@@ -687,7 +687,7 @@ describe.each(BACKENDS)('on $name storage', (backend) => {
         });
         expect(logs.lines().some((l) => l.includes('"reason":"delegation_missing"'))).toBe(true);
       } finally {
-        server.reloadPolicy(originalConfig);
+        await server.reloadPolicy(originalConfig);
       }
       await exchange('logs-mcp', { subject_token: alice.access_token, resource: COST }).expect(200);
     });

@@ -62,7 +62,7 @@ describe('policy reload', () => {
         .send(codeForm(await seedCode(server.provider(), account)))
         .expect(200);
       expect(tokens.body.scope).toBe('logs.read');
-      server.reloadPolicy(
+      await server.reloadPolicy(
         makeConfig({ storage: baton.config.storage, roles: { developer: ['analytics.query'], sre: [] } }),
       );
       const refreshed = await request(server.url)

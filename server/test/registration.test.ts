@@ -576,11 +576,11 @@ describe('dynamic client registration (RFC 7591)', () => {
         .send({ grant_type: 'refresh_token', refresh_token: 'r'.repeat(43) });
     expect((await token()).body.error).toBe('invalid_grant'); // authenticated: the refresh token is unknown
     const base = makeConfig();
-    dev.reloadPolicy(makeConfig({ clients: { static: base.clients.static, blocked: [id] } }));
+    await dev.reloadPolicy(makeConfig({ clients: { static: base.clients.static, blocked: [id] } }));
     const refused = await token();
     expect(refused.status).toBe(401);
     expect(refused.body.error).toBe('invalid_client');
-    dev.reloadPolicy(makeConfig());
+    await dev.reloadPolicy(makeConfig());
   });
 });
 

@@ -235,7 +235,7 @@ describe('scopes_supported after a policy reload (SIGHUP)', () => {
 
   it('follows the reloaded resources: a new scope is listed, a removed one is not', async () => {
     const tickets = { uri: 'https://tickets.example.com/mcp', name: 'Tickets', scopes: ['tickets.read'] };
-    baton.server.reloadPolicy(
+    await baton.server.reloadPolicy(
       makeConfig({ resources: [RESOURCES[0], { ...RESOURCES[1], scopes: ['cost.read'] }, tickets] }),
     );
     for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {

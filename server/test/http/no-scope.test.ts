@@ -137,12 +137,12 @@ describe.each(BACKENDS)('no token without a scope, on $name storage', (backend) 
     it('a code whose scopes the roles no longer grant: invalid_grant, no token', async () => {
       const account = await seedAccount(baton.server.accounts);
       const seed = await seedCode(baton.server.provider(), account); // logs.read, for the developer role
-      reload({ ...ROLES, developer: ['analytics.query'] });
+      await reload({ ...ROLES, developer: ['analytics.query'] });
       try {
         const res = await token(codeForm(seed)).expect(400);
         expect(res.body).toEqual({ error: 'invalid_grant', error_description: 'grant request is invalid' });
       } finally {
-        reload();
+        await reload();
       }
     });
 
@@ -176,7 +176,7 @@ describe.each(BACKENDS)('no token without a scope, on $name storage', (backend) 
       }).save();
       const issued = await token(codeForm({ code, verifier })).expect(200);
       expect(issued.body.scope).toBe('logs.read incidents.trigger');
-      reload({ ...ROLES, sre: ['logs.read'] });
+      await reload({ ...ROLES, sre: ['logs.read'] });
       try {
         const res = await token({
           grant_type: 'refresh_token',
@@ -187,7 +187,7 @@ describe.each(BACKENDS)('no token without a scope, on $name storage', (backend) 
         }).expect(400);
         expect(res.body).toEqual({ error: 'invalid_grant', error_description: 'grant request is invalid' });
       } finally {
-        reload();
+        await reload();
       }
     });
   });
