@@ -7,7 +7,10 @@
  * tokens and the audit trail. It finishes by itself and leaves nothing running (exit 0 when every step
  * behaved as the scenario says).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +26,7 @@ import type {
 import { parseConfig } from '../../server/src/config/load.ts';
 import { createLogger } from '../../server/src/logger.ts';
 import { startServer } from '../../server/src/main.ts';
-import type { AuditEvent } from '../src/index.ts';
+import { createAuditReporter, type AuditEvent, type AuditReporter } from '../src/index.ts';
 import { scopeChallenges, stepUp } from './step-up.ts';
 import { answerAs, walkSignIn } from '../../conformance/src/browser.ts';
 import { startAnalyticsMcp } from './analytics-mcp.ts';
@@ -36,6 +39,7 @@ const ANALYTICS = 'http://127.0.0.1:9502/mcp';
 const COST = 'http://127.0.0.1:9503';
 const REDIRECT = 'http://127.0.0.1:9599/callback';
 const out = (s = '') => process.stdout.write(`${s}\n`);
+const run = promisify(execFile);
 /** the audit trail: the MCP servers' events (one per call) and the cost service's (one per request) */
 type AuditRow = (AuditEvent | CostAuditEvent) & { server: string };
 const audit: AuditRow[] = [];
@@ -160,6 +164,15 @@ async function session(user: string, server: string) {
   };
 }
 
+/** `baton audit …` as an operator runs it: the command line, reaching the running server's embedded store. */
+async function auditCommand(dir: string, config: object, args: string[]): Promise<string> {
+  const file = join(dir, 'baton.json');
+  writeFileSync(file, JSON.stringify({ ...config, logging: { level: 'warn' } }));
+  const cli = fileURLToPath(new URL('../../server/src/cli.ts', import.meta.url));
+  const { stdout } = await run(process.execPath, [cli, 'audit', ...args, '--config', file]);
+  return stdout;
+}
+
 const show = (label: string, token: string) => {
   const c = decodeJwt(token);
   out(
@@ -173,19 +186,38 @@ async function main(): Promise<void> {
   const parsed = parseConfig(text, { env: {}, source: 'demo.yaml' });
   const config = { ...parsed, storage: { ...parsed.storage, data_dir: join(dir, 'data') } };
   const baton = await startServer(config, createLogger('warn'));
+  // each server reports its calls to baton's audit trail with its own client credentials (clients/README.md)
+  const secrets = {
+    logs: ['logs-mcp', 'demo-logs-mcp-secret-0123456789abcdef'],
+    analytics: ['analytics-mcp', 'demo-analytics-mcp-secret-0123456789abc'],
+    cost: ['cost-service', 'demo-cost-service-secret-0123456789abcd'],
+  } as const;
+  const reporters = Object.fromEntries(
+    Object.entries(secrets).map(([name, [clientId, clientSecret]]) => [
+      name,
+      createAuditReporter({ issuer: ISSUER, clientId, clientSecret }),
+    ]),
+  ) as Record<keyof typeof secrets, AuditReporter>;
   const servers: Server[] = await Promise.all([
     startLogsMcp({
       issuer: ISSUER,
       port: 9501,
       costUrl: COST,
-      clientSecret: 'demo-logs-mcp-secret-0123456789abcdef',
+      clientSecret: secrets.logs[1],
+      reporter: reporters.logs,
       audit: (e) => audit.push({ ...e, server: 'logs' }),
     }),
-    startAnalyticsMcp({ issuer: ISSUER, port: 9502, audit: (e) => audit.push({ ...e, server: 'analytics' }) }),
+    startAnalyticsMcp({
+      issuer: ISSUER,
+      port: 9502,
+      reporter: reporters.analytics,
+      audit: (e) => audit.push({ ...e, server: 'analytics' }),
+    }),
     startCostService({
       issuer: ISSUER,
       port: 9503,
-      clientSecret: 'demo-cost-service-secret-0123456789abcd',
+      clientSecret: secrets.cost[1],
+      reporter: reporters.cost,
       audit: (e) => audit.push({ ...e, server: 'cost' }),
     }),
   ]);
@@ -256,6 +288,25 @@ async function main(): Promise<void> {
     check(
       rows.some((e) => e.type === 'cost.request' && e.outcome === 'allowed' && userOf(e) === 'alice'),
       "the cost service's hop has its line: Alice, via logs-mcp ← ide-agent",
+    );
+
+    out("\n7. baton's own trail: the servers reported those calls to baton, which ties each one to the person");
+    out('  and the token chain; `baton audit trace` on the token the cost service got shows the whole tree');
+    await Promise.all(Object.values(reporters).map((r) => r.flush()));
+    const exchanged = String(decodeJwt(String(cost.meta?.exchangedToken)).jti);
+    const trace = await auditCommand(dir, config, ['trace', exchanged]);
+    out(`  $ baton audit trace ${exchanged}`);
+    for (const line of trace.split('\n').filter(Boolean)) out(`  ${line}`);
+    check(
+      /^ {2}token /m.test(trace) && /^ {4}\S.* api\.called +success .* GET \/cost\/logs → 200/m.test(trace),
+      "the trace: her token, the tool call at the logs MCP, the exchanged token and the cost service's request under it",
+    );
+    const refused = await auditCommand(dir, config, ['search', '--agent', 'ide-agent', '--tool', 'trigger_incident']);
+    out('  $ baton audit search --agent ide-agent --tool trigger_incident');
+    for (const line of refused.split('\n').filter(Boolean)) out(`  ${line}`);
+    check(
+      (refused.match(/ refused /g) ?? []).length === 2 && (refused.match(/ success /g) ?? []).length === 1,
+      "the search: Alice's and Bob's refused trigger_incident (403), then Bob's, allowed after his step-up",
     );
   } finally {
     for (const s of servers) await new Promise((ok) => s.close(ok));

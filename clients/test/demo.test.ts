@@ -39,4 +39,35 @@ it('npm run demo: every step of the incident scenario behaves as described', asy
   expect(lines(/ logs +bob +trigger_incident +denied +403 /)).toBe(1);
   expect(lines(/ logs +bob +trigger_incident +allowed +200 /)).toBe(1);
   expect(lines(/ cost +alice +GET \/cost\/logs +allowed +200 +via logs-mcp ← ide-agent$/)).toBe(1);
+
+  // baton's own trail (issue #13): `baton audit trace` of the token the cost service got reconstructs the
+  // chain hop by hop: Alice's sign-in and grant → her token at the logs MCP (ide-agent) and its tool call →
+  // the token exchanged for the cost service (logs-mcp) and the cost service's request
+  const own = out.slice(out.indexOf('7. baton'));
+  const trace = own.slice(own.indexOf('$ baton audit trace'), own.indexOf('✔ the trace'));
+  const shape = trace
+    .split('\n')
+    .slice(1)
+    .filter((l) => l.trim())
+    .map((l) =>
+      l
+        .replace(/ \d+ {2}\S+Z {2}/, ' ')
+        .replace(/u_[\w-]+/g, 'ACCOUNT')
+        .replace(/(grant|token) \S+$/, '$1'),
+    );
+  expect(shape).toEqual([
+    '  grant',
+    '    login.success  success  ACCOUNT  ide-agent  -',
+    '    consent.given  success  ACCOUNT  ide-agent  http://127.0.0.1:9501/mcp',
+    '  token',
+    '    token.issued  success  ACCOUNT  ide-agent  http://127.0.0.1:9501/mcp',
+    '    tool.called  success  ACCOUNT  ide-agent  http://127.0.0.1:9501/mcp  tools/call cost_of_logs → 200',
+    '    token',
+    '      token.issued  success  ACCOUNT  logs-mcp  http://127.0.0.1:9503',
+    '      api.called  success  ACCOUNT  logs-mcp  http://127.0.0.1:9503  GET /cost/logs → 200',
+  ]);
+  // and the refused incidents.trigger calls, found by agent and tool across every person and hop
+  const search = own.slice(own.indexOf('$ baton audit search')).split('\n').slice(2);
+  expect(search.filter((l) => / tool\.called +refused +u_/.test(l))).toHaveLength(2);
+  expect(search.filter((l) => / tool\.called +success +u_/.test(l))).toHaveLength(1);
 }, 60_000);

@@ -194,7 +194,14 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
     audit,
     db: storage.db,
   });
-  const grants = accountAccess({ accounts, policy: () => policy, idps, log, isFirstParty: clients.isFirstParty });
+  const grants = accountAccess({
+    accounts,
+    policy: () => policy,
+    idps,
+    log,
+    isFirstParty: clients.isFirstParty,
+    audit: config.audit.enabled ? audit : undefined,
+  });
 
   const build = async (keys: KeySet): Promise<Current> => {
     const deps = {

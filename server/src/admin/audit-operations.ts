@@ -48,6 +48,14 @@ function tableOf(rows: readonly ChainedRow[], indent: (r: ChainedRow) => string 
   return line(head) + cells.map(line).join('');
 }
 
+/** what a reported call was: `tools/call read_logs → 200` (tool.called, api.called) */
+function callOf(e: ChainedRow): string {
+  if (e.type !== 'tool.called' && e.type !== 'api.called') return '';
+  const d = (e.event.details ?? {}) as { method?: unknown; name?: unknown; status?: unknown };
+  const call = [d.method, d.name].filter((v) => typeof v === 'string').join(' ');
+  return typeof d.status === 'number' ? `${call} → ${d.status}` : call;
+}
+
 /** The token tree, each token with its events under it (indented by its depth). */
 function printTrace(t: Trace): string {
   if (t.tokens.length === 1 && t.events.length === 0) return `no events name ${t.tokens[0]!.jti}\n`;
@@ -57,15 +65,33 @@ function printTrace(t: Trace): string {
   const tokenOf = (e: ChainedRow) => (e.jti && depth.has(e.jti) ? e.jti : e.parent_jti);
   const write = (pad: string, e: ChainedRow) => {
     const why = [e.event.error, e.event.reason].filter(Boolean).join(': ');
+    const what = callOf(e);
     out.push(
-      `${pad}  ${e.seq}  ${e.at}  ${e.type}  ${e.outcome}  ${e.account_id ?? '-'}  ${e.client_id ?? '-'}  ${e.resource ?? '-'}${why ? `  ${why}` : ''}\n`,
+      `${pad}  ${e.seq}  ${e.at}  ${e.type}  ${e.outcome}  ${e.account_id ?? '-'}  ${e.client_id ?? '-'}  ${e.resource ?? '-'}${what ? `  ${what}` : ''}${why ? `  ${why}` : ''}\n`,
     );
   };
-  // the grant's own events (sign-in, consent) first
-  for (const gid of new Set(t.events.filter((e) => tokenOf(e) === null).map((e) => e.grant_id))) {
-    out.push(`grant ${gid ?? '-'}\n`);
-    for (const e of t.events.filter((x) => tokenOf(x) === null && x.grant_id === gid)) write('', e);
+  // the grant's own events first: the sign-in that started it (by its auth_time), the consent
+  const authTime = (e: ChainedRow) => (e.event.details as { auth_time?: unknown } | undefined)?.auth_time;
+  const signIns = t.events.filter((e) => e.type === 'login.success' && tokenOf(e) === null);
+  const shown = new Set<number>();
+  for (const gid of new Set(t.events.filter((e) => tokenOf(e) === null && e.grant_id).map((e) => e.grant_id))) {
+    out.push(`grant ${gid}\n`);
+    const own = t.events.filter((x) => tokenOf(x) === null && x.grant_id === gid);
+    // (the store returned, per grant, the last sign-in before it with its auth_time)
+    const started = signIns.filter((l) =>
+      own.some(
+        (g) =>
+          g.account_id === l.account_id && authTime(g) !== undefined && authTime(g) === authTime(l) && l.seq < g.seq,
+      ),
+    );
+    for (const e of [...started, ...own].sort((a, b) => a.seq - b.seq)) {
+      shown.add(e.seq);
+      write('', e);
+    }
   }
+  const loose = t.events.filter((e) => tokenOf(e) === null && !e.grant_id && !shown.has(e.seq));
+  if (loose.length > 0) out.push('grant -\n');
+  for (const e of loose) write('', e);
   const visit = (jti: string) => {
     const pad = '  '.repeat(depth.get(jti) ?? 0);
     out.push(`${pad}token ${jti}\n`);

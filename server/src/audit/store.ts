@@ -149,6 +149,28 @@ export interface Trace {
   events: ChainedRow[];
 }
 
+/**
+ * The sign-ins that started these grants: a grant's record (`consent.given`) carries the `auth_time` of the
+ * session it was made in, and the `login.success` of that account records the same time (OIDC Core §2);
+ * of those (auth_time is in seconds), the last one before the grant.
+ */
+async function signInsOf(db: Knex, grantEvents: readonly ChainedRow[]): Promise<ChainedRow[]> {
+  const found = await Promise.all(
+    grantEvents.slice(0, 20).map(async (e) => {
+      const t = (e.event.details as { auth_time?: unknown } | undefined)?.auth_time;
+      if (e.type !== 'consent.given' || !e.account_id || typeof t !== 'number') return undefined;
+      return db('audit_events')
+        .where({ type: 'login.success', account_id: e.account_id })
+        .where('seq', '<', e.seq)
+        .whereRaw(`event->'details'->>'auth_time' = ?`, [String(t)])
+        .orderBy('seq', 'desc')
+        .first<DbRow | undefined>('*');
+    }),
+  );
+  const rows = found.filter((r): r is DbRow => r !== undefined).map(rowFromDb);
+  return [...new Map(rows.map((r) => [r.seq, r])).values()];
+}
+
 /** The tree `jti` belongs to: its ancestors by parent_jti, their descendants, their events and grants'. */
 export async function traceToken(db: Knex, jti: string): Promise<Trace> {
   const ancestors = new Set([jti]);
@@ -173,7 +195,7 @@ export async function traceToken(db: Knex, jti: string): Promise<Trace> {
       .orderBy('seq')
       .limit(1000)
       .select<DbRow[]>('*');
-    events.push(...grantEvents.map(rowFromDb));
+    events.push(...grantEvents.map(rowFromDb), ...(await signInsOf(db, grantEvents.map(rowFromDb))));
     events.sort((a, b) => a.seq - b.seq);
   }
   const parent = new Map<string, string | null>(jtis.map((j) => [j, null]));

@@ -174,7 +174,7 @@ describe('baton audit on PostgreSQL', () => {
         `  5  token.refused  refused  u_alice  logs-mcp  ${LOGS}  invalid_scope: scope_not_delegable`,
         '  token t2',
         `    3  token.issued  success  u_alice  logs-mcp  ${COST}`,
-        `    4  tool.called  success  u_alice  logs-mcp  ${COST}`,
+        `    4  tool.called  success  u_alice  logs-mcp  ${COST}  tools/call cost.read`,
       ].join('\n'),
     );
     expect(json((await cli(file, 'trace', 't1', '--json')).stdout).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);

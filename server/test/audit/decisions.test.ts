@@ -204,12 +204,39 @@ describe('consent', () => {
       client: 'third-party-agent',
       gid: at.gid,
       resource: LOGS,
-      details: { granted: [{ resource: LOGS, scopes: ['logs.read'] }] },
+      details: { granted: [{ resource: LOGS, scopes: ['logs.read'] }], auth_time: expect.any(Number) },
       request_id: expect.any(String),
       at: expect.any(Number),
     });
     expect(row.grant_id).toBe(at.gid);
+    // the sign-in that started it: the same auth_time as the login.success just before it
+    const login = await last({ type: 'login.success', account: at.sub });
+    expect(login.seq).toBeLessThan(row.seq);
+    expect((login.event.details as { auth_time: number }).auth_time).toBe(
+      (row.event.details as { auth_time: number }).auth_time,
+    );
     holdsNone(row, [...PASSWORDS, code, tokens.access_token]);
+  });
+
+  it('a grant made without the consent page (a first-party client) is recorded too, as auto', async () => {
+    const { tokens } = await signIn('alice');
+    const at = decodeJwt(tokens.access_token) as { sub: string; gid: string; client_id: string };
+    const row = await last({ type: 'consent.given', account: at.sub });
+    expect(row.event).toEqual({
+      type: 'consent.given',
+      outcome: 'success',
+      account: at.sub,
+      client: at.client_id,
+      gid: at.gid,
+      resource: LOGS,
+      details: {
+        auto: 'first_party',
+        granted: [{ resource: LOGS, scopes: expect.arrayContaining(['logs.read']) as string[] }],
+        auth_time: expect.any(Number),
+      },
+      request_id: expect.any(String),
+      at: expect.any(Number),
+    });
   });
 });
 

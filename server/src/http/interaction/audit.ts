@@ -68,7 +68,7 @@ export function loginFailed(ctx: Ctx, f: FailedLogin): AuditEvent {
 /** the scopes granted per resource (the resource column too when there is one) */
 export function consentGiven(
   ctx: Ctx,
-  c: { account: string; client: string; grantId: string; decisions: readonly Decision[] },
+  c: { account: string; client: string; grantId: string; decisions: readonly Decision[]; authTime?: number },
 ): AuditEvent {
   const granted = c.decisions.filter((d) => d.granted.length > 0);
   return {
@@ -78,7 +78,11 @@ export function consentGiven(
     client: c.client,
     gid: c.grantId,
     ...(granted.length === 1 ? { resource: granted[0]!.resource } : {}),
-    details: { granted: granted.map((d) => ({ resource: d.resource, scopes: [...d.granted] })) },
+    details: {
+      granted: granted.map((d) => ({ resource: d.resource, scopes: [...d.granted] })),
+      // the sign-in that started it (login.success records the same time)
+      ...(c.authTime !== undefined ? { auth_time: c.authTime } : {}),
+    },
     ...requestId(ctx),
   };
 }

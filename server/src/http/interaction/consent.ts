@@ -79,7 +79,10 @@ export function mountConsent(router: Router, kit: Kit): void {
     const grantId = await deps.grants.buildGrant(provider, account.id, clientId, requested, decisions);
     // issue #13: the consent's record is durable before the consent is kept or handed back; without it the
     // grant just made is removed and nothing is handed out (the audit_unavailable page, index.ts)
-    const event = consentGiven(ctx, { account: account.id, client: clientId, grantId, decisions });
+    // the login of this interaction, when it had one (local-login.ts, upstream.ts: its ts is the auth_time)
+    const ts = (d.lastSubmission?.login as { ts?: unknown } | undefined)?.ts;
+    const authTime = typeof ts === 'number' ? ts : undefined;
+    const event = consentGiven(ctx, { account: account.id, client: clientId, grantId, decisions, authTime });
     if (!(await kit.record(ctx, [event], { guards: true }))) {
       await (await provider.Grant.find(grantId))?.destroy();
       return;

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Account, AccountStore } from '../../accounts/store.ts';
 import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
+import type { AuditSink } from '../audit-trail.ts';
 
 export interface Decision {
   resource: string;
@@ -18,6 +19,8 @@ export interface AccountAccessDeps {
   log: Logger;
   /** static first_party, clients.first_party, or a pre-approved CIMD host */
   isFirstParty(client: { clientId: string; [key: string]: unknown }): boolean;
+  /** the audit trail: a grant made without the consent page (first party, remembered consent) is recorded */
+  audit?: AuditSink | undefined;
 }
 
 /** The user's roles under the current policy, recomputed from the account's groups every time. */

@@ -7,6 +7,8 @@ import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Account } from '../../accounts/store.ts';
 import { splitScope, stringList } from '../../params.ts';
 import { rolesOf, type AccountAccessDeps, type Decision } from './deps.ts';
+import { recordFor } from '../audit-trail.ts';
+import { requestIdOf } from '../audit-events.ts';
 
 const OIDC_SCOPES = new Set(['openid', 'offline_access']);
 
@@ -72,5 +74,29 @@ export async function loadExistingGrant(deps: AccountAccessDeps, ctx: KoaContext
     }
   }
   const grantId = await buildGrant(provider, accountId, oidc.client.clientId, requested, decisions);
+  // issue #13: a grant is a decision that hands something out (a code): its record guards the answer.
+  // auth_time ties it to the sign-in that started it (login.success records the same time)
+  if (deps.audit) {
+    const granted = decisions.filter((d) => d.granted.length > 0);
+    const authTime = oidc.session?.authTime();
+    void recordFor(ctx, deps.audit, {
+      audit: [
+        {
+          type: 'consent.given',
+          outcome: 'success',
+          account: accountId,
+          client: oidc.client.clientId,
+          gid: grantId,
+          ...(granted.length === 1 ? { resource: granted[0]!.resource } : {}),
+          details: {
+            auto: deps.isFirstParty(oidc.client) ? 'first_party' : 'remembered',
+            granted: granted.map((d) => ({ resource: d.resource, scopes: [...d.granted] })),
+            ...(typeof authTime === 'number' ? { auth_time: authTime } : {}),
+          },
+          ...requestIdOf(ctx),
+        },
+      ],
+    });
+  }
   return provider.Grant.find(grantId);
 }
