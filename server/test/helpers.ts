@@ -95,6 +95,20 @@ export const RESOURCES = [
 ];
 
 /** A config through the real schema (so defaults and checks apply), with the scenario's resources and clients. */
+/** RFC 6749 §4.4: a client_credentials token request (client_secret_basic) for `resource` (RFC 8707). */
+export const clientCredentialsRequest = (
+  url: string,
+  client: string,
+  secret: string,
+  resource: string,
+  scope?: string,
+) =>
+  request(url)
+    .post('/token')
+    .auth(client, secret)
+    .type('form')
+    .send({ grant_type: 'client_credentials', resource, ...(scope ? { scope } : {}) });
+
 export function makeConfig(overrides: Record<string, unknown> = {}): Config {
   return configSchema.parse({
     issuer: 'http://127.0.0.1:9400',

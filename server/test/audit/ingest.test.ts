@@ -11,7 +11,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readChain, searchEvents, traceToken } from '../../src/audit/store.ts';
 import { verifyChain } from '../../src/audit/verify.ts';
-import { RESOURCES, SERVICE_SECRET, startTestServer, type TestServer } from '../helpers.ts';
+import { clientCredentialsRequest, RESOURCES, SERVICE_SECRET, startTestServer, type TestServer } from '../helpers.ts';
 import { codeForm, LOGS, seedAccount, seedCode } from '../seed.ts';
 
 const ISSUER = 'http://127.0.0.1:9400';
@@ -65,11 +65,7 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 const tokenFor = (client: string, secret: string, resource: string, scope?: string) =>
-  request(t.url)
-    .post('/token')
-    .auth(client, secret)
-    .type('form')
-    .send({ grant_type: 'client_credentials', resource, ...(scope ? { scope } : {}) });
+  clientCredentialsRequest(t.url, client, secret, resource, scope);
 
 async function auditToken(client = 'logs-mcp', secret = LOGS_SECRET): Promise<string> {
   const res = await tokenFor(client, secret, AUDIT).expect(200);

@@ -153,7 +153,9 @@ it('kill -9 under load: every token a client received has its record, and the ch
     .where('jti', String(decodeJwt(after.token).jti))
     .first<{ seq: string; type: string }>('seq', 'type');
   // after the killed process's records come the first verify's own admin.operation record, then this token
-  const verified = await db('audit_events').where('seq', count + 1).first<{ type: string }>('type');
+  const verified = await db('audit_events')
+    .where('seq', count + 1)
+    .first<{ type: string }>('type');
   expect(verified.type).toBe('admin.operation');
   expect({ seq: Number(row.seq), type: row.type }).toEqual({ seq: count + 2, type: 'token.issued' });
   const again = await verify();

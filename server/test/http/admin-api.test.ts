@@ -8,7 +8,7 @@ import { decodeJwt } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { searchEvents } from '../../src/audit/store.ts';
-import { SERVICE_SECRET, startTestServer, type TestServer } from '../helpers.ts';
+import { clientCredentialsRequest, SERVICE_SECRET, startTestServer, type TestServer } from '../helpers.ts';
 import { codeForm, seedAccount, seedCode } from '../seed.ts';
 
 const ISSUER = 'http://127.0.0.1:9400';
@@ -53,11 +53,7 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 const tokenFor = (client: string, secret: string, resource: string, scope?: string) =>
-  request(t.url)
-    .post('/token')
-    .auth(client, secret)
-    .type('form')
-    .send({ grant_type: 'client_credentials', resource, ...(scope ? { scope } : {}) });
+  clientCredentialsRequest(t.url, client, secret, resource, scope);
 
 let admin: string;
 beforeAll(async () => {
