@@ -5,6 +5,7 @@
  * and an MCP server protected by the kit reporting its calls, tied to the user's token.
  */
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,9 +24,17 @@ import {
 import { codeForm, seedAccount, seedCode } from '../../server/test/seed.ts';
 import { createAuditReporter, createMcpAuth, withMcpAuth, type ReportedCall } from '../src/index.ts';
 
-const PORT = 9481;
+/** a port nothing else listens on (the test restarts baton on it, so it is fixed for the file) */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((ok) => probe.listen(0, '127.0.0.1', ok));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((ok) => probe.close(ok));
+  return port;
+}
+const PORT = await freePort();
 const ISSUER = `http://127.0.0.1:${PORT}`;
-const MCP_PORT = 9482;
+const MCP_PORT = await freePort();
 const MCP = `http://127.0.0.1:${MCP_PORT}/mcp`;
 const SECRET = 'reporter-logs-mcp-secret-0123456789abcdef';
 
