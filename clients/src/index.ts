@@ -18,4 +18,17 @@ export {
   type ReportedCall,
 } from './audit-reporter.ts';
 export { mcpGuard, mcpMetadataRoute, mcpKoa, withMcpAuth, type BatonAuthInfo } from './adapters.ts';
+export {
+  decodeStatusList,
+  encodeStatusList,
+  StatusList,
+  StatusListFormatError,
+  StatusListUnavailableError,
+  STATUS_INVALID,
+  STATUS_SUSPENDED,
+  STATUS_VALID,
+  type StatusListInfo,
+  type StatusListOptions,
+  type StatusListStats,
+} from './status-list.ts';
 export { createExchanger, ExchangeError, type Exchanged } from './exchange.ts';

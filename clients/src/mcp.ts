@@ -2,7 +2,8 @@
  * Protecting an MCP server with baton (MCP authorization 2026-07-28, resource-server side):
  *   - RFC 9728 protected-resource metadata naming baton, the resource and its scopes;
  *   - bearer (or DPoP) tokens verified (clients/src/verify.ts); failures → 401 with
- *     `WWW-Authenticate: Bearer … resource_metadata=…` (RFC 6750 §3, RFC 9728 §5.1);
+ *     `WWW-Authenticate: Bearer … resource_metadata=…` (RFC 6750 §3, RFC 9728 §5.1); a token revoked or
+ *     suspended in its Token Status List → 401 `invalid_token`, a list that cannot be had → 503;
  *   - per-method scopes: `tools/call` + tool name, `resources/read`, `prompts/get`, … → required scopes
  *     (default: a tool needs the scope named like the tool); the `Mcp-Method` / `Mcp-Name` headers, when
  *     present, must match the JSON-RPC body; a missing scope → 403 `insufficient_scope` whose `scope` is
@@ -18,6 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createVerifier, DPOP_ALGS, TokenError, type Caller, type VerifierOptions, type Verify } from './verify.ts';
+import { StatusListUnavailableError } from './status-list.ts';
 import type { AuditReporter, ReportedCall } from './audit-reporter.ts';
 
 /** An MCP call's audit event as baton's audit trail takes it (the reporter's `tool_call`). */
@@ -305,6 +307,20 @@ export function createMcpAuth(options: McpAuthOptions) {
     try {
       caller = await verify(token, { proof: req.dpop, method: req.httpMethod, url: req.url });
     } catch (err) {
+      if (err instanceof StatusListUnavailableError) {
+        // draft-ietf-oauth-status-list-20 §8.3: no statement about the token's status can be made → fail
+        // closed, but not with a 401 that would send the client to sign in again (RFC 6749 §4.1.2.1)
+        audit('denied', 503, first, undefined, `status list unavailable: ${err.message}`);
+        return {
+          ok: false,
+          status: 503,
+          headers: { 'Retry-After': String(err.retryAfterSeconds), 'Cache-Control': 'no-store' },
+          body: {
+            error: 'temporarily_unavailable',
+            error_description: "the token's status cannot be checked right now",
+          },
+        };
+      }
       if (!(err instanceof TokenError)) {
         // baton's introspection or the DPoP replay store could not answer: the token is not at fault
         audit('denied', 503, first, undefined, `verification unavailable: ${(err as Error).message}`);

@@ -2,14 +2,29 @@
  * Verifying baton's access tokens at a resource server (an MCP server or a downstream service):
  * RFC 9068 (`typ: at+jwt`, iss, aud = this resource, exp), keys from baton's JWKS (fetched once, refreshed
  * on an unknown kid, at most every 30 s: jose's remote JWK set), RFC 9449 DPoP when the token is bound
- * (`cnf.jkt`; each proof accepted once, RFC 9449 §11.1), and optionally RFC 7662 introspection for revocation.
+ * (`cnf.jkt`; each proof accepted once, RFC 9449 §11.1), revocation through the Token Status List the token
+ * names (draft-ietf-oauth-status-list-20, clients/src/status-list.ts), and optionally RFC 7662 introspection.
  *
  *   const verify = createVerifier({ issuer: 'https://auth.example.com', audience: 'https://cost.internal.example.com' });
  *   const caller = await verify(token);            // throws TokenError
  *   caller.subject, caller.idp, caller.actor, caller.actorChain, caller.scopes
  */
-import { calculateJwkThumbprint, createRemoteJWKSet, EmbeddedJWK, jwtVerify, type JWTPayload } from 'jose';
+import {
+  calculateJwkThumbprint,
+  createRemoteJWKSet,
+  EmbeddedJWK,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { createHash } from 'node:crypto';
+import {
+  createStatusListCache,
+  STATUS_VALID,
+  statusName,
+  type StatusListCache,
+  type StatusListOptions,
+} from './status-list.ts';
 
 /** Who is calling: the user, the IdP anchor, the client, and the chain of actors (RFC 8693 §4.1). */
 export interface Caller {
@@ -64,6 +79,12 @@ export interface VerifierOptions {
    * never issues one; a token granting nothing must not pass a service that checks only the audience.
    */
   allowEmptyScope?: boolean;
+  /**
+   * Revocation by the Token Status List (draft-ietf-oauth-status-list-20): a token whose `status` names a
+   * list on baton's origin is checked against it (fetched, verified with baton's keys, cached for its `ttl`).
+   * On by default; `false` turns it off. See clients/README.md "Revocation: the Token Status List".
+   */
+  statusList?: StatusListOptions | false;
   fetch?: typeof fetch;
 }
 
@@ -143,6 +164,58 @@ function chainOf(act: unknown): string[] {
   return chain;
 }
 
+/**
+ * draft-ietf-oauth-status-list-20 §8.3, once the token itself is valid: the reference (§6.2), the list
+ * (fetched or cached; StatusListUnavailableError when it cannot be had), the entry (§8.3 step 6: out of
+ * range → reject), its value (§7.1: anything but 0x00 VALID → reject).
+ */
+function statusChecker(options: VerifierOptions, keys: JWTVerifyGetKey, doFetch: typeof fetch) {
+  const issuerOrigin = new URL(options.issuer).origin;
+  const requireStatus = options.statusList !== false && options.statusList?.require === true;
+  const statusLists: StatusListCache | undefined =
+    options.statusList === false
+      ? undefined
+      : createStatusListCache({
+          ...options.statusList,
+          origin: issuerOrigin,
+          keys, // §11.3: the Status Issuer is baton, with the keys of the tokens it issues
+          fetch: doFetch,
+          clockToleranceSeconds: options.clockToleranceSeconds ?? 5,
+        });
+
+  async function checkStatus(payload: JWTPayload): Promise<void> {
+    if (!statusLists) return;
+    const { status } = payload;
+    if (status !== undefined && (typeof status !== 'object' || status === null || Array.isArray(status)))
+      throw new TokenError('invalid_token', 'the token\'s "status" claim is not an object (§6.2)');
+    const reference = (status as { status_list?: unknown } | undefined)?.status_list;
+    if (reference === undefined) {
+      // §8.3 step 1: a token without a status list is accepted as before, unless the list is required
+      if (requireStatus) throw new TokenError('invalid_token', 'the token names no status list');
+      return;
+    }
+    const { idx, uri } = (reference && typeof reference === 'object' ? reference : {}) as {
+      idx?: unknown;
+      uri?: unknown;
+    };
+    if (typeof idx !== 'number' || !Number.isSafeInteger(idx) || idx < 0 || typeof uri !== 'string')
+      throw new TokenError('invalid_token', 'the token\'s "status_list" is malformed (§6.2)');
+    const url = URL.parse(uri);
+    // never fetch an arbitrary URL a token names (SSRF): baton's lists live on baton's origin
+    if (!url || url.origin !== issuerOrigin || url.username || url.password)
+      throw new TokenError('invalid_token', `the token's status list ${uri} is not on baton's origin`);
+    const list = await statusLists.get(uri);
+    const value = list.statusAt(idx);
+    if (value === undefined)
+      throw new TokenError('invalid_token', `status list index ${idx} is out of range (${list.size} entries)`);
+    if (value !== STATUS_VALID) throw new TokenError('invalid_token', `the token's status is ${statusName(value)}`);
+  }
+
+  /** the status list cache, for measuring (`info(uri)`: fetchedAt, ttlSeconds, freshUntil; `stats()`) */
+  const lists = statusLists ? { info: statusLists.info, stats: statusLists.stats } : undefined;
+  return { check: checkStatus, lists };
+}
+
 export function createVerifier(options: VerifierOptions) {
   const jwks = createRemoteJWKSet(new URL(options.jwksUri ?? `${options.issuer}/jwks`), {
     cooldownDuration: 30_000,
@@ -151,6 +224,7 @@ export function createVerifier(options: VerifierOptions) {
   const doFetch = options.fetch ?? fetch;
   const introspected = new Map<string, { active: boolean; until: number }>();
   const replay = options.dpopReplay ?? memoryReplayStore();
+  const statusCheck = statusChecker(options, jwks, doFetch);
 
   async function active(token: string): Promise<boolean> {
     const { introspection } = options;
@@ -206,7 +280,7 @@ export function createVerifier(options: VerifierOptions) {
       throw new TokenError('invalid_dpop_proof', 'DPoP proof: proof replayed');
   }
 
-  return async function verify(token: string, dpop?: DpopContext): Promise<Caller> {
+  async function verify(token: string, dpop?: DpopContext): Promise<Caller> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, jwks, {
@@ -225,6 +299,7 @@ export function createVerifier(options: VerifierOptions) {
     // RFC 8707: exactly this audience, never a list that merely includes it
     if (payload.aud !== options.audience)
       throw new TokenError('invalid_token', 'the token is not for this resource alone');
+    await statusCheck.check(payload);
     const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
     // RFC 6750 §3.1: a valid token that grants nothing here lacks every scope a request could need
     if (scopes.length === 0 && !options.allowEmptyScope)
@@ -246,7 +321,9 @@ export function createVerifier(options: VerifierOptions) {
       expiresAt: payload.exp!,
       claims: payload,
     };
-  };
+  }
+
+  return Object.assign(verify, { statusLists: statusCheck.lists });
 }
 
 export type Verify = ReturnType<typeof createVerifier>;
