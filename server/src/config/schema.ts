@@ -101,6 +101,8 @@ const audit = z.strictObject({
 const statusList = z.strictObject({
   /** draft-ietf-oauth-status-list-20 §5.1 `ttl`: how long a verifier may cache a list (and Cache-Control) */
   ttl_seconds: z.number().int().min(1).max(3600).default(5),
+  /** §5.1 `exp` − `iat`: how long a copy may be relied on at all (while baton cannot be reached) */
+  max_age_seconds: z.number().int().min(1).max(86_400).default(300),
   /** entries per list (§13.4: a multiple of 8; larger lists hide more, §12.1) */
   list_size: z
     .number()
