@@ -11,6 +11,7 @@ import { openStorage, type Storage } from '../../src/storage/index.ts';
 import { auditWriter } from '../../src/audit/writer.ts';
 import { statusAllocator, type StatusSlot } from '../../src/status-list/allocate.ts';
 import { markRevoked, type StatusEntryRow } from '../../src/status-list/entry.ts';
+import { retireStatusLists } from '../../src/status-list/retire.ts';
 import { BACKENDS, makeConfig } from '../helpers.ts';
 
 const silent = createLogger('silent');
@@ -149,5 +150,23 @@ describe.each(BACKENDS.filter((b) => b.name !== 'postgres+redis'))('status list 
       })
       .catch(() => {});
     expect((await status())['m-4']).toBe(0);
+  });
+
+  it('retires a list once its window has passed (§13.1): its entries and blocks go, a current list stays', async () => {
+    const db = storage.db;
+    const alloc = statusAllocator(db, { size: 64, windowSeconds: HOUR, listsPerWindow: 1 });
+    const now = Math.floor(Date.now() / 1000);
+    const past = await alloc.allocate(now - 2 * HOUR); // a token that expired two hours ago
+    const live = await alloc.allocate(now + 600);
+    await auditWriter(db).write({
+      statuses: [entry(past, 'r-past', { expires_at: new Date((now - 2 * HOUR) * 1000) }), entry(live, 'r-live')],
+    });
+    expect(await retireStatusLists(db)).toBeGreaterThanOrEqual(1);
+    const lists = await db('status_lists').whereIn('id', [past.list, live.list]).select('id', 'retired_at');
+    const retired = (id: number) => lists.find((l: { id: number }) => l.id === id)!.retired_at !== null;
+    expect([retired(past.list), retired(live.list)]).toEqual([true, false]);
+    expect(await db('status_list_entries').whereIn('jti', ['r-past', 'r-live']).pluck('jti')).toEqual(['r-live']);
+    expect(await db('status_list_blocks').where('list_id', past.list).pluck('block')).toEqual([]);
+    expect(await retireStatusLists(db)).toBe(0); // idempotent
   });
 });
