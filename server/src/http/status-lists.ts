@@ -3,7 +3,8 @@
  * §8.2), `application/statuslist+jwt`, public (the lists are what any verifier of baton's tokens reads).
  * CORS allowed (§8.1 SHOULD); `Cache-Control: max-age` = the token's `ttl` (§8.2: a verifier goes by `ttl`
  * and `exp` anyway). An unknown or retired list is 404; the `time` parameter of historical resolution (§8.4),
- * which baton does not support (§12.7), is 501.
+ * which baton does not support (§12.7), is 501. `GET ${issuer}/statuslists` is the Status List Aggregation
+ * (§9.3: `{ status_lists: [uri, …] }`, application/json), named by the AS metadata (§9.1).
  */
 import Router from '@koa/router';
 import type Koa from 'koa';
@@ -26,6 +27,11 @@ const listId = (raw: string): number | undefined => {
 
 export function statusListRoutes(tokens: StatusListTokens, ttlSeconds: number): Router {
   const router = new Router();
+  router.get('/statuslists', async (ctx) => {
+    ctx.set('Access-Control-Allow-Origin', '*');
+    ctx.set('Cache-Control', `public, max-age=${ttlSeconds}`);
+    ctx.body = { status_lists: await tokens.uris() };
+  });
   router.get('/statuslists/:id', async (ctx) => {
     ctx.set('Access-Control-Allow-Origin', '*');
     // §8.4: a server that does not support historical resolution SHOULD answer 501

@@ -64,6 +64,8 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
     // ID-JAG §7.2 / MCP Enterprise-Managed Authorization §6
     discovery: {
       authorization_grant_profiles_supported: [ID_JAG_PROFILE],
+      // draft-ietf-oauth-status-list-20 §9.1: the Status List Aggregation (http/status-lists.ts)
+      status_list_aggregation_endpoint: `${config.issuer}/statuslists`,
       // draft-ietf-oauth-identity-chaining §3 / ID-JAG §7.1: baton issues ID-JAGs by token exchange
       ...(config.identity_chaining.length
         ? { identity_chaining_requested_token_types_supported: [ID_JAG_TOKEN_TYPE] }

@@ -43,6 +43,8 @@ async function readList(db: Knex, id: number): Promise<StatusArray | undefined> 
 export interface StatusListTokens {
   /** the signed Status List Token of list `id`, or undefined when there is no such list */
   token(id: number): Promise<string | undefined>;
+  /** §9.3: the URIs of every list served (not retired) */
+  uris(): Promise<string[]>;
 }
 
 export function statusListTokens(deps: StatusListServeDeps): StatusListTokens {
@@ -71,6 +73,10 @@ export function statusListTokens(deps: StatusListServeDeps): StatusListTokens {
   }
 
   return {
+    uris: async () =>
+      (await deps.db('status_lists').whereNull('retired_at').orderBy('id').pluck<number[]>('id')).map((id) =>
+        statusListUri(deps.issuer, Number(id)),
+      ),
     token(id) {
       const now = Date.now();
       for (const [k, v] of cache) if (now - v.at >= CACHE_MS) cache.delete(k);

@@ -144,6 +144,17 @@ describe.each(['embedded', 'postgres+redis'] as const)('the Token Status List (%
     });
   });
 
+  it('the AS metadata names the Status List Aggregation (§9.1), which lists every served list (§9.3)', async () => {
+    const { uri } = statusOf((await userToken()).access_token);
+    const meta = await request(t.url).get('/.well-known/oauth-authorization-server').expect(200);
+    expect(meta.body.status_list_aggregation_endpoint).toBe(`${t.config.issuer}/statuslists`);
+    const res = await request(t.url).get('/statuslists').expect(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(res.headers['access-control-allow-origin']).toBe('*');
+    expect(res.body.status_lists).toContain(uri);
+    for (const u of res.body.status_lists as string[]) expect(u).toMatch(/\/statuslists\/\d+$/);
+  });
+
   it('RFC 7009 revocation sets the bit of the token and of its exchanged descendant, not of its parent', async () => {
     const root = (await userToken()).access_token;
     const hop1 = await exchange('logs-mcp', root, COST);
