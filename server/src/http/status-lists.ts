@@ -12,6 +12,19 @@ import type { StatusListTokens } from '../status-list/serve.ts';
 
 export const STATUS_LIST_TYPE = 'application/statuslist+jwt';
 
+type Log = { error(obj: object, msg: string): void };
+
+/** the store failed: 503, so a verifier knows it cannot know (never a 500, never the driver's message) */
+async function orUnavailable(ctx: Koa.Context, answer: () => Promise<void>): Promise<void> {
+  try {
+    await answer();
+  } catch (err) {
+    (ctx.state as { log?: Log }).log?.error({ reason: (err as Error).message }, 'status_list.unavailable');
+    ctx.set('Retry-After', '1');
+    refuse(ctx, 503, 'temporarily_unavailable', 'the status list is unavailable; try again later');
+  }
+}
+
 const refuse = (ctx: Koa.Context, status: number, error: string, description: string) => {
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');
@@ -29,8 +42,10 @@ export function statusListRoutes(tokens: StatusListTokens, ttlSeconds: number): 
   const router = new Router();
   router.get('/statuslists', async (ctx) => {
     ctx.set('Access-Control-Allow-Origin', '*');
-    ctx.set('Cache-Control', `public, max-age=${ttlSeconds}`);
-    ctx.body = { status_lists: await tokens.uris() };
+    await orUnavailable(ctx, async () => {
+      ctx.body = { status_lists: await tokens.uris() };
+      ctx.set('Cache-Control', `public, max-age=${ttlSeconds}`);
+    });
   });
   router.get('/statuslists/:id', async (ctx) => {
     ctx.set('Access-Control-Allow-Origin', '*');
@@ -38,12 +53,14 @@ export function statusListRoutes(tokens: StatusListTokens, ttlSeconds: number): 
     if (ctx.query.time !== undefined)
       return refuse(ctx, 501, 'invalid_request', 'historical resolution (time) is not supported');
     const id = listId(ctx.params.id!);
-    const token = id === undefined ? undefined : await tokens.token(id);
-    if (!token) return refuse(ctx, 404, 'not_found', 'no such status list');
-    ctx.status = 200;
-    ctx.type = STATUS_LIST_TYPE;
-    ctx.set('Cache-Control', `public, max-age=${ttlSeconds}`);
-    ctx.body = token;
+    await orUnavailable(ctx, async () => {
+      const token = id === undefined ? undefined : await tokens.token(id);
+      if (!token) return refuse(ctx, 404, 'not_found', 'no such status list');
+      ctx.status = 200;
+      ctx.type = STATUS_LIST_TYPE;
+      ctx.set('Cache-Control', `public, max-age=${ttlSeconds}`);
+      ctx.body = token;
+    });
   });
   return router;
 }

@@ -6,6 +6,7 @@
  * request (`stashEntry`) for the `grant.success` record (provider/events.ts) to take it (`takeEntries`).
  */
 import type { Knex } from 'knex';
+import { guard } from '../../../adapters/src/errors.ts';
 import { statusAllocator, type StatusListSettings } from './allocate.ts';
 import type { StatusEntryRow } from './entry.ts';
 
@@ -35,7 +36,8 @@ export function statusIssuer(db: Knex, issuer: string, settings: StatusListSetti
   const allocator = statusAllocator(db, settings);
   return {
     async issue(t) {
-      const { list, idx } = await allocator.allocate(t.exp);
+      // a store failure is an AdapterError: 503 server_error at the token endpoint, like any store failure
+      const { list, idx } = await guard('StatusList', 'allocate', () => allocator.allocate(t.exp));
       return {
         claim: { status_list: { idx, uri: statusListUri(issuer, list) } },
         entry: {
