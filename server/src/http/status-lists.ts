@@ -2,10 +2,11 @@
  * `GET ${issuer}/statuslists/:id`: the Status List Token of a list (draft-ietf-oauth-status-list-20 §8.1,
  * §8.2), `application/statuslist+jwt`, public (the lists are what any verifier of baton's tokens reads).
  * CORS allowed (§8.1 SHOULD); `Cache-Control: max-age` = the token's `ttl` (§8.2: a verifier goes by `ttl`
- * and `exp` anyway). An unknown or retired list is 404; the `time` parameter of historical resolution (§8.4),
+ * and `exp` anyway); gzip when the client accepts it (§8.2 SHOULD). An unknown or retired list is 404; the `time` parameter of historical resolution (§8.4),
  * which baton does not support (§12.7), is 501. `GET ${issuer}/statuslists` is the Status List Aggregation
  * (§9.3: `{ status_lists: [uri, …] }`, application/json), named by the AS metadata (§9.1).
  */
+import { gzipSync } from 'node:zlib';
 import Router from '@koa/router';
 import type Koa from 'koa';
 import type { StatusListTokens } from '../status-list/serve.ts';
@@ -59,7 +60,13 @@ export function statusListRoutes(tokens: StatusListTokens, ttlSeconds: number): 
       ctx.status = 200;
       ctx.type = STATUS_LIST_TYPE;
       ctx.set('Cache-Control', `public, max-age=${ttlSeconds}`);
-      ctx.body = token;
+      ctx.vary('Accept-Encoding');
+      if (ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
+        ctx.set('Content-Encoding', 'gzip');
+        ctx.body = gzipSync(token);
+      } else {
+        ctx.body = token;
+      }
     });
   });
   return router;

@@ -132,6 +132,14 @@ describe.each(['embedded', 'postgres+redis'] as const)('the Token Status List (%
     expect(res.headers['content-type']).toBe('application/statuslist+jwt');
     expect(res.headers['cache-control']).toBe('public, max-age=5');
     expect(res.headers['access-control-allow-origin']).toBe('*');
+    expect(res.headers.vary).toBe('Accept-Encoding');
+    // §8.2: Content-Encoding gzip when accepted (supertest inflates it), the same token as without
+    const gzipped = await request(t.url).get(path).set('Accept-Encoding', 'gzip').expect(200);
+    expect(gzipped.headers['content-encoding']).toBe('gzip');
+    const plain = await request(t.url).get(path).set('Accept-Encoding', 'identity').expect(200);
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(decodeJwt(gzipped.text).sub).toBe(uri);
+    expect(decodeJwt(plain.text).sub).toBe(uri);
     for (const unknown of ['/statuslists/999999', '/statuslists/0', '/statuslists/abc', '/statuslists/99999999999']) {
       await request(t.url)
         .get(unknown)
