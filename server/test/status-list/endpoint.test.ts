@@ -140,7 +140,15 @@ describe.each(['embedded', 'postgres+redis'] as const)('the Token Status List (%
     expect(plain.headers['content-encoding']).toBeUndefined();
     expect(decodeJwt(gzipped.text).sub).toBe(uri);
     expect(decodeJwt(plain.text).sub).toBe(uri);
-    for (const unknown of ['/statuslists/999999', '/statuslists/0', '/statuslists/abc', '/statuslists/99999999999']) {
+    for (const unknown of [
+      '/statuslists/999999',
+      '/statuslists/0',
+      '/statuslists/abc',
+      '/statuslists/99999999999',
+      '/statuslists/%E0%A4%A',
+      '/statuslists/1%00',
+      '/statuslists/-1',
+    ]) {
       await request(t.url)
         .get(unknown)
         .expect(404, { error: 'not_found', error_description: 'no such status list' })
