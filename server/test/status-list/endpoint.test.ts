@@ -268,3 +268,25 @@ describe('audit.enabled: false (embedded)', () => {
     }
   });
 });
+
+describe('a store failure while allocating a slot (embedded)', () => {
+  it('is 503 server_error at the token endpoint, never a 500 and never a token without its slot', async () => {
+    const t = await startTestServer({ config: (s) => config(s) });
+    try {
+      const db = t.server.storage.db;
+      // this process holds no block yet: the first token must reserve one, and the table is gone
+      await db.raw('alter table status_list_blocks rename to status_list_blocks_away');
+      try {
+        const res = await clientCredentialsRequest(t.url, 'cost-reporter', SERVICE_SECRET, COST, 'cost.read');
+        expect(res.status).toBe(503);
+        expect(res.body.error).toBe('server_error');
+        expect(JSON.stringify(res.body)).not.toContain('status_list_blocks');
+      } finally {
+        await db.raw('alter table status_list_blocks_away rename to status_list_blocks');
+      }
+      await clientCredentialsRequest(t.url, 'cost-reporter', SERVICE_SECRET, COST, 'cost.read').expect(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
