@@ -12,6 +12,7 @@ import * as createTokenLineage from './20261125000005_create_token_lineage.ts';
 import * as createAuditEvents from './20261201000001_create_audit_events.ts';
 import * as createAuditAppend from './20261201000002_create_audit_append.ts';
 import * as createAuditAppendRows from './20261201000009_create_audit_append_rows.ts';
+import * as createStatusLists from './20261201000020_create_status_lists.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000001_create_audit_events': createAuditEvents,
   '20261201000002_create_audit_append': createAuditAppend,
   '20261201000009_create_audit_append_rows': createAuditAppendRows,
+  '20261201000020_create_status_lists': createStatusLists,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -17,6 +17,8 @@ import { interactionRoutes, type InteractionDeps } from './http/interaction/inde
 import { registrationCors } from './http/registration-cors.ts';
 import { auditIngestRoutes, type AuditIngestDeps } from './http/audit-ingest.ts';
 import { adminApiRoutes, type AdminApiDeps } from './http/admin-api.ts';
+import { statusListRoutes } from './http/status-lists.ts';
+import type { StatusListTokens } from './status-list/serve.ts';
 
 export interface ProviderHost {
   current(): Provider;
@@ -37,6 +39,8 @@ export interface AppDeps {
   registrationThrottle?: Koa.Middleware;
   /** `POST /audit/events`: MCP servers and services report their calls (server/src/http/audit-ingest.ts) */
   auditIngest?: AuditIngestDeps;
+  /** `GET /statuslists/:id`: the Token Status List (server/src/http/status-lists.ts) */
+  statusLists?: { tokens: StatusListTokens; ttlSeconds: number };
   /** `/admin/api/…`: the admin API (server/src/http/admin-api.ts, docs/admin-api.md) */
   adminApi?: AdminApiDeps;
   isShuttingDown(): boolean;
@@ -124,6 +128,7 @@ export function createApp(deps: AppDeps): Koa {
 function mountOwnApis(app: Koa, prefix: string, deps: AppDeps): void {
   const routers = [
     ...(deps.auditIngest ? [auditIngestRoutes(deps.auditIngest)] : []),
+    ...(deps.statusLists ? [statusListRoutes(deps.statusLists.tokens, deps.statusLists.ttlSeconds)] : []),
     ...(deps.adminApi ? [adminApiRoutes(deps.adminApi)] : []),
   ];
   for (const router of routers) {

@@ -5,6 +5,7 @@
  * close() that drains (stop accepting, let in-flight requests finish, then close the pools; SIGTERM, see
  * cli.ts) is lifecycle/shutdown.ts.
  */
+import type { JWK } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,6 +38,9 @@ import { serveAdminSocket } from './admin/socket.ts';
 import { runOperation } from './admin/operations.ts';
 import { gracefulClose } from './lifecycle/shutdown.ts';
 import { startBackground } from './lifecycle/timers.ts';
+import { statusIssuer } from './status-list/issue.ts';
+import { markRevoked } from './status-list/entry.ts';
+import { statusListTokens } from './status-list/serve.ts';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -185,6 +189,12 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
   let policy = new Policy(config);
   // the audit trail and the token lineage: one group-commit writer per store (audit/writer.ts)
   const audit = sharedAuditWriter(storage.db, { events: config.audit.enabled });
+  // the Token Status List slots: one allocator per process, across key reloads (its blocks are its own)
+  const statusLists = statusIssuer(storage.db, config.issuer, {
+    size: config.status_list.list_size,
+    windowSeconds: config.status_list.window_seconds,
+    listsPerWindow: config.status_list.lists_per_window,
+  });
   const clients = clientRegistry({
     config,
     policy: () => policy,
@@ -216,6 +226,7 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
       idps,
       db: storage.db,
       audit,
+      statusLists,
     };
     // the token state is shared with baton's own resource endpoints (the audit ingestion)
     const own = ownTokens(config, deps);
@@ -226,6 +237,8 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
       isResource: (uri) => policy.resources.has(uri),
       touchClient: (id) => clients.touch(storage.adapterFor('Client'), id),
       audit: config.audit.enabled ? audit : undefined,
+      statuses: audit,
+      revokeStatuses: (which) => markRevoked(storage.db, which),
     });
     // static clients are validated lazily by oidc-provider; validate them now so a bad one stops the start
     for (const c of config.clients.static) {
@@ -237,7 +250,7 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
         );
       }
     }
-    return { provider, state: own.state };
+    return { provider, state: own.state, signingKey: keys.jwks[0]! };
   };
 
   let keys = await keystore.load();
@@ -265,6 +278,8 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
 interface Current {
   provider: Provider;
   state: TokenState;
+  /** the active private signing key (the key set's first) */
+  signingKey: JWK;
 }
 
 /** What the app and the lifecycle need of the assembled server. */
@@ -393,6 +408,19 @@ function appFor(
           'admin_api',
           caller,
         ),
+    },
+    statusLists: {
+      ttlSeconds: config.status_list.ttl_seconds,
+      tokens: statusListTokens({
+        issuer: config.issuer,
+        db: storage.db,
+        ttlSeconds: config.status_list.ttl_seconds,
+        maxAgeSeconds: config.status_list.max_age_seconds,
+        signingKey: () => {
+          const jwk = core.tokens().signingKey;
+          return { jwk, alg: jwk.alg ?? config.keys.algorithm };
+        },
+      }),
     },
     auditIngest: {
       issuer: config.issuer,

@@ -1,7 +1,8 @@
 /**
  * Scale-out: two `baton start` processes on one PostgreSQL (+ Redis) behave as one, on each shared store. An authorization code
  * and a refresh token are each redeemable exactly once, even when the redemptions race across the
- * processes (RFC 6749 §4.1.2, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2), and a DPoP proof is accepted once (RFC 9449 §11.1).
+ * processes (RFC 6749 §4.1.2, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2), a DPoP proof is accepted once (RFC 9449 §11.1),
+ * and both hand out distinct Token Status List slots and serve the same bits.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +11,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alreadyConsumed } from '../../adapters/src/errors.ts';
 import { oauthError } from '../src/storage/oauth-errors.ts';
+import { decodeStatusList } from '../src/status-list/format.ts';
 import { createLogger } from '../src/logger.ts';
 import type { RunningServer } from '../src/main.ts';
 import type { Config } from '../src/config/schema.ts';
@@ -164,6 +166,52 @@ describe.each(BACKENDS.filter((backend) => backend.name !== 'embedded'))('on $na
       } finally {
         await seeder.accounts.setDisabled(account, false);
       }
+    });
+
+    it('Token Status List: distinct slots from both, the same bits from both, a revocation at one seen at the other', async () => {
+      const tokens = await Promise.all(
+        Array.from({ length: 20 }, async (_, i) => {
+          const res = await request(i % 2 ? b.url : a.url)
+            .post('/token')
+            .auth('cost-reporter', SERVICE_SECRET)
+            .type('form')
+            .send({ grant_type: 'client_credentials', resource: 'https://cost.internal.example.com' })
+            .expect(200);
+          return res.body.access_token as string;
+        }),
+      );
+      type Slot = { idx: number; uri: string };
+      const slots = tokens.map((t) => (decodeJwt(t) as { status: { status_list: Slot } }).status.status_list);
+      expect(new Set(slots.map((s) => `${s.uri}#${s.idx}`)).size).toBe(20);
+      /** the bits list `uri` has, as process `url` serves it (draft-ietf-oauth-status-list-20 §4.2) */
+      const bits = async (url: string, uri: string) => {
+        const res = await request(url).get(new URL(uri).pathname).expect(200);
+        return Buffer.from(decodeStatusList(decodeJwt(res.text).status_list).bytes).toString('hex');
+      };
+      const revoked = slots[3]!;
+      await request(b.url)
+        .post('/token/revocation')
+        .auth('cost-reporter', SERVICE_SECRET)
+        .type('form')
+        .send({ token: tokens[3]! })
+        .expect(200);
+      await expect
+        .poll(
+          async () =>
+            decodeStatusList(decodeJwt((await request(a.url).get(new URL(revoked.uri).pathname)).text).status_list).get(
+              revoked.idx,
+            ),
+          { interval: 100, timeout: 10_000 },
+        )
+        .toBe(1);
+      for (const uri of new Set(slots.map((s) => s.uri)))
+        await expect
+          .poll(async () => (await bits(a.url, uri)) === (await bits(b.url, uri)), { interval: 100, timeout: 10_000 })
+          .toBe(true);
+      const list = decodeStatusList(
+        decodeJwt((await request(b.url).get(new URL(revoked.uri).pathname)).text).status_list,
+      );
+      for (const [i, s] of slots.entries()) if (s.uri === revoked.uri) expect(list.get(s.idx)).toBe(i === 3 ? 1 : 0);
     });
   });
 });

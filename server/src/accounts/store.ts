@@ -185,8 +185,9 @@ export class AccountStore {
     });
   }
 
-  async setDisabled(id: string, disabled: boolean): Promise<boolean> {
-    const n = await this.#db('accounts')
+  /** `db`: the caller's transaction, when the change goes with others (admin/operations.ts) */
+  async setDisabled(id: string, disabled: boolean, db: Knex | Knex.Transaction = this.#db): Promise<boolean> {
+    const n = await db('accounts')
       .where({ id })
       .update({ disabled_at: disabled ? this.#db.fn.now() : null, updated_at: this.#db.fn.now() });
     return affectedRows(n) === 1;

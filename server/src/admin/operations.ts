@@ -14,6 +14,7 @@ import type { AuditEvent } from '../audit/record.ts';
 import { AdminError } from './errors.ts';
 import { operation, type AdminStores, type Operation } from './operation.ts';
 import { accountLabel, resolveAccount } from './resolve-account.ts';
+import { markRevoked } from '../status-list/entry.ts';
 
 export type { AdminStores } from './operation.ts';
 
@@ -26,9 +27,13 @@ const setDisabled = (disabled: boolean) =>
     args: z.strictObject({ account: accountName }),
     async run({ db, accounts }, { account }) {
       const found = await resolveAccount(db, accounts, account);
-      if (!(await accounts.setDisabled(found.id, disabled))) {
-        throw new AdminError('not_found', `no account matches "${account}"`);
-      }
+      // disabling revokes every token of the account in the Token Status List, in the same transaction
+      // (draft-ietf-oauth-status-list-20 §7.1 INVALID): verifiers reading the list refuse them too
+      const revoked = await db.transaction(async (trx) => {
+        if (!(await accounts.setDisabled(found.id, disabled, trx))) return undefined;
+        return disabled ? markRevoked(trx, { accountId: found.id }) : 0;
+      });
+      if (revoked === undefined) throw new AdminError('not_found', `no account matches "${account}"`);
       return { account: accountLabel(found), id: found.id };
     },
     print: ({ account }) => `${disabled ? 'disabled' : 'enabled'} ${account}\n`,

@@ -1,12 +1,12 @@
 /**
- * The one group-commit writer of the audit trail and the token lineage. `write({ audit, lineage })`
- * resolves once both are committed, in one transaction: a token leaves baton only after its record is
+ * The one group-commit writer of the audit trail, the token lineage and the Token Status List entries.
+ * `write({ audit, lineage, statuses })` resolves once all are committed, in one transaction: a token leaves baton only after its record is
  * durable (issue #13). Callers arriving while a batch is in flight share the next one, which is one
  * transaction holding one multi-row `INSERT … SELECT FROM json_to_recordset(…)` per table (COPY does not
  * work on the embedded store), so concurrent requests share a round trip instead of paying one each.
  *
  * Several processes on one PostgreSQL keep one gap-free chain: each batch is one call of
- * `audit_append_rows`, which takes `pg_advisory_xact_lock` (AUDIT_LOCK), checks the chain head the batch
+ * `audit_append_rows_v2`, which takes `pg_advisory_xact_lock` (AUDIT_LOCK), checks the chain head the batch
  * was chained after (this process's last one) and inserts; when another process appended since, it returns
  * the new head and the batch is chained again after it. The lock is held once per batch, not per event,
  * for one round trip. The in-memory head advances only after COMMIT, and a failed batch rejects every
@@ -16,6 +16,7 @@ import type { Knex } from 'knex';
 import type { LineageRow } from './record.ts';
 import { GENESIS, sealEvents, type SealedRow } from './chain.ts';
 import type { AuditEvent } from './record.ts';
+import type { StatusEntryRow } from '../status-list/entry.ts';
 
 /** pg_advisory_xact_lock id of the audit chain (any process, any host) */
 export const AUDIT_LOCK = 77_420_013;
@@ -29,13 +30,21 @@ export interface AuditHead {
 }
 
 export interface AuditWriter {
-  write(batch: { audit?: readonly AuditEvent[]; lineage?: readonly LineageRow[] }): Promise<void>;
+  write(batch: AuditBatch): Promise<void>;
   /** the last head this process committed (or read under the lock); GENESIS at seq 0 before any */
   head(): AuditHead;
   /** called after each committed batch that added events (checkpoints, audit/checkpoint.ts) */
   onCommit(listener: (head: AuditHead) => void): void;
   /** whether audit events are written (`audit.enabled`); when not, only the lineage rows are */
   events: boolean;
+}
+
+/** what one caller hands the writer: committed together, in one transaction */
+export interface AuditBatch {
+  audit?: readonly AuditEvent[];
+  lineage?: readonly LineageRow[];
+  /** Token Status List entries (status-list/entry.ts): written whether audit events are or not */
+  statuses?: readonly StatusEntryRow[];
 }
 
 export interface AuditWriterOptions {
@@ -49,6 +58,7 @@ export interface AuditWriterOptions {
 interface Pending {
   audit: readonly AuditEvent[];
   lineage: readonly LineageRow[];
+  statuses: readonly StatusEntryRow[];
   done: (err?: Error) => void;
 }
 
@@ -63,7 +73,7 @@ export async function readHead(trx: Knex | Knex.Transaction): Promise<AuditHead>
 const text = JSON.stringify as (value: string | null) => string;
 
 /**
- * The batch's events as the JSON text `audit_append_rows` takes (migrations/…_create_audit_append_rows.ts):
+ * The batch's events as the JSON text `audit_append_rows_v2` takes (migrations/…_create_audit_append_rows.ts):
  * an array of objects keyed by column, each event as its canonical text (the one its hash covers), built
  * here rather than by the pg driver quoting every element of a column array.
  */
@@ -79,10 +89,10 @@ function eventsJson(sealed: readonly SealedRow[]): string {
   return `${out}]`;
 }
 
-const APPEND = 'select appended, head_seq, head_hash from audit_append_rows(?, ?, ?::json, ?::json)';
+const APPEND = 'select appended, head_seq, head_hash from audit_append_rows_v2(?, ?, ?::json, ?::json, ?::json)';
 
 /**
- * One batch in one round trip: `audit_append_rows` takes the lock, checks the head the events were chained
+ * One batch in one round trip: `audit_append_rows_v2` takes the lock, checks the head the events were chained
  * after, and inserts the events and the lineage rows in the statement's own transaction. When another
  * process appended since (the head moved), the events are chained again after the head it returns. Resolves
  * to the new head (undefined for a batch of lineage rows only).
@@ -91,11 +101,13 @@ async function commitBatch(db: Knex, batch: Pending[], known: AuditHead): Promis
   const events = batch.flatMap((p) => p.audit);
   const lineage = batch.flatMap((p) => p.lineage);
   const lineageJson = JSON.stringify(lineage);
+  // a StatusEntryRow is exactly the columns, like a LineageRow
+  const statusesJson = JSON.stringify(batch.flatMap((p) => p.statuses));
   let head = known;
   for (;;) {
     const rows = sealEvents(head, events);
     // a LineageRow is exactly the columns (expires_at: Date#toJSON, ISO 8601)
-    const bindings = [head.seq, head.hash, eventsJson(rows), lineageJson];
+    const bindings = [head.seq, head.hash, eventsJson(rows), lineageJson, statusesJson];
     type Answer = { appended: boolean; head_seq: string | number | null; head_hash: string | null };
     const result: { rows: Answer[] } = await db.raw(APPEND, bindings);
     const answer = result.rows[0]!;
@@ -113,7 +125,7 @@ function takeBatch(queue: Pending[]): Pending[] {
   let size = 0;
   let n = 0;
   while (n < queue.length) {
-    const rows = queue[n]!.audit.length + queue[n]!.lineage.length;
+    const rows = queue[n]!.audit.length + queue[n]!.lineage.length + queue[n]!.statuses.length;
     if (n > 0 && size + rows > MAX_BATCH) break;
     size += rows;
     n++;
@@ -153,11 +165,11 @@ export function auditWriter(db: Knex, { events = true }: AuditWriterOptions = {}
   }
 
   const writer: AuditWriter = {
-    write({ audit: given = [], lineage = [] }) {
+    write({ audit: given = [], lineage = [], statuses = [] }) {
       const audit = writer.events ? given : [];
-      if (audit.length === 0 && lineage.length === 0) return Promise.resolve();
+      if (audit.length === 0 && lineage.length === 0 && statuses.length === 0) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        queue.push({ audit, lineage, done: (err) => (err ? reject(err) : resolve()) });
+        queue.push({ audit, lineage, statuses, done: (err) => (err ? reject(err) : resolve()) });
         if (!writing) void flush();
       });
     },

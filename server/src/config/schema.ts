@@ -97,6 +97,26 @@ const audit = z.strictObject({
   ingest_rate_per_minute: z.number().int().min(1).max(1_000_000).default(6000),
 });
 
+/** The Token Status List baton serves (server/src/status-list/, README "Token Status List"). */
+const statusList = z.strictObject({
+  /** draft-ietf-oauth-status-list-20 §5.1 `ttl`: how long a verifier may cache a list (and Cache-Control) */
+  ttl_seconds: z.number().int().min(1).max(3600).default(5),
+  /** §5.1 `exp` − `iat`: how long a copy may be relied on at all (while baton cannot be reached) */
+  max_age_seconds: z.number().int().min(1).max(86_400).default(300),
+  /** entries per list (§13.4: a multiple of 8; larger lists hide more, §12.1) */
+  list_size: z
+    .number()
+    .int()
+    .min(64)
+    .max(1 << 24)
+    .refine((n) => n % 64 === 0, 'must be a multiple of 64')
+    .default(1 << 17),
+  /** tokens expiring within one window share lists; a list retires once its window has passed (§13.1) */
+  window_seconds: z.number().int().min(60).max(604_800).default(3600),
+  /** lists open at once per window, indexes spread among them (§12.4: several lists) */
+  lists_per_window: z.number().int().min(1).max(64).default(1),
+});
+
 const resource = z.strictObject({
   uri: resourceUri,
   name: z.string().min(1).max(200),
@@ -414,6 +434,7 @@ const configShape = z.strictObject({
   identity_chaining: z.array(chainingRule).default([]),
   id_jag: idJag.prefault({}),
   audit: audit.prefault({}),
+  status_list: statusList.prefault({}),
 });
 
 /** The configuration: its shape, then the cross-checks between sections. */

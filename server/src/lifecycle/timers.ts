@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { collectExpiredPostgres } from '../../../adapters/src/postgres-adapter.ts';
 import type { Config } from '../config/schema.ts';
 import { collectLineage } from '../provider/lineage.ts';
+import { retireStatusLists } from '../status-list/retire.ts';
 import { auditKey, startCheckpoints, type Checkpointing } from '../audit/checkpoint.ts';
 import { retainAudit } from '../audit/store.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
@@ -70,9 +71,11 @@ function collectGarbage(config: Config, log: Logger, storage: Storage): void {
     collectExpiredPostgres(storage.db),
     collectLineage(storage.db, config.storage.lineage_retention_days),
     days > 0 ? retainAudit(storage.db, days) : 0,
+    retireStatusLists(storage.db),
   ]).then(
-    ([payloads, lineage, audit]) =>
-      (payloads || lineage || audit) && log.info({ deleted: payloads, lineage, audit }, 'storage.gc'),
+    ([payloads, lineage, audit, lists]) =>
+      (payloads || lineage || audit || lists) &&
+      log.info({ deleted: payloads, lineage, audit, status_lists: lists }, 'storage.gc'),
     (err: Error) => log.warn({ err: { message: err.message } }, 'storage.gc_failed'),
   );
 }

@@ -12,10 +12,15 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type Koa from 'koa';
 import type { AuditEvent } from '../audit/record.ts';
 import type { LineageRow } from '../audit/record.ts';
+import type { StatusEntryRow } from '../status-list/entry.ts';
 
 export interface AuditSink {
   /** resolves once the whole batch is durable, in one transaction; rejects when nothing was written */
-  write(batch: { audit?: readonly AuditEvent[]; lineage?: readonly LineageRow[] }): Promise<void>;
+  write(batch: {
+    audit?: readonly AuditEvent[];
+    lineage?: readonly LineageRow[];
+    statuses?: readonly StatusEntryRow[];
+  }): Promise<void>;
 }
 
 interface Pending {

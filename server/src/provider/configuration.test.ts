@@ -225,13 +225,16 @@ describe('buildProviderConfig: features', () => {
   });
 
   it('discovery names the ID-JAG profile; identity chaining token types only when identity_chaining is configured', () => {
-    expect(build(configWith()).discovery).toEqual({ authorization_grant_profiles_supported: [ID_JAG_PROFILE] });
+    const c = configWith();
+    const aggregation = { status_list_aggregation_endpoint: `${c.issuer}/statuslists` };
+    expect(build(c).discovery).toEqual({ authorization_grant_profiles_supported: [ID_JAG_PROFILE], ...aggregation });
     const chaining = configWith({
       identity_chaining: [{ audience: 'https://as.partner.example.com', clients: ['svc'] }],
     });
     expect(build(chaining).discovery).toEqual({
       authorization_grant_profiles_supported: [ID_JAG_PROFILE],
       identity_chaining_requested_token_types_supported: [ID_JAG_TOKEN_TYPE],
+      ...aggregation,
     });
   });
 });

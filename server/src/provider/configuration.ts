@@ -21,6 +21,7 @@ import type { AuditSink } from './audit-trail.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { IdpRegistry } from '../idp/registry.ts';
 import { mintedClaims } from './grants/mint.ts';
+import { stashEntry, type StatusClaim, type StatusIssuer } from '../status-list/issue.ts';
 import { ID_JAG_PROFILE, ID_JAG_TOKEN_TYPE } from '../consts.ts';
 import { interactionPrompts } from './internals.ts';
 import { resourceIndicators } from './resource-indicators.ts';
@@ -46,6 +47,8 @@ export interface ProviderDeps {
   db: Knex;
   /** the audit trail (and the token lineage): audit/writer.ts */
   audit: AuditSink;
+  /** the Token Status List slots of the JWT access tokens (status-list/issue.ts) */
+  statusLists: StatusIssuer;
 }
 
 export function buildProviderConfig(config: Config, deps: ProviderDeps): Configuration {
@@ -61,6 +64,8 @@ export function buildProviderConfig(config: Config, deps: ProviderDeps): Configu
     // ID-JAG §7.2 / MCP Enterprise-Managed Authorization §6
     discovery: {
       authorization_grant_profiles_supported: [ID_JAG_PROFILE],
+      // draft-ietf-oauth-status-list-20 §9.1: the Status List Aggregation (http/status-lists.ts)
+      status_list_aggregation_endpoint: `${config.issuer}/statuslists`,
       // draft-ietf-oauth-identity-chaining §3 / ID-JAG §7.1: baton issues ID-JAGs by token exchange
       ...(config.identity_chaining.length
         ? { identity_chaining_requested_token_types_supported: [ID_JAG_TOKEN_TYPE] }
@@ -190,9 +195,10 @@ function lifetimes(tokens: Config['tokens']): Configuration['ttl'] {
 }
 
 /**
- * The claims baton adds to an access token: those its own grants decided (grants/mint.ts), or, for a user's
- * token from oidc-provider's grants, the IdP anchor, the roles and auth_time (accounts.ts) and the grant id;
- * and the client's kind.
+ * The claims baton adds to an access token: those its own grants decided (grants/mint.ts, with their
+ * `status`), or, for a user's token from oidc-provider's grants, the IdP anchor, the roles and auth_time
+ * (accounts.ts) and the grant id; and the client's kind. A JWT access token of oidc-provider's grants gets
+ * its Token Status List claim here (statusFor).
  */
 function tokenClaims(deps: ProviderDeps): Configuration['extraTokenClaims'] {
   return async (ctx, token) => {
@@ -204,8 +210,41 @@ function tokenClaims(deps: ProviderDeps): Configuration['extraTokenClaims'] {
       (t.kind === 'AccessToken' && t.accountId
         ? { ...(await deps.grants.userClaims(ctx, t.accountId, t.scope)), ...(t.grantId ? { gid: t.grantId } : {}) }
         : {});
-    return { ...user, ...(kind ? { client_kind: kind } : {}) };
+    const status = decided ? undefined : await statusFor(ctx, token, deps.statusLists);
+    return { ...user, ...(kind ? { client_kind: kind } : {}), ...(status ? { status } : {}) };
   };
+}
+
+type HookToken = {
+  jti: string;
+  exp?: number;
+  expiration: number;
+  accountId?: string;
+  clientId?: string;
+  grantId?: string;
+  resourceServer?: { accessTokenFormat?: string };
+};
+
+/**
+ * draft-ietf-oauth-status-list-20 §6.2: a JWT access token of oidc-provider's grants (authorization_code,
+ * refresh_token, client_credentials) names its slot in a status list. Its entry waits on the request for
+ * the token's `grant.success` record (provider/events.ts), which writes both in one batch. Opaque tokens
+ * (no resource) are looked up in storage and carry no status.
+ */
+async function statusFor(ctx: object, token: unknown, issuer: StatusIssuer): Promise<StatusClaim | undefined> {
+  const t = token as HookToken;
+  if (t.resourceServer?.accessTokenFormat !== 'jwt') return undefined;
+  // oidc-provider's own expiry of the token (formats/opaque.js), to the second
+  const exp = t.exp ?? Math.floor(Date.now() / 1000) + t.expiration;
+  const { claim, entry } = await issuer.issue({
+    jti: t.jti,
+    exp,
+    accountId: t.accountId,
+    clientId: t.clientId,
+    grantId: t.grantId,
+  });
+  stashEntry(ctx, entry);
+  return claim;
 }
 
 /** oidc-provider's default clock tolerance (seconds), which it applies to the assertion's exp and iat */

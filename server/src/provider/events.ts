@@ -24,6 +24,8 @@ import { emitEvent, onEvent } from './baton-events.ts';
 import { recordFor, track, type AuditSink } from './audit-trail.ts';
 import { isMintingGrant } from './grants/mint.ts';
 import { grantRevokedEvent, issuedEvent, refusedEvent } from './audit-events.ts';
+import { takeEntries } from '../status-list/issue.ts';
+import type { RevokedSelection } from '../status-list/entry.ts';
 
 /** what the metrics count (http/metrics.ts implements it) */
 export interface MetricsObserver {
@@ -42,6 +44,13 @@ export interface EventDeps {
   touchClient: (clientId: string) => Promise<void>;
   /** the audit trail: oidc-provider's own grants' tokens and every refusal (baton's grants write theirs) */
   audit?: AuditSink | undefined;
+  /**
+   * where the Token Status List entries of oidc-provider's grants' tokens are written when `audit` is not
+   * given (audit off): the writer, which keeps them as it keeps lineage rows
+   */
+  statuses?: AuditSink | undefined;
+  /** sets the Token Status List entries of revoked tokens to INVALID (status-list/entry.ts markRevoked) */
+  revokeStatuses?: ((which: RevokedSelection) => Promise<number>) | undefined;
 }
 
 type Err = {
@@ -86,7 +95,9 @@ export function attachEvents(provider: Provider, deps: EventDeps): void {
   if (deps.metrics) attachMetrics(provider, on, deps.metrics, deps.isResource);
   // 4. reactions
   revokeReusedGrants(provider, on, deps.log);
+  if (deps.revokeStatuses) revokeGrantStatuses(on, deps.log, deps.revokeStatuses);
   if (deps.audit) attachAudit(on, deps.audit);
+  else if (deps.statuses) attachStatusEntries(on, deps.statuses);
   on('grant.success', (ctx) => {
     const id = clientOf(ctx);
     if (id) deps.touchClient(id).catch((err: Error) => deps.log.warn({ reason: err.message }, 'client.touch_failed'));
@@ -109,11 +120,23 @@ function attachAudit(on: (event: string, fn: Listener) => void, sink: AuditSink)
   );
   on('grant.success', (ctx) => {
     if (isMintingGrant(grantTypeOf(ctx))) return; // written by the grant with its token (grants/*)
-    void recordFor(ctx, sink, { audit: [issuedEvent(ctx)] });
+    // the token's status list entry (made in the extraTokenClaims hook) in the same batch
+    void recordFor(ctx, sink, { audit: [issuedEvent(ctx)], statuses: takeEntries(ctx) });
   });
   on('grant.error', (ctx, err) => {
     // a refusal hands out nothing: a failed write is logged, the refusal stays precise
     void recordFor(ctx, sink, { audit: [refusedEvent(ctx, err, reasonOf(err))] }, { guards: false });
+  });
+}
+
+/**
+ * With audit off, the status list entries of oidc-provider's grants' tokens are still durable before the
+ * token leaves (draft-ietf-oauth-status-list-20 §6.2: a token names its slot; revocation flips it).
+ */
+function attachStatusEntries(on: (event: string, fn: Listener) => void, sink: AuditSink): void {
+  on('grant.success', (ctx) => {
+    const statuses = takeEntries(ctx);
+    if (statuses.length) void recordFor(ctx, sink, { statuses });
   });
 }
 
@@ -176,6 +199,32 @@ function attachMetrics(
   on('server_error', (_ctx, err) => {
     if (err.name === 'AdapterError') metrics.storeFailed(err.model, err.op);
   });
+}
+
+/**
+ * A revoked grant (oidc-provider's `grant.revoked` with its id: a refresh token revoked (RFC 7009), a code
+ * or refresh token reused, a sign-out; baton's with `{ grant }`: a reuse that raced, revokeReusedGrants)
+ * takes every token of it, exchanged descendants included (their entries carry the root grant), out of the
+ * Token Status List (draft-ietf-oauth-status-list-20 §7.1 INVALID), as introspection already refuses them
+ * (the grant is gone). The answer waits for it; a failure is logged (`status_list.revoke_failed`).
+ */
+function revokeGrantStatuses(
+  on: (event: string, fn: Listener) => void,
+  root: Logger,
+  revokeStatuses: (which: RevokedSelection) => Promise<number>,
+): void {
+  (on as unknown as (event: string, fn: (ctx: KoaContextWithOIDC, g: string | { grant: string }) => void) => void)(
+    'grant.revoked',
+    (ctx, g) => {
+      const grantId = typeof g === 'string' ? g : g.grant;
+      const done = revokeStatuses({ grantId }).then(
+        () => undefined,
+        (e: Error) =>
+          logOf(ctx, root).error({ err: { message: e.message }, grant: grantId }, 'status_list.revoke_failed'),
+      );
+      if (ctx) track(ctx, done, false);
+    },
+  );
 }
 
 /**

@@ -63,6 +63,7 @@ export function createProvider(config: Config, deps: ProviderDeps, own = ownToke
     state,
     signingKey: deps.jwks[0]!,
     audit: deps.audit,
+    statusLists: deps.statusLists,
     replay: deps.adapterFor('IdJagReplay'),
   });
   provider.proxy = true; // scheme and host come from canonicalOrigin (http/middleware.ts), never from the client

@@ -133,3 +133,13 @@ export const isSpecialUseAddress = (address: string): boolean => isSpecialUseIP(
 
 /** oidc-provider 9.13's rules for a CIMD client id URL (https, no fragment, userinfo or dot segments). */
 export const isValidHttpsClientIdUrl = (id: string): boolean => isValidClientIdUrl(id);
+
+/**
+ * The jti of a token not saved yet: oidc-provider 9.13 draws it in `save()` (lib/models/base_model.js:
+ * `if (!this.jti) this.jti = this.generateTokenId()`); drawing it here the same way lets the caller name the
+ * token (its Token Status List entry) before the save, which then keeps it.
+ */
+export function assignTokenId(token: { jti?: string; generateTokenId(): string }): string {
+  token.jti ||= token.generateTokenId();
+  return token.jti;
+}

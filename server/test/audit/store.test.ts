@@ -108,8 +108,8 @@ describe.each(BACKENDS.filter((b) => b.name !== 'postgres+redis'))('audit storag
       db.off('query', onQuery);
     }
     // the first caller's batch, then the 59 that arrived while it was in flight (30 with a lineage row): one
-    // audit_append_rows each (the lock, the head check and both inserts in one round trip)
-    expect(writes).toEqual(['audit_append_rows', 'audit_append_rows']);
+    // audit_append_rows_v2 each (the lock, the head check and the inserts in one round trip)
+    expect(writes).toEqual(['audit_append_rows_v2', 'audit_append_rows_v2']);
     expect(await seqs(db)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     expect(Number((await db('token_lineage').count<{ n: string }[]>('* as n'))[0]!.n)).toBe(30);
     expect(writer.head().seq).toBe(60);

@@ -7,6 +7,7 @@ import type { IdpRegistry } from '../../idp/registry.ts';
 import type { Policy } from '../../policy/policy.ts';
 import type { AuditSink } from '../audit-trail.ts';
 import type { TokenState, TtlCache } from '../token-state.ts';
+import type { StatusIssuer } from '../../status-list/issue.ts';
 
 export interface GrantDeps {
   config: Config;
@@ -20,6 +21,8 @@ export interface GrantDeps {
   signingKey: JWK;
   /** the audit trail and the token lineage, written in one transaction (the answer waits for it) */
   audit: AuditSink;
+  /** the Token Status List slots of the tokens the grants mint (status-list/issue.ts) */
+  statusLists: StatusIssuer;
   /** single-use ID-JAG ids, shared by every process (a consumable model) */
   replay: Adapter;
   /** caches of this process, safe to lose: account state (as introspection sees it), workload key sets */

@@ -11,6 +11,9 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { ResourceConfig } from '../../config/schema.ts';
 import { JWT_BEARER, TOKEN_EXCHANGE } from '../../consts.ts';
+import type { StatusEntryRow } from '../../status-list/entry.ts';
+import type { StatusIssuer } from '../../status-list/issue.ts';
+import { assignTokenId } from '../internals.ts';
 
 /** the grants whose access tokens carry claims decided by the grant itself */
 const MINTING_GRANTS: ReadonlySet<string> = new Set([TOKEN_EXCHANGE, JWT_BEARER]);
@@ -28,6 +31,8 @@ export interface MintRequest {
   jkt: string | undefined;
   /** baton's claims (act, idp, roles, auth_time, gid: README "Token shapes"); standard claims win over them */
   claims: Record<string, unknown>;
+  /** the Token Status List slots (draft-ietf-oauth-status-list-20 §6.2: every token gets one) */
+  statusLists: StatusIssuer;
 }
 
 export interface Minted {
@@ -37,13 +42,14 @@ export interface Minted {
 }
 
 /**
- * Signs and stores the token. `alongside(jti)` runs while it is saved (the exchange writes its lineage row
- * there); the token is returned only once both are done.
+ * Signs and stores the token, with its `status` claim. `alongside(jti, statuses)` runs while it is saved:
+ * the grant writes its records there, and with them the token's status list entry (one batch of the audit
+ * writer); the token is returned only once both are done.
  */
 export async function mintResourceToken(
   ctx: KoaContextWithOIDC,
   request: MintRequest,
-  alongside?: (jti: string) => Promise<unknown>,
+  alongside: (jti: string, statuses: StatusEntryRow[]) => Promise<unknown>,
 ): Promise<Minted> {
   const { provider, client } = ctx.oidc;
   const at = new provider.AccessToken({
@@ -62,8 +68,18 @@ export async function mintResourceToken(
     }),
   } as unknown as ConstructorParameters<typeof provider.AccessToken>[0]);
   if (request.jkt) at.setThumbprint('jkt', request.jkt);
+  const gid = request.claims.gid;
+  const { claim, entry } = await request.statusLists.issue({
+    jti: assignTokenId(at as unknown as Parameters<typeof assignTokenId>[0]),
+    exp: Math.floor(Date.now() / 1000) + request.ttl,
+    accountId: request.accountId,
+    clientId: client?.clientId,
+    grantId: typeof gid === 'string' ? gid : null,
+  });
+  // the hook hands `extra` back into the JWT (mintedClaims)
+  (at as unknown as { extra: Record<string, unknown> }).extra = { ...request.claims, status: claim };
   ctx.oidc.entity('AccessToken', at);
-  const [value] = await Promise.all([at.save(), alongside?.(at.jti)]);
+  const [value] = await Promise.all([at.save(), alongside(at.jti, [entry])]);
   return { value, jti: at.jti, tokenType: at.tokenType };
 }
 

@@ -135,11 +135,13 @@ export async function handler(ctx: KoaContextWithOIDC, deps: GrantDeps): Promise
         roles: policy.rolesGranting(roles, scope),
         ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
       },
+      statusLists: deps.statusLists,
     },
     // the audit records (the redemption, the token) are durable before the answer leaves
-    (jti) =>
+    (jti, statuses) =>
       recordFor(ctx, deps.audit, {
         audit: redemption(ctx, { account: account.id, idp: idpClaim, resource, scope, key, jti }),
+        statuses,
       }),
   );
   emitEvent(ctx, 'id_jag.redeemed', { issuer: idp.issuer, record: key, audience: resource.uri, jti: minted.jti });

@@ -142,11 +142,15 @@ export async function exchange(
       alg: deps.config.keys.algorithm,
       jkt: dPoP?.thumbprint,
       claims: claimsOf(subject, act),
+      statusLists: deps.statusLists,
     },
     // the lineage row and the audit record are written alongside the signing, in one transaction (revoking
     // the parent reaches this token; the answer leaves only once both are durable)
-    (jti) =>
-      recordFor(ctx, deps.audit, records(ctx, { subject, actorId, resource, act, depth, scope, jti, exp: now + ttl })),
+    (jti, statuses) =>
+      recordFor(ctx, deps.audit, {
+        ...records(ctx, { subject, actorId, resource, act, depth, scope, jti, exp: now + ttl }),
+        statuses,
+      }),
   );
   emitEvent(ctx, 'token_exchange.issued', {
     actor: actorId,
