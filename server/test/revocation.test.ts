@@ -6,7 +6,8 @@
  * (draft-ietf-oauth-status-list-20 §7.1), what it does not reach is untouched, and the audit trail has one
  * `token.revoked` record with the `admin.operation` naming who asked.
  */
-import { decodeJwt } from 'jose';
+import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose';
+import { decodeStatusList } from '../src/status-list/format.ts';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOperation, type AdminStores } from '../src/admin/operations.ts';
@@ -146,6 +147,24 @@ async function statusBit(token: string): Promise<number> {
   return Number(row.status);
 }
 
+/**
+ * The token's bit as a resource server reads it: the served statuslist+jwt (draft-ietf-oauth-status-list-20
+ * §8.3), verified with baton's JWKS and decoded; polled, as each process keeps its signed answer a moment.
+ */
+async function servedBitBecomes(token: string, want: number): Promise<void> {
+  const { idx, uri } = (decodeJwt(token) as { status: { status_list: { idx: number; uri: string } } }).status
+    .status_list;
+  const jwks = createLocalJWKSet((await request(t.url).get('/jwks')).body as JSONWebKeySet);
+  const read = async () => {
+    const res = await request(t.url).get(new URL(uri).pathname).expect(200);
+    const { payload } = await jwtVerify(res.text, jwks, { typ: 'statuslist+jwt', subject: uri });
+    return decodeStatusList(payload.status_list).get(idx);
+  };
+  const until = Date.now() + 4 * STATE_CACHE_MS + 2000;
+  while (Date.now() < until && (await read()) !== want) await sleep(25);
+  expect(await read()).toBe(want);
+}
+
 async function expectRevoked(tokens: string[]): Promise<void> {
   for (const token of tokens) {
     await becomesInactive(token);
@@ -189,6 +208,8 @@ describe('revoke user', () => {
     expect(r).toMatchObject({ target: 'user', id: alice, tokens: 6, grants: 2, refresh_tokens: 2, consents: 1 });
 
     await expectRevoked([first.logs, first.cost, first.tickets, second.logs, second.cost, second.tickets]);
+    for (const token of [first.logs, first.cost, first.tickets]) await servedBitBecomes(token, 1);
+    await servedBitBecomes(other.tickets, 0);
     const refused = await refresh(first).expect(400);
     expect(refused.body.error).toBe('invalid_grant');
     expect(await stores.db('consents').where({ account_id: alice }).count<{ n: string }[]>('* as n')).toEqual([
