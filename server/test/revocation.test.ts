@@ -421,19 +421,23 @@ describe('POST /admin/api/revocations', () => {
 });
 
 describe('the command line through the admin socket (embedded store)', () => {
-  it('baton revoke user prints what it revoked; an unknown account exits 1 with not_found', async () => {
+  it('baton revoke user prints what it revoked, its session included; an unknown account exits 1 with not_found', async () => {
     const e = await startTestServer({ config: scenario });
     try {
       const account = await seedAccount(e.server.accounts);
       const seed = await seedCode(e.server.provider(), account);
       const code = await request(e.url).post('/token').type('form').send(codeForm(seed)).expect(200);
+      // a browser session at baton (the embedded store keeps sessions in PostgreSQL: found by account)
+      const sessions = e.server.storage.adapterFor('Session');
+      await sessions.upsert('revocation-session', { kind: 'Session', accountId: account, uid: 'u1' }, 3600);
       const file = writeConfig(e.config);
       const res = await runCli(['revoke', 'user', '--config', file, 'local:alice']);
       expect(res.stderr).toBe('');
       expect(res).toMatchObject({ code: 0 });
       expect(res.stdout).toBe(
-        `revoked user ${account} (local:alice): 1 access token, 1 grant, 1 refresh token, 0 consents, 0 sessions\n`,
+        `revoked user ${account} (local:alice): 1 access token, 1 grant, 1 refresh token, 0 consents, 1 session\n`,
       );
+      expect(await sessions.find('revocation-session')).toBeUndefined();
       const row = await e.server.storage
         .db('status_list_entries')
         .where('jti', jti(code.body.access_token as string))
