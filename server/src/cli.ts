@@ -31,6 +31,7 @@ import { DataDirInUseError, openStorage, StorageError, type Storage } from './st
 import { migrationConfig } from '../../migrations/index.ts';
 import { readFileSync } from 'node:fs';
 import { ProvisionError } from './accounts/provision.ts';
+import { RevocationIncomplete } from './revocation/revoke.ts';
 import { DevIssuerError, mintDevIdJag } from './idp/dev-issuer.ts';
 
 const USAGE = `usage: baton <command> [--config FILE]
@@ -73,8 +74,12 @@ const USAGE = `usage: baton <command> [--config FILE]
   audit key [--all]             the audit key's public JWK (verifies the checkpoints); --all: a JWKS
                                 of it and every retired one (pin it: verify --key FILE)
   audit rotate-key              the current key seals the head and retires; a new key signs from now on
+  revoke user ACCOUNT | client ID | grant GID | token JTI
+                                cut off every token the target reaches, on every hop of its exchanges
+                                (introspection and the Token Status List), with its grants, refresh
+                                tokens and, for a user, consents; prints what it revoked
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
-   accounts, consents, keys list and audit also work while the server runs on the embedded store.)`;
+   accounts, consents, keys list, audit and revoke also work while the server runs on the embedded store.)`;
 
 class UsageError extends Error {}
 
@@ -159,6 +164,8 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`unknown: dev ${sub ?? ''}`);
     case 'consents':
       throw new UsageError('consents revoke ACCOUNT [--client ID]');
+    case 'revoke':
+      throw new UsageError('revoke user ACCOUNT | client ID | grant GID | token JTI');
     case 'audit':
       throw new UsageError('audit search|trace JTI|export|verify|checkpoints|key|rotate-key');
     default:
@@ -338,6 +345,14 @@ interface AdminRequest {
 }
 
 /** The commands that are admin operations, as an operation name and its arguments. */
+/** `revoke TARGET X`: the operation's argument and how the usage names it */
+const REVOKE_ARGS = {
+  user: ['account', 'ACCOUNT'],
+  client: ['client', 'ID'],
+  grant: ['grant', 'GID'],
+  token: ['jti', 'JTI'],
+} as const;
+
 function adminRequest(
   command: string,
   sub: string | undefined,
@@ -391,6 +406,14 @@ function adminRequest(
         throw new ProvisionError(`cannot read ${arg}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }
       return { name: 'accounts.import', args: { content }, command: what };
+    }
+    case 'revoke user':
+    case 'revoke client':
+    case 'revoke grant':
+    case 'revoke token': {
+      const [name, shown] = REVOKE_ARGS[sub as keyof typeof REVOKE_ARGS];
+      if (!arg) throw new UsageError(`${what} ${shown}`);
+      return { name: `revoke.${sub}`, args: { [name]: arg }, command: what };
     }
     default:
       return what.startsWith('audit ') ? auditRequest(what, arg, values) : undefined;
@@ -463,6 +486,7 @@ async function admin(config: Config, request: AdminRequest): Promise<number> {
         db: storage.db,
         accounts: new AccountStore(storage.db, kek),
         keys: new KeyStore(storage.db, kek),
+        adapterFor: (model: string) => storage.adapterFor(model),
         // a read of the audit trail still answers when its own record failed: the operator is told here
         log: { error: (o: { reason?: string }, msg: string) => process.stderr.write(`baton: ${msg}: ${o.reason}\n`) },
       };
@@ -519,6 +543,7 @@ main(process.argv.slice(2)).then(
       err instanceof KeyStoreError ||
       err instanceof AdminError ||
       err instanceof AuditRecordError ||
+      err instanceof RevocationIncomplete ||
       err instanceof ProvisionError ||
       err instanceof DevIssuerError
     ) {

@@ -331,7 +331,14 @@ async function serve(
   const admin = storage.dataDir
     ? await serveAdminSocket(
         storage.dataDir,
-        { config, db: storage.db, accounts: core.accounts, keys: core.keystore, log },
+        {
+          config,
+          db: storage.db,
+          accounts: core.accounts,
+          keys: core.keystore,
+          adapterFor: (m: string) => storage.adapterFor(m),
+          log,
+        },
         log,
       ).catch((err: Error) => {
         log.warn({ reason: err.message }, 'admin.socket_failed');
@@ -402,7 +409,14 @@ function appFor(
       replay: storage.adapterFor('ReplayDetection'),
       run: (caller, name, args) =>
         runOperation(
-          { config, db: storage.db, accounts: core.accounts, keys: core.keystore, log },
+          {
+            config,
+            db: storage.db,
+            accounts: core.accounts,
+            keys: core.keystore,
+            adapterFor: (m: string) => storage.adapterFor(m),
+            log,
+          },
           name,
           args,
           'admin_api',

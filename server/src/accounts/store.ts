@@ -210,8 +210,8 @@ export class AccountStore {
   }
 
   /** Revokes remembered consents of an account (for one client, or all); returns how many. */
-  async revokeConsents(accountId: string, clientId?: string): Promise<number> {
-    const q = this.#db('consents').where({ account_id: accountId });
+  async revokeConsents(accountId: string, clientId?: string, db: Knex | Knex.Transaction = this.#db): Promise<number> {
+    const q = db('consents').where({ account_id: accountId });
     if (clientId) void q.andWhere({ client_id: clientId });
     return affectedRows(await q.delete());
   }

@@ -9,6 +9,7 @@ import type { AccountStore } from '../accounts/store.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import type { Config } from '../config/schema.ts';
 import type { KeyStore } from '../keys/keystore.ts';
+import type { Adapter } from '../../../adapters/src/models.ts';
 
 export interface AdminStores {
   /** the configuration the server (or the command line) runs with: IdPs and role bindings */
@@ -16,6 +17,8 @@ export interface AdminStores {
   db: Knex;
   accounts: AccountStore;
   keys: KeyStore;
+  /** the store's adapters (storage.adapterFor): what a revocation reaches in the hot store */
+  adapterFor?: ((model: string) => Adapter) | undefined;
   /** where a read's audit record failure is reported (admin/audit-record.ts); the server's log on its socket */
   log?: { error(obj: object, msg: string): void };
 }

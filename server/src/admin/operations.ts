@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { importAccounts, ProvisionError, provisionOne, type ProvisionRecord } from '../accounts/provision.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
+import { REVOKE_OPERATIONS } from './revoke-operations.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
 import { adminEvent, failureOf, writeAdminRecords, type AdminCaller, type AdminVia } from './audit-record.ts';
 import type { AuditEvent } from '../audit/record.ts';
@@ -133,6 +134,7 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
     }),
   ],
   ...AUDIT_OPERATIONS,
+  ...REVOKE_OPERATIONS,
 ]);
 
 function find(name: string): Operation<unknown, unknown> {

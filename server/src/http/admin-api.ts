@@ -10,7 +10,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { ADMIN_ERROR_STATUS, AdminError } from '../admin/errors.ts';
-import { ADMIN_READ_SCOPE, ADMIN_RESOURCE_PATH } from '../consts.ts';
+import { ADMIN_READ_SCOPE, ADMIN_RESOURCE_PATH, ADMIN_WRITE_SCOPE } from '../consts.ts';
 import { answer, authenticate, Refused, type OwnApi, type OwnApiDeps } from './own-api-token.ts';
 import type { ChainedRow } from '../audit/chain.ts';
 import type { Trace } from '../audit/store.ts';
@@ -91,18 +91,55 @@ function audit(route: Route, deps: AdminApiDeps, auth: Authenticate, parse: Koa.
   };
   route('get', '/admin/api/audit/verify', (ctx) => verify(ctx, {}));
   route('post', '/admin/api/audit/verify', async (ctx) => {
-    if (!ctx.is('application/json')) throw new Refused(400, 'invalid_request', 'the body must be application/json');
-    try {
-      await parse(ctx, async () => {});
-    } catch (err) {
-      if ((err as { status?: number }).status === 413)
-        throw new Refused(413, 'invalid_request', 'the body is larger than 1 MiB');
-      throw new Refused(400, 'invalid_request', 'the body is not JSON');
-    }
-    const body = (ctx.request as { body?: unknown }).body;
-    if (typeof body !== 'object' || body === null || Array.isArray(body))
-      throw new Refused(400, 'invalid_request', 'the body must be a JSON object');
-    await verify(ctx, body as Record<string, unknown>);
+    await verify(ctx, await jsonBody(ctx, parse));
+  });
+}
+
+/** A JSON object body (koa's parser, 1 MiB at most), or a precise 400 / 413. */
+async function jsonBody(ctx: Koa.Context, parse: Koa.Middleware): Promise<Record<string, unknown>> {
+  if (!ctx.is('application/json')) throw new Refused(400, 'invalid_request', 'the body must be application/json');
+  try {
+    await parse(ctx, async () => {});
+  } catch (err) {
+    if ((err as { status?: number }).status === 413)
+      throw new Refused(413, 'invalid_request', 'the body is larger than 1 MiB');
+    throw new Refused(400, 'invalid_request', 'the body is not JSON');
+  }
+  const body = (ctx.request as { body?: unknown }).body;
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new Refused(400, 'invalid_request', 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+/** the body's member for each target, and the operation's argument it becomes */
+const TARGETS = { user: 'account', client: 'client', grant: 'grant', token: 'jti' } as const;
+
+/**
+ * `POST /admin/api/revocations` `{ "user" | "client" | "grant" | "token": "…" }` (exactly one member, a
+ * string): `baton revoke …` (admin/revoke-operations.ts), scope admin.write; 200 with what it reached.
+ */
+function revocations(route: Route, deps: AdminApiDeps, auth: Authenticate, parse: Koa.Middleware): void {
+  route('post', '/admin/api/revocations', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+    queryArgs(ctx, [], []);
+    const body = await jsonBody(ctx, parse);
+    const members = Object.keys(body);
+    const kind = members[0] as keyof typeof TARGETS;
+    if (members.length !== 1 || !Object.hasOwn(TARGETS, kind))
+      throw new Refused(400, 'invalid_request', 'the body names exactly one of user, client, grant, token');
+    const id = body[kind];
+    if (typeof id !== 'string' || id.length === 0 || id.length > 1024)
+      throw new Refused(400, 'invalid_request', `${kind} is a string of 1 to 1024 characters`);
+    const r = (await deps.run(caller, `revoke.${kind}`, { [TARGETS[kind]]: id })) as Record<string, unknown>;
+    json(ctx, {
+      target: r.target,
+      id: r.id,
+      tokens: r.tokens,
+      grants: r.grants,
+      refresh_tokens: r.refresh_tokens,
+      consents: r.consents,
+      sessions: r.sessions,
+    });
   });
 }
 
@@ -151,6 +188,7 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
   const parse = bodyParser({ enableTypes: ['json'], jsonLimit: 1024 * 1024, jsonStrict: true });
   const route: Route = (method, path, handler) => router[method](path, guarded(audience, handler));
   audit(route, deps, auth, parse);
+  revocations(route, deps, auth, parse);
   const rest = `${ADMIN_RESOURCE_PATH}/*rest`;
   router.all(
     rest,
