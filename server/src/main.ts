@@ -35,7 +35,7 @@ import { rateLimiter } from './rate-limit.ts';
 import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
 import { serveAdminSocket } from './admin/socket.ts';
-import { runOperation } from './admin/operations.ts';
+import { runOperation, type AdminStores } from './admin/operations.ts';
 import { gracefulClose } from './lifecycle/shutdown.ts';
 import { startBackground } from './lifecycle/timers.ts';
 import { statusIssuer } from './status-list/issue.ts';
@@ -329,18 +329,7 @@ async function serve(
   const { server, url, metricsListener } = bound;
   // the command line's admin operations reach the embedded store through this server (admin/socket.ts)
   const admin = storage.dataDir
-    ? await serveAdminSocket(
-        storage.dataDir,
-        {
-          config,
-          db: storage.db,
-          accounts: core.accounts,
-          keys: core.keystore,
-          adapterFor: (m: string) => storage.adapterFor(m),
-          log,
-        },
-        log,
-      ).catch((err: Error) => {
+    ? await serveAdminSocket(storage.dataDir, adminStores(config, log, storage, core), log).catch((err: Error) => {
         log.warn({ reason: err.message }, 'admin.socket_failed');
         return undefined;
       })
@@ -373,6 +362,16 @@ async function serve(
     close,
   };
 }
+
+/** What the admin operations run on in this server (the admin socket, the admin API). */
+const adminStores = (config: Config, log: Logger, storage: Storage, core: Core): AdminStores => ({
+  config,
+  db: storage.db,
+  accounts: core.accounts,
+  keys: core.keystore,
+  adapterFor: (m: string) => storage.adapterFor(m),
+  log,
+});
 
 function appFor(
   config: Config,
@@ -408,20 +407,7 @@ function appFor(
       tokens: core.tokens,
       replay: storage.adapterFor('ReplayDetection'),
       run: (caller, name, args) =>
-        runOperation(
-          {
-            config,
-            db: storage.db,
-            accounts: core.accounts,
-            keys: core.keystore,
-            adapterFor: (m: string) => storage.adapterFor(m),
-            log,
-          },
-          name,
-          args,
-          'admin_api',
-          caller,
-        ),
+        runOperation(adminStores(config, log, storage, core), name, args, 'admin_api', caller),
     },
     statusLists: {
       ttlSeconds: config.status_list.ttl_seconds,

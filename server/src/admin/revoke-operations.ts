@@ -9,6 +9,7 @@ import { AdminError } from './errors.ts';
 import { operation, type AdminStores } from './operation.ts';
 import { accountLabel, resolveAccount } from './resolve-account.ts';
 import {
+  countsOf,
   revoke,
   UnknownTarget,
   type RevocationCounts,
@@ -66,11 +67,7 @@ function audit(r: Revoked): AuditEvent[] {
         operation: `revoke.${r.target}`,
         target: r.target,
         id: r.id,
-        tokens: r.tokens,
-        grants: r.grants,
-        refresh_tokens: r.refresh_tokens,
-        consents: r.consents,
-        sessions: r.sessions,
+        ...countsOf(r),
       },
     },
   ];

@@ -11,6 +11,7 @@ import Router from '@koa/router';
 import type Koa from 'koa';
 import { ADMIN_ERROR_STATUS, AdminError } from '../admin/errors.ts';
 import { ADMIN_READ_SCOPE, ADMIN_RESOURCE_PATH, ADMIN_WRITE_SCOPE } from '../consts.ts';
+import { countsOf, type RevocationCounts } from '../revocation/revoke.ts';
 import { answer, authenticate, Refused, type OwnApi, type OwnApiDeps } from './own-api-token.ts';
 import type { ChainedRow } from '../audit/chain.ts';
 import type { Trace } from '../audit/store.ts';
@@ -130,16 +131,11 @@ function revocations(route: Route, deps: AdminApiDeps, auth: Authenticate, parse
     const id = body[kind];
     if (typeof id !== 'string' || id.length === 0 || id.length > 1024)
       throw new Refused(400, 'invalid_request', `${kind} is a string of 1 to 1024 characters`);
-    const r = (await deps.run(caller, `revoke.${kind}`, { [TARGETS[kind]]: id })) as Record<string, unknown>;
-    json(ctx, {
-      target: r.target,
-      id: r.id,
-      tokens: r.tokens,
-      grants: r.grants,
-      refresh_tokens: r.refresh_tokens,
-      consents: r.consents,
-      sessions: r.sessions,
-    });
+    const r = (await deps.run(caller, `revoke.${kind}`, { [TARGETS[kind]]: id })) as RevocationCounts & {
+      target: string;
+      id: string;
+    };
+    json(ctx, { target: r.target, id: r.id, ...countsOf(r) });
   });
 }
 

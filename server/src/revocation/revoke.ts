@@ -49,6 +49,15 @@ export interface RevocationCounts {
   sessions: number;
 }
 
+/** The counts of a revocation's result, in their order (the audit record and the admin API answer show them). */
+export const countsOf = (r: RevocationCounts): RevocationCounts => ({
+  tokens: r.tokens,
+  grants: r.grants,
+  refresh_tokens: r.refresh_tokens,
+  consents: r.consents,
+  sessions: r.sessions,
+});
+
 /** The target does not exist: nothing was changed. */
 export class UnknownTarget extends Error {
   override name = 'UnknownTarget';
