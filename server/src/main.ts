@@ -36,6 +36,7 @@ import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
 import { serveAdminSocket } from './admin/socket.ts';
 import { runOperation, type AdminStores } from './admin/operations.ts';
+import { revokeBlocked } from './revocation/blocked.ts';
 import { gracefulClose } from './lifecycle/shutdown.ts';
 import { startBackground } from './lifecycle/timers.ts';
 import { statusIssuer } from './status-list/issue.ts';
@@ -264,8 +265,25 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
     keys = next;
     log.info({ kid: next.activeKid, keys: next.fingerprint }, 'keys.reloaded');
   };
+  const revocationStores = {
+    db: storage.db,
+    adapterFor: (m: string) => storage.adapterFor(m),
+    accounts,
+    isStaticClient: (id: string) => policy.staticClients.has(id),
+  };
+  const sink = config.audit.enabled ? audit : undefined;
+  // every blocked client's tokens, at start too: their status bits (revocation/blocked.ts), in the background
+  void revokeBlocked(revocationStores, config.clients.blocked, log, sink, 'start');
   const reloadPolicy = async (next: Config) => {
+    const wasBlocked = policy.blocked;
     policy = new Policy(next);
+    await revokeBlocked(
+      revocationStores,
+      next.clients.blocked.filter((id) => !wasBlocked.has(id)),
+      log,
+      sink,
+      'policy_reload',
+    );
     log.info({ roles: Object.keys(next.roles).length, resources: next.resources.length }, 'policy.reloaded');
     // the reload is done (it decides from now on): its record follows, a failure is logged (audit.write_failed)
     await recordNow(audit, [policyReloaded(next)], log).catch(() => {});

@@ -9,6 +9,7 @@
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose';
 import { decodeStatusList } from '../src/status-list/format.ts';
 import request from 'supertest';
+import { searchEvents } from '../src/audit/store.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOperation, type AdminStores } from '../src/admin/operations.ts';
 import { AdminError } from '../src/admin/errors.ts';
@@ -309,6 +310,39 @@ describe('revoke grant and revoke token', () => {
     }
     expect(await revoked()).toEqual(before);
     await expectUntouched([c.logs, c.cost, c.tickets]);
+  });
+});
+
+describe('a client blocked by the configuration', () => {
+  it('at a policy reload its tokens, and every token whose chain passes through it, get their status bit', async () => {
+    const account = await bob();
+    const through = await chainOf(account);
+    await expectUntouched([through.logs, through.cost, through.tickets]);
+    const blocked = { ...t.config, clients: { ...t.config.clients, blocked: ['cost-svc'] } };
+    try {
+      await t.server.reloadPolicy(blocked);
+      // introspection refused it already; now the status list says so too, for resource servers
+      expect(await statusBit(through.tickets)).toBe(1);
+      expect(await statusBit(through.logs)).toBe(0);
+      expect(
+        t.logs.lines().some((l) => l.includes('"msg":"client.blocked_revoked"') && l.includes('"via":"policy_reload"')),
+      ).toBe(true);
+      const [record] = await searchEvents(t.server.storage.db, {
+        type: 'token.revoked',
+        client: 'cost-svc',
+        limit: 1000,
+      }).then((rows) => rows.filter((r) => r.event.reason === 'client_blocked'));
+      expect(record?.event).toMatchObject({
+        type: 'token.revoked',
+        client: 'cost-svc',
+        reason: 'client_blocked',
+        details: { target: 'client', id: 'cost-svc', via: 'policy_reload' },
+      });
+    } finally {
+      await t.server.reloadPolicy(t.config);
+    }
+    // unblocking does not bring the tokens back
+    expect(await statusBit(through.tickets)).toBe(1);
   });
 });
 

@@ -1,0 +1,41 @@
+/**
+ * A client blocked by the configuration (`clients.blocked`) is cut off everywhere, as `baton revoke client`
+ * does (revoke.ts): introspection already refuses its tokens, and this flips their Token Status List bits
+ * too, and those of every token whose chain passes through it (RFC 8693 §4.1), so that resource servers
+ * verifying locally refuse them within the list's ttl. Run for the newly blocked at a policy reload, and for
+ * every blocked client at start (idempotent: a second run reaches the same tokens and changes nothing).
+ */
+import type { Logger } from 'pino';
+import type { AuditSink } from '../provider/audit-trail.ts';
+import { countsOf, revoke, UnknownTarget, type RevocationStores } from './revoke.ts';
+
+export async function revokeBlocked(
+  stores: RevocationStores,
+  clients: readonly string[],
+  log: Logger,
+  audit: AuditSink | undefined,
+  via: 'policy_reload' | 'start',
+): Promise<void> {
+  for (const client of clients) {
+    try {
+      const counts = countsOf(await revoke(stores, { client }));
+      log.info({ client_id: client, via, ...counts }, 'client.blocked_revoked');
+      await audit
+        ?.write({
+          audit: [
+            {
+              type: 'token.revoked',
+              outcome: 'success',
+              client,
+              reason: 'client_blocked',
+              details: { target: 'client', id: client, via, ...counts },
+            },
+          ],
+        })
+        .catch((err: Error) => log.error({ reason: err.message }, 'audit.write_failed'));
+    } catch (err) {
+      if (err instanceof UnknownTarget) continue; // blocked before it ever got a token: nothing to cut
+      log.error({ client_id: client, via, reason: (err as Error).message }, 'client.blocked_revoke_failed');
+    }
+  }
+}
