@@ -5,7 +5,6 @@
  * and an MCP server protected by the kit reporting its calls, tied to the user's token.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { searchEvents } from '../../server/src/audit/store.ts';
 import type { Config } from '../../server/src/config/schema.ts';
 import { startServer, type RunningServer } from '../../server/src/main.ts';
 import {
+  freePort,
   freshDatabase,
   makeConfig,
   memoryLogger,
@@ -24,14 +24,7 @@ import {
 import { codeForm, seedAccount, seedCode } from '../../server/test/seed.ts';
 import { createAuditReporter, createMcpAuth, withMcpAuth, type ReportedCall } from '../src/index.ts';
 
-/** a port nothing else listens on (the test restarts baton on it, so it is fixed for the file) */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((ok) => probe.listen(0, '127.0.0.1', ok));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((ok) => probe.close(ok));
-  return port;
-}
+/** ports nothing else listens on (the test restarts baton on its port, so they are fixed for the file) */
 const PORT = await freePort();
 const ISSUER = `http://127.0.0.1:${PORT}`;
 const MCP_PORT = await freePort();

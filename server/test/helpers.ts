@@ -7,6 +7,8 @@ import { afterAll, beforeAll, inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
@@ -14,6 +16,7 @@ import type { Logger } from 'pino';
 import { configSchema, type Config } from '../src/config/schema.ts';
 import { startServer, type RunningServer } from '../src/main.ts';
 import { createLogger } from '../src/logger.ts';
+import type { AdminStores } from '../src/admin/operations.ts';
 import { tempDir } from './temp.ts';
 
 /** Integration tests need the real servers: a missing variable fails the test, it never skips it. */
@@ -95,6 +98,24 @@ export const RESOURCES = [
 ];
 
 /** A config through the real schema (so defaults and checks apply), with the scenario's resources and clients. */
+/** A free local port (for a server that must listen where its issuer says: browsers, the kit's fetches). */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((ok) => probe.listen(0, '127.0.0.1', ok));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((ok) => probe.close(ok));
+  return port;
+}
+
+/** What the admin operations run on, for a test server (as main.ts gives them to the admin socket). */
+export const adminStoresOf = (t: TestServer): AdminStores => ({
+  config: t.config,
+  db: t.server.storage.db,
+  accounts: t.server.accounts,
+  keys: t.server.keystore,
+  adapterFor: (m) => t.server.storage.adapterFor(m),
+});
+
 /** RFC 6749 §4.4: a client_credentials token request (client_secret_basic) for `resource` (RFC 8707). */
 export const clientCredentialsRequest = (
   url: string,

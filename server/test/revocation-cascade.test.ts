@@ -7,15 +7,13 @@
  * inactive. The time from the revocation to each refusal is printed (a measurement, not an assertion:
  * `npm run bench` is where figures live).
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createMcpAuth, createVerifier, TokenError } from '../../clients/src/index.ts';
 import { runOperation, type AdminStores } from '../src/admin/operations.ts';
 import { localIssuer } from '../src/idp/registry.ts';
-import { RESOURCES, startTestServer, type TestServer } from './helpers.ts';
+import { adminStoresOf, freePort, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
 import { codeForm, seedCode } from './seed.ts';
 
 const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -31,14 +29,6 @@ const service = (client_id: string, kind: string) => ({
   client_secret: SECRET,
   grant_types: ['client_credentials'],
 });
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((ok) => probe.listen(0, '127.0.0.1', ok));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((ok) => probe.close(ok));
-  return port;
-}
 
 let t: TestServer;
 let stores: AdminStores;
@@ -61,14 +51,7 @@ beforeAll(async () => {
       ],
     }),
   });
-  const s = t.server;
-  stores = {
-    config: t.config,
-    db: s.storage.db,
-    accounts: s.accounts,
-    keys: s.keystore,
-    adapterFor: (m) => s.storage.adapterFor(m),
-  };
+  stores = adminStoresOf(t);
 }, 60_000);
 afterAll(async () => t?.close());
 

@@ -15,7 +15,14 @@ import { runOperation, type AdminStores } from '../src/admin/operations.ts';
 import { AdminError } from '../src/admin/errors.ts';
 import { RevocationIncomplete } from '../src/revocation/revoke.ts';
 import { localIssuer } from '../src/idp/registry.ts';
-import { clientCredentialsRequest, makeConfig, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
+import {
+  adminStoresOf,
+  clientCredentialsRequest,
+  makeConfig,
+  RESOURCES,
+  startTestServer,
+  type TestServer,
+} from './helpers.ts';
 import { codeForm, seedAccount, seedCode } from './seed.ts';
 import { runCli, writeConfig } from './processes.ts';
 import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
@@ -76,14 +83,7 @@ let stores: AdminStores;
 
 beforeAll(async () => {
   t = await startTestServer({ backend: 'postgres+redis', config: scenario });
-  const s = t.server;
-  stores = {
-    config: t.config,
-    db: s.storage.db,
-    accounts: s.accounts,
-    keys: s.keystore,
-    adapterFor: (m) => s.storage.adapterFor(m),
-  };
+  stores = adminStoresOf(t);
 }, 60_000);
 afterAll(async () => t?.close());
 

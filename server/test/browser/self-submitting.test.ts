@@ -14,7 +14,7 @@ import { decodeJwt } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/main.ts';
-import { startBatonAt } from '../helpers.ts';
+import { freePort, startBatonAt } from '../helpers.ts';
 
 const LOGS = 'https://logs.mcp.example.com/mcp';
 let browser: Browser;
@@ -25,15 +25,6 @@ let redirectUri: string;
 /** the form posts the client's redirect URI received, in order */
 const received: URLSearchParams[] = [];
 const waiting: (() => void)[] = [];
-
-/** A free local port (the issuer must be the address the browser reaches). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((ok) => s.close(ok));
-  return port;
-}
 
 beforeAll(async () => {
   // the client: a web server of our own that receives the form post at its redirect URI
