@@ -6,13 +6,12 @@
  * recorded as an `admin.operation` audit event naming the caller (runOperation). Refusals are RFC 6749
  * §5.2-shaped JSON with the RFC 6750 §3 challenge where due; never a 500.
  */
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { ADMIN_ERROR_STATUS, AdminError } from '../admin/errors.ts';
 import { ADMIN_READ_SCOPE, ADMIN_RESOURCE_PATH, ADMIN_WRITE_SCOPE } from '../consts.ts';
 import { countsOf, type RevocationCounts } from '../revocation/revoke.ts';
-import { answer, authenticate, Refused, type OwnApi, type OwnApiDeps } from './own-api-token.ts';
+import { answer, authenticate, jsonBodyReader, Refused, type OwnApi, type OwnApiDeps } from './own-api-token.ts';
 import type { ChainedRow } from '../audit/chain.ts';
 import type { Trace } from '../audit/store.ts';
 import type { AdminCaller } from '../admin/audit-record.ts';
@@ -54,7 +53,7 @@ function json(ctx: Koa.Context, body: unknown): void {
 /** The routes and their handlers: scope, then arguments, then the operation. */
 type Route = (method: 'get' | 'post', path: string, handler: (ctx: Koa.Context) => Promise<void>) => void;
 
-function audit(route: Route, deps: AdminApiDeps, auth: Authenticate, parse: Koa.Middleware): void {
+function audit(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
   route('get', '/admin/api/audit/events', async (ctx) => {
     const caller = await auth(ctx, ADMIN_READ_SCOPE);
     const args = queryArgs(ctx, SEARCH_PARAMS, NUMBERS);
@@ -92,21 +91,16 @@ function audit(route: Route, deps: AdminApiDeps, auth: Authenticate, parse: Koa.
   };
   route('get', '/admin/api/audit/verify', (ctx) => verify(ctx, {}));
   route('post', '/admin/api/audit/verify', async (ctx) => {
-    await verify(ctx, await jsonBody(ctx, parse));
+    await verify(ctx, await jsonBody(ctx));
   });
 }
 
-/** A JSON object body (koa's parser, 1 MiB at most), or a precise 400 / 413. */
-async function jsonBody(ctx: Koa.Context, parse: Koa.Middleware): Promise<Record<string, unknown>> {
-  if (!ctx.is('application/json')) throw new Refused(400, 'invalid_request', 'the body must be application/json');
-  try {
-    await parse(ctx, async () => {});
-  } catch (err) {
-    if ((err as { status?: number }).status === 413)
-      throw new Refused(413, 'invalid_request', 'the body is larger than 1 MiB');
-    throw new Refused(400, 'invalid_request', 'the body is not JSON');
-  }
-  const body = (ctx.request as { body?: unknown }).body;
+/** a JSON body of the admin API, 1 MiB at most (own-api-token.ts: 400 / 413) */
+const readBody = jsonBodyReader(1024 * 1024);
+
+/** A JSON object body, or a precise 400 / 413. */
+async function jsonBody(ctx: Koa.Context): Promise<Record<string, unknown>> {
+  const body = await readBody(ctx);
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw new Refused(400, 'invalid_request', 'the body must be a JSON object');
   return body as Record<string, unknown>;
@@ -119,11 +113,11 @@ const TARGETS = { user: 'account', client: 'client', grant: 'grant', token: 'jti
  * `POST /admin/api/revocations` `{ "user" | "client" | "grant" | "token": "…" }` (exactly one member, a
  * string): `baton revoke …` (admin/revoke-operations.ts), scope admin.write; 200 with what it reached.
  */
-function revocations(route: Route, deps: AdminApiDeps, auth: Authenticate, parse: Koa.Middleware): void {
+function revocations(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
   route('post', '/admin/api/revocations', async (ctx) => {
     const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
     queryArgs(ctx, [], []);
-    const body = await jsonBody(ctx, parse);
+    const body = await jsonBody(ctx);
     const members = Object.keys(body);
     const kind = members[0] as keyof typeof TARGETS;
     if (members.length !== 1 || !Object.hasOwn(TARGETS, kind))
@@ -181,10 +175,9 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
     return { client, ...(token.sub && token.sub !== client ? { account: token.sub } : {}) };
   };
   const router = new Router();
-  const parse = bodyParser({ enableTypes: ['json'], jsonLimit: 1024 * 1024, jsonStrict: true });
   const route: Route = (method, path, handler) => router[method](path, guarded(audience, handler));
-  audit(route, deps, auth, parse);
-  revocations(route, deps, auth, parse);
+  audit(route, deps, auth);
+  revocations(route, deps, auth);
   const rest = `${ADMIN_RESOURCE_PATH}/*rest`;
   router.all(
     rest,

@@ -9,7 +9,6 @@
  * batch: all or nothing); every refusal is RFC 6749 §5.2-shaped JSON, 401/403 with `WWW-Authenticate`
  * (RFC 6750 §3), a writer failure 503 (the reporter retries), never a 500.
  */
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type Koa from 'koa';
 import type { Knex } from 'knex';
@@ -17,7 +16,17 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { AUDIT_RESOURCE_PATH, AUDIT_WRITE_SCOPE } from '../consts.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { AuditSink } from '../provider/audit-trail.ts';
-import { answer, authenticate, invalidToken, Refused, type OwnApi, type OwnApiDeps } from './own-api-token.ts';
+import {
+  answer,
+  authenticate,
+  invalidToken,
+  jsonBodyReader,
+  Refused,
+  type OwnApi,
+  type OwnApiDeps,
+} from './own-api-token.ts';
+
+type BodyReader = ReturnType<typeof jsonBodyReader>;
 import { isIngestRefusal, MAX_BODY_BYTES, parseBatch, recordsOf } from '../audit/ingest.ts';
 import { issuedTokens } from '../audit/store.ts';
 import { isLimitReached } from '../rate-limit.ts';
@@ -46,37 +55,12 @@ async function limit(deps: AuditIngestDeps, clientId: string): Promise<void> {
   }
 }
 
-/** The JSON body, at most MAX_BODY_BYTES, read by koa's parser (which stops at the limit with 413). */
-async function readBody(ctx: Koa.Context, parse: Koa.Middleware): Promise<unknown> {
-  if (!ctx.is('application/json'))
-    throw new Refused(
-      400,
-      'invalid_request',
-      'the body must be application/json',
-      `content-type ${ctx.get('content-type')}`,
-    );
-  const tooLarge = new Refused(
-    413,
-    'invalid_request',
-    `the body is larger than ${MAX_BODY_BYTES} bytes`,
-    'body too large',
-  );
-  if (Number(ctx.get('content-length') || 0) > MAX_BODY_BYTES) throw tooLarge;
-  try {
-    await parse(ctx, async () => {});
-  } catch (err) {
-    if ((err as { status?: number }).status === 413) throw tooLarge;
-    throw new Refused(400, 'invalid_request', 'the body is not JSON', `body: ${(err as Error).message}`);
-  }
-  return (ctx.request as { body?: unknown }).body;
-}
-
-async function ingest(ctx: Koa.Context, deps: AuditIngestDeps, parse: Koa.Middleware, api: OwnApi) {
+async function ingest(ctx: Koa.Context, deps: AuditIngestDeps, readBody: BodyReader, api: OwnApi) {
   const payload = await authenticate(ctx, deps, api, AUDIT_WRITE_SCOPE);
   const client = String(payload.client_id);
   ctx.state.auditClient = client;
   await limit(deps, client);
-  const batch = parseBatch(await readBody(ctx, parse), Date.now());
+  const batch = parseBatch(await readBody(ctx), Date.now());
   if (isIngestRefusal(batch)) throw new Refused(batch.status, 'invalid_request', batch.description, batch.detail);
   const reporter = {
     client,
@@ -109,11 +93,11 @@ async function ingest(ctx: Koa.Context, deps: AuditIngestDeps, parse: Koa.Middle
 export function auditIngestRoutes(deps: AuditIngestDeps): Router {
   const audience = `${deps.issuer.replace(/\/$/, '')}${AUDIT_RESOURCE_PATH}`;
   const api: OwnApi = { audience, name: "baton's audit API", replayTag: 'audit-ingest' };
-  const parse = bodyParser({ enableTypes: ['json'], jsonLimit: MAX_BODY_BYTES, jsonStrict: true });
+  const readBody = jsonBodyReader(MAX_BODY_BYTES);
   const router = new Router();
   router.post('/audit/events', async (ctx) => {
     try {
-      await ingest(ctx, deps, parse, api);
+      await ingest(ctx, deps, readBody, api);
     } catch (err) {
       const refused =
         err instanceof Refused

@@ -6,6 +6,7 @@
  * not revoked, the client not blocked, the account not disabled: provider/token-state.ts), and its scope.
  * Refusals are RFC 6749 §5.2-shaped JSON with the RFC 6750 §3 challenge.
  */
+import { bodyParser } from '@koa/bodyparser';
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWTPayload } from 'jose';
 import type Koa from 'koa';
@@ -174,4 +175,30 @@ export async function authenticate(
       challenge: { scheme, scope },
     });
   return payload;
+}
+
+/**
+ * A reader of JSON request bodies for baton's own APIs, at most `maxBytes` (koa's parser, which stops at the
+ * limit): the parsed value, or a precise 400 (not `application/json`, not JSON) or 413.
+ */
+export function jsonBodyReader(maxBytes: number): (ctx: Koa.Context) => Promise<unknown> {
+  const parse = bodyParser({ enableTypes: ['json'], jsonLimit: maxBytes, jsonStrict: true });
+  return async (ctx) => {
+    if (!ctx.is('application/json'))
+      throw new Refused(
+        400,
+        'invalid_request',
+        'the body must be application/json',
+        `content-type ${ctx.get('content-type')}`,
+      );
+    const tooLarge = new Refused(413, 'invalid_request', `the body is larger than ${maxBytes} bytes`, 'body too large');
+    if (Number(ctx.get('content-length') || 0) > maxBytes) throw tooLarge;
+    try {
+      await parse(ctx, async () => {});
+    } catch (err) {
+      if ((err as { status?: number }).status === 413) throw tooLarge;
+      throw new Refused(400, 'invalid_request', 'the body is not JSON', `body: ${(err as Error).message}`);
+    }
+    return (ctx.request as { body?: unknown }).body;
+  };
 }

@@ -6,7 +6,7 @@
  * every blocked client at start (idempotent: a second run reaches the same tokens and changes nothing).
  */
 import type { Logger } from 'pino';
-import type { AuditSink } from '../provider/audit-trail.ts';
+import { recordNow, type AuditSink } from '../provider/audit-trail.ts';
 import { countsOf, revoke, UnknownTarget, type RevocationStores } from './revoke.ts';
 
 export async function revokeBlocked(
@@ -20,19 +20,17 @@ export async function revokeBlocked(
     try {
       const counts = countsOf(await revoke(stores, { client }));
       log.info({ client_id: client, via, ...counts }, 'client.blocked_revoked');
-      await audit
-        ?.write({
-          audit: [
-            {
-              type: 'token.revoked',
-              outcome: 'success',
-              client,
-              reason: 'client_blocked',
-              details: { target: 'client', id: client, via, ...counts },
-            },
-          ],
-        })
-        .catch((err: Error) => log.error({ reason: err.message }, 'audit.write_failed'));
+      // the revocation is done: a record that cannot be written is logged (audit.write_failed), not retried
+      if (audit) {
+        const event = {
+          type: 'token.revoked',
+          outcome: 'success',
+          client,
+          reason: 'client_blocked',
+          details: { target: 'client', id: client, via, ...counts },
+        } as const;
+        await recordNow(audit, [event], log).catch(() => {});
+      }
     } catch (err) {
       if (err instanceof UnknownTarget) continue; // blocked before it ever got a token: nothing to cut
       log.error({ client_id: client, via, reason: (err as Error).message }, 'client.blocked_revoke_failed');
