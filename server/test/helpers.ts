@@ -130,6 +130,20 @@ export const clientCredentialsRequest = (
     .type('form')
     .send({ grant_type: 'client_credentials', resource, ...(scope ? { scope } : {}) });
 
+/** RFC 8693 §2.1: `actor` (client_secret_basic) exchanges an access token; resolves to the issued token. */
+export const exchangeToken = (url: string, actor: string, secret: string, form: Record<string, string>) =>
+  request(url)
+    .post('/token')
+    .auth(actor, secret)
+    .type('form')
+    .send({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      ...form,
+    })
+    .expect(200)
+    .then((r) => r.body.access_token as string);
+
 export function makeConfig(overrides: Record<string, unknown> = {}): Config {
   return configSchema.parse({
     issuer: 'http://127.0.0.1:9400',

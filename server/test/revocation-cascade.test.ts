@@ -13,11 +13,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createMcpAuth, createVerifier, TokenError } from '../../clients/src/index.ts';
 import { runOperation, type AdminStores } from '../src/admin/operations.ts';
 import { localIssuer } from '../src/idp/registry.ts';
-import { adminStoresOf, freePort, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
+import { adminStoresOf, exchangeToken, freePort, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
 import { codeForm, seedCode } from './seed.ts';
 
-const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-const AT = 'urn:ietf:params:oauth:token-type:access_token';
 const LOGS = RESOURCES[0]!.uri;
 const COST = 'https://cost.internal.example.com';
 const TICKETS = 'https://tickets.internal.example.com';
@@ -55,14 +53,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => t?.close());
 
-const exchange = (actor: string, form: Record<string, string>) =>
-  request(t.url)
-    .post('/token')
-    .auth(actor, SECRET)
-    .type('form')
-    .send({ grant_type: TE, subject_token_type: AT, ...form })
-    .expect(200)
-    .then((r) => r.body.access_token as string);
+const exchange = (actor: string, form: Record<string, string>) => exchangeToken(t.url, actor, SECRET, form);
 
 /** RFC 7662, asked by each token's own resource server */
 const active = async (token: string, asker: string) =>

@@ -17,6 +17,7 @@ import { RevocationIncomplete } from '../src/revocation/revoke.ts';
 import { localIssuer } from '../src/idp/registry.ts';
 import {
   adminStoresOf,
+  exchangeToken,
   clientCredentialsRequest,
   makeConfig,
   RESOURCES,
@@ -28,8 +29,6 @@ import { runCli, writeConfig } from './processes.ts';
 import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-const AT = 'urn:ietf:params:oauth:token-type:access_token';
 const LOGS = RESOURCES[0]!.uri;
 const COST = 'https://cost.internal.example.com';
 const TICKETS = 'https://tickets.internal.example.com';
@@ -89,14 +88,7 @@ afterAll(async () => t?.close());
 
 const jti = (token: string) => String(decodeJwt(token).jti);
 
-const exchange = (actor: string, form: Record<string, string>) =>
-  request(t.url)
-    .post('/token')
-    .auth(actor, SECRET)
-    .type('form')
-    .send({ grant_type: TE, subject_token_type: AT, ...form })
-    .expect(200)
-    .then((r) => r.body.access_token as string);
+const exchange = (actor: string, form: Record<string, string>) => exchangeToken(t.url, actor, SECRET, form);
 
 /** Bob of the local directory (a refresh asks the directory whether its user still exists) */
 async function bob(): Promise<string> {

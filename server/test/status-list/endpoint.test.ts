@@ -12,7 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
 import { runOperation } from '../../src/admin/operations.ts';
 import { decodeStatusList } from '../../src/status-list/format.ts';
-import { clientCredentialsRequest, RESOURCES, SERVICE_SECRET, startTestServer, type TestServer } from '../helpers.ts';
+import {
+  clientCredentialsRequest,
+  exchangeToken,
+  RESOURCES,
+  SERVICE_SECRET,
+  startTestServer,
+  type TestServer,
+} from '../helpers.ts';
 import { codeForm, seedAccount, seedCode } from '../seed.ts';
 import { localIssuer } from '../../src/idp/registry.ts';
 
@@ -65,15 +72,8 @@ describe.each(['embedded', 'postgres+redis'] as const)('the Token Status List (%
       refresh_token?: string;
     };
   };
-  const exchange = async (actor: string, subject: string, resource: string) =>
-    (
-      await request(t.url)
-        .post('/token')
-        .auth(actor, SECRET)
-        .type('form')
-        .send({ grant_type: TE, subject_token_type: AT, subject_token: subject, resource })
-        .expect(200)
-    ).body.access_token as string;
+  const exchange = (actor: string, subject: string, resource: string) =>
+    exchangeToken(t.url, actor, SECRET, { subject_token: subject, resource });
   const statusOf = (token: string) => (decodeJwt(token) as { status?: Status }).status!.status_list;
 
   /** the served list of a token, verified (§8.3 items 3, 4) and decoded (§8.3 items 5, 6): its status */
