@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOperation, type AdminStores } from '../src/admin/operations.ts';
 import { AdminError } from '../src/admin/errors.ts';
 import { RevocationIncomplete } from '../src/revocation/revoke.ts';
+import { revokeDown } from '../src/revocation/reach.ts';
 import { localIssuer } from '../src/idp/registry.ts';
 import {
   adminStoresOf,
@@ -302,6 +303,45 @@ describe('revoke grant and revoke token', () => {
     }
     expect(await revoked()).toEqual(before);
     await expectUntouched([c.logs, c.cost, c.tickets]);
+  });
+});
+
+describe('a token exchanged while its parent is being revoked', () => {
+  it('is born revoked when the revocation committed before the exchange wrote it (its check still saw the parent active)', async () => {
+    const c = await chainOf(await bob());
+    // the revocation's PostgreSQL part has committed, its hot-store part (introspection's entry) not yet:
+    // the exchange's check of its subject token still answers active
+    await stores
+      .db('status_list_entries')
+      .where({ jti: jti(c.logs) })
+      .update({ status: 1 });
+    const late = await exchange('logs-mcp', { subject_token: c.logs, resource: COST, scope: 'cost.read' });
+    expect(await statusBit(late)).toBe(1);
+    expect(await active(late)).toBe(false); // introspection reads an exchanged token's entry too
+    expect(await statusBit(c.cost)).toBe(0); // the exchange before it is the revocation's to reach
+  });
+
+  it('waits for a revocation holding its parent, then is born revoked (the revocation walked without it)', async () => {
+    const c = await chainOf(await bob());
+    const waiting = () =>
+      stores.db
+        .raw<{ rows: { n: number }[] }>(
+          `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+        )
+        .then((r) => r.rows[0]!.n);
+    let late: Promise<string> | undefined;
+    const reached = await stores.db.transaction(async (trx) => {
+      const found = await revokeDown(trx, [{ jti: jti(c.cost), exp: Number(decodeJwt(c.cost).exp) }]);
+      // an exchange from the cost token starts now: its write waits for this transaction's lock on the entry
+      late = exchange('cost-svc', { subject_token: c.cost, audience: TICKETS });
+      await expect.poll(waiting, { interval: 20, timeout: 10_000 }).toBe(1);
+      return found;
+    });
+    expect(reached.map((r) => r.jti).sort()).toEqual([jti(c.cost), jti(c.tickets)].sort());
+    const born = await late!;
+    expect(await statusBit(born)).toBe(1);
+    expect(await active(born)).toBe(false);
+    expect(await statusBit(c.logs)).toBe(0);
   });
 });
 

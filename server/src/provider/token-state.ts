@@ -13,6 +13,7 @@ import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import type { Adapter } from '../../../adapters/src/models.ts';
 import type { AccountStore } from '../accounts/store.ts';
+import { isMarkedRevoked } from '../status-list/entry.ts';
 import { TtlCache } from './token-state/cache.ts';
 import { inactiveReason, type StateLookups } from './token-state/inactive.ts';
 import { revoke } from './token-state/revoke.ts';
@@ -39,7 +40,14 @@ type StateCaches = { revoked: TtlCache<boolean>; grants: TtlCache<boolean>; acco
 function cachedLookups(deps: TokenStateDeps, caches: StateCaches, provider: Provider): StateLookups {
   return {
     isBlocked: (clientId) => deps.isBlocked(clientId),
-    isRevoked: (jti) => caches.revoked.get(jti, async () => (await deps.revoked.find(jti)) !== undefined),
+    // a token exchanged while its parent was being revoked is INVALID in the status list only (born revoked:
+    // migrations/20261201000030): for exchanged tokens, the list's entry is read too
+    isRevoked: (jti, exchanged) =>
+      caches.revoked.get(
+        jti,
+        async () =>
+          (await deps.revoked.find(jti)) !== undefined || (exchanged && (await isMarkedRevoked(deps.db, jti))),
+      ),
     grantExists: (gid) => caches.grants.get(gid, async () => (await provider.Grant.find(gid)) !== undefined),
     accountEnabled: (sub) => caches.accounts.get(sub, async () => (await deps.accounts.find(sub))?.disabled === false),
   };

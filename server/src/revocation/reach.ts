@@ -6,6 +6,7 @@
  * (RFC 8693, the token_lineage table).
  */
 import type { Knex } from 'knex';
+import { markRevoked } from '../status-list/entry.ts';
 
 /** a token reached: its id and expiry (epoch seconds) */
 export interface Reached {
@@ -75,28 +76,32 @@ export async function inLineage(db: Knex.Transaction, jti: string): Promise<Reac
   return row ? reached(row) : undefined;
 }
 
-/** Every token exchanged from one of `roots`, directly or down the chain (RFC 8693 §1.1, each hop). */
-export async function descendantsOf(db: Knex.Transaction, roots: readonly string[]): Promise<Reached[]> {
-  const out: Reached[] = [];
-  for (const part of slices(roots)) {
-    const rows = await db
-      .withRecursive('chain', (q) => {
-        void q
-          .select('jti', 'expires_at')
-          .from('token_lineage')
-          .whereIn('parent_jti', part)
-          .union((u) => {
-            void u
-              .select('l.jti', 'l.expires_at')
-              .from('token_lineage as l')
-              .join('chain as c', 'l.parent_jti', 'c.jti');
-          });
-      })
-      .select<{ jti: string; expires_at: Date }[]>('jti', 'expires_at')
-      .from('chain');
-    out.push(...rows.map(reached));
+/**
+ * Revokes `roots` and every token exchanged from them, on every hop (RFC 8693 §1.1), in `trx`: each level
+ * of the chain is marked INVALID in the Token Status List (draft-ietf-oauth-status-list-20 §7.1) before the
+ * next level's lineage rows are read. The marks hold row locks until the transaction commits, and an
+ * exchange's write locks its parent's entry first (migrations/20261201000030), so a token exchanged while
+ * the revocation runs is either read here or born revoked. Returns every token reached, roots included.
+ */
+export async function revokeDown(trx: Knex.Transaction, roots: readonly Reached[]): Promise<Reached[]> {
+  const reachedBy = new Map(roots.map((t) => [t.jti, t]));
+  let level = [...reachedBy.values()];
+  while (level.length) {
+    const next: Reached[] = [];
+    for (const part of slices(level.map((t) => t.jti))) {
+      await markRevoked(trx, { jtis: part });
+      const children = await trx('token_lineage')
+        .whereIn('parent_jti', part)
+        .select<{ jti: string; expires_at: Date }[]>('jti', 'expires_at');
+      for (const child of children.map(reached)) {
+        if (reachedBy.has(child.jti)) continue;
+        reachedBy.set(child.jti, child);
+        next.push(child);
+      }
+    }
+    level = next;
   }
-  return out;
+  return [...reachedBy.values()];
 }
 
 /** RFC 6749 §6 refresh tokens of the grants: deleted; how many were live */

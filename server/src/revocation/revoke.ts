@@ -13,17 +13,16 @@
 import type { Knex } from 'knex';
 import type { Adapter } from '../../../adapters/src/models.ts';
 import type { AccountStore } from '../accounts/store.ts';
-import { markRevoked } from '../status-list/entry.ts';
 import {
   deleteGrants,
   deleteRefreshTokens,
   deleteSessions,
-  descendantsOf,
   entriesOf,
   exchangedBy,
   grantExists,
   grantsBy,
   inLineage,
+  revokeDown,
   slices,
   type Reached,
 } from './reach.ts';
@@ -124,17 +123,7 @@ async function roots(stores: RevocationStores, trx: Knex.Transaction, kind: Targ
 /** In the one transaction: what the target reaches, its status bits, grants, refresh tokens, consents. */
 async function planAndApply(stores: RevocationStores, trx: Knex.Transaction, kind: TargetKind, id: string) {
   const found = await roots(stores, trx, kind, id);
-  const byJti = new Map<string, Reached>();
-  for (const t of [
-    ...found.tokens,
-    ...(await descendantsOf(
-      trx,
-      found.tokens.map((t) => t.jti),
-    )),
-  ])
-    byJti.set(t.jti, t);
-  const tokens = [...byJti.values()];
-  for (const part of slices(tokens.map((t) => t.jti))) await markRevoked(trx, { jtis: part });
+  const tokens = await revokeDown(trx, found.tokens);
   const refresh_tokens = await deleteRefreshTokens(trx, found.grants);
   await deleteGrants(trx, found.grants);
   const user = kind === 'user' ? id : undefined;

@@ -44,3 +44,9 @@ export async function markRevoked(db: Knex | Knex.Transaction, which: RevokedSel
     })
     .update({ status: INVALID });
 }
+
+/** Whether the token's entry is set to anything but §7.1 VALID (false when baton keeps no entry for it). */
+export async function isMarkedRevoked(db: Knex, jti: string): Promise<boolean> {
+  const row = await db('status_list_entries').where({ jti }).first<{ status: number } | undefined>('status');
+  return row !== undefined && row.status !== VALID;
+}

@@ -8,7 +8,8 @@ import type { JWTPayload } from 'jose';
 /** The state a token's activity depends on (token-state.ts backs them with storage and TtlCaches). */
 export interface StateLookups {
   isBlocked(clientId: string): boolean;
-  isRevoked(jti: string): Promise<boolean>;
+  /** `exchanged`: the token came from a token exchange (it has `act`), and may have been born revoked */
+  isRevoked(jti: string, exchanged: boolean): Promise<boolean>;
   grantExists(gid: string): Promise<boolean>;
   accountEnabled(sub: string): Promise<boolean>;
 }
@@ -34,7 +35,7 @@ export async function inactiveReason(lookups: StateLookups, payload: JWTPayload)
   const jti = String(payload.jti);
   const sub = String(payload.sub);
   const [revoked, grant, enabled] = await Promise.all([
-    lookups.isRevoked(jti),
+    lookups.isRevoked(jti, payload.act !== undefined),
     gid ? lookups.grantExists(gid) : Promise.resolve(true),
     payload.idp ? lookups.accountEnabled(sub) : Promise.resolve(true),
   ]);
