@@ -1,5 +1,5 @@
 /**
- * A token exchanged from a token that is being revoked is born revoked (issue #14: a revocation reaches
+ * A token issued while what it comes from is being revoked is born revoked (issue #14: a revocation reaches
  * every token derived from its target, on every hop). The exchange checks its subject token first (through
  * a per-process cache of at most 1 s), then writes the new token's lineage row and status entry in its
  * audit batch (`audit_append_rows_v2`); a revocation walks the lineage in its own transaction. Without a
@@ -13,13 +13,20 @@
  * `revokeDown`). So either the exchange's lock came first, and the revocation's UPDATE waits for the
  * exchange to commit and its next read sees the child; or the revocation's came first, and the exchange
  * waits for it to commit and then reads its parent as INVALID. The child is revoked either way.
+ *
+ * The same for a token of a grant (authorization code, refresh, and the grant at the root of an exchanged
+ * chain: the entry's `grant_id`) that a revocation deletes while the token is being issued (a refresh in
+ * flight during `baton revoke user`): the batch locks the grants' rows FOR SHARE, and a new entry whose
+ * grant is gone is born INVALID. A revocation locks the grants (FOR UPDATE) before it reads their entries
+ * (revocation/reach.ts `grantsBy`), so either it waits for the batch and reads its entry, or the batch
+ * waits for it and finds the grant deleted.
  */
 import type { Knex } from 'knex';
 
 /** pg_advisory_xact_lock id of the audit chain (server/src/audit/writer.ts AUDIT_LOCK) */
 const AUDIT_LOCK = 77_420_013;
 
-/** audit_append_rows_v2 as 20261201000020 made it, with (`bornRevoked`) or without the rule above */
+/** audit_append_rows_v2 as 20261201000020 made it, with (`bornRevoked`) or without the rules above */
 const appendRows = (bornRevoked: boolean) => `
   create or replace function audit_append_rows_v2(
     expected_seq bigint, expected_hash text, events json, lineage json, statuses json,
@@ -36,6 +43,10 @@ const appendRows = (bornRevoked: boolean) => `
       bornRevoked
         ? `perform 1 from status_list_entries p
         where p.jti in (select x.parent_jti from json_to_recordset(lineage) as x(parent_jti text))
+        for share;
+    perform 1 from oidc_payloads g
+        where g.model = 'Grant'
+          and g.id in (select x.grant_id from json_to_recordset(statuses) as x(grant_id text))
         for share;`
         : ''
     }
@@ -59,7 +70,12 @@ const appendRows = (bornRevoked: boolean) => `
         ? `update status_list_entries c set status = 1
         from json_to_recordset(lineage) as x(jti text, parent_jti text)
         join status_list_entries p on p.jti = x.parent_jti and p.status <> 0
-        where c.jti = x.jti and c.status = 0;`
+        where c.jti = x.jti and c.status = 0;
+    update status_list_entries c set status = 1
+        from json_to_recordset(statuses) as x(jti text, grant_id text)
+        where c.jti = x.jti and c.status = 0 and x.grant_id is not null
+          and not exists (select 1 from oidc_payloads g where g.model = 'Grant' and g.id = x.grant_id
+                            and (g.expires_at is null or g.expires_at > now()));`
         : ''
     }
     appended := true;

@@ -306,7 +306,15 @@ describe('revoke grant and revoke token', () => {
   });
 });
 
-describe('a token exchanged while its parent is being revoked', () => {
+/** how many of this database's sessions wait for a lock (an issuance waiting for a revocation to commit) */
+const lockWaits = () =>
+  stores.db
+    .raw<{ rows: { n: number }[] }>(
+      `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+    )
+    .then((r) => r.rows[0]!.n);
+
+describe('a token issued while what it comes from is being revoked', () => {
   it('is born revoked when the revocation committed before the exchange wrote it (its check still saw the parent active)', async () => {
     const c = await chainOf(await bob());
     // the revocation's PostgreSQL part has committed, its hot-store part (introspection's entry) not yet:
@@ -323,18 +331,12 @@ describe('a token exchanged while its parent is being revoked', () => {
 
   it('waits for a revocation holding its parent, then is born revoked (the revocation walked without it)', async () => {
     const c = await chainOf(await bob());
-    const waiting = () =>
-      stores.db
-        .raw<{ rows: { n: number }[] }>(
-          `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
-        )
-        .then((r) => r.rows[0]!.n);
     let late: Promise<string> | undefined;
     const reached = await stores.db.transaction(async (trx) => {
       const found = await revokeDown(trx, [{ jti: jti(c.cost), exp: Number(decodeJwt(c.cost).exp) }]);
       // an exchange from the cost token starts now: its write waits for this transaction's lock on the entry
       late = exchange('cost-svc', { subject_token: c.cost, audience: TICKETS });
-      await expect.poll(waiting, { interval: 20, timeout: 10_000 }).toBe(1);
+      await expect.poll(lockWaits, { interval: 20, timeout: 10_000 }).toBe(1);
       return found;
     });
     expect(reached.map((r) => r.jti).sort()).toEqual([jti(c.cost), jti(c.tickets)].sort());
@@ -342,6 +344,22 @@ describe('a token exchanged while its parent is being revoked', () => {
     expect(await statusBit(born)).toBe(1);
     expect(await active(born)).toBe(false);
     expect(await statusBit(c.logs)).toBe(0);
+  });
+
+  it('a refresh whose grant a revocation deletes meanwhile: the new token is born revoked', async () => {
+    const c = await chainOf(await bob());
+    let refreshed: Promise<request.Response> | undefined;
+    await stores.db.transaction(async (trx) => {
+      // as a revocation does (reach.ts grantsBy): the grant locked and deleted, not yet committed
+      await trx('oidc_payloads').where({ model: 'Grant', id: c.grantId }).forUpdate().delete();
+      refreshed = refresh(c).then((r) => r);
+      await expect.poll(lockWaits, { interval: 20, timeout: 10_000 }).toBe(1);
+    });
+    const res = await refreshed!;
+    expect(res.status).toBe(200);
+    const late = res.body.access_token as string;
+    expect(await statusBit(late)).toBe(1);
+    await becomesInactive(late); // its grant is gone (introspection caches that a moment: STATE_CACHE_MS)
   });
 });
 

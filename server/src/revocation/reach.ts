@@ -26,7 +26,11 @@ export function slices<T>(all: readonly T[]): T[][] {
 
 const live = (q: Knex.QueryBuilder) => void q.whereRaw('(expires_at is null or expires_at > now())');
 
-/** the ids of the live grants whose payload names `field` = `value` (accountId or clientId) */
+/**
+ * The ids of the live grants whose payload names `field` = `value` (accountId or clientId), locked FOR
+ * UPDATE before their tokens are read: a token of one of them being issued meanwhile is either written
+ * before this read, or waits and is born revoked (migrations/20261201000030).
+ */
 export async function grantsBy(
   db: Knex.Transaction,
   field: 'accountId' | 'clientId',
@@ -36,12 +40,14 @@ export async function grantsBy(
     .where({ model: 'Grant' })
     .whereRaw(`payload->>? = ?`, [field, value])
     .where(live)
+    .forUpdate()
     .select<{ id: string }[]>('id');
   return rows.map((r) => r.id);
 }
 
+/** whether the grant is live, locked FOR UPDATE as grantsBy does */
 export async function grantExists(db: Knex.Transaction, id: string): Promise<boolean> {
-  return (await db(PAYLOADS).where({ model: 'Grant', id }).where(live).first('id')) !== undefined;
+  return (await db(PAYLOADS).where({ model: 'Grant', id }).where(live).forUpdate().first('id')) !== undefined;
 }
 
 /** the status list entries (their tokens) one of the selection names */

@@ -105,8 +105,8 @@ async function roots(stores: RevocationStores, trx: Knex.Transaction, kind: Targ
       return { grants, tokens };
     }
     case 'grant': {
+      const exists = await grantExists(trx, id); // locks it before its tokens are read (reach.ts)
       const tokens = await entriesOf(trx, { grantIds: [id] });
-      const exists = await grantExists(trx, id);
       if (!exists && tokens.length === 0) throw new UnknownTarget(`no grant ${id}`);
       return { grants: exists ? [id] : [], tokens };
     }

@@ -38,6 +38,10 @@ describe.each(BACKENDS.filter((b) => b.name !== 'postgres+redis'))('status list 
     url = store.storage.postgres as string | undefined;
     storage = await openStorage(makeConfig({ storage: store.storage }), silent);
     await storage.migrate('latest');
+    // the grants the entries name: an entry whose grant is gone is born INVALID (migrations/20261201000030)
+    await storage
+      .db('oidc_payloads')
+      .insert(['g-1', 'g-a', 'g-b', 'g-c', 'g-d'].map((id) => ({ model: 'Grant', id, payload: {} })));
   });
   afterAll(async () => {
     await storage?.close();
@@ -116,6 +120,42 @@ describe.each(BACKENDS.filter((b) => b.name !== 'postgres+redis'))('status list 
     for (const r of rows as { status: number }[]) expect(r.status).toBe(0);
     const [events] = await db('audit_events').where('jti', 'like', 'w-%').count<{ n: string }[]>('* as n');
     expect(Number(events!.n)).toBe(0);
+  });
+
+  it('an entry is born INVALID when its grant is gone or its parent token is not VALID', async () => {
+    const db = storage.db;
+    const alloc = statusAllocator(db, { size: 1024, windowSeconds: HOUR, listsPerWindow: 1 });
+    const exp = Math.floor(Date.now() / 1000) + 900;
+    const expires_at = new Date(exp * 1000);
+    await auditWriter(db).write({
+      statuses: [
+        entry(await alloc.allocate(exp), 'b-live', { grant_id: 'g-1' }),
+        entry(await alloc.allocate(exp), 'b-gone', { grant_id: 'g-deleted' }),
+        entry(await alloc.allocate(exp), 'b-none', { grant_id: null }),
+        entry(await alloc.allocate(exp), 'b-parent', { grant_id: null }),
+      ],
+    });
+    await markRevoked(db, { jtis: ['b-parent'] });
+    const lineage = (jti: string, parent: string) => ({
+      ...{ jti, parent_jti: parent, grant_id: null, account_id: 'u_1', actor: 'logs-mcp' },
+      ...{ audience: 'https://cost.internal.example.com', depth: 1, expires_at },
+    });
+    await auditWriter(db).write({
+      lineage: [lineage('b-child-of-revoked', 'b-parent'), lineage('b-child-of-live', 'b-none')],
+      statuses: [
+        entry(await alloc.allocate(exp), 'b-child-of-revoked', { grant_id: null }),
+        entry(await alloc.allocate(exp), 'b-child-of-live', { grant_id: null }),
+      ],
+    });
+    const rows = await db('status_list_entries').where('jti', 'like', 'b-%').select('jti', 'status');
+    expect(Object.fromEntries(rows.map((r: { jti: string; status: number }) => [r.jti, Number(r.status)]))).toEqual({
+      'b-live': 0,
+      'b-gone': 1,
+      'b-none': 0,
+      'b-parent': 1,
+      'b-child-of-revoked': 1,
+      'b-child-of-live': 0,
+    });
   });
 
   it('markRevoked flips the entries named by jti, grant, account or client, and no other', async () => {
