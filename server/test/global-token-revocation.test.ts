@@ -60,7 +60,12 @@ beforeAll(async () => {
   t = await startTestServer({
     backend: 'postgres+redis',
     config: (base) => ({
-      identity_providers: [LOCAL_IDP, idp('okta', OKTA, true), idp('quiet', 'https://quiet.example.com', false)],
+      identity_providers: [
+        LOCAL_IDP,
+        idp('okta', OKTA, true),
+        idp('quiet', 'https://quiet.example.com', false),
+        { ...idp('paused', 'https://paused.example.com', true), enabled: false },
+      ],
       role_bindings: { ...base.role_bindings, okta: { developers: ['developer'] } },
       resources: [
         { ...RESOURCES[0]!, client_id: 'logs-mcp' },
@@ -214,7 +219,9 @@ describe('a global token revocation from the IdP', () => {
 
   it("opaque: baton's own account id, only for an account of that IdP", async () => {
     const erin = await person('00u-erin', 'erin@example.com');
-    expect((await post({ sub_id: { format: 'opaque', id: erin.account.id } }, await oktaJwt())).status).toBe(204);
+    // a JWT without typ, its aud an array of exactly the endpoint (RFC 7519 §4.1.3), is accepted too
+    const jwt = await oktaJwt({ aud: [endpoint] }, { header: { typ: undefined } });
+    expect((await post({ sub_id: { format: 'opaque', id: erin.account.id } }, jwt)).status).toBe(204);
     await inactive(erin.logs, 'logs-mcp');
   });
 });
@@ -251,7 +258,17 @@ describe('hostile requests: the exact answer, nothing revoked', () => {
       .at(-1)!;
     expect(JSON.parse(logged)).toMatchObject({ status, reason });
     const record = (await records('refused')).at(-1)!;
-    expect(record.event).toMatchObject({ outcome: 'refused', reason, error: body.error, details: { status } });
+    expect(record.event).toMatchObject({
+      outcome: 'refused',
+      reason,
+      error: body.error,
+      details: {
+        trigger: 'global_token_revocation',
+        status,
+        ...(reason === 'idp_unknown' ? {} : { idp: expect.any(String) }),
+      },
+    });
+    if (reason === 'idp_unknown') expect(record.event.details).not.toHaveProperty('idp');
   }
 
   it('a forged signature: 401 invalid_token', async () => {
@@ -455,6 +472,17 @@ describe('hostile requests: the exact answer, nothing revoked', () => {
     );
     await refused(
       await post(issSub('00u-bob'), await oktaJwt(), '/idp/local/global-token-revocation'),
+      404,
+      body,
+      'idp_off',
+    );
+    // an IdP that is disabled (enabled: false) signs nothing baton accepts, this neither
+    const paused = await oktaJwt({
+      iss: 'https://paused.example.com',
+      aud: `${t.config.issuer}/idp/paused/global-token-revocation`,
+    });
+    await refused(
+      await post(issSub('00u-bob', 'https://paused.example.com'), paused, '/idp/paused/global-token-revocation'),
       404,
       body,
       'idp_off',

@@ -87,6 +87,8 @@ const UNAVAILABLE = 'global token revocation cannot answer right now; try again 
 
 /** What one request did so far: for its log line and audit records. */
 interface Attempt {
+  /** the IdP's id, once the path named a configured one */
+  idpId?: string;
   idp?: OidcIdpConfig;
   caller?: string;
   record?: string;
@@ -201,6 +203,7 @@ async function revokeAll(deps: GlobalTokenRevocationDeps, accounts: Account[], a
 async function handle(ctx: Koa.Context, deps: GlobalTokenRevocationDeps, attempt: Attempt): Promise<void> {
   const idp = deps.idps.get((ctx.params as { idp: string }).idp);
   if (!idp) throw refused('idp_unknown', 404, 'not_found', NO_ENDPOINT, 'no such identity provider');
+  attempt.idpId = idp.id;
   if (idp.type !== 'oidc' || !idp.global_token_revocation || !idp.enabled)
     throw refused('idp_off', 404, 'not_found', NO_ENDPOINT, `global token revocation is off for ${idp.id}`);
   attempt.idp = idp;
@@ -230,7 +233,7 @@ async function handle(ctx: Koa.Context, deps: GlobalTokenRevocationDeps, attempt
 function records(ctx: Koa.Context, attempt: Attempt, refusal: GtrRefused | undefined): AuditEvent[] {
   const common = {
     trigger: 'global_token_revocation',
-    ...(attempt.idp ? { idp: attempt.idp.id } : {}),
+    ...(attempt.idpId ? { idp: attempt.idpId } : {}),
     ...(attempt.caller ? { caller: attempt.caller } : {}),
     ...(attempt.record ? { record: attempt.record } : {}),
     ...(attempt.format ? { format: attempt.format } : {}),
@@ -279,7 +282,7 @@ export function globalTokenRevocationRoutes(deps: GlobalTokenRevocationDeps): Ro
             });
     }
     const log = (ctx.state as { log: Log }).log;
-    const idpId = attempt.idp?.id ?? String((ctx.params as { idp?: string }).idp ?? '').slice(0, 64);
+    const idpId = attempt.idpId ?? String((ctx.params as { idp?: string }).idp ?? '').slice(0, 64);
     for (const { account, counts } of attempt.revoked)
       log.info(
         { idp: idpId, account: account.id, caller: attempt.caller, ...countsOf(counts) },
