@@ -23,7 +23,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Account } from '../src/accounts/store.ts';
 import { searchEvents } from '../src/audit/store.ts';
 import { decodeStatusList } from '../src/status-list/format.ts';
-import { exchangeToken, LOCAL_IDP, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
+import { startServer, type RunningServer } from '../src/main.ts';
+import {
+  exchangeToken,
+  freePort,
+  LOCAL_IDP,
+  memoryLogger,
+  RESOURCES,
+  startTestServer,
+  type TestServer,
+} from './helpers.ts';
 import { codeForm, seedCode } from './seed.ts';
 
 const OKTA = 'https://example.okta.com';
@@ -57,6 +66,7 @@ beforeAll(async () => {
     jwks: { keys: [jwk] },
     global_token_revocation: on,
   });
+  const closedPort = await freePort();
   t = await startTestServer({
     backend: 'postgres+redis',
     config: (base) => ({
@@ -65,6 +75,12 @@ beforeAll(async () => {
         idp('okta', OKTA, true),
         idp('quiet', 'https://quiet.example.com', false),
         { ...idp('paused', 'https://paused.example.com', true), enabled: false },
+        // an IdP whose key set cannot be fetched (nothing listens there)
+        {
+          ...idp('down', 'https://down.example.com', true),
+          jwks: undefined,
+          jwks_uri: `http://127.0.0.1:${closedPort}/jwks`,
+        },
       ],
       role_bindings: { ...base.role_bindings, okta: { developers: ['developer'] } },
       resources: [
@@ -343,11 +359,18 @@ describe('hostile requests: the exact answer, nothing revoked', () => {
     expect(await active(bob.logs, 'logs-mcp')).toBe(true);
   });
 
-  it('a replayed jti, two requests at once: exactly one revocation, the other 401', async () => {
+  it('a replayed jti, two requests at once at two servers on the store: exactly one revocation, the other 401', async () => {
     const carol = await person('00u-carol', 'carol@example.com');
     const jwt = await oktaJwt();
     const before = (await records('success')).length;
-    const answers = await Promise.all([post(issSub('00u-carol'), jwt), post(issSub('00u-carol'), jwt)]);
+    // a second baton on the same PostgreSQL and Redis: the jti is claimed in the shared store
+    const other: RunningServer = await startServer(t.config, memoryLogger().log);
+    const at = (url: string) =>
+      request(url).post(PATH).set('Content-Type', 'application/json').set('Authorization', `Bearer ${jwt}`);
+    const answers = await Promise.all([
+      at(t.url).send(JSON.stringify(issSub('00u-carol'))),
+      at(other.url).send(JSON.stringify(issSub('00u-carol'))),
+    ]).finally(() => other.close());
     expect(answers.map((r) => r.status).sort()).toEqual([204, 401]);
     expect(answers.find((r) => r.status === 401)!.body).toEqual(invalidToken);
     expect((await records('success')).length).toBe(before + 1);
@@ -456,6 +479,59 @@ describe('hostile requests: the exact answer, nothing revoked', () => {
       { error: 'invalid_request', error_description: 'the body is larger than 8192 bytes' },
       'body_too_large',
     );
+  });
+
+  it("the IdP's key set cannot be fetched: 503 temporarily_unavailable, Retry-After", async () => {
+    const down = `${t.config.issuer}/idp/down/global-token-revocation`;
+    const jwt = await oktaJwt({ iss: 'https://down.example.com', aud: down });
+    const res = await post(issSub('00u-bob', 'https://down.example.com'), jwt, '/idp/down/global-token-revocation');
+    expect(res.headers['retry-after']).toBe('5');
+    await refused(
+      res,
+      503,
+      {
+        error: 'temporarily_unavailable',
+        error_description: 'global token revocation cannot answer right now; try again later',
+      },
+      'unavailable',
+    );
+  });
+
+  it('the revocation fails in PostgreSQL: 422 (§3.4.2), all or nothing: nothing of hers revoked', async () => {
+    const fay = await person('00u-fay', 'fay@example.com');
+    const db = t.server.storage.db;
+    // setting her status bits fails (a CHECK the UPDATE trips; NOT VALID leaves the rows there alone)
+    await db.raw(
+      `alter table status_list_entries add constraint gtr_fail check (status = 0 or account_id <> '${fay.account.id}') not valid`,
+    );
+    try {
+      const res = await post(issSub('00u-fay'), await oktaJwt());
+      expect(res.status, res.text).toBe(422);
+      expect(res.body).toEqual({
+        error: 'temporarily_unavailable',
+        error_description: 'the user could not be logged out; try again',
+      });
+      expect(res.headers['retry-after']).toBe('5');
+      expect((await records('refused')).at(-1)!.event).toMatchObject({ reason: 'revocation_failed' });
+      await untouched([fay.logs, fay.cost]);
+      expect(await active(fay.logs, 'logs-mcp')).toBe(true);
+    } finally {
+      await db.raw('alter table status_list_entries drop constraint gtr_fail');
+    }
+  });
+
+  it('its audit record cannot be written: still 204 (a removal keeps its answer), audit.write_failed logged', async () => {
+    const gus = await person('00u-gus', 'gus@example.com');
+    const db = t.server.storage.db;
+    await db.raw(`alter table audit_events add constraint gtr_no_revoked check (type <> 'token.revoked') not valid`);
+    try {
+      const res = await post(issSub('00u-gus'), await oktaJwt());
+      expect(res.status, res.text).toBe(204);
+    } finally {
+      await db.raw('alter table audit_events drop constraint gtr_no_revoked');
+    }
+    await inactive(gus.logs, 'logs-mcp');
+    expect(t.logs.lines().some((l) => l.includes('audit.write_failed'))).toBe(true);
   });
 
   it('an IdP with it off, and one that does not exist: 404 JSON, before any authentication', async () => {
