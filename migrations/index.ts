@@ -14,6 +14,7 @@ import * as createAuditAppend from './20261201000002_create_audit_append.ts';
 import * as createAuditAppendRows from './20261201000009_create_audit_append_rows.ts';
 import * as createStatusLists from './20261201000020_create_status_lists.ts';
 import * as exchangeAfterRevocation from './20261201000030_exchange_after_revocation.ts';
+import * as indexAccountEmails from './20261201000031_index_account_emails.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000009_create_audit_append_rows': createAuditAppendRows,
   '20261201000020_create_status_lists': createStatusLists,
   '20261201000030_exchange_after_revocation': exchangeAfterRevocation,
+  '20261201000031_index_account_emails': indexAccountEmails,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -454,6 +454,19 @@ function appFor(
         60,
       ),
     },
+    globalTokenRevocation: {
+      issuer: config.issuer,
+      idps: core.idps,
+      accounts: core.accounts,
+      revocation: {
+        db: storage.db,
+        adapterFor: (m: string) => storage.adapterFor(m),
+        accounts: core.accounts,
+        isStaticClient: (c: string) => config.clients.static.some((s) => s.client_id === c),
+      },
+      replay: storage.adapterFor('ReplayDetection'),
+      audit: core.audit,
+    },
     ...(config.clients.registration.dcr.mode !== 'off'
       ? { registrationThrottle: registrationThrottle(config, storage.redis) }
       : {}),

@@ -156,6 +156,19 @@ export class AccountStore {
     return this.find(accountIdFor(idpIssuer, subject));
   }
 
+  /**
+   * The accounts of one IdP whose last profile email is `email`, compared case-insensitively (index
+   * accounts_idp_email): none, one, or (an IdP that lets two of its users share an address) several.
+   */
+  async findByEmail(idpIssuer: string, email: string): Promise<Account[]> {
+    const rows = await this.#db('accounts')
+      .where({ idp_issuer: idpIssuer })
+      .andWhereRaw(`lower(profile->>'email') = lower(?)`, [email])
+      .orderBy('created_at')
+      .select<Row[]>('*');
+    return rows.map(toAccount);
+  }
+
   async upstreamRefreshToken(id: string, trx: Knex = this.#db): Promise<string | undefined> {
     const row = await trx('accounts').where({ id }).first<{ upstream_jwe: string | null } | undefined>('upstream_jwe');
     return row?.upstream_jwe ? this.#kek.decrypt(row.upstream_jwe) : undefined;

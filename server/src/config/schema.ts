@@ -231,6 +231,8 @@ const oidcIdp = z
     enabled: z.boolean().default(true),
     /** XAA: trust ID-JAGs signed by this IdP (jwt-bearer grant) */
     accept_id_jag: z.boolean().default(false),
+    /** draft-parecki-oauth-global-token-revocation: POST <issuer>/idp/<id>/global-token-revocation (Okta Universal Logout) */
+    global_token_revocation: z.boolean().default(false),
     /** the IdP's JWKS, when it differs from the discovery document's jwks_uri */
     jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
     /** the IdP's public keys themselves (inline, or file:PATH to a JSON JWKS), instead of any jwks_uri */

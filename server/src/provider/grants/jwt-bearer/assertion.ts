@@ -71,10 +71,11 @@ export async function verifyIdJag(deps: GrantDeps, assertion: string, clientId: 
 /**
  * The single-use record's id for an ID-JAG: SHA-256 of the issuer and the jti, each prefixed with its
  * length, so that no two (iss, jti) pairs share an id whatever characters they hold, and every store can
- * keep it (PostgreSQL text cannot hold U+0000). The record never holds the raw jti.
+ * keep it (PostgreSQL text cannot hold U+0000). The record never holds the raw jti. `tag` keeps the ids of
+ * other single-use JWTs of an IdP apart (`gtr`: a global token revocation request's, idp/gtr-request.ts).
  */
-export function replayKey(iss: string, jti: string): string {
+export function replayKey(iss: string, jti: string, tag = 'idjag'): string {
   const hash = createHash('sha256');
   for (const part of [iss, jti]) hash.update(`${Buffer.byteLength(part)}:${part}`);
-  return `idjag.${hash.digest('base64url')}`;
+  return `${tag}.${hash.digest('base64url')}`;
 }
