@@ -18,6 +18,7 @@ import { registrationCors } from './http/registration-cors.ts';
 import { auditIngestRoutes, type AuditIngestDeps } from './http/audit-ingest.ts';
 import { adminApiRoutes, type AdminApiDeps } from './http/admin-api.ts';
 import { statusListRoutes } from './http/status-lists.ts';
+import { backChannelLogoutRoutes, type BackChannelLogoutDeps } from './http/backchannel-logout.ts';
 import type { StatusListTokens } from './status-list/serve.ts';
 
 export interface ProviderHost {
@@ -43,6 +44,8 @@ export interface AppDeps {
   statusLists?: { tokens: StatusListTokens; ttlSeconds: number };
   /** `/admin/api/…`: the admin API (server/src/http/admin-api.ts, docs/admin-api.md) */
   adminApi?: AdminApiDeps;
+  /** `POST /idp/:idp/backchannel-logout`: OIDC Back-Channel Logout 1.0 (server/src/http/backchannel-logout.ts) */
+  backChannelLogout?: BackChannelLogoutDeps;
   isShuttingDown(): boolean;
 }
 
@@ -130,6 +133,7 @@ function mountOwnApis(app: Koa, prefix: string, deps: AppDeps): void {
     ...(deps.auditIngest ? [auditIngestRoutes(deps.auditIngest)] : []),
     ...(deps.statusLists ? [statusListRoutes(deps.statusLists.tokens, deps.statusLists.ttlSeconds)] : []),
     ...(deps.adminApi ? [adminApiRoutes(deps.adminApi)] : []),
+    ...(deps.backChannelLogout ? [backChannelLogoutRoutes(deps.backChannelLogout)] : []),
   ];
   for (const router of routers) {
     for (const mw of [router.routes(), router.allowedMethods()]) app.use(prefix === '/' ? mw : mount(prefix, mw));

@@ -454,6 +454,19 @@ function appFor(
         60,
       ),
     },
+    backChannelLogout: {
+      idps: core.idps,
+      db: storage.db,
+      sessions: storage.adapterFor('Session'),
+      replay: storage.adapterFor('ReplayDetection'),
+      revocation: {
+        db: storage.db,
+        adapterFor: (m: string) => storage.adapterFor(m),
+        accounts: core.accounts,
+        isStaticClient: (id: string) => core.policy().staticClients.has(id),
+      },
+      audit: config.audit.enabled ? core.audit : undefined,
+    },
     ...(config.clients.registration.dcr.mode !== 'off'
       ? { registrationThrottle: registrationThrottle(config, storage.redis) }
       : {}),
