@@ -259,6 +259,15 @@ describe.each(['postgres', 'postgres+redis'] as const)('back-channel logout (%s)
       expect([nobody.status, nobody.headers['cache-control']]).toEqual([200, 'no-store']);
     });
 
+    it('with the generic typ JWT (what Glewlwyd sends), or none, or application/logout+jwt: accepted', async () => {
+      for (const header of [{ typ: 'JWT' }, {}, { typ: 'application/logout+jwt' }]) {
+        const hal = await signIn('corp', corp, 'hal', `hal-${JSON.stringify(header)}`);
+        const res = await post('corp', await logoutToken(corp, claimsFor(corp, { sub: 'hal' }), header));
+        expect([JSON.stringify(header), res.status]).toEqual([JSON.stringify(header), 200]);
+        expect(await signedIn(hal)).toBe(false);
+      }
+    });
+
     it('with everything: the session ends and every token is revoked (introspection, status list, refresh)', async () => {
       const erin = await signIn('strict', strict, 'erin', 'erin-1');
       const other = await signIn('strict', strict, 'frank', 'frank-1');
