@@ -62,7 +62,13 @@ describe.each(['postgres', 'postgres+redis'] as const)('back-channel logout (%s)
     t = await startTestServer({
       backend,
       config: (base) => ({
-        identity_providers: [idp('corp', corp, 'sessions'), idp('strict', strict, 'everything'), idp('quiet', quiet)],
+        identity_providers: [
+          idp('corp', corp, 'sessions'),
+          idp('strict', strict, 'everything'),
+          idp('quiet', quiet),
+          // its keys come from a discovery document nobody serves
+          { id: 'down', type: 'oidc', issuer: 'http://127.0.0.1:9', client_id: 'c', back_channel_logout: 'sessions' },
+        ],
         role_bindings: { corp: { oncall: ['sre'] }, strict: { oncall: ['sre'] }, quiet: { oncall: ['sre'] } },
         resources: [{ ...RESOURCES[0]!, client_id: 'logs-mcp' }, RESOURCES[1]!],
         clients: {
@@ -366,6 +372,16 @@ describe.each(['postgres', 'postgres+redis'] as const)('back-channel logout (%s)
         const res = await post(id, token);
         expect([id, res.status, res.body]).toEqual([id, 404, NOT_FOUND]);
       }
+    });
+
+    it('an IdP whose keys cannot be read: 503 (the IdP may send the token again)', async () => {
+      const token = await logoutToken(corp, claimsFor(corp, { iss: 'http://127.0.0.1:9', aud: 'c', sub: 'victor' }));
+      const res = await post('down', token);
+      expect([res.status, res.body, res.headers['retry-after']]).toEqual([
+        503,
+        { error: 'temporarily_unavailable', error_description: 'the logout could not be done; try again' },
+        '5',
+      ]);
     });
 
     it('a body that is not a form: 415; too large: 413; no or two logout_token: 400; GET: 405', async () => {

@@ -16,7 +16,13 @@ import type { Adapter } from '../../../adapters/src/models.ts';
 import { accountIdFor } from '../accounts/store.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import type { OidcIdpConfig } from '../config/schema.ts';
-import { CLOCK_SKEW_SECONDS, LogoutTokenRefused, MAX_AGE_SECONDS, verifyLogoutToken } from '../idp/logout-token.ts';
+import {
+  CLOCK_SKEW_SECONDS,
+  IdpKeysUnavailable,
+  LogoutTokenRefused,
+  MAX_AGE_SECONDS,
+  verifyLogoutToken,
+} from '../idp/logout-token.ts';
 import type { IdpRegistry } from '../idp/registry.ts';
 import { recordNow, type AuditSink } from '../provider/audit-trail.ts';
 import { replayKey } from '../provider/grants/jwt-bearer/assertion.ts';
@@ -99,7 +105,7 @@ export function backChannelLogoutRoutes(deps: BackChannelLogoutDeps): Router {
   router.post('/idp/:idp/backchannel-logout', async (ctx) => {
     const idp = deps.idps.get(ctx.params.idp!);
     if (!idp || idp.type !== 'oidc' || idp.back_channel_logout === 'off') {
-      logOf(ctx).warn({ idp: ctx.params.idp, reason: 'no back-channel logout for this IdP' }, 'logout.refused');
+      logOf(ctx).warn({ idp: ctx.params.idp, status: 404, reason: 'no back-channel logout here' }, 'logout.refused');
       return answer(ctx, 404, { error: 'not_found', error_description: 'no back-channel logout endpoint here' });
     }
     try {
@@ -127,8 +133,9 @@ async function logout(ctx: Koa.Context, deps: BackChannelLogoutDeps, idp: OidcId
   try {
     token = await verifyLogoutToken(idp, deps.idps.keys(idp), raw);
   } catch (err) {
+    if (err instanceof IdpKeysUnavailable) return unavailable(ctx, idp, err);
     if (err instanceof LogoutTokenRefused) throw bad(err.message);
-    throw bad(`logout token: ${(err as Error).message}`); // the IdP's keys could not be read
+    throw err;
   }
   // §2.6 step 7: single use, across processes; kept while the token could still be accepted (iat + max age)
   const key = replayKey(idp.issuer, token.jti, REPLAY_TAG);

@@ -38,6 +38,14 @@ export class LogoutTokenRefused extends Error {
   override name = 'LogoutTokenRefused';
 }
 
+/** The IdP's keys could not be read (its JWKS or discovery document unreachable): not the token's fault. */
+export class IdpKeysUnavailable extends Error {
+  override name = 'IdpKeysUnavailable';
+}
+
+/** jose's errors about the token itself (JOSEError codes), as opposed to a key set that could not be fetched */
+const unavailable = (code: string | undefined) => code === undefined || code === 'ERR_JWKS_TIMEOUT';
+
 const refuse = (why: string): never => {
   throw new LogoutTokenRefused(why);
 };
@@ -70,6 +78,9 @@ export async function verifyLogoutToken(idp: OidcIdpConfig, keys: IdpKeys, token
     }));
   } catch (err) {
     const e = err as { code?: string; claim?: string; message: string };
+    // a remote JWKS that did not answer (or a discovery that failed): the IdP may send the token again
+    if (unavailable(e.code) || (e.code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/.test(e.message)))
+      throw new IdpKeysUnavailable(`the IdP's keys could not be read: ${e.message}`, { cause: err });
     return refuse(`${e.code ?? 'invalid'}${e.claim ? ` (${e.claim})` : ''}: ${e.message}`);
   }
   const now = Math.floor(Date.now() / 1000);
