@@ -17,6 +17,7 @@ import { accountIdFor } from '../src/accounts/store.ts';
 import { runOperation } from '../src/admin/operations.ts';
 import { searchEvents } from '../src/audit/store.ts';
 import { LOGOUT_EVENT } from '../src/idp/logout-token.ts';
+import { collectSessionLogins } from '../src/sessions/logins.ts';
 import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
 import { adminStoresOf, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp } from './idp/hostile-idp.ts';
@@ -419,6 +420,22 @@ describe.each(['postgres', 'postgres+redis'] as const)('back-channel logout (%s)
         details: { idp: 'corp', via: 'back_channel_logout' },
       });
     });
+  });
+
+  it('a session row lives as long as its session: moved on when the session is saved again', async () => {
+    const ivan = await signIn('corp', corp, 'ivan', 'ivan-1');
+    const rows = () => t.server.storage.db('session_logins').where({ account_id: ivan.account });
+    const soon = new Date(Date.now() + 60_000);
+    await rows().update({ expires_at: soon });
+    expect(await signedIn(ivan)).toBe(true); // oidc-provider saves the session again (its ttl from now)
+    const [row] = await rows().select<{ expires_at: Date }[]>('expires_at');
+    expect(new Date(row!.expires_at).getTime()).toBeGreaterThan(
+      Date.now() + t.config.tokens.session_ttl * 1000 - 60_000,
+    );
+    // the storage GC forgets the rows of expired sessions
+    await rows().update({ expires_at: new Date(Date.now() - 1000) });
+    expect(await collectSessionLogins(t.server.storage.db)).toBeGreaterThanOrEqual(1);
+    expect(await rows().select()).toEqual([]);
   });
 
   it('baton revoke user ends the sessions it finds through the session index (and counts them)', async () => {
