@@ -10,16 +10,19 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt, generateKeyPair, importJWK, SignJWT, UnsecuredJWT, type JWTPayload } from 'jose';
+import Koa from 'koa';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountIdFor } from '../src/accounts/store.ts';
 import { runOperation } from '../src/admin/operations.ts';
 import { searchEvents } from '../src/audit/store.ts';
+import { backChannelLogoutRoutes } from '../src/http/backchannel-logout.ts';
 import { LOGOUT_EVENT } from '../src/idp/logout-token.ts';
+import { IdpRegistry } from '../src/idp/registry.ts';
 import { collectSessionLogins } from '../src/sessions/logins.ts';
 import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
-import { adminStoresOf, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
+import { adminStoresOf, memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp } from './idp/hostile-idp.ts';
 import { actionOf, csrfOf, followRedirects } from './pages.ts';
 
@@ -420,6 +423,52 @@ describe.each(['postgres', 'postgres+redis'] as const)('back-channel logout (%s)
         details: { idp: 'corp', via: 'back_channel_logout' },
       });
     });
+  });
+
+  it('a store that fails while ending the sessions: 503, and the same token is accepted once it is back', async () => {
+    const jill = await signIn('corp', corp, 'jill', 'jill-1');
+    const { storage } = t.server;
+    const real = storage.adapterFor('Session');
+    let down = true;
+    const sessions = new Proxy(real, {
+      get(target, prop) {
+        if (prop === 'findByUid' && down) return () => Promise.reject(new Error('store down'));
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    // the endpoint on the server's own stores, but with a Session store that fails until `down` is false
+    const app = new Koa();
+    app.use(async (ctx, next) => {
+      ctx.state.log = memoryLogger().log;
+      await next();
+    });
+    const routes = backChannelLogoutRoutes({
+      idps: new IdpRegistry(t.config, () => ''),
+      db: storage.db,
+      sessions,
+      replay: storage.adapterFor('ReplayDetection'),
+      revocation: {
+        db: storage.db,
+        adapterFor: (m) => storage.adapterFor(m),
+        accounts: t.server.accounts,
+        isStaticClient: () => false,
+      },
+    });
+    app.use(routes.routes());
+    const server = app.callback();
+    const token = await logoutToken(corp, claimsFor(corp, { sid: 'jill-1' }));
+    const send = () => request(server).post('/idp/corp/backchannel-logout').type('form').send({ logout_token: token });
+    const failed = await send();
+    expect([failed.status, failed.body]).toEqual([
+      503,
+      { error: 'temporarily_unavailable', error_description: 'the logout could not be done; try again' },
+    ]);
+    expect(await signedIn(jill)).toBe(true);
+    down = false;
+    expect((await send()).status).toBe(200);
+    expect(await signedIn(jill)).toBe(false);
+    expect((await send()).status).toBe(400); // and then it is used
   });
 
   it('a session row lives as long as its session: moved on when the session is saved again', async () => {
