@@ -15,6 +15,7 @@ import * as createAuditAppendRows from './20261201000009_create_audit_append_row
 import * as createStatusLists from './20261201000020_create_status_lists.ts';
 import * as exchangeAfterRevocation from './20261201000030_exchange_after_revocation.ts';
 import * as indexAccountEmails from './20261201000031_index_account_emails.ts';
+import * as createSessionLogins from './20261201000032_create_session_logins.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
@@ -28,6 +29,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000020_create_status_lists': createStatusLists,
   '20261201000030_exchange_after_revocation': exchangeAfterRevocation,
   '20261201000031_index_account_emails': indexAccountEmails,
+  '20261201000032_create_session_logins': createSessionLogins,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -7,14 +7,17 @@
 #  - users alice / alice-password (alice@example.com, groups [developers]) and bob / bob-password
 #    (bob@example.com, groups [oncall])
 #  - confidential client $RP_CLIENT_ID / $RP_CLIENT_SECRET, redirect $RP_REDIRECT, code + refresh_token
+#  - with RP_BACKCHANNEL_LOGOUT_URI: session management and OpenID Connect Back-Channel Logout in the plugin
+#    (a `sid` in every ID token; ending a session posts a logout token, with `sub` and `sid`, to that URI)
 # Settings (env): GLEWLWYD_DIR (required, holds idp-rsa.key/.pub), GLEWLWYD_PORT (9011), RP_REDIRECT (required),
-# RP_CLIENT_ID (baton), RP_CLIENT_SECRET (baton-idp-secret-0123456789).
+# RP_CLIENT_ID (baton), RP_CLIENT_SECRET (baton-idp-secret-0123456789), RP_BACKCHANNEL_LOGOUT_URI (none).
 set -euo pipefail
 DIR=${GLEWLWYD_DIR:?set GLEWLWYD_DIR to the state dir holding idp-rsa.key}
 PORT=${GLEWLWYD_PORT:-9011}
 RP_REDIRECT=${RP_REDIRECT:?set RP_REDIRECT to the relying party redirect URI}
 RP_CLIENT_ID=${RP_CLIENT_ID:-baton}
 RP_CLIENT_SECRET=${RP_CLIENT_SECRET:-baton-idp-secret-0123456789}
+RP_BACKCHANNEL_LOGOUT_URI=${RP_BACKCHANNEL_LOGOUT_URI:-}
 B=http://127.0.0.1:$PORT/api
 JAR=$(mktemp)
 trap 'rm -f "$JAR"' EXIT
@@ -49,9 +52,12 @@ for s in email profile; do
 done
 
 # 4. OIDC plugin instance named 'oidc' -> endpoints under $B/oidc/ (jq 1.6: 'module' is a keyword, so no shorthand)
-jq -n --rawfile key "$DIR/idp-rsa.key" --rawfile pub "$DIR/idp-rsa.pub" --arg iss "$B/oidc" '{
+#    With RP_BACKCHANNEL_LOGOUT_URI: session management (its OIDC session cookie; its value is the `sid`) and
+#    back-channel logout (protocol_oidc.c run_backchannel_logout: on DELETE /api/oidc/session/<sid>)
+jq -n --rawfile key "$DIR/idp-rsa.key" --rawfile pub "$DIR/idp-rsa.pub" --arg iss "$B/oidc" \
+  --argjson logout "$([ -n "$RP_BACKCHANNEL_LOGOUT_URI" ] && echo true || echo false)" '{
   "module":"oidc", name:"oidc", display_name:"Test IdP", enabled:true,
-  parameters:{
+  parameters:({
     iss:$iss, "jwt-type":"rsa", "jwt-key-size":"256",
     key:$key, cert:$pub, "jwks-show":true,
     "access-token-duration":3600, "refresh-token-duration":1209600, "code-duration":600,
@@ -63,7 +69,9 @@ jq -n --rawfile key "$DIR/idp-rsa.key" --rawfile pub "$DIR/idp-rsa.pub" --arg is
     "pkce-allowed":true, "pkce-method-plain-allowed":false,
     "name-claim":"mandatory", "email-claim":"mandatory",
     "claims":[ {"name":"groups","user-property":"groups","type":"string","mandatory":true,"on-demand":false,"scope":[]} ]
-  }}' | j -X POST --data-binary @- "$B/mod/plugin/" >/dev/null
+  } + (if $logout then {"session-management-allowed":true, "session-cookie-name":"GLEWLWYD2_OIDC_SID",
+    "session-cookie-expiration":2419200, "back-channel-logout-allowed":true} else {} end))
+  }' | j -X POST --data-binary @- "$B/mod/plugin/" >/dev/null
 
 # 5. users with password, email and groups
 user() { # username display-name email group...
@@ -77,9 +85,13 @@ user alice "Alice Example" alice@example.com developers
 user bob "Bob Example" bob@example.com oncall
 
 # 6. confidential client: authorization code (+ PKCE) and refresh token, client_secret_basic or _post
-jq -n --arg id "$RP_CLIENT_ID" --arg secret "$RP_CLIENT_SECRET" --arg r "$RP_REDIRECT" '{client_id:$id,
+#    (with RP_BACKCHANNEL_LOGOUT_URI: the client's backchannel_logout_uri, and the `sid` in its logout tokens:
+#    Glewlwyd reads backchannel_logout_session_required as the string "true")
+jq -n --arg id "$RP_CLIENT_ID" --arg secret "$RP_CLIENT_SECRET" --arg r "$RP_REDIRECT" \
+  --arg bcl "$RP_BACKCHANNEL_LOGOUT_URI" '{client_id:$id,
   name:"Relying party under test", enabled:true, confidential:true, password:$secret,
   redirect_uri:[$r], authorization_type:["code","refresh_token"],
-  token_endpoint_auth_method:["client_secret_basic","client_secret_post"], scope:[]}' |
+  token_endpoint_auth_method:["client_secret_basic","client_secret_post"], scope:[]}
+  + (if $bcl != "" then {backchannel_logout_uri:$bcl, backchannel_logout_session_required:"true"} else {} end)' |
   j -X POST --data-binary @- "$B/client/" >/dev/null
 echo "provisioned: client $RP_CLIENT_ID -> $RP_REDIRECT; users alice, bob"

@@ -19,6 +19,7 @@ import { auditIngestRoutes, type AuditIngestDeps } from './http/audit-ingest.ts'
 import { adminApiRoutes, type AdminApiDeps } from './http/admin-api.ts';
 import { statusListRoutes } from './http/status-lists.ts';
 import { globalTokenRevocationRoutes, type GlobalTokenRevocationDeps } from './http/global-token-revocation.ts';
+import { backChannelLogoutRoutes, type BackChannelLogoutDeps } from './http/backchannel-logout.ts';
 import type { StatusListTokens } from './status-list/serve.ts';
 
 export interface ProviderHost {
@@ -46,6 +47,8 @@ export interface AppDeps {
   adminApi?: AdminApiDeps;
   /** `POST /idp/<id>/global-token-revocation`: an IdP revokes a user (server/src/http/global-token-revocation.ts) */
   globalTokenRevocation?: GlobalTokenRevocationDeps;
+  /** `POST /idp/:idp/backchannel-logout`: OIDC Back-Channel Logout 1.0 (server/src/http/backchannel-logout.ts) */
+  backChannelLogout?: BackChannelLogoutDeps;
   isShuttingDown(): boolean;
 }
 
@@ -134,6 +137,7 @@ function mountOwnApis(app: Koa, prefix: string, deps: AppDeps): void {
     ...(deps.statusLists ? [statusListRoutes(deps.statusLists.tokens, deps.statusLists.ttlSeconds)] : []),
     ...(deps.adminApi ? [adminApiRoutes(deps.adminApi)] : []),
     ...(deps.globalTokenRevocation ? [globalTokenRevocationRoutes(deps.globalTokenRevocation)] : []),
+    ...(deps.backChannelLogout ? [backChannelLogoutRoutes(deps.backChannelLogout)] : []),
   ];
   for (const router of routers) {
     for (const mw of [router.routes(), router.allowedMethods()]) app.use(prefix === '/' ? mw : mount(prefix, mw));

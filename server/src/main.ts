@@ -399,6 +399,13 @@ function appFor(
   core: Core,
   isShuttingDown: () => boolean,
 ) {
+  // what an IdP's signal (back-channel logout, global token revocation, SCIM) revokes through revoke()
+  const revocation = {
+    db: storage.db,
+    adapterFor: (m: string) => storage.adapterFor(m),
+    accounts: core.accounts,
+    isStaticClient: (id: string) => core.policy().staticClients.has(id),
+  };
   return createApp({
     issuer: config.issuer,
     log,
@@ -458,14 +465,17 @@ function appFor(
       issuer: config.issuer,
       idps: core.idps,
       accounts: core.accounts,
-      revocation: {
-        db: storage.db,
-        adapterFor: (m: string) => storage.adapterFor(m),
-        accounts: core.accounts,
-        isStaticClient: (c: string) => config.clients.static.some((s) => s.client_id === c),
-      },
+      revocation,
       replay: storage.adapterFor('ReplayDetection'),
       audit: core.audit,
+    },
+    backChannelLogout: {
+      idps: core.idps,
+      db: storage.db,
+      sessions: storage.adapterFor('Session'),
+      replay: storage.adapterFor('ReplayDetection'),
+      revocation,
+      audit: config.audit.enabled ? core.audit : undefined,
     },
     ...(config.clients.registration.dcr.mode !== 'off'
       ? { registrationThrottle: registrationThrottle(config, storage.redis) }

@@ -25,6 +25,8 @@ export type AuditType =
   | 'cimd.refused'
   | 'account.disabled'
   | 'account.enabled'
+  /** an upstream IdP's back-channel logout: baton sessions ended (success), or the logout token refused */
+  | 'session.ended'
   | 'keys.changed'
   | 'policy.reloaded'
   | 'admin.operation'

@@ -229,6 +229,21 @@ describe('config cross-checks: an OIDC identity provider', () => {
       oidc({ email_domains: ['Example.com'] }),
       'identity_providers[0].email_domains[0]: must be a lowercase domain',
     ],
+    [
+      'back-channel logout without a client_id (the logout token is addressed to it)',
+      oidc({
+        sign_in: false,
+        client_id: undefined,
+        jwks_uri: 'https://idp.example.com/keys',
+        back_channel_logout: 'sessions',
+      }),
+      'identity_providers[0].client_id: is required with back_channel_logout',
+    ],
+    [
+      'an unknown back-channel logout mode',
+      oidc({ back_channel_logout: 'all' }),
+      'identity_providers[0].back_channel_logout: Invalid option: expected one of "off"|"sessions"|"everything"',
+    ],
   ])('%s', (_what, config, line) => {
     expect(problem(config)).toBe(only(line));
   });

@@ -241,8 +241,17 @@ const oidcIdp = z
     sign_in: z.boolean().default(true),
     /** accounts created at start, before any sign-in (development mode only) */
     users: z.array(provisionedUser).default([]),
+    /**
+     * OpenID Connect Back-Channel Logout 1.0 at `<issuer>/idp/<id>/backchannel-logout`: `sessions` ends the
+     * user's baton sessions the logout token names; `everything` also revokes all the user holds (revoke user)
+     */
+    back_channel_logout: z.enum(['off', 'sessions', 'everything']).default('off'),
   })
   .superRefine((idp, ctx) => {
+    if (idp.back_channel_logout !== 'off' && !idp.client_id) {
+      // §2.6 step 3: the logout token's aud must contain baton's client_id at the IdP
+      ctx.addIssue({ code: 'custom', path: ['client_id'], message: 'is required with back_channel_logout' });
+    }
     if (!idp.scopes.includes('openid')) {
       ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'must include openid' });
     }

@@ -26,9 +26,12 @@ export interface UpstreamIdentity {
   profile: Record<string, unknown>;
   groups: string[];
   refreshToken?: string;
+  /** the ID token's `sid`: the IdP's session (OIDC Back-Channel Logout 1.0 §2.1), when it sends one */
+  sid?: string;
 }
 
-const ID_TOKEN_ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
+/** the algorithms accepted of what the IdP signs for baton: ID tokens, logout tokens (never `none` or HMAC) */
+export const ID_TOKEN_ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
 
 export class OidcUpstream {
   readonly idp: OidcIdpConfig;
@@ -111,6 +114,7 @@ export class OidcUpstream {
       profile: profileOf(claims),
       groups,
       ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
+      ...(typeof claims.sid === 'string' && claims.sid ? { sid: claims.sid } : {}),
     };
   }
 

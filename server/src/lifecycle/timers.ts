@@ -21,6 +21,7 @@ import { retainAudit } from '../audit/store.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
 import { resolveKek } from '../keys/kek.ts';
 import type { Storage } from '../storage/index.ts';
+import { collectSessionLogins } from '../sessions/logins.ts';
 
 export interface Background {
   stop(): void;
@@ -72,10 +73,11 @@ function collectGarbage(config: Config, log: Logger, storage: Storage): void {
     collectLineage(storage.db, config.storage.lineage_retention_days),
     days > 0 ? retainAudit(storage.db, days) : 0,
     retireStatusLists(storage.db),
+    collectSessionLogins(storage.db),
   ]).then(
-    ([payloads, lineage, audit, lists]) =>
-      (payloads || lineage || audit || lists) &&
-      log.info({ deleted: payloads, lineage, audit, status_lists: lists }, 'storage.gc'),
+    ([payloads, lineage, audit, lists, sessionLogins]) =>
+      (payloads || lineage || audit || lists || sessionLogins) &&
+      log.info({ deleted: payloads, lineage, audit, status_lists: lists, session_logins: sessionLogins }, 'storage.gc'),
     (err: Error) => log.warn({ err: { message: err.message } }, 'storage.gc_failed'),
   );
 }

@@ -13,6 +13,7 @@ import { applyPatches } from './internals.ts';
 import { jwtTokenState } from './jwt-token-state.ts';
 import { awaitAudit } from './audit-trail.ts';
 import { registrationBody } from './registration-body.ts';
+import { sessionLogins } from './session-logins.ts';
 import { tokenState, type TokenState } from './token-state.ts';
 
 export type { ProviderDeps } from './configuration.ts';
@@ -45,6 +46,8 @@ export function createProvider(config: Config, deps: ProviderDeps, own = ownToke
   // first, so it wraps every route: an answer waits for the audit records its request wrote
   provider.use(awaitAudit());
   provider.use(defaultScopeForResource(() => deps.policy()));
+  // which sign-in each session came from, once the session is saved (back-channel logout, revoke user)
+  provider.use(sessionLogins(deps.db));
   // the seam's error corrections are listeners: the event owner registers them first (events.ts)
   applyPatches(provider, {
     resourceScopes: () => [...deps.policy().resources.values()].flatMap((r) => r.scopes),

@@ -143,3 +143,42 @@ export function assignTokenId(token: { jti?: string; generateTokenId(): string }
   token.jti ||= token.generateTokenId();
   return token.jti;
 }
+
+/**
+ * oidc-provider 9.13's Session (lib/models/session.js): its id, the session cookie's value and the adapter's
+ * key, is the payload's `jti`, regenerated at each login (`resetIdentifier` in
+ * lib/actions/authorization/resume.js); its `uid` stays for the session's life (`findByUid`). The id of a
+ * stored session payload, or undefined.
+ */
+export function sessionIdOf(payload: Record<string, unknown> | undefined): string | undefined {
+  return typeof payload?.jti === 'string' && payload.jti ? payload.jti : undefined;
+}
+
+/** What baton's sign-in hands back beside the login (interaction result key `session_login`). */
+export interface SessionLoginResult {
+  idp: string;
+  /** the upstream ID token's `sid` (OIDC Back-Channel Logout 1.0 §2.1) */
+  sid?: string;
+}
+
+/**
+ * After oidc-provider 9.13 answered a request: the session it saved (its `uid`, account and expiry), and,
+ * for the resume of an authorization request (route `resume`) whose interaction signed that account in, the
+ * `session_login` of its result. Undefined when no signed-in session was saved (none, or destroyed: a
+ * sign-in as another account first ends the session, resume.js).
+ */
+export function savedSession(
+  ctx: KoaContextWithOIDC,
+): { uid: string; accountId: string; exp: number; login?: SessionLoginResult } | undefined {
+  const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
+  const session = oidc?.entities?.Session as
+    { uid?: string; accountId?: string; exp?: number; destroyed?: boolean } | undefined;
+  if (!session?.uid || !session.accountId || typeof session.exp !== 'number' || session.destroyed) return undefined;
+  const result = (oidc!.route === 'resume' ? oidc!.result : undefined) as
+    { login?: { accountId?: string }; session_login?: SessionLoginResult } | undefined;
+  const login =
+    result?.login?.accountId === session.accountId && typeof result.session_login?.idp === 'string'
+      ? result.session_login
+      : undefined;
+  return { uid: session.uid, accountId: session.accountId, exp: session.exp, ...(login ? { login } : {}) };
+}

@@ -129,8 +129,8 @@ export async function deleteGrants(db: Knex.Transaction, grantIds: readonly stri
 
 /**
  * The account's oidc-provider sessions where they are in PostgreSQL (the `postgres` and embedded stores);
- * with Redis, sessions are keyed by their cookie value only and cannot be found by account (they stay;
- * their grants are gone, so they hold no token).
+ * with Redis, sessions are keyed by their cookie value only: revoke.ts ends those through the session index
+ * (sessions/logins.ts).
  */
 export async function deleteSessions(db: Knex.Transaction, accountId: string): Promise<number> {
   const rows = await db(PAYLOADS)

@@ -13,6 +13,7 @@
 import type { Knex } from 'knex';
 import type { Adapter } from '../../../adapters/src/models.ts';
 import type { AccountStore } from '../accounts/store.ts';
+import { endSessions, sessionLogins } from '../sessions/logins.ts';
 import {
   deleteGrants,
   deleteRefreshTokens,
@@ -44,7 +45,7 @@ export interface RevocationCounts {
   grants: number;
   refresh_tokens: number;
   consents: number;
-  /** sessions ended (only where the store finds them by account: not with Redis) */
+  /** sessions ended: those held in PostgreSQL, and those the session index names in any store (Redis) */
   sessions: number;
 }
 
@@ -75,14 +76,19 @@ export const targetOf = (t: RevocationTarget): { kind: TargetKind; id: string } 
 interface Plan {
   tokens: Reached[];
   grants: string[];
+  /** the sessions of a user the session index names (sessions/logins.ts), ended after the commit */
+  sessionUids: string[];
   counts: RevocationCounts;
 }
 
 export async function revoke(stores: RevocationStores, target: RevocationTarget): Promise<RevocationCounts> {
   const { kind, id } = targetOf(target);
   const plan = await stores.db.transaction((trx) => planAndApply(stores, trx, kind, id));
-  await twice(() => hotStore(stores, plan));
-  return plan.counts;
+  let ended = 0;
+  await twice(async () => {
+    ended += await hotStore(stores, plan);
+  });
+  return { ...plan.counts, sessions: plan.counts.sessions + ended };
 }
 
 /** The targets' roots: the grants it takes, the tokens it names; UnknownTarget when it names nothing. */
@@ -129,6 +135,8 @@ async function planAndApply(stores: RevocationStores, trx: Knex.Transaction, kin
   const user = kind === 'user' ? id : undefined;
   const consents = user ? await stores.accounts.revokeConsents(user, undefined, trx) : 0;
   const sessions = user ? await deleteSessions(trx, user) : 0;
+  // with Redis, sessions are found through the session index only; ended after the commit (hotStore)
+  const sessionUids = user ? (await sessionLogins(trx, { account: user })).map((s) => s.uid) : [];
   const now = Math.floor(Date.now() / 1000);
   const counts = {
     tokens: tokens.filter((t) => t.exp > now).length,
@@ -137,14 +145,15 @@ async function planAndApply(stores: RevocationStores, trx: Knex.Transaction, kin
     consents,
     sessions,
   };
-  return { tokens, grants: found.grants, counts } satisfies Plan;
+  return { tokens, grants: found.grants, sessionUids, counts } satisfies Plan;
 }
 
 /**
  * After the commit: introspection's RevokedToken entries (each until its token's expiry), the grants'
- * authorization codes and opaque access tokens (hot models: Redis when configured). Each is idempotent.
+ * authorization codes and opaque access tokens, the user's sessions the index names (hot models: Redis when
+ * configured): how many sessions it ended (those held in PostgreSQL are gone already). Each is idempotent.
  */
-async function hotStore(stores: RevocationStores, plan: Plan): Promise<void> {
+async function hotStore(stores: RevocationStores, plan: Plan): Promise<number> {
   const now = Math.floor(Date.now() / 1000);
   const revoked = stores.adapterFor('RevokedToken');
   const live = plan.tokens.filter((t) => t.exp > now);
@@ -153,6 +162,7 @@ async function hotStore(stores: RevocationStores, plan: Plan): Promise<void> {
   }
   const models = ['AuthorizationCode', 'AccessToken', 'RefreshToken'].map((m) => stores.adapterFor(m));
   for (const grantId of plan.grants) await Promise.all(models.map((m) => m.revokeByGrantId(grantId)));
+  return endSessions(stores.db, stores.adapterFor('Session'), plan.sessionUids);
 }
 
 async function twice(fn: () => Promise<void>): Promise<void> {

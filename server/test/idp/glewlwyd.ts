@@ -27,13 +27,20 @@ export interface Glewlwyd {
    * and returns the URL the IdP redirects the browser to (the redirect URI with `code` and `state`, or `error`).
    */
   login(authorizationUrl: string, user: string, password: string): Promise<string>;
+  /**
+   * Ends `user`'s last Glewlwyd session (started with `backchannelLogoutUri`) as its login SPA does once the
+   * user confirms at the end_session endpoint: `DELETE <issuer>/session/<sid>` with that browser's cookies.
+   * Glewlwyd then posts a logout token (OIDC Back-Channel Logout 1.0) to the client's URI, in the
+   * background. Returns the `sid`.
+   */
+  endSession(user: string): Promise<string>;
   /** Kills the IdP and removes its state directory. */
   stop(): Promise<void>;
 }
 
 /** A minimal browser: a cookie jar and fetch without following redirects. */
 class Browser {
-  private readonly jar = new Map<string, string>();
+  readonly jar = new Map<string, string>();
 
   async request(url: string, init: { method?: string; json?: unknown } = {}): Promise<Response> {
     const headers: Record<string, string> = {};
@@ -76,7 +83,18 @@ async function describe(res: Response): Promise<string> {
   return `HTTP ${res.status}${body ? `: ${body.slice(0, 300)}` : ' (empty body)'}`;
 }
 
-export async function startGlewlwyd(opts: { port: number; redirectUri: string }): Promise<Glewlwyd> {
+/** Glewlwyd's OIDC session cookie (provision.sh `session-cookie-name`): its value is the session's `sid` */
+const SID_COOKIE = 'GLEWLWYD2_OIDC_SID';
+
+/**
+ * `backchannelLogoutUri`: session management and back-channel logout on, the client's `backchannel_logout_uri`
+ * (provision.sh).
+ */
+export async function startGlewlwyd(opts: {
+  port: number;
+  redirectUri: string;
+  backchannelLogoutUri?: string;
+}): Promise<Glewlwyd> {
   const dir = await mkdtemp(join(tmpdir(), 'baton-glewlwyd-'));
   const env = {
     ...process.env,
@@ -85,6 +103,7 @@ export async function startGlewlwyd(opts: { port: number; redirectUri: string })
     RP_REDIRECT: opts.redirectUri,
     RP_CLIENT_ID: GLEWLWYD_CLIENT_ID,
     RP_CLIENT_SECRET: GLEWLWYD_CLIENT_SECRET,
+    ...(opts.backchannelLogoutUri ? { RP_BACKCHANNEL_LOGOUT_URI: opts.backchannelLogoutUri } : {}),
   };
   let stdout: string;
   try {
@@ -109,6 +128,7 @@ export async function startGlewlwyd(opts: { port: number; redirectUri: string })
   };
   process.once('exit', killOnExit);
   let stopped = false;
+  const browsers = new Map<string, Browser>();
 
   return {
     issuer,
@@ -127,6 +147,7 @@ export async function startGlewlwyd(opts: { port: number; redirectUri: string })
         throw new Error(`authorization URL lacks client_id or redirect_uri: ${authUrl.href}`);
       const scope = authUrl.searchParams.get('scope') ?? 'openid';
       const browser = new Browser();
+      browsers.set(user, browser);
 
       // 1. the authorization request without a session: 302 to the login page (or an error for the RP)
       let res = await browser.request(authUrl.href);
@@ -152,6 +173,15 @@ export async function startGlewlwyd(opts: { port: number; redirectUri: string })
         );
       }
       return location;
+    },
+
+    async endSession(user) {
+      const browser = browsers.get(user);
+      const sid = browser?.jar.get(SID_COOKIE);
+      if (!browser || !sid) throw new Error(`${user} has no Glewlwyd session with a sid (backchannelLogoutUri?)`);
+      const res = await browser.request(`${issuer}/session/${encodeURIComponent(sid)}`, { method: 'DELETE' });
+      if (!res.ok) throw new Error(`ending ${user}'s session failed: ${await describe(res)}`);
+      return sid;
     },
 
     async stop() {

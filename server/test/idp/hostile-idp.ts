@@ -32,8 +32,13 @@ export interface HostileIdp {
   altJwksUri: string;
   /** how many requests a path has had (e.g. `/jwks`: whether relying parties cache the key set) */
   served(path: string): number;
-  /** how the next token request is answered, for the given nonce (from the authorization URL) */
-  next(mode: Mode, nonce: string): void;
+  /**
+   * how the next token request is answered, for the given nonce (from the authorization URL); `as` signs in
+   * another subject than mallory, with the IdP session `sid` (OIDC Back-Channel Logout 1.0 §2.1) when given
+   */
+  next(mode: Mode, nonce: string, as?: { sub?: string; sid?: string }): void;
+  /** the public half of the published key, as a JWKS (for an IdP's `jwks` setting) */
+  publicJwks: { keys: JWK[] };
   /** the private half of the published key (for suites that sign assertions themselves) */
   privateJwk: JWK;
   /** a JWT signed with the IdP's published key (or, with `evil`, with a key it does not publish) */
@@ -59,7 +64,7 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
   const publicJwk: JWK = { ...(await exportJWK(good.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
   const clientId = 'baton-hostile';
   let issuer = '';
-  let plan: { mode: Mode; nonce: string } = { mode: 'good', nonce: '' };
+  let plan: { mode: Mode; nonce: string; sub?: string; sid?: string } = { mode: 'good', nonce: '' };
   const served = new Map<string, number>();
 
   async function idToken(): Promise<string> {
@@ -68,9 +73,10 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
       nonce: plan.mode === 'wrong-nonce' ? 'not-the-nonce' : plan.nonce,
       email: 'mallory@example.com',
       groups: ['oncall'],
+      ...(plan.sid ? { sid: plan.sid } : {}),
     };
     const base = new SignJWT(claims)
-      .setSubject('mallory')
+      .setSubject(plan.sub ?? 'mallory')
       .setIssuer(plan.mode === 'wrong-iss' ? 'https://evil.example.com' : issuer)
       .setAudience(plan.mode === 'wrong-aud' ? 'someone-else' : clientId)
       .setIssuedAt(plan.mode === 'future' ? now + 3600 : plan.mode === 'expired' ? now - 7200 : now)
@@ -175,9 +181,10 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
     clientId,
     altJwksUri: `${issuer}/jwks-alt`,
     served: (path) => served.get(path) ?? 0,
-    next(mode, nonce) {
-      plan = { mode, nonce };
+    next(mode, nonce, as = {}) {
+      plan = { mode, nonce, ...as };
     },
+    publicJwks: { keys: [publicJwk] },
     privateJwk: { ...(await exportJWK(good.privateKey)), kid: 'k1', alg: 'RS256' },
     sign: (payload, header = {}, useEvil = false) =>
       new SignJWT(payload)

@@ -102,5 +102,6 @@ async function signIn(kit: Kit, ctx: Ctx, d: Details, idp: LocalIdpConfig, user:
   const event = loginSucceeded(ctx, { idp: idp.id, account: account.id, identity, authTime: ts, client });
   if (!(await kit.record(ctx, [event], { guards: true }))) return; // the audit_unavailable page (index.ts)
   ctx.state.log.info({ idp: idp.id, account: account.id }, 'login.success');
-  return kit.finish(ctx, { login: { accountId: account.id, amr: ['pwd'], ts } }, false);
+  const sessionLogin = { idp: idp.id }; // sessions/logins.ts: found again by account (revoke user)
+  return kit.finish(ctx, { login: { accountId: account.id, amr: ['pwd'], ts }, session_login: sessionLogin }, false);
 }

@@ -113,5 +113,7 @@ async function completeUpstream(
   const event = loginSucceeded(ctx, { idp: idp.id, account: account.id, identity: person, authTime: ts, client });
   if (!(await kit.record(ctx, [event], { guards: true }))) return; // the audit_unavailable page (index.ts)
   ctx.state.log.info({ idp: idp.id, account: account.id }, 'login.success');
-  return kit.finish(ctx, { login: { accountId: account.id, amr: ['fed'], ts } }, false);
+  // which IdP session this baton session comes from (sessions/logins.ts: back-channel logout by `sid`)
+  const sessionLogin = { idp: idp.id, ...(identity.sid ? { sid: identity.sid } : {}) };
+  return kit.finish(ctx, { login: { accountId: account.id, amr: ['fed'], ts }, session_login: sessionLogin }, false);
 }

@@ -69,10 +69,11 @@ export async function verifyIdJag(deps: GrantDeps, assertion: string, clientId: 
 }
 
 /**
- * The single-use record's id for an ID-JAG: SHA-256 of the issuer and the jti, each prefixed with its
- * length, so that no two (iss, jti) pairs share an id whatever characters they hold, and every store can
- * keep it (PostgreSQL text cannot hold U+0000). The record never holds the raw jti. `tag` keeps the ids of
- * other single-use JWTs of an IdP apart (`gtr`: a global token revocation request's, idp/gtr-request.ts).
+ * The single-use record's id for an ID-JAG (or, with another `tag`, another token an IdP signs: a logout
+ * token): SHA-256 of the issuer and the jti, each prefixed with its length, so that no two (iss, jti) pairs
+ * share an id whatever characters they hold, and every store can keep it (PostgreSQL text cannot hold
+ * U+0000). The record never holds the raw jti. Tags: `idjag`, `logout` (idp/logout-token.ts), `gtr`
+ * (idp/gtr-request.ts).
  */
 export function replayKey(iss: string, jti: string, tag = 'idjag'): string {
   const hash = createHash('sha256');
