@@ -13,6 +13,7 @@ import * as createAuditEvents from './20261201000001_create_audit_events.ts';
 import * as createAuditAppend from './20261201000002_create_audit_append.ts';
 import * as createAuditAppendRows from './20261201000009_create_audit_append_rows.ts';
 import * as createStatusLists from './20261201000020_create_status_lists.ts';
+import * as createScimUsers from './20261201000030_create_scim_users.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000002_create_audit_append': createAuditAppend,
   '20261201000009_create_audit_append_rows': createAuditAppendRows,
   '20261201000020_create_status_lists': createStatusLists,
+  '20261201000030_create_scim_users': createScimUsers,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

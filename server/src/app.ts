@@ -1,7 +1,7 @@
 /**
  * createApp: the koa host. Middleware order, as one list:
  *   [metrics] → canonical origin → request context (id + logger) → error boundary → security headers →
- *   health routes → interaction routes → [audit ingestion, admin API] → registration CORS → [registration throttle] →
+ *   health routes → interaction routes → [audit ingestion, admin API, SCIM] → registration CORS → [registration throttle] →
  *   oidc-provider → 404
  * The provider instance is swappable (ProviderHost) so that a key rotation reaches every process without
  * a restart.
@@ -19,6 +19,7 @@ import { auditIngestRoutes, type AuditIngestDeps } from './http/audit-ingest.ts'
 import { adminApiRoutes, type AdminApiDeps } from './http/admin-api.ts';
 import { statusListRoutes } from './http/status-lists.ts';
 import type { StatusListTokens } from './status-list/serve.ts';
+import { scimRoutes, type ScimDeps } from './scim/routes.ts';
 
 export interface ProviderHost {
   current(): Provider;
@@ -43,6 +44,8 @@ export interface AppDeps {
   statusLists?: { tokens: StatusListTokens; ttlSeconds: number };
   /** `/admin/api/…`: the admin API (server/src/http/admin-api.ts, docs/admin-api.md) */
   adminApi?: AdminApiDeps;
+  /** `/idp/:idp/scim/v2/…`: SCIM 2.0 provisioning by the IdPs with `scim` (server/src/scim/routes.ts) */
+  scim?: ScimDeps;
   isShuttingDown(): boolean;
 }
 
@@ -130,6 +133,7 @@ function mountOwnApis(app: Koa, prefix: string, deps: AppDeps): void {
     ...(deps.auditIngest ? [auditIngestRoutes(deps.auditIngest)] : []),
     ...(deps.statusLists ? [statusListRoutes(deps.statusLists.tokens, deps.statusLists.ttlSeconds)] : []),
     ...(deps.adminApi ? [adminApiRoutes(deps.adminApi)] : []),
+    ...(deps.scim ? [scimRoutes(deps.scim)] : []),
   ];
   for (const router of routers) {
     for (const mw of [router.routes(), router.allowedMethods()]) app.use(prefix === '/' ? mw : mount(prefix, mw));

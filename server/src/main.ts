@@ -440,6 +440,20 @@ function appFor(
         },
       }),
     },
+    scim: {
+      issuer: config.issuer,
+      idps: config.identity_providers,
+      config,
+      db: storage.db,
+      accounts: core.accounts,
+      audit: core.audit,
+      revocation: {
+        db: storage.db,
+        adapterFor: (m: string) => storage.adapterFor(m),
+        accounts: core.accounts,
+        isStaticClient: (id: string) => core.policy().staticClients.has(id),
+      },
+    },
     auditIngest: {
       issuer: config.issuer,
       policy: core.policy,

@@ -25,6 +25,8 @@ export type AuditType =
   | 'cimd.refused'
   | 'account.disabled'
   | 'account.enabled'
+  /** an IdP's SCIM provisioning created, linked, changed or deleted the SCIM User of an account */
+  | 'account.provisioned'
   | 'keys.changed'
   | 'policy.reloaded'
   | 'admin.operation'
