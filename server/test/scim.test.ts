@@ -379,6 +379,53 @@ describe.each<Backend['name']>(['postgres+redis', 'embedded'])('SCIM provisionin
     }, 60_000);
   });
 
+  describe('an account that exists already, an inactive POST', () => {
+    it('a POST links the account that signed in before, keeping its groups; action linked', async () => {
+      const signedIn = await t.server.accounts.recordLogin({
+        idpId: 'okta',
+        idpIssuer: oktaIdp.issuer,
+        idpSubject: '00u3before',
+        profile: { email: 'before@example.com' },
+        groups: ['oncall'],
+        roles: ['sre'],
+      });
+      const res = await send('post', `${base('okta')}/Users`, OKTA_TOKEN, {
+        schemas: [USER],
+        userName: 'before@example.com',
+        externalId: '00u3before',
+      }).expect(201);
+      expect(res.body).toMatchObject({ id: signedIn.id, active: true });
+      expect(await accountOf(signedIn.id)).toMatchObject({ groups: ['oncall'], roles: ['sre'], disabled: false });
+      const records = (await recordsOf(signedIn.id)).filter((r) => r.details?.via === 'scim');
+      expect(records).toEqual([
+        {
+          type: 'account.provisioned',
+          reason: undefined,
+          details: { via: 'scim', idp: 'okta', operation: 'scim.create', action: 'linked' },
+        },
+      ]);
+    });
+
+    it('a POST with active "False" creates the account disabled (revoked first), and shows it inactive', async () => {
+      const res = await send('post', `${base('entra')}/Users`, ENTRA_TOKEN, {
+        schemas: [USER],
+        userName: 'dormant@example.com',
+        externalId: 'dormant-oid',
+        active: 'False',
+      }).expect(201);
+      expect(res.body).toMatchObject({ userName: 'dormant@example.com', active: false });
+      expect((await accountOf(res.body.id as string))!.disabled).toBe(true);
+      const types = (await recordsOf(res.body.id as string)).map((r) => r.type);
+      expect(types).toEqual(['account.provisioned', 'account.disabled', 'token.revoked']);
+      const on = await send('patch', `${base('entra')}/Users/${res.body.id as string}`, ENTRA_TOKEN, {
+        schemas: [PATCH_OP],
+        Operations: [{ op: 'Replace', value: { active: 'True' } }],
+      }).expect(200);
+      expect(on.body.active).toBe(true);
+      expect((await accountOf(res.body.id as string))!.disabled).toBe(false);
+    });
+  });
+
   describe('hostile requests: the exact SCIM error, nothing changed', () => {
     let victim: string;
     beforeAll(async () => {
@@ -445,6 +492,11 @@ describe.each<Backend['name']>(['postgres+redis', 'embedded'])('SCIM provisionin
           expect(res.body).toEqual(error(401, detail));
         }
         expect(await snapshot()).toEqual(before);
+        // the refusal is logged with its reason; no token ever is
+        const lines = t.logs.lines();
+        expect(lines.some((l) => l.includes('"msg":"scim.refused"') && l.includes('"status":401'))).toBe(true);
+        for (const secret of [ENTRA_TOKEN, OKTA_TOKEN, 'wrong-token-0123456789'])
+          expect(lines.some((l) => l.includes(secret))).toBe(false);
       },
     );
 
