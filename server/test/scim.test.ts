@@ -406,6 +406,15 @@ describe.each<Backend['name']>(['postgres+redis', 'embedded'])('SCIM provisionin
       ]);
     });
 
+    it('two POSTs of one User at once: one 201, one 409 uniqueness, one User', async () => {
+      const user = { schemas: [USER], userName: 'twice@example.com', externalId: 'twice-oid' };
+      const answers = await Promise.all([1, 2].map(() => send('post', `${base('entra')}/Users`, ENTRA_TOKEN, user)));
+      expect(answers.map((r) => r.status).sort()).toEqual([201, 409]);
+      expect(answers.find((r) => r.status === 409)!.body).toMatchObject({ scimType: 'uniqueness' });
+      const found = await entra('get', '/Users').query({ filter: 'externalId eq "twice-oid"' }).expect(200);
+      expect(found.body.totalResults).toBe(1);
+    });
+
     it('a POST with active "False" creates the account disabled (revoked first), and shows it inactive', async () => {
       const res = await send('post', `${base('entra')}/Users`, ENTRA_TOKEN, {
         schemas: [USER],

@@ -98,12 +98,14 @@ async function revokeUser(stores: ScimStores, idp: ScimIdp, user: { id: string; 
   }
 }
 
-/** a unique index refused the write (two writes raced): the same 409 the check answers */
-async function unique<T>(attribute: string, fn: () => Promise<T>): Promise<T> {
+/** a unique index refused the write (two writes raced): the same 409 the checks answer */
+async function unique<T>(idp: ScimIdp, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if ((err as { code?: string }).code === '23505') throw uniqueness(attribute);
+    const e = err as { code?: string; constraint?: string };
+    if (e.code === '23505')
+      throw uniqueness(e.constraint === 'scim_users_user_name' ? 'userName' : idp.scim.subject_attribute);
     throw err;
   }
 }
@@ -141,7 +143,7 @@ export async function createUser(
   const user = storedOf(incoming);
   const active = incoming.active ?? true;
   const operation = 'scim.create';
-  const first = await unique('userName', () =>
+  const first = await unique(idp, () =>
     stores.db.transaction(async (trx) => {
       const account = await accountFor(stores, trx, idp, subject, user);
       const row = await rowOfAccount(trx, account.id);
@@ -157,7 +159,7 @@ export async function createUser(
   await record(first.events);
   if (!active) {
     await record([await revokeUser(stores, idp, first.account, operation)]);
-    await unique('userName', () => stores.db.transaction((trx) => putUser(trx, idp.id, first.account.id, user)));
+    await unique(idp, () => stores.db.transaction((trx) => putUser(trx, idp.id, first.account.id, user)));
   }
   return findUser(stores.db, idp.id, first.account.id);
 }
@@ -176,7 +178,7 @@ async function changeUser(
   record: Recorder,
 ): Promise<ScimUser | undefined> {
   const attribute = idp.scim.subject_attribute;
-  const first = await unique('userName', () =>
+  const first = await unique(idp, () =>
     stores.db.transaction(async (trx) => {
       const current = await findUser(trx, idp.id, id, true);
       if (!current) throw notFound(`no User ${id} of ${idp.id}`);
