@@ -70,8 +70,17 @@ export function answer(ctx: Koa.Context, realm: string, r: ScimRefusal): void {
     ctx.set('WWW-Authenticate', `Bearer ${params.join(', ')}`);
   }
   if (r.status === 503) ctx.set('Retry-After', '5');
-  ctx.body = SCIMMY_STATUSES.has(r.status)
-    ? { ...new SCIMMY.Messages.ErrorResponse(new SCIMMY.Types.Error(r.status, r.scimType as string, r.message)) }
-    : { schemas: [SCIMMY.Messages.ErrorResponse.id], status: String(r.status), detail: r.message };
+  ctx.body = body(r);
   ctx.type = SCIM_TYPE;
+}
+
+function body(r: ScimRefusal): Record<string, unknown> {
+  const plain = { schemas: [SCIMMY.Messages.ErrorResponse.id], status: String(r.status), detail: r.message };
+  if (!SCIMMY_STATUSES.has(r.status)) return plain;
+  try {
+    return { ...new SCIMMY.Messages.ErrorResponse(new SCIMMY.Types.Error(r.status, r.scimType as string, r.message)) };
+  } catch {
+    // a scimType scimmy does not pair with that status (RFC 7644 §3.12's table): the status and detail alone
+    return plain;
+  }
 }
