@@ -1,6 +1,6 @@
 /**
  * SCIM Users (RFC 7643 §4.1) provisioned by an IdP (server/src/scim/): one per account, the IdP's last
- * written representation (`resource`: userName, externalId, name, displayName, emails), its `userName`
+ * written representation (`resource`: the User as the IdP wrote it, never a password), its `userName`
  * unique per IdP regardless of case (RFC 7643 §4.1.1: caseExact false, uniqueness server). A DELETE marks
  * the row (`deleted_at`): the User is gone for SCIM (RFC 7644 §3.6), the account stays, disabled.
  */

@@ -36,6 +36,7 @@ const ENTRA_TOKEN = 'entra-scim-token-0123456789abcdefghijklmnopqrstuvwxyz';
 const OKTA_TOKEN = 'okta-scim-token-0123456789abcdefghijklmnopqrstuvwxyz';
 const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const LIST = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 const ISSUER = 'http://127.0.0.1:9400';
@@ -201,21 +202,21 @@ describe.each<Backend['name']>(['postgres+redis', 'embedded'])('SCIM provisionin
   describe('Entra ID: POST, GET filter userName eq, PATCH Replace active "False"', () => {
     it('creates the account, finds it, and the PATCH cuts the user off everywhere', async () => {
       const created = await send('post', `${base('entra')}/Users`, ENTRA_TOKEN, {
-        schemas: [USER, 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'],
+        schemas: [USER, ENTERPRISE],
         externalId: 'mallory',
         userName: 'Mallory@example.com',
         active: true,
         displayName: 'Mallory Example',
         emails: [{ primary: true, type: 'work', value: 'mallory@example.com' }],
         name: { formatted: 'Mallory Example', familyName: 'Example', givenName: 'Mallory' },
-        'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { department: 'Security' },
+        [ENTERPRISE]: { department: 'Security' },
       });
       expect(created.status).toBe(201);
       expect(created.headers['content-type']).toBe('application/scim+json');
       const id = created.body.id as string;
       expect(created.headers.location).toBe(`${ISSUER}${base('entra')}/Users/${id}`);
       expect(created.body).toEqual({
-        schemas: [USER],
+        schemas: [USER, ENTERPRISE],
         id,
         externalId: 'mallory',
         userName: 'Mallory@example.com',
@@ -223,6 +224,7 @@ describe.each<Backend['name']>(['postgres+redis', 'embedded'])('SCIM provisionin
         displayName: 'Mallory Example',
         emails: [{ primary: true, type: 'work', value: 'mallory@example.com' }],
         name: { formatted: 'Mallory Example', familyName: 'Example', givenName: 'Mallory' },
+        [ENTERPRISE]: { department: 'Security' },
         meta: {
           resourceType: 'User',
           created: expect.any(String),
@@ -249,6 +251,21 @@ describe.each<Backend['name']>(['postgres+redis', 'embedded'])('SCIM provisionin
       const byExternalId = await entra('get', '/Users').query({ filter: 'externalId eq "mallory"' }).expect(200);
       expect(byExternalId.body.Resources).toEqual([created.body]);
       expect((await entra('get', `/Users/${id}`).expect(200)).body).toEqual(created.body);
+
+      // a profile update as Entra writes it (an Enterprise extension path, Add of a new attribute): kept as sent
+      const updated = await send('patch', `${base('entra')}/Users/${id}`, ENTRA_TOKEN, {
+        schemas: [PATCH_OP],
+        Operations: [
+          { op: 'Replace', path: `${ENTERPRISE}:department`, value: 'Offboarding' },
+          { op: 'Add', path: 'title', value: 'Analyst' },
+        ],
+      }).expect(200);
+      expect(updated.body).toMatchObject({
+        title: 'Analyst',
+        active: true,
+        [ENTERPRISE]: { department: 'Offboarding' },
+      });
+      expect((await entra('get', `/Users/${id}`).expect(200)).body).toEqual(updated.body);
 
       // Mallory signs in through the IdP; her agent has a token, exchanged by the logs MCP server
       expect((await signIn('entra', entraIdp)).status).toBe(303);
@@ -278,6 +295,11 @@ describe.each<Backend['name']>(['postgres+redis', 'embedded'])('SCIM provisionin
           type: 'account.provisioned',
           reason: undefined,
           details: { via: 'scim', idp: 'entra', operation: 'scim.create', action: 'created' },
+        },
+        {
+          type: 'account.provisioned',
+          reason: undefined,
+          details: { via: 'scim', idp: 'entra', operation: 'scim.modify', action: 'updated' },
         },
         {
           type: 'account.disabled',
@@ -735,12 +757,14 @@ describe.each<Backend['name']>(['postgres+redis', 'embedded'])('SCIM provisionin
           endpoint: '/Users',
           description: 'User Account',
           schema: USER,
+          schemaExtensions: [{ schema: ENTERPRISE, required: false }],
           meta: { resourceType: 'ResourceType', location: `${at}/ResourceTypes/User` },
         },
       ]);
       const schema = await entra('get', `/Schemas/${USER}`).expect(200);
       expect(schema.body).toMatchObject({ id: USER, meta: { location: `${at}/Schemas/${USER}` } });
-      expect((await entra('get', '/Schemas').expect(200)).body.totalResults).toBe(1);
+      const all = (await entra('get', '/Schemas').expect(200)).body as { Resources: { id: string }[] };
+      expect(all.Resources.map((r) => r.id)).toEqual([USER, ENTERPRISE]);
       const filtered = await entra('get', '/ServiceProviderConfig').query({ filter: 'x eq "y"' });
       expect(filtered.status).toBe(403);
     });

@@ -1,12 +1,13 @@
 /**
  * SCIM discovery (RFC 7644 §4): `/ServiceProviderConfig` (RFC 7643 §5: PATCH and filtering supported, bulk,
  * sort, ETags and password changes not; the bearer token of RFC 6750), `/Schemas` (RFC 7643 §7: the User
- * schema) and `/ResourceTypes` (RFC 7643 §6: User), each built by scimmy with `meta.location` under this
+ * schema and the Enterprise User extension, §4.3) and `/ResourceTypes` (RFC 7643 §6: User), each built by scimmy with `meta.location` under this
  * IdP's SCIM base. Filtering these is not supported (RFC 7644 §4: 403 for a filter on ServiceProviderConfig,
  * answered by scimmy's resources' rule: 403 for all three).
  */
 import SCIMMY from 'scimmy';
 import { notFound, ScimRefusal } from './errors.ts';
+// resource.ts also extends scimmy's User schema with the Enterprise extension, before these are described
 import { MAX_RESULTS } from './resource.ts';
 
 /** the body limit of a request (ServiceProviderConfig bulk.maxPayloadSize says 0: no bulk) */
@@ -36,14 +37,15 @@ export function serviceProviderConfig(base: string, documentationUri: string): S
   );
 }
 
-const USER_SCHEMA = SCIMMY.Schemas.User.definition;
+/** the User schema and its Enterprise extension (resource.ts declares it) */
+const SCHEMAS = [SCIMMY.Schemas.User.definition, SCIMMY.Schemas.EnterpriseUser.definition];
 
-/** RFC 7643 §7: the schemas baton serves (the User's); one by id, or the ListResponse of all */
+/** RFC 7643 §7: the schemas baton serves; one by id, or the ListResponse of all */
 export function schemas(base: string, id: string | undefined): unknown {
-  const describe = () => USER_SCHEMA.describe(`${base}/Schemas`);
-  if (id === undefined) return new SCIMMY.Messages.ListResponse([describe()]);
-  if (id !== USER_SCHEMA.id) throw notFound(`no schema ${id.slice(0, 100)}`);
-  return describe();
+  if (id === undefined) return new SCIMMY.Messages.ListResponse(SCHEMAS.map((d) => d.describe(`${base}/Schemas`)));
+  const schema = SCHEMAS.find((d) => d.id === id);
+  if (!schema) throw notFound(`no schema ${id.slice(0, 100)}`);
+  return schema.describe(`${base}/Schemas`);
 }
 
 /** RFC 7643 §6: the resource types baton serves (User); one by id, or the ListResponse of all */

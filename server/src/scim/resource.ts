@@ -1,8 +1,11 @@
 /**
- * The SCIM User (RFC 7643 §4.1) as baton keeps it, through scimmy's User schema: what a request carries is
- * coerced by it (types, required `userName`, the schemas it names), then kept to the attributes baton
- * stores (`userName`, `externalId`, `name`, `displayName`, `emails`; `active` is the account's state, a
- * `password` or anything else is dropped); what baton answers is coerced by it too (meta, location).
+ * The SCIM User (RFC 7643 §4.1, with the Enterprise User extension of §4.3, whose attributes Entra ID's
+ * default mappings write) as baton keeps it, through scimmy's User schema: what a request carries is coerced
+ * by it (types, required `userName`, the schemas it names; unknown attributes dropped), and kept as the IdP
+ * wrote it, so that a GET shows the IdP what it wrote (an IdP that reads back something else writes again),
+ * except `password` (never kept), `groups` (read-only, §4.1.2: baton serves no Groups), `active` (the
+ * account's own state), `id`, `meta` and `schemas`. The account's profile is `emails` (the primary) and
+ * `displayName`; what baton answers is coerced by the schema too (meta, location).
  * Also: the list query (a filter baton can answer, RFC 7644 §3.4.2.2; paging, §3.4.2.4) and Entra ID's
  * string booleans.
  */
@@ -16,23 +19,31 @@ export interface StoredUser {
   name?: Record<string, string>;
   displayName?: string;
   emails?: { value: string; type?: string; primary?: boolean; display?: string }[];
+  /** the other attributes of the User schema and its Enterprise extension, as the IdP wrote them */
+  [attribute: string]: unknown;
 }
 
 export interface IncomingUser extends StoredUser {
   active?: boolean;
 }
 
-const KEPT = ['userName', 'externalId', 'name', 'displayName', 'emails'] as const;
+/** what is not kept of a coerced User */
+const NOT_KEPT = new Set(['password', 'groups', 'active', 'id', 'meta', 'schemas']);
 const USER_SCHEMA = SCIMMY.Schemas.User.id;
-/** the longest text baton keeps in one attribute */
-const MAX_TEXT = 1024;
+const ENTERPRISE = SCIMMY.Schemas.EnterpriseUser.id;
+// once per process (scimmy's schemas are its own singletons; extending again changes nothing)
+SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false);
+/** the longest text baton keeps in one attribute; `userName` and `externalId` are indexed: shorter */
+const MAX_TEXT = 8192;
+const MAX_INDEXED = 256;
 
 /** PostgreSQL text holds neither U+0000 nor an unpaired surrogate; no control characters in a name */
 export function storable(value: unknown, path: string): void {
   if (typeof value === 'string') {
+    const max = path === 'userName' || path === 'externalId' ? MAX_INDEXED : MAX_TEXT;
     // eslint-disable-next-line no-control-regex -- the point is to refuse them
-    if (!value.isWellFormed() || /[\u0000-\u001f\u007f]/.test(value) || value.length > MAX_TEXT)
-      throw new ScimRefusal(400, 'invalidValue', `${path} must be 1-${MAX_TEXT} characters, no control characters`);
+    if (!value.isWellFormed() || /[\u0000-\u001f\u007f]/.test(value) || value.length > max)
+      throw new ScimRefusal(400, 'invalidValue', `${path} must be at most ${max} characters, no control characters`);
   } else if (Array.isArray(value)) value.forEach((v, i) => storable(v, `${path}[${i}]`));
   else if (value && typeof value === 'object')
     for (const [k, v] of Object.entries(value)) storable(v, path ? `${path}.${k}` : k);
@@ -57,11 +68,9 @@ export function incomingUser(body: unknown): IncomingUser {
 
 /** The kept attributes of a coerced User (a request's, or a PATCH's result). */
 export function keep(user: SCIMMY.Schemas.User): IncomingUser {
-  const source = user as unknown as Record<string, unknown>;
   // plain JSON values (scimmy's are its own objects)
-  const kept = JSON.parse(
-    JSON.stringify(Object.fromEntries(KEPT.filter((k) => source[k] !== undefined).map((k) => [k, source[k]]))),
-  ) as Record<string, unknown>;
+  const source = JSON.parse(JSON.stringify(user)) as Record<string, unknown>;
+  const kept = Object.fromEntries(Object.entries(source).filter(([k]) => !NOT_KEPT.has(k)));
   storable(kept, '');
   const active = source.active;
   return { ...(kept as unknown as StoredUser), ...(typeof active === 'boolean' ? { active } : {}) };
@@ -79,7 +88,7 @@ export interface UserRow {
 export function outgoingUser(row: UserRow, usersUrl: string): SCIMMY.Schemas.User {
   const { id, resource, active, created, lastModified } = row;
   return new SCIMMY.Schemas.User(
-    { ...resource, id, active, schemas: [USER_SCHEMA], meta: { resourceType: 'User', created, lastModified } },
+    { ...resource, id, active, schemas: schemasOf(resource), meta: { resourceType: 'User', created, lastModified } },
     'out',
     usersUrl,
   );
@@ -87,7 +96,10 @@ export function outgoingUser(row: UserRow, usersUrl: string): SCIMMY.Schemas.Use
 
 /** The User as the source a PatchOp applies to (RFC 7644 §3.5.2). */
 export const patchSource = (row: UserRow) =>
-  new SCIMMY.Schemas.User({ ...row.resource, id: row.id, active: row.active, schemas: [USER_SCHEMA] }, 'out');
+  new SCIMMY.Schemas.User({ ...row.resource, id: row.id, active: row.active, schemas: schemasOf(row.resource) }, 'out');
+
+/** RFC 7643 §3: the schemas a User's attributes come from */
+const schemasOf = (resource: StoredUser) => [USER_SCHEMA, ...(ENTERPRISE in resource ? [ENTERPRISE] : [])];
 
 const boolOf = (v: unknown): unknown =>
   typeof v === 'string' && /^(true|false)$/i.test(v) ? v.toLowerCase() === 'true' : v;
