@@ -159,7 +159,7 @@ function guarded(deps: ScimDeps, handler: Handler): Koa.Middleware {
   const checks = new Map<string, (ctx: Koa.Context) => void>();
   return async (ctx) => {
     const idpId = (ctx.params as { idp: string }).idp;
-    const log = (ctx.state as { log?: Log }).log;
+    const log: Log = (ctx.state as { log?: Log }).log ?? { warn: () => {}, error: () => {} };
     const requestId = typeof ctx.state.reqId === 'string' ? { request_id: ctx.state.reqId } : {};
     const record: Recorder = (events: AuditEvent[]) =>
       events.length === 0
@@ -167,7 +167,7 @@ function guarded(deps: ScimDeps, handler: Handler): Koa.Middleware {
         : recordNow(
             deps.audit,
             events.map((e) => ({ ...e, ...requestId })),
-            log!,
+            log,
           ).catch(() => {});
     try {
       const idp = scimIdp(deps, idpId);
@@ -183,8 +183,8 @@ function guarded(deps: ScimDeps, handler: Handler): Koa.Middleware {
         scimType: r.scimType,
         detail: r.logDetail.slice(0, 500),
       };
-      if (r.status >= 500) log?.error(entry, 'scim.refused');
-      else log?.warn(entry, 'scim.refused');
+      if (r.status >= 500) log.error(entry, 'scim.refused');
+      else log.warn(entry, 'scim.refused');
       answer(ctx, base(idpId), r);
     }
   };
