@@ -16,6 +16,7 @@ import * as createStatusLists from './20261201000020_create_status_lists.ts';
 import * as exchangeAfterRevocation from './20261201000030_exchange_after_revocation.ts';
 import * as indexAccountEmails from './20261201000031_index_account_emails.ts';
 import * as createSessionLogins from './20261201000032_create_session_logins.ts';
+import * as createScimUsers from './20261201000033_create_scim_users.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000030_exchange_after_revocation': exchangeAfterRevocation,
   '20261201000031_index_account_emails': indexAccountEmails,
   '20261201000032_create_session_logins': createSessionLogins,
+  '20261201000033_create_scim_users': createScimUsers,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

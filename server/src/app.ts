@@ -1,7 +1,7 @@
 /**
  * createApp: the koa host. Middleware order, as one list:
  *   [metrics] → canonical origin → request context (id + logger) → error boundary → security headers →
- *   health routes → interaction routes → [audit ingestion, admin API] → registration CORS → [registration throttle] →
+ *   health routes → interaction routes → [audit ingestion, admin API, SCIM] → registration CORS → [registration throttle] →
  *   oidc-provider → 404
  * The provider instance is swappable (ProviderHost) so that a key rotation reaches every process without
  * a restart.
@@ -21,6 +21,7 @@ import { statusListRoutes } from './http/status-lists.ts';
 import { globalTokenRevocationRoutes, type GlobalTokenRevocationDeps } from './http/global-token-revocation.ts';
 import { backChannelLogoutRoutes, type BackChannelLogoutDeps } from './http/backchannel-logout.ts';
 import type { StatusListTokens } from './status-list/serve.ts';
+import { scimRoutes, type ScimDeps } from './scim/routes.ts';
 
 export interface ProviderHost {
   current(): Provider;
@@ -49,6 +50,8 @@ export interface AppDeps {
   globalTokenRevocation?: GlobalTokenRevocationDeps;
   /** `POST /idp/:idp/backchannel-logout`: OIDC Back-Channel Logout 1.0 (server/src/http/backchannel-logout.ts) */
   backChannelLogout?: BackChannelLogoutDeps;
+  /** `/idp/:idp/scim/v2/…`: SCIM 2.0 provisioning by the IdPs with `scim` (server/src/scim/routes.ts) */
+  scim?: ScimDeps;
   isShuttingDown(): boolean;
 }
 
@@ -138,6 +141,7 @@ function mountOwnApis(app: Koa, prefix: string, deps: AppDeps): void {
     ...(deps.adminApi ? [adminApiRoutes(deps.adminApi)] : []),
     ...(deps.globalTokenRevocation ? [globalTokenRevocationRoutes(deps.globalTokenRevocation)] : []),
     ...(deps.backChannelLogout ? [backChannelLogoutRoutes(deps.backChannelLogout)] : []),
+    ...(deps.scim ? [scimRoutes(deps.scim)] : []),
   ];
   for (const router of routers) {
     for (const mw of [router.routes(), router.allowedMethods()]) app.use(prefix === '/' ? mw : mount(prefix, mw));

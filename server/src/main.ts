@@ -447,6 +447,15 @@ function appFor(
         },
       }),
     },
+    scim: {
+      issuer: config.issuer,
+      idps: config.identity_providers,
+      config,
+      db: storage.db,
+      accounts: core.accounts,
+      audit: core.audit,
+      revocation,
+    },
     auditIngest: {
       issuer: config.issuer,
       policy: core.policy,

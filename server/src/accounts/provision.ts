@@ -5,6 +5,7 @@
  * an ID-JAG redemption maps the account's stored groups (from its last sign-in, provision or import)
  * through that IdP's `role_bindings`.
  */
+import type { Knex } from 'knex';
 import { LineCounter, parseDocument, isSeq } from 'yaml';
 import { z } from 'zod';
 import type { Config, OidcIdpConfig } from '../config/schema.ts';
@@ -55,9 +56,14 @@ function validate(config: Config, value: unknown): z.output<typeof provisionReco
   return { ...parsed.data, issuer: oidcIdp(config, parsed.data.idp).issuer };
 }
 
-/** Creates or updates one account (`baton accounts add`). */
-export async function provisionOne(config: Config, store: AccountStore, record: ProvisionRecord): Promise<Account> {
-  return store.provision(provisionOf(new Policy(config), validate(config, record)));
+/** Creates or updates one account (`baton accounts add`; a SCIM POST, in its transaction `trx`). */
+export async function provisionOne(
+  config: Config,
+  store: AccountStore,
+  record: ProvisionRecord,
+  trx?: Knex,
+): Promise<Account> {
+  return store.provision(provisionOf(new Policy(config), validate(config, record)), trx);
 }
 
 /** What the store keeps of a validated record: the roles its groups map to now. */

@@ -27,6 +27,8 @@ export type AuditType =
   | 'account.enabled'
   /** an upstream IdP's back-channel logout: baton sessions ended (success), or the logout token refused */
   | 'session.ended'
+  /** an IdP's SCIM provisioning created, linked, changed or deleted the SCIM User of an account */
+  | 'account.provisioned'
   | 'keys.changed'
   | 'policy.reloaded'
   | 'admin.operation'

@@ -199,6 +199,18 @@ const provisionedUser = z.strictObject({
 });
 
 /**
+ * SCIM 2.0 provisioning (RFC 7644) by an OIDC IdP: the bearer token it sends (RFC 6750 §2.1: a b64token,
+ * given as `env:NAME` or `file:PATH`), and the SCIM User attribute that carries the IdP's `sub`.
+ */
+const scimSettings = z.strictObject({
+  token: z
+    .string()
+    .min(32, 'must be at least 32 characters')
+    .regex(/^[A-Za-z0-9\-._~+/]+=*$/, 'must be an RFC 6750 bearer token (A-Z a-z 0-9 - . _ ~ + /, then = padding)'),
+  subject_attribute: z.enum(['externalId', 'userName']).default('externalId'),
+});
+
+/**
  * An upstream OpenID Connect provider, used through its discovery document (openid-client); with
  * `sign_in: false`, only an issuer of ID-JAGs (or of ID tokens for token exchange), needing no client_id.
  */
@@ -246,6 +258,8 @@ const oidcIdp = z
      * user's baton sessions the logout token names; `everything` also revokes all the user holds (revoke user)
      */
     back_channel_logout: z.enum(['off', 'sessions', 'everything']).default('off'),
+    /** SCIM 2.0 provisioning by this IdP (RFC 7643/7644, server/src/scim/): off when absent */
+    scim: scimSettings.optional(),
   })
   .superRefine((idp, ctx) => {
     if (idp.back_channel_logout !== 'off' && !idp.client_id) {

@@ -179,16 +179,20 @@ export async function authenticate(
 
 /**
  * A reader of JSON request bodies for baton's own APIs, at most `maxBytes` (koa's parser, which stops at the
- * limit): the parsed value, or a precise 400 (not `application/json`, not JSON) or 413.
+ * limit): the parsed value, or a precise 400 (not one of `types`, not JSON) or 413.
  */
-export function jsonBodyReader(maxBytes: number): (ctx: Koa.Context) => Promise<unknown> {
+export function jsonBodyReader(
+  maxBytes: number,
+  types: string[] = ['application/json'],
+): (ctx: Koa.Context) => Promise<unknown> {
+  // the parser's JSON types include application/scim+json (RFC 7644 §8.1); `types` is the gate
   const parse = bodyParser({ enableTypes: ['json'], jsonLimit: maxBytes, jsonStrict: true });
   return async (ctx) => {
-    if (!ctx.is('application/json'))
+    if (!ctx.is(types))
       throw new Refused(
         400,
         'invalid_request',
-        'the body must be application/json',
+        `the body must be ${types.join(' or ')}`,
         `content-type ${ctx.get('content-type')}`,
       );
     const tooLarge = new Refused(413, 'invalid_request', `the body is larger than ${maxBytes} bytes`, 'body too large');
