@@ -14,6 +14,7 @@ import { idJag } from './scenarios/id-jag.ts';
 import { introspection } from './scenarios/introspection.ts';
 import { registration } from './scenarios/registration.ts';
 import { resourceServer } from './scenarios/resource-server.ts';
+import { statusList } from './scenarios/status-list.ts';
 import { tokens } from './scenarios/tokens.ts';
 
 export type { Fixture, Result, Scenario } from './context.ts';
@@ -25,6 +26,7 @@ export const scenarios: Scenario[] = [
   ...exchange,
   ...idJag,
   ...introspection,
+  ...statusList,
   ...registration,
   ...dpop,
   ...resourceServer,
