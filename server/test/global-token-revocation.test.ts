@@ -180,7 +180,7 @@ const records = async (outcome: string) =>
   (await searchEvents(t.server.storage.db, { type: 'token.revoked', limit: 1000 })).filter(
     (r) =>
       r.outcome === outcome &&
-      (r.event.details as { trigger?: string } | undefined)?.trigger === 'global_token_revocation',
+      (r.event.details as { via?: string } | undefined)?.via === 'global_token_revocation',
   );
 
 describe('a global token revocation from the IdP', () => {
@@ -206,9 +206,9 @@ describe('a global token revocation from the IdP', () => {
       outcome: 'success',
       account: alice.account.id,
       idp: { iss: OKTA, sub: '00u-alice' },
-      reason: 'revoked',
+      reason: 'global_token_revocation',
       details: {
-        trigger: 'global_token_revocation',
+        via: 'global_token_revocation',
         idp: 'okta',
         caller: '0oa-baton-app',
         format: 'iss_sub',
@@ -279,7 +279,7 @@ describe('hostile requests: the exact answer, nothing revoked', () => {
       reason,
       error: body.error,
       details: {
-        trigger: 'global_token_revocation',
+        via: 'global_token_revocation',
         status,
         ...(reason === 'idp_unknown' ? {} : { idp: expect.any(String) }),
       },

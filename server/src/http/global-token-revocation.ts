@@ -232,7 +232,7 @@ async function handle(ctx: Koa.Context, deps: GlobalTokenRevocationDeps, attempt
 /** The audit records of a request: one `token.revoked` per account reached, and the refusal if any. */
 function records(ctx: Koa.Context, attempt: Attempt, refusal: GtrRefused | undefined): AuditEvent[] {
   const common = {
-    trigger: 'global_token_revocation',
+    via: 'global_token_revocation',
     ...(attempt.idpId ? { idp: attempt.idpId } : {}),
     ...(attempt.caller ? { caller: attempt.caller } : {}),
     ...(attempt.record ? { record: attempt.record } : {}),
@@ -244,7 +244,7 @@ function records(ctx: Koa.Context, attempt: Attempt, refusal: GtrRefused | undef
     outcome: 'success',
     account: account.id,
     idp: { iss: account.idpIssuer, sub: account.idpSubject },
-    reason: 'revoked',
+    reason: 'global_token_revocation',
     ...(request_id ? { request_id } : {}),
     details: { ...common, target: 'user', id: account.id, ...countsOf(counts) },
   }));
