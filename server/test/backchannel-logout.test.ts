@@ -72,6 +72,7 @@ describe.each(['postgres', 'postgres+redis'] as const)('back-channel logout (%s)
           idp('quiet', quiet),
           // its keys come from a discovery document nobody serves
           { id: 'down', type: 'oidc', issuer: 'http://127.0.0.1:9', client_id: 'c', back_channel_logout: 'sessions' },
+          { ...idp('paused', quiet, 'everything'), enabled: false },
         ],
         role_bindings: { corp: { oncall: ['sre'] }, strict: { oncall: ['sre'] }, quiet: { oncall: ['sre'] } },
         resources: [{ ...RESOURCES[0]!, client_id: 'logs-mcp' }, RESOURCES[1]!],
@@ -370,9 +371,9 @@ describe.each(['postgres', 'postgres+redis'] as const)('back-channel logout (%s)
       expect(statuses.sort()).toEqual([200, 400]);
     });
 
-    it('an unknown IdP, a local one, or one with back_channel_logout off: 404', async () => {
+    it('an unknown IdP, a local one, one with back_channel_logout off, or a disabled one: 404', async () => {
       const token = await logoutToken(quiet, claimsFor(quiet, { sub: 'victor' }));
-      for (const id of ['nope', 'local', 'quiet']) {
+      for (const id of ['nope', 'local', 'quiet', 'paused']) {
         const res = await post(id, token);
         expect([id, res.status, res.body]).toEqual([id, 404, NOT_FOUND]);
       }

@@ -104,7 +104,8 @@ export function backChannelLogoutRoutes(deps: BackChannelLogoutDeps): Router {
   const parse = bodyParser({ enableTypes: ['form'], formLimit: MAX_BODY_BYTES }) as unknown as Koa.Middleware;
   router.post('/idp/:idp/backchannel-logout', async (ctx) => {
     const idp = deps.idps.get(ctx.params.idp!);
-    if (!idp || idp.type !== 'oidc' || idp.back_channel_logout === 'off') {
+    // a disabled IdP (enabled: false) signs nothing baton accepts: its logout tokens neither
+    if (!idp || idp.type !== 'oidc' || idp.back_channel_logout === 'off' || !idp.enabled) {
       logOf(ctx).warn({ idp: ctx.params.idp, status: 404, reason: 'no back-channel logout here' }, 'logout.refused');
       return answer(ctx, 404, { error: 'not_found', error_description: 'no back-channel logout endpoint here' });
     }
