@@ -179,8 +179,7 @@ async function statusBit(token: string): Promise<number> {
 const records = async (outcome: string) =>
   (await searchEvents(t.server.storage.db, { type: 'token.revoked', limit: 1000 })).filter(
     (r) =>
-      r.outcome === outcome &&
-      (r.event.details as { via?: string } | undefined)?.via === 'global_token_revocation',
+      r.outcome === outcome && (r.event.details as { via?: string } | undefined)?.via === 'global_token_revocation',
   );
 
 describe('a global token revocation from the IdP', () => {
