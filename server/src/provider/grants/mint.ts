@@ -26,6 +26,12 @@ export interface MintRequest {
   resource: ResourceConfig;
   /** seconds */
   ttl: number;
+  /**
+   * the instant (epoch seconds) `ttl` was counted from: the token's `iat`, so that `exp` is exactly
+   * `iat + ttl` however long the signing waits (an exchange's `exp` never passes its subject token's,
+   * RFC 8693 §2.2.1 / baton's rule); now when not given
+   */
+  iat?: number;
   alg: 'ES256' | 'EdDSA';
   /** RFC 9449 §6.1: the DPoP key's thumbprint, for `cnf.jkt` */
   jkt: string | undefined;
@@ -52,6 +58,7 @@ export async function mintResourceToken(
   alongside: (jti: string, statuses: StatusEntryRow[]) => Promise<unknown>,
 ): Promise<Minted> {
   const { provider, client } = ctx.oidc;
+  const iat = request.iat ?? Math.floor(Date.now() / 1000);
   const at = new provider.AccessToken({
     accountId: request.accountId,
     client,
@@ -67,11 +74,14 @@ export async function mintResourceToken(
       jwt: { sign: { alg: request.alg } },
     }),
   } as unknown as ConstructorParameters<typeof provider.AccessToken>[0]);
+  // oidc-provider takes a token's iat and exp when it has them (formats/opaque.js), else the time it is
+  // formatted (and that + expiresIn)
+  Object.assign(at, { iat, exp: iat + request.ttl });
   if (request.jkt) at.setThumbprint('jkt', request.jkt);
   const gid = request.claims.gid;
   const { claim, entry } = await request.statusLists.issue({
     jti: assignTokenId(at as unknown as Parameters<typeof assignTokenId>[0]),
-    exp: Math.floor(Date.now() / 1000) + request.ttl,
+    exp: iat + request.ttl,
     accountId: request.accountId,
     clientId: client?.clientId,
     grantId: typeof gid === 'string' ? gid : null,

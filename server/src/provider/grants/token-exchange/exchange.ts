@@ -139,6 +139,7 @@ export async function exchange(
       scope,
       resource,
       ttl,
+      iat: now,
       alg: deps.config.keys.algorithm,
       jkt: dPoP?.thumbprint,
       claims: claimsOf(subject, act),
