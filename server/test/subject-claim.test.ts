@@ -182,6 +182,14 @@ const scim = (method: 'post' | 'patch', path: string, body: unknown) => {
   return req.set('Authorization', `Bearer ${SCIM_TOKEN}`).type('application/scim+json').send(JSON.stringify(body));
 };
 
+/** the `detail` of the refusals logged with this reason code (the wire keeps the generic text) */
+const detailsLogged = (reason: string) =>
+  logs
+    .lines()
+    .map((l) => JSON.parse(l) as { reason?: string; detail?: string })
+    .filter((l) => l.reason === reason)
+    .map((l) => l.detail);
+
 /** an Entra-shaped sign-in: a pairwise `sub`, the object id `oid` */
 const entraPlan = (sub: string, oid: string, more: Plan = {}): Plan => ({
   sub,
@@ -298,6 +306,7 @@ describe('subject_claim oid: the account is keyed by the ID token’s oid', () =
     const refused = await exchange(await idToken({}));
     expect(refused.status).toBe(400);
     expect(refused.body).toEqual({ error: 'invalid_request', error_description: 'subject_token is invalid' });
+    expect(detailsLogged('subject_token_invalid')).toContain(NO_OID);
   });
 
   it('an ID-JAG: the account of its oid (its sub is the ID tokens’ pairwise one); without oid invalid_grant', async () => {
@@ -328,6 +337,7 @@ describe('subject_claim oid: the account is keyed by the ID token’s oid', () =
     const refused = await redeem(await jag({}));
     expect(refused.status).toBe(400);
     expect(refused.body).toEqual({ error: 'invalid_grant', error_description: 'grant request is invalid' });
+    expect(detailsLogged('id_jag_user')).toContain(NO_OID.replace('the ID token', 'the ID-JAG'));
   });
 
   it('a back-channel logout token names the person by sub: the account its sign-in recorded is cut off', async () => {
