@@ -15,6 +15,7 @@ import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountIdFor } from '../src/accounts/store.ts';
+import { searchEvents } from '../src/audit/store.ts';
 import { LOGOUT_EVENT } from '../src/idp/logout-token.ts';
 import { memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp, type Plan } from './idp/hostile-idp.ts';
@@ -251,6 +252,13 @@ describe('subject_claim oid: the account is keyed by the ID token’s oid', () =
       .map((l) => JSON.parse(l) as { msg: string; reason?: string })
       .filter((l) => l.msg === 'interaction.refused' && l.reason === `subject_claim_missing: ${NO_OID}`);
     expect(refused).toHaveLength(3);
+    const failed = await searchEvents(t.server.storage.db, { type: 'login.failed', limit: 100 });
+    const missing = failed.filter((r) => r.event.reason !== 'account disabled');
+    expect(missing.map((r) => [r.event.reason, (r.event.details as { idp?: string }).idp])).toEqual([
+      ['upstream_subject_missing', 'entra'],
+      ['upstream_subject_missing', 'entra'],
+      ['upstream_subject_missing', 'entra'],
+    ]);
     expect(await t.server.accounts.find(accountIdFor(entra.issuer, 'pairwise-noid'))).toBeUndefined();
   });
 
