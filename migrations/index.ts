@@ -17,6 +17,7 @@ import * as exchangeAfterRevocation from './20261201000030_exchange_after_revoca
 import * as indexAccountEmails from './20261201000031_index_account_emails.ts';
 import * as createSessionLogins from './20261201000032_create_session_logins.ts';
 import * as createScimUsers from './20261201000033_create_scim_users.ts';
+import * as accountUpstreamSub from './20261201000040_account_upstream_sub.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
@@ -32,6 +33,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000031_index_account_emails': indexAccountEmails,
   '20261201000032_create_session_logins': createSessionLogins,
   '20261201000033_create_scim_users': createScimUsers,
+  '20261201000040_account_upstream_sub': accountUpstreamSub,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -23,7 +23,7 @@ const text = z.string().regex(/^[^\p{Cc}]{1,255}$/u, 'must be 1-255 characters, 
 export const provisionRecord = z.strictObject({
   /** the id of an OIDC IdP in identity_providers */
   idp: z.string().min(1),
-  /** the IdP's subject (its `sub` claim) */
+  /** the IdP's subject: its ID tokens' `identity_providers[].subject_claim` (`sub` unless set) */
   subject: text,
   groups: z.array(text).default([]),
   email: z.email().optional(),

@@ -14,6 +14,8 @@ export interface Account {
   idpId: string | null;
   idpIssuer: string;
   idpSubject: string;
+  /** the `sub` of the last sign-in's ID token (migrations/20261201000040): idpSubject unless subject_claim says another claim */
+  upstreamSub: string | null;
   profile: Record<string, unknown>;
   groups: string[];
   roles: string[];
@@ -26,6 +28,7 @@ interface Row {
   idp_id: string | null;
   idp_issuer: string;
   idp_subject: string;
+  upstream_sub: string | null;
   profile: Record<string, unknown> | string;
   groups: string[] | string;
   roles: string[] | string;
@@ -41,6 +44,7 @@ function toAccount(row: Row): Account {
     idpId: row.idp_id,
     idpIssuer: row.idp_issuer,
     idpSubject: row.idp_subject,
+    upstreamSub: row.upstream_sub,
     profile: json(row.profile),
     groups: json(row.groups),
     roles: json(row.roles),
@@ -53,10 +57,26 @@ export function accountIdFor(issuer: string, subject: string): string {
   return `u_${createHash('sha256').update(`${issuer}\0${subject}`).digest('base64url').slice(0, 24)}`;
 }
 
+/**
+ * The accounts of one IdP whose last sign-in's ID token had this `sub` (index accounts_idp_upstream_sub):
+ * how a logout token or an `iss_sub` naming the person by `sub` finds an account keyed by another claim
+ * (`identity_providers[].subject_claim`).
+ */
+export async function accountsByUpstreamSub(db: Knex, idpIssuer: string, sub: string): Promise<Account[]> {
+  const rows = await db('accounts')
+    .where({ idp_issuer: idpIssuer, upstream_sub: sub })
+    .orderBy('created_at')
+    .select<Row[]>('*');
+  return rows.map(toAccount);
+}
+
 export interface LoginRecord {
   idpId: string;
   idpIssuer: string;
+  /** the value of the IdP's subject_claim in the ID token (its `sub` by default) */
   idpSubject: string;
+  /** the ID token's `sub` (an OIDC IdP's sign-in; none for the local directory) */
+  upstreamSub?: string;
   profile: Record<string, unknown>;
   groups: string[];
   roles: string[];
@@ -91,6 +111,7 @@ export class AccountStore {
     const upstream = login.upstreamRefreshToken ? await this.#kek.encrypt(login.upstreamRefreshToken) : null;
     const fields = {
       idp_id: login.idpId,
+      upstream_sub: login.upstreamSub ?? null,
       profile: JSON.stringify(login.profile),
       groups: JSON.stringify(login.groups),
       roles: JSON.stringify(login.roles),
@@ -154,6 +175,11 @@ export class AccountStore {
 
   async findByUsername(idpIssuer: string, subject: string): Promise<Account | undefined> {
     return this.find(accountIdFor(idpIssuer, subject));
+  }
+
+  /** accountsByUpstreamSub, in this store's database */
+  async findByUpstreamSub(idpIssuer: string, sub: string): Promise<Account[]> {
+    return accountsByUpstreamSub(this.#db, idpIssuer, sub);
   }
 
   /**

@@ -26,6 +26,7 @@ const problem = (config: Record<string, unknown>) => {
   }
   throw new Error('expected a ConfigError');
 };
+const CLAIM_NAME = 'must be a claim name: 1-255 characters, no spaces or control characters';
 const only = (line: string) => `invalid configuration in baton.yaml:\n  ${line}`;
 const oidc = (extra: Record<string, unknown>) => ({
   identity_providers: [{ id: 'corp', type: 'oidc', issuer: 'https://idp.example.com', client_id: 'baton', ...extra }],
@@ -244,8 +245,31 @@ describe('config cross-checks: an OIDC identity provider', () => {
       oidc({ back_channel_logout: 'all' }),
       'identity_providers[0].back_channel_logout: Invalid option: expected one of "off"|"sessions"|"everything"',
     ],
+    ['an empty subject_claim', oidc({ subject_claim: '' }), `identity_providers[0].subject_claim: ${CLAIM_NAME}`],
+    [
+      'a subject_claim with a space',
+      oidc({ subject_claim: 'object id' }),
+      `identity_providers[0].subject_claim: ${CLAIM_NAME}`,
+    ],
+    [
+      'a subject_claim that is not a string',
+      oidc({ subject_claim: ['oid'] }),
+      'identity_providers[0].subject_claim: Invalid input: expected string, received array',
+    ],
+    [
+      'a subject_claim naming a claim about the token',
+      oidc({ subject_claim: 'aud' }),
+      'identity_providers[0].subject_claim: names a claim about the token, not about the person',
+    ],
   ])('%s', (_what, config, line) => {
     expect(problem(config)).toBe(only(line));
+  });
+
+  it('subject_claim is sub unless set, and a claim name such as oid is kept as written', () => {
+    expect(parse(oidc({})).identity_providers[0]).toMatchObject({ subject_claim: 'sub' });
+    expect(parse(oidc({ subject_claim: 'oid' })).identity_providers[0]).toMatchObject({ subject_claim: 'oid' });
+    const uri = 'https://idp.example.com/claims/employee.id';
+    expect(parse(oidc({ subject_claim: uri })).identity_providers[0]).toMatchObject({ subject_claim: uri });
   });
 
   it('jwks given as file:PATH is read as a JSON JWKS', () => {

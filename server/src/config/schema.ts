@@ -210,6 +210,29 @@ const scimSettings = z.strictObject({
   subject_attribute: z.enum(['externalId', 'userName']).default('externalId'),
 });
 
+/** claims of an ID token that are about the token, never about who it names (OIDC Core §2, RFC 7519 §4.1) */
+const NOT_A_SUBJECT = [
+  'iss',
+  'aud',
+  'exp',
+  'iat',
+  'nbf',
+  'jti',
+  'nonce',
+  'azp',
+  'auth_time',
+  'at_hash',
+  'c_hash',
+  'sid',
+];
+
+/** a top-level claim name, taken as written (no dot path: `a.b` is the claim named `a.b`) */
+const subjectClaim = z
+  .string()
+  .regex(/^[^\s\p{Cc}]{1,255}$/u, 'must be a claim name: 1-255 characters, no spaces or control characters')
+  .refine((c) => !NOT_A_SUBJECT.includes(c), { message: 'names a claim about the token, not about the person' })
+  .default('sub');
+
 /**
  * An upstream OpenID Connect provider, used through its discovery document (openid-client); with
  * `sign_in: false`, only an issuer of ID-JAGs (or of ID tokens for token exchange), needing no client_id.
@@ -233,6 +256,11 @@ const oidcIdp = z
     token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional(),
     scopes: z.array(scopeToken).default(['openid', 'email', 'profile']),
     email_domains: z.array(z.string().regex(/^[a-z0-9.-]+$/, 'must be a lowercase domain')).default([]),
+    /**
+     * the ID token claim that names the person (the account's IdP subject): `sub` (OIDC Core §2), or a stable
+     * claim such as Entra ID's `oid` when `sub` is pairwise per application (server/src/idp/subject-claim.ts)
+     */
+    subject_claim: subjectClaim,
     /** where the groups are: a claim name or a dot path (`realm_access.roles`) */
     groups_claim: z.string().min(1).default('groups'),
     /** when the claim is a string: the separator that joins the groups (default: one group) */

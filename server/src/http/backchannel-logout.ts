@@ -13,7 +13,7 @@ import Router from '@koa/router';
 import type { Knex } from 'knex';
 import type Koa from 'koa';
 import type { Adapter } from '../../../adapters/src/models.ts';
-import { accountIdFor } from '../accounts/store.ts';
+import { accountIdFor, accountsByUpstreamSub } from '../accounts/store.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import type { OidcIdpConfig } from '../config/schema.ts';
 import {
@@ -24,6 +24,7 @@ import {
   verifyLogoutToken,
 } from '../idp/logout-token.ts';
 import type { IdpRegistry } from '../idp/registry.ts';
+import { keyedBySub } from '../idp/subject-claim.ts';
 import { recordNow, type AuditSink } from '../provider/audit-trail.ts';
 import { replayKey } from '../provider/grants/jwt-bearer/assertion.ts';
 import { countsOf, revoke, UnknownTarget, type RevocationCounts, type RevocationStores } from '../revocation/revoke.ts';
@@ -168,16 +169,28 @@ interface Revoked {
 }
 
 /**
+ * The accounts a logout token's `sub` (§2.4: the ID token's `sub`) names: the account keyed by it, or, with
+ * another `subject_claim` (the account keyed by, say, Entra's `oid`), the accounts whose last sign-in's ID
+ * token had that `sub` (accounts.upstream_sub).
+ */
+async function accountsNamed(deps: BackChannelLogoutDeps, idp: OidcIdpConfig, sub: string): Promise<string[]> {
+  if (keyedBySub(idp)) return [accountIdFor(idp.issuer, sub)];
+  return (await accountsByUpstreamSub(deps.db, idp.issuer, sub)).map((a) => a.id);
+}
+
+/**
  * §2.6: by `sid`, the baton sessions signed in through that IdP session (of `sub`'s account, when it is
  * given too); by `sub` alone, every baton session of that account signed in through this IdP.
  */
 async function endAndRevoke(deps: BackChannelLogoutDeps, idp: OidcIdpConfig, token: { sub?: string; sid?: string }) {
-  const account = token.sub !== undefined ? accountIdFor(idp.issuer, token.sub) : undefined;
-  const which: SessionSelector =
-    token.sid !== undefined
-      ? { idp: idp.id, sid: token.sid, ...(account ? { account } : {}) }
-      : { idp: idp.id, account: account! };
-  const found = await sessionLogins(deps.db, which);
+  const named = token.sub !== undefined ? await accountsNamed(deps, idp, token.sub) : undefined;
+  const which: SessionSelector[] =
+    named === undefined
+      ? [{ idp: idp.id, sid: token.sid! }]
+      : named.map((account) =>
+          token.sid !== undefined ? { idp: idp.id, sid: token.sid, account } : { idp: idp.id, account },
+        );
+  const found = (await Promise.all(which.map((w) => sessionLogins(deps.db, w)))).flat();
   const sessions = await endSessions(
     deps.db,
     deps.sessions,
@@ -185,7 +198,7 @@ async function endAndRevoke(deps: BackChannelLogoutDeps, idp: OidcIdpConfig, tok
   );
   const revoked: Revoked[] = [];
   if (idp.back_channel_logout === 'everything') {
-    const accounts = new Set([...(account ? [account] : []), ...found.map((s) => s.account)]);
+    const accounts = new Set([...(named ?? []), ...found.map((s) => s.account)]);
     for (const user of accounts) {
       try {
         revoked.push({ account: user, counts: countsOf(await revoke(deps.revocation, { user })) });
@@ -195,7 +208,7 @@ async function endAndRevoke(deps: BackChannelLogoutDeps, idp: OidcIdpConfig, tok
     }
   }
   return {
-    account: account ?? found[0]?.account,
+    account: named?.[0] ?? found[0]?.account,
     sessions: sessions + revoked.reduce((n, r) => n + r.counts.sessions, 0),
     revoked,
   };

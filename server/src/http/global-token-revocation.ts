@@ -25,6 +25,7 @@ import type { AuditEvent } from '../audit/record.ts';
 import type { OidcIdpConfig } from '../config/schema.ts';
 import { authenticateGtr, GtrAuthRefusal } from '../idp/gtr-request.ts';
 import type { IdpRegistry } from '../idp/registry.ts';
+import { keyedBySub } from '../idp/subject-claim.ts';
 import {
   isSubjectRefusal,
   parseSubjectIdentifier,
@@ -38,7 +39,7 @@ import { answer, jsonBodyReader, Refused } from './own-api-token.ts';
 export interface GlobalTokenRevocationDeps {
   issuer: string;
   idps: IdpRegistry;
-  accounts: Pick<AccountStore, 'find' | 'findByEmail'>;
+  accounts: Pick<AccountStore, 'find' | 'findByEmail' | 'findByUpstreamSub'>;
   revocation: RevocationStores;
   /** one-time JWT ids (the ReplayDetection store, shared by every process) */
   replay: Pick<Adapter, 'claim'>;
@@ -162,8 +163,10 @@ async function accountsOf(
         'this identity provider may only name its own users',
         `iss_sub iss ${s.iss.slice(0, 200)} is not ${idp.issuer}`,
       );
+    // RFC 9493 §3.2.3: the IdP's own name for the user: the account keyed by it (the subject_claim value);
+    // with a subject_claim other than `sub`, else the accounts whose last sign-in's ID token had it as `sub`
     const account = await deps.accounts.find(accountIdFor(idp.issuer, s.sub));
-    found = account ? [account] : [];
+    found = account ? [account] : keyedBySub(idp) ? [] : await deps.accounts.findByUpstreamSub(idp.issuer, s.sub);
   } else if (s.format === 'opaque') {
     const account = await deps.accounts.find(s.id);
     found = account && account.idpIssuer === idp.issuer ? [account] : [];

@@ -9,12 +9,19 @@ import { jwtVerify, type JWTPayload } from 'jose';
 import type { OidcIdpConfig } from '../config/schema.ts';
 import { isLoopbackHost } from '../config/schema.ts';
 import { idpKeys, type IdpKeys } from './keys.ts';
+import { noSubject, subjectOf } from './subject-claim.ts';
 
 /** Why an upstream exchange failed: for logs (the user sees a generic page). */
 export class UpstreamError extends Error {
   override name = 'UpstreamError';
   readonly reason:
-    'unreachable' | 'idp_error' | 'client_auth_refused' | 'invalid_response' | 'invalid_id_token' | 'refresh_refused';
+    | 'unreachable'
+    | 'idp_error'
+    | 'client_auth_refused'
+    | 'invalid_response'
+    | 'invalid_id_token'
+    | 'subject_claim_missing'
+    | 'refresh_refused';
   constructor(reason: UpstreamError['reason'], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.reason = reason;
@@ -22,7 +29,10 @@ export class UpstreamError extends Error {
 }
 
 export interface UpstreamIdentity {
+  /** the ID token's subject_claim (subject-claim.ts): the account's IdP subject */
   subject: string;
+  /** the ID token's `sub` */
+  sub: string;
   profile: Record<string, unknown>;
   groups: string[];
   refreshToken?: string;
@@ -108,9 +118,12 @@ export class OidcUpstream {
       throw await classify(err, this.authMethod(config));
     }
     const claims = await this.#verifyIdToken(tokens.id_token!, checks.nonce);
+    const subject = subjectOf(this.idp, claims);
+    if (subject === undefined) throw new UpstreamError('subject_claim_missing', noSubject(this.idp, 'the ID token'));
     const groups = await this.#groups(config, claims, tokens.access_token);
     return {
-      subject: claims.sub!,
+      subject,
+      sub: claims.sub!,
       profile: profileOf(claims),
       groups,
       ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
@@ -118,8 +131,16 @@ export class OidcUpstream {
     };
   }
 
-  /** Refresh at the IdP and re-read the groups (a group removed at the IdP is gone now). */
-  async refresh(refreshToken: string, expectedSubject: string): Promise<{ groups: string[]; refreshToken?: string }> {
+  /**
+   * Refresh at the IdP and re-read the groups (a group removed at the IdP is gone now). `account` names the
+   * person: `subject`, the account's subject_claim value, and `sub`, the sign-in ID token's. A refreshed ID
+   * token keeps the `sub` (OIDC Core §12.2); userinfo's `sub` must be the ID token's (OIDC Core §5.3.2); the
+   * subject_claim, read from the refreshed ID token or, when it lacks it, from userinfo, must be `subject`.
+   */
+  async refresh(
+    refreshToken: string,
+    account: { subject: string; sub: string },
+  ): Promise<{ groups: string[]; refreshToken?: string }> {
     const config = await this.configuration();
     let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
     try {
@@ -128,13 +149,18 @@ export class OidcUpstream {
       const e = await classify(err, this.authMethod(config));
       throw e.reason === 'idp_error' ? new UpstreamError('refresh_refused', e.message, { cause: err }) : e;
     }
-    let claims: JWTPayload = { sub: expectedSubject };
+    let claims: JWTPayload = { sub: account.sub };
     if (tokens.id_token) {
       claims = await this.#verifyIdToken(tokens.id_token);
-      if (claims.sub !== expectedSubject)
+      if (claims.sub !== account.sub)
         throw new UpstreamError('invalid_id_token', 'refreshed ID token is for another subject');
     }
-    const groups = await this.#groups(config, claims, tokens.access_token, !tokens.id_token);
+    const fromToken = tokens.id_token ? subjectOf(this.idp, claims) : undefined;
+    const info = fromToken === undefined ? await this.#userinfo(config, claims, tokens.access_token) : undefined;
+    const subject = fromToken ?? (info ? subjectOf(this.idp, info) : undefined);
+    if (subject !== undefined && subject !== account.subject)
+      throw new UpstreamError('invalid_id_token', `the refreshed ${this.idp.subject_claim} is another person's`);
+    const groups = await this.#groups(config, claims, tokens.access_token, !tokens.id_token, info);
     return { groups, ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}) };
   }
 
@@ -160,15 +186,25 @@ export class OidcUpstream {
     claims: JWTPayload,
     accessToken: string,
     forceUserinfo = false,
+    info?: client.UserInfoResponse,
   ): Promise<string[]> {
     const fromToken = forceUserinfo
       ? undefined
       : extractGroups(claims, this.idp.groups_claim, this.idp.groups_separator);
     if (fromToken) return fromToken;
-    if (!config.serverMetadata().userinfo_endpoint) return [];
+    const read = info ?? (await this.#userinfo(config, claims, accessToken));
+    return (read && extractGroups(read, this.idp.groups_claim, this.idp.groups_separator)) ?? [];
+  }
+
+  /** userinfo (OIDC Core §5.3), its `sub` checked against the ID token's (§5.3.2); undefined without an endpoint */
+  async #userinfo(
+    config: client.Configuration,
+    claims: JWTPayload,
+    accessToken: string,
+  ): Promise<client.UserInfoResponse | undefined> {
+    if (!config.serverMetadata().userinfo_endpoint) return undefined;
     try {
-      const info = await client.fetchUserInfo(config, accessToken, claims.sub!);
-      return extractGroups(info, this.idp.groups_claim, this.idp.groups_separator) ?? [];
+      return await client.fetchUserInfo(config, accessToken, claims.sub!);
     } catch (err) {
       throw await classify(err); // userinfo: a Bearer challenge is about the access token, not baton
     }

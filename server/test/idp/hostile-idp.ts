@@ -5,7 +5,9 @@
  * audience, issuer or nonce, expired, issued in the future, or an OAuth error. It also signs ID-JAGs
  * (XAA) with its key, for the jwt-bearer tests. Given a client secret it checks the client's
  * authentication, and can behave like IdPs that list only some methods or read Basic credentials without
- * the form-decoding RFC 6749 §2.3.1 asks for.
+ * the form-decoding RFC 6749 §2.3.1 asks for. A sign-in can carry extra ID token claims (an Entra-shaped
+ * `oid` beside a pairwise `sub`), a refresh token (then a refresh is answered with the plan's ID token), and
+ * extra userinfo claims.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,7 +38,7 @@ export interface HostileIdp {
    * how the next token request is answered, for the given nonce (from the authorization URL); `as` signs in
    * another subject than mallory, with the IdP session `sid` (OIDC Back-Channel Logout 1.0 §2.1) when given
    */
-  next(mode: Mode, nonce: string, as?: { sub?: string; sid?: string }): void;
+  next(mode: Mode, nonce: string, as?: Plan): void;
   /** the public half of the published key, as a JWKS (for an IdP's `jwks` setting) */
   publicJwks: { keys: JWK[] };
   /** the private half of the published key (for suites that sign assertions themselves) */
@@ -44,6 +46,18 @@ export interface HostileIdp {
   /** a JWT signed with the IdP's published key (or, with `evil`, with a key it does not publish) */
   sign(payload: Record<string, unknown>, header?: { typ?: string; alg?: string }, evil?: boolean): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** who the next token request signs in, and what comes with it */
+export interface Plan {
+  sub?: string;
+  sid?: string;
+  /** more ID token claims (e.g. Entra's object id `oid`) */
+  claims?: Record<string, unknown>;
+  /** a refresh token in the token response; a `refresh_token` grant is then answered like the code */
+  refreshToken?: string;
+  /** more userinfo claims */
+  userinfo?: Record<string, unknown>;
 }
 
 export interface HostileIdpOptions {
@@ -64,16 +78,18 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
   const publicJwk: JWK = { ...(await exportJWK(good.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
   const clientId = 'baton-hostile';
   let issuer = '';
-  let plan: { mode: Mode; nonce: string; sub?: string; sid?: string } = { mode: 'good', nonce: '' };
+  let plan: Plan & { mode: Mode; nonce: string } = { mode: 'good', nonce: '' };
   const served = new Map<string, number>();
 
-  async function idToken(): Promise<string> {
+  async function idToken(refresh = false): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
     const claims = {
-      nonce: plan.mode === 'wrong-nonce' ? 'not-the-nonce' : plan.nonce,
+      // OIDC Core §12.2: a refreshed ID token has no nonce
+      ...(refresh ? {} : { nonce: plan.mode === 'wrong-nonce' ? 'not-the-nonce' : plan.nonce }),
       email: 'mallory@example.com',
       groups: ['oncall'],
       ...(plan.sid ? { sid: plan.sid } : {}),
+      ...plan.claims,
     };
     const base = new SignJWT(claims)
       .setSubject(plan.sub ?? 'mallory')
@@ -165,13 +181,20 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
           );
         }
         if (plan.mode === 'error') return send(400, { error: 'invalid_grant', error_description: 'code expired' });
-        void idToken().then((token) =>
-          send(200, { access_token: 'at-from-hostile', token_type: 'Bearer', expires_in: 300, id_token: token }),
+        const refresh = new URLSearchParams(raw).get('grant_type') === 'refresh_token';
+        void idToken(refresh).then((token) =>
+          send(200, {
+            access_token: 'at-from-hostile',
+            token_type: 'Bearer',
+            expires_in: 300,
+            id_token: token,
+            ...(plan.refreshToken ? { refresh_token: plan.refreshToken } : {}),
+          }),
         );
       });
       return;
     }
-    if (path === '/userinfo') return send(200, { sub: 'mallory', groups: ['oncall'] });
+    if (path === '/userinfo') return send(200, { sub: plan.sub ?? 'mallory', groups: ['oncall'], ...plan.userinfo });
     send(404, { error: 'not_found' });
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));

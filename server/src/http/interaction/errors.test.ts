@@ -27,6 +27,7 @@ const FACTS: { [R in Reason]: Facts[R] } = {
   upstream_unreachable: { idp: IDP, error: ERROR },
   upstream_client_auth_refused: { idp: IDP, error: ERROR },
   upstream_refused: { idp: IDP, error: ERROR },
+  upstream_subject_missing: { idp: IDP, error: ERROR },
   account_disabled: { account: 'SECRET-ACCOUNT' },
   client_unknown: {},
   no_consent_prompt: {},
@@ -61,6 +62,13 @@ const WIRE: Record<Reason, [number, string, string, string]> = {
     ERROR,
   ],
   upstream_refused: [400, 'Sign-in failed', 'Corp SSO did not confirm your sign-in.', ERROR],
+  upstream_subject_missing: [
+    400,
+    'Sign-in failed',
+    'Corp SSO signed you in but did not say who you are in the way this sign-in service expects. An ' +
+      'administrator must fix the settings of Corp SSO or of this service.',
+    ERROR,
+  ],
   account_disabled: [403, 'Access denied', 'This account is disabled.', 'account SECRET-ACCOUNT disabled'],
   client_unknown: [400, 'Unknown application', 'The application is not registered.', 'client gone'],
   no_consent_prompt: [400, 'Sign-in error', 'Nothing to consent to.', 'no consent prompt'],
@@ -91,7 +99,7 @@ export function _typeChecks(): void {
 describe('the interaction error table', () => {
   it('has a row for every reason, and the tests know every row', () => {
     expect(reasons.sort()).toEqual(Object.keys(WIRE).sort());
-    expect(reasons.length).toBe(17);
+    expect(reasons.length).toBe(18);
   });
 
   it.each(reasons)('%s: the status, page and logged detail the sign-in pages have always had', (reason) => {
@@ -124,6 +132,10 @@ describe('upstreamFailure', () => {
     expect(upstreamFailure(new UpstreamError('client_auth_refused', 'invalid_client'))).toEqual({
       reason: 'upstream_client_auth_refused',
       error: 'client_auth_refused: invalid_client',
+    });
+    expect(upstreamFailure(new UpstreamError('subject_claim_missing', 'no oid'))).toEqual({
+      reason: 'upstream_subject_missing',
+      error: 'subject_claim_missing: no oid',
     });
     for (const kind of ['idp_error', 'invalid_response', 'invalid_id_token', 'refresh_refused'] as const)
       expect(upstreamFailure(new UpstreamError(kind, 'x'))).toEqual({

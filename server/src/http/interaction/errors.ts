@@ -36,6 +36,8 @@ export interface Facts {
   upstream_client_auth_refused: { idp: string; error: string };
   /** the IdP answered with an error, or its answer failed a check (OIDC Core §3.1.3.7) */
   upstream_refused: { idp: string; error: string };
+  /** the ID token has no `identity_providers[].subject_claim` to key the account by: the IdP's settings, not the user */
+  upstream_subject_missing: { idp: string; error: string };
   /** the account is disabled (or gone); `account` when the refusal names it */
   account_disabled: { account?: string };
   /** the client of the interaction is no longer registered */
@@ -128,6 +130,14 @@ export const REFUSALS: { readonly [R in Reason]: Row<Facts[R]> } = {
     message: ({ idp }) => `${idp} did not confirm your sign-in.`,
     detail: ({ error }) => error,
   },
+  upstream_subject_missing: {
+    status: 400,
+    title: 'Sign-in failed',
+    message: ({ idp }) =>
+      `${idp} signed you in but did not say who you are in the way this sign-in service expects. An ` +
+      `administrator must fix the settings of ${idp} or of this service.`,
+    detail: ({ error }) => error,
+  },
   account_disabled: {
     status: 403,
     title: 'Access denied',
@@ -173,7 +183,8 @@ export function refusal<R extends Reason>(reason: R, ...[facts]: FactsOf<R>): Re
   return { reason, status: row.status, title: row.title, message: text(row.message), detail: text(row.detail) };
 }
 
-export type UpstreamFailure = 'upstream_unreachable' | 'upstream_client_auth_refused' | 'upstream_refused';
+export type UpstreamFailure =
+  'upstream_unreachable' | 'upstream_client_auth_refused' | 'upstream_subject_missing' | 'upstream_refused';
 
 /**
  * A failed upstream callback, classified: the IdP cannot be reached, it refused baton's own client
@@ -184,5 +195,6 @@ export function upstreamFailure(err: unknown): { reason: UpstreamFailure; error:
   const error = `${err.reason}: ${err.message}`;
   if (err.reason === 'unreachable') return { reason: 'upstream_unreachable', error };
   if (err.reason === 'client_auth_refused') return { reason: 'upstream_client_auth_refused', error };
+  if (err.reason === 'subject_claim_missing') return { reason: 'upstream_subject_missing', error };
   return { reason: 'upstream_refused', error };
 }

@@ -97,6 +97,7 @@ async function completeUpstream(
     idpId: idp.id,
     idpIssuer: upstream.idp.issuer,
     idpSubject: identity.subject,
+    upstreamSub: identity.sub,
     profile: identity.profile,
     groups: identity.groups,
     roles: deps.policy().rolesFor(idp.id, identity.groups),

@@ -57,7 +57,9 @@ async function refreshAtIdp(
     const token = await deps.accounts.upstreamRefreshToken(account.id, trx);
     if (!token) return account;
     try {
-      const fresh = await upstream.refresh(token, account.idpSubject);
+      // the sign-in's `sub` (accounts without one recorded were keyed by it: subject_claim sub)
+      const person = { subject: account.idpSubject, sub: account.upstreamSub ?? account.idpSubject };
+      const fresh = await upstream.refresh(token, person);
       const roles = deps.policy().rolesFor(idp.id, fresh.groups);
       await deps.accounts.updateGroups(
         account.id,

@@ -5,7 +5,8 @@
  *
  *   the assertion   assertion.ts   typ, algorithm, signature by an accepted IdP, aud, client_id, lifetime
  *   the resource    one of baton's resources, agreeing with the ID-JAG's (EMA §7.6)
- *   the user        resolved from (iss, sub), enabled
+ *   the user        resolved from (iss, the claim identity_providers[].subject_claim names: `sub` unless set),
+ *                   enabled (idp/subject-claim.ts: §3 makes the ID-JAG's `sub` the IdP's as in its ID tokens)
  *   single use      jti single-use until exp across every process (EMA §7.4.2 makes it REQUIRED, where
  *                   ID-JAG §4.4.3 would allow re-use)
  *   issued scope    requested ∩ Policy.idJagCeiling (the ID-JAG's ∩ the resource's ∩ the roles', EMA §7.2.1)
@@ -14,6 +15,7 @@
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { accountIdFor } from '../../../accounts/store.ts';
+import { noSubject, subjectOf } from '../../../idp/subject-claim.ts';
 import type { ResourceConfig } from '../../../config/schema.ts';
 import { JWT_BEARER } from '../../../consts.ts';
 import { splitScope } from '../../../params.ts';
@@ -97,11 +99,14 @@ export async function handler(ctx: KoaContextWithOIDC, deps: GrantDeps): Promise
   const { idp, claims } = jag;
   const resource = resourceOf(deps, claims, params.resource);
 
+  // the person as the IdP's ID tokens name them (idp/subject-claim.ts): RFC 7521 §5.2 invalid_grant without it
+  const subject = subjectOf(idp, claims);
+  if (subject === undefined) throw refusal('id_jag_user', noSubject(idp, 'the ID-JAG'));
   // the account state, as introspection sees it: a disabling reaches this process within STATE_CACHE_MS
-  const accountId = accountIdFor(idp.issuer, String(claims.sub));
+  const accountId = accountIdFor(idp.issuer, subject);
   const account = await deps.cache.accounts.get(accountId, () => deps.accounts.find(accountId));
   if (!account || account.disabled)
-    throw refusal('id_jag_user', `user ${String(claims.sub)} of ${idp.issuer} is unknown or disabled`);
+    throw refusal('id_jag_user', `user ${subject} of ${idp.issuer} is unknown or disabled`);
   const key = await claimOnce(deps, jag);
 
   const policy = deps.policy();
@@ -119,7 +124,7 @@ export async function handler(ctx: KoaContextWithOIDC, deps: GrantDeps): Promise
   if (cnf && dPoP?.thumbprint !== cnf)
     throw refusal('id_jag_key_binding', 'the ID-JAG is bound to a key (cnf.jkt) and no matching DPoP proof was sent');
   const ttl = resource.access_token_ttl ?? deps.config.tokens.access_token_ttl;
-  const idpClaim = { iss: idp.issuer, sub: String(claims.sub) };
+  const idpClaim = { iss: idp.issuer, sub: subject };
   const minted = await mintResourceToken(
     ctx,
     {
@@ -131,7 +136,7 @@ export async function handler(ctx: KoaContextWithOIDC, deps: GrantDeps): Promise
       alg: deps.config.keys.algorithm,
       jkt: dPoP?.thumbprint,
       claims: {
-        idp: { iss: idp.issuer, sub: claims.sub },
+        idp: idpClaim,
         roles: policy.rolesGranting(roles, scope),
         ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
       },

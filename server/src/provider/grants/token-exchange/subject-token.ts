@@ -3,13 +3,15 @@
  *
  *   an access token baton issued (`access_token` or `jwt` type), addressed to a resource the actor serves
  *     (no pivoting with a stolen token), anchored at an IdP (a user, not a client), still active;
- *   an ID token (`id_token` type) of an enabled upstream IdP whose audience is the actor (OIDC Core §2).
+ *   an ID token (`id_token` type) of an enabled upstream IdP whose audience is the actor (OIDC Core §2),
+ *     its user the account of the claim `identity_providers[].subject_claim` names (idp/subject-claim.ts).
  *
  * Anything else is `invalid_request` (RFC 8693 §2.2.2) with its reason logged.
  */
 import { decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { accountIdFor } from '../../../accounts/store.ts';
+import { noSubject, subjectOf } from '../../../idp/subject-claim.ts';
 import { ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_TOKEN_TYPE } from '../../../consts.ts';
 import { refusal } from '../../refusals.ts';
 import type { GrantDeps } from '../deps.ts';
@@ -99,8 +101,11 @@ async function idToken(deps: GrantDeps, token: string, actorId: string): Promise
   } catch (err) {
     throw refusal('subject_token_invalid', `ID token: ${(err as { code?: string }).code ?? (err as Error).message}`);
   }
+  // RFC 8693 §2.2.2: a subject token naming nobody baton keys accounts by is invalid_request
+  const subject = subjectOf(idp, payload);
+  if (subject === undefined) throw refusal('subject_token_invalid', noSubject(idp, 'the ID token'));
   return {
-    accountId: accountIdFor(idp.issuer, String(payload.sub)),
+    accountId: accountIdFor(idp.issuer, subject),
     scope: [],
     audience: undefined,
     exp: payload.exp!,
@@ -108,7 +113,7 @@ async function idToken(deps: GrantDeps, token: string, actorId: string): Promise
     mayAct: cleanChain(payload.may_act),
     grantId: undefined,
     jti: String(payload.jti ?? `id_token:${String(payload.sub)}:${String(payload.iat)}`),
-    claims: { idp: { iss: idp.issuer, sub: payload.sub }, auth_time: payload.auth_time },
+    claims: { idp: { iss: idp.issuer, sub: subject }, auth_time: payload.auth_time },
     accountChecked: false,
   };
 }
