@@ -17,30 +17,14 @@ import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type { Adapter } from '../../../adapters/src/models.ts';
 import type { OidcIdpConfig } from '../config/schema.ts';
 import { replayKey } from '../provider/grants/jwt-bearer/assertion.ts';
-import type { IdpKeys } from './keys.ts';
+import { IDP_ALGORITHMS, keysUnavailable, type IdpKeys } from './keys.ts';
 
 /** the header type Okta's Universal Logout sets */
 export const GTR_TYP = 'global-token-revocation+jwt';
-/** §3.5: asymmetric algorithms only (never `none`, never HMAC) */
-export const GTR_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-];
 /** §3.5: "a validity window of five minutes is RECOMMENDED" (Okta's: exp = iat + 300) */
 export const GTR_MAX_LIFETIME_SECONDS = 300;
 /** RFC 7519 §4.1.4 leeway for exp, nbf and iat, and for a lifetime rounded up by a second or so */
 const CLOCK_TOLERANCE_SECONDS = 5;
-/** jose's codes for a key set it could not fetch (a remote JWKS), as opposed to a JWT it refused */
-const KEYS_UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JOSE_GENERIC']);
 
 export type GtrAuthReason = 'no_token' | 'token_invalid' | 'token_replayed';
 
@@ -93,17 +77,16 @@ async function verified(jwt: string, idp: OidcIdpConfig, keys: IdpKeys): Promise
   try {
     const { payload } = await jwtVerify(jwt, keys, {
       issuer: idp.issuer,
-      algorithms: GTR_ALGORITHMS,
+      algorithms: IDP_ALGORITHMS, // §3.5: asymmetric only
       requiredClaims: ['iss', 'sub', 'aud', 'jti', 'iat', 'exp'],
       maxTokenAge: GTR_MAX_LIFETIME_SECONDS,
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
     });
     return payload;
   } catch (err) {
-    const code = (err as { code?: string }).code;
     // the IdP's key set could not be read (discovery, fetch, timeout): not the caller's fault, a 503
-    if (!code || KEYS_UNAVAILABLE.has(code)) throw err;
-    throw new GtrAuthRefusal('token_invalid', `JWT: ${code}: ${(err as Error).message}`);
+    if (keysUnavailable(err)) throw err;
+    throw new GtrAuthRefusal('token_invalid', `JWT: ${(err as { code?: string }).code}: ${(err as Error).message}`);
   }
 }
 

@@ -10,6 +10,37 @@ import type { OidcIdpConfig } from '../config/schema.ts';
 
 const REMOTE = { timeoutDuration: 5000, cooldownDuration: 30_000 } as const;
 
+/**
+ * The algorithms baton accepts of anything an IdP signs for it (ID tokens, logout tokens, global token
+ * revocation requests): asymmetric only, never `none` or HMAC (RFC 8725 §3.1, §3.2; OIDC Back-Channel
+ * Logout 1.0 §2.6 step 2 as for ID tokens; draft-parecki-oauth-global-token-revocation-06 §3.5).
+ */
+export const IDP_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+];
+
+/**
+ * Whether jose's failure to verify was the IdP's key set not being readable (its JWKS or discovery
+ * document did not answer, or timed out), as opposed to the JWT itself being refused: the first is
+ * answered 503 (the IdP may send again), the second refused.
+ */
+export function keysUnavailable(err: unknown): boolean {
+  const { code, message = '' } = err as { code?: string; message?: string };
+  if (code === undefined || code === 'ERR_JWKS_TIMEOUT') return true;
+  // createRemoteJWKSet: "Expected 200 OK from the JSON Web Key Set HTTP response", and the like
+  return code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/.test(message);
+}
+
 export type IdpKeys = JWTVerifyGetKey;
 
 /** The IdP's key set; `discoveredJwksUri` is asked only when the configuration names no keys. */

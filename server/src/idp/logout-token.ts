@@ -16,8 +16,7 @@
  */
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type { OidcIdpConfig } from '../config/schema.ts';
-import type { IdpKeys } from './keys.ts';
-import { ID_TOKEN_ALGS } from './oidc.ts';
+import { IDP_ALGORITHMS, keysUnavailable, type IdpKeys } from './keys.ts';
 
 export const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** §2.6 step 3: leeway for iat and exp */
@@ -42,9 +41,6 @@ export class LogoutTokenRefused extends Error {
 export class IdpKeysUnavailable extends Error {
   override name = 'IdpKeysUnavailable';
 }
-
-/** jose's errors about the token itself (JOSEError codes), as opposed to a key set that could not be fetched */
-const unavailable = (code: string | undefined) => code === undefined || code === 'ERR_JWKS_TIMEOUT';
 
 const refuse = (why: string): never => {
   throw new LogoutTokenRefused(why);
@@ -71,7 +67,7 @@ export async function verifyLogoutToken(idp: OidcIdpConfig, keys: IdpKeys, token
     ({ payload: claims } = await jwtVerify(token, keys, {
       issuer: idp.issuer,
       audience: idp.client_id!,
-      algorithms: ID_TOKEN_ALGS,
+      algorithms: IDP_ALGORITHMS,
       requiredClaims: ['iat', 'jti', 'events'],
       maxTokenAge: MAX_AGE_SECONDS,
       clockTolerance: CLOCK_SKEW_SECONDS,
@@ -79,7 +75,7 @@ export async function verifyLogoutToken(idp: OidcIdpConfig, keys: IdpKeys, token
   } catch (err) {
     const e = err as { code?: string; claim?: string; message: string };
     // a remote JWKS that did not answer (or a discovery that failed): the IdP may send the token again
-    if (unavailable(e.code) || (e.code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/.test(e.message)))
+    if (keysUnavailable(err))
       throw new IdpKeysUnavailable(`the IdP's keys could not be read: ${e.message}`, { cause: err });
     return refuse(`${e.code ?? 'invalid'}${e.claim ? ` (${e.claim})` : ''}: ${e.message}`);
   }

@@ -8,7 +8,7 @@ import * as client from 'openid-client';
 import { jwtVerify, type JWTPayload } from 'jose';
 import type { OidcIdpConfig } from '../config/schema.ts';
 import { isLoopbackHost } from '../config/schema.ts';
-import { idpKeys, type IdpKeys } from './keys.ts';
+import { IDP_ALGORITHMS, idpKeys, type IdpKeys } from './keys.ts';
 import { noSubject, subjectOf } from './subject-claim.ts';
 
 /** Why an upstream exchange failed: for logs (the user sees a generic page). */
@@ -39,9 +39,6 @@ export interface UpstreamIdentity {
   /** the ID token's `sid`: the IdP's session (OIDC Back-Channel Logout 1.0 §2.1), when it sends one */
   sid?: string;
 }
-
-/** the algorithms accepted of what the IdP signs for baton: ID tokens, logout tokens (never `none` or HMAC) */
-export const ID_TOKEN_ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
 
 export class OidcUpstream {
   readonly idp: OidcIdpConfig;
@@ -169,7 +166,7 @@ export class OidcUpstream {
       const { payload } = await jwtVerify(idToken, this.keys, {
         issuer: this.idp.issuer,
         audience: this.idp.client_id!,
-        algorithms: ID_TOKEN_ALGS,
+        algorithms: IDP_ALGORITHMS,
         requiredClaims: ['sub', 'iat', 'exp'],
         clockTolerance: 30,
         maxTokenAge: '1h',
