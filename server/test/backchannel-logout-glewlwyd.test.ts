@@ -17,11 +17,9 @@ import { searchEvents } from '../src/audit/store.ts';
 import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
 import { freePort, memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
 import { startGlewlwyd, type Glewlwyd } from './idp/glewlwyd.ts';
-import { followRedirects } from './pages.ts';
+import { agentAuthorizePath, AGENT_CALLBACK as CALLBACK, followRedirects, redeemAtAgentCallback } from './pages.ts';
 
-const LOGS = RESOURCES[0]!.uri;
 const SECRET = 'bcl-glewlwyd-secret-0123456789abcdefgh';
-const CALLBACK = 'http://127.0.0.1/callback';
 let idp: Glewlwyd;
 let t: TestServer | undefined;
 let issuer: string;
@@ -76,17 +74,7 @@ afterAll(async () => {
 });
 
 const authorizeUrl = (verifier: string, extra: Record<string, string> = {}) =>
-  `/auth?${new URLSearchParams({
-    client_id: 'ide-agent',
-    redirect_uri: CALLBACK,
-    response_type: 'code',
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-    state: randomBytes(8).toString('hex'),
-    resource: LOGS,
-    scope: 'logs.read',
-    ...extra,
-  }).toString()}`;
+  agentAuthorizePath(verifier, { scope: 'logs.read', ...extra });
 
 /** baton → Glewlwyd's login (alice) → baton → the client's code → the access token */
 async function signIn(agent: TestAgent): Promise<string> {
@@ -94,21 +82,7 @@ async function signIn(agent: TestAgent): Promise<string> {
   const toIdp = await followRedirects(agent, authorizeUrl(verifier), (l) => l.startsWith(idp.issuer));
   expect(toIdp.stoppedAt, toIdp.page?.text).toBeDefined();
   const back = await idp.login(toIdp.stoppedAt!, 'alice', 'alice-password');
-  const done = await followRedirects(agent, back, (l) => l.startsWith(CALLBACK), 12);
-  expect(done.stoppedAt, done.page?.text).toBeDefined();
-  const tokens = await request(t!.url)
-    .post('/token')
-    .type('form')
-    .send({
-      grant_type: 'authorization_code',
-      code: new URL(done.stoppedAt!).searchParams.get('code'),
-      code_verifier: verifier,
-      redirect_uri: CALLBACK,
-      client_id: 'ide-agent',
-      resource: LOGS,
-    })
-    .expect(200);
-  return tokens.body.access_token as string;
+  return (await redeemAtAgentCallback(t!.url, agent, back, verifier)).access_token;
 }
 
 /** OIDC Core §3.1.2.1 `prompt=none`: `login_required` when the next authorization request needs a sign-in */

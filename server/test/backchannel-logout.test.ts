@@ -24,11 +24,10 @@ import { collectSessionLogins } from '../src/sessions/logins.ts';
 import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
 import { adminStoresOf, memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp } from './idp/hostile-idp.ts';
-import { actionOf, csrfOf, followRedirects } from './pages.ts';
+import { actionOf, agentAuthorizePath, AGENT_CALLBACK as CALLBACK, csrfOf, redeemAtAgentCallback } from './pages.ts';
 
 const LOGS = RESOURCES[0]!.uri;
 const SECRET = 'bcl-test-secret-0123456789abcdefghijkl';
-const CALLBACK = 'http://127.0.0.1/callback';
 const BAD = { error: 'invalid_request', error_description: 'the logout request is not valid' };
 const NOT_FOUND = { error: 'not_found', error_description: 'no back-channel logout endpoint here' };
 
@@ -112,37 +111,12 @@ describe.each(['postgres', 'postgres+redis'] as const)('back-channel logout (%s)
     const back = await agent
       .get(`/interaction/callback/${idpId}?code=abc&state=${upstream.searchParams.get('state')}`)
       .expect(303);
-    const { stoppedAt } = await followRedirects(agent, back.headers.location!, (l) => l.startsWith(CALLBACK));
-    expect(stoppedAt, 'the sign-in reaches the client').toBeDefined();
-    const tokens = await request(t.url)
-      .post('/token')
-      .type('form')
-      .send({
-        grant_type: 'authorization_code',
-        code: new URL(stoppedAt!).searchParams.get('code'),
-        code_verifier: verifier,
-        redirect_uri: CALLBACK,
-        client_id: 'ide-agent',
-        resource: LOGS,
-      })
-      .expect(200);
+    const tokens = await redeemAtAgentCallback(t.url, agent, back.headers.location!, verifier);
     const account = accountIdFor(idp.issuer, sub);
-    return { agent, access: tokens.body.access_token, refresh: tokens.body.refresh_token, account };
+    return { agent, access: tokens.access_token, refresh: tokens.refresh_token, account };
   }
 
-  function authorizeUrl(verifier: string, extra: Record<string, string> = {}): string {
-    return `/auth?${new URLSearchParams({
-      client_id: 'ide-agent',
-      redirect_uri: CALLBACK,
-      response_type: 'code',
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      state: randomBytes(8).toString('hex'),
-      resource: LOGS,
-      scope: 'openid offline_access logs.read',
-      ...extra,
-    }).toString()}`;
-  }
+  const authorizeUrl = agentAuthorizePath;
 
   /**
    * Whether the browser's baton session still signs it in: an authorization request with `prompt=none` (OIDC

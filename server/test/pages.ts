@@ -59,3 +59,52 @@ export async function followRedirects(
   }
   throw new Error('too many redirects');
 }
+
+/** The IDE agent's redirect URI in the test configuration (helpers.ts makeConfig) */
+export const AGENT_CALLBACK = 'http://127.0.0.1/callback';
+
+/**
+ * The IDE agent's authorization request path (PKCE S256 with `verifier`, a fresh state) for the logs MCP
+ * server, with `openid offline_access logs.read` unless `extra` says otherwise.
+ */
+export function agentAuthorizePath(verifier: string, extra: Record<string, string> = {}): string {
+  return `/auth?${new URLSearchParams({
+    client_id: 'ide-agent',
+    redirect_uri: AGENT_CALLBACK,
+    response_type: 'code',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    state: randomBytes(8).toString('hex'),
+    resource: 'https://logs.mcp.example.com/mcp',
+    scope: 'openid offline_access logs.read',
+    ...extra,
+  }).toString()}`;
+}
+
+/**
+ * From `location` on, follows the redirects to the IDE agent's callback and redeems its code (RFC 6749
+ * §4.1.3, the PKCE `verifier`) at `url`: the token response.
+ */
+export async function redeemAtAgentCallback(
+  url: string,
+  agent: TestAgent,
+  location: string,
+  verifier: string,
+): Promise<{ access_token: string; refresh_token: string }> {
+  const { stoppedAt, page } = await followRedirects(agent, location, (l) => l.startsWith(AGENT_CALLBACK), 12);
+  if (!stoppedAt) throw new Error(`the sign-in did not reach the client: ${page?.status} ${page?.text.slice(0, 300)}`);
+  const res = await fetch(`${url}/token`, {
+    method: 'POST',
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: new URL(stoppedAt).searchParams.get('code') ?? '',
+      code_verifier: verifier,
+      redirect_uri: AGENT_CALLBACK,
+      client_id: 'ide-agent',
+      resource: 'https://logs.mcp.example.com/mcp',
+    }),
+  });
+  const body = (await res.json()) as { access_token: string; refresh_token: string };
+  if (res.status !== 200) throw new Error(`the code was not redeemed: ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}

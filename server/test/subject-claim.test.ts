@@ -9,7 +9,7 @@
  * refused; an IdP left at the default is keyed by `sub` as before. Against the hostile test IdP (Entra-shaped
  * ID tokens), on PostgreSQL + Redis.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { decodeJwt, importJWK, SignJWT, type JWTPayload } from 'jose';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
@@ -19,10 +19,9 @@ import { searchEvents } from '../src/audit/store.ts';
 import { LOGOUT_EVENT } from '../src/idp/logout-token.ts';
 import { memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp, type Plan } from './idp/hostile-idp.ts';
-import { actionOf, csrfOf, followRedirects } from './pages.ts';
+import { actionOf, agentAuthorizePath, csrfOf, redeemAtAgentCallback } from './pages.ts';
 
 const LOGS = RESOURCES[0]!.uri;
-const CALLBACK = 'http://127.0.0.1/callback';
 const SECRET = 'subject-claim-secret-0123456789abcdefgh';
 const SCIM_TOKEN = 'entra-scim-token-0123456789abcdefghijklmnopqrstuvwxyz';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -101,19 +100,7 @@ const pathOf = (location: string) => {
   return url.pathname + url.search;
 };
 
-function authorizeUrl(verifier: string, extra: Record<string, string> = {}): string {
-  return `/auth?${new URLSearchParams({
-    client_id: 'ide-agent',
-    redirect_uri: CALLBACK,
-    response_type: 'code',
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-    state: randomBytes(8).toString('hex'),
-    resource: LOGS,
-    scope: 'openid offline_access logs.read',
-    ...extra,
-  }).toString()}`;
-}
+const authorizeUrl = agentAuthorizePath;
 
 /** The chooser → the IdP (whose ID token is `plan`'s) → baton's callback: its answer, and the agent. */
 async function callback(idpId: string, idp: HostileIdp, plan: Plan) {
@@ -139,21 +126,8 @@ async function callback(idpId: string, idp: HostileIdp, plan: Plan) {
 async function signIn(idpId: string, idp: HostileIdp, plan: Plan): Promise<Browser> {
   const { agent, verifier, answer } = await callback(idpId, idp, plan);
   expect(answer.status, answer.text).toBe(303);
-  const { stoppedAt } = await followRedirects(agent, answer.headers.location!, (l) => l.startsWith(CALLBACK));
-  expect(stoppedAt, 'the sign-in reaches the client').toBeDefined();
-  const tokens = await request(t.url)
-    .post('/token')
-    .type('form')
-    .send({
-      grant_type: 'authorization_code',
-      code: new URL(stoppedAt!).searchParams.get('code'),
-      code_verifier: verifier,
-      redirect_uri: CALLBACK,
-      client_id: 'ide-agent',
-      resource: LOGS,
-    })
-    .expect(200);
-  return { agent, access: tokens.body.access_token, refresh: tokens.body.refresh_token };
+  const tokens = await redeemAtAgentCallback(t.url, agent, answer.headers.location!, verifier);
+  return { agent, access: tokens.access_token, refresh: tokens.refresh_token };
 }
 
 const active = async (token: string) =>
