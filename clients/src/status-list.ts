@@ -178,6 +178,8 @@ interface Entry extends StatusListInfo {
   list: StatusList;
   /** from when a lookup starts a background refresh (three quarters into the ttl) */
   refreshAt: number;
+  /** when it was last looked up (the cache's lookup counter) */
+  usedAt: number;
 }
 
 export interface StatusListCacheOptions extends StatusListOptions {
@@ -232,6 +234,7 @@ async function entryOf(uri: string, jwt: string, options: StatusListCacheOptions
     ttlSeconds,
     freshUntil,
     refreshAt,
+    usedAt: 0,
     list,
   };
 }
@@ -240,7 +243,9 @@ async function entryOf(uri: string, jwt: string, options: StatusListCacheOptions
 const RETRY_AFTER_FAILURE_MS = 2000;
 
 export function createStatusListCache(options: StatusListCacheOptions) {
-  const entries = new Map<string, Entry>(); // in least recently used order
+  const entries = new Map<string, Entry>();
+  /** a counter of lookups: each entry's `usedAt`, for evicting the least recently used beyond maxLists */
+  let uses = 0;
   const inflight = new Map<string, Promise<Entry>>();
   const failed = new Map<string, { until: number; error: StatusListUnavailableError }>();
   const stats = { fetches: 0, failures: 0, hits: 0, joined: 0, stale: 0 };
@@ -254,11 +259,12 @@ export function createStatusListCache(options: StatusListCacheOptions) {
   }
 
   function store(entry: Entry): Entry {
-    entries.delete(entry.uri);
+    entry.usedAt = ++uses;
     entries.set(entry.uri, entry);
-    for (const uri of entries.keys()) {
-      if (entries.size <= maxLists) break;
-      entries.delete(uri);
+    while (entries.size > maxLists) {
+      let oldest: Entry | undefined;
+      for (const e of entries.values()) if (!oldest || e.usedAt < oldest.usedAt) oldest = e;
+      entries.delete(oldest!.uri);
     }
     failed.delete(entry.uri);
     return entry;
@@ -295,17 +301,23 @@ export function createStatusListCache(options: StatusListCacheOptions) {
     return attempt;
   }
 
+  /** The list at `uri` if it is cached and fresh (no waiting), else undefined: `get` then fetches it. */
+  function fresh(uri: string): StatusList | undefined {
+    const entry = entries.get(uri);
+    const now = Date.now();
+    if (!entry || now >= entry.freshUntil) return undefined;
+    stats.hits++;
+    entry.usedAt = ++uses; // least recently used first out (store)
+    // refreshed in the background before the ttl runs out: steady traffic never waits for a fetch
+    if (now >= entry.refreshAt && !inflight.has(uri)) refresh(uri).catch(() => undefined);
+    return entry.list;
+  }
+
   /** The list at `uri` (an absolute URL on baton's origin), fresh, or stale within maxStaleness. */
   async function get(uri: string): Promise<StatusList> {
+    const hit = fresh(uri);
+    if (hit) return hit;
     const entry = entries.get(uri);
-    if (entry && Date.now() < entry.freshUntil) {
-      stats.hits++;
-      entries.delete(uri);
-      entries.set(uri, entry);
-      // refreshed in the background before the ttl runs out: steady traffic never waits for a fetch
-      if (Date.now() >= entry.refreshAt && !inflight.has(uri)) refresh(uri).catch(() => undefined);
-      return entry.list;
-    }
     try {
       return (await refresh(uri)).list;
     } catch (err) {
@@ -328,11 +340,11 @@ export function createStatusListCache(options: StatusListCacheOptions) {
   function info(uri: string): StatusListInfo | undefined {
     const entry = entries.get(uri);
     if (!entry) return undefined;
-    const { list: _list, refreshAt: _refreshAt, ...rest } = entry;
+    const { list: _list, refreshAt: _refreshAt, usedAt: _usedAt, ...rest } = entry;
     return rest;
   }
 
-  return { get, info, stats: (): StatusListStats => ({ ...stats, lists: entries.size }) };
+  return { get, fresh, info, stats: (): StatusListStats => ({ ...stats, lists: entries.size }) };
 }
 
 export type StatusListCache = ReturnType<typeof createStatusListCache>;

@@ -171,6 +171,7 @@ function chainOf(act: unknown): string[] {
  */
 function statusChecker(options: VerifierOptions, keys: JWTVerifyGetKey, doFetch: typeof fetch) {
   const issuerOrigin = new URL(options.issuer).origin;
+  const originPath = `${issuerOrigin}/`;
   const requireStatus = options.statusList !== false && options.statusList?.require === true;
   const statusLists: StatusListCache | undefined =
     options.statusList === false
@@ -200,11 +201,15 @@ function statusChecker(options: VerifierOptions, keys: JWTVerifyGetKey, doFetch:
     };
     if (typeof idx !== 'number' || !Number.isSafeInteger(idx) || idx < 0 || typeof uri !== 'string')
       throw new TokenError('invalid_token', 'the token\'s "status_list" is malformed (§6.2)');
-    const url = URL.parse(uri);
-    // never fetch an arbitrary URL a token names (SSRF): baton's lists live on baton's origin
-    if (!url || url.origin !== issuerOrigin || url.username || url.password)
-      throw new TokenError('invalid_token', `the token's status list ${uri} is not on baton's origin`);
-    const list = await statusLists.get(uri);
+    // never fetch an arbitrary URL a token names (SSRF): baton's lists live on baton's origin (a URI that
+    // starts with the origin and a slash has that origin: the authority ends there, RFC 3986 §3.2)
+    if (!uri.startsWith(originPath)) {
+      const url = URL.parse(uri);
+      if (!url || url.origin !== issuerOrigin || url.username || url.password)
+        throw new TokenError('invalid_token', `the token's status list ${uri} is not on baton's origin`);
+    }
+    // a fresh list is read without waiting (the common case); otherwise fetched, or stale within bounds
+    const list = statusLists.fresh(uri) ?? (await statusLists.get(uri));
     const value = list.statusAt(idx);
     if (value === undefined)
       throw new TokenError('invalid_token', `status list index ${idx} is out of range (${list.size} entries)`);
