@@ -78,8 +78,12 @@ const USAGE = `usage: baton <command> [--config FILE]
                                 cut off every token the target reaches, on every hop of its exchanges
                                 (introspection and the Token Status List), with its grants, refresh
                                 tokens and, for a user, consents; prints what it revoked
+  access matrix                 who can reach which resource, with which scopes, and why: each scope, the
+                                roles granting it, the IdP groups bound to them, the known accounts in them
+  access person ACCOUNT         one person's resources and scopes (by which group and role), and the
+                                token exchanges (delegation) their tokens may take
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
-   accounts, consents, keys list, audit and revoke also work while the server runs on the embedded store.)`;
+   accounts, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
 
 class UsageError extends Error {}
 
@@ -166,6 +170,8 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError('consents revoke ACCOUNT [--client ID]');
     case 'revoke':
       throw new UsageError('revoke user ACCOUNT | client ID | grant GID | token JTI');
+    case 'access':
+      throw new UsageError('access matrix | person ACCOUNT');
     case 'audit':
       throw new UsageError('audit search|trace JTI|export|verify|checkpoints|key|rotate-key');
     default:
@@ -407,6 +413,10 @@ function adminRequest(
       }
       return { name: 'accounts.import', args: { content }, command: what };
     }
+    case 'access matrix':
+      return { name: 'access.matrix', args: {}, command: what };
+    case 'access person':
+      return { name: 'access.person', args: { account: account('access person ACCOUNT') }, command: what };
     case 'revoke user':
     case 'revoke client':
     case 'revoke grant':

@@ -388,6 +388,7 @@ const adminStores = (config: Config, log: Logger, storage: Storage, core: Core):
   accounts: core.accounts,
   keys: core.keystore,
   adapterFor: (m: string) => storage.adapterFor(m),
+  policy: core.policy,
   log,
 });
 

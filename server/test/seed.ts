@@ -29,12 +29,14 @@ export async function seedCode(
   provider: Provider,
   accountId: string,
   resource = LOGS,
+  /** what the grant and the code hold of `resource` (an authorization request's outcome) */
+  scopes: readonly string[] = ['logs.read'],
 ): Promise<{ code: string; verifier: string; grantId: string; resource: string }> {
   const client = await provider.Client.find(AGENT);
   if (!client) throw new Error('seed: no ide-agent client');
   const grant = new provider.Grant({ accountId, clientId: AGENT });
   grant.addOIDCScope('openid');
-  grant.addResourceScope(resource, 'logs.read');
+  grant.addResourceScope(resource, scopes.join(' '));
   const grantId = await grant.save();
   const verifier = randomBytes(32).toString('base64url');
   const code = new provider.AuthorizationCode({
@@ -42,7 +44,7 @@ export async function seedCode(
     client,
     grantId,
     redirectUri: AGENT_REDIRECT,
-    scope: 'openid logs.read',
+    scope: ['openid', ...scopes].join(' '),
     resource,
     codeChallenge: createHash('sha256').update(verifier).digest('base64url'),
     codeChallengeMethod: 'S256',

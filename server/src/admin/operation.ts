@@ -9,6 +9,7 @@ import type { AccountStore } from '../accounts/store.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import type { Config } from '../config/schema.ts';
 import type { KeyStore } from '../keys/keystore.ts';
+import type { Policy } from '../policy/policy.ts';
 import type { Adapter } from '../../../adapters/src/models.ts';
 
 export interface AdminStores {
@@ -19,6 +20,8 @@ export interface AdminStores {
   keys: KeyStore;
   /** the store's adapters (storage.adapterFor): what a revocation reaches in the hot store */
   adapterFor?: ((model: string) => Adapter) | undefined;
+  /** the policy in force (a server's, reloaded by SIGHUP); the command line's is built from `config` */
+  policy?: (() => Policy) | undefined;
   /** where a read's audit record failure is reported (admin/audit-record.ts); the server's log on its socket */
   log?: { error(obj: object, msg: string): void };
 }

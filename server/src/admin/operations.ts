@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { importAccounts, ProvisionError, provisionOne, type ProvisionRecord } from '../accounts/provision.ts';
+import { ACCESS_OPERATIONS } from './access-operations.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { REVOKE_OPERATIONS } from './revoke-operations.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
@@ -135,6 +136,7 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   ],
   ...AUDIT_OPERATIONS,
   ...REVOKE_OPERATIONS,
+  ...ACCESS_OPERATIONS,
 ]);
 
 function find(name: string): Operation<unknown, unknown> {

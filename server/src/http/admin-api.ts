@@ -133,6 +133,23 @@ function revocations(route: Route, deps: AdminApiDeps, auth: Authenticate): void
   });
 }
 
+/**
+ * `GET /admin/api/access` (`baton access matrix`) and `GET /admin/api/access/people/{account}` (`baton access
+ * person ACCOUNT`, the account named as `baton revoke user` names it), scope admin.read.
+ */
+function access(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
+  route('get', '/admin/api/access', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, await deps.run(caller, 'access.matrix', {}));
+  });
+  route('get', '/admin/api/access/people/:account', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, await deps.run(caller, 'access.person', { account: (ctx.params as { account: string }).account }));
+  });
+}
+
 /** Turns what a route threw into its answer: a refusal as such, an operation's refusal by its code, else 503. */
 function refusalOf(err: unknown): Refused {
   if (err instanceof Refused) return err;
@@ -178,6 +195,7 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
   const route: Route = (method, path, handler) => router[method](path, guarded(audience, handler));
   audit(route, deps, auth);
   revocations(route, deps, auth);
+  access(route, deps, auth);
   const rest = `${ADMIN_RESOURCE_PATH}/*rest`;
   router.all(
     rest,

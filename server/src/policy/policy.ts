@@ -80,6 +80,18 @@ export class Policy {
     return [...roles].sort();
   }
 
+  /** The roles the policy defines (`roles`), sorted. */
+  roleNames(): string[] {
+    return Object.keys(this.#roles).sort();
+  }
+
+  /** Every (IdP, group) that `role_bindings` binds to a role, in the configuration's order. */
+  boundGroups(): { idp: string; group: string }[] {
+    return Object.entries(this.#bindings).flatMap(([idp, groups]) =>
+      Object.keys(groups).map((group) => ({ idp, group })),
+    );
+  }
+
   /** Every scope the roles grant. A role removed from policy grants nothing. */
   scopesFor(roles: readonly string[]): Set<string> {
     return new Set(roles.flatMap((r) => this.#roles[r] ?? []));
