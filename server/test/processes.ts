@@ -45,7 +45,8 @@ export function runCli(
   });
 }
 
-export async function startServerProcess(configFile: string): Promise<ServerProcess> {
+/** `baton start` with the config; resolves once it listens. Past `timeoutMs` it is killed and the call fails. */
+export async function startServerProcess(configFile: string, timeoutMs = 30_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [CLI, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const stdout: string[] = [];
@@ -57,7 +58,11 @@ export async function startServerProcess(configFile: string): Promise<ServerProc
     stderr.push(d.toString());
   });
   const url = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`server did not start:\n${output.join('\n')}`)), 30_000);
+    // a server that did not start in time is stopped, never left running (it would hold its port)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(Object.assign(new Error(`server did not start:\n${output.join('\n')}`), { pid: child.pid }));
+    }, timeoutMs);
     lines.on('line', (line) => {
       output.push(line);
       if (line.includes('"msg":"server.listening"')) {
