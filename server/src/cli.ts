@@ -49,6 +49,8 @@ const USAGE = `usage: baton <command> [--config FILE]
   keys rewrap                   re-encrypt every stored secret under the current KEK (after a KEK rotation)
   users hash-password           read a password on stdin, print its scrypt hash (local directory)
   accounts list                 accounts: id, IdP, subject, roles, state
+  accounts show ACCOUNT [--limit N] [--grants-after GID] [--tokens-after JTI]
+                                one account, its live grants and access tokens (ids only; N ≤ 100 per page)
   accounts disable|enable ACCOUNT
                                 a disabled account gets no token and no refresh
   accounts add --idp ID --subject SUB [--groups a,b] [--email E] [--name N]
@@ -122,6 +124,8 @@ async function main(argv: string[]): Promise<number> {
       until: { type: 'string' },
       after: { type: 'string' },
       limit: { type: 'string' },
+      'grants-after': { type: 'string' },
+      'tokens-after': { type: 'string' },
       json: { type: 'boolean' },
       all: { type: 'boolean' },
       checkpoints: { type: 'string' },
@@ -162,7 +166,7 @@ async function main(argv: string[]): Promise<number> {
     case 'keys':
       return keys(config, sub, arg, values.force ?? false);
     case 'accounts':
-      throw new UsageError('accounts list|disable ACCOUNT|enable ACCOUNT|add|import FILE');
+      throw new UsageError('accounts list|show ACCOUNT|disable ACCOUNT|enable ACCOUNT|add|import FILE');
     case 'dev':
       if (sub === 'mint-id-jag') return devMintIdJag(config, values);
       throw new UsageError(`unknown: dev ${sub ?? ''}`);
@@ -376,6 +380,20 @@ function adminRequest(
     case 'accounts disable':
     case 'accounts enable':
       return { name: `accounts.${sub}`, args: { account: account(`${what} ACCOUNT`) }, command: what };
+    case 'accounts show': {
+      const limit = values.limit;
+      if (limit !== undefined && !/^\d{1,15}$/.test(String(limit))) throw new UsageError('--limit takes a number');
+      return {
+        name: 'accounts.show',
+        args: {
+          account: account('accounts show ACCOUNT [--limit N] [--grants-after GID] [--tokens-after JTI]'),
+          ...(limit !== undefined ? { limit: Number(limit) } : {}),
+          ...(values['grants-after'] !== undefined ? { grants_after: values['grants-after'] } : {}),
+          ...(values['tokens-after'] !== undefined ? { tokens_after: values['tokens-after'] } : {}),
+        },
+        command: what,
+      };
+    }
     case 'consents revoke':
       return {
         name: 'consents.revoke',

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { importAccounts, ProvisionError, provisionOne, type ProvisionRecord } from '../accounts/provision.ts';
 import { ACCESS_OPERATIONS } from './access-operations.ts';
+import { ACCOUNT_OPERATIONS } from './account-operations.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { REVOKE_OPERATIONS } from './revoke-operations.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
@@ -137,6 +138,7 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   ...AUDIT_OPERATIONS,
   ...REVOKE_OPERATIONS,
   ...ACCESS_OPERATIONS,
+  ...ACCOUNT_OPERATIONS,
 ]);
 
 function find(name: string): Operation<unknown, unknown> {

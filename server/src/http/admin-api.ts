@@ -150,6 +150,32 @@ function access(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
   });
 }
 
+/**
+ * `GET /admin/api/accounts` (`baton accounts list`), `GET /admin/api/accounts/{account}` (`baton accounts show
+ * ACCOUNT`: its live grants and access tokens, `limit` ≤ 100, cursors `grants_after` / `tokens_after`) and
+ * `GET /admin/api/keys` (`baton keys list`), scope admin.read.
+ */
+function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
+  route('get', '/admin/api/accounts', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, { accounts: await deps.run(caller, 'accounts.list', {}) });
+  });
+  route('get', '/admin/api/accounts/:account', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    const args = queryArgs(ctx, ['grants_after', 'tokens_after'], ['limit']);
+    json(
+      ctx,
+      await deps.run(caller, 'accounts.show', { ...args, account: (ctx.params as { account: string }).account }),
+    );
+  });
+  route('get', '/admin/api/keys', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, { keys: await deps.run(caller, 'keys.list', {}) });
+  });
+}
+
 /** Turns what a route threw into its answer: a refusal as such, an operation's refusal by its code, else 503. */
 function refusalOf(err: unknown): Refused {
   if (err instanceof Refused) return err;
@@ -196,6 +222,7 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
   audit(route, deps, auth);
   revocations(route, deps, auth);
   access(route, deps, auth);
+  reads(route, deps, auth);
   const rest = `${ADMIN_RESOURCE_PATH}/*rest`;
   router.all(
     rest,

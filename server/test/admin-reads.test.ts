@@ -1,0 +1,292 @@
+/**
+ * The admin API's read routes (issue #15, item 1) on a running server: `GET /admin/api/accounts`,
+ * `GET /admin/api/accounts/{account}` (one account, its live grants and access tokens, paged),
+ * `GET /admin/api/keys`, each running the operation its `baton` command runs; their scope rule (admin.read),
+ * their refusals (no token, another audience, an unknown account, hostile query parameters: a precise 400,
+ * never a 5xx) and the CLI's output.
+ */
+import { decodeJwt } from 'jose';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localIssuer } from '../src/idp/registry.ts';
+import { printResult } from '../src/admin/operations.ts';
+import { clientCredentialsRequest, startTestServer, type TestServer } from './helpers.ts';
+import { runCli, writeConfig } from './processes.ts';
+import { AGENT, codeForm, seedCode } from './seed.ts';
+
+const ISSUER = 'http://127.0.0.1:9400';
+const ADMIN = `${ISSUER}/admin/api`;
+const SECRET = 'admin-reads-secret-0123456789abcdefghij';
+
+let t: TestServer;
+let file: string;
+const ids: Record<string, string> = {};
+/** alice's two grants and their access tokens' jtis */
+const grants: string[] = [];
+const jtis: string[] = [];
+
+const client = (client_id: string, scopes: string[]) => ({
+  client_id,
+  kind: 'service',
+  client_secret: SECRET,
+  grant_types: ['client_credentials'],
+  scopes,
+});
+
+beforeAll(async () => {
+  t = await startTestServer({
+    backend: 'postgres',
+    config: (base) => ({
+      clients: {
+        static: [
+          ...base.clients.static,
+          client('reads-reader', ['admin.read']),
+          client('reads-writer', ['admin.write']),
+        ],
+      },
+    }),
+  });
+  const { accounts } = t.server;
+  for (const subject of ['alice', 'bob']) {
+    const a = await accounts.recordLogin({
+      idpId: 'local',
+      idpIssuer: localIssuer('local'),
+      idpSubject: subject,
+      profile: { preferred_username: subject, email: `${subject}@example.com` },
+      groups: ['developers'],
+      roles: ['developer'],
+    });
+    ids[subject] = a.id;
+  }
+  for (let i = 0; i < 2; i++) {
+    const seed = await seedCode(t.server.provider(), ids.alice!);
+    const token = (await request(t.url).post('/token').type('form').send(codeForm(seed)).expect(200)).body
+      .access_token as string;
+    grants.push(seed.grantId);
+    jtis.push(String(decodeJwt(token).jti));
+  }
+  grants.sort();
+  jtis.sort();
+  file = writeConfig({ ...t.config, logging: { level: 'warn' } });
+}, 60_000);
+afterAll(async () => {
+  await t?.close();
+});
+
+const adminToken = async (c: string) =>
+  (await clientCredentialsRequest(t.url, c, SECRET, ADMIN).expect(200)).body.access_token as string;
+const get = async (path: string, token?: string) => {
+  const req = request(t.url).get(path);
+  return token === undefined ? req : req.set('Authorization', `Bearer ${token}`);
+};
+const row = async (id: string) =>
+  (await t.server.storage.db('accounts').where({ id }).first()) as { created_at: Date; last_login_at: Date };
+/** one member of each item of a list of an answer */
+const pluck = (body: unknown, list: string, key: string) =>
+  (body as Record<string, Record<string, unknown>[]>)[list]!.map((x) => x[key]);
+const iso = (v: unknown) => new Date(v as string).toISOString();
+const grantExpiry = async (id: string) =>
+  iso((await t.server.storage.db('oidc_payloads').where({ model: 'Grant', id }).first()).expires_at);
+const tokenExpiry = async (jti: string) =>
+  iso((await t.server.storage.db('status_list_entries').where({ jti }).first()).expires_at);
+
+async function aliceAccount() {
+  const r = await row(ids.alice!);
+  return {
+    id: ids.alice,
+    idp: 'local',
+    subject: 'alice',
+    groups: ['developers'],
+    roles: ['developer'],
+    created_at: iso(r.created_at),
+    last_sign_in: iso(r.last_login_at),
+    disabled: false,
+  };
+}
+
+describe('GET /admin/api/accounts/{account} (baton accounts show)', () => {
+  it('answers the account, its live grants and access tokens (ids only), paged by limit and cursors', async () => {
+    const reader = await adminToken('reads-reader');
+    const res = await get('/admin/api/accounts/alice', reader);
+    expect(res.status).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    const grantRows = await Promise.all(
+      grants.map(async (id) => ({ id, client: AGENT, expires_at: await grantExpiry(id) })),
+    );
+    const tokenRows = await Promise.all(
+      jtis.map(async (jti) => ({
+        jti,
+        client: AGENT,
+        grant: expect.any(String) as unknown,
+        expires_at: await tokenExpiry(jti),
+        status: 'valid',
+      })),
+    );
+    expect(res.body).toEqual({
+      account: await aliceAccount(),
+      grants: grantRows,
+      next_grants_after: null,
+      tokens: tokenRows,
+      next_tokens_after: null,
+    });
+    expect(pluck(res.body, 'tokens', 'grant').sort()).toEqual(grants);
+
+    const first = await get('/admin/api/accounts/local:alice?limit=1', reader);
+    expect(first.body.grants).toEqual([grantRows[0]]);
+    expect(first.body.next_grants_after).toBe(grants[0]);
+    expect(first.body.next_tokens_after).toBe(jtis[0]);
+    const second = await get(
+      `/admin/api/accounts/${ids.alice}?limit=1&grants_after=${grants[0]}&tokens_after=${jtis[0]}`,
+      reader,
+    );
+    expect(second.body.grants).toEqual([grantRows[1]]);
+    expect(pluck(second.body, 'tokens', 'jti')).toEqual([jtis[1]]);
+    expect([second.body.next_grants_after, second.body.next_tokens_after]).toEqual([null, null]);
+    expect(JSON.stringify(res.body)).not.toMatch(/eyJ|secret|password/);
+  });
+
+  it('an account without grants: empty lists; a revoked token shows as revoked', async () => {
+    const reader = await adminToken('reads-reader');
+    const bob = await get('/admin/api/accounts/bob', reader);
+    expect(bob.body.grants).toEqual([]);
+    expect(bob.body.tokens).toEqual([]);
+    await t.server.storage.db('status_list_entries').where({ jti: jtis[0] }).update({ status: 1 });
+    const alice = await get('/admin/api/accounts/alice', reader);
+    expect(pluck(alice.body, 'tokens', 'status')).toEqual(['revoked', 'valid']);
+    await t.server.storage.db('status_list_entries').where({ jti: jtis[0] }).update({ status: 0 });
+  });
+
+  it('hostile input: unknown account 404, bad limit, cursor or parameter 400 — never a 5xx', async () => {
+    const reader = await adminToken('reads-reader');
+    const unknown = await get('/admin/api/accounts/nobody', reader);
+    expect([unknown.status, unknown.body.error]).toEqual([404, 'not_found']);
+    expect(unknown.body.error_description).toMatch(/^no account matches "nobody"/);
+    for (const [query, description] of [
+      ['limit=0', /limit is 1–100/],
+      ['limit=101', /limit is 1–100/],
+      ['limit=-1', /limit takes a number/],
+      ['limit=99999999999999999999', /limit takes a number/],
+      ['limit=abc', /limit takes a number/],
+      ['grants_after=%27%3B%20drop', /cursor/],
+      [`tokens_after=${'a'.repeat(300)}`, /cursor/],
+      ['color=red', /unknown query parameter color/],
+      ['limit=1&limit=2', /more than once/],
+    ] as const) {
+      const res = await get(`/admin/api/accounts/alice?${query}`, reader);
+      expect([res.status, res.body.error], query).toEqual([400, 'invalid_request']);
+      expect(res.body.error_description, query).toMatch(description);
+    }
+  });
+});
+
+describe('GET /admin/api/accounts and /admin/api/keys (baton accounts list, keys list)', () => {
+  it('answer what the commands print', async () => {
+    const reader = await adminToken('reads-reader');
+    const accounts = await get('/admin/api/accounts', reader);
+    expect(accounts.status).toBe(200);
+    expect(accounts.body).toEqual({
+      accounts: ['alice', 'bob'].map((s) => ({
+        id: ids[s],
+        idp: 'local',
+        subject: s,
+        roles: ['developer'],
+        disabled: false,
+      })),
+    });
+    const keys = await get('/admin/api/keys', reader);
+    expect(keys.status).toBe(200);
+    type KeyRow = { kid: string; alg: string; state: string; created_at: Date };
+    const stored = await t.server.storage
+      .db('signing_keys')
+      .orderBy('kid')
+      .select<KeyRow[]>('kid', 'alg', 'state', 'created_at');
+    expect(stored.length).toBeGreaterThan(0);
+    const byKid = (a: unknown[]) => [...(a as { kid: string }[])].sort((x, y) => (x.kid < y.kid ? -1 : 1));
+    expect(byKid(keys.body.keys as unknown[])).toEqual(stored.map((k) => ({ ...k, created_at: iso(k.created_at) })));
+    expect(JSON.stringify(keys.body)).not.toMatch(/"d"|private|jwe/i);
+  });
+});
+
+describe('the read routes refuse', () => {
+  const paths = ['/admin/api/accounts', '/admin/api/accounts/alice', '/admin/api/keys'];
+
+  it('no token: 401 with the challenge', async () => {
+    for (const path of paths) {
+      const res = await get(path);
+      expect([res.status, res.body.error], path).toEqual([401, 'invalid_token']);
+      expect(res.headers['www-authenticate']).toMatch(new RegExp(`^Bearer realm="${ADMIN}"`));
+    }
+  });
+
+  it('an admin token without admin.read: 403 insufficient_scope', async () => {
+    const writer = await adminToken('reads-writer');
+    for (const path of paths) {
+      const res = await get(path, writer);
+      expect([res.status, res.body.error], path).toEqual([403, 'insufficient_scope']);
+      expect(res.headers['www-authenticate']).toMatch(/error="insufficient_scope".*scope="admin.read"/);
+    }
+  });
+
+  it("a token for another audience (alice's logs token): 401 invalid_token", async () => {
+    const seed = await seedCode(t.server.provider(), ids.bob!);
+    const token = (await request(t.url).post('/token').type('form').send(codeForm(seed)).expect(200)).body
+      .access_token as string;
+    for (const path of paths) {
+      const res = await get(path, token);
+      expect([res.status, res.body.error], path).toEqual([401, 'invalid_token']);
+    }
+    // bob's grant and token are then listed
+    const bob = await get('/admin/api/accounts/bob', await adminToken('reads-reader'));
+    expect(pluck(bob.body, 'grants', 'id')).toEqual([seed.grantId]);
+    expect(pluck(bob.body, 'tokens', 'jti')).toEqual([decodeJwt(token).jti]);
+  });
+
+  it('a write method: 405', async () => {
+    const res = await request(t.url)
+      .post('/admin/api/accounts/alice')
+      .set('Authorization', `Bearer ${await adminToken('reads-reader')}`);
+    expect([res.status, res.headers.allow]).toEqual([405, 'GET']);
+  });
+});
+
+describe('baton accounts show ACCOUNT', () => {
+  it('prints what the API answers', async () => {
+    const reader = await adminToken('reads-reader');
+    const out = await runCli(['accounts', 'show', '--config', file, '--limit', '1', 'alice']);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    const api = (await get('/admin/api/accounts/alice?limit=1', reader)).body;
+    expect(out.stdout).toBe(printResult('accounts.show', api));
+    const a = await aliceAccount();
+    expect(out.stdout).toBe(
+      [
+        `${ids.alice} (local:alice)`,
+        '  groups [developers]  roles [developer]',
+        `  created ${a.created_at}  last sign-in ${a.last_sign_in}`,
+        `grants (1, more: --grants-after ${grants[0]})`,
+        `  ${grants[0]}  client ${AGENT}  expires ${await grantExpiry(grants[0]!)}`,
+        `access tokens (1, more: --tokens-after ${jtis[0]})`,
+        `  ${jtis[0]}  client ${AGENT}  grant ${api.tokens[0].grant}  expires ${await tokenExpiry(jtis[0]!)}  valid`,
+        '',
+      ].join('\n'),
+    );
+    const next = await runCli([
+      'accounts',
+      'show',
+      '--config',
+      file,
+      '--limit',
+      '1',
+      '--grants-after',
+      grants[0]!,
+      'alice',
+    ]);
+    expect(next.stdout).toContain(`grants (1)\n  ${grants[1]}  client`);
+    const unknown = await runCli(['accounts', 'show', '--config', file, 'nobody']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no account matches "nobody"/);
+    const bad = await runCli(['accounts', 'show', '--config', file, '--limit', '500', 'alice']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/limit is 1–100/);
+  });
+});
