@@ -57,6 +57,10 @@ const USAGE = `usage: baton <command> [--config FILE]
                                 create (or update) an account before its first sign-in (XAA)
   accounts import FILE          the same for every record of FILE (JSON lines or a YAML list of
                                 {idp, subject, groups, email, name}): all or nothing
+  clients list [--limit N] [--after ID]
+                                static clients, then registered ones (N ≤ 100 a page): registration, grant
+                                types, redirect hosts, live grants and tokens, blocked or not (never a secret)
+  clients show ID               one client, the same
   dev mint-id-jag --subject SUB --client ID --resource URL [--scope S]
                                 development mode: print an ID-JAG of the development XAA issuer
   consents revoke ACCOUNT [--client ID]
@@ -85,7 +89,7 @@ const USAGE = `usage: baton <command> [--config FILE]
   access person ACCOUNT         one person's resources and scopes (by which group and role), and the
                                 token exchanges (delegation) their tokens may take
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
-   accounts, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
+   accounts, clients, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
 
 class UsageError extends Error {}
 
@@ -172,6 +176,8 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`unknown: dev ${sub ?? ''}`);
     case 'consents':
       throw new UsageError('consents revoke ACCOUNT [--client ID]');
+    case 'clients':
+      throw new UsageError('clients list [--limit N] [--after ID] | show ID');
     case 'revoke':
       throw new UsageError('revoke user ACCOUNT | client ID | grant GID | token JTI');
     case 'access':
@@ -363,6 +369,13 @@ const REVOKE_ARGS = {
   token: ['jti', 'JTI'],
 } as const;
 
+/** `--limit N` as the operation's number (its range is the operation's to check) */
+function limitArg(values: Record<string, string | boolean | undefined>): { limit?: number } {
+  if (values.limit === undefined) return {};
+  if (!/^\d{1,15}$/.test(String(values.limit))) throw new UsageError('--limit takes a number');
+  return { limit: Number(values.limit) };
+}
+
 function adminRequest(
   command: string,
   sub: string | undefined,
@@ -381,13 +394,11 @@ function adminRequest(
     case 'accounts enable':
       return { name: `accounts.${sub}`, args: { account: account(`${what} ACCOUNT`) }, command: what };
     case 'accounts show': {
-      const limit = values.limit;
-      if (limit !== undefined && !/^\d{1,15}$/.test(String(limit))) throw new UsageError('--limit takes a number');
       return {
         name: 'accounts.show',
         args: {
           account: account('accounts show ACCOUNT [--limit N] [--grants-after GID] [--tokens-after JTI]'),
-          ...(limit !== undefined ? { limit: Number(limit) } : {}),
+          ...limitArg(values),
           ...(values['grants-after'] !== undefined ? { grants_after: values['grants-after'] } : {}),
           ...(values['tokens-after'] !== undefined ? { tokens_after: values['tokens-after'] } : {}),
         },
@@ -405,6 +416,15 @@ function adminRequest(
       };
     case 'keys list':
       return { name: 'keys.list', args: {}, command: what };
+    case 'clients list':
+      return {
+        name: 'clients.list',
+        args: { ...limitArg(values), ...(values.after ? { after: values.after } : {}) },
+        command: what,
+      };
+    case 'clients show':
+      if (!arg) throw new UsageError('clients show ID');
+      return { name: 'clients.show', args: { client: arg }, command: what };
     case 'accounts add': {
       if (!values.idp || !values.subject)
         throw new UsageError('accounts add --idp ID --subject SUB [--groups a,b] [--email E] [--name N]');

@@ -10,7 +10,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localIssuer } from '../src/idp/registry.ts';
 import { printResult } from '../src/admin/operations.ts';
-import { clientCredentialsRequest, startTestServer, type TestServer } from './helpers.ts';
+import { clientCredentialsRequest, registerConfidentialClient, startTestServer, type TestServer } from './helpers.ts';
 import { runCli, writeConfig } from './processes.ts';
 import { AGENT, codeForm, seedCode } from './seed.ts';
 
@@ -23,6 +23,8 @@ let file: string;
 const ids: Record<string, string> = {};
 /** alice's two grants and their access tokens' jtis */
 const grants: string[] = [];
+/** two RFC 7591 registrations, by id */
+const registered: { client_id: string; client_secret: string }[] = [];
 const jtis: string[] = [];
 
 const client = (client_id: string, scopes: string[]) => ({
@@ -43,6 +45,7 @@ beforeAll(async () => {
           client('reads-reader', ['admin.read']),
           client('reads-writer', ['admin.write']),
         ],
+        blocked: ['partner-app'],
       },
     }),
   });
@@ -67,6 +70,8 @@ beforeAll(async () => {
   }
   grants.sort();
   jtis.sort();
+  for (let i = 0; i < 2; i++) registered.push(await registerConfidentialClient(t.url));
+  registered.sort((a, b) => (a.client_id < b.client_id ? -1 : 1));
   file = writeConfig({ ...t.config, logging: { level: 'warn' } });
 }, 60_000);
 afterAll(async () => {
@@ -207,8 +212,113 @@ describe('GET /admin/api/accounts and /admin/api/keys (baton accounts list, keys
   });
 });
 
+const clientExpiry = async (id: string) =>
+  iso((await t.server.storage.db('oidc_payloads').where({ model: 'Client', id }).first()).expires_at);
+const dcr = async (id: string) => ({
+  client_id: id,
+  name: null,
+  registration: 'dcr',
+  kind: null,
+  auth: 'client_secret_basic',
+  redirect_hosts: ['agent.example.com'],
+  // as oidc-provider stored the registration
+  grant_types: ['authorization_code', 'refresh_token'],
+  blocked: false,
+  expires_at: await clientExpiry(id),
+  live_grants: 0,
+  live_tokens: 0,
+});
+const IDE_AGENT = {
+  client_id: AGENT,
+  name: null,
+  registration: 'static',
+  kind: 'agent',
+  auth: 'none',
+  redirect_hosts: ['127.0.0.1'],
+  grant_types: ['authorization_code', 'refresh_token'],
+  blocked: false,
+  expires_at: null,
+};
+
+describe('GET /admin/api/clients and /admin/api/clients/{client} (baton clients list|show)', () => {
+  it('lists the static clients, then the registered ones, with live counts, never a secret', async () => {
+    const reader = await adminToken('reads-reader');
+    const res = await get('/admin/api/clients', reader);
+    expect(res.status).toBe(200);
+    const ids = (res.body.static as { client_id: string }[]).map((c) => c.client_id);
+    expect(ids).toEqual(t.config.clients.static.map((c) => c.client_id));
+    const live = await t.server.storage.db('status_list_entries').where({ client_id: AGENT, status: 0 }).count();
+    expect(res.body.static[ids.indexOf(AGENT)]).toEqual({
+      ...IDE_AGENT,
+      live_grants: grants.length,
+      live_tokens: Number(live[0]!.count),
+    });
+    expect(res.body.static[ids.indexOf('partner-app')]).toMatchObject({ blocked: true, name: 'Partner dashboard' });
+    expect(res.body.registered).toEqual(await Promise.all(registered.map((r) => dcr(r.client_id))));
+    expect(res.body.next_after).toBeNull();
+    const text = JSON.stringify(res.body);
+    for (const secret of [
+      SECRET,
+      ...registered.map((r) => r.client_secret),
+      ...t.config.clients.static.map((c) => c.client_secret ?? 'none-'),
+    ])
+      expect(text).not.toContain(secret);
+
+    const first = await get('/admin/api/clients?limit=1', reader);
+    expect(first.body.registered).toEqual([await dcr(registered[0]!.client_id)]);
+    expect(first.body.next_after).toBe(registered[0]!.client_id);
+    const second = await get(`/admin/api/clients?limit=1&after=${registered[0]!.client_id}`, reader);
+    expect(second.body).toEqual({ static: [], registered: [await dcr(registered[1]!.client_id)], next_after: null });
+  });
+
+  it('shows one client, static or registered; an unknown one is 404', async () => {
+    const reader = await adminToken('reads-reader');
+    const agent = await get(`/admin/api/clients/${AGENT}`, reader);
+    expect(agent.status).toBe(200);
+    expect(agent.body).toMatchObject(IDE_AGENT);
+    const reg = await get(`/admin/api/clients/${registered[1]!.client_id}`, reader);
+    expect(reg.body).toEqual(await dcr(registered[1]!.client_id));
+    const unknown = await get('/admin/api/clients/nobody', reader);
+    expect([unknown.status, unknown.body.error]).toEqual([404, 'not_found']);
+    expect(unknown.body.error_description).toBe('no client nobody (see baton clients list)');
+    for (const query of ['limit=0', 'limit=101', 'limit=-5', 'after=', 'color=red']) {
+      const res = await get(`/admin/api/clients?${query}`, reader);
+      expect([res.status, res.body.error], query).toEqual([400, 'invalid_request']);
+    }
+    const param = await get(`/admin/api/clients/${AGENT}?x=1`, reader);
+    expect([param.status, param.body.error]).toEqual([400, 'invalid_request']);
+  });
+
+  it('baton clients list|show print what the API answers', async () => {
+    const reader = await adminToken('reads-reader');
+    const list = await runCli(['clients', 'list', '--config', file]);
+    expect([list.code, list.stderr]).toEqual([0, '']);
+    expect(list.stdout).toBe(printResult('clients.list', (await get('/admin/api/clients', reader)).body));
+    expect(list.stdout).toContain(
+      `${registered[0]!.client_id}  dcr  [authorization_code refresh_token]  redirect hosts [agent.example.com]  0 grants, 0 tokens\n`,
+    );
+    expect(list.stdout).toMatch(/\npartner-app {2}static app {2}"Partner dashboard" {2}.*BLOCKED\n/);
+    const show = await runCli(['clients', 'show', '--config', file, AGENT]);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toBe(printResult('clients.show', (await get(`/admin/api/clients/${AGENT}`, reader)).body));
+    expect(show.stdout).toMatch(
+      new RegExp(
+        `^${AGENT}  static agent  \\[authorization_code refresh_token\\]  redirect hosts \\[127.0.0.1\\]  2 grants, \\d+ tokens\n$`,
+      ),
+    );
+    const unknown = await runCli(['clients', 'show', '--config', file, 'nobody']);
+    expect([unknown.code, unknown.stderr]).toEqual([1, 'baton: no client nobody (see baton clients list)\n']);
+  });
+});
+
 describe('the read routes refuse', () => {
-  const paths = ['/admin/api/accounts', '/admin/api/accounts/alice', '/admin/api/keys'];
+  const paths = [
+    '/admin/api/accounts',
+    '/admin/api/accounts/alice',
+    '/admin/api/clients',
+    `/admin/api/clients/${AGENT}`,
+    '/admin/api/keys',
+  ];
 
   it('no token: 401 with the challenge', async () => {
     for (const path of paths) {

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { importAccounts, ProvisionError, provisionOne, type ProvisionRecord } from '../accounts/provision.ts';
 import { ACCESS_OPERATIONS } from './access-operations.ts';
 import { ACCOUNT_OPERATIONS } from './account-operations.ts';
+import { CLIENT_OPERATIONS } from './client-operations.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { REVOKE_OPERATIONS } from './revoke-operations.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
@@ -139,6 +140,7 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   ...REVOKE_OPERATIONS,
   ...ACCESS_OPERATIONS,
   ...ACCOUNT_OPERATIONS,
+  ...CLIENT_OPERATIONS,
 ]);
 
 function find(name: string): Operation<unknown, unknown> {

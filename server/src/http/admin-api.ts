@@ -153,7 +153,9 @@ function access(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
 /**
  * `GET /admin/api/accounts` (`baton accounts list`), `GET /admin/api/accounts/{account}` (`baton accounts show
  * ACCOUNT`: its live grants and access tokens, `limit` ≤ 100, cursors `grants_after` / `tokens_after`) and
- * `GET /admin/api/keys` (`baton keys list`), scope admin.read.
+ * `GET /admin/api/clients` (`baton clients list`: static ones, then registered ones paged by `limit` ≤ 100 and
+ * `after`), `GET /admin/api/clients/{client}` (`baton clients show ID`) and `GET /admin/api/keys` (`baton keys
+ * list`), scope admin.read.
  */
 function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
   route('get', '/admin/api/accounts', async (ctx) => {
@@ -168,6 +170,15 @@ function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
       ctx,
       await deps.run(caller, 'accounts.show', { ...args, account: (ctx.params as { account: string }).account }),
     );
+  });
+  route('get', '/admin/api/clients', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    json(ctx, await deps.run(caller, 'clients.list', queryArgs(ctx, ['after'], ['limit'])));
+  });
+  route('get', '/admin/api/clients/:client', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, await deps.run(caller, 'clients.show', { client: (ctx.params as { client: string }).client }));
   });
   route('get', '/admin/api/keys', async (ctx) => {
     const caller = await auth(ctx, ADMIN_READ_SCOPE);
