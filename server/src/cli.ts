@@ -61,6 +61,8 @@ const USAGE = `usage: baton <command> [--config FILE]
                                 static clients, then registered ones (N ≤ 100 a page): registration, grant
                                 types, redirect hosts, live grants and tokens, blocked or not (never a secret)
   clients show ID               one client, the same
+  policy show                   the policy in force (roles, bindings, resources, clients without secrets,
+                                delegation, identity chaining) and its SHA-256 (as policy.reloaded records it)
   dev mint-id-jag --subject SUB --client ID --resource URL [--scope S]
                                 development mode: print an ID-JAG of the development XAA issuer
   consents revoke ACCOUNT [--client ID]
@@ -89,7 +91,7 @@ const USAGE = `usage: baton <command> [--config FILE]
   access person ACCOUNT         one person's resources and scopes (by which group and role), and the
                                 token exchanges (delegation) their tokens may take
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
-   accounts, clients, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
+   accounts, clients, policy, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
 
 class UsageError extends Error {}
 
@@ -176,6 +178,8 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`unknown: dev ${sub ?? ''}`);
     case 'consents':
       throw new UsageError('consents revoke ACCOUNT [--client ID]');
+    case 'policy':
+      throw new UsageError('policy show');
     case 'clients':
       throw new UsageError('clients list [--limit N] [--after ID] | show ID');
     case 'revoke':
@@ -422,6 +426,8 @@ function adminRequest(
         args: { ...limitArg(values), ...(values.after ? { after: values.after } : {}) },
         command: what,
       };
+    case 'policy show':
+      return { name: 'policy.show', args: {}, command: what };
     case 'clients show':
       if (!arg) throw new UsageError('clients show ID');
       return { name: 'clients.show', args: { client: arg }, command: what };

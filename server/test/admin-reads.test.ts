@@ -10,6 +10,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localIssuer } from '../src/idp/registry.ts';
 import { printResult } from '../src/admin/operations.ts';
+import { policySha256 } from '../src/policy/audit.ts';
 import { clientCredentialsRequest, registerConfidentialClient, startTestServer, type TestServer } from './helpers.ts';
 import { runCli, writeConfig } from './processes.ts';
 import { AGENT, codeForm, seedCode } from './seed.ts';
@@ -317,6 +318,7 @@ describe('the read routes refuse', () => {
     '/admin/api/accounts/alice',
     '/admin/api/clients',
     `/admin/api/clients/${AGENT}`,
+    '/admin/api/policy',
     '/admin/api/keys',
   ];
 
@@ -398,5 +400,51 @@ describe('baton accounts show ACCOUNT', () => {
     const bad = await runCli(['accounts', 'show', '--config', file, '--limit', '500', 'alice']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/limit is 1–100/);
+  });
+});
+
+// last: it reloads the policy of the running server
+describe('GET /admin/api/policy (baton policy show)', () => {
+  it('answers the policy in force without secrets, and its SHA-256 as policy.reloaded records it', async () => {
+    const reader = await adminToken('reads-reader');
+    const before = await get('/admin/api/policy', reader);
+    expect(before.status).toBe(200);
+    const c = t.config;
+    expect(before.body).toEqual({
+      sha256: policySha256(c),
+      roles: c.roles,
+      role_bindings: c.role_bindings,
+      resources: JSON.parse(JSON.stringify(c.resources)) as unknown,
+      clients: {
+        static: c.clients.static.map(({ client_secret: _s, ...rest }) => JSON.parse(JSON.stringify(rest)) as unknown),
+        first_party: [],
+        blocked: ['partner-app'],
+      },
+      delegation: [],
+      identity_chaining: [],
+    });
+    expect(before.body.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(before.body)).not.toContain('"client_secret"');
+    for (const secret of [SECRET, ...c.clients.static.map((x) => x.client_secret ?? 'none-')])
+      expect(JSON.stringify(before.body)).not.toContain(secret);
+
+    const cli = await runCli(['policy', 'show', '--config', file]);
+    expect([cli.code, cli.stderr]).toEqual([0, '']);
+    expect(cli.stdout).toBe(printResult('policy.show', before.body));
+    expect(cli.stdout.split('\n')[0]).toBe(`sha256 ${before.body.sha256}`);
+
+    // a reload (SIGHUP): the answer follows it, and its hash is the one the trail recorded
+    await t.server.reloadPolicy({ ...c, roles: { ...c.roles, auditor: ['logs.read'] } });
+    const after = await get('/admin/api/policy', reader);
+    expect(after.body.roles).toEqual({ ...c.roles, auditor: ['logs.read'] });
+    expect(after.body.sha256).not.toBe(before.body.sha256);
+    const recorded = await t.server.storage
+      .db('audit_events')
+      .where({ type: 'policy.reloaded' })
+      .orderBy('seq', 'desc')
+      .first<{ event: { details: { sha256: string } } }>('event');
+    expect(recorded.event.details.sha256).toBe(after.body.sha256);
+    const param = await get('/admin/api/policy?full=1', reader);
+    expect([param.status, param.body.error]).toEqual([400, 'invalid_request']);
   });
 });

@@ -10,6 +10,7 @@ import { importAccounts, ProvisionError, provisionOne, type ProvisionRecord } fr
 import { ACCESS_OPERATIONS } from './access-operations.ts';
 import { ACCOUNT_OPERATIONS } from './account-operations.ts';
 import { CLIENT_OPERATIONS } from './client-operations.ts';
+import { POLICY_OPERATIONS } from './policy-operations.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { REVOKE_OPERATIONS } from './revoke-operations.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
@@ -141,6 +142,7 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   ...ACCESS_OPERATIONS,
   ...ACCOUNT_OPERATIONS,
   ...CLIENT_OPERATIONS,
+  ...POLICY_OPERATIONS,
 ]);
 
 function find(name: string): Operation<unknown, unknown> {

@@ -151,11 +151,11 @@ function access(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
 }
 
 /**
- * `GET /admin/api/accounts` (`baton accounts list`), `GET /admin/api/accounts/{account}` (`baton accounts show
- * ACCOUNT`: its live grants and access tokens, `limit` ≤ 100, cursors `grants_after` / `tokens_after`) and
- * `GET /admin/api/clients` (`baton clients list`: static ones, then registered ones paged by `limit` ≤ 100 and
- * `after`), `GET /admin/api/clients/{client}` (`baton clients show ID`) and `GET /admin/api/keys` (`baton keys
- * list`), scope admin.read.
+ * The reads, scope admin.read: `GET /admin/api/accounts` (`baton accounts list`), `GET
+ * /admin/api/accounts/{account}` (`baton accounts show ACCOUNT`: its live grants and access tokens, `limit`
+ * ≤ 100, cursors `grants_after` / `tokens_after`), `GET /admin/api/clients` (`baton clients list`: static
+ * ones, then registered ones paged by `limit` ≤ 100 and `after`), `GET /admin/api/clients/{client}` (`baton
+ * clients show ID`), `GET /admin/api/policy` (`baton policy show`) and `GET /admin/api/keys` (`baton keys list`).
  */
 function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
   route('get', '/admin/api/accounts', async (ctx) => {
@@ -179,6 +179,11 @@ function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
     const caller = await auth(ctx, ADMIN_READ_SCOPE);
     queryArgs(ctx, [], []);
     json(ctx, await deps.run(caller, 'clients.show', { client: (ctx.params as { client: string }).client }));
+  });
+  route('get', '/admin/api/policy', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, await deps.run(caller, 'policy.show', {}));
   });
   route('get', '/admin/api/keys', async (ctx) => {
     const caller = await auth(ctx, ADMIN_READ_SCOPE);
