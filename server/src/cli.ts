@@ -61,6 +61,8 @@ const USAGE = `usage: baton <command> [--config FILE]
                                 static clients, then registered ones (N ≤ 100 a page): registration, grant
                                 types, redirect hosts, live grants and tokens, blocked or not (never a secret)
   clients show ID               one client, the same
+  health                        storage health: PostgreSQL answers, migrations current, Redis answers
+                                (when configured); exit 1 when not
   policy show                   the policy in force (roles, bindings, resources, clients without secrets,
                                 delegation, identity chaining) and its SHA-256 (as policy.reloaded records it)
   dev mint-id-jag --subject SUB --client ID --resource URL [--scope S]
@@ -91,7 +93,7 @@ const USAGE = `usage: baton <command> [--config FILE]
   access person ACCOUNT         one person's resources and scopes (by which group and role), and the
                                 token exchanges (delegation) their tokens may take
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
-   accounts, clients, policy, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
+   accounts, clients, policy, health, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
 
 class UsageError extends Error {}
 
@@ -426,6 +428,8 @@ function adminRequest(
         args: { ...limitArg(values), ...(values.after ? { after: values.after } : {}) },
         command: what,
       };
+    case 'health':
+      return { name: 'health', args: {}, command: what };
     case 'policy show':
       return { name: 'policy.show', args: {}, command: what };
     case 'clients show':
@@ -541,6 +545,7 @@ async function admin(config: Config, request: AdminRequest): Promise<number> {
         accounts: new AccountStore(storage.db, kek),
         keys: new KeyStore(storage.db, kek),
         adapterFor: (model: string) => storage.adapterFor(model),
+        check: () => storage.check(),
         // a read of the audit trail still answers when its own record failed: the operator is told here
         log: { error: (o: { reason?: string }, msg: string) => process.stderr.write(`baton: ${msg}: ${o.reason}\n`) },
       };

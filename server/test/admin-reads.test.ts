@@ -9,9 +9,15 @@ import { decodeJwt } from 'jose';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localIssuer } from '../src/idp/registry.ts';
-import { printResult } from '../src/admin/operations.ts';
+import { printResult, resultStatus, runOperation } from '../src/admin/operations.ts';
 import { policySha256 } from '../src/policy/audit.ts';
-import { clientCredentialsRequest, registerConfidentialClient, startTestServer, type TestServer } from './helpers.ts';
+import {
+  adminStoresOf,
+  clientCredentialsRequest,
+  registerConfidentialClient,
+  startTestServer,
+  type TestServer,
+} from './helpers.ts';
 import { runCli, writeConfig } from './processes.ts';
 import { AGENT, codeForm, seedCode } from './seed.ts';
 
@@ -319,6 +325,7 @@ describe('the read routes refuse', () => {
     '/admin/api/clients',
     `/admin/api/clients/${AGENT}`,
     '/admin/api/policy',
+    '/admin/api/health',
     '/admin/api/keys',
   ];
 
@@ -400,6 +407,32 @@ describe('baton accounts show ACCOUNT', () => {
     const bad = await runCli(['accounts', 'show', '--config', file, '--limit', '500', 'alice']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/limit is 1–100/);
+  });
+});
+
+describe('GET /admin/api/health (baton health)', () => {
+  it('answers what /readyz checks: PostgreSQL reachable, migrations current (no Redis configured here)', async () => {
+    const res = await get('/admin/api/health', await adminToken('reads-reader'));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok', checks: { postgres: true, migrations: true } });
+    expect((await request(t.url).get('/readyz')).body.checks).toEqual(res.body.checks);
+    const cli = await runCli(['health', '--config', file]);
+    expect([cli.code, cli.stderr, cli.stdout]).toEqual([0, '', 'ok\n  postgres    ok\n  migrations  current\n']);
+    const param = await get('/admin/api/health?verbose=1', await adminToken('reads-reader'));
+    expect([param.status, param.body.error]).toEqual([400, 'invalid_request']);
+  });
+
+  it('a failing store: unavailable, each check named, exit 1 (the store check stands in for an outage)', async () => {
+    const stores = {
+      ...adminStoresOf(t),
+      check: () => Promise.resolve({ postgres: true, migrations: false, redis: false }),
+    };
+    const r = await runOperation(stores, 'health', {});
+    expect(r).toEqual({ status: 'unavailable', checks: { postgres: true, migrations: false, redis: false } });
+    expect(printResult('health', r)).toBe(
+      'unavailable\n  postgres    ok\n  migrations  PENDING (baton migrate latest)\n  redis       FAILING\n',
+    );
+    expect(resultStatus('health', r)).toBe(1);
   });
 });
 

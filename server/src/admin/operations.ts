@@ -11,6 +11,7 @@ import { ACCESS_OPERATIONS } from './access-operations.ts';
 import { ACCOUNT_OPERATIONS } from './account-operations.ts';
 import { CLIENT_OPERATIONS } from './client-operations.ts';
 import { POLICY_OPERATIONS } from './policy-operations.ts';
+import { HEALTH_OPERATIONS } from './health-operations.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { REVOKE_OPERATIONS } from './revoke-operations.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
@@ -143,6 +144,7 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   ...ACCOUNT_OPERATIONS,
   ...CLIENT_OPERATIONS,
   ...POLICY_OPERATIONS,
+  ...HEALTH_OPERATIONS,
 ]);
 
 function find(name: string): Operation<unknown, unknown> {
