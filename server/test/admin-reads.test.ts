@@ -92,7 +92,11 @@ const get = async (path: string, token?: string) => {
   return token === undefined ? req : req.set('Authorization', `Bearer ${token}`);
 };
 const row = async (id: string) =>
-  (await t.server.storage.db('accounts').where({ id }).first()) as { created_at: Date; last_login_at: Date };
+  (await t.server.storage.db('accounts').where({ id }).first()) as {
+    created_at: Date;
+    last_login_at: Date;
+    disabled_at: Date | null;
+  };
 /** one member of each item of a list of an answer */
 const pluck = (body: unknown, list: string, key: string) =>
   (body as Record<string, Record<string, unknown>[]>)[list]!.map((x) => x[key]);
@@ -407,6 +411,72 @@ describe('baton accounts show ACCOUNT', () => {
     const bad = await runCli(['accounts', 'show', '--config', file, '--limit', '500', 'alice']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/limit is 1–100/);
+  });
+});
+
+describe('the account changes (admin.write): POST /admin/api/accounts/{account}/disable|enable|consents/revoke', () => {
+  const post = async (path: string, token: string, body?: object) => {
+    const req = request(t.url).post(path).set('Authorization', `Bearer ${token}`);
+    return body === undefined ? req : req.send(body);
+  };
+  const recorded = async (operation: string) =>
+    t.server.storage
+      .db('audit_events')
+      .where({ type: 'admin.operation' })
+      .whereRaw(`event->'details'->>'operation' = ?`, [operation])
+      .orderBy('seq', 'desc')
+      .first<{ outcome: string; client_id: string; event: { details: Record<string, unknown> } }>(
+        'outcome',
+        'client_id',
+        'event',
+      );
+
+  it('disable and enable an account, recorded with the caller; admin.read is not enough', async () => {
+    const writer = await adminToken('reads-writer');
+    const reader = await adminToken('reads-reader');
+    const refused = await post('/admin/api/accounts/bob/disable', reader);
+    expect([refused.status, refused.body.error]).toEqual([403, 'insufficient_scope']);
+    expect(refused.headers['www-authenticate']).toMatch(/error="insufficient_scope".*scope="admin.write"/);
+    expect((await row(ids.bob!)).disabled_at ?? null).toBeNull();
+
+    const off = await post('/admin/api/accounts/bob/disable', writer);
+    expect([off.status, off.body]).toEqual([200, { account: `${ids.bob} (local:bob)`, id: ids.bob }]);
+    expect((await get('/admin/api/accounts/bob', reader)).body.account.disabled).toBe(true);
+    const record = await recorded('accounts.disable');
+    expect([record?.outcome, record?.client_id, record?.event.details.via]).toEqual([
+      'success',
+      'reads-writer',
+      'admin_api',
+    ]);
+    const on = await post(`/admin/api/accounts/${ids.bob}/enable`, writer);
+    expect([on.status, on.body]).toEqual([200, { account: `${ids.bob} (local:bob)`, id: ids.bob }]);
+    expect((await get('/admin/api/accounts/bob', reader)).body.account.disabled).toBe(false);
+
+    const unknown = await post('/admin/api/accounts/nobody/disable', writer);
+    expect([unknown.status, unknown.body.error]).toEqual([404, 'not_found']);
+    expect((await recorded('accounts.disable'))?.outcome).toBe('refused');
+    const none = await request(t.url).post('/admin/api/accounts/bob/disable');
+    expect([none.status, none.body.error]).toEqual([401, 'invalid_token']);
+  });
+
+  it("revoke an account's consents, for one client or all; a bad body is 400", async () => {
+    const writer = await adminToken('reads-writer');
+    await t.server.accounts.saveConsent(ids.bob!, AGENT, 'https://logs.mcp.example.com/mcp', ['logs.read']);
+    await t.server.accounts.saveConsent(ids.bob!, 'partner-app', 'https://logs.mcp.example.com/mcp', ['logs.read']);
+    const one = await post('/admin/api/accounts/bob/consents/revoke', writer, { client: AGENT });
+    expect([one.status, one.body]).toEqual([200, { revoked: 1 }]);
+    const all = await post('/admin/api/accounts/bob/consents/revoke', writer, {});
+    expect([all.status, all.body]).toEqual([200, { revoked: 1 }]);
+    for (const body of [{ client: 5 }, { account: 'alice' }, []]) {
+      const res = await post('/admin/api/accounts/bob/consents/revoke', writer, body);
+      expect([res.status, res.body.error], JSON.stringify(body)).toEqual([400, 'invalid_request']);
+    }
+    const text = await request(t.url)
+      .post('/admin/api/accounts/bob/consents/revoke')
+      .set('Authorization', `Bearer ${writer}`)
+      .type('text')
+      .send('client');
+    expect([text.status, text.body.error]).toEqual([400, 'invalid_request']);
   });
 });
 

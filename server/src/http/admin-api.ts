@@ -197,6 +197,31 @@ function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
   });
 }
 
+/**
+ * The account changes, scope admin.write: `POST /admin/api/accounts/{account}/disable` and `/enable`
+ * (`baton accounts disable|enable ACCOUNT`; disabling revokes the account's tokens in the Token Status List)
+ * and `POST /admin/api/accounts/{account}/consents/revoke` (`baton consents revoke ACCOUNT [--client ID]`, the
+ * body `{}` or `{"client": "…"}`). Each is recorded as `admin.operation` with the caller (runOperation).
+ */
+function accountWrites(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
+  const account = (ctx: Koa.Context) => (ctx.params as { account: string }).account;
+  for (const action of ['disable', 'enable'] as const)
+    route('post', `/admin/api/accounts/:account/${action}`, async (ctx) => {
+      const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+      queryArgs(ctx, [], []);
+      json(ctx, await deps.run(caller, `accounts.${action}`, { account: account(ctx) }));
+    });
+  route('post', '/admin/api/accounts/:account/consents/revoke', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+    queryArgs(ctx, [], []);
+    const body = await jsonBody(ctx);
+    const members = Object.keys(body);
+    if (members.some((m) => m !== 'client') || (members.length === 1 && typeof body.client !== 'string'))
+      throw new Refused(400, 'invalid_request', 'the body is {} or {"client": "…"}');
+    json(ctx, await deps.run(caller, 'consents.revoke', { ...body, account: account(ctx) }));
+  });
+}
+
 /** Turns what a route threw into its answer: a refusal as such, an operation's refusal by its code, else 503. */
 function refusalOf(err: unknown): Refused {
   if (err instanceof Refused) return err;
@@ -244,6 +269,7 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
   revocations(route, deps, auth);
   access(route, deps, auth);
   reads(route, deps, auth);
+  accountWrites(route, deps, auth);
   const rest = `${ADMIN_RESOURCE_PATH}/*rest`;
   router.all(
     rest,
