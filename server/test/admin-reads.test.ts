@@ -208,7 +208,19 @@ describe('GET /admin/api/accounts and /admin/api/keys (baton accounts list, keys
         roles: ['developer'],
         disabled: false,
       })),
+      next_after: null,
     });
+    const first = await get('/admin/api/accounts?limit=1', reader);
+    expect([first.body.accounts.length, first.body.next_after]).toEqual([1, ids.alice]);
+    const second = await get(`/admin/api/accounts?limit=1&after=${ids.alice}`, reader);
+    expect(pluck(second.body, 'accounts', 'subject')).toEqual(['bob']);
+    expect(second.body.next_after).toBeNull();
+    for (const query of ['limit=0', 'limit=101', 'limit=-1', 'after=', 'sort=id']) {
+      const res = await get(`/admin/api/accounts?${query}`, reader);
+      expect([res.status, res.body.error], query).toEqual([400, 'invalid_request']);
+    }
+    const cli = await runCli(['accounts', 'list', '--config', file]);
+    expect([cli.code, cli.stdout]).toEqual([0, printResult('accounts.list', accounts.body)]);
     const keys = await get('/admin/api/keys', reader);
     expect(keys.status).toBe(200);
     type KeyRow = { kid: string; alg: string; state: string; created_at: Date };

@@ -151,7 +151,7 @@ function access(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
 }
 
 /**
- * The reads, scope admin.read: `GET /admin/api/accounts` (`baton accounts list`), `GET
+ * The reads, scope admin.read: `GET /admin/api/accounts` (`baton accounts list`, paged: `limit` ≤ 100, `after`), `GET
  * /admin/api/accounts/{account}` (`baton accounts show ACCOUNT`: its live grants and access tokens, `limit`
  * ≤ 100, cursors `grants_after` / `tokens_after`), `GET /admin/api/clients` (`baton clients list`: static
  * ones, then registered ones paged by `limit` ≤ 100 and `after`), `GET /admin/api/clients/{client}` (`baton
@@ -160,8 +160,10 @@ function access(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
 function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
   route('get', '/admin/api/accounts', async (ctx) => {
     const caller = await auth(ctx, ADMIN_READ_SCOPE);
-    queryArgs(ctx, [], []);
-    json(ctx, { accounts: await deps.run(caller, 'accounts.list', {}) });
+    const args = queryArgs(ctx, ['after'], ['limit']);
+    const limit = (args.limit as number | undefined) ?? 100;
+    if (limit < 1 || limit > 100) throw new Refused(400, 'invalid_request', 'limit is 1–100 (page with after)');
+    json(ctx, await deps.run(caller, 'accounts.list', { ...args, limit }));
   });
   route('get', '/admin/api/accounts/:account', async (ctx) => {
     const caller = await auth(ctx, ADMIN_READ_SCOPE);
