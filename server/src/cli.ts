@@ -382,6 +382,47 @@ function limitArg(values: Record<string, string | boolean | undefined>): { limit
   return { limit: Number(values.limit) };
 }
 
+/** The read commands of the admin API's console (accounts show, clients, policy, health). */
+function readRequest(
+  what: string,
+  arg: string | undefined,
+  values: Record<string, string | boolean | undefined>,
+): AdminRequest | undefined {
+  const account = (usage: string) => {
+    if (!arg) throw new UsageError(usage);
+    return arg;
+  };
+  switch (what) {
+    case 'accounts show': {
+      return {
+        name: 'accounts.show',
+        args: {
+          account: account('accounts show ACCOUNT [--limit N] [--grants-after GID] [--tokens-after JTI]'),
+          ...limitArg(values),
+          ...(values['grants-after'] !== undefined ? { grants_after: values['grants-after'] } : {}),
+          ...(values['tokens-after'] !== undefined ? { tokens_after: values['tokens-after'] } : {}),
+        },
+        command: what,
+      };
+    }
+    case 'health':
+      return { name: 'health', args: {}, command: what };
+    case 'policy show':
+      return { name: 'policy.show', args: {}, command: what };
+    case 'clients list':
+      return {
+        name: 'clients.list',
+        args: { ...limitArg(values), ...(values.after ? { after: values.after } : {}) },
+        command: what,
+      };
+    case 'clients show':
+      if (!arg) throw new UsageError('clients show ID');
+      return { name: 'clients.show', args: { client: arg }, command: what };
+    default:
+      return undefined;
+  }
+}
+
 function adminRequest(
   command: string,
   sub: string | undefined,
@@ -399,18 +440,6 @@ function adminRequest(
     case 'accounts disable':
     case 'accounts enable':
       return { name: `accounts.${sub}`, args: { account: account(`${what} ACCOUNT`) }, command: what };
-    case 'accounts show': {
-      return {
-        name: 'accounts.show',
-        args: {
-          account: account('accounts show ACCOUNT [--limit N] [--grants-after GID] [--tokens-after JTI]'),
-          ...limitArg(values),
-          ...(values['grants-after'] !== undefined ? { grants_after: values['grants-after'] } : {}),
-          ...(values['tokens-after'] !== undefined ? { tokens_after: values['tokens-after'] } : {}),
-        },
-        command: what,
-      };
-    }
     case 'consents revoke':
       return {
         name: 'consents.revoke',
@@ -422,19 +451,6 @@ function adminRequest(
       };
     case 'keys list':
       return { name: 'keys.list', args: {}, command: what };
-    case 'clients list':
-      return {
-        name: 'clients.list',
-        args: { ...limitArg(values), ...(values.after ? { after: values.after } : {}) },
-        command: what,
-      };
-    case 'health':
-      return { name: 'health', args: {}, command: what };
-    case 'policy show':
-      return { name: 'policy.show', args: {}, command: what };
-    case 'clients show':
-      if (!arg) throw new UsageError('clients show ID');
-      return { name: 'clients.show', args: { client: arg }, command: what };
     case 'accounts add': {
       if (!values.idp || !values.subject)
         throw new UsageError('accounts add --idp ID --subject SUB [--groups a,b] [--email E] [--name N]');
@@ -474,7 +490,7 @@ function adminRequest(
       return { name: `revoke.${sub}`, args: { [name]: arg }, command: what };
     }
     default:
-      return what.startsWith('audit ') ? auditRequest(what, arg, values) : undefined;
+      return what.startsWith('audit ') ? auditRequest(what, arg, values) : readRequest(what, arg, values);
   }
 }
 
