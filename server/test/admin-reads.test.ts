@@ -1,9 +1,11 @@
 /**
- * The admin API's read routes (issue #15, item 1) on a running server: `GET /admin/api/accounts`,
- * `GET /admin/api/accounts/{account}` (one account, its live grants and access tokens, paged),
- * `GET /admin/api/keys`, each running the operation its `baton` command runs; their scope rule (admin.read),
- * their refusals (no token, another audience, an unknown account, hostile query parameters: a precise 400,
- * never a 5xx) and the CLI's output.
+ * The admin API's console routes (issue #15, items 1 and 4) on a running server over PostgreSQL, each
+ * running the operation its `baton` command runs: the reads (admin.read) `GET /admin/api/accounts`,
+ * `/accounts/{account}` (one account, its live grants and access tokens, paged), `/clients`,
+ * `/clients/{client}`, `/policy` (and its SHA-256 against the policy.reloaded record), `/health`, `/keys`;
+ * the account changes (admin.write) `POST /admin/api/accounts/{account}/disable|enable|consents/revoke`.
+ * Their scope rule, their refusals (no token, another audience, an unknown account or client, hostile query
+ * parameters and bodies: a precise 400, never a 5xx) and the commands' output.
  */
 import { decodeJwt } from 'jose';
 import request from 'supertest';
