@@ -179,6 +179,17 @@ describe('GET /admin/api/accounts/{account} (baton accounts show)', () => {
     const unknown = await get('/admin/api/accounts/nobody', reader);
     expect([unknown.status, unknown.body.error]).toEqual([404, 'not_found']);
     expect(unknown.body.error_description).toMatch(/^no account matches "nobody"/);
+    // a URL-encoded name resolves; a broken encoding, a huge name, a SQL fragment are refused, never a 5xx
+    expect((await get('/admin/api/accounts/local%3Aalice', reader)).body.account?.id).toBe(ids.alice);
+    for (const [path, status] of [
+      ['/admin/api/accounts/%E0%A4%A', 404],
+      [`/admin/api/accounts/${'a'.repeat(2000)}`, 400],
+      [`/admin/api/accounts/${encodeURIComponent("' or '1'='1")}`, 404],
+      [`/admin/api/clients/${encodeURIComponent("' or '1'='1")}`, 404],
+    ] as const) {
+      const res = await get(path, reader);
+      expect(res.status, path).toBe(status);
+    }
     for (const [query, description] of [
       ['limit=0', /limit is 1–100/],
       ['limit=101', /limit is 1–100/],
