@@ -49,12 +49,22 @@ const USAGE = `usage: baton <command> [--config FILE]
   keys rewrap                   re-encrypt every stored secret under the current KEK (after a KEK rotation)
   users hash-password           read a password on stdin, print its scrypt hash (local directory)
   accounts list                 accounts: id, IdP, subject, roles, state
+  accounts show ACCOUNT [--limit N] [--grants-after GID] [--tokens-after JTI]
+                                one account, its live grants and access tokens (ids only; N ≤ 100 per page)
   accounts disable|enable ACCOUNT
                                 a disabled account gets no token and no refresh
   accounts add --idp ID --subject SUB [--groups a,b] [--email E] [--name N]
                                 create (or update) an account before its first sign-in (XAA)
   accounts import FILE          the same for every record of FILE (JSON lines or a YAML list of
                                 {idp, subject, groups, email, name}): all or nothing
+  clients list [--limit N] [--after ID]
+                                static clients, then registered ones (N ≤ 100 a page): registration, grant
+                                types, redirect hosts, live grants and tokens, blocked or not (never a secret)
+  clients show ID               one client, the same
+  health                        storage health: PostgreSQL answers, migrations current, Redis answers
+                                (when configured); exit 1 when not
+  policy show                   the policy in force (roles, bindings, resources, clients without secrets,
+                                delegation, identity chaining) and its SHA-256 (as policy.reloaded records it)
   dev mint-id-jag --subject SUB --client ID --resource URL [--scope S]
                                 development mode: print an ID-JAG of the development XAA issuer
   consents revoke ACCOUNT [--client ID]
@@ -83,7 +93,7 @@ const USAGE = `usage: baton <command> [--config FILE]
   access person ACCOUNT         one person's resources and scopes (by which group and role), and the
                                 token exchanges (delegation) their tokens may take
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
-   accounts, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
+   accounts, clients, policy, health, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
 
 class UsageError extends Error {}
 
@@ -122,6 +132,8 @@ async function main(argv: string[]): Promise<number> {
       until: { type: 'string' },
       after: { type: 'string' },
       limit: { type: 'string' },
+      'grants-after': { type: 'string' },
+      'tokens-after': { type: 'string' },
       json: { type: 'boolean' },
       all: { type: 'boolean' },
       checkpoints: { type: 'string' },
@@ -162,12 +174,16 @@ async function main(argv: string[]): Promise<number> {
     case 'keys':
       return keys(config, sub, arg, values.force ?? false);
     case 'accounts':
-      throw new UsageError('accounts list|disable ACCOUNT|enable ACCOUNT|add|import FILE');
+      throw new UsageError('accounts list|show ACCOUNT|disable ACCOUNT|enable ACCOUNT|add|import FILE');
     case 'dev':
       if (sub === 'mint-id-jag') return devMintIdJag(config, values);
       throw new UsageError(`unknown: dev ${sub ?? ''}`);
     case 'consents':
       throw new UsageError('consents revoke ACCOUNT [--client ID]');
+    case 'policy':
+      throw new UsageError('policy show');
+    case 'clients':
+      throw new UsageError('clients list [--limit N] [--after ID] | show ID');
     case 'revoke':
       throw new UsageError('revoke user ACCOUNT | client ID | grant GID | token JTI');
     case 'access':
@@ -359,6 +375,54 @@ const REVOKE_ARGS = {
   token: ['jti', 'JTI'],
 } as const;
 
+/** `--limit N` as the operation's number (its range is the operation's to check) */
+function limitArg(values: Record<string, string | boolean | undefined>): { limit?: number } {
+  if (values.limit === undefined) return {};
+  if (!/^\d{1,15}$/.test(String(values.limit))) throw new UsageError('--limit takes a number');
+  return { limit: Number(values.limit) };
+}
+
+/** The read commands of the admin API's console (accounts show, clients, policy, health). */
+function readRequest(
+  what: string,
+  arg: string | undefined,
+  values: Record<string, string | boolean | undefined>,
+): AdminRequest | undefined {
+  const account = (usage: string) => {
+    if (!arg) throw new UsageError(usage);
+    return arg;
+  };
+  switch (what) {
+    case 'accounts show': {
+      return {
+        name: 'accounts.show',
+        args: {
+          account: account('accounts show ACCOUNT [--limit N] [--grants-after GID] [--tokens-after JTI]'),
+          ...limitArg(values),
+          ...(values['grants-after'] !== undefined ? { grants_after: values['grants-after'] } : {}),
+          ...(values['tokens-after'] !== undefined ? { tokens_after: values['tokens-after'] } : {}),
+        },
+        command: what,
+      };
+    }
+    case 'health':
+      return { name: 'health', args: {}, command: what };
+    case 'policy show':
+      return { name: 'policy.show', args: {}, command: what };
+    case 'clients list':
+      return {
+        name: 'clients.list',
+        args: { ...limitArg(values), ...(values.after ? { after: values.after } : {}) },
+        command: what,
+      };
+    case 'clients show':
+      if (!arg) throw new UsageError('clients show ID');
+      return { name: 'clients.show', args: { client: arg }, command: what };
+    default:
+      return undefined;
+  }
+}
+
 function adminRequest(
   command: string,
   sub: string | undefined,
@@ -426,7 +490,7 @@ function adminRequest(
       return { name: `revoke.${sub}`, args: { [name]: arg }, command: what };
     }
     default:
-      return what.startsWith('audit ') ? auditRequest(what, arg, values) : undefined;
+      return what.startsWith('audit ') ? auditRequest(what, arg, values) : readRequest(what, arg, values);
   }
 }
 
@@ -497,6 +561,7 @@ async function admin(config: Config, request: AdminRequest): Promise<number> {
         accounts: new AccountStore(storage.db, kek),
         keys: new KeyStore(storage.db, kek),
         adapterFor: (model: string) => storage.adapterFor(model),
+        check: () => storage.check(),
         // a read of the audit trail still answers when its own record failed: the operator is told here
         log: { error: (o: { reason?: string }, msg: string) => process.stderr.write(`baton: ${msg}: ${o.reason}\n`) },
       };

@@ -389,6 +389,7 @@ const adminStores = (config: Config, log: Logger, storage: Storage, core: Core):
   keys: core.keystore,
   adapterFor: (m: string) => storage.adapterFor(m),
   policy: core.policy,
+  check: () => storage.check(),
   log,
 });
 

@@ -22,6 +22,8 @@ export interface AdminStores {
   adapterFor?: ((model: string) => Adapter) | undefined;
   /** the policy in force (a server's, reloaded by SIGHUP); the command line's is built from `config` */
   policy?: (() => Policy) | undefined;
+  /** the stores' health as `/readyz` checks it (Storage.check; never throws) */
+  check?: (() => Promise<{ postgres: boolean; migrations: boolean; redis?: boolean }>) | undefined;
   /** where a read's audit record failure is reported (admin/audit-record.ts); the server's log on its socket */
   log?: { error(obj: object, msg: string): void };
 }

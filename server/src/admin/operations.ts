@@ -8,6 +8,10 @@
 import { z } from 'zod';
 import { importAccounts, ProvisionError, provisionOne, type ProvisionRecord } from '../accounts/provision.ts';
 import { ACCESS_OPERATIONS } from './access-operations.ts';
+import { ACCOUNT_OPERATIONS } from './account-operations.ts';
+import { CLIENT_OPERATIONS } from './client-operations.ts';
+import { POLICY_OPERATIONS } from './policy-operations.ts';
+import { HEALTH_OPERATIONS } from './health-operations.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { REVOKE_OPERATIONS } from './revoke-operations.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
@@ -22,6 +26,14 @@ export type { AdminStores } from './operation.ts';
 
 /** an account as the operator names it (see resolve-account.ts) */
 const accountName = z.string().min(1).max(1024);
+interface AccountListRow {
+  id: string;
+  idp_id: string | null;
+  idp_subject: string;
+  roles: string[] | string;
+  disabled_at: Date | string | null;
+}
+
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 const setDisabled = (disabled: boolean) =>
@@ -63,23 +75,39 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   [
     'accounts.list',
     operation({
-      args: z.strictObject({}),
-      async run({ accounts }) {
-        return (await accounts.list()).map((a) => ({
-          id: a.id,
-          idp: a.idpId,
-          subject: a.idpSubject,
-          roles: a.roles,
-          disabled: a.disabled,
-        }));
+      // the command line lists every account; the admin API pages (limit, and after: the last id received)
+      args: z.strictObject({
+        limit: z.number().int().min(1, 'limit is 1–1000').max(1000, 'limit is 1–1000').optional(),
+        after: z.string().min(1).max(1024).optional(),
+      }),
+      async run({ db }, { limit, after }) {
+        const q = db('accounts')
+          .orderBy([{ column: 'created_at' }, { column: 'id' }])
+          .select<AccountListRow[]>('id', 'idp_id', 'idp_subject', 'roles', 'disabled_at');
+        // keyset paging on (created_at, id): an unknown `after` matches nothing (an empty page)
+        if (after !== undefined)
+          void q.whereRaw('(created_at, id) > (select created_at, id from accounts where id = ?)', [after]);
+        if (limit !== undefined) void q.limit(limit + 1);
+        const rows = await q;
+        const page = limit === undefined ? rows : rows.slice(0, limit);
+        return {
+          accounts: page.map((a) => ({
+            id: a.id,
+            idp: a.idp_id,
+            subject: a.idp_subject,
+            roles: typeof a.roles === 'string' ? (JSON.parse(a.roles) as string[]) : a.roles,
+            disabled: a.disabled_at !== null,
+          })),
+          next_after: limit !== undefined && rows.length > limit ? page.at(-1)!.id : null,
+        };
       },
-      print: (rows) =>
-        rows
+      print: ({ accounts, next_after }) =>
+        accounts
           .map(
             (a) =>
               `${a.id}  ${a.idp ?? '-'}  ${a.subject}  [${a.roles.join(',')}]  ${a.disabled ? 'disabled' : 'enabled'}\n`,
           )
-          .join(''),
+          .join('') + (next_after ? `(more: after ${next_after})\n` : ''),
     }),
   ],
   ['accounts.disable', setDisabled(true)],
@@ -137,6 +165,10 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   ...AUDIT_OPERATIONS,
   ...REVOKE_OPERATIONS,
   ...ACCESS_OPERATIONS,
+  ...ACCOUNT_OPERATIONS,
+  ...CLIENT_OPERATIONS,
+  ...POLICY_OPERATIONS,
+  ...HEALTH_OPERATIONS,
 ]);
 
 function find(name: string): Operation<unknown, unknown> {

@@ -150,6 +150,80 @@ function access(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
   });
 }
 
+/**
+ * The reads, scope admin.read: `GET /admin/api/accounts` (`baton accounts list`, paged: `limit` ≤ 100, `after`), `GET
+ * /admin/api/accounts/{account}` (`baton accounts show ACCOUNT`: its live grants and access tokens, `limit`
+ * ≤ 100, cursors `grants_after` / `tokens_after`), `GET /admin/api/clients` (`baton clients list`: static
+ * ones, then registered ones paged by `limit` ≤ 100 and `after`), `GET /admin/api/clients/{client}` (`baton
+ * clients show ID`), `GET /admin/api/policy` (`baton policy show`), `GET /admin/api/health` (`baton health`) and `GET /admin/api/keys` (`baton keys list`).
+ */
+function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
+  route('get', '/admin/api/accounts', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    const args = queryArgs(ctx, ['after'], ['limit']);
+    const limit = (args.limit as number | undefined) ?? 100;
+    if (limit < 1 || limit > 100) throw new Refused(400, 'invalid_request', 'limit is 1–100 (page with after)');
+    json(ctx, await deps.run(caller, 'accounts.list', { ...args, limit }));
+  });
+  route('get', '/admin/api/accounts/:account', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    const args = queryArgs(ctx, ['grants_after', 'tokens_after'], ['limit']);
+    json(
+      ctx,
+      await deps.run(caller, 'accounts.show', { ...args, account: (ctx.params as { account: string }).account }),
+    );
+  });
+  route('get', '/admin/api/clients', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    json(ctx, await deps.run(caller, 'clients.list', queryArgs(ctx, ['after'], ['limit'])));
+  });
+  route('get', '/admin/api/clients/:client', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, await deps.run(caller, 'clients.show', { client: (ctx.params as { client: string }).client }));
+  });
+  route('get', '/admin/api/policy', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, await deps.run(caller, 'policy.show', {}));
+  });
+  route('get', '/admin/api/health', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, await deps.run(caller, 'health', {}));
+  });
+  route('get', '/admin/api/keys', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, { keys: await deps.run(caller, 'keys.list', {}) });
+  });
+}
+
+/**
+ * The account changes, scope admin.write: `POST /admin/api/accounts/{account}/disable` and `/enable`
+ * (`baton accounts disable|enable ACCOUNT`; disabling revokes the account's tokens in the Token Status List)
+ * and `POST /admin/api/accounts/{account}/consents/revoke` (`baton consents revoke ACCOUNT [--client ID]`, the
+ * body `{}` or `{"client": "…"}`). Each is recorded as `admin.operation` with the caller (runOperation).
+ */
+function accountWrites(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
+  const account = (ctx: Koa.Context) => (ctx.params as { account: string }).account;
+  for (const action of ['disable', 'enable'] as const)
+    route('post', `/admin/api/accounts/:account/${action}`, async (ctx) => {
+      const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+      queryArgs(ctx, [], []);
+      json(ctx, await deps.run(caller, `accounts.${action}`, { account: account(ctx) }));
+    });
+  route('post', '/admin/api/accounts/:account/consents/revoke', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+    queryArgs(ctx, [], []);
+    const body = await jsonBody(ctx);
+    const members = Object.keys(body);
+    if (members.some((m) => m !== 'client') || (members.length === 1 && typeof body.client !== 'string'))
+      throw new Refused(400, 'invalid_request', 'the body is {} or {"client": "…"}');
+    json(ctx, await deps.run(caller, 'consents.revoke', { ...body, account: account(ctx) }));
+  });
+}
+
 /** Turns what a route threw into its answer: a refusal as such, an operation's refusal by its code, else 503. */
 function refusalOf(err: unknown): Refused {
   if (err instanceof Refused) return err;
@@ -196,6 +270,8 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
   audit(route, deps, auth);
   revocations(route, deps, auth);
   access(route, deps, auth);
+  reads(route, deps, auth);
+  accountWrites(route, deps, auth);
   const rest = `${ADMIN_RESOURCE_PATH}/*rest`;
   router.all(
     rest,

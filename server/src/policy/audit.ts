@@ -7,8 +7,14 @@ import { createHash } from 'node:crypto';
 import type { AuditEvent } from '../audit/record.ts';
 import type { Config } from '../config/schema.ts';
 
-/** the parts of the configuration a Policy is made of (policy.ts), secrets left out */
-function policyParts(c: Config): unknown {
+/** what a policy is made of in the configuration */
+export type PolicySource = Pick<
+  Config,
+  'roles' | 'role_bindings' | 'resources' | 'clients' | 'delegation' | 'identity_chaining'
+>;
+
+/** the parts of the configuration a Policy is made of (policy.ts), secrets left out (`baton policy show`) */
+export function policyParts(c: PolicySource) {
   return {
     roles: c.roles,
     role_bindings: c.role_bindings,
@@ -23,7 +29,7 @@ function policyParts(c: Config): unknown {
   };
 }
 
-export const policySha256 = (c: Config): string =>
+export const policySha256 = (c: PolicySource): string =>
   createHash('sha256')
     .update(JSON.stringify(policyParts(c)))
     .digest('hex');

@@ -40,6 +40,9 @@ function workloadMatches(pattern: string, workload: string): boolean {
   return pattern.endsWith('*') ? workload.startsWith(pattern.slice(0, -1)) : workload === pattern;
 }
 
+export type PolicyInput = Pick<Config, 'roles' | 'role_bindings' | 'resources'> &
+  Partial<Pick<Config, 'clients' | 'delegation' | 'identity_chaining' | 'issuer' | 'tokens'>>;
+
 export class Policy {
   readonly #roles: Readonly<Record<string, readonly string[]>>;
   readonly #bindings: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
@@ -55,10 +58,11 @@ export class Policy {
   /** client ids refused everywhere */
   readonly blocked: ReadonlySet<string>;
 
-  constructor(
-    config: Pick<Config, 'roles' | 'role_bindings' | 'resources'> &
-      Partial<Pick<Config, 'clients' | 'delegation' | 'identity_chaining' | 'issuer' | 'tokens'>>,
-  ) {
+  /** the configuration this policy was made of, as given (`baton policy show`) */
+  readonly source: PolicyInput;
+
+  constructor(config: PolicyInput) {
+    this.source = config;
     this.#roles = config.roles;
     this.#bindings = config.role_bindings;
     this.#delegation = config.delegation ?? [];

@@ -180,7 +180,7 @@ describe('refusals', () => {
   });
 
   it('an unknown route: 404; a method the route does not serve: 405 with Allow', async () => {
-    const missing = await get('/admin/api/accounts').expect(404);
+    const missing = await get('/admin/api/no-such-route').expect(404);
     expect(missing.body).toEqual({ error: 'not_found', error_description: 'no such admin API route' });
     const method = await request(t.url)
       .delete('/admin/api/audit/verify')

@@ -22,7 +22,8 @@ const requestId = (ctx: Request | undefined): { request_id?: string } =>
 export const isRegistration = (ctx: Request | undefined): boolean =>
   ctx?.oidc?.route === 'registration' && ctx.method === 'POST';
 
-const hostsOf = (uris: unknown): string[] =>
+/** the distinct hosts of redirect URIs, sorted (ids and hosts only: never a path or a query) */
+export const hostsOf = (uris: unknown): string[] =>
   Array.isArray(uris)
     ? [...new Set(uris.map((u) => (typeof u === 'string' ? URL.parse(u)?.host : undefined)).filter(Boolean))]
         .filter((h): h is string => typeof h === 'string' && h !== '')
