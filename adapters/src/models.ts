@@ -75,3 +75,13 @@ export function indexFields(payload: AdapterPayload): { grantId?: string; userCo
   const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
   return { grantId: str(payload.grantId), userCode: str(payload.userCode), uid: str(payload.uid) };
 }
+
+/**
+ * The id a stored payload is kept under, as oidc-provider 9.13 writes its models: the payload's `jti`
+ * (for a Session, lib/models/session.js: the session cookie's value, regenerated at each login by
+ * `resetIdentifier` in lib/actions/authorization/resume.js, while its `uid` stays for the session's life,
+ * `findByUid`). Undefined when the payload has none.
+ */
+export function payloadId(payload: Record<string, unknown> | undefined): string | undefined {
+  return typeof payload?.jti === 'string' && payload.jti ? payload.jti : undefined;
+}

@@ -23,7 +23,7 @@ import { accountAccess } from './provider/accounts.ts';
 import { clientRegistry } from './provider/client-registry/index.ts';
 import { attachEvents } from './provider/events.ts';
 import { sharedAuditWriter, type AuditWriter } from './audit/writer.ts';
-import { recordNow } from './provider/audit-trail.ts';
+import { recordNow } from './audit/sink.ts';
 import { policyReloaded } from './policy/audit.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { hostPort } from './http/address.ts';

@@ -25,8 +25,8 @@ import {
 } from '../idp/logout-token.ts';
 import type { IdpRegistry } from '../idp/registry.ts';
 import { keyedBySub } from '../idp/subject-claim.ts';
-import { recordNow, type AuditSink } from '../provider/audit-trail.ts';
-import { replayKey } from '../provider/grants/jwt-bearer/assertion.ts';
+import { recordNow, type AuditSink } from '../audit/sink.ts';
+import { replayKey } from '../idp/replay-key.ts';
 import { countsOf, revoke, UnknownTarget, type RevocationCounts, type RevocationStores } from '../revocation/revoke.ts';
 import { endSessions, sessionLogins, type SessionSelector } from '../sessions/logins.ts';
 

@@ -32,7 +32,7 @@ import {
   SUPPORTED_FORMATS,
   type SubjectIdentifier,
 } from '../idp/subject-identifier.ts';
-import { recordNow, type AuditSink } from '../provider/audit-trail.ts';
+import { recordNow, type AuditSink } from '../audit/sink.ts';
 import { countsOf, revoke, UnknownTarget, type RevocationCounts, type RevocationStores } from '../revocation/revoke.ts';
 import { answer, jsonBodyReader, Refused } from './own-api-token.ts';
 

@@ -16,7 +16,7 @@
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type { Adapter } from '../../../adapters/src/models.ts';
 import type { OidcIdpConfig } from '../config/schema.ts';
-import { replayKey } from '../provider/grants/jwt-bearer/assertion.ts';
+import { replayKey } from './replay-key.ts';
 import { IDP_ALGORITHMS, keysUnavailable, type IdpKeys } from './keys.ts';
 
 /** the header type Okta's Universal Logout sets */

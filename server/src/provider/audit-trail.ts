@@ -10,18 +10,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type Koa from 'koa';
-import type { AuditEvent } from '../audit/record.ts';
-import type { LineageRow } from '../audit/record.ts';
-import type { StatusEntryRow } from '../status-list/entry.ts';
-
-export interface AuditSink {
-  /** resolves once the whole batch is durable, in one transaction; rejects when nothing was written */
-  write(batch: {
-    audit?: readonly AuditEvent[];
-    lineage?: readonly LineageRow[];
-    statuses?: readonly StatusEntryRow[];
-  }): Promise<void>;
-}
+import type { AuditSink } from '../audit/sink.ts';
 
 interface Pending {
   write: Promise<void>;
@@ -103,15 +92,4 @@ export function awaitAudit(refuse: (ctx: Koa.Context) => void = unavailable) {
   };
 }
 
-/**
- * A record written outside a request (a policy reload): resolves once it is durable, or logs
- * `audit.write_failed` and rejects. (Admin operations report their own: admin/audit-record.ts.)
- */
-export async function recordNow(sink: AuditSink, audit: readonly AuditEvent[], log: Log): Promise<void> {
-  try {
-    await sink.write({ audit });
-  } catch (err) {
-    log.error({ reason: (err as Error).message }, 'audit.write_failed');
-    throw err;
-  }
-}
+export { recordNow, type AuditSink } from '../audit/sink.ts';

@@ -144,16 +144,6 @@ export function assignTokenId(token: { jti?: string; generateTokenId(): string }
   return token.jti;
 }
 
-/**
- * oidc-provider 9.13's Session (lib/models/session.js): its id, the session cookie's value and the adapter's
- * key, is the payload's `jti`, regenerated at each login (`resetIdentifier` in
- * lib/actions/authorization/resume.js); its `uid` stays for the session's life (`findByUid`). The id of a
- * stored session payload, or undefined.
- */
-export function sessionIdOf(payload: Record<string, unknown> | undefined): string | undefined {
-  return typeof payload?.jti === 'string' && payload.jti ? payload.jti : undefined;
-}
-
 /** What baton's sign-in hands back beside the login (interaction result key `session_login`). */
 export interface SessionLoginResult {
   idp: string;

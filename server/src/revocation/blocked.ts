@@ -6,7 +6,7 @@
  * every blocked client at start (idempotent: a second run reaches the same tokens and changes nothing).
  */
 import type { Logger } from 'pino';
-import { recordNow, type AuditSink } from '../provider/audit-trail.ts';
+import { recordNow, type AuditSink } from '../audit/sink.ts';
 import { countsOf, revoke, UnknownTarget, type RevocationStores } from './revoke.ts';
 
 export async function revokeBlocked(

@@ -10,7 +10,7 @@
 import Router from '@koa/router';
 import type Koa from 'koa';
 import type { AuditSink } from '../provider/audit-trail.ts';
-import { recordNow } from '../provider/audit-trail.ts';
+import { recordNow } from '../audit/sink.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import { jsonBodyReader, Refused } from '../http/own-api-token.ts';
 import { bearerCheck } from './bearer.ts';

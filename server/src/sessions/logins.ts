@@ -3,11 +3,10 @@
  * so that sessions are found by account or by the upstream IdP's session (OpenID Connect Back-Channel Logout
  * 1.0 §2.1 `sid`) in every store, and ended through the Session adapter: with Redis, a session is keyed by
  * its cookie value only and cannot be searched. A session is named by its `uid` (stable for its life; its id,
- * the cookie value, is regenerated at each login: provider/internals.ts `sessionIdOf`).
+ * the cookie value, is regenerated at each login: adapters/src/models.ts `payloadId`).
  */
 import type { Knex } from 'knex';
-import type { Adapter } from '../../../adapters/src/models.ts';
-import { sessionIdOf } from '../provider/internals.ts';
+import { payloadId, type Adapter } from '../../../adapters/src/models.ts';
 
 const TABLE = 'session_logins';
 
@@ -78,7 +77,7 @@ export async function sessionLogins(
 export async function endSessions(db: Knex, sessions: Adapter, uids: readonly string[]): Promise<number> {
   let ended = 0;
   for (const uid of uids) {
-    const id = sessionIdOf(await sessions.findByUid(uid));
+    const id = payloadId(await sessions.findByUid(uid));
     if (id === undefined) continue;
     await sessions.destroy(id);
     ended++;

@@ -5,7 +5,6 @@
  * of exactly one); client_id = the authenticated client; exp, iat, a maximum lifetime; jti a string.
  * Each failure is `invalid_grant` (RFC 7521 §5.2) with its reason logged.
  */
-import { createHash } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type { OidcIdpConfig } from '../../../config/schema.ts';
 import { refusal } from '../../refusals.ts';
@@ -66,17 +65,4 @@ export async function verifyIdJag(deps: GrantDeps, assertion: string, clientId: 
   if (claims.exp! - claims.iat! > limits.max_lifetime_seconds)
     throw refusal('id_jag_invalid', 'ID-JAG lifetime exceeds id_jag.max_lifetime_seconds');
   return { idp, claims: claims as VerifiedIdJag['claims'] };
-}
-
-/**
- * The single-use record's id for an ID-JAG (or, with another `tag`, another token an IdP signs: a logout
- * token): SHA-256 of the issuer and the jti, each prefixed with its length, so that no two (iss, jti) pairs
- * share an id whatever characters they hold, and every store can keep it (PostgreSQL text cannot hold
- * U+0000). The record never holds the raw jti. Tags: `idjag`, `logout` (idp/logout-token.ts), `gtr`
- * (idp/gtr-request.ts).
- */
-export function replayKey(iss: string, jti: string, tag = 'idjag'): string {
-  const hash = createHash('sha256');
-  for (const part of [iss, jti]) hash.update(`${Buffer.byteLength(part)}:${part}`);
-  return `${tag}.${hash.digest('base64url')}`;
 }

@@ -28,7 +28,8 @@ import { mintResourceToken } from '../mint.ts';
 import { recordFor } from '../../audit-trail.ts';
 import { requestIdOf } from '../../audit-events.ts';
 import type { AuditEvent } from '../../../audit/record.ts';
-import { replayKey, verifyIdJag, type VerifiedIdJag } from './assertion.ts';
+import { replayKey } from '../../../idp/replay-key.ts';
+import { verifyIdJag, type VerifiedIdJag } from './assertion.ts';
 
 export const grantType = JWT_BEARER;
 export const parameters = ['assertion', 'scope', 'resource'] as const;
