@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeJwt, generateKeyPair, importJWK, SignJWT, UnsecuredJWT, type JWTPayload } from 'jose';
+import { generateKeyPair, importJWK, SignJWT, UnsecuredJWT, type JWTPayload } from 'jose';
 import Koa from 'koa';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
@@ -22,7 +22,7 @@ import { LOGOUT_EVENT } from '../src/idp/logout-token.ts';
 import { IdpRegistry } from '../src/idp/registry.ts';
 import { collectSessionLogins } from '../src/sessions/logins.ts';
 import { STATE_CACHE_MS } from '../src/provider/token-state.ts';
-import { adminStoresOf, memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
+import { adminStoresOf, memoryLogger, RESOURCES, startTestServer, storedStatus, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp } from './idp/hostile-idp.ts';
 import { actionOf, agentAuthorizePath, AGENT_CALLBACK as CALLBACK, csrfOf, redeemAtAgentCallback } from './pages.ts';
 
@@ -146,13 +146,7 @@ describe.each(['postgres', 'postgres+redis'] as const)('back-channel logout (%s)
     expect(await active(token)).toBe(false);
   }
 
-  async function statusBit(token: string): Promise<number> {
-    const row = await t.server.storage
-      .db('status_list_entries')
-      .where('jti', decodeJwt(token).jti!)
-      .first<{ status: number }>('status');
-    return Number(row.status);
-  }
+  const statusBit = (token: string) => storedStatus(t.server.storage.db, token);
 
   const refreshes = (b: Browser) =>
     request(t.url)

@@ -11,6 +11,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { decodeJwt } from 'jose';
+import type { Knex } from 'knex';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { configSchema, type Config } from '../src/config/schema.ts';
@@ -131,6 +133,18 @@ export const clientCredentialsRequest = (
     .send({ grant_type: 'client_credentials', resource, ...(scope ? { scope } : {}) });
 
 /** RFC 8693 §2.1: `actor` (client_secret_basic) exchanges an access token; resolves to the issued token. */
+/**
+ * A JWT access token's status as its Token Status List entry holds it (draft-ietf-oauth-status-list-20 §7.1:
+ * 0 VALID, 1 INVALID), read from the store, no cache in between.
+ */
+export async function storedStatus(db: Knex, token: string): Promise<number> {
+  const row = await db('status_list_entries')
+    .where('jti', String(decodeJwt(token).jti))
+    .first<{ status: number } | undefined>('status');
+  if (!row) throw new Error('baton keeps no status list entry for this token');
+  return Number(row.status);
+}
+
 export const exchangeToken = (url: string, actor: string, secret: string, form: Record<string, string>) =>
   request(url)
     .post('/token')

@@ -23,6 +23,7 @@ import {
   makeConfig,
   RESOURCES,
   startTestServer,
+  storedStatus,
   type TestServer,
 } from './helpers.ts';
 import { codeForm, seedAccount, seedCode } from './seed.ts';
@@ -136,10 +137,7 @@ async function becomesInactive(token: string): Promise<void> {
 }
 
 /** the token's status in the Token Status List (§7.1: 0 VALID, 1 INVALID), as the list is stored */
-async function statusBit(token: string): Promise<number> {
-  const row = await stores.db('status_list_entries').where('jti', jti(token)).first<{ status: number }>('status');
-  return Number(row.status);
-}
+const statusBit = (token: string) => storedStatus(stores.db, token);
 
 /**
  * The token's bit as a resource server reads it: the served statuslist+jwt (draft-ietf-oauth-status-list-20

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountIdFor } from '../src/accounts/store.ts';
 import { searchEvents } from '../src/audit/store.ts';
 import { LOGOUT_EVENT } from '../src/idp/logout-token.ts';
-import { memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
+import { memoryLogger, RESOURCES, startTestServer, storedStatus, type TestServer } from './helpers.ts';
 import { startHostileIdp, type HostileIdp, type Plan } from './idp/hostile-idp.ts';
 import { actionOf, agentAuthorizePath, csrfOf, redeemAtAgentCallback } from './pages.ts';
 
@@ -138,13 +138,7 @@ const active = async (token: string) =>
 const becomesInactive = (token: string) =>
   expect.poll(() => active(token), { interval: 50, timeout: 10_000 }).toBe(false);
 
-async function statusBit(token: string): Promise<number> {
-  const row = await t.server.storage
-    .db('status_list_entries')
-    .where('jti', decodeJwt(token).jti!)
-    .first<{ status: number }>('status');
-  return Number(row.status);
-}
+const statusBit = (token: string) => storedStatus(t.server.storage.db, token);
 
 const refresh = (b: Browser) =>
   request(t.url)
