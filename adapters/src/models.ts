@@ -31,6 +31,7 @@ export const CONSUMABLE: ReadonlySet<string> = new Set([
   'PreAuthorizedCode',
   'UpstreamLogin', // baton's own: the server-side state of a sign-in at an upstream IdP (single use)
   'IdJagReplay', // baton's own: redeemed ID-JAG ids (iss, jti), single use until exp
+  'AdminConsoleLogin', // baton's own: a sign-in to the admin console under way (single use)
 ]);
 
 /**

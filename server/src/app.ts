@@ -17,6 +17,7 @@ import { interactionRoutes, type InteractionDeps } from './http/interaction/inde
 import { registrationCors } from './http/registration-cors.ts';
 import { auditIngestRoutes, type AuditIngestDeps } from './http/audit-ingest.ts';
 import { adminApiRoutes, type AdminApiDeps } from './http/admin-api.ts';
+import { adminConsoleRoutes, type ConsoleDeps } from './admin/console/routes.ts';
 import { statusListRoutes } from './http/status-lists.ts';
 import { globalTokenRevocationRoutes, type GlobalTokenRevocationDeps } from './http/global-token-revocation.ts';
 import { backChannelLogoutRoutes, type BackChannelLogoutDeps } from './http/backchannel-logout.ts';
@@ -46,6 +47,8 @@ export interface AppDeps {
   statusLists?: { tokens: StatusListTokens; ttlSeconds: number };
   /** `/admin/api/…`: the admin API (server/src/http/admin-api.ts, docs/admin-api.md) */
   adminApi?: AdminApiDeps;
+  /** the web admin console (`/admin`); its in-process token requests go to this app's own handler */
+  adminConsole?: Omit<ConsoleDeps, 'handler'>;
   /** `POST /idp/<id>/global-token-revocation`: an IdP revokes a user (server/src/http/global-token-revocation.ts) */
   globalTokenRevocation?: GlobalTokenRevocationDeps;
   /** `POST /idp/:idp/backchannel-logout`: OIDC Back-Channel Logout 1.0 (server/src/http/backchannel-logout.ts) */
@@ -126,7 +129,8 @@ export function createApp(deps: AppDeps): Koa {
     .use(health.routes())
     .use(health.allowedMethods())
     .use(prefix === '/' ? interactions.routes() : mount(prefix, interactions.routes()));
-  mountOwnApis(app, prefix, deps);
+  let handler: ReturnType<Koa['callback']> | undefined;
+  mountOwnApis(app, prefix, deps, () => (handler ??= app.callback()));
   app.use(registrationCors(deps.issuer));
   if (deps.registrationThrottle) app.use(deps.registrationThrottle);
   app.use(oidc).use(notFound());
@@ -134,8 +138,9 @@ export function createApp(deps: AppDeps): Koa {
 }
 
 /** baton's own APIs (policy/builtin-resources.ts), under the issuer's path, before oidc-provider. */
-function mountOwnApis(app: Koa, prefix: string, deps: AppDeps): void {
+function mountOwnApis(app: Koa, prefix: string, deps: AppDeps, handler: ConsoleDeps['handler']): void {
   const routers = [
+    ...(deps.adminConsole ? [adminConsoleRoutes({ ...deps.adminConsole, handler })] : []),
     ...(deps.auditIngest ? [auditIngestRoutes(deps.auditIngest)] : []),
     ...(deps.statusLists ? [statusListRoutes(deps.statusLists.tokens, deps.statusLists.ttlSeconds)] : []),
     ...(deps.adminApi ? [adminApiRoutes(deps.adminApi)] : []),

@@ -62,6 +62,7 @@ const USAGE = `usage: baton <command> [--config FILE]
                                 types, redirect hosts, live grants and tokens, blocked or not (never a secret)
   clients show ID               one client, the same
   health                        storage health: PostgreSQL answers, migrations current, Redis answers
+  overview                      resources, clients, accounts; tokens issued and requests refused in the last hour
                                 (when configured); exit 1 when not
   policy show                   the policy in force (roles, bindings, resources, clients without secrets,
                                 delegation, identity chaining) and its SHA-256 (as policy.reloaded records it)
@@ -93,7 +94,7 @@ const USAGE = `usage: baton <command> [--config FILE]
   access person ACCOUNT         one person's resources and scopes (by which group and role), and the
                                 token exchanges (delegation) their tokens may take
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
-   accounts, clients, policy, health, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
+   accounts, clients, policy, health, overview, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
 
 class UsageError extends Error {}
 
@@ -407,6 +408,8 @@ function readRequest(
     }
     case 'health':
       return { name: 'health', args: {}, command: what };
+    case 'overview':
+      return { name: 'overview', args: {}, command: what };
     case 'policy show':
       return { name: 'policy.show', args: {}, command: what };
     case 'clients list':

@@ -31,5 +31,13 @@ export const AUDIT_WRITE_SCOPE = 'audit.write';
 export const ADMIN_RESOURCE_PATH = '/admin/api';
 export const ADMIN_READ_SCOPE = 'admin.read';
 export const ADMIN_WRITE_SCOPE = 'admin.write';
+/**
+ * the web admin console (`${issuer}/admin`, server/src/admin/console/): a client of baton itself, built in (a
+ * configured client may not take its id), that signs admins in by authorization code + PKCE and holds a token
+ * for the admin API
+ */
+export const ADMIN_CONSOLE_PATH = '/admin';
+export const ADMIN_CONSOLE_CLIENT = 'baton-admin-console';
+export const ADMIN_CONSOLE_CALLBACK = '/admin/callback';
 /** the paths under the issuer that built-in resources take: a configured resource may not be one of them */
 export const BUILTIN_RESOURCE_PATHS: readonly string[] = [AUDIT_RESOURCE_PATH, ADMIN_RESOURCE_PATH];

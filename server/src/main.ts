@@ -36,6 +36,7 @@ import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
 import { serveAdminSocket } from './admin/socket.ts';
 import { runOperation, type AdminStores } from './admin/operations.ts';
+import { ConsoleStore } from './admin/console/sessions.ts';
 import { revokeBlocked } from './revocation/blocked.ts';
 import { gracefulClose } from './lifecycle/shutdown.ts';
 import { startBackground } from './lifecycle/timers.ts';
@@ -435,6 +436,15 @@ function appFor(
       replay: storage.adapterFor('ReplayDetection'),
       run: (caller, name, args) =>
         runOperation(adminStores(config, log, storage, core), name, args, 'admin_api', caller),
+    },
+    adminConsole: {
+      issuer: config.issuer,
+      tokens: core.tokens,
+      replay: storage.adapterFor('ReplayDetection'),
+      store: new ConsoleStore(storage.adapterFor('AdminConsoleLogin'), storage.adapterFor('AdminConsoleSession')),
+      accounts: core.accounts,
+      run: (caller, name, args) =>
+        runOperation(adminStores(config, log, storage, core), name, args, 'admin_console', caller),
     },
     statusLists: {
       ttlSeconds: config.status_list.ttl_seconds,

@@ -173,7 +173,20 @@ describe('the access matrix (GET /admin/api/access)', () => {
       ],
       builtin_resources: [
         { uri: `${ISSUER}/audit`, name: "baton's audit API", scopes: ['audit.write'], builtin: true },
-        { uri: ADMIN, name: "baton's admin API", scopes: ['admin.read', 'admin.write'], builtin: true },
+        {
+          uri: ADMIN,
+          name: "baton's admin API",
+          scopes: ['admin.read', 'admin.write'],
+          builtin: true,
+          // people reach it through the admin console only; no role of this policy lists its scopes
+          people: {
+            through: 'baton-admin-console',
+            scopes: [
+              { scope: 'admin.read', roles: [] },
+              { scope: 'admin.write', roles: [] },
+            ],
+          },
+        },
       ],
     });
     expect(res.body.note).toContain('People who never signed in are known only to the identity provider');

@@ -282,7 +282,16 @@ describe('GET /admin/api/clients and /admin/api/clients/{client} (baton clients 
     const res = await get('/admin/api/clients', reader);
     expect(res.status).toBe(200);
     const ids = (res.body.static as { client_id: string }[]).map((c) => c.client_id);
-    expect(ids).toEqual(t.config.clients.static.map((c) => c.client_id));
+    // the configured ones, then the admin console's built-in client
+    expect(ids).toEqual([...t.config.clients.static.map((c) => c.client_id), 'baton-admin-console']);
+    expect(res.body.static.at(-1)).toMatchObject({
+      client_id: 'baton-admin-console',
+      registration: 'static',
+      kind: 'app',
+      auth: 'none',
+      grant_types: ['authorization_code'],
+      redirect_hosts: [new URL(t.config.issuer).host],
+    });
     const live = await t.server.storage.db('status_list_entries').where({ client_id: AGENT, status: 0 }).count();
     expect(res.body.static[ids.indexOf(AGENT)]).toEqual({
       ...IDE_AGENT,

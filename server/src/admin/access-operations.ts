@@ -49,23 +49,33 @@ const policyOf = (stores: AdminStores): Policy => stores.policy?.() ?? new Polic
 const who = (a: AccountRef) =>
   `${a.id} (${a.idp ?? '-'}:${a.subject})  ${a.last_sign_in ? `last sign-in ${a.last_sign_in}` : 'never signed in'}${a.disabled ? '  DISABLED' : ''}`;
 
+function printScopes(scopes: AccessMatrix['resources'][number]['scopes'], lines: string[]): void {
+  for (const s of scopes) {
+    lines.push(`  ${s.scope}${s.roles.length === 0 ? '  (no role grants it)' : ''}`);
+    for (const { role, groups } of s.roles) {
+      lines.push(`    role ${role}${groups.length === 0 ? '  (no group is bound to it)' : ''}`);
+      for (const g of groups) {
+        lines.push(`      group ${g.idp}:${g.group}${g.accounts.length === 0 ? '  (no known account)' : ''}`);
+        for (const a of g.accounts) lines.push(`        ${who(a)}`);
+      }
+    }
+  }
+}
+
 function printMatrix(m: AccessMatrix): string {
   const lines: string[] = [];
   for (const r of m.resources) {
     lines.push(`${r.uri}  ${r.name}`);
-    for (const s of r.scopes) {
-      lines.push(`  ${s.scope}${s.roles.length === 0 ? '  (no role grants it)' : ''}`);
-      for (const { role, groups } of s.roles) {
-        lines.push(`    role ${role}${groups.length === 0 ? '  (no group is bound to it)' : ''}`);
-        for (const g of groups) {
-          lines.push(`      group ${g.idp}:${g.group}${g.accounts.length === 0 ? '  (no known account)' : ''}`);
-          for (const a of g.accounts) lines.push(`        ${who(a)}`);
-        }
-      }
-    }
+    printScopes(r.scopes, lines);
   }
-  for (const b of m.builtin_resources)
-    lines.push(`${b.uri}  ${b.name}  [${b.scopes.join(' ')}]  baton's own: configured clients only, no role`);
+  for (const b of m.builtin_resources) {
+    if (!b.people) {
+      lines.push(`${b.uri}  ${b.name}  [${b.scopes.join(' ')}]  baton's own: configured clients only, no role`);
+      continue;
+    }
+    lines.push(`${b.uri}  ${b.name}  baton's own: configured clients, and people through ${b.people.through} only`);
+    printScopes(b.people.scopes, lines);
+  }
   lines.push('', m.note);
   return `${lines.join('\n')}\n`;
 }
@@ -84,7 +94,7 @@ function printPerson(p: PersonAccess): string {
   if (a.note) lines.push(`  ${a.note}`);
   if (p.resources.length === 0) lines.push('  no resource: no role of this account grants a scope');
   for (const r of p.resources) {
-    lines.push(`${r.uri}  ${r.name}`);
+    lines.push(`${r.uri}  ${r.name}${r.through ? `  (through ${r.through} only)` : ''}`);
     for (const s of r.scopes)
       lines.push(`  ${s.scope}  via ${s.via.map((v) => `${a.idp ?? '-'}:${v.group} → ${v.role}`).join(', ')}`);
     printHops(r.delegation, '  ', lines);

@@ -14,7 +14,7 @@ import { AdminError } from './errors.ts';
 export type AdminOutcome = { outcome: 'success' } | { outcome: 'refused' | 'failure'; reason: string };
 
 /** how the operation reached the store */
-export type AdminVia = 'store' | 'admin_socket' | 'admin_api';
+export type AdminVia = 'store' | 'admin_socket' | 'admin_api' | 'admin_console';
 
 /** who asked, when the admin API ran it: the token's client and, for a person, their account */
 export interface AdminCaller {

@@ -11,6 +11,7 @@ import { ACCESS_OPERATIONS } from './access-operations.ts';
 import { ACCOUNT_OPERATIONS } from './account-operations.ts';
 import { CLIENT_OPERATIONS } from './client-operations.ts';
 import { POLICY_OPERATIONS } from './policy-operations.ts';
+import { OVERVIEW_OPERATIONS } from './overview-operations.ts';
 import { HEALTH_OPERATIONS } from './health-operations.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { REVOKE_OPERATIONS } from './revoke-operations.ts';
@@ -169,6 +170,7 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   ...CLIENT_OPERATIONS,
   ...POLICY_OPERATIONS,
   ...HEALTH_OPERATIONS,
+  ...OVERVIEW_OPERATIONS,
 ]);
 
 function find(name: string): Operation<unknown, unknown> {
@@ -181,7 +183,9 @@ function find(name: string): Operation<unknown, unknown> {
 async function runChecked(stores: AdminStores, op: Operation<unknown, unknown>, name: string, args: unknown) {
   const parsed = op.args.safeParse(args);
   if (!parsed.success) {
-    throw new AdminError('invalid_request', `${name}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    // each problem named by its argument: "since: is not a date or an ISO 8601 time"
+    const problems = parsed.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message));
+    throw new AdminError('invalid_request', `${name}: ${problems.join('; ')}`);
   }
   return op.run(stores, parsed.data);
 }

@@ -84,7 +84,12 @@ describe('config cross-checks: what a key names must exist', () => {
     [
       "a resource at baton's own audit API",
       { resources: [{ uri: 'https://auth.example.com/audit', name: 'Mine' }] },
-      'resources[0].uri: is an API baton itself serves under its issuer (its audit API): choose another URI',
+      'resources[0].uri: is an API baton itself serves under its issuer (its audit or admin API): choose another URI',
+    ],
+    [
+      "a static client that takes the admin console's id",
+      { clients: { static: [{ client_id: 'baton-admin-console', kind: 'app', public: true }] } },
+      "clients.static[0].client_id: is the admin console's own client id, built in: choose another",
     ],
     [
       'a delegation actor that is not a static client',

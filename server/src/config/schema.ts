@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { DEV_XAA_THUMBPRINT, isDevXaaKey } from './dev-xaa-key.ts';
-import { BUILTIN_RESOURCE_PATHS } from '../consts.ts';
+import { ADMIN_CONSOLE_CLIENT, BUILTIN_RESOURCE_PATHS } from '../consts.ts';
 
 /** RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed on loopback for dev). */
 export const issuerUrl = z.string().superRefine((value, ctx) => {
@@ -557,9 +557,12 @@ function references(c: RawConfig, known: KnownIds, issue: Issue): void {
   const client = (id: string, path: (string | number)[]) => {
     if (!known.clients.has(id)) issue(path, `names client ${id}, which is not in clients.static`);
   };
-  c.clients.static.forEach((cl, i) =>
-    cl.resources?.forEach((uri, j) => resource(uri, ['clients', 'static', i, 'resources', j])),
-  );
+  c.clients.static.forEach((cl, i) => {
+    cl.resources?.forEach((uri, j) => resource(uri, ['clients', 'static', i, 'resources', j]));
+    // policy.ts consoleClient: the admin console's own, built in
+    if (cl.client_id === ADMIN_CONSOLE_CLIENT)
+      issue(['clients', 'static', i, 'client_id'], "is the admin console's own client id, built in: choose another");
+  });
   for (const [idp, bindings] of Object.entries(c.role_bindings)) {
     if (!known.idps.has(idp))
       issue(['role_bindings', idp], `names identity provider ${idp}, which is not in identity_providers`);
@@ -583,7 +586,7 @@ function references(c: RawConfig, known: KnownIds, issue: Issue): void {
     if (builtin.has(r.uri))
       issue(
         ['resources', i, 'uri'],
-        'is an API baton itself serves under its issuer (its audit API): choose another URI',
+        'is an API baton itself serves under its issuer (its audit or admin API): choose another URI',
       );
   });
 }

@@ -155,7 +155,8 @@ function access(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
  * /admin/api/accounts/{account}` (`baton accounts show ACCOUNT`: its live grants and access tokens, `limit`
  * ≤ 100, cursors `grants_after` / `tokens_after`), `GET /admin/api/clients` (`baton clients list`: static
  * ones, then registered ones paged by `limit` ≤ 100 and `after`), `GET /admin/api/clients/{client}` (`baton
- * clients show ID`), `GET /admin/api/policy` (`baton policy show`), `GET /admin/api/health` (`baton health`) and `GET /admin/api/keys` (`baton keys list`).
+ * clients show ID`), `GET /admin/api/policy` (`baton policy show`), `GET /admin/api/overview` (`baton overview`),
+ * `GET /admin/api/health` (`baton health`) and `GET /admin/api/keys` (`baton keys list`).
  */
 function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
   route('get', '/admin/api/accounts', async (ctx) => {
@@ -186,6 +187,11 @@ function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
     const caller = await auth(ctx, ADMIN_READ_SCOPE);
     queryArgs(ctx, [], []);
     json(ctx, await deps.run(caller, 'policy.show', {}));
+  });
+  route('get', '/admin/api/overview', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, await deps.run(caller, 'overview', {}));
   });
   route('get', '/admin/api/health', async (ctx) => {
     const caller = await auth(ctx, ADMIN_READ_SCOPE);

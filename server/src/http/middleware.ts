@@ -110,9 +110,11 @@ export function securityHeaders(issuer: URL): Koa.Middleware {
         // origin), and browsers apply form-action to that whole redirect chain (and a form_post page posts
         // there directly). The only scripts allowed are the fixed ones of the pages oidc-provider submits by
         // script (response_mode=form_post, its sign-out), each by its hash (CSP Level 3 §2.3.1).
+        // a page that set its own, stricter policy (the admin console: admin/console/routes.ts) keeps it
+        const own = (ctx.state as { csp?: unknown }).csp;
         ctx.set(
           'Content-Security-Policy',
-          scripts.length ? `${PAGE_POLICY}; script-src ${scripts.join(' ')}` : PAGE_POLICY,
+          typeof own === 'string' ? own : scripts.length ? `${PAGE_POLICY}; script-src ${scripts.join(' ')}` : PAGE_POLICY,
         );
         ctx.set('X-Frame-Options', 'DENY');
       }

@@ -142,7 +142,6 @@ export async function authenticate(
   api: OwnApi,
   scope: string,
 ): Promise<JWTPayload> {
-  const audience = api.audience;
   const header = ctx.get('Authorization');
   if (!header)
     throw new Refused(401, 'invalid_token', `an access token for ${api.name} is required`, 'no token', {
@@ -155,7 +154,26 @@ export async function authenticate(
       challenge: { scheme: 'Bearer' },
     });
   const scheme: Scheme = match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
-  const token = match[2]!;
+  const payload = await verifyToken(ctx, deps, api, scheme, match[2]!);
+  if (!splitScope(payload.scope).includes(scope))
+    throw new Refused(403, 'insufficient_scope', `${api.name} needs the scope ${scope}`, `no ${scope}`, {
+      challenge: { scheme, scope },
+    });
+  return payload;
+}
+
+/**
+ * A token presented with `scheme`, verified for `api.audience` and still active (as introspection would
+ * answer): its claims, or the refusal to send. The admin console checks its stored token here too.
+ */
+export async function verifyToken(
+  ctx: Koa.Context,
+  deps: OwnApiDeps,
+  api: OwnApi,
+  scheme: Scheme,
+  token: string,
+): Promise<JWTPayload> {
+  const audience = api.audience;
   const { provider, state } = deps.tokens();
   const verified = await state.verifyOwn(token);
   if (!('payload' in verified)) throw invalidToken(scheme, `token: ${verified.reason}`);
@@ -170,10 +188,6 @@ export async function authenticate(
   // RFC 7662 §2.2: what introspection would answer (revoked, the client blocked)
   const inactive = await state.inactiveReason(provider, payload);
   if (inactive) throw invalidToken(scheme, `token inactive: ${inactive}`);
-  if (!splitScope(payload.scope).includes(scope))
-    throw new Refused(403, 'insufficient_scope', `${api.name} needs the scope ${scope}`, `no ${scope}`, {
-      challenge: { scheme, scope },
-    });
   return payload;
 }
 

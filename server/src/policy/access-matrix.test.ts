@@ -19,8 +19,14 @@ const config = {
     developer: ['logs.read', 'analytics.query'],
     sre: ['logs.read', 'logs.debug.write', 'incidents.trigger'],
     finance: ['cost.read'],
+    // baton's admin API: through the admin console only
+    auditor: ['admin.read'],
+    'baton-admin': ['admin.read', 'admin.write'],
   },
-  role_bindings: { local: { developers: ['developer'], oncall: ['sre'] }, corp: { finance: ['finance'] } },
+  role_bindings: {
+    local: { developers: ['developer'], oncall: ['sre'] },
+    corp: { finance: ['finance'], security: ['baton-admin'], audit: ['auditor'] },
+  },
   resources: [
     {
       uri: LOGS,
@@ -63,11 +69,20 @@ const carol: KnownAccount = {
   last_sign_in: '2026-11-30T08:00:00.000Z',
   disabled: false,
 };
+const erin: KnownAccount = {
+  id: 'u_erin',
+  idp: 'corp',
+  subject: 'erin',
+  groups: ['security'],
+  last_sign_in: '2026-12-01T09:00:00.000Z',
+  disabled: false,
+};
 const ref = ({ groups: _g, ...a }: KnownAccount) => a;
 
 describe('the access matrix', () => {
   it('lists, per scope, the roles granting it, their groups and the known accounts in them', () => {
-    const m = accessMatrix(policy, [alice, dave, carol]);
+    const m = accessMatrix(policy, [alice, dave, carol, erin]);
+    const security = { idp: 'corp', group: 'security', accounts: [ref(erin)] };
     const developers = { idp: 'local', group: 'developers', accounts: [ref(alice), ref(dave)] };
     const oncall = { idp: 'local', group: 'oncall', accounts: [ref(dave)] };
     expect(m).toEqual({
@@ -109,6 +124,20 @@ describe('the access matrix', () => {
           name: "baton's admin API",
           scopes: ['admin.read', 'admin.write'],
           builtin: true,
+          // people: by role, through the console's client only
+          people: {
+            through: 'baton-admin-console',
+            scopes: [
+              {
+                scope: 'admin.read',
+                roles: [
+                  { role: 'auditor', groups: [{ idp: 'corp', group: 'audit', accounts: [] }] },
+                  { role: 'baton-admin', groups: [security] },
+                ],
+              },
+              { scope: 'admin.write', roles: [{ role: 'baton-admin', groups: [security] }] },
+            ],
+          },
         },
       ],
     });
@@ -231,6 +260,21 @@ describe("one person's access", () => {
     ]);
     const blocked = new Policy({ ...config, clients: { static: [], blocked: ['logs-mcp'] } as never });
     expect(personAccess(blocked, alice).resources[0]!.delegation).toEqual([]);
+  });
+
+  it("erin: the admin API's scopes by her security group, through the admin console only, no hop", () => {
+    expect(personAccess(policy, erin).resources).toEqual([
+      {
+        uri: 'https://baton.example.com/admin/api',
+        name: "baton's admin API",
+        scopes: [
+          { scope: 'admin.read', via: [{ group: 'security', role: 'baton-admin' }] },
+          { scope: 'admin.write', via: [{ group: 'security', role: 'baton-admin' }] },
+        ],
+        delegation: [],
+        through: 'baton-admin-console',
+      },
+    ]);
   });
 
   it('an account whose groups bind no role gets nothing', () => {

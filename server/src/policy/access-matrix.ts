@@ -10,10 +10,14 @@
  *                  the token exchanges (RFC 8693, `delegation`) its tokens may take, hop after hop, as far
  *                  as each rule's `max_chain` lets the actor chain grow
  *
- * baton's own resources (builtin-resources.ts) are listed apart: no role grants their scopes.
+ * baton's own resources (builtin-resources.ts) are listed apart: reached by client_credentials of configured
+ * clients, and, for the one that admits people (the admin API), by role through the admin console only: its
+ * scopes are listed like a resource's, with `through` naming that client.
  */
 import type { ResourceConfig } from '../config/schema.ts';
+import type { BuiltinResource } from './builtin-resources.ts';
 import type { Policy } from './policy.ts';
+import { ADMIN_CONSOLE_CLIENT } from '../consts.ts';
 
 /** Said in every answer: baton lists the accounts it knows, not the IdP's directory. */
 export const KNOWN_ONLY_NOTE =
@@ -53,6 +57,8 @@ export interface BuiltinEntry {
   name: string;
   scopes: string[];
   builtin: true;
+  /** for a resource that admits people (the admin API): the client that carries their tokens, and who */
+  people?: { through: string; scopes: MatrixScope[] };
 }
 
 export interface AccessMatrix {
@@ -80,6 +86,8 @@ export interface PersonResource {
   name: string;
   scopes: { scope: string; via: { group: string; role: string }[] }[];
   delegation: DelegationHop[];
+  /** baton's own resource (the admin API): reached through this client only (the admin console) */
+  through?: string;
 }
 
 export interface PersonAccess {
@@ -90,8 +98,10 @@ export interface PersonAccess {
 
 const refOf = ({ groups: _groups, ...ref }: KnownAccount): AccountRef => ref;
 
+type Scoped = { readonly scopes: readonly string[] };
+
 /** The roles granting `scope` of `resource`: those whose userCeiling there holds it. */
-function rolesGranting(policy: Policy, resource: ResourceConfig, scope: string): string[] {
+function rolesGranting(policy: Policy, resource: Scoped, scope: string): string[] {
   return policy.roleNames().filter((role) => policy.userCeiling(resource, [role]).includes(scope));
 }
 
@@ -107,6 +117,18 @@ function groupsOf(policy: Policy, role: string, accounts: readonly KnownAccount[
     }));
 }
 
+/** Each scope of a resource, the roles granting it, their groups, the known accounts in them. */
+function scopesOf(policy: Policy, resource: Scoped, accounts: readonly KnownAccount[]): MatrixScope[] {
+  return resource.scopes.map((scope) => ({
+    scope,
+    roles: rolesGranting(policy, resource, scope).map((role) => ({ role, groups: groupsOf(policy, role, accounts) })),
+  }));
+}
+
+/** the built-in resources that admit people, and the client that carries their tokens (ADMIN_CONSOLE_CLIENT) */
+const peopleThrough = (b: BuiltinResource): string | undefined =>
+  b.userClient?.(ADMIN_CONSOLE_CLIENT) ? ADMIN_CONSOLE_CLIENT : undefined;
+
 /** Per resource: each scope, the roles granting it, their groups, the known accounts in them. */
 export function accessMatrix(policy: Policy, accounts: readonly KnownAccount[]): AccessMatrix {
   return {
@@ -114,20 +136,18 @@ export function accessMatrix(policy: Policy, accounts: readonly KnownAccount[]):
     resources: [...policy.resources.values()].map((resource) => ({
       uri: resource.uri,
       name: resource.name,
-      scopes: resource.scopes.map((scope) => ({
-        scope,
-        roles: rolesGranting(policy, resource, scope).map((role) => ({
-          role,
-          groups: groupsOf(policy, role, accounts),
-        })),
-      })),
+      scopes: scopesOf(policy, resource, accounts),
     })),
-    builtin_resources: [...policy.builtins.values()].map((b) => ({
-      uri: b.uri,
-      name: b.name,
-      scopes: [...b.scopes],
-      builtin: true,
-    })),
+    builtin_resources: [...policy.builtins.values()].map((b) => {
+      const through = peopleThrough(b);
+      return {
+        uri: b.uri,
+        name: b.name,
+        scopes: [...b.scopes],
+        builtin: true,
+        ...(through ? { people: { through, scopes: scopesOf(policy, b, accounts) } } : {}),
+      };
+    }),
   };
 }
 
@@ -180,18 +200,26 @@ export function personAccess(policy: Policy, account: KnownAccount): PersonAcces
   const roles = policy.rolesFor(idp, account.groups);
   const via = account.groups.flatMap((group) => policy.rolesFor(idp, [group]).map((role) => ({ group, role })));
   const resources: PersonResource[] = [];
+  const scopes = (resource: Scoped, ceiling: string[]) =>
+    ceiling.map((scope) => ({
+      scope,
+      via: via.filter(({ role }) => policy.userCeiling(resource, [role]).includes(scope)),
+    }));
   for (const resource of policy.resources.values()) {
     const ceiling = policy.userCeiling(resource, roles);
     if (ceiling.length === 0) continue;
     resources.push({
       uri: resource.uri,
       name: resource.name,
-      scopes: ceiling.map((scope) => ({
-        scope,
-        via: via.filter(({ role }) => policy.userCeiling(resource, [role]).includes(scope)),
-      })),
+      scopes: scopes(resource, ceiling),
       delegation: delegationHops(policy, resource, ceiling, 1, new Set([resource.uri])),
     });
+  }
+  for (const b of policy.builtins.values()) {
+    const through = peopleThrough(b);
+    const ceiling = through ? policy.userCeiling(b, roles) : [];
+    if (ceiling.length > 0)
+      resources.push({ uri: b.uri, name: b.name, scopes: scopes(b, ceiling), delegation: [], through: through! });
   }
   return {
     note: KNOWN_ONLY_NOTE,

@@ -9,13 +9,16 @@
  *                                   MCP servers and downstream services report their calls (POST /audit/events)
  *
  *   ${issuer}/admin/api   admin.read   the static clients whose configured `scopes` list the scope (a SIEM
- *                         admin.write  that pulls the trail, an automation): the admin API (docs/admin-api.md).
- *                                      People reach it through the admin console (its own issue), by role.
+ *                         admin.write  that pulls the trail, an automation): the admin API (docs/admin-api.md);
+ *                                      and people, by the roles that list the scope, through the admin console
+ *                                      only (ADMIN_CONSOLE_CLIENT, authorization code + PKCE): no other client
+ *                                      may carry a person's admin scopes
  *
  * Another is one more entry of BUILTINS (and of BUILTIN_RESOURCE_PATHS in consts.ts, which the
  * configuration's check reads).
  */
 import {
+  ADMIN_CONSOLE_CLIENT,
   ADMIN_READ_SCOPE,
   ADMIN_RESOURCE_PATH,
   ADMIN_WRITE_SCOPE,
@@ -39,6 +42,11 @@ export interface BuiltinResource {
   access_token_ttl: number;
   /** client_credentials: the scopes of this resource `clientId` may get (its ceiling); [] refuses the client */
   clientCeiling(policy: BuiltinPolicyView, clientId: string): readonly string[];
+  /**
+   * a person's grant (authorization code, refresh): whether `clientId` may carry a person's scopes of this
+   * resource at all (absent: no client may; the resource is client_credentials only)
+   */
+  userClient?(clientId: string): boolean;
 }
 
 /** the lifetime of a built-in resource's tokens (at most; tokens.access_token_ttl when that is shorter) */
@@ -61,6 +69,8 @@ const BUILTINS: readonly (Omit<BuiltinResource, 'uri'> & { path: string })[] = [
     // only a static client the operator configured with the scope: a registered client never gets one
     clientCeiling: (policy, clientId) =>
       [ADMIN_READ_SCOPE, ADMIN_WRITE_SCOPE].filter((s) => policy.staticScopes(clientId).includes(s)),
+    // people: by role (roles: { baton-admin: [admin.read, admin.write] }), through the console only
+    userClient: (clientId) => clientId === ADMIN_CONSOLE_CLIENT,
   },
 ];
 

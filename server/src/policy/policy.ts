@@ -22,6 +22,29 @@
  */
 import type { ChainingRule, Config, DelegationRule, ResourceConfig, StaticClientConfig } from '../config/schema.ts';
 import { builtinResources, type BuiltinResource } from './builtin-resources.ts';
+import { ADMIN_CONSOLE_CALLBACK, ADMIN_CONSOLE_CLIENT } from '../consts.ts';
+
+/**
+ * The admin console's client (admin/console/): public, first-party (no consent page: it is baton itself),
+ * authorization code + PKCE only (no refresh token: it signs in again, silently while the baton session
+ * lasts), redirected to `${issuer}/admin/callback` only, and no configured resource (`resources: []`): its
+ * one resource is the admin API, which admits it for people (builtin-resources.ts userClient).
+ */
+function consoleClient(issuer: string): StaticClientConfig {
+  const base = issuer.replace(/\/$/, '');
+  return {
+    client_id: ADMIN_CONSOLE_CLIENT,
+    name: 'baton admin console',
+    kind: 'app',
+    public: true,
+    first_party: true,
+    dpop_bound_access_tokens: false,
+    redirect_uris: [`${base}${ADMIN_CONSOLE_CALLBACK}`],
+    grant_types: ['authorization_code'],
+    resources: [],
+    scopes: [],
+  };
+}
 
 type Scoped = { readonly scopes: readonly string[] };
 
@@ -72,7 +95,12 @@ export class Policy {
       ? builtinResources(config.issuer, config.tokens?.access_token_ttl ?? Infinity)
       : new Map<string, BuiltinResource>();
     this.delegationActors = new Set(this.#delegation.map((d) => d.actor));
-    this.staticClients = new Map((config.clients?.static ?? []).map((c) => [c.client_id, c]));
+    this.staticClients = new Map(
+      [...(config.clients?.static ?? []), ...(config.issuer ? [consoleClient(config.issuer)] : [])].map((c) => [
+        c.client_id,
+        c,
+      ]),
+    );
     this.blocked = new Set(config.clients?.blocked ?? []);
   }
 
@@ -109,13 +137,25 @@ export class Policy {
     resource: string,
     requested: readonly string[],
     roles: readonly string[],
+    clientId?: string,
   ): { granted: string[]; denied: string[] } {
-    const rs = this.resources.get(resource);
+    const rs = this.userResource(resource, clientId);
     if (!rs) return { granted: [], denied: [] };
     const own = requested.filter((s) => rs.scopes.includes(s));
     const asked = own.length > 0 ? own : rs.scopes;
     const allowed = this.scopesFor(roles);
     return { granted: asked.filter((s) => allowed.has(s)), denied: asked.filter((s) => !allowed.has(s)) };
+  }
+
+  /**
+   * A resource a person's grant through `clientId` may name: a configured one, or one of baton's own that
+   * admits the client for people (the admin API, through the admin console only).
+   */
+  userResource(uri: string, clientId: string | undefined): (Scoped & { uri: string }) | undefined {
+    const configured = this.resources.get(uri);
+    if (configured) return configured;
+    const builtin = this.builtins.get(uri);
+    return builtin && clientId !== undefined && builtin.userClient?.(clientId) ? builtin : undefined;
   }
 
   /** The roles among `roles` that grant at least one of `scopes` (the `roles` claim of a token). */

@@ -20,7 +20,8 @@ export function accountAccess(deps: AccountAccessDeps) {
   const loadGrant: NonNullable<Configuration['loadExistingGrant']> = (ctx) => loadExistingGrant(deps, ctx);
   const find: NonNullable<Configuration['findAccount']> = (ctx, sub) => findAccount(deps, ctx, sub);
   return {
-    decide: (account: Account, requested: string[], resources: string[]) => decide(deps, account, requested, resources),
+    decide: (account: Account, requested: string[], resources: string[], clientId?: string) =>
+      decide(deps, account, requested, resources, clientId),
     buildGrant,
     loadExistingGrant: loadGrant,
     findAccount: find,

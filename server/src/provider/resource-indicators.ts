@@ -36,7 +36,7 @@ export function resourceIndicators(
     getResourceServerInfo: async (ctx, indicator, client) => {
       const policy = deps.policy();
       const builtin = policy.builtins.get(indicator);
-      if (builtin) return builtinResourceInfo(ctx, builtin, client, policy, alg);
+      if (builtin) return builtinResourceInfo(ctx, builtin, client, { policy, grants: deps.grants, alg });
       const resource = policy.resources.get(indicator);
       if (!resource) throw refusal('resource_unknown', `unknown resource ${indicator}`);
       const allowed = client[ALLOWED_RESOURCES] as string[] | undefined;
@@ -66,26 +66,38 @@ export function resourceIndicators(
 }
 
 /**
- * baton's own resources (policy/builtin-resources.ts): by client_credentials only (RFC 6749 §4.4), for a
- * client the resource's own rule admits (its ceiling is not empty), with the scopes asked of that ceiling
- * (RFC 6749 §3.3, granted-scope.ts). Any other grant, or a client it does not admit → `invalid_target`
- * (RFC 8707 §2: the client may not have a token for this resource). A client's `resources` list names
- * configured resources only and does not bear on them. The tokens are ordinary RFC 9068 JWTs, short-lived.
+ * baton's own resources (policy/builtin-resources.ts), for a client the resource's own rule admits, with
+ * the scopes asked of its ceiling (RFC 6749 §3.3, granted-scope.ts): by client_credentials (RFC 6749 §4.4)
+ * for a client whose ceiling is not empty; by a person's grant (the authorization request, its code, a
+ * refresh) only through a client the resource admits for people (the admin console), with what the
+ * person's roles grant now. Anything else → `invalid_target` (RFC 8707 §2: the client may not have a token
+ * for this resource). A client's `resources` list names configured resources only and does not bear on
+ * them. The tokens are ordinary RFC 9068 JWTs, short-lived.
  */
 function builtinResourceInfo(
   ctx: KoaContextWithOIDC,
   builtin: BuiltinResource,
   client: { clientId: string },
-  policy: Policy,
-  alg: Config['keys']['algorithm'],
+  deps: { policy: Policy; grants: AccountAccess; alg: Config['keys']['algorithm'] },
 ) {
+  const { policy, alg } = deps;
   const grantType = ctx.oidc.params?.grant_type;
-  if (grantType !== 'client_credentials')
-    throw refusal('resource_not_allowed', `${builtin.uri} is baton's own API: client_credentials only`);
-  const ceiling = policy.builtinCeiling(builtin, client.clientId);
-  if (ceiling.length === 0)
-    throw refusal('resource_not_allowed', `client ${client.clientId} may not use ${builtin.uri} (${builtin.name})`);
-  const scopes = clientCredentialsScope(ctx, builtin, client, ceiling);
+  let scopes: readonly string[];
+  if (grantType === 'client_credentials') {
+    const ceiling = policy.builtinCeiling(builtin, client.clientId);
+    if (ceiling.length === 0)
+      throw refusal('resource_not_allowed', `client ${client.clientId} may not use ${builtin.uri} (${builtin.name})`);
+    scopes = clientCredentialsScope(ctx, builtin, client, ceiling);
+  } else if (!builtin.userClient?.(client.clientId)) {
+    throw refusal('resource_not_allowed', `${builtin.uri} is baton's own API: not for client ${client.clientId}`);
+  } else if (grantType === 'authorization_code' || grantType === 'refresh_token') {
+    scopes = userGrantScope(ctx, builtin.uri, grantType, deps.grants.allowedScopes(ctx, builtin) ?? []);
+  } else if (grantType === undefined) {
+    // the authorization request: the grant records what the roles allow (loadExistingGrant)
+    scopes = builtin.scopes;
+  } else {
+    throw refusal('resource_not_allowed', `${builtin.uri} is baton's own API: not by ${grantType}`);
+  }
   return {
     scope: scopes.join(' '),
     audience: builtin.uri,

@@ -167,7 +167,7 @@ describe('refusals', () => {
       ['?limit=0', 'limit is 1–1000 (page with after)'],
       ['?after=-1', 'the query parameter after takes a number'],
       ["?account=x'%20or%201=1&account=y", 'the query parameter account is given more than once'],
-      ['?since=yesterday', 'audit.search: is not a date or an ISO 8601 time'],
+      ['?since=yesterday', 'audit.search: since: is not a date or an ISO 8601 time'],
       ['?outcome=maybe', expect.stringContaining('audit.search:')],
       ['?select=*', 'unknown query parameter select'],
     ];

@@ -30,7 +30,7 @@ export async function consentView(kit: Kit, ctx: Ctx, d: Details): Promise<void>
   const client = await deps.provider().Client.find(clientId);
   if (!client) return kit.refuse(ctx, 'client_unknown');
   const resources = stringList(d.params.resource);
-  const { roles, decisions } = deps.grants.decide(account, splitScope(d.params.scope), resources);
+  const { roles, decisions } = deps.grants.decide(account, splitScope(d.params.scope), resources, clientId);
   const { email, preferred_username: username } = account.profile;
   const user = typeof email === 'string' ? email : typeof username === 'string' ? username : account.idpSubject;
   const clientName = client.clientName ?? clientId;
@@ -73,7 +73,7 @@ export function mountConsent(router: Router, kit: Kit): void {
     const clientId = String(d.params.client_id);
     const requested = splitScope(d.params.scope);
     // recomputed here: nothing from the form decides what is granted
-    const { decisions } = deps.grants.decide(account, requested, stringList(d.params.resource));
+    const { decisions } = deps.grants.decide(account, requested, stringList(d.params.resource), clientId);
     if (decisions.every((x) => x.granted.length === 0)) return kit.finish(ctx, NOTHING_GRANTED, true);
     const provider = deps.provider();
     const grantId = await deps.grants.buildGrant(provider, account.id, clientId, requested, decisions);

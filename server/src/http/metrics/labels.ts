@@ -48,7 +48,14 @@ export const ERRORS = new Set([
   'use_dpop_nonce',
   'server_error',
 ]);
-export const BATON_MODELS = new Set<string>([...MODELS, 'UpstreamLogin', 'IdJagReplay', 'RevokedToken']);
+export const BATON_MODELS = new Set<string>([
+  ...MODELS,
+  'UpstreamLogin',
+  'IdJagReplay',
+  'RevokedToken',
+  'AdminConsoleLogin',
+  'AdminConsoleSession',
+]);
 
 /** The value when the set holds it, else 'other'. */
 export const oneOf = (set: ReadonlySet<string>, value: unknown): string =>

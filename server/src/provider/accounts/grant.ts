@@ -18,12 +18,13 @@ export function decide(
   account: Account,
   requested: string[],
   resources: string[],
+  clientId?: string,
 ): { roles: string[]; decisions: Decision[] } {
   const roles = rolesOf(deps, account);
   const policy = deps.policy();
   return {
     roles,
-    decisions: resources.map((resource) => ({ resource, ...policy.decide(resource, requested, roles) })),
+    decisions: resources.map((resource) => ({ resource, ...policy.decide(resource, requested, roles, clientId) })),
   };
 }
 
@@ -63,9 +64,11 @@ export async function loadExistingGrant(deps: AccountAccessDeps, ctx: KoaContext
   if (!account || account.disabled)
     throw new errors.AccessDenied('the account is disabled', 'account disabled or unknown');
   const requested = splitScope(oidc.params?.scope);
-  // the resource parameter (checked against configuration by getResourceServerInfo before tokens)
-  const resources = stringList(oidc.params?.resource).filter((r) => deps.policy().resources.has(r));
-  const { decisions } = decide(deps, account, requested, resources);
+  // the resource parameter (checked against configuration by getResourceServerInfo before tokens); baton's
+  // admin API only for the admin console (Policy.userResource)
+  const clientId = oidc.client.clientId;
+  const resources = stringList(oidc.params?.resource).filter((r) => deps.policy().userResource(r, clientId));
+  const { decisions } = decide(deps, account, requested, resources, clientId);
   if (resources.length > 0 && decisions.every((d) => d.granted.length === 0)) return undefined;
   if (!deps.isFirstParty(oidc.client)) {
     for (const d of decisions) {
