@@ -55,10 +55,10 @@ export const none = (words = 'none'): Html => h`<span class="none">${words}</spa
 
 export const codeOr = (value: string | null | undefined, words?: string): Html => (value ? code(value) : none(words));
 
-/** an ISO 8601 instant as `2026-12-01 10:00:00 UTC`, machine-readable in `datetime` */
+/** an ISO 8601 instant as `2026-12-01 10:00:00 UTC` (breaking after the date only), `datetime` for machines */
 export function time(iso: string | null | undefined, words = 'never'): Html {
   if (!iso) return none(words);
-  const shown = iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC');
+  const shown = iso.replace('T', ' ').replace(/(\.\d+)?Z$/, '\u00a0UTC');
   return h`<time datetime="${iso}">${shown}</time>`;
 }
 

@@ -326,7 +326,7 @@ describe('every page', () => {
     }
   });
 
-  it('labels every input and select, and sends the CSRF token with every POST form', () => {
+  it('labels every input and select, sends the CSRF token with every POST form, scopes every th, repeats no id', () => {
     for (const [name, page] of Object.entries(pages)) {
       for (const [control] of page.matchAll(/<(input|select)\b[^>]*>/g)) {
         if (control.includes('type="hidden"')) continue;
@@ -337,6 +337,8 @@ describe('every page', () => {
       for (const [form] of page.matchAll(/<form\b[^>]*method="post"[^]*?<\/form>/g))
         expect(form, name).toContain('<input type="hidden" name="csrf" value="csrf-123">');
       for (const [th] of page.matchAll(/<th\b[^>]*>/g)) expect(th, name).toMatch(/scope="(col|row)"/);
+      const ids = [...page.matchAll(/\sid="([^"]+)"/g)].map(([, id]) => id);
+      expect(new Set(ids).size, `${name}: unique ids`).toBe(ids.length);
     }
   });
 
@@ -422,7 +424,7 @@ describe('access matrix', () => {
     expect(page).toContain('<h2>Logs</h2>');
     expect(page).toContain(`<code>${LOGS}</code>`);
     expect(page).toContain(
-      '<li><a href="/admin/people/u_alice">alice</a> <span class="meta">local · last sign-in <time datetime="2026-12-01T10:00:00.000Z">2026-12-01 10:00:00 UTC</time></span></li>',
+      '<li><a href="/admin/people/u_alice">alice</a> <span class="meta">local · last sign-in <time datetime="2026-12-01T10:00:00.000Z">2026-12-01 10:00:00\u00a0UTC</time></span></li>',
     );
     expect(page).toContain(
       '<a href="/admin/people/u%2Fbob%202">bob</a> <span class="meta">local · never signed in</span> <span class="tag tag-warn">disabled</span>',
