@@ -75,7 +75,7 @@ describe('signing in to the console', () => {
     const login = signIn_.headers['set-cookie'] as unknown as string[];
     expect(login.find((c) => c.startsWith('baton_admin_login='))).toMatch(/; path=\/admin; .*samesite=lax; httponly/);
 
-    const page = await signIn(agent, 'bob', start.headers.location!);
+    const page = await signIn(agent, 'bob', start.headers.location);
     expect(page.status).toBe(200);
     expect(page.headers['content-security-policy']).toBe(CONSOLE_POLICY);
     expect(page.headers['x-frame-options']).toBe('DENY');
@@ -133,7 +133,7 @@ describe('signing in to the console', () => {
           code_challenge_method: 'S256',
           resource: LOGS,
           scope: 'logs.read',
-        })}`,
+        }).toString()}`,
       )
       .expect(303);
     expect(new URL(forConsole.headers.location!).searchParams.get('error')).toBe('invalid_target');

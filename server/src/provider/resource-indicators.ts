@@ -96,7 +96,10 @@ function builtinResourceInfo(
     // the authorization request: the grant records what the roles allow (loadExistingGrant)
     scopes = builtin.scopes;
   } else {
-    throw refusal('resource_not_allowed', `${builtin.uri} is baton's own API: not by ${grantType}`);
+    throw refusal(
+      'resource_not_allowed',
+      `${builtin.uri} is baton's own API: not by ${typeof grantType === 'string' ? grantType : 'this grant'}`,
+    );
   }
   return {
     scope: scopes.join(' '),

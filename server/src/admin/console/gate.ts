@@ -91,7 +91,8 @@ export function checkForm(ctx: Koa.Context, session: ConsoleSession, issuer: URL
   const origin = ctx.get('Origin');
   if (origin && origin !== issuer.origin) throw new Stopped({ kind: 'csrf', detail: `origin ${origin.slice(0, 100)}` });
   const site = ctx.get('Sec-Fetch-Site');
-  if (site && site !== 'same-origin') throw new Stopped({ kind: 'csrf', detail: `sec-fetch-site ${site.slice(0, 20)}` });
+  if (site && site !== 'same-origin')
+    throw new Stopped({ kind: 'csrf', detail: `sec-fetch-site ${site.slice(0, 20)}` });
   const csrf = body.csrf;
   if (typeof csrf !== 'string' || !sameSecret(csrf, session.csrf))
     throw new Stopped({ kind: 'csrf', detail: typeof csrf === 'string' ? 'csrf token mismatch' : 'no csrf token' });

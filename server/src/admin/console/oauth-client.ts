@@ -48,12 +48,13 @@ function inProcessFetch(issuer: URL, handler: () => RequestListener): oauth.Cust
   return async (url, options) => {
     const target = new URL(url);
     const headers: Record<string, string> = {};
-    new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => (headers[k] = v));
+    new Headers(options.headers).forEach((v, k) => (headers[k] = v));
     const res = await inject(handler(), {
       method: options.method as inject.InjectOptions['method'],
       url: `${target.pathname}${target.search}`,
       headers: { ...headers, host: issuer.host },
-      ...(options.body !== undefined && options.body !== null ? { payload: String(options.body) } : {}),
+      // openid-client sends form bodies (URLSearchParams) to the token endpoint
+      ...(options.body instanceof URLSearchParams ? { payload: options.body.toString() } : {}),
     });
     return responseOf(res);
   };

@@ -24,6 +24,11 @@ import type { ChainedRow } from '../../audit/chain.ts';
 import type { Trace } from '../../audit/store.ts';
 import { checkForm, Stopped, type GateStop, type Signed } from './gate.ts';
 import * as views from './views.ts';
+import type { AccessMatrix, PersonAccess } from '../../policy/access-matrix.ts';
+import type { AccountShow } from '../account-operations.ts';
+import type { ClientList, ClientSummary } from '../client-operations.ts';
+import type { Overview } from '../overview-operations.ts';
+import type { RevocationCounts } from '../../revocation/revoke.ts';
 
 export interface PageKit {
   base: string;
@@ -74,7 +79,12 @@ function handle(kit: PageKit, scope: typeof ADMIN_READ_SCOPE | typeof ADMIN_WRIT
     let chrome: Chrome | undefined;
     try {
       const signed = await kit.gate(ctx, scope);
-      chrome = { base: kit.base, admin: { name: signed.session.name, account: signed.session.account }, csrf: signed.session.csrf, canWrite: signed.canWrite };
+      chrome = {
+        base: kit.base,
+        admin: { name: signed.session.name, account: signed.session.account },
+        csrf: signed.session.csrf,
+        canWrite: signed.canWrite,
+      };
       let form: Record<string, unknown> = {};
       if (ctx.method === 'POST') {
         form = await formBody(ctx);
@@ -84,18 +94,28 @@ function handle(kit: PageKit, scope: typeof ADMIN_READ_SCOPE | typeof ADMIN_WRIT
       await h(ctx, (name, args) => kit.run(signed.caller, name, args), chrome, form);
     } catch (err) {
       if (err instanceof Stopped) return kit.stopped(ctx, err.stop);
-      if (err instanceof BadRequest) return kit.html(ctx, 400, views.errorPage(chrome, 400, 'Bad request', err.message, kit.base));
+      if (err instanceof BadRequest)
+        return kit.html(ctx, 400, views.errorPage(chrome ?? { base: kit.base }, 400, 'Bad request', err.message));
       if (err instanceof AdminError) {
         const status = ADMIN_ERROR_STATUS[err.code];
         const title = status === 404 ? 'Not found' : 'Cannot do that';
-        return kit.html(ctx, status, views.errorPage(chrome, status, title, err.message, kit.base));
+        return kit.html(ctx, status, views.errorPage(chrome ?? { base: kit.base }, status, title, err.message));
       }
       (ctx.state as { log?: { error(o: object, m: string): void } }).log?.error(
         { reason: (err as Error).message?.slice(0, 300) },
         'admin_console.failed',
       );
       ctx.set('Retry-After', '5');
-      kit.html(ctx, 503, views.errorPage(chrome, 503, 'Try again', 'The console cannot answer right now; try again in a moment.', kit.base));
+      kit.html(
+        ctx,
+        503,
+        views.errorPage(
+          chrome ?? { base: kit.base },
+          503,
+          'Try again',
+          'The console cannot answer right now; try again in a moment.',
+        ),
+      );
     }
   };
 }
@@ -108,28 +128,41 @@ export function pageRoutes(router: Router, kit: PageKit): void {
 
   read('', async (ctx, run, chrome) => {
     query(ctx, []);
-    kit.html(ctx, 200, views.overviewPage(chrome, (await run('overview', {})) as views.OverviewData));
+    const o = (await run('overview', {})) as Overview;
+    kit.html(
+      ctx,
+      200,
+      views.overviewPage(chrome, {
+        resources: o.resources,
+        clients: o.clients.static + o.clients.registered,
+        accounts: o.accounts.total,
+        issuedLastHour: o.last_hour.tokens_issued,
+        refusedLastHour: o.last_hour.refused,
+        health: o.health,
+        since: o.last_hour.since,
+      }),
+    );
   });
   read('/access', async (ctx, run, chrome) => {
     query(ctx, []);
-    kit.html(ctx, 200, views.accessPage(chrome, (await run('access.matrix', {})) as views.AccessData));
+    kit.html(ctx, 200, views.accessPage(chrome, (await run('access.matrix', {})) as AccessMatrix));
   });
-  const person = async (run: Run, account: string) => ({
-    access: (await run('access.person', { account })) as views.PersonData,
-    account: (await run('accounts.show', { account })) as views.AccountData,
+  const person = async (run: Run, account: string, cursors: Record<string, string> = {}) => ({
+    access: (await run('access.person', { account })) as PersonAccess,
+    account: (await run('accounts.show', { account, ...cursors, limit: PAGE })) as AccountShow,
   });
   read('/people/:account', async (ctx, run, chrome) => {
-    query(ctx, []);
-    const p = await person(run, param(ctx, 'account'));
+    const p = await person(run, param(ctx, 'account'), query(ctx, ['grants_after', 'tokens_after']));
     kit.html(ctx, 200, views.personPage(chrome, p.access, p.account));
   });
   write('/people/:account/revoke', async (ctx, run, chrome, form) => {
     // the page's confirmation box: "revoke everything" only when it was ticked
     if (form.confirm !== 'yes') throw new BadRequest('tick the confirmation box to revoke everything');
     const account = param(ctx, 'account');
-    const counts = (await run('revoke.user', { account })) as views.RevocationData;
+    const counts = (await run('revoke.user', { account })) as RevocationCounts & { id: string };
     const p = await person(run, account);
-    kit.html(ctx, 200, views.personPage({ ...chrome, flash: views.revokedFlash(counts) }, p.access, p.account));
+    const label = p.access.account.subject;
+    kit.html(ctx, 200, views.revokeDonePage(chrome, { id: counts.id, label }, counts));
   });
   for (const action of ['disable', 'enable'] as const)
     write(`/people/:account/${action}`, async (ctx, run) => {
@@ -140,15 +173,23 @@ export function pageRoutes(router: Router, kit: PageKit): void {
     });
   read('/accounts', async (ctx, run, chrome) => {
     const q = query(ctx, ['after']);
-    kit.html(ctx, 200, views.accountsPage(chrome, (await run('accounts.list', { ...q, limit: PAGE })) as views.AccountsData));
+    kit.html(
+      ctx,
+      200,
+      views.accountsPage(chrome, (await run('accounts.list', { ...q, limit: PAGE })) as views.AccountList),
+    );
   });
   read('/clients', async (ctx, run, chrome) => {
     const q = query(ctx, ['after']);
-    kit.html(ctx, 200, views.clientsPage(chrome, (await run('clients.list', { ...q, limit: PAGE })) as views.ClientsData));
+    kit.html(ctx, 200, views.clientsPage(chrome, (await run('clients.list', { ...q, limit: PAGE })) as ClientList));
   });
   read('/clients/:client', async (ctx, run, chrome) => {
     query(ctx, []);
-    kit.html(ctx, 200, views.clientPage(chrome, (await run('clients.show', { client: param(ctx, 'client') })) as views.ClientData));
+    kit.html(
+      ctx,
+      200,
+      views.clientPage(chrome, (await run('clients.show', { client: param(ctx, 'client') })) as ClientSummary),
+    );
   });
   read('/audit', async (ctx, run, chrome) => {
     const q = query(ctx, [...AUDIT_FILTERS, 'after']);
@@ -165,11 +206,14 @@ export function pageRoutes(router: Router, kit: PageKit): void {
   read('/audit/trace/:jti', async (ctx, run, chrome) => {
     query(ctx, []);
     const { trace } = (await run('audit.trace', { jti: param(ctx, 'jti'), json: true })) as { trace: Trace };
-    kit.html(ctx, 200, views.tracePage(chrome, trace));
+    kit.html(ctx, 200, views.tracePage(chrome, trace, param(ctx, 'jti')));
   });
   read('/keys', async (ctx, run, chrome) => {
     query(ctx, []);
-    kit.html(ctx, 200, views.keysPage(chrome, (await run('keys.list', {})) as views.KeysData));
+    kit.html(ctx, 200, views.keysPage(chrome, (await run('keys.list', {})) as views.KeyListing[]));
   });
-  router.post(`${P}/sign-out`, handle(kit, ADMIN_READ_SCOPE, async () => {}));
+  router.post(
+    `${P}/sign-out`,
+    handle(kit, ADMIN_READ_SCOPE, async () => {}),
+  );
 }

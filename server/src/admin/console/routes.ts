@@ -74,7 +74,7 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
     name: "baton's admin API",
     replayTag: 'admin-api',
   };
-  const oauth = consoleOAuth(deps.issuer, deps.handler);
+  const oauth = consoleOAuth(deps.issuer, () => deps.handler());
   const cookies = { path: base, secure: issuer.protocol === 'https:' };
   const router = new Router();
 
@@ -95,18 +95,17 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
       return html(
         ctx,
         401,
-        errorPage(undefined, 401, 'Session ended', 'Your admin session is no longer valid. Sign in again.', base),
+        errorPage({ base }, 401, 'Session ended', 'Your admin session is no longer valid. Sign in again.'),
       );
     }
     return html(
       ctx,
       403,
       errorPage(
-        undefined,
+        { base },
         403,
         'Form refused',
         'This form did not come from this console or has expired. Go back, reload the page and try again.',
-        base,
       ),
     );
   };
@@ -116,7 +115,7 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
     issuer,
     html,
     gate: (ctx, scope) => signedIn(ctx, { store: deps.store, own: deps, api }, scope),
-    run: deps.run,
+    run: (caller, name, args) => deps.run(caller, name, args),
     stopped,
     signOut: async (ctx, id) => {
       await deps.store.end(id);
@@ -154,7 +153,7 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
       return html(
         ctx,
         400,
-        errorPage(undefined, 400, 'Sign-in expired', 'This sign-in has expired or was already used.', base),
+        errorPage({ base }, 400, 'Sign-in expired', 'This sign-in has expired or was already used.'),
       );
     }
     // RFC 6749 §4.1.2.1: the authorization server refused (a person without an admin role: access_denied)
@@ -172,10 +171,10 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
     } catch (err) {
       const reason = err instanceof Refused ? err.detail : (err as Error).message;
       log.warn({ reason: reason.slice(0, 300) }, 'admin_console.sign_in_failed');
-      return html(ctx, 400, errorPage(undefined, 400, 'Sign-in failed', 'The sign-in could not be completed.', base));
+      return html(ctx, 400, errorPage({ base }, 400, 'Sign-in failed', 'The sign-in could not be completed.'));
     }
     const account = String(claims.sub);
-    const scope = adminScopes(String(claims.scope ?? ''));
+    const scope = adminScopes(typeof claims.scope === 'string' ? claims.scope : '');
     if (!scope.includes(ADMIN_READ_SCOPE)) {
       log.info({ reason: 'no admin.read', account }, 'admin_console.sign_in_failed');
       return html(ctx, 403, forbiddenPage(base, 'Your account has no admin role here that lets it read.'));
@@ -198,9 +197,11 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
   pageRoutes(router, kit);
 
   router.all(`${ADMIN_CONSOLE_PATH}/*rest`, async (ctx, next) => {
-    if (ctx.path.startsWith(`${ADMIN_CONSOLE_PATH}/api/`) || ctx.path === `${ADMIN_CONSOLE_PATH}/api`) return next();
-    html(ctx, 404, errorPage(undefined, 404, 'Not found', 'There is no such page in the console.', base));
+    if (ctx.path.startsWith(`${ADMIN_CONSOLE_PATH}/api/`) || ctx.path === `${ADMIN_CONSOLE_PATH}/api`) {
+      await next();
+      return;
+    }
+    html(ctx, 404, errorPage({ base }, 404, 'Not found', 'There is no such page in the console.'));
   });
   return router;
 }
-
