@@ -32,7 +32,9 @@ const SECRET = 'policy-reload-secret-0123456789abcdefghij';
 const BILLING = 'https://billing.internal.example.com';
 
 let t: TestServer;
+/** A's file, and B's own copy (the processes' files must say the same: this one is made not to, once) */
 let file: string;
+let fileB: string;
 let config: Config;
 let a: RunningServer;
 let aLogs: MemoryLogger;
@@ -60,10 +62,11 @@ beforeAll(async () => {
     }),
   });
   file = writeConfig({ ...t.config, logging: { level: 'info' } });
+  fileB = writeConfig({ ...t.config, logging: { level: 'info' } });
   config = loadConfigFile(file);
   aLogs = memoryLogger();
   a = await startServer(config, aLogs.log, { configFile: file });
-  b = await startServerProcess(file);
+  b = await startServerProcess(fileB);
 }, 60_000);
 afterAll(async () => {
   await Promise.all([b?.stop(), a?.close()]);
@@ -176,7 +179,8 @@ describe('POST /admin/api/policy/reload', () => {
     expect((await billingToken(a.url)).status).toBe(400);
     expect((await billingToken(b.url)).status).toBe(400);
     const next = withBilling(config);
-    writeFileSync(file, JSON.stringify(next));
+    writeFileSync(file, JSON.stringify(next, null, 2));
+    writeFileSync(fileB, JSON.stringify(next, null, 2));
     const nextSha = policySha256(loadConfigFile(file));
 
     const res = await reload(a.url, await adminToken(a.url, 'reload-writer'));
@@ -214,20 +218,35 @@ describe('POST /admin/api/policy/reload', () => {
     ]);
   });
 
-  it('asked again with the same file: applied again, unchanged', async () => {
+  it('a process whose file is invalid then keeps its policy and logs why; the one asked answers', async () => {
+    const sha = await shaOn(b.url);
+    writeFileSync(fileB, readFileSync(fileB, 'utf8').replace('"roles": {', '"roles": "nope", "x": {'));
     const res = await reload(a.url, await adminToken(a.url, 'reload-writer'))
       .set('content-type', 'application/json')
       .send('{}');
     expect(res.status).toBe(200);
-    expect([res.body.generation, res.body.changed]).toEqual([2, false]);
-    await until(async () => (await reloadedRecords(2)).length === 2);
+    // A's file did not change: applied again, and said so
+    expect([res.body.generation, res.body.changed, res.body.sha256]).toEqual([2, false, sha]);
+    await until(() =>
+      b.output.some(
+        (l) =>
+          l.includes('"msg":"policy.reload_refused"') &&
+          l.includes('"generation":2') &&
+          l.includes('roles: Invalid input'),
+      ),
+    );
+    expect(b.child.exitCode).toBeNull();
+    expect(await shaOn(b.url)).toBe(sha);
+    expect((await billingToken(b.url).expect(200)).body.scope).toBe('billing.read');
+    expect(await reloadedRecords(2)).toHaveLength(1); // A's only
   });
 });
 
 describe('baton policy reload', () => {
   it('on PostgreSQL: moves the generation, and every running server re-reads its file', async () => {
     const back = { ...config, logging: { level: 'info' } };
-    writeFileSync(file, JSON.stringify(back));
+    writeFileSync(file, JSON.stringify(back, null, 2));
+    writeFileSync(fileB, JSON.stringify(back, null, 2));
     const res = await runCli(['policy', 'reload', '--config', file]);
     expect([res.code, res.stderr]).toEqual([0, '']);
     expect(res.stdout).toContain('generation 3: every running server re-reads its configuration file within 1 s');

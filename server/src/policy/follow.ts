@@ -7,8 +7,9 @@
  * re-reads ITS OWN file: the files must say the same, as with SIGHUP. A process whose file is invalid at that
  * moment logs `policy.reload_refused` and keeps its policy (it does not retry that generation: fix the file
  * and reload again); a process that starts later adopts the generation it finds (it has just read its file)
- * and reloads only when it moves again. A process's reloads are serialized: its own request and its poll
- * never both apply one generation.
+ * and reloads only when it moves again. (A reload asked in the moment between a starting process's read of its
+ * file and that adoption does not reach that process: a file changed in that moment needs another reload.) A
+ * process's reloads are serialized: its own request and its poll never both apply one generation.
  */
 import type { Knex } from 'knex';
 import { loadConfigFile } from '../config/load.ts';
