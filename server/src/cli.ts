@@ -66,6 +66,10 @@ const USAGE = `usage: baton <command> [--config FILE]
                                 (when configured); exit 1 when not
   policy show                   the policy in force (roles, bindings, resources, clients without secrets,
                                 delegation, identity chaining) and its SHA-256 (as policy.reloaded records it)
+  policy reload                 every running server re-reads its configuration file and swaps the policy as
+                                SIGHUP does (an invalid file is refused, the old policy stays): on the embedded
+                                store through the running server, on PostgreSQL every server within
+                                keys.refresh_interval_seconds (their files must say the same)
   dev mint-id-jag --subject SUB --client ID --resource URL [--scope S]
                                 development mode: print an ID-JAG of the development XAA issuer
   consents revoke ACCOUNT [--client ID]
@@ -182,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
     case 'consents':
       throw new UsageError('consents revoke ACCOUNT [--client ID]');
     case 'policy':
-      throw new UsageError('policy show');
+      throw new UsageError('policy show|reload');
     case 'clients':
       throw new UsageError('clients list [--limit N] [--after ID] | show ID');
     case 'revoke':
@@ -383,7 +387,7 @@ function limitArg(values: Record<string, string | boolean | undefined>): { limit
   return { limit: Number(values.limit) };
 }
 
-/** The read commands of the admin API's console (accounts show, clients, policy, health). */
+/** The read commands of the admin API's console (accounts show, clients, policy, health), and policy reload. */
 function readRequest(
   what: string,
   arg: string | undefined,
@@ -412,6 +416,8 @@ function readRequest(
       return { name: 'overview', args: {}, command: what };
     case 'policy show':
       return { name: 'policy.show', args: {}, command: what };
+    case 'policy reload':
+      return { name: 'policy.reload', args: {}, command: what };
     case 'clients list':
       return {
         name: 'clients.list',

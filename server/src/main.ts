@@ -25,6 +25,7 @@ import { attachEvents } from './provider/events.ts';
 import { sharedAuditWriter, type AuditWriter } from './audit/writer.ts';
 import { recordNow } from './audit/sink.ts';
 import { policyReloaded } from './policy/audit.ts';
+import { policyFollower, type PolicyFollower } from './policy/follow.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { hostPort } from './http/address.ts';
 import { loginThrottle } from './http/login-throttle.ts';
@@ -93,7 +94,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         'storage: migrations are pending; run `baton migrate latest` (storage.migrate_on_start is false)',
       );
     }
-    return await serve(config, log, storage, bound, metrics, await assemble(config, log, storage, metrics));
+    return await serve(config, log, storage, bound, metrics, await assemble(config, log, storage, metrics, options));
   } catch (err) {
     await bound.close();
     await storage?.close();
@@ -181,7 +182,13 @@ function listenError(
 }
 
 /** The wiring below the listeners: secrets and keys → accounts, IdPs, policy, clients → the provider. */
-async function assemble(config: Config, log: Logger, storage: Storage, metrics: Metrics | undefined): Promise<Core> {
+async function assemble(
+  config: Config,
+  log: Logger,
+  storage: Storage,
+  metrics: Metrics | undefined,
+  options: StartOptions,
+): Promise<Core> {
   const { kek, keystore, cookieKeys, csrfKey } = await loadSecrets(config, storage);
   const accounts = new AccountStore(storage.db, kek);
   // a development configuration's identity_providers[].users: accounts before any sign-in (XAA)
@@ -275,7 +282,7 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
   const sink = config.audit.enabled ? audit : undefined;
   // every blocked client's tokens, at start too: their status bits (revocation/blocked.ts), in the background
   void revokeBlocked(revocationStores, config.clients.blocked, log, sink, 'start');
-  const reloadPolicy = async (next: Config) => {
+  const reloadPolicy = async (next: Config, generation?: number) => {
     const wasBlocked = policy.blocked;
     policy = new Policy(next);
     await revokeBlocked(
@@ -285,12 +292,23 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
       sink,
       'policy_reload',
     );
-    log.info({ roles: Object.keys(next.roles).length, resources: next.resources.length }, 'policy.reloaded');
+    const at = generation === undefined ? {} : { generation };
+    log.info({ roles: Object.keys(next.roles).length, resources: next.resources.length, ...at }, 'policy.reloaded');
     // the reload is done (it decides from now on): its record follows, a failure is logged (audit.write_failed)
-    await recordNow(audit, [policyReloaded(next)], log).catch(() => {});
+    await recordNow(audit, [policyReloaded(next, generation)], log).catch(() => {});
   };
+  // a reload asked of any process (the admin API, `baton policy reload`) reaches this one (policy/follow.ts)
+  const follower = policyFollower({
+    db: storage.db,
+    log,
+    file: options.configFile,
+    current: () => ({ ...config, ...policy.source }),
+    apply: reloadPolicy,
+  });
+  await follower.start();
   const now = { provider: () => current.provider, tokens: () => current, policy: () => policy };
-  return { ...now, keystore, accounts, idps, grants, cookieKeys, csrfKey, base, refreshKeys, reloadPolicy, audit };
+  const reloads = { reloadPolicy, follower };
+  return { ...now, keystore, accounts, idps, grants, cookieKeys, csrfKey, base, refreshKeys, ...reloads, audit };
 }
 
 /** one key set's provider and the state of the tokens it signs */
@@ -316,6 +334,7 @@ interface Core {
   base: string;
   refreshKeys: () => Promise<void>;
   reloadPolicy: (next: Config) => Promise<void>;
+  follower: PolicyFollower;
 }
 
 /** The KEK, the signing keys (one active), and the secrets every process shares (cookie and CSRF keys). */
@@ -341,7 +360,7 @@ async function serve(
   metrics: Metrics | undefined,
   core: Core,
 ): Promise<RunningServer> {
-  const background = startBackground(config, log, storage, core.refreshKeys);
+  const background = startBackground(config, log, storage, core.refreshKeys, core.follower.follow);
   let shuttingDown = false;
   const handler = appFor(config, log, storage, metrics, core, () => shuttingDown).callback();
   bound.serve((req, res) => void handler(req, res));
@@ -390,6 +409,7 @@ const adminStores = (config: Config, log: Logger, storage: Storage, core: Core):
   keys: core.keystore,
   adapterFor: (m: string) => storage.adapterFor(m),
   policy: core.policy,
+  reloadPolicy: core.follower.reload,
   check: () => storage.check(),
   log,
 });

@@ -53,6 +53,38 @@ describe('background loops', () => {
   });
 });
 
+describe('the policy reload generation', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('is checked at the key refresh cadence; a failed check is logged and the next one runs', async () => {
+    vi.useFakeTimers();
+    const base = makeConfig();
+    const config = { ...base, keys: { ...base.keys, refresh_interval_seconds: 2 } };
+    const { log, lines } = memoryLogger();
+    let checks = 0;
+    const follow = async () => {
+      checks += 1;
+      if (checks === 1) throw new Error('policy_generation unreachable');
+    };
+    const background = startBackground(
+      config,
+      log,
+      { db: () => Promise.reject(new Error('store down')) } as unknown as Storage,
+      async () => {},
+      follow,
+    );
+    await vi.advanceTimersByTimeAsync(2000);
+    expect([checks, events(lines(), 'policy.follow_failed')]).toEqual([1, 1]);
+    await vi.advanceTimersByTimeAsync(4000);
+    expect([checks, events(lines(), 'policy.follow_failed')]).toEqual([3, 1]);
+    background.stop();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(checks).toBe(3);
+  });
+});
+
 describe('graceful close', () => {
   const listening = async (server: Server) => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -10,6 +10,7 @@ import type { AuditEvent } from '../audit/record.ts';
 import type { Config } from '../config/schema.ts';
 import type { KeyStore } from '../keys/keystore.ts';
 import type { Policy } from '../policy/policy.ts';
+import type { PolicyReloadResult } from '../policy/follow.ts';
 import type { Adapter } from '../../../adapters/src/models.ts';
 
 export interface AdminStores {
@@ -22,6 +23,11 @@ export interface AdminStores {
   adapterFor?: ((model: string) => Adapter) | undefined;
   /** the policy in force (a server's, reloaded by SIGHUP); the command line's is built from `config` */
   policy?: (() => Policy) | undefined;
+  /**
+   * a server's: re-read its configuration file, validate it, swap its policy as SIGHUP does and ask every
+   * other process to do the same (policy/follow.ts); rejects with PolicyFileError for an unusable file
+   */
+  reloadPolicy?: (() => Promise<PolicyReloadResult>) | undefined;
   /** the stores' health as `/readyz` checks it (Storage.check; never throws) */
   check?: (() => Promise<{ postgres: boolean; migrations: boolean; redis?: boolean }>) | undefined;
   /** where a read's audit record failure is reported (admin/audit-record.ts); the server's log on its socket */

@@ -230,6 +230,25 @@ function accountWrites(route: Route, deps: AdminApiDeps, auth: Authenticate): vo
   });
 }
 
+/** a request without a body: none at all, or an empty one (RFC 9110 §8.6 Content-Length: 0) */
+const bodyless = (ctx: Koa.Context) =>
+  ctx.get('transfer-encoding') === '' && (ctx.get('content-length') === '' || ctx.get('content-length') === '0');
+
+/**
+ * `POST /admin/api/policy/reload` (`baton policy reload`), scope admin.write, the body `{}` or none: the
+ * server re-reads its configuration file and swaps the policy as SIGHUP does, and every process on the store
+ * follows (policy/follow.ts); an invalid file is a 400 naming the problem, the old policy staying.
+ */
+function policyWrites(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
+  route('post', '/admin/api/policy/reload', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+    queryArgs(ctx, [], []);
+    if (!bodyless(ctx) && Object.keys(await jsonBody(ctx)).length > 0)
+      throw new Refused(400, 'invalid_request', 'the body is {} or none');
+    json(ctx, await deps.run(caller, 'policy.reload', {}));
+  });
+}
+
 /** Turns what a route threw into its answer: a refusal as such, an operation's refusal by its code, else 503. */
 function refusalOf(err: unknown): Refused {
   if (err instanceof Refused) return err;
@@ -278,6 +297,7 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
   access(route, deps, auth);
   reads(route, deps, auth);
   accountWrites(route, deps, auth);
+  policyWrites(route, deps, auth);
   const rest = `${ADMIN_RESOURCE_PATH}/*rest`;
   router.all(
     rest,

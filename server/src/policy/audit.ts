@@ -34,7 +34,8 @@ export const policySha256 = (c: PolicySource): string =>
     .update(JSON.stringify(policyParts(c)))
     .digest('hex');
 
-export function policyReloaded(c: Config): AuditEvent {
+/** `generation`: the reload generation it follows (policy/follow.ts); none for SIGHUP */
+export function policyReloaded(c: Config, generation?: number): AuditEvent {
   return {
     type: 'policy.reloaded',
     outcome: 'success',
@@ -44,6 +45,7 @@ export function policyReloaded(c: Config): AuditEvent {
       clients: c.clients.static.length,
       blocked: c.clients.blocked.length,
       sha256: policySha256(c),
+      ...(generation === undefined ? {} : { generation }),
     },
   };
 }
