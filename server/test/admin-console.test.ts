@@ -106,7 +106,7 @@ describe('signing in to the console', () => {
       .send({ csrf: csrfOf(page.text) });
     const { page: back } = await followRedirects(agent, aborted.headers.location!, () => false, 12);
     expect(back!.status).toBe(403);
-    expect(back!.text).toContain('Your account has no admin role here');
+    expect(back!.text).toContain('You are signed in, but your account has no admin role.');
     // and no console session: the next page sends her to sign in again
     await agent.get('/admin').expect(303);
   });
@@ -169,7 +169,7 @@ describe('the gate', () => {
       .type('form')
       .send({ csrf: csrfOf(person.text), confirm: 'yes' })
       .expect(403);
-    expect(res.text).toContain('your account has no admin role here');
+    expect(res.text).toContain('This needs admin.write, which your roles do not grant.');
   });
 
   it('a form without the CSRF token, with a wrong one, or from another origin is refused; nothing changes', async () => {

@@ -33,7 +33,7 @@ export interface Signed {
 export type GateStop =
   | { kind: 'sign_in' }
   | { kind: 'ended'; detail: string }
-  | { kind: 'forbidden'; detail: string }
+  | { kind: 'forbidden'; scope: string; detail: string }
   | { kind: 'csrf'; detail: string };
 
 export class Stopped extends Error {
@@ -77,7 +77,7 @@ export async function signedIn(
     throw new Stopped({ kind: 'ended', detail: err instanceof Refused ? err.detail : (err as Error).message });
   }
   if (!session.scope.includes(scope))
-    throw new Stopped({ kind: 'forbidden', detail: `the admin's token has no ${scope}` });
+    throw new Stopped({ kind: 'forbidden', scope, detail: `the admin's token has no ${scope}` });
   return {
     id,
     session,

@@ -64,6 +64,15 @@ export function accessPage(chrome: Chrome, matrix: AccessMatrix): string {
     return h`<section><h2>${r.name}</h2><p class="sub">${code(r.uri)}</p>
 ${table(`Who can get each scope of ${r.name}`, head, rows, 'This resource has no scope.')}</section>`;
   });
+  // the admin API: reached by people through the console only, by role like any resource
+  const people = matrix.builtin_resources.flatMap((b) => {
+    if (!b.people) return [];
+    const rows = b.people.scopes.flatMap((s) => scopeRows(chrome.base, s));
+    return [
+      h`<section><h2>${b.name}</h2><p class="sub">${code(b.uri)} · people through ${code(b.people.through)} only</p>
+${table(`Who can get each scope of ${b.name}`, head, rows, 'This resource has no scope.')}</section>`,
+    ];
+  });
   const builtins = table(
     "baton's own resources",
     ['Resource', 'Name', 'Scopes'],
@@ -74,8 +83,9 @@ ${table(`Who can get each scope of ${r.name}`, head, rows, 'This resource has no
 <p class="sub">Who can reach which MCP server, with which scopes, and why: each scope, the roles granting it, the IdP groups bound to those roles, and the accounts baton knows in them.</p>
 <p class="note">${matrix.note}</p>
 ${resources.length > 0 ? resources : h`<p class="empty">No resource is configured.</p>`}
+${people}
 <h2>baton's own resources</h2>
-<p>Reached through <code>client_credentials</code> by configured clients only: no role grants their scopes.</p>
+<p>Reached through <code>client_credentials</code> by the configured clients their rules admit; the admin API also by people, through the admin console only, by the roles above.</p>
 ${builtins}`;
   return layout(chrome, 'Access matrix', 'access', body);
 }

@@ -47,6 +47,9 @@ const html = (ctx: Koa.Context, status: number, body: string) => {
   ctx.body = body;
 };
 
+const NO_ADMIN_SCOPE =
+  'baton granted it no admin.read: an administrator can bind one of your identity provider groups to a role that lists it.';
+
 /** A console path to land on after signing in: one of the console's own GET pages, nothing else. */
 function landing(base: string, value: unknown): string {
   if (typeof value !== 'string' || value.length > 2048) return base;
@@ -89,7 +92,11 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
       return;
     }
     if (stop.kind === 'forbidden')
-      return html(ctx, 403, forbiddenPage(base, 'You are signed in, but your account has no admin role here.'));
+      return html(
+        ctx,
+        403,
+        errorPage({ base }, 403, 'Not allowed', `This needs ${stop.scope}, which your roles do not grant.`),
+      );
     if (stop.kind === 'ended') {
       setCookie(ctx, SESSION_COOKIE, null, cookies);
       return html(
@@ -159,7 +166,7 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
     // RFC 6749 §4.1.2.1: the authorization server refused (a person without an admin role: access_denied)
     if (typeof ctx.query.error === 'string') {
       log.info({ reason: `authorization error ${ctx.query.error.slice(0, 64)}` }, 'admin_console.sign_in_failed');
-      return html(ctx, 403, forbiddenPage(base, 'Your account has no admin role here: baton granted no admin scope.'));
+      return html(ctx, 403, forbiddenPage(base, NO_ADMIN_SCOPE));
     }
     let tokens: Awaited<ReturnType<typeof oauth.redeem>>;
     let claims: Awaited<ReturnType<typeof verifyToken>>;
@@ -177,7 +184,7 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
     const scope = adminScopes(typeof claims.scope === 'string' ? claims.scope : '');
     if (!scope.includes(ADMIN_READ_SCOPE)) {
       log.info({ reason: 'no admin.read', account }, 'admin_console.sign_in_failed');
-      return html(ctx, 403, forbiddenPage(base, 'Your account has no admin role here that lets it read.'));
+      return html(ctx, 403, forbiddenPage(base, NO_ADMIN_SCOPE));
     }
     const found = await deps.accounts.find(account);
     const id = await deps.store.create({
