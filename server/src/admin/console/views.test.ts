@@ -408,8 +408,10 @@ describe('overview', () => {
     expect(page).toContain(
       '<span class="figure">42</span><a href="/admin/audit?type=token.issued&amp;since=2026-12-01T09%3A00%3A00.000Z">tokens issued in the last hour</a>',
     );
-    expect(page).toContain('<span class="figure">7</span>');
-    expect(page).toContain('token requests refused in the last hour');
+    // every refusal of the hour (token endpoint, tool calls, admin operations): the trail's refused outcomes
+    expect(page).toContain(
+      '<span class="figure">7</span><a href="/admin/audit?outcome=refused&amp;since=2026-12-01T09%3A00%3A00.000Z">requests refused in the last hour</a>',
+    );
     expect(page).toContain('<span class="figure">1</span><a href="/admin/accounts">known account</a>');
     expect(page).toContain('Storage is <span class="tag tag-warn">unavailable</span>');
     expect(page).toContain('<span class="tag tag-warn">pending</span> run <code>baton migrate latest</code>');

@@ -81,8 +81,8 @@ export function overviewPage(chrome: Chrome, data: OverviewData): string {
     ),
     stat(
       data.refusedLastHour,
-      `${noun(data.refusedLastHour, 'token request', 'token requests')} refused in the last hour`,
-      withQuery(p.audit, { type: 'token.refused', since }),
+      `${noun(data.refusedLastHour, 'request', 'requests')} refused in the last hour`,
+      withQuery(p.audit, { outcome: 'refused', since }),
     ),
   ];
   const body = h`<h1>Overview</h1><ul class="stats">${stats}</ul><h2>Storage</h2>${healthTable(data.health)}`;
