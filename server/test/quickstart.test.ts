@@ -7,10 +7,12 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import request from 'supertest';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import { tempDir } from './temp.ts';
+import { actionOf, csrfOf, followRedirects } from './pages.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const PORT = 9487;
@@ -100,3 +102,25 @@ it("README.md's quickstart commands run as written and print the token claims it
   expect(README).toContain('`scripts/try-signin.sh bob` gets Bob `logs.read incidents.trigger`');
   expect(JSON.parse(bob.out)).toMatchObject({ scope: 'logs.read incidents.trigger' });
 }, 90_000);
+
+it("the development directory's admin, carol, opens the admin console in one step; alice is refused", async () => {
+  expect(README).toContain('sign in as `carol` / `carol-password`');
+  const url = `http://127.0.0.1:${PORT}`;
+  for (const [username, landed] of [
+    ['carol', 'Overview'],
+    ['alice', 'No access'],
+  ] as const) {
+    const agent = request.agent(url);
+    const { page } = await followRedirects(agent, '/admin', () => false, 12);
+    const posted = await agent
+      .post(actionOf(page!.text))
+      .type('form')
+      .send({ csrf: csrfOf(page!.text), username, password: `${username}-password` })
+      .expect(303);
+    const { page: after } = await followRedirects(agent, posted.headers.location!, () => false, 12);
+    expect([after!.status, /<h1>([^<]*)<\/h1>/.exec(after!.text)?.[1]]).toEqual([
+      username === 'carol' ? 200 : 403,
+      landed,
+    ]);
+  }
+}, 60_000);
