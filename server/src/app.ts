@@ -17,7 +17,7 @@ import { interactionRoutes, type InteractionDeps } from './http/interaction/inde
 import { registrationCors } from './http/registration-cors.ts';
 import { auditIngestRoutes, type AuditIngestDeps } from './http/audit-ingest.ts';
 import { adminApiRoutes, type AdminApiDeps } from './http/admin-api.ts';
-import { adminConsoleRoutes, type ConsoleDeps } from './admin/console/routes.ts';
+import { adminConsoleRoutes, type ConsoleDeps } from './http/admin-console/routes.ts';
 import { statusListRoutes } from './http/status-lists.ts';
 import { globalTokenRevocationRoutes, type GlobalTokenRevocationDeps } from './http/global-token-revocation.ts';
 import { backChannelLogoutRoutes, type BackChannelLogoutDeps } from './http/backchannel-logout.ts';

@@ -32,7 +32,7 @@ export const ADMIN_RESOURCE_PATH = '/admin/api';
 export const ADMIN_READ_SCOPE = 'admin.read';
 export const ADMIN_WRITE_SCOPE = 'admin.write';
 /**
- * the web admin console (`${issuer}/admin`, server/src/admin/console/): a client of baton itself, built in (a
+ * the web admin console (`${issuer}/admin`, server/src/http/admin-console/): a client of baton itself, built in (a
  * configured client may not take its id), that signs admins in by authorization code + PKCE and holds a token
  * for the admin API
  */

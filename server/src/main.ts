@@ -37,7 +37,7 @@ import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
 import { serveAdminSocket } from './admin/socket.ts';
 import { runOperation, type AdminStores } from './admin/operations.ts';
-import { ConsoleStore } from './admin/console/sessions.ts';
+import { ConsoleStore } from './http/admin-console/sessions.ts';
 import { revokeBlocked } from './revocation/blocked.ts';
 import { gracefulClose } from './lifecycle/shutdown.ts';
 import { startBackground } from './lifecycle/timers.ts';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { adminStoresOf, ROLES, startTestServer, storedStatus, type TestServer } from './helpers.ts';
 import { actionOf, agentAuthorizePath, csrfOf, followRedirects, redeemAtAgentCallback } from './pages.ts';
 import { runOperation } from '../src/admin/operations.ts';
-import { CONSOLE_POLICY } from '../src/admin/console/routes.ts';
+import { CONSOLE_POLICY } from '../src/http/admin-console/routes.ts';
 
 const LOGS = 'https://logs.mcp.example.com/mcp';
 let baton: TestServer;

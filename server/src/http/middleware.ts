@@ -110,7 +110,7 @@ export function securityHeaders(issuer: URL): Koa.Middleware {
         // origin), and browsers apply form-action to that whole redirect chain (and a form_post page posts
         // there directly). The only scripts allowed are the fixed ones of the pages oidc-provider submits by
         // script (response_mode=form_post, its sign-out), each by its hash (CSP Level 3 §2.3.1).
-        // a page that set its own, stricter policy (the admin console: admin/console/routes.ts) keeps it
+        // a page that set its own, stricter policy (the admin console: http/admin-console/routes.ts) keeps it
         const own = (ctx.state as { csp?: unknown }).csp;
         ctx.set(
           'Content-Security-Policy',

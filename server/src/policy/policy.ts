@@ -25,7 +25,7 @@ import { builtinResources, type BuiltinResource } from './builtin-resources.ts';
 import { ADMIN_CONSOLE_CALLBACK, ADMIN_CONSOLE_CLIENT } from '../consts.ts';
 
 /**
- * The admin console's client (admin/console/): public, first-party (no consent page: it is baton itself),
+ * The admin console's client (http/admin-console/): public, first-party (no consent page: it is baton itself),
  * authorization code + PKCE only (no refresh token: it signs in again, silently while the baton session
  * lasts), redirected to `${issuer}/admin/callback` only, and no configured resource (`resources: []`): its
  * one resource is the admin API, which admits it for people (builtin-resources.ts userClient).

@@ -5,8 +5,8 @@
  * error pages are here; the people pages in people-view.ts, the audit trail in audit-view.ts and the trace
  * in trace-view.ts, all exported from here.
  */
-import type { ClientList, ClientSummary } from '../client-operations.ts';
-import type { Health } from '../health-operations.ts';
+import type { ClientList, ClientSummary } from '../../admin/client-operations.ts';
+import type { Health } from '../../admin/health-operations.ts';
 import { barePage, consolePaths, csrfField, layout, type BareFrame, type Chrome } from './layout.ts';
 import { code, codeOr, facts, h, join, none, table, tag, time, withQuery, type Html, type Part } from './markup.ts';
 

@@ -14,7 +14,7 @@ import type {
   PersonResource,
 } from '../../policy/access-matrix.ts';
 import type { RevocationCounts } from '../../revocation/revoke.ts';
-import type { AccountShow } from '../account-operations.ts';
+import type { AccountShow } from '../../admin/account-operations.ts';
 import { clientCell, eventsTable } from './audit-view.ts';
 import { consolePaths, layout, postForm, type Chrome } from './layout.ts';
 import {

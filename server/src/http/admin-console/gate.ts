@@ -14,8 +14,8 @@
 import type Koa from 'koa';
 import { ADMIN_CONSOLE_CLIENT, ADMIN_READ_SCOPE, ADMIN_WRITE_SCOPE } from '../../consts.ts';
 import { splitScope } from '../../params.ts';
-import { verifyToken, Refused, type OwnApi, type OwnApiDeps } from '../../http/own-api-token.ts';
-import type { AdminCaller } from '../audit-record.ts';
+import { verifyToken, Refused, type OwnApi, type OwnApiDeps } from '../own-api-token.ts';
+import type { AdminCaller } from '../../admin/audit-record.ts';
 import { sameSecret, type ConsoleSession, type ConsoleStore } from './sessions.ts';
 
 export const SESSION_COOKIE = 'baton_admin';

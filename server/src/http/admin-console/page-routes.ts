@@ -18,16 +18,16 @@ import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
 import type Koa from 'koa';
 import { ADMIN_CONSOLE_PATH, ADMIN_READ_SCOPE, ADMIN_WRITE_SCOPE } from '../../consts.ts';
-import { ADMIN_ERROR_STATUS, AdminError } from '../errors.ts';
-import type { AdminCaller } from '../audit-record.ts';
+import { ADMIN_ERROR_STATUS, AdminError } from '../../admin/errors.ts';
+import type { AdminCaller } from '../../admin/audit-record.ts';
 import type { ChainedRow } from '../../audit/chain.ts';
 import type { Trace } from '../../audit/store.ts';
 import { checkForm, Stopped, type GateStop, type Signed } from './gate.ts';
 import * as views from './views.ts';
 import type { AccessMatrix, PersonAccess } from '../../policy/access-matrix.ts';
-import type { AccountShow } from '../account-operations.ts';
-import type { ClientList, ClientSummary } from '../client-operations.ts';
-import type { Overview } from '../overview-operations.ts';
+import type { AccountShow } from '../../admin/account-operations.ts';
+import type { ClientList, ClientSummary } from '../../admin/client-operations.ts';
+import type { Overview } from '../../admin/overview-operations.ts';
 import type { RevocationCounts } from '../../revocation/revoke.ts';
 
 export interface PageKit {

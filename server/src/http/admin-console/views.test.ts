@@ -11,9 +11,9 @@ import type { Trace } from '../../audit/store.ts';
 import { accessMatrix, personAccess, type KnownAccount } from '../../policy/access-matrix.ts';
 import { Policy } from '../../policy/policy.ts';
 import type { RevocationCounts } from '../../revocation/revoke.ts';
-import type { AccountShow } from '../account-operations.ts';
-import type { ClientList, ClientSummary } from '../client-operations.ts';
-import type { Health } from '../health-operations.ts';
+import type { AccountShow } from '../../admin/account-operations.ts';
+import type { ClientList, ClientSummary } from '../../admin/client-operations.ts';
+import type { Health } from '../../admin/health-operations.ts';
 import {
   CONSOLE_CSS,
   accessPage,
