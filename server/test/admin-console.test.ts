@@ -12,6 +12,7 @@ import { adminStoresOf, ROLES, startTestServer, storedStatus, type TestServer } 
 import { actionOf, agentAuthorizePath, csrfOf, followRedirects, redeemAtAgentCallback } from './pages.ts';
 import { runOperation } from '../src/admin/operations.ts';
 import { CONSOLE_POLICY } from '../src/http/admin-console/routes.ts';
+import type { AccessMatrix } from '../src/policy/access-matrix.ts';
 
 const LOGS = 'https://logs.mcp.example.com/mcp';
 let baton: TestServer;
@@ -92,6 +93,33 @@ describe('signing in to the console', () => {
       'access.matrix',
       'admin_console',
     ]);
+  });
+
+  it("what the access matrix says of the admin API is what the console's tokens carry, person by person", async () => {
+    for (const who of ['bob', 'carol']) await signIn(request.agent(url), who);
+    const stores = adminStoresOf(baton);
+    const matrix = (await runOperation(stores, 'access.matrix', {})) as AccessMatrix;
+    const admin = matrix.builtin_resources.find((b) => b.uri === `${baton.config.issuer}/admin/api`)!;
+    expect(admin.people?.through).toBe('baton-admin-console');
+    const listed = (scope: string) =>
+      admin
+        .people!.scopes.find((s) => s.scope === scope)!
+        .roles.flatMap((r) => r.groups.flatMap((g) => g.accounts.map((a) => a.subject)))
+        .sort();
+    expect([listed('admin.read'), listed('admin.write')]).toEqual([['bob', 'carol'], ['bob']]);
+    // the tokens baton issued to the console for each of them (token.issued in the trail)
+    for (const [who, scope] of [
+      ['bob', 'admin.read admin.write'],
+      ['carol', 'admin.read'],
+    ] as const) {
+      const issued = await baton.server.storage
+        .db('audit_events')
+        .where({ type: 'token.issued', client_id: 'baton-admin-console', account_id: await accountOf(who) })
+        .select<{ event: { scope: string; resource: string } }[]>('event');
+      expect(issued.length).toBeGreaterThan(0);
+      for (const { event } of issued)
+        expect([event.resource, event.scope]).toEqual([`${baton.config.issuer}/admin/api`, scope]);
+    }
   });
 
   it('a person without an admin role is refused: no admin scope is granted, and the console says so', async () => {
