@@ -37,6 +37,7 @@ import { migrationsCurrent } from '../../migrations/index.ts';
 import { serveAdminSocket } from './admin/socket.ts';
 import { runOperation, type AdminStores } from './admin/operations.ts';
 import { revokeBlocked } from './revocation/blocked.ts';
+import { BlockedClients, blockedIds } from './revocation/client-blocks.ts';
 import { gracefulClose } from './lifecycle/shutdown.ts';
 import { startBackground } from './lifecycle/timers.ts';
 import { statusIssuer } from './status-list/issue.ts';
@@ -188,6 +189,9 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
   const base = new URL(config.issuer).pathname.replace(/\/$/, '');
   const idps = new IdpRegistry(config, (id) => `${config.issuer}/interaction/callback/${id}`);
   let policy = new Policy(config);
+  // the configuration's blocked clients and the administrators' (client_blocks), one in-memory set
+  const blocked = new BlockedClients(() => policy.blocked);
+  await blocked.refresh(() => blockedIds(storage.db));
   // the audit trail and the token lineage: one group-commit writer per store (audit/writer.ts)
   const audit = sharedAuditWriter(storage.db, { events: config.audit.enabled });
   // the Token Status List slots: one allocator per process, across key reloads (its blocks are its own)
@@ -199,6 +203,7 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
   const clients = clientRegistry({
     config,
     policy: () => policy,
+    isBlocked: (id) => blocked.has(id),
     redis: storage.redis,
     log,
     kek,
@@ -220,6 +225,7 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
       jwks: keys.jwks,
       cookieKeys,
       policy: () => policy,
+      isBlocked: (id: string) => blocked.has(id),
       grants,
       clients,
       base,
@@ -273,7 +279,12 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
   };
   const sink = config.audit.enabled ? audit : undefined;
   // every blocked client's tokens, at start too: their status bits (revocation/blocked.ts), in the background
-  void revokeBlocked(revocationStores, config.clients.blocked, log, sink, 'start');
+  void revokeBlocked(revocationStores, [...config.clients.blocked, ...blocked.runtime()], log, sink, 'start');
+  // a block made elsewhere: applied here, and what this process issued before it knew revoked too
+  const refreshBlocks = async () => {
+    const added = await blocked.refresh(() => blockedIds(storage.db));
+    if (added.length) await revokeBlocked(revocationStores, added, log, undefined, 'block_refresh');
+  };
   const reloadPolicy = async (next: Config) => {
     const wasBlocked = policy.blocked;
     policy = new Policy(next);
@@ -289,7 +300,11 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
     await recordNow(audit, [policyReloaded(next)], log).catch(() => {});
   };
   const now = { provider: () => current.provider, tokens: () => current, policy: () => policy };
-  return { ...now, keystore, accounts, idps, grants, cookieKeys, csrfKey, base, refreshKeys, reloadPolicy, audit };
+  return {
+    ...now,
+    ...{ keystore, accounts, idps, grants, cookieKeys, csrfKey, base, refreshKeys, reloadPolicy, audit },
+    ...{ blocked, refreshBlocks },
+  };
 }
 
 /** one key set's provider and the state of the tokens it signs */
@@ -315,6 +330,9 @@ interface Core {
   base: string;
   refreshKeys: () => Promise<void>;
   reloadPolicy: (next: Config) => Promise<void>;
+  /** the blocked clients (configuration ∪ runtime) and the re-read of the runtime ones */
+  blocked: BlockedClients;
+  refreshBlocks: () => Promise<void>;
 }
 
 /** The KEK, the signing keys (one active), and the secrets every process shares (cookie and CSRF keys). */
@@ -340,7 +358,7 @@ async function serve(
   metrics: Metrics | undefined,
   core: Core,
 ): Promise<RunningServer> {
-  const background = startBackground(config, log, storage, core.refreshKeys);
+  const background = startBackground(config, log, storage, core.refreshKeys, core.refreshBlocks);
   let shuttingDown = false;
   const handler = appFor(config, log, storage, metrics, core, () => shuttingDown).callback();
   bound.serve((req, res) => void handler(req, res));
@@ -391,6 +409,8 @@ const adminStores = (config: Config, log: Logger, storage: Storage, core: Core):
   policy: core.policy,
   check: () => storage.check(),
   log,
+  blocked: core.blocked,
+  refreshKeys: core.refreshKeys,
 });
 
 function appFor(

@@ -14,11 +14,13 @@ import { POLICY_OPERATIONS } from './policy-operations.ts';
 import { HEALTH_OPERATIONS } from './health-operations.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { REVOKE_OPERATIONS } from './revoke-operations.ts';
+import { KEY_OPERATIONS } from './key-operations.ts';
+import { CLIENT_BLOCK_OPERATIONS } from './client-block-operations.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
 import { adminEvent, failureOf, writeAdminRecords, type AdminCaller, type AdminVia } from './audit-record.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import { AdminError } from './errors.ts';
-import { operation, type AdminStores, type Operation } from './operation.ts';
+import { operation, type AdminStores, type Operation, type OperationContext } from './operation.ts';
 import { accountLabel, resolveAccount } from './resolve-account.ts';
 import { markRevoked } from '../status-list/entry.ts';
 
@@ -167,6 +169,8 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   ...ACCESS_OPERATIONS,
   ...ACCOUNT_OPERATIONS,
   ...CLIENT_OPERATIONS,
+  ...CLIENT_BLOCK_OPERATIONS,
+  ...KEY_OPERATIONS,
   ...POLICY_OPERATIONS,
   ...HEALTH_OPERATIONS,
 ]);
@@ -178,12 +182,18 @@ function find(name: string): Operation<unknown, unknown> {
 }
 
 /** Runs an operation; its arguments are checked first (AdminError invalid_request). */
-async function runChecked(stores: AdminStores, op: Operation<unknown, unknown>, name: string, args: unknown) {
+async function runChecked(
+  stores: AdminStores,
+  op: Operation<unknown, unknown>,
+  name: string,
+  args: unknown,
+  context: OperationContext,
+) {
   const parsed = op.args.safeParse(args);
   if (!parsed.success) {
     throw new AdminError('invalid_request', `${name}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
-  return op.run(stores, parsed.data);
+  return op.run(stores, parsed.data, context);
 }
 
 /**
@@ -207,7 +217,7 @@ export async function runOperation(
   let result: unknown;
   try {
     if (!op) throw new AdminError('unknown_operation', `no admin operation ${name}`);
-    result = await runChecked(stores, op, name, args);
+    result = await runChecked(stores, op, name, args, { via, ...(by ? { by } : {}) });
   } catch (err) {
     await writeAdminRecords(stores.db, label, [adminEvent(label, failureOf(err), via, by)]).catch((e: Error) =>
       stores.log?.error({ reason: e.message }, 'audit.write_failed'),
