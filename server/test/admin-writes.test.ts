@@ -18,10 +18,12 @@ import {
   RESOURCES,
   SERVICE_SECRET,
   startTestServer,
+  exchangeToken,
   storedStatus,
   type TestServer,
 } from './helpers.ts';
 import { runCli, writeConfig } from './processes.ts';
+import { codeForm, seedAccount, seedCode } from './seed.ts';
 
 const ISSUER = 'http://127.0.0.1:9400';
 const ADMIN = `${ISSUER}/admin/api`;
@@ -44,7 +46,11 @@ beforeAll(async () => {
   t = await startTestServer({
     backend: 'postgres+redis',
     config: (base) => ({
-      resources: [RESOURCES[0]!, { ...RESOURCES[1]!, client_id: 'cost-svc' }],
+      resources: [
+        { ...RESOURCES[0]!, client_id: 'logs-mcp' },
+        { ...RESOURCES[1]!, client_id: 'cost-svc' },
+      ],
+      delegation: [{ actor: 'logs-mcp', targets: [COST], scopes: ['cost.read'], max_chain: 3 }],
       clients: {
         ...base.clients,
         static: [
@@ -52,6 +58,7 @@ beforeAll(async () => {
           service('writes-admin', ['admin.write']),
           service('writes-reader', ['admin.read']),
           service('cost-svc'),
+          service('logs-mcp'),
         ],
         blocked: ['partner-app'],
         block_refresh_interval_seconds: 1,
@@ -361,6 +368,37 @@ describe('POST /admin/api/clients/{client}/block and /unblock (baton clients blo
       'baton: client partner-app is blocked by the configuration (clients.blocked): remove it there and reload the policy (SIGHUP)\n',
     ]);
     expect((await runCli(['clients', 'block', '--config', file])).code).toBe(64);
+  });
+});
+
+describe('a blocked actor (RFC 8693 §4.1)', () => {
+  it('every token whose actor chain passes through it is inactive; the tokens it only received are not', async () => {
+    const writer = await adminToken('writes-admin');
+    const seed = await seedCode(t.server.provider(), await seedAccount(t.server.accounts));
+    const logs = (await request(t.url).post('/token').type('form').send(codeForm(seed)).expect(200)).body
+      .access_token as string;
+    const form = { subject_token: logs, resource: COST, scope: 'cost.read' };
+    const exchanged = await exchangeToken(t.url, 'logs-mcp', SECRET, form);
+    expect(decodeJwt(exchanged).act).toMatchObject({ sub: 'logs-mcp' });
+    expect(await active(peer.url, exchanged)).toBe(true);
+
+    expect((await post('/admin/api/clients/logs-mcp/block', writer)).status).toBe(200);
+    expect(await active(t.url, exchanged)).toBe(false);
+    // the peer asked about it before: its token state is cached a moment (STATE_CACHE_MS), then it refuses too
+    await until('the peer says inactive', async () => !(await active(peer.url, exchanged)));
+    expect(await storedStatus(t.server.storage.db, exchanged)).toBe(1);
+    expect(await storedStatus(t.server.storage.db, logs)).toBe(0); // ide-agent's own token: not through logs-mcp
+    const again = await request(t.url)
+      .post('/token')
+      .auth('logs-mcp', SECRET)
+      .type('form')
+      .send({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        ...form,
+      });
+    expect([again.status, again.body.error]).toEqual([401, 'invalid_client']);
+    expect((await post('/admin/api/clients/logs-mcp/unblock', writer)).status).toBe(200);
   });
 });
 
