@@ -302,8 +302,18 @@ async function assemble(config: Config, log: Logger, storage: Storage, metrics: 
   const now = { provider: () => current.provider, tokens: () => current, policy: () => policy };
   return {
     ...now,
-    ...{ keystore, accounts, idps, grants, cookieKeys, csrfKey, base, refreshKeys, reloadPolicy, audit },
-    ...{ blocked, refreshBlocks },
+    keystore,
+    accounts,
+    idps,
+    grants,
+    cookieKeys,
+    csrfKey,
+    base,
+    refreshKeys,
+    reloadPolicy,
+    audit,
+    blocked,
+    refreshBlocks,
   };
 }
 

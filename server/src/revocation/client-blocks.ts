@@ -91,11 +91,6 @@ export class BlockedClients {
     return this.#configured().has(clientId) || this.#runtime.has(clientId);
   }
 
-  /** blocked by the configuration (`clients.blocked`): an admin cannot unblock it */
-  byConfiguration(clientId: string): boolean {
-    return this.#configured().has(clientId);
-  }
-
   /** the runtime-blocked ids */
   runtime(): string[] {
     return [...this.#runtime];
