@@ -19,6 +19,7 @@ import * as createSessionLogins from './20261201000032_create_session_logins.ts'
 import * as createScimUsers from './20261201000033_create_scim_users.ts';
 import * as accountUpstreamSub from './20261201000040_account_upstream_sub.ts';
 import * as createPolicyGeneration from './20261201000045_create_policy_generation.ts';
+import * as createClientBlocks from './20261201000050_create_client_blocks.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000033_create_scim_users': createScimUsers,
   '20261201000040_account_upstream_sub': accountUpstreamSub,
   '20261201000045_create_policy_generation': createPolicyGeneration,
+  '20261201000050_create_client_blocks': createClientBlocks,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

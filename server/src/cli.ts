@@ -5,11 +5,12 @@
  *   baton config check [--config FILE]
  *   baton migrate latest|rollback|status [--config FILE]
  *   baton keys list|publish|activate KID|retire KID [--force] [--config FILE]
+ *   baton clients list|show ID|block ID [--reason TEXT]|unblock ID [--config FILE]
  *   baton keys generate-kek
  *   baton keys rewrap [--config FILE]
  *   baton audit search|trace JTI|export|verify|checkpoints|key [--config FILE]
  * The config file comes from --config, else BATON_CONFIG, else config/development.yaml (embedded default).
- * Admin operations (accounts, consents, keys list, audit: admin/operations.ts) run on the store, or, while a server
+ * Admin operations (accounts, clients, consents, keys but rewrap, audit: admin/operations.ts) run on the store, or, while a server
  * holds the embedded store, through that server's admin socket (admin/socket.ts), with the same output.
  * Exit codes: 0 ok, 1 runtime failure, 64 usage, 78 configuration error (one message, no stack trace).
  */
@@ -60,7 +61,13 @@ const USAGE = `usage: baton <command> [--config FILE]
   clients list [--limit N] [--after ID]
                                 static clients, then registered ones (N ≤ 100 a page): registration, grant
                                 types, redirect hosts, live grants and tokens, blocked or not (never a secret)
-  clients show ID               one client, the same
+  clients show ID               one client, the same, and what blocks it (the configuration, or an
+                                administrator: who, when, why)
+  clients block ID [--reason TEXT]
+                                block a client now, as clients.blocked does: unknown at its next request,
+                                its tokens and those exchanged through it revoked (every process within
+                                clients.block_refresh_interval_seconds)
+  clients unblock ID            let a client blocked this way in again (new tokens only)
   health                        storage health: PostgreSQL answers, migrations current, Redis answers
   overview                      resources, clients, accounts; tokens issued and requests refused in the last hour
                                 (when configured); exit 1 when not
@@ -98,7 +105,8 @@ const USAGE = `usage: baton <command> [--config FILE]
   access person ACCOUNT         one person's resources and scopes (by which group and role), and the
                                 token exchanges (delegation) their tokens may take
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
-   accounts, clients, policy, health, overview, consents, keys list, audit, revoke and access also work while the server runs on the embedded store.)`;
+   accounts, clients, policy, health, overview, consents, keys (but rewrap), audit, revoke and access also work while the
+   server runs on the embedded store.)`;
 
 class UsageError extends Error {}
 
@@ -117,6 +125,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       force: { type: 'boolean' },
       client: { type: 'string' },
+      reason: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       // accounts add, dev mint-id-jag
       idp: { type: 'string' },
@@ -177,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
     case 'migrate':
       return migrate(config, sub);
     case 'keys':
-      return keys(config, sub, arg, values.force ?? false);
+      return keys(config, sub);
     case 'accounts':
       throw new UsageError('accounts list|show ACCOUNT|disable ACCOUNT|enable ACCOUNT|add|import FILE');
     case 'dev':
@@ -188,7 +197,7 @@ async function main(argv: string[]): Promise<number> {
     case 'policy':
       throw new UsageError('policy show|reload');
     case 'clients':
-      throw new UsageError('clients list [--limit N] [--after ID] | show ID');
+      throw new UsageError('clients list [--limit N] [--after ID] | show ID | block ID [--reason TEXT] | unblock ID');
     case 'revoke':
       throw new UsageError('revoke user ACCOUNT | client ID | grant GID | token JTI');
     case 'access':
@@ -264,26 +273,21 @@ async function migrate(config: Config, sub: string | undefined): Promise<number>
   });
 }
 
-/** the `keys` commands that change keys, as their admin operation names (audit) */
-const KEY_OPERATIONS: Record<string, { action: 'published' | 'activated' | 'retired' | 'rewrapped'; name: string }> = {
-  publish: { action: 'published', name: 'keys.publish' },
-  activate: { action: 'activated', name: 'keys.activate' },
-  retire: { action: 'retired', name: 'keys.retire' },
-  rewrap: { action: 'rewrapped', name: 'keys.rewrap' },
-};
-
-/** A `keys` command; one that changes keys and is refused or fails has its admin.operation record too. */
-async function keys(config: Config, sub: string | undefined, kid: string | undefined, force: boolean): Promise<number> {
-  return withStorage(config, `keys ${sub ?? ''}`.trim(), async (storage) => {
+/**
+ * `keys rewrap`: re-encrypts every stored secret under the current KEK (it needs the store itself: not an
+ * admin operation the server runs). Refused or failed, it has its admin.operation record too. The other
+ * `keys` commands are admin operations (admin/key-operations.ts).
+ */
+async function keys(config: Config, sub: string | undefined): Promise<number> {
+  if (sub !== 'rewrap') throw new UsageError('keys list|publish|activate KID|retire KID|rewrap|generate-kek');
+  return withStorage(config, 'keys rewrap', async (storage) => {
     try {
-      return await keysOn(storage, config, sub, kid, force);
+      return await rewrap(storage, config);
     } catch (err) {
-      const op = sub ? KEY_OPERATIONS[sub] : undefined;
-      if (op && !(err instanceof UsageError) && !(err instanceof AuditRecordError))
-        await writeAdminRecords(storage.db, op.name, [
+      if (!(err instanceof AuditRecordError))
+        await writeAdminRecords(storage.db, 'keys.rewrap', [
           adminEvent(
-            op.name,
-            // the key store refuses what the operator asked (an unknown kid, too early): a refusal
+            'keys.rewrap',
             err instanceof KeyStoreError ? { outcome: 'refused', reason: 'keystore_refused' } : failureOf(err),
             'store',
           ),
@@ -293,74 +297,25 @@ async function keys(config: Config, sub: string | undefined, kid: string | undef
   });
 }
 
-async function keysOn(
-  storage: Storage,
-  config: Config,
-  sub: string | undefined,
-  kid: string | undefined,
-  force: boolean,
-): Promise<number> {
-  const store = new KeyStore(storage.db, resolveKek(config));
-  // zero downtime: a published key must have reached every process (and RPs' JWKS caches) before it signs;
-  // a retiring key must outlive the tokens it signed.
-  const propagation = force ? 0 : config.keys.refresh_interval_seconds * 2 + 60;
-  const longestToken = force
-    ? 0
-    : Math.max(config.tokens.access_token_ttl, ...config.resources.map((r) => r.access_token_ttl ?? 0)) + 60;
-  switch (sub) {
-    case 'publish': {
-      await store.ensureActiveKey(config.keys.algorithm);
-      const newKid = await store.publish(config.keys.algorithm);
-      await keysChanged(storage, 'published', newKid);
-      process.stdout.write(
-        `published ${newKid}; every process serves it within ${config.keys.refresh_interval_seconds} s. Activate it with: baton keys activate -- ${newKid}\n`,
-      );
-      return 0;
-    }
-    case 'activate': {
-      if (!kid) throw new UsageError('keys activate KID');
-      const { previous } = await store.activate(kid, propagation);
-      await keysChanged(storage, 'activated', kid);
-      process.stdout.write(
-        `activated ${kid}${previous ? `; ${previous} is retiring (still published). Retire it after ${longestToken} s with: baton keys retire -- ${previous}` : ''}\n`,
-      );
-      return 0;
-    }
-    case 'retire': {
-      if (!kid) throw new UsageError('keys retire KID');
-      await store.retire(kid, longestToken);
-      await keysChanged(storage, 'retired', kid);
-      process.stdout.write(`retired ${kid}\n`);
-      return 0;
-    }
-    case 'rewrap': {
-      const kek = resolveKek(config);
-      const counts = await rewrapSecrets(storage.db, kek);
-      await keysChanged(storage, 'rewrapped', kek.id);
-      process.stdout.write(
-        `re-encrypted under KEK ${kek.id}: ${counts.signing_keys} signing key(s), ${counts.server_secrets} server secret(s), ${counts.accounts} upstream refresh token(s), ${counts.client_secrets} client secret(s); keys.previous_encryption_keys can now be emptied\n`,
-      );
-      return 0;
-    }
-    default:
-      throw new UsageError('keys list|publish|activate KID|retire KID|rewrap|generate-kek');
-  }
-}
-
 /**
- * The audit records of a `keys` command, once its change is done (issue #13): `keys.changed` and its
- * `admin.operation`, in one write; AuditRecordError (exit 1) when they could not be written.
+ * The rewrap and its audit records once it is done (issue #13): `keys.changed` and its `admin.operation`, in
+ * one write; AuditRecordError (exit 1) when they could not be written.
  */
-async function keysChanged(
-  storage: Storage,
-  action: 'published' | 'activated' | 'retired' | 'rewrapped',
-  kid: string,
-): Promise<void> {
-  const operation = Object.values(KEY_OPERATIONS).find((o) => o.action === action)!.name;
-  await writeAdminRecords(storage.db, operation, [
-    { type: 'keys.changed', outcome: 'success', details: { action, kid, operation, via: 'store' } },
-    adminEvent(operation, { outcome: 'success' }, 'store'),
+async function rewrap(storage: Storage, config: Config): Promise<number> {
+  const kek = resolveKek(config);
+  const counts = await rewrapSecrets(storage.db, kek);
+  await writeAdminRecords(storage.db, 'keys.rewrap', [
+    {
+      type: 'keys.changed',
+      outcome: 'success',
+      details: { action: 'rewrapped', kid: kek.id, operation: 'keys.rewrap', via: 'store' },
+    },
+    adminEvent('keys.rewrap', { outcome: 'success' }, 'store'),
   ]);
+  process.stdout.write(
+    `re-encrypted under KEK ${kek.id}: ${counts.signing_keys} signing key(s), ${counts.server_secrets} server secret(s), ${counts.accounts} upstream refresh token(s), ${counts.client_secrets} client secret(s); keys.previous_encryption_keys can now be emptied\n`,
+  );
+  return 0;
 }
 
 interface AdminRequest {
@@ -427,6 +382,16 @@ function readRequest(
     case 'clients show':
       if (!arg) throw new UsageError('clients show ID');
       return { name: 'clients.show', args: { client: arg }, command: what };
+    case 'clients block':
+      if (!arg) throw new UsageError('clients block ID [--reason TEXT]');
+      return {
+        name: 'clients.block',
+        args: { client: arg, ...(values.reason !== undefined ? { reason: values.reason } : {}) },
+        command: what,
+      };
+    case 'clients unblock':
+      if (!arg) throw new UsageError('clients unblock ID');
+      return { name: 'clients.unblock', args: { client: arg }, command: what };
     default:
       return undefined;
   }
@@ -460,6 +425,13 @@ function adminRequest(
       };
     case 'keys list':
       return { name: 'keys.list', args: {}, command: what };
+    case 'keys publish':
+      return { name: 'keys.publish', args: {}, command: what };
+    case 'keys activate':
+    case 'keys retire': {
+      if (!arg) throw new UsageError(`${what} [--force] -- KID`);
+      return { name: `keys.${sub}`, args: { kid: arg, ...(values.force ? { force: true } : {}) }, command: what };
+    }
     case 'accounts add': {
       if (!values.idp || !values.subject)
         throw new UsageError('accounts add --idp ID --subject SUB [--groups a,b] [--email E] [--name N]');

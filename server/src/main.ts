@@ -39,6 +39,7 @@ import { serveAdminSocket } from './admin/socket.ts';
 import { runOperation, type AdminStores } from './admin/operations.ts';
 import { ConsoleStore } from './http/admin-console/sessions.ts';
 import { revokeBlocked } from './revocation/blocked.ts';
+import { BlockedClients, blockedIds } from './revocation/client-blocks.ts';
 import { gracefulClose } from './lifecycle/shutdown.ts';
 import { startBackground } from './lifecycle/timers.ts';
 import { statusIssuer } from './status-list/issue.ts';
@@ -196,6 +197,9 @@ async function assemble(
   const base = new URL(config.issuer).pathname.replace(/\/$/, '');
   const idps = new IdpRegistry(config, (id) => `${config.issuer}/interaction/callback/${id}`);
   let policy = new Policy(config);
+  // the configuration's blocked clients and the administrators' (client_blocks), one in-memory set
+  const blocked = new BlockedClients(() => policy.blocked);
+  await blocked.refresh(() => blockedIds(storage.db));
   // the audit trail and the token lineage: one group-commit writer per store (audit/writer.ts)
   const audit = sharedAuditWriter(storage.db, { events: config.audit.enabled });
   // the Token Status List slots: one allocator per process, across key reloads (its blocks are its own)
@@ -207,6 +211,7 @@ async function assemble(
   const clients = clientRegistry({
     config,
     policy: () => policy,
+    isBlocked: (id) => blocked.has(id),
     redis: storage.redis,
     log,
     kek,
@@ -228,6 +233,7 @@ async function assemble(
       jwks: keys.jwks,
       cookieKeys,
       policy: () => policy,
+      isBlocked: (id: string) => blocked.has(id),
       grants,
       clients,
       base,
@@ -281,7 +287,12 @@ async function assemble(
   };
   const sink = config.audit.enabled ? audit : undefined;
   // every blocked client's tokens, at start too: their status bits (revocation/blocked.ts), in the background
-  void revokeBlocked(revocationStores, config.clients.blocked, log, sink, 'start');
+  void revokeBlocked(revocationStores, [...config.clients.blocked, ...blocked.runtime()], log, sink, 'start');
+  // a block made elsewhere: applied here, and what this process issued before it knew revoked too
+  const refreshBlocks = async () => {
+    const added = await blocked.refresh(() => blockedIds(storage.db));
+    if (added.length) await revokeBlocked(revocationStores, added, log, undefined, 'block_refresh');
+  };
   const reloadPolicy = async (next: Config, generation?: number) => {
     const wasBlocked = policy.blocked;
     policy = new Policy(next);
@@ -307,8 +318,22 @@ async function assemble(
   });
   await follower.start();
   const now = { provider: () => current.provider, tokens: () => current, policy: () => policy };
-  const reloads = { reloadPolicy, follower };
-  return { ...now, keystore, accounts, idps, grants, cookieKeys, csrfKey, base, refreshKeys, ...reloads, audit };
+  return {
+    ...now,
+    keystore,
+    accounts,
+    idps,
+    grants,
+    cookieKeys,
+    csrfKey,
+    base,
+    refreshKeys,
+    reloadPolicy,
+    follower,
+    audit,
+    blocked,
+    refreshBlocks,
+  };
 }
 
 /** one key set's provider and the state of the tokens it signs */
@@ -335,6 +360,9 @@ interface Core {
   refreshKeys: () => Promise<void>;
   reloadPolicy: (next: Config) => Promise<void>;
   follower: PolicyFollower;
+  /** the blocked clients (configuration ∪ runtime) and the re-read of the runtime ones */
+  blocked: BlockedClients;
+  refreshBlocks: () => Promise<void>;
 }
 
 /** The KEK, the signing keys (one active), and the secrets every process shares (cookie and CSRF keys). */
@@ -360,7 +388,14 @@ async function serve(
   metrics: Metrics | undefined,
   core: Core,
 ): Promise<RunningServer> {
-  const background = startBackground(config, log, storage, core.refreshKeys, core.follower.follow);
+  const background = startBackground(
+    config,
+    log,
+    storage,
+    core.refreshKeys,
+    core.follower.follow,
+    core.refreshBlocks,
+  );
   let shuttingDown = false;
   const handler = appFor(config, log, storage, metrics, core, () => shuttingDown).callback();
   bound.serve((req, res) => void handler(req, res));
@@ -412,6 +447,8 @@ const adminStores = (config: Config, log: Logger, storage: Storage, core: Core):
   reloadPolicy: core.follower.reload,
   check: () => storage.check(),
   log,
+  blocked: core.blocked,
+  refreshKeys: core.refreshKeys,
 });
 
 function appFor(

@@ -260,6 +260,7 @@ const dcr = async (id: string) => ({
   // as oidc-provider stored the registration
   grant_types: ['authorization_code', 'refresh_token'],
   blocked: false,
+  blocked_by: null,
   expires_at: await clientExpiry(id),
   live_grants: 0,
   live_tokens: 0,
@@ -273,6 +274,7 @@ const IDE_AGENT = {
   redirect_hosts: ['127.0.0.1'],
   grant_types: ['authorization_code', 'refresh_token'],
   blocked: false,
+  blocked_by: null,
   expires_at: null,
 };
 
@@ -342,7 +344,7 @@ describe('GET /admin/api/clients and /admin/api/clients/{client} (baton clients 
     expect(list.stdout).toContain(
       `${registered[0]!.client_id}  dcr  [authorization_code refresh_token]  redirect hosts [agent.example.com]  0 grants, 0 tokens\n`,
     );
-    expect(list.stdout).toMatch(/\npartner-app {2}static app {2}"Partner dashboard" {2}.*BLOCKED\n/);
+    expect(list.stdout).toMatch(/\npartner-app {2}static app {2}"Partner dashboard" {2}.*BLOCKED \(configuration\)\n/);
     const show = await runCli(['clients', 'show', '--config', file, AGENT]);
     expect(show.code).toBe(0);
     expect(show.stdout).toBe(printResult('clients.show', (await get(`/admin/api/clients/${AGENT}`, reader)).body));

@@ -34,7 +34,7 @@ export function adminEvent(operation: string, result: AdminOutcome, via: AdminVi
 
 /** the outcome of a failed operation: an AdminError's code (a refusal), else the error's class name */
 export function failureOf(err: unknown): AdminOutcome {
-  if (err instanceof AdminError) return { outcome: 'refused', reason: err.code };
+  if (err instanceof AdminError) return { outcome: 'refused', reason: err.reason ?? err.code };
   return { outcome: 'failure', reason: err instanceof Error ? err.name : 'error' };
 }
 

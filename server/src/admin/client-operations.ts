@@ -2,7 +2,8 @@
  * `baton clients list` / `GET /admin/api/clients` and `baton clients show ID` / `GET /admin/api/clients/{client}`:
  * the static clients of the policy in force and the registered ones (RFC 7591 registrations, oidc-provider
  * `Client` records), each with its redirect hosts, grant types, how it was registered, whether it is blocked
- * (`clients.blocked`) and its counts of live grants and live access tokens. Never a secret: a client's
+ * and by what (`clients.blocked` in the configuration, or an administrator: client_blocks, who, when, why)
+ * and its counts of live grants and live access tokens. Never a secret: a client's
  * metadata is read field by field, its secret (sealed or not) never. Reads: recorded as every operation is.
  */
 import { z } from 'zod';
@@ -10,6 +11,7 @@ import type { Knex } from 'knex';
 import { hostsOf } from '../provider/client-registry/audit.ts';
 import { staticMetadata } from '../provider/client-registry/static-clients.ts';
 import { Policy } from '../policy/policy.ts';
+import { clientBlocks, type ClientBlock } from '../revocation/client-blocks.ts';
 import { AdminError } from './errors.ts';
 import { operation, type AdminStores } from './operation.ts';
 
@@ -25,11 +27,20 @@ export interface ClientSummary {
   redirect_hosts: string[];
   grant_types: string[];
   blocked: boolean;
+  /** what blocks it: the configuration (`clients.blocked`, first when both do), or an administrator */
+  blocked_by: BlockedBy | null;
   /** a registration's expiry while unused (renewed as it is used); a static client: null */
   expires_at: string | null;
   live_grants: number;
   live_tokens: number;
 }
+
+export type BlockedBy =
+  | { source: 'configuration' }
+  | ({ source: 'admin' } & Pick<
+      ClientBlock,
+      'blocked_at' | 'blocked_by_client' | 'blocked_by_account' | 'via' | 'reason'
+    >);
 
 export interface ClientList {
   static: ClientSummary[];
@@ -62,7 +73,7 @@ async function counts(db: Knex, ids: string[]): Promise<Map<string, { grants: nu
   return out;
 }
 
-type Counted = Omit<ClientSummary, 'live_grants' | 'live_tokens'>;
+type Counted = Omit<ClientSummary, 'live_grants' | 'live_tokens' | 'blocked_by'>;
 
 function staticSummary(policy: Policy, id: string): Counted | undefined {
   const c = policy.staticClients.get(id);
@@ -125,22 +136,39 @@ const registeredSummary = (policy: Policy, r: ClientRow): Counted => ({
   expires_at: r.expires_at === null ? null : new Date(r.expires_at).toISOString(),
 });
 
-async function withCounts(db: Knex, clients: Counted[]): Promise<ClientSummary[]> {
-  const n = await counts(
-    db,
-    clients.map((c) => c.client_id),
-  );
-  return clients.map((c) => ({
-    ...c,
-    live_grants: n.get(c.client_id)!.grants,
-    live_tokens: n.get(c.client_id)!.tokens,
-  }));
+function blockedBy(policy: Policy, block: ClientBlock | undefined, id: string): BlockedBy | null {
+  if (policy.blocked.has(id)) return { source: 'configuration' };
+  if (!block) return null;
+  const { client_id: _id, ...rest } = block;
+  return { source: 'admin', ...rest };
 }
+
+/** The counts of live grants and tokens, and the runtime blocks (read from the table: every process's truth). */
+async function withCounts(db: Knex, policy: Policy, clients: Counted[]): Promise<ClientSummary[]> {
+  const ids = clients.map((c) => c.client_id);
+  const n = await counts(db, ids);
+  const blocks = await clientBlocks(db, ids);
+  return clients.map((c) => {
+    const by = blockedBy(policy, blocks.get(c.client_id), c.client_id);
+    return {
+      ...c,
+      blocked: by !== null,
+      blocked_by: by,
+      live_grants: n.get(c.client_id)!.grants,
+      live_tokens: n.get(c.client_id)!.tokens,
+    };
+  });
+}
+
+const blockedText = (b: BlockedBy) =>
+  b.source === 'configuration'
+    ? 'configuration'
+    : `admin${b.blocked_by_account ? ` ${b.blocked_by_account}` : ''}${b.blocked_by_client ? ` via ${b.blocked_by_client}` : ` (${b.via})`} at ${b.blocked_at}`;
 
 const line = (c: ClientSummary) =>
   `${c.client_id}  ${c.registration}${c.kind ? ` ${c.kind}` : ''}${c.name ? `  "${c.name}"` : ''}  ` +
   `[${c.grant_types.join(' ')}]  redirect hosts [${c.redirect_hosts.join(' ')}]  ` +
-  `${c.live_grants} grants, ${c.live_tokens} tokens${c.blocked ? '  BLOCKED' : ''}\n`;
+  `${c.live_grants} grants, ${c.live_tokens} tokens${c.blocked_by ? `  BLOCKED (${blockedText(c.blocked_by)})` : ''}\n`;
 
 const cursor = z.string().min(1).max(1024);
 
@@ -165,9 +193,10 @@ export const CLIENT_OPERATIONS: [string, ReturnType<typeof operation>][] = [
         const rows = await registered(stores.db, limit + 1, { ...(after !== undefined ? { after } : {}) });
         const page = rows.slice(0, limit);
         return {
-          static: await withCounts(stores.db, fixed),
+          static: await withCounts(stores.db, policy, fixed),
           registered: await withCounts(
             stores.db,
+            policy,
             page.map((r) => registeredSummary(policy, r)),
           ),
           next_after: rows.length > limit ? page.at(-1)!.id : null,
@@ -186,7 +215,7 @@ export const CLIENT_OPERATIONS: [string, ReturnType<typeof operation>][] = [
         const [row] = staticSummary(policy, client) ? [] : await registered(stores.db, 1, { id: client });
         const found = staticSummary(policy, client) ?? (row ? registeredSummary(policy, row) : undefined);
         if (!found) throw new AdminError('not_found', `no client ${client.slice(0, 200)} (see baton clients list)`);
-        return (await withCounts(stores.db, [found]))[0]!;
+        return (await withCounts(stores.db, policy, [found]))[0]!;
       },
       print: line,
     }),

@@ -12,6 +12,8 @@ import type { KeyStore } from '../keys/keystore.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { PolicyReloadResult } from '../policy/follow.ts';
 import type { Adapter } from '../../../adapters/src/models.ts';
+import type { BlockedClients } from '../revocation/client-blocks.ts';
+import type { AdminCaller, AdminVia } from './audit-record.ts';
 
 export interface AdminStores {
   /** the configuration the server (or the command line) runs with: IdPs and role bindings */
@@ -32,11 +34,21 @@ export interface AdminStores {
   check?: (() => Promise<{ postgres: boolean; migrations: boolean; redis?: boolean }>) | undefined;
   /** where a read's audit record failure is reported (admin/audit-record.ts); the server's log on its socket */
   log?: { error(obj: object, msg: string): void };
+  /** a server's blocked set (revocation/client-blocks.ts): a block or unblock applies in this process at once */
+  blocked?: BlockedClients | undefined;
+  /** a server's key reload (main.ts refreshKeys): a key change applies in this process at once */
+  refreshKeys?: (() => Promise<void>) | undefined;
+}
+
+/** how the operation was asked for, and by whom (the admin API's caller; none from the command line) */
+export interface OperationContext {
+  via: AdminVia;
+  by?: AdminCaller | undefined;
 }
 
 export interface Operation<A, R> {
   args: z.ZodType<A>;
-  run(stores: AdminStores, args: A): Promise<R>;
+  run(stores: AdminStores, args: A, context: OperationContext): Promise<R>;
   print(result: R): string;
   /** the exit status (0 unless given) */
   status?(result: R): number;

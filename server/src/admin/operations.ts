@@ -15,11 +15,13 @@ import { OVERVIEW_OPERATIONS } from './overview-operations.ts';
 import { HEALTH_OPERATIONS } from './health-operations.ts';
 import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { REVOKE_OPERATIONS } from './revoke-operations.ts';
+import { KEY_OPERATIONS } from './key-operations.ts';
+import { CLIENT_BLOCK_OPERATIONS } from './client-block-operations.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
 import { adminEvent, failureOf, writeAdminRecords, type AdminCaller, type AdminVia } from './audit-record.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import { AdminError } from './errors.ts';
-import { operation, type AdminStores, type Operation } from './operation.ts';
+import { operation, type AdminStores, type Operation, type OperationContext } from './operation.ts';
 import { accountLabel, resolveAccount } from './resolve-account.ts';
 import { markRevoked } from '../status-list/entry.ts';
 
@@ -168,6 +170,8 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   ...ACCESS_OPERATIONS,
   ...ACCOUNT_OPERATIONS,
   ...CLIENT_OPERATIONS,
+  ...CLIENT_BLOCK_OPERATIONS,
+  ...KEY_OPERATIONS,
   ...POLICY_OPERATIONS,
   ...HEALTH_OPERATIONS,
   ...OVERVIEW_OPERATIONS,
@@ -180,14 +184,20 @@ function find(name: string): Operation<unknown, unknown> {
 }
 
 /** Runs an operation; its arguments are checked first (AdminError invalid_request). */
-async function runChecked(stores: AdminStores, op: Operation<unknown, unknown>, name: string, args: unknown) {
+async function runChecked(
+  stores: AdminStores,
+  op: Operation<unknown, unknown>,
+  name: string,
+  args: unknown,
+  context: OperationContext,
+) {
   const parsed = op.args.safeParse(args);
   if (!parsed.success) {
     // each problem named by its argument: "since: is not a date or an ISO 8601 time"
     const problems = parsed.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message));
     throw new AdminError('invalid_request', `${name}: ${problems.join('; ')}`);
   }
-  return op.run(stores, parsed.data);
+  return op.run(stores, parsed.data, context);
 }
 
 /**
@@ -211,7 +221,7 @@ export async function runOperation(
   let result: unknown;
   try {
     if (!op) throw new AdminError('unknown_operation', `no admin operation ${name}`);
-    result = await runChecked(stores, op, name, args);
+    result = await runChecked(stores, op, name, args, { via, ...(by ? { by } : {}) });
   } catch (err) {
     await writeAdminRecords(stores.db, label, [adminEvent(label, failureOf(err), via, by)]).catch((e: Error) =>
       stores.log?.error({ reason: e.message }, 'audit.write_failed'),

@@ -25,6 +25,9 @@ export type AuditType =
   | 'cimd.refused'
   | 'account.disabled'
   | 'account.enabled'
+  /** an administrator blocked a client at runtime (client_blocks), or unblocked it */
+  | 'client.blocked'
+  | 'client.unblocked'
   /** an upstream IdP's back-channel logout: baton sessions ended (success), or the logout token refused */
   | 'session.ended'
   /** an IdP's SCIM provisioning created, linked, changed or deleted the SCIM User of an account */

@@ -481,6 +481,8 @@ const configShape = z.strictObject({
       first_party: z.array(z.string().min(1)).default([]),
       /** client ids refused everywhere: invalid_client on their next request */
       blocked: z.array(z.string().min(1)).default([]),
+      /** how often each process re-reads the clients blocked at runtime (client_blocks) */
+      block_refresh_interval_seconds: z.number().int().min(1).max(3600).default(10),
     })
     .prefault({}),
   delegation: z.array(delegationRule).default([]),

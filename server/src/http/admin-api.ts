@@ -230,9 +230,78 @@ function accountWrites(route: Route, deps: AdminApiDeps, auth: Authenticate): vo
   });
 }
 
-/** a request without a body: none at all, or an empty one (RFC 9110 §8.6 Content-Length: 0) */
-const bodyless = (ctx: Koa.Context) =>
-  ctx.get('transfer-encoding') === '' && (ctx.get('content-length') === '' || ctx.get('content-length') === '0');
+/** A body that may be absent (then `{}`), else a JSON object of the `allowed` members only, or a precise 400. */
+async function optionalBody(ctx: Koa.Context, allowed: readonly string[], shape: string) {
+  // no body, or an empty one (RFC 9110 §8.6: Content-Length 0, no Transfer-Encoding): `{}`
+  if (!ctx.get('transfer-encoding') && !ctx.request.length) return {};
+  const body = await jsonBody(ctx);
+  if (Object.keys(body).some((m) => !allowed.includes(m)))
+    throw new Refused(
+      400,
+      'invalid_request',
+      `the body is ${shape}`,
+      `members ${Object.keys(body).join(',').slice(0, 200)}`,
+    );
+  return body;
+}
+
+/** `force` is the command line's only: the admin API never skips a rotation's wait */
+const NO_FORCE = "{} (force is the command line's only: `baton keys … --force`)";
+
+/**
+ * The key rotation, scope admin.write (admin/key-operations.ts): `POST /admin/api/keys` (`baton keys
+ * publish`: 201 with the new kid and when it may sign), `POST /admin/api/keys/{kid}/activate` and `/retire`
+ * (`baton keys activate|retire -- KID`, never forced). Each is recorded as `keys.changed` naming the kid.
+ */
+function keyWrites(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
+  route('post', '/admin/api/keys', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+    queryArgs(ctx, [], []);
+    await optionalBody(ctx, [], NO_FORCE);
+    const r = (await deps.run(caller, 'keys.publish', {})) as { kid: string; activate_after_seconds: number };
+    const next = `POST ${ADMIN_RESOURCE_PATH}/keys/${r.kid}/activate once it has been published for ${r.activate_after_seconds} s`;
+    json(ctx, { ...r, next });
+    ctx.status = 201;
+  });
+  for (const action of ['activate', 'retire'] as const)
+    route('post', `/admin/api/keys/:kid/${action}`, async (ctx) => {
+      const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+      queryArgs(ctx, [], []);
+      await optionalBody(ctx, [], NO_FORCE);
+      const r = (await deps.run(caller, `keys.${action}`, { kid: (ctx.params as { kid: string }).kid })) as {
+        previous?: string | null;
+        retire_after_seconds?: number;
+      };
+      const next = r.previous
+        ? { next: `POST ${ADMIN_RESOURCE_PATH}/keys/${r.previous}/retire after ${r.retire_after_seconds} s` }
+        : {};
+      json(ctx, { ...r, ...next });
+    });
+}
+
+/**
+ * Blocking clients at runtime, scope admin.write (admin/client-block-operations.ts): `POST
+ * /admin/api/clients/{client}/block` (`baton clients block ID [--reason TEXT]`, the body `{}` or
+ * `{"reason": "…"}`; 200, a second block too) and `POST /admin/api/clients/{client}/unblock` (`baton clients
+ * unblock ID`; 409 for a client the configuration blocks).
+ */
+function clientWrites(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
+  const client = (ctx: Koa.Context) => (ctx.params as { client: string }).client;
+  route('post', '/admin/api/clients/:client/block', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+    queryArgs(ctx, [], []);
+    const body = await optionalBody(ctx, ['reason'], '{} or {"reason": "…"}');
+    if (body.reason !== undefined && (typeof body.reason !== 'string' || !body.reason || body.reason.length > 500))
+      throw new Refused(400, 'invalid_request', 'reason is a string of 1 to 500 characters');
+    json(ctx, await deps.run(caller, 'clients.block', { ...body, client: client(ctx) }));
+  });
+  route('post', '/admin/api/clients/:client/unblock', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+    queryArgs(ctx, [], []);
+    await optionalBody(ctx, [], '{}');
+    json(ctx, await deps.run(caller, 'clients.unblock', { client: client(ctx) }));
+  });
+}
 
 /**
  * `POST /admin/api/policy/reload` (`baton policy reload`), scope admin.write, the body `{}` or none: the
@@ -243,8 +312,7 @@ function policyWrites(route: Route, deps: AdminApiDeps, auth: Authenticate): voi
   route('post', '/admin/api/policy/reload', async (ctx) => {
     const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
     queryArgs(ctx, [], []);
-    if (!bodyless(ctx) && Object.keys(await jsonBody(ctx)).length > 0)
-      throw new Refused(400, 'invalid_request', 'the body is {} or none');
+    await optionalBody(ctx, [], '{} or none');
     json(ctx, await deps.run(caller, 'policy.reload', {}));
   });
 }
@@ -298,6 +366,8 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
   reads(route, deps, auth);
   accountWrites(route, deps, auth);
   policyWrites(route, deps, auth);
+  keyWrites(route, deps, auth);
+  clientWrites(route, deps, auth);
   const rest = `${ADMIN_RESOURCE_PATH}/*rest`;
   router.all(
     rest,

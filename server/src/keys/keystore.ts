@@ -34,8 +34,16 @@ export interface KeySet {
   activeKid: string;
 }
 
+/** what the key store refused: an unknown kid, a key not in the state the change needs, a change too early */
+export type KeyRefusal = 'unknown_key' | 'wrong_state' | 'too_early' | 'no_active_key';
+
 export class KeyStoreError extends Error {
   override name = 'KeyStoreError';
+  readonly refusal: KeyRefusal;
+  constructor(message: string, refusal: KeyRefusal = 'no_active_key') {
+    super(message);
+    this.refusal = refusal;
+  }
 }
 
 type StateAge = { state: KeyState; age: number | string } | undefined;
@@ -86,11 +94,13 @@ export class KeyStore {
       const row = await trx('signing_keys')
         .where({ kid })
         .first<StateAge>('state', trx.raw('extract(epoch from now() - created_at)::float as age'));
-      if (!row) throw new KeyStoreError(`no key ${kid}`);
-      if (row.state !== 'published') throw new KeyStoreError(`key ${kid} is ${String(row.state)}, not published`);
+      if (!row) throw new KeyStoreError(`no key ${kid}`, 'unknown_key');
+      if (row.state !== 'published')
+        throw new KeyStoreError(`key ${kid} is ${String(row.state)}, not published`, 'wrong_state');
       if (Number(row.age) < minPublishedSeconds) {
         throw new KeyStoreError(
           `key ${kid} was published ${Math.floor(Number(row.age))} s ago; wait until it has been published for ${minPublishedSeconds} s so every process and relying party has it (or pass --force)`,
+          'too_early',
         );
       }
       const previous = await trx('signing_keys').where({ state: 'active' }).first<KidRow>('kid');
@@ -112,11 +122,13 @@ export class KeyStore {
       const row = await trx('signing_keys')
         .where({ kid })
         .first<StateAge>('state', trx.raw('extract(epoch from now() - retiring_at)::float as age'));
-      if (!row) throw new KeyStoreError(`no key ${kid}`);
-      if (row.state !== 'retiring') throw new KeyStoreError(`key ${kid} is ${String(row.state)}, not retiring`);
+      if (!row) throw new KeyStoreError(`no key ${kid}`, 'unknown_key');
+      if (row.state !== 'retiring')
+        throw new KeyStoreError(`key ${kid} is ${String(row.state)}, not retiring`, 'wrong_state');
       if (Number(row.age) < minRetiringSeconds) {
         throw new KeyStoreError(
           `key ${kid} stopped signing ${Math.floor(Number(row.age))} s ago; tokens it signed live up to ${minRetiringSeconds} s (or pass --force)`,
+          'too_early',
         );
       }
       await trx('signing_keys')

@@ -5,6 +5,9 @@
  *     (or `baton keys`) published, activated or retired is followed here too;
  *   - policy reload generation, at the same cadence: a reload asked of another process (the admin API,
  *     `baton policy reload`) is followed here too: this process re-reads its own file (policy/follow.ts);
+ *   - block refresh, every clients.block_refresh_interval_seconds: re-read the clients blocked at runtime
+ *     (revocation/client-blocks.ts), so that a block or unblock another process (or `baton clients`) made
+ *     applies here too;
  *   - storage GC, every storage.gc_interval_seconds: delete expired records (adapters/STORAGE.md) and token
  *     lineage past storage.lineage_retention_days (idempotent deletes in bounded batches), and audit events
  *     past audit.retention_days (up to a checkpoint: audit/store.ts retainAudit);
@@ -35,11 +38,17 @@ export function startBackground(
   storage: Storage,
   refreshKeys: () => Promise<void>,
   followPolicy: () => Promise<void> = () => Promise.resolve(),
+  refreshBlocks: () => Promise<void> = () => Promise.resolve(),
 ): Background {
   const timers = [
     every(config.keys.refresh_interval_seconds, () => {
       refreshKeys().catch((err: Error) => log.warn({ err: { message: err.message } }, 'keys.refresh_failed'));
       followPolicy().catch((err: Error) => log.warn({ err: { message: err.message } }, 'policy.follow_failed'));
+    }),
+    every(config.clients.block_refresh_interval_seconds, () => {
+      refreshBlocks().catch((err: Error) =>
+        log.warn({ err: { message: err.message } }, 'client.blocks_refresh_failed'),
+      );
     }),
     every(config.storage.gc_interval_seconds, () => collectGarbage(config, log, storage)),
   ];

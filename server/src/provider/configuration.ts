@@ -39,6 +39,8 @@ export interface ProviderDeps {
   jwks: JWK[];
   cookieKeys: string[];
   policy(): Policy;
+  /** blocked clients: the configuration's and the runtime ones (revocation/client-blocks.ts) */
+  isBlocked(clientId: string): boolean;
   grants: AccountAccess;
   /** the issuer's path ('' at the root), under which the interaction routes live */
   base: string;

@@ -21,7 +21,7 @@ export type { ProviderDeps } from './configuration.ts';
 /** baton's own keys as a local key set, and the state of its JWT access tokens under them (token-state.ts). */
 export function ownTokens(
   config: Config,
-  deps: Pick<ProviderDeps, 'jwks' | 'adapterFor' | 'policy' | 'accounts' | 'db'>,
+  deps: Pick<ProviderDeps, 'jwks' | 'adapterFor' | 'isBlocked' | 'accounts' | 'db'>,
 ): { ownKeys: ReturnType<typeof createLocalJWKSet>; state: TokenState } {
   const ownKeys = createLocalJWKSet({
     keys: deps.jwks.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub }) => pub),
@@ -30,7 +30,7 @@ export function ownTokens(
     issuer: config.issuer,
     ownKeys,
     revoked: deps.adapterFor('RevokedToken'),
-    isBlocked: (id) => deps.policy().blocked.has(id),
+    isBlocked: (id) => deps.isBlocked(id),
     accounts: deps.accounts,
     db: deps.db,
   });

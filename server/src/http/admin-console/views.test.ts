@@ -118,6 +118,7 @@ const agent: ClientSummary = {
   redirect_hosts: ['127.0.0.1'],
   grant_types: ['authorization_code', 'refresh_token'],
   blocked: false,
+  blocked_by: null,
   expires_at: null,
   live_grants: 1,
   live_tokens: 2,

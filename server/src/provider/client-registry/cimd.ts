@@ -111,7 +111,7 @@ export function cimdClients(deps: ClientDeps, audit?: RegistryAudit) {
       tried?.set(clientId, reason);
       return false;
     };
-    const refusal = policyRefusal(url, deps.policy().blocked.has(clientId), cimd);
+    const refusal = policyRefusal(url, deps.isBlocked(clientId), cimd);
     if (refusal) return refuse(refusal.reason, refusal.logged);
     const failed = failures.recent(clientId);
     if (failed) {
@@ -138,7 +138,7 @@ export function cimdClients(deps: ClientDeps, audit?: RegistryAudit) {
       cacheDuration: { min: 30, max: 3600 },
       allowFetch,
       allowClient: async (ctx: unknown, client: { clientId: string; metadata(): Record<string, unknown> }) => {
-        if (deps.policy().blocked.has(client.clientId)) return false;
+        if (deps.isBlocked(client.clientId)) return false;
         // the first time baton accepts this document: its client.registered record, durable before the answer
         await audit?.accepted(ctx, client.clientId, client.metadata());
         return true;

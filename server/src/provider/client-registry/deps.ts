@@ -10,6 +10,11 @@ import type { AuditSink } from '../audit-trail.ts';
 export interface ClientDeps {
   config: Config;
   policy(): Policy;
+  /**
+   * whether a client id is blocked: the configuration's `clients.blocked` or an administrator's runtime block
+   * (revocation/client-blocks.ts BlockedClients); an in-memory lookup
+   */
+  isBlocked(clientId: string): boolean;
   redis: Redis | undefined;
   log: Logger;
   /** encrypts registered clients' secrets at rest */

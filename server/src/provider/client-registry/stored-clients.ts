@@ -1,7 +1,7 @@
 /**
- * The Client model's adapter: static clients from the current policy first, blocked ids unknown, CIMD ids left
- * to CIMD, then registered clients (RFC 7591) from storage, their secrets sealed under the KEK and their
- * expiry renewed while they are used.
+ * The Client model's adapter: static clients from the current policy first, blocked ids (configured, or blocked
+ * by an administrator: deps.isBlocked) unknown, CIMD ids left to CIMD, then registered clients (RFC 7591) from
+ * storage, their secrets sealed under the KEK and their expiry renewed while they are used.
  */
 import type { Adapter, AdapterPayload } from '../../../../adapters/src/models.ts';
 import type { Kek } from '../../keys/kek.ts';
@@ -38,7 +38,7 @@ export function storedClients(deps: ClientDeps, audit?: RegistryAudit) {
     return {
       ...stored,
       async find(id) {
-        if (deps.policy().blocked.has(id)) return undefined;
+        if (deps.isBlocked(id)) return undefined;
         const fixed = staticMetadata(deps.policy(), id);
         if (fixed) return { ...fixed };
         if (isCimdId(id)) return undefined; // CIMD resolves it (an https id, or a loopback http one in development)
