@@ -8,7 +8,15 @@ import { decodeJwt } from 'jose';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { adminStoresOf, ROLES, startTestServer, storedStatus, type TestServer } from './helpers.ts';
+import {
+  adminStoresOf,
+  clientCredentialsRequest,
+  ROLES,
+  SERVICE_SECRET,
+  startTestServer,
+  storedStatus,
+  type TestServer,
+} from './helpers.ts';
 import { actionOf, agentAuthorizePath, csrfOf, followRedirects, redeemAtAgentCallback } from './pages.ts';
 import { runOperation } from '../src/admin/operations.ts';
 import { CONSOLE_POLICY } from '../src/http/admin-console/routes.ts';
@@ -230,6 +238,10 @@ describe('the gate', () => {
     const aliceId = String(decodeJwt(tokens.access_token).sub);
     const person = await bob.get(`/admin/people/${aliceId}`).expect(200);
     expect(person.text).toContain('Revoke everything');
+    // her recent activity, newest first: the token she just got, after her sign-in
+    const recent = person.text.slice(person.text.indexOf('Recent events of alice'));
+    expect(recent.indexOf('token.issued')).toBeGreaterThan(0);
+    expect(recent.indexOf('token.issued')).toBeLessThan(recent.indexOf('login.success'));
     const csrf = csrfOf(person.text);
     const unconfirmed = await bob.post(`/admin/people/${aliceId}/revoke`).type('form').send({ csrf }).expect(400);
     expect(unconfirmed.text).toContain('tick the confirmation box');
@@ -244,6 +256,28 @@ describe('the gate', () => {
       .whereRaw(`event->'details'->>'operation' = 'revoke.user'`)
       .select<{ account_id: string; client_id: string }[]>('account_id', 'client_id');
     expect(row).toEqual({ account_id: await accountOf('bob'), client_id: 'baton-admin-console' });
+  });
+
+  it('an admin blocks a client from its page (its next token request is invalid_client) and unblocks it', async () => {
+    const tokenRequest = () =>
+      clientCredentialsRequest(url, 'cost-reporter', SERVICE_SECRET, 'https://cost.internal.example.com', 'cost.read');
+    await tokenRequest().expect(200);
+    const page = await bob.get('/admin/clients/cost-reporter').expect(200);
+    expect(page.text).toContain('Block and revoke its tokens');
+    const csrf = csrfOf(page.text);
+    const blocked = await bob
+      .post('/admin/clients/cost-reporter/block')
+      .type('form')
+      .send({ csrf, reason: 'a leaked secret' })
+      .expect(303);
+    expect(blocked.headers.location).toBe('/admin/clients/cost-reporter');
+    expect((await tokenRequest().expect(401)).body.error).toBe('invalid_client');
+    const after = await bob.get('/admin/clients/cost-reporter').expect(200);
+    expect(after.text).toContain('Unblock');
+    // carol reads the page, without the forms
+    expect((await carol.get('/admin/clients/cost-reporter').expect(200)).text).not.toContain('Unblock</button>');
+    await bob.post('/admin/clients/cost-reporter/unblock').type('form').send({ csrf }).expect(303);
+    await tokenRequest().expect(200);
   });
 
   it('hostile or malformed page parameters are a 400 page; SQL metacharacters are only values', async () => {

@@ -173,6 +173,8 @@ const search = operation({
     until: instant.optional(),
     after: z.number().int().min(0).optional(),
     limit: z.number().int().min(1).max(10_000).default(100),
+    /** the newest `limit` events, newest first (the console's "recent activity"); no `after` with it */
+    newest: z.boolean().default(false),
     json: z.boolean().default(false),
   }),
   async run({ db, accounts }, { json, ...q }) {

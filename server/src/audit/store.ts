@@ -53,13 +53,17 @@ export interface SearchQuery {
   /** rows after this seq (the next page) */
   after?: number | undefined;
   limit: number;
+  /** the newest `limit` rows instead, newest first */
+  newest?: boolean | undefined;
 }
 
 /** every `sub` of the actor chain: `act`, `act.act`, … (RFC 8693 §4.1) */
 const ACTOR_PATH = '$.act.** ? (@.sub == $a)';
 
 export async function searchEvents(db: Knex, q: SearchQuery): Promise<ChainedRow[]> {
-  const query = db('audit_events').orderBy('seq').limit(q.limit);
+  const query = db('audit_events')
+    .orderBy('seq', q.newest ? 'desc' : 'asc')
+    .limit(q.limit);
   if (q.account) {
     const account = q.account;
     const ids = [account, ...(q.accountId ? [q.accountId] : [])];

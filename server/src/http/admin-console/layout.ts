@@ -39,6 +39,7 @@ export const consolePaths = (base: string) => ({
   person: (account: string) => path(base, 'people', account),
   personAction: (account: string, action: 'revoke' | 'disable' | 'enable') => path(base, 'people', account, action),
   client: (client: string) => path(base, 'clients', client),
+  clientAction: (client: string, action: 'block' | 'unblock') => path(base, 'clients', client, action),
   trace: (jti: string) => path(base, 'audit', 'trace', jti),
 });
 

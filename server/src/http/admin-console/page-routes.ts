@@ -9,6 +9,7 @@
  *   POST /admin/people/{account}/disable|enable                  (accounts.disable|enable)
  *   GET  /admin/accounts                accounts, paged          (accounts.list)
  *   GET  /admin/clients, /admin/clients/{client}                 (clients.list, clients.show)
+ *   POST /admin/clients/{client}/block|unblock                   (clients.block|unblock, a reason optional)
  *   GET  /admin/audit                   the trail, filtered      (audit.search, 50 a page)
  *   GET  /admin/audit/trace/{jti}       one chain as a tree      (audit.trace)
  *   GET  /admin/keys                    signing keys             (keys.list)
@@ -147,13 +148,18 @@ export function pageRoutes(router: Router, kit: PageKit): void {
     query(ctx, []);
     kit.html(ctx, 200, views.accessPage(chrome, (await run('access.matrix', {})) as AccessMatrix));
   });
-  const person = async (run: Run, account: string, cursors: Record<string, string> = {}) => ({
-    access: (await run('access.person', { account })) as PersonAccess,
-    account: (await run('accounts.show', { account, ...cursors, limit: PAGE })) as AccountShow,
-  });
+  const person = async (run: Run, account: string, cursors: Record<string, string> = {}) => {
+    const access = (await run('access.person', { account })) as PersonAccess;
+    const show = (await run('accounts.show', { account, ...cursors, limit: PAGE })) as AccountShow;
+    // recent activity: the account's newest events (its id, so an ambiguous name was refused above)
+    const recent = (await run('audit.search', { account: access.account.id, newest: true, limit: 20, json: true })) as {
+      rows: ChainedRow[];
+    };
+    return { access, account: show, activity: recent.rows };
+  };
   read('/people/:account', async (ctx, run, chrome) => {
     const p = await person(run, param(ctx, 'account'), query(ctx, ['grants_after', 'tokens_after']));
-    kit.html(ctx, 200, views.personPage(chrome, p.access, p.account));
+    kit.html(ctx, 200, views.personPage(chrome, p.access, p.account, p.activity));
   });
   write('/people/:account/revoke', async (ctx, run, chrome, form) => {
     // the page's confirmation box: "revoke everything" only when it was ticked
@@ -190,6 +196,19 @@ export function pageRoutes(router: Router, kit: PageKit): void {
       200,
       views.clientPage(chrome, (await run('clients.show', { client: param(ctx, 'client') })) as ClientSummary),
     );
+  });
+  write('/clients/:client/block', async (ctx, run, _chrome, form) => {
+    const reason = typeof form.reason === 'string' ? form.reason.trim() : '';
+    const client = param(ctx, 'client');
+    await run('clients.block', { client, ...(reason ? { reason } : {}) });
+    ctx.status = 303;
+    ctx.redirect(`${kit.base}/clients/${encodeURIComponent(client)}`);
+  });
+  write('/clients/:client/unblock', async (ctx, run) => {
+    const client = param(ctx, 'client');
+    await run('clients.unblock', { client });
+    ctx.status = 303;
+    ctx.redirect(`${kit.base}/clients/${encodeURIComponent(client)}`);
   });
   read('/audit', async (ctx, run, chrome) => {
     const q = query(ctx, [...AUDIT_FILTERS, 'after']);

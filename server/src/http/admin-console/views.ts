@@ -7,7 +7,7 @@
  */
 import type { ClientList, ClientSummary } from '../../admin/client-operations.ts';
 import type { Health } from '../../admin/health-operations.ts';
-import { barePage, consolePaths, csrfField, layout, type BareFrame, type Chrome } from './layout.ts';
+import { barePage, consolePaths, csrfField, layout, postForm, type BareFrame, type Chrome } from './layout.ts';
 import { code, codeOr, facts, h, join, none, table, tag, time, withQuery, type Html, type Part } from './markup.ts';
 
 export { CONSOLE_CSS } from './console.css.ts';
@@ -157,6 +157,29 @@ ${registered}${nextLink(consolePaths(chrome.base).clients, list.next_after)}`;
 }
 
 /** One client: how it is registered, what it may do, its live grants and tokens, the way to its events. */
+/**
+ * Block (revokes its tokens and every token whose chain passes through it) or unblock, for a writer; a
+ * client the configuration blocks is unblocked there, not here.
+ */
+function clientActions(chrome: Chrome, client: ClientSummary): Part {
+  if (!chrome.canWrite) return '';
+  const p = consolePaths(chrome.base);
+  if (client.blocked_by?.source === 'configuration')
+    return h`<p class="note">Blocked by the configuration (<code>clients.blocked</code>): unblock it there.</p>`;
+  if (client.blocked)
+    return postForm(
+      chrome.csrf,
+      p.clientAction(client.client_id, 'unblock'),
+      h`<button type="submit">Unblock</button>`,
+    );
+  return h`<section class="danger-zone"><h2>Block this client</h2>${postForm(
+    chrome.csrf,
+    p.clientAction(client.client_id, 'block'),
+    h`<p><label for="block-reason">Reason (kept with the block)</label><br><input id="block-reason" name="reason" maxlength="500"></p>
+<p><button type="submit" class="danger">Block and revoke its tokens</button></p>`,
+  )}</section>`;
+}
+
 export function clientPage(chrome: Chrome, client: ClientSummary): string {
   const p = consolePaths(chrome.base);
   const expiry: [string, Part][] =
@@ -174,7 +197,7 @@ export function clientPage(chrome: Chrome, client: ClientSummary): string {
     ...expiry,
   ]);
   const body = h`<h1>${client.name ?? client.client_id}</h1>
-<p class="sub">Client ${code(client.client_id)}</p>${about}
+<p class="sub">Client ${code(client.client_id)}</p>${about}${clientActions(chrome, client)}
 <h2>Activity</h2><ul>
 <li><a href="${withQuery(p.audit, { client: client.client_id })}">Events where it is the client</a></li>
 <li><a href="${withQuery(p.audit, { agent: client.client_id })}">Events where it acted (the client, or an actor of the chain)</a></li></ul>`;
