@@ -49,7 +49,7 @@ const USAGE = `usage: baton <command> [--config FILE]
   keys generate-kek             print a new key-encryption key for keys.encryption_key
   keys rewrap                   re-encrypt every stored secret under the current KEK (after a KEK rotation)
   users hash-password           read a password on stdin, print its scrypt hash (local directory)
-  accounts list                 accounts: id, IdP, subject, roles, state
+  accounts list [--search TEXT] accounts: id, IdP, subject, roles, state (TEXT: part of a subject, email or name)
   accounts show ACCOUNT [--limit N] [--grants-after GID] [--tokens-after JTI]
                                 one account, its live grants and access tokens (ids only; N ≤ 100 per page)
   accounts disable|enable ACCOUNT
@@ -126,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
       force: { type: 'boolean' },
       client: { type: 'string' },
       reason: { type: 'string' },
+      search: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       // accounts add, dev mint-id-jag
       idp: { type: 'string' },
@@ -410,7 +411,11 @@ function adminRequest(
   };
   switch (what) {
     case 'accounts list':
-      return { name: 'accounts.list', args: {}, command: what };
+      return {
+        name: 'accounts.list',
+        args: values.search !== undefined ? { search: values.search } : {},
+        command: what,
+      };
     case 'accounts disable':
     case 'accounts enable':
       return { name: `accounts.${sub}`, args: { account: account(`${what} ACCOUNT`) }, command: what };

@@ -388,14 +388,7 @@ async function serve(
   metrics: Metrics | undefined,
   core: Core,
 ): Promise<RunningServer> {
-  const background = startBackground(
-    config,
-    log,
-    storage,
-    core.refreshKeys,
-    core.follower.follow,
-    core.refreshBlocks,
-  );
+  const background = startBackground(config, log, storage, core.refreshKeys, core.follower.follow, core.refreshBlocks);
   let shuttingDown = false;
   const handler = appFor(config, log, storage, metrics, core, () => shuttingDown).callback();
   bound.serve((req, res) => void handler(req, res));

@@ -280,6 +280,15 @@ describe('the gate', () => {
     await tokenRequest().expect(200);
   });
 
+  it('the accounts page searches by a part of the subject, email or name; LIKE characters match themselves', async () => {
+    const found = await carol.get('/admin/accounts?search=ALICE@example').expect(200);
+    expect(found.text).toContain(`href="/admin/people/${await accountOf('alice')}"`);
+    expect(found.text).not.toContain(`href="/admin/people/${await accountOf('bob')}"`);
+    expect(found.text).toContain('value="ALICE@example"');
+    const wildcard = await carol.get(`/admin/accounts?search=${encodeURIComponent('%')}`).expect(200);
+    expect(wildcard.text).toContain('No account matches.');
+  });
+
   it('hostile or malformed page parameters are a 400 page; SQL metacharacters are only values', async () => {
     const hostile = await bob.get(`/admin/audit?account=${encodeURIComponent("x' or 1=1; drop table accounts; --")}`);
     expect(hostile.status).toBe(200);

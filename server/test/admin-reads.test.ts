@@ -286,7 +286,7 @@ describe('GET /admin/api/clients and /admin/api/clients/{client} (baton clients 
     const ids = (res.body.static as { client_id: string }[]).map((c) => c.client_id);
     // the configured ones, then the admin console's built-in client
     expect(ids).toEqual([...t.config.clients.static.map((c) => c.client_id), 'baton-admin-console']);
-    expect(res.body.static.at(-1)).toMatchObject({
+    expect((res.body.static as unknown[]).at(-1)).toMatchObject({
       client_id: 'baton-admin-console',
       registration: 'static',
       kind: 'app',

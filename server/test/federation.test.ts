@@ -11,7 +11,9 @@ import type TestAgent from 'supertest/lib/agent.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { searchEvents } from '../src/audit/store.ts';
 import type { RunningServer } from '../src/main.ts';
-import { LOCAL_IDP, memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
+import { adminStoresOf, LOCAL_IDP, memoryLogger, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
+import { runOperation } from '../src/admin/operations.ts';
+import type { AccessMatrix, PersonAccess } from '../src/policy/access-matrix.ts';
 import { startGlewlwyd, type Glewlwyd } from './idp/glewlwyd.ts';
 import { csrfOf, followRedirects } from './pages.ts';
 
@@ -184,6 +186,32 @@ describe('federation with a real upstream IdP (Glewlwyd)', () => {
     const tokens = await redeem(flow, url.searchParams.get('code')!, LOGS);
     expect(tokens.body.scope).toBe('incidents.trigger');
     expect(decodeJwt(tokens.body.access_token).roles).toEqual(['sre']);
+  });
+
+  it("the access matrix says what the IdP's users get: each one's scopes are their token's, by their group", async () => {
+    const stores = adminStoresOf(baton!);
+    const matrix = (await runOperation(stores, 'access.matrix', {})) as AccessMatrix;
+    const inGroup = (group: string) =>
+      matrix.resources
+        .find((r) => r.uri === LOGS)!
+        .scopes.flatMap((s) => s.roles.flatMap((r) => r.groups))
+        .filter((g) => g.idp === 'corp' && g.group === group)
+        .flatMap((g) => g.accounts.map((a) => a.id));
+    for (const [user, group] of [
+      ['alice', 'developers'],
+      ['bob', 'oncall'],
+    ] as const) {
+      // no scope asked: all of the resource's (MCP scope selection), narrowed to what the roles grant
+      const flow = newFlow();
+      const url = await signInAtCorp(flow, user, LOGS);
+      const tokens = await redeem(flow, url.searchParams.get('code')!, LOGS);
+      const claims = decodeJwt(tokens.body.access_token) as { sub: string; idp: { sub: string } };
+      const person = (await runOperation(stores, 'access.person', { account: claims.sub })) as PersonAccess;
+      expect(person.account).toMatchObject({ idp: 'corp', subject: claims.idp.sub, groups: [group] });
+      const listed = person.resources.find((r) => r.uri === LOGS)!.scopes.map((s) => s.scope);
+      expect(listed.sort()).toEqual(String(tokens.body.scope).split(' ').sort());
+      expect(inGroup(group)).toContain(claims.sub);
+    }
   });
 
   it('removing a group at the IdP removes the scope at the next refresh', async () => {

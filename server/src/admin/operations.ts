@@ -82,11 +82,24 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
       args: z.strictObject({
         limit: z.number().int().min(1, 'limit is 1–1000').max(1000, 'limit is 1–1000').optional(),
         after: z.string().min(1).max(1024).optional(),
+        /** a part of the subject, email or name, any case (a LIKE pattern's own characters match themselves) */
+        search: z.string().min(1).max(200).optional(),
       }),
-      async run({ db }, { limit, after }) {
+      async run({ db }, { limit, after, search }) {
         const q = db('accounts')
           .orderBy([{ column: 'created_at' }, { column: 'id' }])
           .select<AccountListRow[]>('id', 'idp_id', 'idp_subject', 'roles', 'disabled_at');
+        if (search !== undefined) {
+          // bound as a value; %, _ and \ escaped so that they match themselves
+          const pattern = `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+          void q.where(
+            (w) =>
+              void w
+                .whereRaw(`idp_subject ilike ? escape '\\'`, [pattern])
+                .orWhereRaw(`profile->>'email' ilike ? escape '\\'`, [pattern])
+                .orWhereRaw(`profile->>'name' ilike ? escape '\\'`, [pattern]),
+          );
+        }
         // keyset paging on (created_at, id): an unknown `after` matches nothing (an empty page)
         if (after !== undefined)
           void q.whereRaw('(created_at, id) > (select created_at, id from accounts where id = ?)', [after]);

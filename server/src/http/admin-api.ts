@@ -161,7 +161,7 @@ function access(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
 function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
   route('get', '/admin/api/accounts', async (ctx) => {
     const caller = await auth(ctx, ADMIN_READ_SCOPE);
-    const args = queryArgs(ctx, ['after'], ['limit']);
+    const args = queryArgs(ctx, ['after', 'search'], ['limit']);
     const limit = (args.limit as number | undefined) ?? 100;
     if (limit < 1 || limit > 100) throw new Refused(400, 'invalid_request', 'limit is 1–100 (page with after)');
     json(ctx, await deps.run(caller, 'accounts.list', { ...args, limit }));

@@ -114,7 +114,11 @@ export function securityHeaders(issuer: URL): Koa.Middleware {
         const own = (ctx.state as { csp?: unknown }).csp;
         ctx.set(
           'Content-Security-Policy',
-          typeof own === 'string' ? own : scripts.length ? `${PAGE_POLICY}; script-src ${scripts.join(' ')}` : PAGE_POLICY,
+          typeof own === 'string'
+            ? own
+            : scripts.length
+              ? `${PAGE_POLICY}; script-src ${scripts.join(' ')}`
+              : PAGE_POLICY,
         );
         ctx.set('X-Frame-Options', 'DENY');
       }

@@ -178,12 +178,9 @@ export function pageRoutes(router: Router, kit: PageKit): void {
       ctx.redirect(`${kit.base}/people/${encodeURIComponent(account)}`);
     });
   read('/accounts', async (ctx, run, chrome) => {
-    const q = query(ctx, ['after']);
-    kit.html(
-      ctx,
-      200,
-      views.accountsPage(chrome, (await run('accounts.list', { ...q, limit: PAGE })) as views.AccountList),
-    );
+    const q = query(ctx, ['after', 'search']);
+    const list = (await run('accounts.list', { ...q, limit: PAGE })) as views.AccountList;
+    kit.html(ctx, 200, views.accountsPage(chrome, list, q.search));
   });
   read('/clients', async (ctx, run, chrome) => {
     const q = query(ctx, ['after']);

@@ -89,12 +89,15 @@ export function overviewPage(chrome: Chrome, data: OverviewData): string {
   return layout(chrome, 'Overview', 'overview', body);
 }
 
-const nextLink = (target: string, after: string | null): Part =>
-  after ? h`<p class="pager"><a href="${withQuery(target, { after })}" rel="next">Next page</a></p>` : '';
+const nextLink = (target: string, after: string | null, keep: Record<string, string | undefined> = {}): Part =>
+  after ? h`<p class="pager"><a href="${withQuery(target, { ...keep, after })}" rel="next">Next page</a></p>` : '';
 
 /** The accounts baton knows, a page at a time. */
-export function accountsPage(chrome: Chrome, list: AccountList): string {
+export function accountsPage(chrome: Chrome, list: AccountList, search?: string): string {
   const p = consolePaths(chrome.base);
+  const form = h`<form class="filters" method="get" action="${p.accounts}" role="search" aria-label="Search the accounts">
+<p><label for="accounts-search">Subject, email or name contains</label><br><input id="accounts-search" name="search" maxlength="200" value="${search ?? ''}">
+<button type="submit">Search</button></p></form>`;
   const rows = list.accounts.map((a) => [
     h`<a href="${p.person(a.id)}">${a.subject}</a>`,
     codeOr(a.idp, 'unknown'),
@@ -104,8 +107,8 @@ export function accountsPage(chrome: Chrome, list: AccountList): string {
   ]);
   const body = h`<h1>Accounts</h1>
 <p class="sub">The people baton knows: those who signed in, or were provisioned. People who never signed in are known only to the identity provider.</p>
-${table('Accounts', ['Subject', 'IdP', 'Account id', 'Roles', 'Status'], rows, 'No account on this page.')}
-${nextLink(p.accounts, list.next_after)}`;
+${form}${table('Accounts', ['Subject', 'IdP', 'Account id', 'Roles', 'Status'], rows, search ? 'No account matches.' : 'No account on this page.')}
+${nextLink(p.accounts, list.next_after, { search })}`;
   return layout(chrome, 'Accounts', 'accounts', body);
 }
 
