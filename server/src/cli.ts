@@ -63,6 +63,8 @@ const USAGE = `usage: baton <command> [--config FILE]
                                 types, redirect hosts, live grants and tokens, blocked or not (never a secret)
   clients show ID               one client, the same, and what blocks it (the configuration, or an
                                 administrator: who, when, why)
+  clients tokens ID [--limit N] [--grants-after GID] [--tokens-after JTI]
+                                its live grants and access tokens, each with its account (N ≤ 100 a page)
   clients block ID [--reason TEXT]
                                 block a client now, as clients.blocked does: unknown at its next request,
                                 its tokens and those exchanged through it revoked (every process within
@@ -378,6 +380,18 @@ function readRequest(
       return {
         name: 'clients.list',
         args: { ...limitArg(values), ...(values.after ? { after: values.after } : {}) },
+        command: what,
+      };
+    case 'clients tokens':
+      if (!arg) throw new UsageError('clients tokens ID [--limit N] [--grants-after GID] [--tokens-after JTI]');
+      return {
+        name: 'clients.tokens',
+        args: {
+          client: arg,
+          ...limitArg(values),
+          ...(values['grants-after'] !== undefined ? { grants_after: values['grants-after'] } : {}),
+          ...(values['tokens-after'] !== undefined ? { tokens_after: values['tokens-after'] } : {}),
+        },
         command: what,
       };
     case 'clients show':

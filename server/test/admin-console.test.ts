@@ -264,6 +264,9 @@ describe('the gate', () => {
     await tokenRequest().expect(200);
     const page = await bob.get('/admin/clients/cost-reporter').expect(200);
     expect(page.text).toContain('Block and revoke its tokens');
+    // its live tokens: the one it just got for itself (client_credentials: no account)
+    expect(page.text).toContain('Live access tokens');
+    expect(page.text).toContain('the client itself');
     const csrf = csrfOf(page.text);
     const blocked = await bob
       .post('/admin/clients/cost-reporter/block')

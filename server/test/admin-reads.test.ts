@@ -358,12 +358,44 @@ describe('GET /admin/api/clients and /admin/api/clients/{client} (baton clients 
   });
 });
 
+describe('GET /admin/api/clients/{client}/tokens (baton clients tokens) and /admin/api/accounts?search=', () => {
+  it("lists a client's live grants and tokens, each with its account; an unknown client is 404", async () => {
+    const reader = await adminToken('reads-reader');
+    const res = await get(`/admin/api/clients/${AGENT}/tokens`, reader);
+    expect(res.status).toBe(200);
+    const tokens = res.body.tokens as { jti: string; client: string; account: string | null; status: string }[];
+    expect(tokens.filter((x) => x.account === ids.alice).map((x) => x.jti)).toEqual(jtis);
+    expect(new Set(tokens.map((x) => x.client))).toEqual(new Set([AGENT]));
+    const mine = (res.body.grants as { id: string; account: string }[]).filter((g) => g.account === ids.alice);
+    expect(mine.map((g) => g.id)).toEqual(grants);
+    // paged as an account's lists are
+    const first = await get(`/admin/api/clients/${AGENT}/tokens?limit=1`, reader);
+    expect([first.body.tokens.length, first.body.next_tokens_after]).toEqual([1, first.body.tokens[0].jti]);
+    const unknown = await get('/admin/api/clients/no-such-client/tokens', reader);
+    expect([unknown.status, unknown.body.error]).toEqual([404, 'not_found']);
+  });
+
+  it('searches accounts by a part of the subject or email, any case, the pattern characters as themselves', async () => {
+    const reader = await adminToken('reads-reader');
+    const found = await get('/admin/api/accounts?search=ALI', reader);
+    expect(pluck(found.body, 'accounts', 'id')).toEqual([ids.alice]);
+    const byEmail = await get(`/admin/api/accounts?search=${encodeURIComponent('bob@example')}`, reader);
+    expect(pluck(byEmail.body, 'accounts', 'id')).toEqual([ids.bob]);
+    for (const pattern of ['%', '_', '\\'])
+      expect(
+        pluck((await get(`/admin/api/accounts?search=${encodeURIComponent(pattern)}`, reader)).body, 'accounts', 'id'),
+      ).toEqual([]);
+  });
+});
+
 describe('the read routes refuse', () => {
   const paths = [
     '/admin/api/accounts',
     '/admin/api/accounts/alice',
     '/admin/api/clients',
     `/admin/api/clients/${AGENT}`,
+    `/admin/api/clients/${AGENT}/tokens`,
+    '/admin/api/overview',
     '/admin/api/policy',
     '/admin/api/health',
     '/admin/api/keys',

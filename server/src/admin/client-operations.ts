@@ -13,6 +13,7 @@ import { staticMetadata } from '../provider/client-registry/static-clients.ts';
 import { Policy } from '../policy/policy.ts';
 import { clientBlocks, type ClientBlock } from '../revocation/client-blocks.ts';
 import { AdminError } from './errors.ts';
+import { holdingLines, holdingsOf, PageArgs, type Holdings } from './account-operations.ts';
 import { operation, type AdminStores } from './operation.ts';
 
 export const MAX_CLIENTS = 100;
@@ -218,6 +219,24 @@ export const CLIENT_OPERATIONS: [string, ReturnType<typeof operation>][] = [
         return (await withCounts(stores.db, policy, [found]))[0]!;
       },
       print: line,
+    }),
+  ],
+  [
+    'clients.tokens',
+    operation({
+      // `baton clients tokens ID` / `GET /admin/api/clients/{client}/tokens`: its live grants and tokens
+      args: z.strictObject({ client: z.string().min(1).max(1024), ...PageArgs }),
+      async run(stores, { client, ...page }): Promise<Holdings> {
+        const policy = policyOf(stores);
+        // a configured or registered client; a CIMD client (a URL) is known by the tokens it was issued
+        const known =
+          staticSummary(policy, client) !== undefined ||
+          (await registered(stores.db, 1, { id: client })).length > 0 ||
+          (await stores.db('status_list_entries').where({ client_id: client }).first('jti')) !== undefined;
+        if (!known) throw new AdminError('not_found', `no client ${client.slice(0, 200)} (see baton clients list)`);
+        return holdingsOf(stores.db, { client }, page);
+      },
+      print: (h: Holdings) => `${holdingLines(h).join('\n')}\n`,
     }),
   ],
 ];

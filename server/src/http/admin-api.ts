@@ -178,6 +178,11 @@ function reads(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
     const caller = await auth(ctx, ADMIN_READ_SCOPE);
     json(ctx, await deps.run(caller, 'clients.list', queryArgs(ctx, ['after'], ['limit'])));
   });
+  route('get', '/admin/api/clients/:client/tokens', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    const args = queryArgs(ctx, ['grants_after', 'tokens_after'], ['limit']);
+    json(ctx, await deps.run(caller, 'clients.tokens', { ...args, client: (ctx.params as { client: string }).client }));
+  });
   route('get', '/admin/api/clients/:client', async (ctx) => {
     const caller = await auth(ctx, ADMIN_READ_SCOPE);
     queryArgs(ctx, [], []);

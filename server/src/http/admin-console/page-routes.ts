@@ -26,7 +26,7 @@ import type { Trace } from '../../audit/store.ts';
 import { checkForm, Stopped, type GateStop, type Signed } from './gate.ts';
 import * as views from './views.ts';
 import type { AccessMatrix, PersonAccess } from '../../policy/access-matrix.ts';
-import type { AccountShow } from '../../admin/account-operations.ts';
+import type { AccountShow, Holdings } from '../../admin/account-operations.ts';
 import type { ClientList, ClientSummary } from '../../admin/client-operations.ts';
 import type { Overview } from '../../admin/overview-operations.ts';
 import type { RevocationCounts } from '../../revocation/revoke.ts';
@@ -187,12 +187,11 @@ export function pageRoutes(router: Router, kit: PageKit): void {
     kit.html(ctx, 200, views.clientsPage(chrome, (await run('clients.list', { ...q, limit: PAGE })) as ClientList));
   });
   read('/clients/:client', async (ctx, run, chrome) => {
-    query(ctx, []);
-    kit.html(
-      ctx,
-      200,
-      views.clientPage(chrome, (await run('clients.show', { client: param(ctx, 'client') })) as ClientSummary),
-    );
+    const cursors = query(ctx, ['grants_after', 'tokens_after']);
+    const client = param(ctx, 'client');
+    const summary = (await run('clients.show', { client })) as ClientSummary;
+    const holdings = (await run('clients.tokens', { client, ...cursors, limit: PAGE })) as Holdings;
+    kit.html(ctx, 200, views.clientPage(chrome, summary, holdings));
   });
   write('/clients/:client/block', async (ctx, run, _chrome, form) => {
     const reason = typeof form.reason === 'string' ? form.reason.trim() : '';

@@ -14,7 +14,7 @@ import type {
   PersonResource,
 } from '../../policy/access-matrix.ts';
 import type { RevocationCounts } from '../../revocation/revoke.ts';
-import type { AccountShow } from '../../admin/account-operations.ts';
+import type { AccountShow, Holdings } from '../../admin/account-operations.ts';
 import { clientCell, eventsTable } from './audit-view.ts';
 import { consolePaths, layout, postForm, type Chrome } from './layout.ts';
 import {
@@ -118,20 +118,31 @@ function resourceAccess(idp: string | null, r: PersonResource): Html {
 ${table(`Scopes of ${r.name}`, ['Scope', 'Through'], rows, 'No scope.')}${hops}</section>`;
 }
 
-function liveSection(base: string, show: AccountShow): Html {
+/**
+ * A holder's live grants and tokens (an account's: each with its client; a client's: each with its account),
+ * a page of each, with links to the next pages of `page`.
+ */
+export function holdingsSection(base: string, show: Holdings, page: string, by: 'client' | 'account'): Html {
   const p = consolePaths(base);
+  const whoCell = (x: { client: string | null; account?: string | null | undefined }): Part =>
+    by === 'client'
+      ? clientCell(base, x.client)
+      : x.account
+        ? h`<a href="${p.person(x.account)}">${code(x.account)}</a>`
+        : none('the client itself');
+  const who = by === 'client' ? 'Client' : 'Account';
   const grants = table(
     'Live grants',
-    ['Grant', 'Client', 'Expires'],
-    show.grants.map((g) => [code(g.id), clientCell(base, g.client), time(g.expires_at)]),
+    ['Grant', who, 'Expires'],
+    show.grants.map((g) => [code(g.id), whoCell(g), time(g.expires_at)]),
     'No live grant.',
   );
   const tokens = table(
     'Live access tokens',
-    ['Token (jti)', 'Client', 'Grant', 'Expires', 'Status'],
+    ['Token (jti)', who, 'Grant', 'Expires', 'Status'],
     show.tokens.map((t) => [
       h`<a href="${p.trace(t.jti)}">${code(t.jti)}</a>`,
-      clientCell(base, t.client),
+      whoCell(t),
       codeOr(t.grant),
       time(t.expires_at),
       t.status === 'valid' ? tag('valid', 'ok') : tag(t.status),
@@ -139,12 +150,13 @@ function liveSection(base: string, show: AccountShow): Html {
     'No live access token.',
   );
   const more = (key: 'grants_after' | 'tokens_after', after: string | null, label: string) =>
-    after
-      ? h`<p class="pager"><a href="${withQuery(p.person(show.account.id), { [key]: after })}">${label}</a></p>`
-      : '';
+    after ? h`<p class="pager"><a href="${withQuery(page, { [key]: after })}">${label}</a></p>` : '';
   return h`<h2>Grants and tokens</h2>${grants}${more('grants_after', show.next_grants_after, 'More grants')}
 ${tokens}${more('tokens_after', show.next_tokens_after, 'More access tokens')}`;
 }
+
+const liveSection = (base: string, show: AccountShow): Html =>
+  holdingsSection(base, show, consolePaths(base).person(show.account.id), 'client');
 
 function actionsSection(chrome: Chrome, id: string, name: string, disabled: boolean): Part {
   if (!chrome.canWrite) return '';

@@ -6,6 +6,7 @@
  * in trace-view.ts, all exported from here.
  */
 import type { ClientList, ClientSummary } from '../../admin/client-operations.ts';
+import type { Holdings } from '../../admin/account-operations.ts';
 import type { Health } from '../../admin/health-operations.ts';
 import { barePage, consolePaths, csrfField, layout, postForm, type BareFrame, type Chrome } from './layout.ts';
 import { code, codeOr, facts, h, join, none, table, tag, time, withQuery, type Html, type Part } from './markup.ts';
@@ -13,6 +14,7 @@ import { code, codeOr, facts, h, join, none, table, tag, time, withQuery, type H
 export { CONSOLE_CSS } from './console.css.ts';
 export { consolePaths, type BareFrame, type Chrome, type Section } from './layout.ts';
 export { accessPage, personPage, revokeDonePage, revokeSummary } from './people-view.ts';
+import { holdingsSection } from './people-view.ts';
 export { AUDIT_FILTERS, auditPage, type AuditFilter, type AuditQuery } from './audit-view.ts';
 export { tracePage } from './trace-view.ts';
 
@@ -183,7 +185,7 @@ function clientActions(chrome: Chrome, client: ClientSummary): Part {
   )}</section>`;
 }
 
-export function clientPage(chrome: Chrome, client: ClientSummary): string {
+export function clientPage(chrome: Chrome, client: ClientSummary, holdings?: Holdings): string {
   const p = consolePaths(chrome.base);
   const expiry: [string, Part][] =
     client.registration === 'dcr' ? [['Expires if unused', time(client.expires_at, 'no expiry')]] : [];
@@ -201,6 +203,7 @@ export function clientPage(chrome: Chrome, client: ClientSummary): string {
   ]);
   const body = h`<h1>${client.name ?? client.client_id}</h1>
 <p class="sub">Client ${code(client.client_id)}</p>${about}${clientActions(chrome, client)}
+${holdings ? holdingsSection(chrome.base, holdings, p.client(client.client_id), 'account') : ''}
 <h2>Activity</h2><ul>
 <li><a href="${withQuery(p.audit, { client: client.client_id })}">Events where it is the client</a></li>
 <li><a href="${withQuery(p.audit, { agent: client.client_id })}">Events where it acted (the client, or an actor of the chain)</a></li></ul>`;
