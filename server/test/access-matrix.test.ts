@@ -13,7 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localIssuer } from '../src/idp/registry.ts';
 import { printResult } from '../src/admin/operations.ts';
 import { KNOWN_ONLY_NOTE, type DelegationHop, type PersonAccess } from '../src/policy/access-matrix.ts';
-import { clientCredentialsRequest, RESOURCES, ROLES, startTestServer, type TestServer } from './helpers.ts';
+import {
+  clientCredentialsRequest,
+  RESOURCES,
+  ROLES,
+  startTestServer,
+  type TestServer,
+  staticService,
+} from './helpers.ts';
 import { startHostileIdp, type HostileIdp } from './idp/hostile-idp.ts';
 import { runCli, writeConfig } from './processes.ts';
 import { codeForm, seedCode } from './seed.ts';
@@ -36,13 +43,8 @@ let idp: HostileIdp;
 let file: string;
 const ids: Record<string, string> = {};
 
-const client = (client_id: string, kind: string, scopes: string[] = []) => ({
-  client_id,
-  kind,
-  client_secret: SECRET,
-  grant_types: ['client_credentials'],
-  ...(scopes.length ? { scopes } : {}),
-});
+const client = (client_id: string, kind: string, scopes: string[] = []) =>
+  staticService(client_id, SECRET, scopes, kind);
 
 beforeAll(async () => {
   idp = await startHostileIdp();

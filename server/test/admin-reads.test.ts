@@ -19,6 +19,7 @@ import {
   registerConfidentialClient,
   startTestServer,
   type TestServer,
+  staticService,
 } from './helpers.ts';
 import { runCli, writeConfig } from './processes.ts';
 import { AGENT, codeForm, seedCode } from './seed.ts';
@@ -36,13 +37,7 @@ const grants: string[] = [];
 const registered: { client_id: string; client_secret: string }[] = [];
 const jtis: string[] = [];
 
-const client = (client_id: string, scopes: string[]) => ({
-  client_id,
-  kind: 'service',
-  client_secret: SECRET,
-  grant_types: ['client_credentials'],
-  scopes,
-});
+const client = (client_id: string, scopes: string[]) => staticService(client_id, SECRET, scopes);
 
 beforeAll(async () => {
   t = await startTestServer({

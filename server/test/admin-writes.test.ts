@@ -21,6 +21,7 @@ import {
   exchangeToken,
   storedStatus,
   type TestServer,
+  staticService,
 } from './helpers.ts';
 import { runCli, writeConfig } from './processes.ts';
 import { codeForm, seedAccount, seedCode } from './seed.ts';
@@ -34,13 +35,7 @@ let t: TestServer;
 /** a second server on the same store: a peer process */
 let peer: RunningServer;
 
-const service = (client_id: string, scopes?: string[]) => ({
-  client_id,
-  kind: 'service',
-  client_secret: SECRET,
-  grant_types: ['client_credentials'],
-  ...(scopes ? { scopes } : {}),
-});
+const service = (client_id: string, scopes?: string[]) => staticService(client_id, SECRET, scopes);
 
 beforeAll(async () => {
   t = await startTestServer({

@@ -458,7 +458,10 @@ describe('admin commands while the server runs on the embedded store', () => {
       });
     expect(await ask('POST', '/operations/accounts.disable', '{"account":5}')).toEqual({
       status: 400,
-      body: { error: 'invalid_request', message: 'accounts.disable: Invalid input: expected string, received number' },
+      body: {
+        error: 'invalid_request',
+        message: 'accounts.disable: account: Invalid input: expected string, received number',
+      },
     });
     expect(await ask('POST', '/operations/accounts.disable', 'not json')).toEqual({
       status: 400,

@@ -118,6 +118,18 @@ export const adminStoresOf = (t: TestServer): AdminStores => ({
   adapterFor: (m) => t.server.storage.adapterFor(m),
 });
 
+/**
+ * A static client that authenticates with `secret` (client_secret_basic) and uses client_credentials only
+ * (RFC 6749 §4.4): a service, an MCP server's own client, an automation of the admin API (its `scopes`).
+ */
+export const staticService = (client_id: string, secret: string, scopes: string[] = [], kind = 'service') => ({
+  client_id,
+  kind,
+  client_secret: secret,
+  grant_types: ['client_credentials'],
+  ...(scopes.length ? { scopes } : {}),
+});
+
 /** RFC 6749 §4.4: a client_credentials token request (client_secret_basic) for `resource` (RFC 8707). */
 export const clientCredentialsRequest = (
   url: string,

@@ -22,6 +22,7 @@ import {
   startTestServer,
   type MemoryLogger,
   type TestServer,
+  staticService,
 } from './helpers.ts';
 import { runCli, startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import { tempDir } from './temp.ts';
@@ -40,13 +41,7 @@ let a: RunningServer;
 let aLogs: MemoryLogger;
 let b: ServerProcess;
 
-const client = (client_id: string, scopes: string[]) => ({
-  client_id,
-  kind: 'service',
-  client_secret: SECRET,
-  grant_types: ['client_credentials'],
-  scopes,
-});
+const client = (client_id: string, scopes: string[]) => staticService(client_id, SECRET, scopes);
 
 beforeAll(async () => {
   t = await startTestServer({

@@ -2,9 +2,11 @@
  * README.md's quickstart is true: its curl block (the curl-only sign-in with scripts/try-signin.sh, the code
  * redeemed with the PKCE verifier, the exchange by the logs MCP server) runs against `npm start`'s embedded
  * default (config/development.yaml, on another port and a fresh data directory), and prints tokens with the
- * claims the README shows.
+ * claims the README shows; its directory's admin opens the console, and the access matrix of its directory
+ * is what its users' tokens carry.
  */
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import request from 'supertest';
@@ -12,12 +14,16 @@ import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startServerProcess, writeConfig, type ServerProcess } from './processes.ts';
 import { tempDir } from './temp.ts';
+import { loadConfigFile } from '../src/config/load.ts';
+import { personAccess } from '../src/policy/access-matrix.ts';
+import { Policy } from '../src/policy/policy.ts';
 import { actionOf, csrfOf, followRedirects } from './pages.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const PORT = 9487;
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 let server: ServerProcess;
+let configFile: string;
 
 /** runs a bash script at the repository's root against the started server */
 async function run(script: string): Promise<{ code: unknown; out: string; err: string }> {
@@ -52,14 +58,13 @@ beforeAll(async () => {
     listen: Record<string, unknown>;
     storage: Record<string, unknown>;
   };
-  server = await startServerProcess(
-    writeConfig({
-      ...config,
-      issuer: `http://127.0.0.1:${PORT}`,
-      listen: { ...config.listen, port: PORT },
-      storage: { ...config.storage, data_dir: join(tempDir('quickstart'), 'data') },
-    }),
-  );
+  configFile = writeConfig({
+    ...config,
+    issuer: `http://127.0.0.1:${PORT}`,
+    listen: { ...config.listen, port: PORT },
+    storage: { ...config.storage, data_dir: join(tempDir('quickstart'), 'data') },
+  });
+  server = await startServerProcess(configFile);
 }, 60_000);
 afterAll(async () => {
   await server?.stop();
@@ -124,3 +129,70 @@ it("the development directory's admin, carol, opens the admin console in one ste
     ]);
   }
 }, 60_000);
+
+/** `username` signs in at the development directory's form, for the IDE agent and `resource`, asking no scope. */
+async function agentSignIn(username: string, resource: string): Promise<{ status: number; scope?: string }> {
+  const url = `http://127.0.0.1:${PORT}`;
+  const agent = request.agent(url);
+  const verifier = randomBytes(32).toString('base64url');
+  const start = `/auth?${new URLSearchParams({
+    client_id: 'ide-agent',
+    redirect_uri: 'http://127.0.0.1/callback',
+    response_type: 'code',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    resource,
+  }).toString()}`;
+  const toClient = (l: string) => l.startsWith('http://127.0.0.1/callback');
+  const { page } = await followRedirects(agent, start, toClient, 12);
+  const posted = await agent
+    .post(actionOf(page!.text))
+    .type('form')
+    .send({ csrf: csrfOf(page!.text), username, password: `${username}-password` })
+    .expect(303);
+  const done = await followRedirects(agent, posted.headers.location!, toClient, 12);
+  if (!done.stoppedAt) return { status: done.page!.status };
+  const token = await request(url)
+    .post('/token')
+    .type('form')
+    .send({
+      grant_type: 'authorization_code',
+      code: new URL(done.stoppedAt).searchParams.get('code')!,
+      code_verifier: verifier,
+      redirect_uri: 'http://127.0.0.1/callback',
+      client_id: 'ide-agent',
+      resource,
+    })
+    .expect(200);
+  return { status: 200, scope: token.body.scope as string };
+}
+
+it("the access matrix of the development directory is what its users' tokens carry, resource by resource", async () => {
+  const config = loadConfigFile(configFile);
+  const policy = new Policy(config);
+  const directory = config.identity_providers.find((i) => i.id === 'local')!;
+  if (directory.type !== 'local') throw new Error('the development directory is a local one');
+  for (const user of directory.users) {
+    const person = personAccess(policy, {
+      id: 'u_unused',
+      idp: 'local',
+      subject: user.username,
+      groups: user.groups,
+      last_sign_in: null,
+      disabled: false,
+    });
+    for (const resource of policy.resources.values()) {
+      const listed = person.resources.find((r) => r.uri === resource.uri)?.scopes.map((s) => s.scope) ?? [];
+      // asking for no scope asks for all of the resource's (MCP scope selection): the roles decide
+      const got = await agentSignIn(user.username, resource.uri);
+      if (listed.length === 0)
+        expect([user.username, resource.uri, got.status]).toEqual([user.username, resource.uri, 403]);
+      else
+        expect([user.username, resource.uri, got.scope?.split(' ').sort()]).toEqual([
+          user.username,
+          resource.uri,
+          listed.sort(),
+        ]);
+    }
+  }
+}, 120_000);

@@ -13,7 +13,15 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createMcpAuth, createVerifier, TokenError } from '../../clients/src/index.ts';
 import { runOperation, type AdminStores } from '../src/admin/operations.ts';
 import { localIssuer } from '../src/idp/registry.ts';
-import { adminStoresOf, exchangeToken, freePort, RESOURCES, startTestServer, type TestServer } from './helpers.ts';
+import {
+  adminStoresOf,
+  exchangeToken,
+  freePort,
+  RESOURCES,
+  startTestServer,
+  type TestServer,
+  staticService,
+} from './helpers.ts';
 import { codeForm, seedCode } from './seed.ts';
 
 const LOGS = RESOURCES[0]!.uri;
@@ -21,12 +29,7 @@ const COST = 'https://cost.internal.example.com';
 const TICKETS = 'https://tickets.internal.example.com';
 const SECRET = 'cascade-test-secret-0123456789abcdefghij';
 
-const service = (client_id: string, kind: string) => ({
-  client_id,
-  kind,
-  client_secret: SECRET,
-  grant_types: ['client_credentials'],
-});
+const service = (client_id: string, kind: string) => staticService(client_id, SECRET, [], kind);
 
 let t: TestServer;
 let stores: AdminStores;
