@@ -169,7 +169,7 @@ async function auditCommand(dir: string, config: object, args: string[]): Promis
   const file = join(dir, 'baton.json');
   writeFileSync(file, JSON.stringify({ ...config, logging: { level: 'warn' } }));
   const cli = fileURLToPath(new URL('../../server/src/cli.ts', import.meta.url));
-  const { stdout } = await run(process.execPath, [cli, 'audit', ...args, '--config', file]);
+  const { stdout } = await run(process.execPath, [cli, 'audit', '--config', file, ...args]);
   return stdout;
 }
 
@@ -294,8 +294,9 @@ async function main(): Promise<void> {
     out('  and the token chain; `baton audit trace` on the token the cost service got shows the whole tree');
     await Promise.all(Object.values(reporters).map((r) => r.flush()));
     const exchanged = String(decodeJwt(String(cost.meta?.exchangedToken)).jti);
-    const trace = await auditCommand(dir, config, ['trace', exchanged]);
-    out(`  $ baton audit trace ${exchanged}`);
+    // a jti may begin with '-' (base64url): after '--' it is not read as an option
+    const trace = await auditCommand(dir, config, ['trace', '--', exchanged]);
+    out(`  $ baton audit trace -- ${exchanged}`);
     for (const line of trace.split('\n').filter(Boolean)) out(`  ${line}`);
     check(
       /^ {2}token /m.test(trace) && /^ {4}\S.* api\.called +success .* GET \/cost\/logs → 200/m.test(trace),

@@ -112,11 +112,23 @@ const USAGE = `usage: baton <command> [--config FILE]
 
 class UsageError extends Error {}
 
-/** parseArgs reads a key id that begins with '-' as options: say so instead of a bare "unknown option". */
+/**
+ * parseArgs reads an id that begins with '-' (a key id, a jti: base64url, 43 characters) as options: say so
+ * instead of a bare "unknown option", with the command as it should be written.
+ */
 function usageMessage(err: Error, argv: string[]): string {
   if (!(err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return err.message;
-  const kid = argv.find((a) => /^-[A-Za-z0-9_-]{42}$/.test(a));
-  return kid ? `${kid} looks like a key id: put it after '--', as in: baton keys activate -- ${kid}` : err.message;
+  const at = argv.findIndex((a) => /^-[A-Za-z0-9_-]{42}$/.test(a));
+  if (at < 0) return err.message;
+  const id = argv[at]!;
+  const command: string[] = [];
+  for (const a of argv.slice(0, at)) {
+    if (a.startsWith('-')) break;
+    command.push(a);
+  }
+  if (command[0] === 'keys' || command.length === 0)
+    return `${id} looks like a key id: put it after '--', as in: baton keys activate -- ${id}`;
+  return `${id} begins with '-': put it after '--', as in: baton ${command.join(' ')} -- ${id}`;
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -492,6 +492,12 @@ function appFor(
       tokens: core.tokens,
       replay: storage.adapterFor('ReplayDetection'),
       store: new ConsoleStore(storage.adapterFor('AdminConsoleLogin'), storage.adapterFor('AdminConsoleSession')),
+      signInLimiter: rateLimiter(
+        storage.redis,
+        `${config.storage.redis_key_prefix}admin-console-sign-in`,
+        config.admin_console.sign_in_rate_per_minute,
+        60,
+      ),
       accounts: core.accounts,
       run: (caller, name, args) =>
         runOperation(adminStores(config, log, storage, core), name, args, 'admin_console', caller),

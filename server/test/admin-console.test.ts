@@ -345,3 +345,20 @@ describe('the gate', () => {
     }
   });
 });
+
+describe('sign-ins started, per address', () => {
+  it('are limited (admin_console.sign_in_rate_per_minute): one too many is a 429 page with Retry-After', async () => {
+    const limited = await startTestServer({ config: { admin_console: { sign_in_rate_per_minute: 2 } } });
+    try {
+      const agent = request.agent(limited.url);
+      for (let i = 0; i < 2; i++) await agent.get('/admin/sign-in').expect(303);
+      const res = await agent.get('/admin/sign-in').expect(429);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      expect(res.text).toContain('Too many sign-ins from here');
+      // the pages themselves are not limited: without a session they send the browser to sign in
+      await agent.get('/admin').expect(303);
+    } finally {
+      await limited.close();
+    }
+  });
+});

@@ -133,6 +133,16 @@ describe('signing keys', () => {
     expect(separated.stderr).toBe(`baton: no key ${kid}\n`);
   });
 
+  it("a jti that begins with '-' (base64url too): the usage error names the command to write", async () => {
+    const jti = '-TE6EJvWRs65JsGjn3DdMDZJ1ObL4kdzPtGwwIjmpm9';
+    const bare = await runCli(['audit', 'trace', jti, '--config', file]);
+    expect(bare.code).toBe(64);
+    expect(bare.stderr).toContain(`${jti} begins with '-': put it after '--', as in: baton audit trace -- ${jti}`);
+    const separated = await runCli(['audit', 'trace', '--config', file, '--', jti]);
+    expect(separated.code).toBe(0);
+    expect(separated.stdout).toContain(jti);
+  });
+
   it('a process with the wrong KEK refuses to start, naming the key', async () => {
     const wrong = writeConfig({
       ...makeConfig({ storage: { postgres: dbUrl } }),

@@ -490,6 +490,13 @@ const configShape = z.strictObject({
   id_jag: idJag.prefault({}),
   audit: audit.prefault({}),
   status_list: statusList.prefault({}),
+  /** the web admin console (`/admin`, server/src/http/admin-console/) */
+  admin_console: z
+    .strictObject({
+      /** sign-ins started per client address and minute (each holds a record for 10 minutes), through Redis */
+      sign_in_rate_per_minute: z.number().int().min(1).max(100_000).default(30),
+    })
+    .prefault({}),
 });
 
 /** The configuration: its shape, then the cross-checks between sections. */

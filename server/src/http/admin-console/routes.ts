@@ -19,6 +19,8 @@ import { ADMIN_CONSOLE_PATH, ADMIN_READ_SCOPE, ADMIN_RESOURCE_PATH } from '../..
 import type { AccountStore } from '../../accounts/store.ts';
 import { Refused, verifyToken, type OwnApi, type OwnApiDeps } from '../own-api-token.ts';
 import type { AdminCaller } from '../../admin/audit-record.ts';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import { isLimitReached, RateLimitStoreError } from '../../rate-limit.ts';
 import { consoleOAuth } from './oauth-client.ts';
 import { adminScopes, LOGIN_COOKIE, SESSION_COOKIE, setCookie, signedIn, type GateStop } from './gate.ts';
 import { newId, LOGIN_TTL, type ConsoleStore } from './sessions.ts';
@@ -37,6 +39,8 @@ export interface ConsoleDeps extends OwnApiDeps {
   accounts: Pick<AccountStore, 'find'>;
   /** baton's own HTTP handler: the console redeems its codes there, in process */
   handler(): RequestListener;
+  /** sign-ins started per client address (admin_console.sign_in_rate_per_minute), shared through Redis */
+  signInLimiter: RateLimiterAbstract;
 }
 
 const html = (ctx: Koa.Context, status: number, body: string) => {
@@ -138,6 +142,20 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
   });
 
   router.get(`${ADMIN_CONSOLE_PATH}/sign-in`, async (ctx) => {
+    // each start keeps a record for 10 minutes: an address may not fill the store with them
+    try {
+      await deps.signInLimiter.consume(ctx.ip);
+    } catch (err) {
+      // the counter store failed: a 503 (never a pass, never a 500)
+      if (!isLimitReached(err)) throw new RateLimitStoreError((err as Error).message);
+      const wait = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+      ctx.set('Retry-After', String(wait));
+      return html(
+        ctx,
+        429,
+        errorPage({ base }, 429, 'Too many sign-ins', `Too many sign-ins from here: try again in ${wait} s.`),
+      );
+    }
     const start = await oauth.start();
     const id = await deps.store.startLogin({
       state: start.state,
