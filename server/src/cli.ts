@@ -9,8 +9,9 @@
  *   baton keys generate-kek
  *   baton keys rewrap [--config FILE]
  *   baton audit search|trace JTI|export|verify|checkpoints|key [--config FILE]
+ *   baton secrets set NAME | rotate NAME [--overlap SECONDS] | list | delete NAME [--config FILE]  (values on stdin)
  * The config file comes from --config, else BATON_CONFIG, else config/development.yaml (embedded default).
- * Admin operations (accounts, clients, consents, keys but rewrap, audit: admin/operations.ts) run on the store, or, while a server
+ * Admin operations (accounts, clients, consents, keys but rewrap, audit, secrets: admin/operations.ts) run on the store, or, while a server
  * holds the embedded store, through that server's admin socket (admin/socket.ts), with the same output.
  * Exit codes: 0 ok, 1 runtime failure, 64 usage, 78 configuration error (one message, no stack trace).
  */
@@ -20,6 +21,7 @@ import type { Config } from './config/schema.ts';
 import { KekError, generateKekValue, resolveKek } from './keys/kek.ts';
 import { KeyStore, KeyStoreError } from './keys/keystore.ts';
 import { rewrapSecrets } from './keys/rewrap.ts';
+import { MAX_SECRET_BYTES } from './secrets/store.ts';
 import { createLogger } from './logger.ts';
 import { AccountStore } from './accounts/store.ts';
 import { AdminError } from './admin/errors.ts';
@@ -48,6 +50,16 @@ const USAGE = `usage: baton <command> [--config FILE]
                                 put it after '--' so it is not read as an option)
   keys generate-kek             print a new key-encryption key for keys.encryption_key
   keys rewrap                   re-encrypt every stored secret under the current KEK (after a KEK rotation)
+  secrets set NAME              store a new upstream secret of the gateway, version 1; the value is read from
+                                stdin (one line: a trailing newline is dropped), never an argument
+                                (e.g. baton secrets set search-api < key.txt); refused when NAME exists
+  secrets rotate NAME [--overlap SECONDS]
+                                store the next version (value on stdin); every gateway process uses it within
+                                its refresh; the previous version is handed out SECONDS more (default 0: none)
+  secrets list                  names, current version, when stored, the previous version in its overlap
+                                (never a value)
+  secrets delete NAME           drop every version of NAME
+                                (NAME: 1–64 of A-Z a-z 0-9 . _ -, the first a letter or a digit)
   users hash-password           read a password on stdin, print its scrypt hash (local directory)
   accounts list [--search TEXT] accounts: id, IdP, subject, roles, state (TEXT: part of a subject, email or name)
   accounts show ACCOUNT [--limit N] [--grants-after GID] [--tokens-after JTI]
@@ -107,8 +119,8 @@ const USAGE = `usage: baton <command> [--config FILE]
   access person ACCOUNT         one person's resources and scopes (by which group and role), and the
                                 token exchanges (delegation) their tokens may take
   (ACCOUNT: baton's id u_..., IDP:SUBJECT, or an IdP subject, username or email that names one account.
-   accounts, clients, policy, health, overview, consents, keys (but rewrap), audit, revoke and access also work while the
-   server runs on the embedded store.)`;
+   accounts, clients, policy, health, overview, consents, keys (but rewrap), audit, revoke, access and secrets also work
+   while the server runs on the embedded store.)`;
 
 class UsageError extends Error {}
 
@@ -167,6 +179,8 @@ async function main(argv: string[]): Promise<number> {
       all: { type: 'boolean' },
       checkpoints: { type: 'string' },
       key: { type: 'string' },
+      // secrets rotate
+      overlap: { type: 'string' },
     },
   });
   const [command, sub, arg] = positionals;
@@ -186,7 +200,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const path = configPathFrom(values.config, process.env);
   const config = loadConfigFile(path);
-  const request = adminRequest(command, sub, arg, values);
+  const request =
+    command === 'secrets' ? await secretsRequest(sub, arg, values) : adminRequest(command, sub, arg, values);
   if (request) return admin(config, request);
 
   switch (command) {
@@ -328,7 +343,7 @@ async function rewrap(storage: Storage, config: Config): Promise<number> {
     adminEvent('keys.rewrap', { outcome: 'success' }, 'store'),
   ]);
   process.stdout.write(
-    `re-encrypted under KEK ${kek.id}: ${counts.signing_keys} signing key(s), ${counts.server_secrets} server secret(s), ${counts.accounts} upstream refresh token(s), ${counts.client_secrets} client secret(s); keys.previous_encryption_keys can now be emptied\n`,
+    `re-encrypted under KEK ${kek.id}: ${counts.signing_keys} signing key(s), ${counts.server_secrets} server secret(s), ${counts.accounts} upstream refresh token(s), ${counts.client_secrets} client secret(s), ${counts.upstream_secrets} gateway secret version(s); keys.previous_encryption_keys can now be emptied\n`,
   );
   return 0;
 }
@@ -572,6 +587,7 @@ async function admin(config: Config, request: AdminRequest): Promise<number> {
         db: storage.db,
         accounts: new AccountStore(storage.db, kek),
         keys: new KeyStore(storage.db, kek),
+        kek,
         adapterFor: (model: string) => storage.adapterFor(model),
         check: () => storage.check(),
         // a read of the audit trail still answers when its own record failed: the operator is told here
@@ -594,6 +610,34 @@ async function admin(config: Config, request: AdminRequest): Promise<number> {
   return resultStatus(request.name, result);
 }
 
+/**
+ * `baton secrets …` as an operation (secrets/operations.ts). `set` and `rotate` read the value from stdin
+ * (never an argument: it would sit in the shell's history and the process list), one trailing newline
+ * dropped; the operation refuses an empty value, a line break inside, more than 8 KiB.
+ */
+async function secretsRequest(
+  sub: string | undefined,
+  arg: string | undefined,
+  values: Record<string, string | boolean | undefined>,
+): Promise<AdminRequest> {
+  const what = `secrets ${sub ?? ''}`.trim();
+  if (sub === 'list') return { name: 'secrets.list', args: {}, command: what };
+  const usage = { set: 'NAME', rotate: 'NAME [--overlap SECONDS]', delete: 'NAME' }[String(sub)];
+  if (!usage) throw new UsageError('secrets set NAME | rotate NAME [--overlap SECONDS] | list | delete NAME');
+  if (!arg) throw new UsageError(`${what} ${usage}  (the value on stdin)`);
+  if (values.overlap !== undefined && sub !== 'rotate') throw new UsageError('--overlap is for secrets rotate');
+  if (sub === 'delete') return { name: 'secrets.delete', args: { name: arg }, command: what };
+  let overlap = {};
+  if (values.overlap !== undefined) {
+    if (!/^\d{1,15}$/.test(String(values.overlap))) throw new UsageError('--overlap takes a number of seconds');
+    overlap = { overlap_seconds: Number(values.overlap) };
+  }
+  if (process.stdin.isTTY) process.stderr.write(`baton: the value of ${arg}, then Ctrl-D (it is not an argument):\n`);
+  // a little more than the largest value: enough to tell that it is too long without reading on forever
+  const value = (await readStdin(MAX_SECRET_BYTES + 3)).replace(/\r?\n$/, '');
+  return { name: `secrets.${sub}`, args: { name: arg, value, ...overlap }, command: what };
+}
+
 /** `dev mint-id-jag`: an ID-JAG signed with the development XAA issuer's shipped key (development mode only). */
 async function devMintIdJag(
   config: Config,
@@ -607,10 +651,16 @@ async function devMintIdJag(
   return 0;
 }
 
-async function readStdin(): Promise<string> {
+/** stdin as text; with `limit`, its first `limit` bytes and what follows is not read */
+async function readStdin(limit = Infinity): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size >= limit) break;
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 main(process.argv.slice(2)).then(

@@ -13,7 +13,7 @@ import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import { createApp } from './app.ts';
 import type { Config } from './config/schema.ts';
-import { resolveKek } from './keys/kek.ts';
+import { resolveKek, type Kek } from './keys/kek.ts';
 import { KeyStore, sharedSecret, type KeySet } from './keys/keystore.ts';
 import { AccountStore } from './accounts/store.ts';
 import { provisionConfiguredUsers } from './accounts/provision.ts';
@@ -321,6 +321,7 @@ async function assemble(
   return {
     ...now,
     keystore,
+    kek,
     accounts,
     idps,
     grants,
@@ -351,6 +352,8 @@ interface Core {
   audit: AuditWriter;
   policy: () => Policy;
   keystore: KeyStore;
+  /** the KEK (the upstream secrets' admin operations seal under it) */
+  kek: Kek;
   accounts: AccountStore;
   idps: IdpRegistry;
   grants: ReturnType<typeof accountAccess>;
@@ -435,6 +438,7 @@ const adminStores = (config: Config, log: Logger, storage: Storage, core: Core):
   db: storage.db,
   accounts: core.accounts,
   keys: core.keystore,
+  kek: core.kek,
   adapterFor: (m: string) => storage.adapterFor(m),
   policy: core.policy,
   reloadPolicy: core.follower.reload,

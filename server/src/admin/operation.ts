@@ -8,6 +8,7 @@ import type { Knex } from 'knex';
 import type { AccountStore } from '../accounts/store.ts';
 import type { AuditEvent } from '../audit/record.ts';
 import type { Config } from '../config/schema.ts';
+import type { Kek } from '../keys/kek.ts';
 import type { KeyStore } from '../keys/keystore.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { PolicyReloadResult } from '../policy/follow.ts';
@@ -21,6 +22,8 @@ export interface AdminStores {
   db: Knex;
   accounts: AccountStore;
   keys: KeyStore;
+  /** the KEK the upstream secrets are sealed under (secrets/operations.ts) */
+  kek?: Kek | undefined;
   /** the store's adapters (storage.adapterFor): what a revocation reaches in the hot store */
   adapterFor?: ((model: string) => Adapter) | undefined;
   /** the policy in force (a server's, reloaded by SIGHUP); the command line's is built from `config` */

@@ -17,6 +17,7 @@ import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { REVOKE_OPERATIONS } from './revoke-operations.ts';
 import { KEY_OPERATIONS } from './key-operations.ts';
 import { CLIENT_BLOCK_OPERATIONS } from './client-block-operations.ts';
+import { SECRET_OPERATIONS } from '../secrets/operations.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
 import { adminEvent, failureOf, writeAdminRecords, type AdminCaller, type AdminVia } from './audit-record.ts';
 import type { AuditEvent } from '../audit/record.ts';
@@ -185,6 +186,7 @@ export const OPERATIONS: ReadonlyMap<string, Operation<unknown, unknown>> = new 
   ...CLIENT_OPERATIONS,
   ...CLIENT_BLOCK_OPERATIONS,
   ...KEY_OPERATIONS,
+  ...SECRET_OPERATIONS,
   ...POLICY_OPERATIONS,
   ...HEALTH_OPERATIONS,
   ...OVERVIEW_OPERATIONS,

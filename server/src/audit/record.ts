@@ -33,6 +33,8 @@ export type AuditType =
   /** an IdP's SCIM provisioning created, linked, changed or deleted the SCIM User of an account */
   | 'account.provisioned'
   | 'keys.changed'
+  /** an upstream secret of the gateway was created, rotated or deleted (its name and version, never its value) */
+  | 'secret.changed'
   | 'policy.reloaded'
   | 'admin.operation'
   /** an MCP server protected by the kit reported a tool call (or another MCP method) it allowed or denied */

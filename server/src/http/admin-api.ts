@@ -51,7 +51,11 @@ function json(ctx: Koa.Context, body: unknown): void {
 }
 
 /** The routes and their handlers: scope, then arguments, then the operation. */
-type Route = (method: 'get' | 'post', path: string, handler: (ctx: Koa.Context) => Promise<void>) => void;
+type Route = (
+  method: 'get' | 'post' | 'put' | 'delete',
+  path: string,
+  handler: (ctx: Koa.Context) => Promise<void>,
+) => void;
 
 function audit(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
   route('get', '/admin/api/audit/events', async (ctx) => {
@@ -322,6 +326,57 @@ function policyWrites(route: Route, deps: AdminApiDeps, auth: Authenticate): voi
   });
 }
 
+/**
+ * A body that carries a secret's value: as jsonBody, but a refusal never keeps the parser's message, which
+ * quotes the text it could not parse (it would reach the `admin_api.refused` log line).
+ */
+async function secretBody(ctx: Koa.Context, allowed: readonly string[], shape: string) {
+  let body: Record<string, unknown>;
+  try {
+    body = await jsonBody(ctx);
+  } catch (err) {
+    if (err instanceof Refused) throw new Refused(err.status, err.error, err.message);
+    throw err;
+  }
+  if (Object.keys(body).some((m) => !allowed.includes(m)) || typeof body.value !== 'string')
+    throw new Refused(400, 'invalid_request', `the body is ${shape}`);
+  return body;
+}
+
+/**
+ * The gateway's upstream secrets (secrets/operations.ts): `GET /admin/api/secrets` (`baton secrets list`,
+ * admin.read), and, scope admin.write, `PUT /admin/api/secrets/{name}` `{"value": "…"}` (`baton secrets set`:
+ * 201; 409 when it exists), `POST /admin/api/secrets/{name}/rotate` `{"value": "…", "overlap_seconds": N}`
+ * (`baton secrets rotate`) and `DELETE /admin/api/secrets/{name}` (`baton secrets delete`). No answer ever
+ * carries a value; each change is recorded as `secret.changed`.
+ */
+function secrets(route: Route, deps: AdminApiDeps, auth: Authenticate): void {
+  const name = (ctx: Koa.Context) => (ctx.params as { name: string }).name;
+  route('get', '/admin/api/secrets', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_READ_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, await deps.run(caller, 'secrets.list', {}));
+  });
+  route('put', '/admin/api/secrets/:name', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+    queryArgs(ctx, [], []);
+    const { value } = await secretBody(ctx, ['value'], '{"value": "…"}');
+    json(ctx, await deps.run(caller, 'secrets.set', { name: name(ctx), value }));
+    ctx.status = 201;
+  });
+  route('post', '/admin/api/secrets/:name/rotate', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+    queryArgs(ctx, [], []);
+    const body = await secretBody(ctx, ['value', 'overlap_seconds'], '{"value": "…", "overlap_seconds": N}');
+    json(ctx, await deps.run(caller, 'secrets.rotate', { ...body, name: name(ctx) }));
+  });
+  route('delete', '/admin/api/secrets/:name', async (ctx) => {
+    const caller = await auth(ctx, ADMIN_WRITE_SCOPE);
+    queryArgs(ctx, [], []);
+    json(ctx, await deps.run(caller, 'secrets.delete', { name: name(ctx) }));
+  });
+}
+
 /** Turns what a route threw into its answer: a refusal as such, an operation's refusal by its code, else 503. */
 function refusalOf(err: unknown): Refused {
   if (err instanceof Refused) return err;
@@ -373,6 +428,7 @@ export function adminApiRoutes(deps: AdminApiDeps): Router {
   policyWrites(route, deps, auth);
   keyWrites(route, deps, auth);
   clientWrites(route, deps, auth);
+  secrets(route, deps, auth);
   const rest = `${ADMIN_RESOURCE_PATH}/*rest`;
   router.all(
     rest,
