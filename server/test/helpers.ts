@@ -2,6 +2,7 @@
  * Test support: real PostgreSQL and Redis from the environment (scripts/test.sh starts them), a fresh
  * database per test file, configs built through the real schema, and the three storage backends.
  */
+import { resolveKek } from '../src/keys/kek.ts';
 import request from 'supertest';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -115,6 +116,7 @@ export const adminStoresOf = (t: TestServer): AdminStores => ({
   db: t.server.storage.db,
   accounts: t.server.accounts,
   keys: t.server.keystore,
+  kek: resolveKek(t.config),
   adapterFor: (m) => t.server.storage.adapterFor(m),
 });
 
