@@ -15,11 +15,13 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { credentialSource, startGateway, type RunningGateway } from '../src/gateway/index.ts';
 import { localIssuer } from '../src/idp/registry.ts';
-import { freePort, memoryLogger, startTestServer, type TestServer } from './helpers.ts';
+import { searchEvents } from '../src/audit/store.ts';
+import { freePort, memoryLogger, startTestServer, staticService, type TestServer } from './helpers.ts';
 import { codeForm, seedCode } from './seed.ts';
 
 const KEY = 'sk-live-shared-upstream-key-0123456789';
 const WRONG_KEY = 'sk-live-revoked-upstream-key-987654321';
+const GATEWAY_SECRET = 'search-gateway-secret-0123456789abcdef';
 const env: Record<string, string | undefined> = { SEARCH_KEY: KEY, OLD_SEARCH_KEY: WRONG_KEY };
 
 let baton: TestServer;
@@ -141,11 +143,17 @@ beforeAll(async () => {
           uri: resource(name),
           name: `Search (${name})`,
           scopes: ['search.query', 'search.admin'],
+          client_id: 'search-gateway',
         })),
       ],
+      clients: { static: [...base.clients.static, staticService('search-gateway', GATEWAY_SECRET, [], 'mcp_server')] },
       roles: { ...base.roles, searcher: ['search.query'], search_admin: ['search.admin'] },
       role_bindings: { local: { developers: ['developer', 'searcher'], oncall: ['sre', 'search_admin'] } },
-      gateway: { listen: { host: '127.0.0.1', port: ports.gw } },
+      gateway: {
+        listen: { host: '127.0.0.1', port: ports.gw },
+        client_id: 'search-gateway',
+        client_secret: GATEWAY_SECRET,
+      },
       gateways: gatewaysConfig(),
     }),
   });
@@ -387,6 +395,51 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     expect(res.statusCode).toBe(413);
     expect(((await res.body.json()) as { error: { code: number } }).error.code).toBe(-32600);
     expect(received.length).toBe(before);
+  });
+
+  it("every call is in baton's audit trail: the person, the tool, the outcome, the status and the duration", async () => {
+    const token = await tokenOf('alice');
+    const client = await connect(token);
+    await client.callTool({ name: 'echo', arguments: { message: 'audited' } });
+    await client.close();
+    await (
+      await post('search', token, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'get-sum' } })
+    ).body.dump();
+    await (await post('old-key', await tokenOf('alice', 'old-key'), initialize)).body.dump();
+    type Row = Awaited<ReturnType<typeof searchEvents>>[number];
+    let rows: Row[] = [];
+    const found = (r: Row[]) => ({
+      echo: r.find((e) => e.event.details?.name === 'echo' && e.event.jti !== undefined),
+      sum: r.find((e) => e.event.details?.name === 'get-sum' && e.event.outcome === 'refused'),
+      refused: r.find((e) => e.event.resource === resource('old-key') && e.event.details?.status === 502),
+    });
+    for (let i = 0; i < 200 && Object.values(found(rows)).some((v) => !v); i++) {
+      await new Promise((ok) => setTimeout(ok, 50));
+      rows = await searchEvents(baton.server.storage.db, { type: 'tool.called', limit: 500 });
+    }
+    const { echo, sum, refused } = found(rows);
+    expect(echo?.event).toMatchObject({
+      outcome: 'success',
+      idp: { sub: 'alice' },
+      client: 'ide-agent',
+      resource: resource('search'),
+      details: {
+        method: 'tools/call',
+        name: 'echo',
+        status: 200,
+        reporter: 'search-gateway',
+        duration_ms: expect.any(Number),
+      },
+    });
+    expect(sum?.event).toMatchObject({
+      idp: { sub: 'alice' },
+      details: { status: 403, reason: 'missing scope search.admin' },
+    });
+    expect(refused?.event).toMatchObject({
+      outcome: 'success',
+      idp: { sub: 'alice' },
+      details: { method: 'initialize', status: 502, reason: 'upstream_refused 401', duration_ms: expect.any(Number) },
+    });
   });
 
   it('never writes the upstream key or a caller token to the log', () => {

@@ -25,6 +25,8 @@ import { rpcError, type Answer } from './answers.ts';
 const TOOLS_LIST_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface ForwardCall {
+  /** what went wrong, for the audit trail (set here; no credential in it) */
+  outcome: { reason?: string };
   gateway: GatewayConfig;
   dispatcher: Dispatcher;
   log: Logger;
@@ -49,6 +51,7 @@ const scrub = (text: string, secret: string) => (secret ? text.split(secret).joi
 function failureAnswer(call: ForwardCall, err: unknown): Answer {
   const code = (err as { code?: string }).code ?? '';
   const reason = scrub(`${code} ${(err as Error).message}`.trim(), call.secret);
+  call.outcome.reason = code === 'UND_ERR_HEADERS_TIMEOUT' ? 'upstream_timeout' : 'upstream_unreachable';
   if (code === 'UND_ERR_HEADERS_TIMEOUT') {
     call.log.warn({ gateway: call.gateway.id, seconds: call.gateway.timeout_seconds }, 'gateway.upstream_timeout');
     return rpcError(504, call.id, 'Gateway Timeout: the upstream MCP server did not answer in time');
@@ -80,12 +83,14 @@ export async function forward(call: ForwardCall): Promise<Answer | undefined> {
     body.dump().catch(() => {});
     // issue #16 §3: the upstream refused the gateway's own credential (a wrong or revoked key)
     call.log.error({ gateway: gateway.id, status: statusCode }, 'gateway.upstream_refused');
+    call.outcome.reason = `upstream_refused ${statusCode}`;
     return rpcError(502, call.id, 'Bad Gateway: the upstream MCP server refused the gateway');
   }
   const length = Number(headers['content-length'] ?? NaN);
   if (length > gateway.max_response_bytes) {
     body.dump().catch(() => {});
     call.log.warn({ gateway: gateway.id, reason: 'size', bytes: length }, 'gateway.response_cut');
+    call.outcome.reason = 'response_cut size';
     return rpcError(502, call.id, 'Bad Gateway: the upstream answer is too large');
   }
   if (call.toolsList.ids.size > 0 && statusCode === 200) return filtered(call, upstream);
@@ -120,6 +125,7 @@ async function stream(call: ForwardCall, body: Dispatcher.ResponseData['body']):
             ? 'caller_gone'
             : 'upstream';
     if (reason !== 'caller_gone') call.log.warn({ gateway: call.gateway.id, reason, bytes }, 'gateway.response_cut');
+    call.outcome.reason = reason === 'caller_gone' ? 'caller_gone' : `response_cut ${reason}`;
     call.res.destroy();
   }
 }
@@ -141,6 +147,7 @@ async function filtered(call: ForwardCall, upstream: Dispatcher.ResponseData): P
     const reason =
       err instanceof CapExceeded ? `over ${cap} bytes` : scrub(String((err as Error).message), call.secret);
     call.log.warn({ gateway: call.gateway.id, reason }, 'gateway.tools_list_unreadable');
+    call.outcome.reason = 'tools_list_unreadable';
     return rpcError(502, call.id, 'Bad Gateway: the upstream answer to tools/list cannot be read');
   }
   const type = upstream.headers['content-type'];
@@ -155,6 +162,7 @@ async function filtered(call: ForwardCall, upstream: Dispatcher.ResponseData): P
   } catch (err) {
     if (!(err instanceof UnreadableToolsList)) throw err;
     call.log.warn({ gateway: call.gateway.id, reason: err.message }, 'gateway.tools_list_unreadable');
+    call.outcome.reason = 'tools_list_unreadable';
     return rpcError(502, call.id, 'Bad Gateway: the upstream answer to tools/list cannot be read');
   }
   const out = Buffer.from(text, 'utf8');

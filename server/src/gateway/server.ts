@@ -8,14 +8,15 @@
  * A JSON-RPC batch is authorized as a whole (the kit's rule): one call in it that the caller may not make
  * refuses the batch (403 insufficient_scope naming every scope the batch needs); nothing of it is forwarded.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
-import { createMcpAuth, type McpAuth } from '../../../clients/src/mcp.ts';
+import { createMcpAuth, toolCallEvent, type AuditEvent, type McpAuth } from '../../../clients/src/mcp.ts';
 import { authRequest, mcpMetadataRoute } from '../../../clients/src/adapters.ts';
 import { createAuditReporter, type AuditReporter } from '../../../clients/src/audit-reporter.ts';
-import type { ReplayStore } from '../../../clients/src/verify.ts';
+import type { Caller, ReplayStore } from '../../../clients/src/verify.ts';
 import type { Config, GatewayConfig } from '../config/schema.ts';
 import { CredentialError, placeCredential, type CredentialSource } from './credential.ts';
 import { forward } from './forward.ts';
@@ -41,8 +42,15 @@ export interface RunningGateway {
   close(graceMs?: number): Promise<void>;
 }
 
+/** The kit's audit event of the call being authorized (AsyncLocalStorage: concurrent calls never mix). */
+interface CallAudit {
+  event?: AuditEvent;
+}
+const auditing = new AsyncLocalStorage<CallAudit>();
+
 interface Entry {
   gateway: GatewayConfig;
+  reporter: GatewayDeps['reporter'];
   kit: McpAuth;
   origin: string;
   dispatcher: Agent;
@@ -57,13 +65,24 @@ function entryOf(config: Config, gateway: GatewayConfig, deps: GatewayDeps, repo
     resourceName: resource.name,
     scopesSupported: resource.scopes,
     scopes: gateway.scopes,
-    ...(reporter ? { reporter } : {}),
+    // a refusal is reported at once; an allowed call once its answer is complete, with its status and
+    // duration (call, below): the kit's event is held for it
+    ...(reporter
+      ? {
+          audit: (e: AuditEvent) => {
+            const call = auditing.getStore();
+            if (e.outcome === 'allowed' && call) call.event = e;
+            else reporter.report(toolCallEvent(e));
+          },
+        }
+      : {}),
     ...(deps.dpopReplay ? { dpopReplay: deps.dpopReplay } : {}),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });
   const ms = gateway.timeout_seconds * 1000;
   return {
     gateway,
+    reporter,
     kit,
     origin: new URL(gateway.resource).origin,
     dispatcher: new Agent({ headersTimeout: ms, bodyTimeout: ms, connect: { timeout: ms } }),
@@ -101,6 +120,7 @@ async function call(
   const { gateway, kit } = entry;
   if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE')
     return rpcError(405, null, 'Method Not Allowed', -32000, { allow: 'GET, POST, DELETE' });
+  const started = performance.now();
   const raw = req.method === 'POST' ? await readBody(req, gateway.max_request_bytes) : undefined;
   if (raw === 'too_large')
     return rpcError(413, null, `Payload Too Large: at most ${gateway.max_request_bytes} bytes`, -32600, {
@@ -112,29 +132,59 @@ async function call(
   } catch {
     return rpcError(400, null, 'Parse error', -32700);
   }
-  const auth = await kit.authorize(authRequest(req, body, entry.origin));
+  const audit: CallAudit = {};
+  const auth = await auditing.run(audit, () => kit.authorize(authRequest(req, body, entry.origin)));
   if (!auth.ok) return { status: auth.status, headers: auth.headers, body: auth.body };
+  const outcome: { reason?: string } = {};
+  const answer = await allowed(entry, deps, { req, res, raw, body, outcome, caller: auth.caller });
+  // issue #16 §4: the call in baton's trail, with its status as the caller got it and how long it took
+  if (audit.event && entry.reporter)
+    entry.reporter.report({
+      ...toolCallEvent(audit.event),
+      status: answer?.status ?? res.statusCode,
+      ...(outcome.reason ? { reason: outcome.reason } : {}),
+      duration_ms: Math.round(performance.now() - started),
+    });
+  return answer;
+}
+
+/** An authorized call: the credential, then the upstream. */
+async function allowed(
+  entry: Entry,
+  deps: GatewayDeps,
+  c: {
+    req: IncomingMessage;
+    res: ServerResponse;
+    raw: Buffer | undefined;
+    body: unknown;
+    outcome: { reason?: string };
+    caller: Caller;
+  },
+): Promise<Answer | undefined> {
+  const { gateway, kit } = entry;
   let secret: string;
   try {
     secret = await deps.credential(gateway.id);
   } catch (err) {
     const reason = err instanceof CredentialError ? err.message : 'the credential source failed';
     deps.log.error({ gateway: gateway.id, reason }, 'gateway.credential_unavailable');
-    return rpcError(503, idOf(body), 'Service Unavailable: the gateway cannot reach its upstream now', -32000, {
+    c.outcome.reason = 'credential_unavailable';
+    return rpcError(503, idOf(c.body), 'Service Unavailable: the gateway cannot reach its upstream now', -32000, {
       'retry-after': '5',
     });
   }
   return forward({
+    outcome: c.outcome,
     gateway,
     dispatcher: entry.dispatcher,
     log: deps.log,
-    req,
-    res,
-    body: raw?.length ? raw : undefined,
-    id: idOf(body),
+    req: c.req,
+    res: c.res,
+    body: c.raw?.length ? c.raw : undefined,
+    id: idOf(c.body),
     upstream: placeCredential(gateway, secret),
     secret,
-    toolsList: { ids: toolsListIds(body), mayCall: (tool) => kit.mayCall(auth.caller, tool) },
+    toolsList: { ids: toolsListIds(c.body), mayCall: (tool) => kit.mayCall(c.caller, tool) },
   });
 }
 
