@@ -33,7 +33,7 @@ const ports = { as: 0, gw: 0, everything: 0, front: 0, closed: 0 };
 const resource = (name: string) => `http://127.0.0.1:${ports.gw}/${name}/mcp`;
 
 /** what reached the front (the stand-in for the SaaS), request by request */
-const received: { path: string; headers: IncomingHttpHeaders; body: string }[] = [];
+const received: { method: string; path: string; headers: IncomingHttpHeaders; body: string }[] = [];
 /** whether the upstream's answer to the long-running tool call has been sent whole (for the streaming test) */
 let longRunningAnswered: boolean | undefined;
 
@@ -43,7 +43,12 @@ function startFront(): Promise<Server> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      received.push({ path: req.url ?? '', headers: req.headers, body: body.toString('utf8') });
+      received.push({
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body: body.toString('utf8'),
+      });
       if (req.headers['x-api-key'] !== KEY) {
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'ApiKey' });
         res.end(JSON.stringify({ error: 'invalid api key' }));
@@ -255,9 +260,18 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     const client = await connect(token);
     const result = await client.callTool({ name: 'echo', arguments: { message: 'hello through baton' } });
     expect(result.content).toEqual([{ type: 'text', text: 'Echo: hello through baton' }]);
+    // the session's end goes through too (DELETE with its Mcp-Session-Id; 405 would be taken silently)
+    const transport = client.transport as StreamableHTTPClientTransport;
+    const session = transport.sessionId;
+    await transport.terminateSession();
     await client.close();
     const seen = received.slice(before);
-    expect(seen.some((r) => r.body.includes('"tools/call"') && r.body.includes('hello through baton'))).toBe(true);
+    const toolCall = seen.find((r) => r.body.includes('"tools/call"') && r.body.includes('hello through baton'));
+    expect(toolCall?.headers['mcp-session-id']).toBe(session);
+    expect(toolCall?.headers['mcp-protocol-version']).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(seen.filter((r) => r.method === 'DELETE').map((r) => r.headers['mcp-session-id'])).toEqual([session]);
+    // and the GET stream the SDK opens for the server's own messages
+    expect(seen.filter((r) => r.method === 'GET').map((r) => r.headers['mcp-session-id'])).toEqual([session]);
     for (const r of seen) {
       expect(r.headers['x-api-key']).toBe(KEY);
       expect(r.headers.authorization).toBeUndefined();
