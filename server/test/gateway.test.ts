@@ -132,6 +132,12 @@ function gatewaysConfig() {
     { id: 'slow', resource: resource('slow'), upstream: upstream('/slow'), credential, timeout_seconds: 1 },
     { id: 'huge', resource: resource('huge'), upstream: upstream('/huge'), credential, max_response_bytes: 65536 },
     { id: 'down', resource: resource('down'), upstream: `http://127.0.0.1:${ports.closed}/mcp`, credential },
+    {
+      id: 'nokey',
+      resource: resource('nokey'),
+      upstream: upstream('/mcp'),
+      credential: { header: 'X-API-Key', env: 'UNSET' },
+    },
   ];
 }
 
@@ -144,7 +150,7 @@ beforeAll(async () => {
     config: (base) => ({
       resources: [
         ...base.resources,
-        ...['search', 'old-key', 'slow', 'huge', 'down'].map((name) => ({
+        ...['search', 'old-key', 'slow', 'huge', 'down', 'nokey'].map((name) => ({
           uri: resource(name),
           name: `Search (${name})`,
           scopes: ['search.query', 'search.admin'],
@@ -409,6 +415,47 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     expect(res.statusCode).toBe(413);
     expect(((await res.body.json()) as { error: { code: number } }).error.code).toBe(-32600);
     expect(received.length).toBe(before);
+  });
+
+  it('a credential that cannot be had is a 503 with Retry-After; nothing goes upstream', async () => {
+    const before = received.length;
+    const res = await post('nokey', await tokenOf('alice', 'nokey'), initialize);
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('5');
+    expect(await res.body.json()).toEqual({
+      jsonrpc: '2.0',
+      id: 1,
+      error: { code: -32000, message: 'Service Unavailable: the gateway cannot reach its upstream now' },
+    });
+    expect(received.length).toBe(before);
+    const line = logs.lines().find((l) => l.includes('"gateway.credential_unavailable"'));
+    expect(JSON.parse(line!)).toMatchObject({ gateway: 'nokey', reason: 'environment variable UNSET is not set' });
+  });
+
+  it("goes to the configured upstream URL only: the caller's query and other paths never reach it", async () => {
+    const token = await tokenOf('alice');
+    const before = received.length;
+    const url = `${resource('search')}?api_key=evil&next=../admin`;
+    const res = await undiciRequest(url, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify(initialize),
+    });
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    expect(received.slice(before).map((r) => r.path)).toEqual(['/mcp']);
+    const elsewhere = await undiciRequest(`${resource('search')}/../../admin`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: '{}',
+    });
+    expect(elsewhere.statusCode).toBe(404);
+    await elsewhere.body.dump();
+    expect(received.length).toBe(before + 1);
   });
 
   it("every call is in baton's audit trail: the person, the tool, the outcome, the status and the duration", async () => {
