@@ -262,10 +262,15 @@ async function start(config: Config, path: string): Promise<number> {
 async function gateway(config: Config): Promise<number> {
   const log = createLogger(config.logging.level, undefined, config.logging.format);
   if (config.gateways.length === 0) throw new UsageError('gateway: the configuration has no gateways');
-  const { startGateway, credentialSource } = await import('./gateway/index.ts');
+  const { startGateway, credentialSource, sessionKey } = await import('./gateway/index.ts');
   // `credential: { secret: NAME }` resolves through a SecretLookup (credentialSource's `secret`): the
   // secrets store is wired here once it exists; until then such a gateway answers 503 and logs why
-  const running = await startGateway(config, { credential: credentialSource(config.gateways), log });
+  const running = await startGateway(config, {
+    credential: credentialSource(config.gateways),
+    log,
+    // one key for every gateway process: MCP session ids handed out by one are honoured by the others
+    sessionKey: sessionKey(config.keys.encryption_key),
+  });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'gateway.draining');

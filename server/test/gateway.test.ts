@@ -273,11 +273,15 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     await client.close();
     const seen = received.slice(before);
     const toolCall = seen.find((r) => r.body.includes('"tools/call"') && r.body.includes('hello through baton'));
-    expect(toolCall?.headers['mcp-session-id']).toBe(session);
+    // the caller's session id is the upstream's bound to the caller (sessions.ts); the upstream gets its own
+    const upstreamSession = toolCall?.headers['mcp-session-id'] as string;
+    expect(session).toMatch(new RegExp(`^${upstreamSession}\\.[A-Za-z0-9_-]{43}$`));
     expect(toolCall?.headers['mcp-protocol-version']).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    expect(seen.filter((r) => r.method === 'DELETE').map((r) => r.headers['mcp-session-id'])).toEqual([session]);
+    expect(seen.filter((r) => r.method === 'DELETE').map((r) => r.headers['mcp-session-id'])).toEqual([
+      upstreamSession,
+    ]);
     // and the GET stream the SDK opens for the server's own messages
-    expect(seen.filter((r) => r.method === 'GET').map((r) => r.headers['mcp-session-id'])).toEqual([session]);
+    expect(seen.filter((r) => r.method === 'GET').map((r) => r.headers['mcp-session-id'])).toEqual([upstreamSession]);
     for (const r of seen) {
       expect(r.headers['x-api-key']).toBe(KEY);
       expect(r.headers.authorization).toBeUndefined();
@@ -310,6 +314,37 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
       content: [{ type: 'text', text: expect.stringContaining('5') }],
     });
     await bob.close();
+  });
+
+  it("a session is the caller's own: Bob presenting Alice's session id gets 404, and the upstream sees nothing", async () => {
+    const alice = await connect(await tokenOf('alice'));
+    const session = (alice.transport as StreamableHTTPClientTransport).sessionId!;
+    const bob = await tokenOf('bob');
+    const before = received.length;
+    const tamper = `${session.slice(0, session.lastIndexOf('.'))}.${'A'.repeat(43)}`;
+    for (const id of [session, tamper, session.slice(0, session.lastIndexOf('.'))]) {
+      const res = await undiciRequest(resource('search'), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${id === session ? bob : await tokenOf('alice')}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-session-id': id,
+          'mcp-protocol-version': '2025-06-18',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/list' }),
+      });
+      expect(res.statusCode).toBe(404);
+      expect(await res.body.json()).toEqual({
+        jsonrpc: '2.0',
+        id: 4,
+        error: { code: -32001, message: 'Session not found' },
+      });
+    }
+    expect(received.length).toBe(before);
+    // while Alice's own calls in it go on
+    expect((await alice.listTools()).tools.length).toBe(2);
+    await alice.close();
   });
 
   it('refuses a tool outside the caller’s scopes with 403 insufficient_scope; the upstream never sees the call', async () => {

@@ -39,6 +39,8 @@ export interface ForwardCall {
   upstream: { url: string; header?: [string, string] };
   /** the credential's value, to keep it out of what is logged */
   secret: string;
+  /** the upstream's session id for the caller's (undefined: none sent), and the caller's for the upstream's */
+  session: { upstreamId: string | undefined; bind: (upstreamId: string) => string };
   /** tools/list request ids in the body, and whether the caller may call a tool */
   toolsList: { ids: Set<unknown>; mayCall: (tool: string) => boolean };
 }
@@ -69,7 +71,7 @@ export async function forward(call: ForwardCall): Promise<Answer | undefined> {
   try {
     upstream = await request(call.upstream.url, {
       method: req.method as 'POST' | 'GET' | 'DELETE',
-      headers: upstreamHeaders(req.headers, call.upstream.header),
+      headers: upstreamHeaders(req.headers, call.upstream.header, call.session.upstreamId),
       ...(call.body ? { body: call.body } : {}),
       dispatcher: call.dispatcher,
       signal: abort.signal,
@@ -94,7 +96,7 @@ export async function forward(call: ForwardCall): Promise<Answer | undefined> {
     return rpcError(502, call.id, 'Bad Gateway: the upstream answer is too large');
   }
   if (call.toolsList.ids.size > 0 && statusCode === 200) return filtered(call, upstream);
-  res.writeHead(statusCode, downstreamHeaders(headers));
+  res.writeHead(statusCode, downstreamHeaders(headers, call.session.bind));
   await stream(call, body);
   return undefined;
 }
@@ -166,7 +168,10 @@ async function filtered(call: ForwardCall, upstream: Dispatcher.ResponseData): P
     return rpcError(502, call.id, 'Bad Gateway: the upstream answer to tools/list cannot be read');
   }
   const out = Buffer.from(text, 'utf8');
-  call.res.writeHead(200, { ...downstreamHeaders(upstream.headers), 'content-length': String(out.length) });
+  call.res.writeHead(200, {
+    ...downstreamHeaders(upstream.headers, call.session.bind),
+    'content-length': String(out.length),
+  });
   call.res.end(out);
   return undefined;
 }

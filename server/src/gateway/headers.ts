@@ -31,22 +31,31 @@ const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v
 export function upstreamHeaders(
   incoming: IncomingHttpHeaders,
   credential: [string, string] | undefined,
+  /** the upstream's own session id for the caller's (sessions.ts), when the caller sent one */
+  sessionId?: string,
 ): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of TO_UPSTREAM) {
     const value = first(incoming[name]);
     if (value !== undefined && (!credential || credential[0] !== name)) out[name] = value;
   }
+  delete out['mcp-session-id'];
+  if (sessionId !== undefined) out['mcp-session-id'] = sessionId;
   if (credential) out[credential[0]] = credential[1];
   return out;
 }
 
 /** The upstream's answer headers an MCP client gets. */
-export function downstreamHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string> {
+export function downstreamHeaders(
+  upstream: Record<string, string | string[] | undefined>,
+  /** the caller's id for the upstream's session id (sessions.ts) */
+  bindSession: (upstreamId: string) => string,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of FROM_UPSTREAM) {
     const value = first(upstream[name]);
     if (value !== undefined) out[name] = value;
   }
+  if (out['mcp-session-id'] !== undefined) out['mcp-session-id'] = bindSession(out['mcp-session-id']);
   return out;
 }

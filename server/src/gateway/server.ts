@@ -22,6 +22,7 @@ import { CredentialError, placeCredential, type CredentialSource } from './crede
 import { forward } from './forward.ts';
 import { rpcError, send, type Answer } from './answers.ts';
 import { toolsListIds } from './tools-list.ts';
+import { sessionBinding, sessionKey, type SessionBinding } from './sessions.ts';
 
 export interface GatewayDeps {
   /** the current value of each gateway's upstream credential (credential.ts credentialSource) */
@@ -31,6 +32,11 @@ export interface GatewayDeps {
   reporter?: Pick<AuditReporter, 'report' | 'close'>;
   /** where DPoP proof ids are remembered (default: this process's memory; several processes: Redis) */
   dpopReplay?: ReplayStore;
+  /**
+   * the key binding MCP session ids to the caller (sessions.ts): the same for every gateway process (the
+   * command derives it from keys.encryption_key); default: a random one, for this process only
+   */
+  sessionKey?: Buffer;
   /** the kit's fetch (baton's JWKS, the status lists): the default fetch unless given */
   fetch?: typeof fetch;
 }
@@ -49,6 +55,7 @@ interface CallAudit {
 const auditing = new AsyncLocalStorage<CallAudit>();
 
 interface Entry {
+  sessions: SessionBinding;
   gateway: GatewayConfig;
   reporter: GatewayDeps['reporter'];
   kit: McpAuth;
@@ -57,7 +64,13 @@ interface Entry {
   metadata: ReturnType<typeof mcpMetadataRoute>;
 }
 
-function entryOf(config: Config, gateway: GatewayConfig, deps: GatewayDeps, reporter: GatewayDeps['reporter']): Entry {
+function entryOf(
+  config: Config,
+  gateway: GatewayConfig,
+  deps: GatewayDeps,
+  reporter: GatewayDeps['reporter'],
+  sessions: SessionBinding,
+): Entry {
   const resource = config.resources.find((r) => r.uri === gateway.resource)!;
   const kit = createMcpAuth({
     issuer: config.issuer,
@@ -81,6 +94,7 @@ function entryOf(config: Config, gateway: GatewayConfig, deps: GatewayDeps, repo
   });
   const ms = gateway.timeout_seconds * 1000;
   return {
+    sessions,
     gateway,
     reporter,
     kit,
@@ -161,7 +175,15 @@ async function allowed(
     caller: Caller;
   },
 ): Promise<Answer | undefined> {
-  const { gateway, kit } = entry;
+  const { gateway, kit, sessions } = entry;
+  const subject = c.caller.subject;
+  const presented = c.req.headers['mcp-session-id'];
+  const upstreamId = typeof presented === 'string' ? sessions.unwrap(gateway.id, subject, presented) : undefined;
+  if (presented !== undefined && upstreamId === undefined) {
+    // MCP transports 2025-11-25 §Session Management: an unknown session → 404 (not this caller's, or altered)
+    c.outcome.reason = 'session_not_bound_to_caller';
+    return rpcError(404, idOf(c.body), 'Session not found', -32001);
+  }
   let secret: string;
   try {
     secret = await deps.credential(gateway.id);
@@ -184,6 +206,7 @@ async function allowed(
     id: idOf(c.body),
     upstream: placeCredential(gateway, secret),
     secret,
+    session: { upstreamId, bind: (id) => sessions.wrap(gateway.id, subject, id) },
     toolsList: { ids: toolsListIds(c.body), mayCall: (tool) => kit.mayCall(c.caller, tool) },
   });
 }
@@ -219,7 +242,8 @@ export async function startGateway(config: Config, deps: GatewayDeps): Promise<R
           onError: (err) => deps.log.warn({ reason: err.message }, 'gateway.audit_report_failed'),
         })
       : undefined);
-  const entries = config.gateways.map((g) => entryOf(config, g, deps, reporter));
+  const sessions = sessionBinding(deps.sessionKey ?? sessionKey(undefined));
+  const entries = config.gateways.map((g) => entryOf(config, g, deps, reporter, sessions));
   const server = createServer(route(entries, deps));
   const { host, port } = config.gateway.listen;
   await new Promise<void>((resolve, reject) => {
