@@ -5,12 +5,14 @@
  * in this process, and the real MCP SDK client calling through it as Alice and as Bob.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { request as undiciRequest } from 'undici';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { credentialSource, startGateway, type RunningGateway } from '../src/gateway/index.ts';
@@ -187,8 +189,23 @@ const PEOPLE = {
   bob: { groups: ['oncall'], roles: ['sre', 'search_admin'], scopes: ['search.admin'] },
 };
 
+type DpopKey = Awaited<ReturnType<typeof generateKeyPair>>;
+
+/** RFC 9449 §4.2: a DPoP proof for `htu` (with `ath` for a token) */
+async function dpopProof(key: DpopKey, htm: string, htu: string, token?: string): Promise<string> {
+  return new SignJWT({
+    htm,
+    htu,
+    jti: randomUUID(),
+    ...(token ? { ath: createHash('sha256').update(token).digest('base64url') } : {}),
+  })
+    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(key.publicKey) })
+    .setIssuedAt()
+    .sign(key.privateKey);
+}
+
 /** A person's access token for a gateway's resource: a seeded code redeemed at baton's token endpoint. */
-async function tokenOf(who: keyof typeof PEOPLE, name = 'search'): Promise<string> {
+async function tokenOf(who: keyof typeof PEOPLE, name = 'search', dpop?: DpopKey): Promise<string> {
   const person = PEOPLE[who];
   const account = await baton.server.accounts.recordLogin({
     idpId: 'local',
@@ -199,7 +216,10 @@ async function tokenOf(who: keyof typeof PEOPLE, name = 'search'): Promise<strin
     roles: person.roles,
   });
   const seed = await seedCode(baton.server.provider(), account.id, resource(name), person.scopes);
-  const res = await request(baton.url).post('/token').type('form').send(codeForm(seed)).expect(200);
+  const req = request(baton.url).post('/token').type('form');
+  if (dpop) void req.set('DPoP', await dpopProof(dpop, 'POST', `${baton.url}/token`));
+  const res = await req.send(codeForm(seed)).expect(200);
+  expect(res.body.token_type).toBe(dpop ? 'DPoP' : 'Bearer');
   return res.body.access_token as string;
 }
 
@@ -345,6 +365,43 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     // while Alice's own calls in it go on
     expect((await alice.listTools()).tools.length).toBe(2);
     await alice.close();
+  });
+
+  it('takes a DPoP-bound token with a proof for the resource URL, refuses a replayed proof, forwards no DPoP header', async () => {
+    const key = await generateKeyPair('ES256');
+    const token = await tokenOf('alice', 'search', key);
+    const send = (proof: string) =>
+      undiciRequest(resource('search'), {
+        method: 'POST',
+        headers: {
+          authorization: `DPoP ${token}`,
+          dpop: proof,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify(initialize),
+      });
+    const before = received.length;
+    const proof = await dpopProof(key, 'POST', resource('search'), token);
+    const ok = await send(proof);
+    expect(ok.statusCode).toBe(200);
+    await ok.body.dump();
+    expect(received.slice(before).map((r) => [r.headers.dpop, r.headers.authorization])).toEqual([
+      [undefined, undefined],
+    ]);
+    const replayed = await send(proof);
+    expect(replayed.statusCode).toBe(401);
+    expect(replayed.headers['www-authenticate']).toMatch(/^DPoP error="invalid_dpop_proof"/);
+    await replayed.body.dump();
+    // a bound token without its proof is refused too
+    const bare = await undiciRequest(resource('search'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(initialize),
+    });
+    expect(bare.statusCode).toBe(401);
+    await bare.body.dump();
+    expect(received.length).toBe(before + 1);
   });
 
   it('refuses a tool outside the caller’s scopes with 403 insufficient_scope; the upstream never sees the call', async () => {
