@@ -24,7 +24,10 @@ import { codeForm, seedCode } from './seed.ts';
 const KEY = 'sk-live-shared-upstream-key-0123456789';
 const WRONG_KEY = 'sk-live-revoked-upstream-key-987654321';
 const GATEWAY_SECRET = 'search-gateway-secret-0123456789abcdef';
+const NEW_KEY = 'sk-live-rotated-upstream-key-555555555';
 const env: Record<string, string | undefined> = { SEARCH_KEY: KEY, OLD_SEARCH_KEY: WRONG_KEY };
+/** the keys the front (the SaaS) takes: two during a rotation's overlap */
+const validKeys = new Set([KEY]);
 
 let baton: TestServer;
 let gateway: RunningGateway;
@@ -51,7 +54,7 @@ function startFront(): Promise<Server> {
         headers: req.headers,
         body: body.toString('utf8'),
       });
-      if (req.headers['x-api-key'] !== KEY) {
+      if (!validKeys.has(String(req.headers['x-api-key']))) {
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'ApiKey' });
         res.end(JSON.stringify({ error: 'invalid api key' }));
         return;
@@ -450,6 +453,36 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     await client.close();
   });
 
+  it('a rotated key is used from the next call on, without a restart; a call in flight finishes on the old one', async () => {
+    const client = await connect(await tokenOf('alice'));
+    const before = received.length;
+    let rotated = false;
+    const inFlight = client.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 2 } },
+      undefined,
+      {
+        onprogress: () => {
+          if (rotated) return;
+          rotated = true;
+          validKeys.add(NEW_KEY); // the upstream takes both during the overlap
+          env.SEARCH_KEY = NEW_KEY;
+        },
+      },
+    );
+    // poll until the rotation happened during the call, then call again
+    for (let i = 0; i < 200 && !rotated; i++) await new Promise((ok) => setTimeout(ok, 20));
+    expect(await client.callTool({ name: 'echo', arguments: { message: 'after rotation' } })).toMatchObject({
+      content: [{ text: 'Echo: after rotation' }],
+    });
+    expect(await inFlight).toMatchObject({ content: [{ text: expect.stringContaining('completed') }] });
+    const keyOf = (text: string) => received.slice(before).find((r) => r.body.includes(text))?.headers['x-api-key'];
+    expect(keyOf('trigger-long-running-operation')).toBe(KEY);
+    expect(keyOf('after rotation')).toBe(NEW_KEY);
+    await client.close();
+    env.SEARCH_KEY = KEY;
+    validKeys.delete(NEW_KEY);
+  });
+
   it('an upstream refusing the key is a 502 for the agent and gateway.upstream_refused for the operator', async () => {
     const res = await post('old-key', await tokenOf('alice', 'old-key'), initialize);
     expect(res.statusCode).toBe(502);
@@ -599,6 +632,7 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     const all = logs.lines().join('\n');
     expect(all).not.toContain(KEY);
     expect(all).not.toContain(WRONG_KEY);
+    expect(all).not.toContain(NEW_KEY);
     expect(all).not.toMatch(/eyJ[A-Za-z0-9_-]{20,}\./);
   });
 });
