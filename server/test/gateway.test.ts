@@ -60,6 +60,12 @@ function startFront(): Promise<Server> {
         return;
       }
       if (req.url === '/slow') return; // never answers
+      if (req.url === '/idle') {
+        // answers, sends one event, then nothing more
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n');
+        return;
+      }
       if (req.url === '/huge') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const line = `data: ${'x'.repeat(1000)}\n\n`;
@@ -135,6 +141,7 @@ function gatewaysConfig() {
       credential: { header: 'X-API-Key', env: 'OLD_SEARCH_KEY' },
     },
     { id: 'slow', resource: resource('slow'), upstream: upstream('/slow'), credential, timeout_seconds: 1 },
+    { id: 'idle', resource: resource('idle'), upstream: upstream('/idle'), credential, timeout_seconds: 1 },
     { id: 'huge', resource: resource('huge'), upstream: upstream('/huge'), credential, max_response_bytes: 65536 },
     { id: 'down', resource: resource('down'), upstream: `http://127.0.0.1:${ports.closed}/mcp`, credential },
     {
@@ -155,7 +162,7 @@ beforeAll(async () => {
     config: (base) => ({
       resources: [
         ...base.resources,
-        ...['search', 'old-key', 'slow', 'huge', 'down', 'nokey'].map((name) => ({
+        ...['search', 'old-key', 'slow', 'idle', 'huge', 'down', 'nokey'].map((name) => ({
           uri: resource(name),
           name: `Search (${name})`,
           scopes: ['search.query', 'search.admin'],
@@ -186,6 +193,15 @@ afterAll(async () => {
   everything?.kill();
   await baton?.close();
 });
+
+/** Whether a log line matching `match` is written, polled for a while (the gateway logs after the caller sees the cut). */
+async function logged(match: (line: string) => boolean): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    if (logs.lines().some(match)) return true;
+    await new Promise((ok) => setTimeout(ok, 20));
+  }
+  return false;
+}
 
 const PEOPLE = {
   alice: { groups: ['developers'], roles: ['developer', 'searcher'], scopes: ['search.query'] },
@@ -519,6 +535,21 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     });
   });
 
+  it('ends a stream idle for timeout_seconds, after passing on what came', async () => {
+    const res = await post('idle', await tokenOf('alice', 'idle'), initialize);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/event-stream');
+    let text = '';
+    const outcome = await new Promise<string>((resolve) => {
+      res.body.on('data', (c: Buffer) => (text += c.toString()));
+      res.body.once('end', () => resolve('end'));
+      res.body.once('error', () => resolve('cut'));
+    });
+    expect(outcome).toBe('cut');
+    expect(text).toContain('notifications/message');
+    expect(await logged((l) => l.includes('"gateway.response_cut"') && l.includes('"idle"'))).toBe(true);
+  });
+
   it('cuts an answer at max_response_bytes', async () => {
     const res = await post('huge', await tokenOf('alice', 'huge'), initialize);
     expect(res.statusCode).toBe(200);
@@ -531,7 +562,7 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     expect(outcome).toBe('cut');
     expect(bytes).toBeLessThanOrEqual(65536);
     expect(bytes).toBeGreaterThan(0);
-    expect(logs.lines().some((l) => l.includes('"gateway.response_cut"') && l.includes('"size"'))).toBe(true);
+    expect(await logged((l) => l.includes('"gateway.response_cut"') && l.includes('"size"'))).toBe(true);
   });
 
   it('refuses a body over max_request_bytes with 413, before asking anything of the upstream', async () => {
