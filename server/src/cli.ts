@@ -262,7 +262,8 @@ async function start(config: Config, path: string): Promise<number> {
 async function gateway(config: Config): Promise<number> {
   const log = createLogger(config.logging.level, undefined, config.logging.format);
   if (config.gateways.length === 0) throw new UsageError('gateway: the configuration has no gateways');
-  const { startGateway, credentialSource, sessionKey } = await import('./gateway/index.ts');
+  const { startGateway, credentialSource, sessionKey, gatewayReplayStore } = await import('./gateway/index.ts');
+  const replay = await gatewayReplayStore(config, log);
   // `credential: { secret: NAME }` resolves through a SecretLookup (credentialSource's `secret`): the
   // secrets store is wired here once it exists; until then such a gateway answers 503 and logs why
   const running = await startGateway(config, {
@@ -270,14 +271,18 @@ async function gateway(config: Config): Promise<number> {
     log,
     // one key for every gateway process: MCP session ids handed out by one are honoured by the others
     sessionKey: sessionKey(config.keys.encryption_key),
+    dpopReplay: replay.store,
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'gateway.draining');
-      running.close().then(resolve, (err: Error) => {
-        log.error({ err }, 'gateway.close_failed');
-        resolve();
-      });
+      running
+        .close()
+        .then(() => replay.close())
+        .then(resolve, (err: Error) => {
+          log.error({ err }, 'gateway.close_failed');
+          resolve();
+        });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

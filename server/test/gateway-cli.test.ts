@@ -2,7 +2,8 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
-import { KEK } from './helpers.ts';
+import { gatewayReplayStore } from '../src/gateway/index.ts';
+import { KEK, makeConfig, memoryLogger, redisPrefix, requireEnv } from './helpers.ts';
 import { CLI, runCli, writeConfig } from './processes.ts';
 
 const RESOURCE = 'http://127.0.0.1:9600/search/mcp';
@@ -58,5 +59,29 @@ describe('baton gateway', () => {
     const res = await runCli(['gateway', '--config', config({ gateways: [] })]);
     expect(res.code).toBe(64);
     expect(res.stderr).toContain('gateway: the configuration has no gateways');
+  });
+});
+
+describe('the gateway’s DPoP replay store', () => {
+  it('with storage.redis, one proof id is accepted once across gateway processes (one Redis)', async () => {
+    const config = makeConfig({
+      storage: {
+        postgres: 'postgresql://unused',
+        redis: requireEnv('TEST_REDIS_URL'),
+        redis_key_prefix: redisPrefix(),
+      },
+    });
+    const log = memoryLogger().log;
+    const [a, b] = [await gatewayReplayStore(config, log), await gatewayReplayStore(config, log)];
+    expect(await a.store.claim('proof-1', 60)).toBe(true);
+    expect(await b.store.claim('proof-1', 60)).toBe(false);
+    expect(await b.store.claim('proof-2', 60)).toBe(true);
+    await a.close();
+    await b.close();
+  });
+
+  it('a Redis that cannot be reached stops the gateway with a clear message', async () => {
+    const config = makeConfig({ storage: { postgres: 'postgresql://unused', redis: 'redis://127.0.0.1:1' } });
+    await expect(gatewayReplayStore(config, memoryLogger().log)).rejects.toThrow(/^storage\.redis: cannot connect/);
   });
 });
