@@ -172,6 +172,7 @@ beforeAll(async () => {
       clients: { static: [...base.clients.static, staticService('search-gateway', GATEWAY_SECRET, [], 'mcp_server')] },
       roles: { ...base.roles, searcher: ['search.query'], search_admin: ['search.admin'] },
       role_bindings: { local: { developers: ['developer', 'searcher'], oncall: ['sre', 'search_admin'] } },
+      status_list: { ttl_seconds: 1 },
       gateway: {
         listen: { host: '127.0.0.1', port: ports.gw },
         client_id: 'search-gateway',
@@ -421,6 +422,34 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     expect(bare.statusCode).toBe(401);
     await bare.body.dump();
     expect(received.length).toBe(before + 1);
+  });
+
+  it("a revoked token is refused through the Token Status List (the kit's check), the upstream no longer called", async () => {
+    const token = await tokenOf('alice');
+    const ok = await post('search', token, initialize);
+    expect(ok.statusCode).toBe(200);
+    await ok.body.dump();
+    // RFC 7009 §2.1: the resource's own server (the gateway's client) revokes it
+    await request(baton.url)
+      .post('/token/revocation')
+      .auth('search-gateway', GATEWAY_SECRET)
+      .type('form')
+      .send({ token })
+      .expect(200);
+    let status = 200;
+    let challenge: string | undefined;
+    // the kit's cached list lives status_list.ttl_seconds (1 s here): poll until the new one is read
+    for (let i = 0; i < 150 && status !== 401; i++) {
+      const before = received.length;
+      const res = await post('search', token, initialize);
+      status = res.statusCode;
+      challenge = res.headers['www-authenticate'] as string | undefined;
+      await res.body.dump();
+      if (status === 401) expect(received.length).toBe(before);
+      else await new Promise((done) => setTimeout(done, 50));
+    }
+    expect(status).toBe(401);
+    expect(challenge).toMatch(/^Bearer error="invalid_token"/);
   });
 
   it('refuses a tool outside the caller’s scopes with 403 insufficient_scope; the upstream never sees the call', async () => {
