@@ -24,7 +24,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
 
-function authRequest(req: IncomingMessage, body: unknown, origin: string): AuthRequest {
+/** What `authorize()` is given of a node:http request (also for hosts that route themselves, e.g. baton's gateway). */
+export function authRequest(req: IncomingMessage, body: unknown, origin: string): AuthRequest {
   return {
     httpMethod: req.method ?? 'POST',
     url: `${origin}${(req.url ?? '/').split('?')[0]}`,

@@ -35,6 +35,8 @@ export interface ReportedCall {
   arguments_sha256?: string;
   /** ISO 8601 */
   at: string;
+  /** how long the call took (ms, an integer): what the caller waited, to the end of the answer */
+  duration_ms?: number;
 }
 
 export interface AuditReporterOptions extends ClientCredentials {
@@ -135,6 +137,10 @@ function wireEvent(e: ReportedCall, resource: string | undefined): ReportedCall 
     reason: e.reason?.slice(0, LIMITS.reason) || undefined,
     arguments_sha256: e.arguments_sha256,
     at: e.at,
+    duration_ms:
+      typeof e.duration_ms === 'number' && Number.isFinite(e.duration_ms) && e.duration_ms >= 0
+        ? Math.min(Math.round(e.duration_ms), 86_400_000)
+        : undefined,
   };
   for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
   return out as unknown as ReportedCall;

@@ -2,6 +2,7 @@
 /**
  * baton's command line. `baton start` runs the server; the rest are operations on its storage.
  *   baton start [--config FILE]
+ *   baton gateway [--config FILE]
  *   baton config check [--config FILE]
  *   baton migrate latest|rollback|status [--config FILE]
  *   baton keys list|publish|activate KID|retire KID [--force] [--config FILE]
@@ -39,6 +40,8 @@ import { DevIssuerError, mintDevIdJag } from './idp/dev-issuer.ts';
 
 const USAGE = `usage: baton <command> [--config FILE]
   start                         run the server
+  gateway                       run the gateway: each of gateways[] at its resource, forwarded to its
+                                upstream MCP server with the upstream's credential (README "Gateway")
   config check                  validate the configuration file
   migrate latest|rollback|status
   keys list                     signing keys and their states
@@ -207,6 +210,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start':
       return start(config, path);
+    case 'gateway':
+      return gateway(config);
     case 'config':
       if (sub !== 'check') throw new UsageError(`unknown: config ${sub ?? ''}`);
       process.stdout.write(
@@ -259,6 +264,41 @@ async function start(config: Config, path: string): Promise<number> {
         log.error({ reason: (err as Error).message }, 'policy.reload_refused');
       }
     });
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+/**
+ * `baton gateway` until SIGTERM or SIGINT (calls in flight get 10 s to finish). Its module is loaded here
+ * only: the other commands do not need what it imports.
+ */
+async function gateway(config: Config): Promise<number> {
+  const log = createLogger(config.logging.level, undefined, config.logging.format);
+  if (config.gateways.length === 0) throw new UsageError('gateway: the configuration has no gateways');
+  const { startGateway, credentialSource, sessionKey, gatewayReplayStore } = await import('./gateway/index.ts');
+  const replay = await gatewayReplayStore(config, log);
+  // `credential: { secret: NAME }` resolves through a SecretLookup (credentialSource's `secret`): the
+  // secrets store is wired here once it exists; until then such a gateway answers 503 and logs why
+  const running = await startGateway(config, {
+    credential: credentialSource(config.gateways),
+    log,
+    // one key for every gateway process: MCP session ids handed out by one are honoured by the others
+    sessionKey: sessionKey(config.keys.encryption_key),
+    dpopReplay: replay.store,
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'gateway.draining');
+      running
+        .close()
+        .then(() => replay.close())
+        .then(resolve, (err: Error) => {
+          log.error({ err }, 'gateway.close_failed');
+          resolve();
+        });
+    };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });

@@ -33,6 +33,14 @@ describe('a reported batch, checked (audit/ingest.ts)', () => {
     expect(parseBatch({ events: [], dropped: -1 }, NOW)).toMatchObject({ status: 400 });
   });
 
+  it('keeps a duration the reporter measured (duration_ms) in the record, and refuses one that is not a whole ms count', async () => {
+    expect(batch([event({ duration_ms: -1 })])).toMatchObject({ description: 'events[0].duration_ms is invalid' });
+    expect(batch([event({ duration_ms: 1.5 })])).toMatchObject({ description: 'events[0].duration_ms is invalid' });
+    const parsed = batch([event({ duration_ms: 42 })]) as Batch;
+    const records = await recordsOf(parsed, { client: 'cost-service', serves: [COST] }, async () => new Map());
+    expect((records as AuditEvent[])[0]!.details).toMatchObject({ status: 200, duration_ms: 42 });
+  });
+
   it('takes the person, the actor chain, the grant and the parent from baton’s record of an exchanged token', async () => {
     const issued: AuditEvent = {
       type: 'token.issued',

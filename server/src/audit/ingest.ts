@@ -50,6 +50,8 @@ const reportedEvent = z.strictObject({
     .regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lowercase hex')
     .optional(),
   at: z.iso.datetime({ offset: true }),
+  /** how long the call took, as the reporter measured it (e.g. baton's gateway: to the end of the answer) */
+  duration_ms: z.number().int().min(0).max(86_400_000).optional(),
 });
 
 export type ReportedEvent = z.infer<typeof reportedEvent>;
@@ -170,6 +172,7 @@ function recordOf(e: ReportedEvent, resource: string, issued: AuditEvent | undef
       reason: e.reason,
       arguments_sha256: e.arguments_sha256,
       reported_at: e.at,
+      duration_ms: e.duration_ms,
       reporter: reporter.client,
     }).filter(([, v]) => v !== undefined),
   );

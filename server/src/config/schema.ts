@@ -433,6 +433,88 @@ const tokens = z.strictObject({
   client_assertion_max_lifetime_seconds: duration.max(3600).default(300),
 });
 
+/** An HTTP field name (RFC 9110 §5.1: a token). */
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/, 'must be an HTTP header name (RFC 9110 §5.1)');
+/**
+ * A gateway's upstream credential (server/src/gateway/credential.ts): where the upstream takes it (`header`,
+ * with an optional `prefix` such as `Bearer `, or `query`) and where its value comes from (`secret`: stored in
+ * baton's database, `env`: a variable of the gateway process, `file`: e.g. mounted by a vault agent; `env` and
+ * `file` are read at every call). Never the value itself.
+ */
+const gatewayCredential = z
+  .strictObject({
+    header: headerName.optional(),
+    prefix: z
+      .string()
+      .regex(/^[\x20-\x7e]{0,64}$/, 'must be printable ASCII')
+      .optional(),
+    query: z
+      .string()
+      .regex(/^[A-Za-z0-9._~-]{1,64}$/, 'must be a query parameter name')
+      .optional(),
+    secret: identifier.optional(),
+    env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name')
+      .optional(),
+    file: z.string().min(1).optional(),
+  })
+  .superRefine((c, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if ((c.header === undefined) === (c.query === undefined)) issue('header', 'set either header or query');
+    if (c.prefix !== undefined && c.header === undefined) issue('prefix', 'goes with header');
+    const sources = [c.secret, c.env, c.file].filter((v) => v !== undefined).length;
+    if (sources !== 1) issue('secret', 'set exactly one of secret, env, file (where the value comes from)');
+  });
+/** An absolute http(s) URL without fragment: an upstream MCP endpoint. */
+const upstreamUrl = z.url({ protocol: /^https?$/ }).refine((u) => !u.includes('#'), 'must not contain a fragment');
+
+/** `baton gateway` (server/src/gateway/, README "Gateway"): one upstream MCP server behind one resource. */
+const gatewayEntry = z.strictObject({
+  id: identifier,
+  /** the URL the gateway serves (one of resources[].uri): the tokens' audience */
+  resource: resourceUri,
+  /** the third-party MCP endpoint (Streamable HTTP) */
+  upstream: upstreamUrl,
+  credential: gatewayCredential,
+  /** the kit's per-method scopes: `tools/call:<tool>` → scope(s) (clients/src/mcp.ts `scopes`) */
+  scopes: z.record(z.string().min(1), z.union([scopeToken, z.array(scopeToken)])).default({}),
+  timeout_seconds: z.number().int().min(1).max(3600).default(30),
+  max_request_bytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
+  max_response_bytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .default(16 * 1024 * 1024),
+});
+
+const gatewaySettings = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9600),
+      })
+      .prefault({}),
+    /** the gateway's own client at baton (client_credentials), to report its calls to baton's audit trail */
+    client_id: identifier.optional(),
+    client_secret: z.string().min(1).optional(),
+  })
+  .superRefine((g, ctx) => {
+    if (g.client_id && !g.client_secret)
+      ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'is required with client_id' });
+    if (g.client_secret && !g.client_id)
+      ctx.addIssue({ code: 'custom', path: ['client_id'], message: 'is required with client_secret' });
+  });
+
 const configShape = z.strictObject({
   issuer: issuerUrl,
   listen: z
@@ -490,6 +572,10 @@ const configShape = z.strictObject({
   id_jag: idJag.prefault({}),
   audit: audit.prefault({}),
   status_list: statusList.prefault({}),
+  /** `baton gateway`: the process that serves the gateways (server/src/gateway/) */
+  gateway: gatewaySettings.prefault({}),
+  /** the upstream MCP servers `baton gateway` puts behind baton, each at its resource */
+  gateways: z.array(gatewayEntry).default([]),
   /** the web admin console (`/admin`, server/src/http/admin-console/) */
   admin_console: z
     .strictObject({
@@ -505,6 +591,7 @@ export const configSchema = configShape.superRefine((c, ctx) => {
   const known = uniqueIds(c, issue, ctx);
   references(c, known, issue);
   modeRules(c, issue);
+  gatewayRules(c, known, issue);
 });
 
 type RawConfig = z.infer<typeof configShape>;
@@ -600,6 +687,37 @@ function references(c: RawConfig, known: KnownIds, issue: Issue): void {
   });
 }
 
+/**
+ * Each gateway serves a configured resource (its tokens are issued for it), once; a gateway reporting to the
+ * audit trail is that resource's server (`resources[].client_id`), as baton's ingestion requires.
+ */
+function gatewayRules(c: RawConfig, known: KnownIds, issue: Issue): void {
+  once(
+    c.gateways,
+    (g) => g.id,
+    (i) => ['gateways', i, 'id'],
+    issue,
+  );
+  once(
+    c.gateways,
+    (g) => g.resource,
+    (i) => ['gateways', i, 'resource'],
+    issue,
+  );
+  c.gateways.forEach((g, i) => {
+    if (!known.resources.has(g.resource)) {
+      issue(['gateways', i, 'resource'], `names ${g.resource}, which is not in resources`);
+      return;
+    }
+    const owner = c.resources.find((r) => r.uri === g.resource)?.client_id;
+    if (c.gateway.client_id && owner !== c.gateway.client_id)
+      issue(
+        ['gateways', i, 'resource'],
+        `is served by the gateway: its resources[].client_id must be gateway.client_id (${c.gateway.client_id}) for its calls to reach the audit trail`,
+      );
+  });
+}
+
 /** settings that depend on the mode or on another setting */
 function modeRules(c: RawConfig, issue: Issue): void {
   const reg = c.clients.registration;
@@ -647,4 +765,6 @@ export type DelegationRule = Config['delegation'][number];
 export type ChainingRule = Config['identity_chaining'][number];
 export type IdpConfig = Config['identity_providers'][number];
 export type OidcIdpConfig = Extract<IdpConfig, { type: 'oidc' }>;
+export type GatewayConfig = Config['gateways'][number];
+export type GatewaySettings = Config['gateway'];
 export type LocalIdpConfig = Extract<IdpConfig, { type: 'local' }>;

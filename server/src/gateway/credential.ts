@@ -1,0 +1,89 @@
+/**
+ * The upstream credential of a gateway: where its value comes from (`credential.secret|env|file`) and how
+ * it is added to the forwarded request (`credential.header` [+ `prefix`] or `credential.query`).
+ *
+ * The value is read for every call (a CredentialSource): a rotated secret, a changed variable or a file
+ * rewritten by a vault agent is used from the next call on, and a call in flight keeps the value it started
+ * with. The value is never logged and never in an answer: errors here name the source, not the value.
+ */
+import { readFile } from 'node:fs/promises';
+import type { GatewayConfig } from '../config/schema.ts';
+
+/** The current value of a gateway's upstream credential. Rejects with CredentialError when it cannot be had. */
+export type CredentialSource = (gatewayId: string) => Promise<string>;
+
+/** A stored secret's current value by name (the secrets store, wired by the integrator). */
+export type SecretLookup = (name: string) => Promise<string>;
+
+/** The credential could not be had (unset, unreadable, not a valid header value): the message names the source. */
+export class CredentialError extends Error {
+  override name = 'CredentialError';
+}
+
+/** RFC 9110 §5.5: a field value is visible ASCII, spaces and tabs; no CR, LF or NUL (header smuggling) */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]+$/;
+
+function checked(value: string, where: string): string {
+  const v = value.trim();
+  if (!v) throw new CredentialError(`${where} is empty`);
+  if (!FIELD_VALUE.test(v)) throw new CredentialError(`${where} holds characters a header value cannot carry`);
+  return v;
+}
+
+export interface CredentialSourceOptions {
+  /** `credential: { secret: NAME }`: the stored secret's value (without it, such a gateway cannot call) */
+  secret?: SecretLookup;
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * The CredentialSource of a set of gateways: `env:` and `file:` read here at each call; `secret:` through
+ * the injected lookup.
+ */
+export function credentialSource(gateways: readonly GatewayConfig[], opts: CredentialSourceOptions = {}) {
+  const byId = new Map(gateways.map((g) => [g.id, g.credential]));
+  const env = opts.env ?? process.env;
+  const source: CredentialSource = async (gatewayId) => {
+    const c = byId.get(gatewayId);
+    if (!c) throw new CredentialError(`no gateway ${gatewayId}`);
+    if (c.env !== undefined) {
+      const value = env[c.env];
+      if (value === undefined) throw new CredentialError(`environment variable ${c.env} is not set`);
+      return checked(value, `environment variable ${c.env}`);
+    }
+    if (c.file !== undefined) {
+      let value: string;
+      try {
+        value = await readFile(c.file, 'utf8');
+      } catch (err) {
+        throw new CredentialError(`cannot read ${c.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      return checked(value, `file ${c.file}`);
+    }
+    const name = c.secret!;
+    if (!opts.secret) throw new CredentialError(`secret ${name}: no secrets store is wired into this gateway`);
+    let value: string;
+    try {
+      value = await opts.secret(name);
+    } catch (err) {
+      throw new CredentialError(`secret ${name}: ${(err as Error).message}`);
+    }
+    return checked(value, `secret ${name}`);
+  };
+  return source;
+}
+
+/**
+ * The upstream URL and the credential's header for one call: a header (`prefix` + value), or the value as
+ * the query parameter, set with the URL API (any parameter of that name in the configured URL is replaced).
+ */
+export function placeCredential(
+  gateway: Pick<GatewayConfig, 'upstream' | 'credential'>,
+  value: string,
+): { url: string; header?: [string, string] } {
+  const { header, prefix, query } = gateway.credential;
+  if (header) return { url: gateway.upstream, header: [header.toLowerCase(), `${prefix ?? ''}${value}`] };
+  const url = new URL(gateway.upstream);
+  url.searchParams.set(query!, value);
+  return { url: url.toString() };
+}

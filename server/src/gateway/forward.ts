@@ -1,0 +1,177 @@
+/**
+ * One authorized call forwarded to the upstream MCP server (MCP transports 2025-11-25 §Streamable HTTP) with
+ * undici, its answer streamed back:
+ *   - the request: the configured upstream URL only (never a path or query of the caller's), the allowlisted
+ *     headers and the credential (headers.ts, credential.ts), the body as the caller sent it;
+ *   - no answer headers within `timeout_seconds` → 504; a body idle that long is ended (undici
+ *     `headersTimeout` / `bodyTimeout`); the caller going away aborts the upstream request;
+ *   - the answer is piped with backpressure (stream.pipeline: SSE is never buffered) and cut at
+ *     `max_response_bytes` (the connection is closed: a cut answer must not look complete);
+ *   - the upstream refusing the gateway's credential (401, 403, 407) → 502 and `gateway.upstream_refused` for
+ *     the operator: the agent's own authorization was fine, it must not be sent to sign in again;
+ *   - an upstream that cannot be reached → 502; an answer to `tools/list` is filtered (tools-list.ts).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import { request, type Dispatcher } from 'undici';
+import type { GatewayConfig } from '../config/schema.ts';
+import { downstreamHeaders, upstreamHeaders } from './headers.ts';
+import { filterToolsList, UnreadableToolsList } from './tools-list.ts';
+import { rpcError, type Answer } from './answers.ts';
+
+/** A tools/list answer is read whole: at most this much (or max_response_bytes, when smaller). */
+const TOOLS_LIST_MAX_BYTES = 4 * 1024 * 1024;
+
+export interface ForwardCall {
+  /** what went wrong, for the audit trail (set here; no credential in it) */
+  outcome: { reason?: string };
+  gateway: GatewayConfig;
+  dispatcher: Dispatcher;
+  log: Logger;
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** the raw request body (POST), as received */
+  body: Buffer | undefined;
+  /** the JSON-RPC id, for error answers */
+  id: unknown;
+  upstream: { url: string; header?: [string, string] };
+  /** the credential's value, to keep it out of what is logged */
+  secret: string;
+  /** the upstream's session id for the caller's (undefined: none sent), and the caller's for the upstream's */
+  session: { upstreamId: string | undefined; bind: (upstreamId: string) => string };
+  /** tools/list request ids in the body, and whether the caller may call a tool */
+  toolsList: { ids: Set<unknown>; mayCall: (tool: string) => boolean };
+}
+
+class CapExceeded extends Error {}
+
+/** An error's text without the credential in it (a query credential can be in a URL an error names). */
+const scrub = (text: string, secret: string) => (secret ? text.split(secret).join('[redacted]') : text);
+
+function failureAnswer(call: ForwardCall, err: unknown): Answer {
+  const code = (err as { code?: string }).code ?? '';
+  const reason = scrub(`${code} ${(err as Error).message}`.trim(), call.secret);
+  call.outcome.reason = code === 'UND_ERR_HEADERS_TIMEOUT' ? 'upstream_timeout' : 'upstream_unreachable';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+    call.log.warn({ gateway: call.gateway.id, seconds: call.gateway.timeout_seconds }, 'gateway.upstream_timeout');
+    return rpcError(504, call.id, 'Gateway Timeout: the upstream MCP server did not answer in time');
+  }
+  call.log.error({ gateway: call.gateway.id, reason }, 'gateway.upstream_unreachable');
+  return rpcError(502, call.id, 'Bad Gateway: the upstream MCP server cannot be reached');
+}
+
+/** Sends the call upstream; resolves once the answer is given (streamed, refused or failed). */
+export async function forward(call: ForwardCall): Promise<Answer | undefined> {
+  const { gateway, req, res } = call;
+  const abort = new AbortController();
+  res.once('close', () => abort.abort());
+  let upstream: Dispatcher.ResponseData;
+  try {
+    upstream = await request(call.upstream.url, {
+      method: req.method as 'POST' | 'GET' | 'DELETE',
+      headers: upstreamHeaders(req.headers, call.upstream.header, call.session.upstreamId),
+      ...(call.body ? { body: call.body } : {}),
+      dispatcher: call.dispatcher,
+      signal: abort.signal,
+    });
+  } catch (err) {
+    if (abort.signal.aborted) return undefined; // the caller went away
+    return failureAnswer(call, err);
+  }
+  const { statusCode, headers, body } = upstream;
+  if (statusCode === 401 || statusCode === 403 || statusCode === 407) {
+    body.dump().catch(() => {});
+    // issue #16 §3: the upstream refused the gateway's own credential (a wrong or revoked key)
+    call.log.error({ gateway: gateway.id, status: statusCode }, 'gateway.upstream_refused');
+    call.outcome.reason = `upstream_refused ${statusCode}`;
+    return rpcError(502, call.id, 'Bad Gateway: the upstream MCP server refused the gateway');
+  }
+  const length = Number(headers['content-length'] ?? NaN);
+  if (length > gateway.max_response_bytes) {
+    body.dump().catch(() => {});
+    call.log.warn({ gateway: gateway.id, reason: 'size', bytes: length }, 'gateway.response_cut');
+    call.outcome.reason = 'response_cut size';
+    return rpcError(502, call.id, 'Bad Gateway: the upstream answer is too large');
+  }
+  if (call.toolsList.ids.size > 0 && statusCode === 200) return filtered(call, upstream);
+  res.writeHead(statusCode, downstreamHeaders(headers, call.session.bind));
+  await stream(call, body);
+  return undefined;
+}
+
+/** The answer streamed to the caller, cut at max_response_bytes. */
+async function stream(call: ForwardCall, body: Dispatcher.ResponseData['body']): Promise<void> {
+  const cap = call.gateway.max_response_bytes;
+  let bytes = 0;
+  const capper = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length;
+      if (bytes > cap) done(new CapExceeded());
+      else done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(body, capper, call.res);
+  } catch (err) {
+    if (call.res.writableEnded && !(err instanceof CapExceeded)) return;
+    const reason =
+      err instanceof CapExceeded
+        ? 'size'
+        : (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT'
+          ? 'idle'
+          : call.res.destroyed &&
+              !call.res.writableFinished &&
+              (err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE'
+            ? 'caller_gone'
+            : 'upstream';
+    if (reason !== 'caller_gone') call.log.warn({ gateway: call.gateway.id, reason, bytes }, 'gateway.response_cut');
+    call.outcome.reason = reason === 'caller_gone' ? 'caller_gone' : `response_cut ${reason}`;
+    call.res.destroy();
+  }
+}
+
+/** A tools/list answer, read whole (capped), filtered to what the caller may call, then sent. */
+async function filtered(call: ForwardCall, upstream: Dispatcher.ResponseData): Promise<Answer | undefined> {
+  const cap = Math.min(call.gateway.max_response_bytes, TOOLS_LIST_MAX_BYTES);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of upstream.body) {
+      size += (chunk as Buffer).length;
+      if (size > cap) throw new CapExceeded();
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    upstream.body.destroy();
+    if (call.res.destroyed) return undefined;
+    const reason =
+      err instanceof CapExceeded ? `over ${cap} bytes` : scrub(String((err as Error).message), call.secret);
+    call.log.warn({ gateway: call.gateway.id, reason }, 'gateway.tools_list_unreadable');
+    call.outcome.reason = 'tools_list_unreadable';
+    return rpcError(502, call.id, 'Bad Gateway: the upstream answer to tools/list cannot be read');
+  }
+  const type = upstream.headers['content-type'];
+  let text: string;
+  try {
+    text = filterToolsList(
+      Array.isArray(type) ? type[0] : type,
+      Buffer.concat(chunks).toString('utf8'),
+      call.toolsList.ids,
+      call.toolsList.mayCall,
+    );
+  } catch (err) {
+    if (!(err instanceof UnreadableToolsList)) throw err;
+    call.log.warn({ gateway: call.gateway.id, reason: err.message }, 'gateway.tools_list_unreadable');
+    call.outcome.reason = 'tools_list_unreadable';
+    return rpcError(502, call.id, 'Bad Gateway: the upstream answer to tools/list cannot be read');
+  }
+  const out = Buffer.from(text, 'utf8');
+  call.res.writeHead(200, {
+    ...downstreamHeaders(upstream.headers, call.session.bind),
+    'content-length': String(out.length),
+  });
+  call.res.end(out);
+  return undefined;
+}
