@@ -274,15 +274,37 @@ async function start(config: Config, path: string): Promise<number> {
  * `baton gateway` until SIGTERM or SIGINT (calls in flight get 10 s to finish). Its module is loaded here
  * only: the other commands do not need what it imports.
  */
+/**
+ * The stored secrets of the gateways that name one, on PostgreSQL (the gateway runs beside the servers; the
+ * embedded store belongs to the one server that holds it): a lookup of the current value, and its close.
+ */
+async function gatewaySecrets(config: Config, log: ReturnType<typeof createLogger>) {
+  const { storedSecrets, usesStoredSecrets } = await import('./gateway/stored-secrets.ts');
+  if (!usesStoredSecrets(config)) return undefined;
+  if (!config.storage.postgres)
+    throw new UsageError(
+      'gateway: a credential { secret: NAME } is read from the secrets store in PostgreSQL (storage.postgres); on the embedded store use { env: VAR } or { file: PATH }',
+    );
+  const storage = await openStorage(config, log);
+  const secrets = storedSecrets(config, storage.db, log);
+  return {
+    lookup: secrets.lookup,
+    close: async () => {
+      secrets.close();
+      await storage.close();
+    },
+  };
+}
+
 async function gateway(config: Config): Promise<number> {
   const log = createLogger(config.logging.level, undefined, config.logging.format);
   if (config.gateways.length === 0) throw new UsageError('gateway: the configuration has no gateways');
   const { startGateway, credentialSource, sessionKey, gatewayReplayStore } = await import('./gateway/index.ts');
   const replay = await gatewayReplayStore(config, log);
-  // `credential: { secret: NAME }` resolves through a SecretLookup (credentialSource's `secret`): the
-  // secrets store is wired here once it exists; until then such a gateway answers 503 and logs why
+  // `credential: { secret: NAME }`: the upstream secrets store (gateway/stored-secrets.ts)
+  const secrets = await gatewaySecrets(config, log);
   const running = await startGateway(config, {
-    credential: credentialSource(config.gateways),
+    credential: credentialSource(config.gateways, secrets ? { secret: secrets.lookup } : {}),
     log,
     // one key for every gateway process: MCP session ids handed out by one are honoured by the others
     sessionKey: sessionKey(config.keys.encryption_key),
@@ -294,6 +316,7 @@ async function gateway(config: Config): Promise<number> {
       running
         .close()
         .then(() => replay.close())
+        .then(() => secrets?.close())
         .then(resolve, (err: Error) => {
           log.error({ err }, 'gateway.close_failed');
           resolve();
