@@ -6,7 +6,8 @@
  * (`audit.enabled: false`), so the cost of the audit write reads off one run. Reports req/s, p50/p99, the
  * ratio to the baseline, and the CPU time per request of the server and of PostgreSQL + Redis (from
  * /proc). Then bench/revocation.ts: the verifier's rate with status checking on and off, and the time from
- * `baton revoke user` to the first refusal at an MCP server and at a downstream service (issue #14).
+ * `baton revoke user` to the first refusal at an MCP server and at a downstream service (issue #14). Then
+ * bench/gateway.ts: MCP tool calls through `baton gateway` against straight to the upstream (issue #16).
  * A benchmark, not a test: it asserts nothing, it reports figures.
  *   BENCH_SECONDS (default 10) per scenario (the warm-up before each is 2 s, or BENCH_SECONDS if shorter),
  *   BENCH_CONNECTIONS (default 10), BENCH_ONLY=<regex> (the baseline and the matching rows), BENCH_ID_JAGS
@@ -26,6 +27,7 @@ import { startHostileIdp } from '../server/test/idp/hostile-idp.ts';
 import { CLI, writeConfig } from '../server/test/processes.ts';
 import { removeTempDirs } from '../server/test/temp.ts';
 import { revocationBench } from './revocation.ts';
+import { gatewayBench } from './gateway.ts';
 
 const rows: Row[] = [];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -334,4 +336,6 @@ await services.db.drop();
 await idp.stop();
 // issue #14: the status list's cost at a resource server and a revocation's propagation (bench/revocation.ts)
 if (!ONLY || ONLY.test('revocation')) process.stdout.write(await revocationBench());
+// issue #16: the gateway's overhead against the upstream straight (bench/gateway.ts)
+if (!ONLY || ONLY.test('gateway')) process.stdout.write(await gatewayBench());
 removeTempDirs(); // the config file's directory (scripts/bench.sh removes the rest, also on failure)

@@ -4,10 +4,9 @@
  * for the SaaS key check (401 unless `X-API-Key` is the key; it records what reached it), the gateway started
  * in this process, and the real MCP SDK client calling through it as Alice and as Bob.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { createRequire } from 'node:module';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
@@ -20,6 +19,7 @@ import { localIssuer } from '../src/idp/registry.ts';
 import { searchEvents } from '../src/audit/store.ts';
 import { freePort, memoryLogger, startTestServer, staticService, type TestServer } from './helpers.ts';
 import { codeForm, seedCode } from './seed.ts';
+import { startEverything } from './everything.ts';
 
 const KEY = 'sk-live-shared-upstream-key-0123456789';
 const WRONG_KEY = 'sk-live-revoked-upstream-key-987654321';
@@ -105,24 +105,6 @@ function startFront(): Promise<Server> {
   return new Promise((ok) => server.listen(ports.front, '127.0.0.1', () => ok(server)));
 }
 
-async function startEverything(): Promise<ChildProcess> {
-  const entry = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
-  const child = spawn(process.execPath, [entry, 'streamableHttp'], {
-    env: { ...process.env, PORT: String(ports.everything) },
-    stdio: 'ignore',
-  });
-  // up once it answers (GET without a session: 400)
-  for (let i = 0; i < 400; i++) {
-    const up = await fetch(`http://127.0.0.1:${ports.everything}/mcp`).then(
-      () => true,
-      () => false,
-    );
-    if (up) return child;
-    await new Promise((ok) => setTimeout(ok, 50));
-  }
-  throw new Error('server-everything did not start');
-}
-
 const SEARCH_SCOPES = {
   'tools/call:echo': 'search.query',
   'tools/call:trigger-long-running-operation': 'search.query',
@@ -155,7 +137,7 @@ function gatewaysConfig() {
 
 beforeAll(async () => {
   for (const name of Object.keys(ports) as (keyof typeof ports)[]) ports[name] = await freePort();
-  everything = await startEverything();
+  everything = await startEverything(ports.everything);
   front = await startFront();
   baton = await startTestServer({
     port: ports.as,
