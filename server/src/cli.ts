@@ -674,7 +674,7 @@ async function admin(config: Config, request: AdminRequest): Promise<number> {
 }
 
 /**
- * `baton secrets …` as an operation (secrets/operations.ts). `set` and `rotate` read the value from stdin
+ * `baton secrets …` as an operation (admin/secret-operations.ts). `set` and `rotate` read the value from stdin
  * (never an argument: it would sit in the shell's history and the process list), one trailing newline
  * dropped; the operation refuses an empty value, a line break inside, more than 8 KiB.
  */

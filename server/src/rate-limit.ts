@@ -29,3 +29,20 @@ export class RateLimitStoreError extends Error {
 export function isLimitReached(err: unknown): err is { msBeforeNext: number } {
   return Boolean(err && typeof err === 'object' && 'msBeforeNext' in err);
 }
+
+/** RFC 9110 §10.2.3 `Retry-After` for a limit reached: whole seconds until a point is back, at least 1. */
+export const retryAfterSeconds = (msBeforeNext: number): number => Math.max(1, Math.ceil(msBeforeNext / 1000));
+
+/**
+ * Takes one point of `key`: undefined when there was one, else the seconds until there is (Retry-After). A
+ * failing counter store is a RateLimitStoreError naming `what` (a 503, never a pass).
+ */
+export async function takePoint(limiter: RateLimiterAbstract, key: string, what: string): Promise<number | undefined> {
+  try {
+    await limiter.consume(key);
+    return undefined;
+  } catch (err) {
+    if (!isLimitReached(err)) throw new RateLimitStoreError(`${what} rate limit store failed`, { cause: err });
+    return retryAfterSeconds(err.msBeforeNext);
+  }
+}

@@ -14,9 +14,8 @@ import {
   type KnownAccount,
   type PersonAccess,
 } from '../policy/access-matrix.ts';
-import { Policy } from '../policy/policy.ts';
 import { AdminError } from './errors.ts';
-import { operation, type AdminStores } from './operation.ts';
+import { operation, policyOf } from './operation.ts';
 import { resolveAccount } from './resolve-account.ts';
 
 interface Row {
@@ -43,8 +42,6 @@ async function knownAccounts(db: Knex, id?: string): Promise<KnownAccount[]> {
   const query = db('accounts').orderBy('created_at').select<Row[]>(COLUMNS);
   return (await (id === undefined ? query : query.where({ id }))).map(known);
 }
-
-const policyOf = (stores: AdminStores): Policy => stores.policy?.() ?? new Policy(stores.config);
 
 const who = (a: AccountRef) =>
   `${a.id} (${a.idp ?? '-'}:${a.subject})  ${a.last_sign_in ? `last sign-in ${a.last_sign_in}` : 'never signed in'}${a.disabled ? '  DISABLED' : ''}`;

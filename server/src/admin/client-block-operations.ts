@@ -11,12 +11,11 @@
  */
 import { z } from 'zod';
 import type { AuditEvent } from '../audit/record.ts';
-import { Policy } from '../policy/policy.ts';
 import { isCimdClientId } from '../provider/client-registry/rules.ts';
 import { blockClient, unblockClient, type ClientBlock } from '../revocation/client-blocks.ts';
 import { countsOf, revoke, UnknownTarget, type RevocationCounts } from '../revocation/revoke.ts';
 import { AdminError } from './errors.ts';
-import { operation, type AdminStores } from './operation.ts';
+import { operation, policyOf, type AdminStores } from './operation.ts';
 
 // eslint-disable-next-line no-control-regex -- the point is to refuse them
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -28,8 +27,6 @@ const text = (max: number, what: string) =>
     .max(max)
     .refine((v) => !CONTROL.test(v) && v.isWellFormed(), `${what} without control characters or unpaired surrogates`);
 const clientId = text(1024, 'a client id');
-
-const policyOf = (stores: AdminStores): Policy => stores.policy?.() ?? new Policy(stores.config);
 
 /**
  * A client baton knows: static (the policy in force), registered (RFC 7591, stored), a CIMD id (a URL

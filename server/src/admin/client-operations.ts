@@ -10,11 +10,11 @@ import { z } from 'zod';
 import type { Knex } from 'knex';
 import { hostsOf } from '../provider/client-registry/audit.ts';
 import { staticMetadata } from '../provider/client-registry/static-clients.ts';
-import { Policy } from '../policy/policy.ts';
 import { clientBlocks, type ClientBlock } from '../revocation/client-blocks.ts';
 import { AdminError } from './errors.ts';
 import { holdingLines, holdingsOf, PageArgs, type Holdings } from './account-operations.ts';
-import { operation, type AdminStores } from './operation.ts';
+import type { Policy } from '../policy/policy.ts';
+import { operation, policyOf } from './operation.ts';
 
 export const MAX_CLIENTS = 100;
 
@@ -49,7 +49,6 @@ export interface ClientList {
   next_after: string | null;
 }
 
-const policyOf = (stores: AdminStores): Policy => stores.policy?.() ?? new Policy(stores.config);
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s) => typeof s === 'string') : []);
 const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 

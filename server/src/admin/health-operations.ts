@@ -4,11 +4,17 @@
  * when its own audit record cannot be written (the store it reports on may be the one that is down).
  */
 import { z } from 'zod';
-import { operation } from './operation.ts';
+import { operation, type AdminStores } from './operation.ts';
 
 export interface Health {
   status: 'ok' | 'unavailable';
   checks: { postgres: boolean; migrations: boolean; redis?: boolean };
+}
+
+/** The stores' health (never throws: Storage.check reports each store as false instead). */
+export async function healthOf({ check }: Pick<AdminStores, 'check'>): Promise<Health> {
+  const checks = check ? await check() : { postgres: false, migrations: false };
+  return { status: Object.values(checks).every(Boolean) ? 'ok' : 'unavailable', checks };
 }
 
 const word = (ok: boolean) => (ok ? 'ok' : 'FAILING');
@@ -19,11 +25,7 @@ export const HEALTH_OPERATIONS: [string, ReturnType<typeof operation>][] = [
     operation({
       args: z.strictObject({}),
       reads: true,
-      async run({ check }): Promise<Health> {
-        // never thrown: Storage.check reports each store as false instead
-        const checks = check ? await check() : { postgres: false, migrations: false };
-        return { status: Object.values(checks).every(Boolean) ? 'ok' : 'unavailable', checks };
-      },
+      run: healthOf,
       print: ({ status, checks }: Health) =>
         `${status}\n` +
         `  postgres    ${word(checks.postgres)}\n` +

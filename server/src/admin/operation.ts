@@ -10,7 +10,7 @@ import type { AuditEvent } from '../audit/record.ts';
 import type { Config } from '../config/schema.ts';
 import type { Kek } from '../keys/kek.ts';
 import type { KeyStore } from '../keys/keystore.ts';
-import type { Policy } from '../policy/policy.ts';
+import { Policy } from '../policy/policy.ts';
 import type { PolicyReloadResult } from '../policy/follow.ts';
 import type { Adapter } from '../../../adapters/src/models.ts';
 import type { BlockedClients } from '../revocation/client-blocks.ts';
@@ -22,7 +22,7 @@ export interface AdminStores {
   db: Knex;
   accounts: AccountStore;
   keys: KeyStore;
-  /** the KEK the upstream secrets are sealed under (secrets/operations.ts) */
+  /** the KEK the upstream secrets are sealed under (admin/secret-operations.ts) */
   kek?: Kek | undefined;
   /** the store's adapters (storage.adapterFor): what a revocation reaches in the hot store */
   adapterFor?: ((model: string) => Adapter) | undefined;
@@ -62,3 +62,6 @@ export interface Operation<A, R> {
 }
 
 export const operation = <A, R>(op: Operation<A, R>) => op as unknown as Operation<unknown, unknown>;
+
+/** The policy in force: the server's (reloaded by SIGHUP or a reload), or, on the command line, the config's. */
+export const policyOf = (stores: AdminStores): Policy => stores.policy?.() ?? new Policy(stores.config);

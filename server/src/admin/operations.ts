@@ -17,7 +17,7 @@ import { AUDIT_OPERATIONS } from './audit-operations.ts';
 import { REVOKE_OPERATIONS } from './revoke-operations.ts';
 import { KEY_OPERATIONS } from './key-operations.ts';
 import { CLIENT_BLOCK_OPERATIONS } from './client-block-operations.ts';
-import { SECRET_OPERATIONS } from '../secrets/operations.ts';
+import { SECRET_OPERATIONS } from './secret-operations.ts';
 import { sharedAuditWriter } from '../audit/writer.ts';
 import { adminEvent, failureOf, writeAdminRecords, type AdminCaller, type AdminVia } from './audit-record.ts';
 import type { AuditEvent } from '../audit/record.ts';

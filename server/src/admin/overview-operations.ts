@@ -5,9 +5,8 @@
  * health. A read: it answers even when its own audit record cannot be written.
  */
 import { z } from 'zod';
-import { Policy } from '../policy/policy.ts';
-import { operation, type AdminStores } from './operation.ts';
-import type { Health } from './health-operations.ts';
+import { operation, policyOf, type AdminStores } from './operation.ts';
+import { healthOf, type Health } from './health-operations.ts';
 
 export interface Overview {
   resources: number;
@@ -17,8 +16,6 @@ export interface Overview {
   last_hour: { since: string; until: string; tokens_issued: number; refused: number };
   health: Health;
 }
-
-const policyOf = (stores: AdminStores): Policy => stores.policy?.() ?? new Policy(stores.config);
 
 async function lastHour(stores: AdminStores, until: Date): Promise<Overview['last_hour']> {
   const since = new Date(until.getTime() - 3600_000);
@@ -57,13 +54,12 @@ export const OVERVIEW_OPERATIONS: [string, ReturnType<typeof operation>][] = [
           .db('oidc_payloads')
           .where({ model: 'Client' })
           .count<{ n: string | number }[]>({ n: '*' });
-        const checks = stores.check ? await stores.check() : { postgres: true, migrations: true };
         return {
           resources: policy.resources.size,
           clients: { static: policy.staticClients.size, registered: Number(registered?.n ?? 0) },
           accounts: { total: Number(accounts?.total ?? 0), disabled: Number(accounts?.disabled ?? 0) },
           last_hour: await lastHour(stores, new Date()),
-          health: { status: Object.values(checks).every(Boolean) ? 'ok' : 'unavailable', checks },
+          health: await healthOf(stores),
         };
       },
       print: (o: Overview) =>

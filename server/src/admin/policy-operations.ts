@@ -14,9 +14,8 @@ import { z } from 'zod';
 import { policyParts, policySha256, type PolicySource } from '../policy/audit.ts';
 import { policyCounts, PolicyFileError, type PolicyCounts } from '../policy/follow.ts';
 import { bumpGeneration } from '../policy/generation.ts';
-import { Policy } from '../policy/policy.ts';
 import { AdminError } from './errors.ts';
-import { operation, type AdminStores } from './operation.ts';
+import { operation, policyOf, type AdminStores } from './operation.ts';
 
 export type PolicyShow = { sha256: string } & ReturnType<typeof policyParts>;
 
@@ -77,8 +76,7 @@ function printReload(r: PolicyReload): string {
 
 /** the policy's configuration: a part a policy was made without is the config's (it is the same then) */
 function sourceOf(stores: AdminStores): PolicySource {
-  const policy = stores.policy?.() ?? new Policy(stores.config);
-  return { ...stores.config, ...policy.source };
+  return { ...stores.config, ...policyOf(stores).source };
 }
 
 export const POLICY_OPERATIONS: [string, ReturnType<typeof operation>][] = [

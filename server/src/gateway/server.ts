@@ -20,6 +20,7 @@ import type { Caller, ReplayStore } from '../../../clients/src/verify.ts';
 import type { Config, GatewayConfig } from '../config/schema.ts';
 import { CredentialError, placeCredential, type CredentialSource } from './credential.ts';
 import { forward } from './forward.ts';
+import { hostPort } from '../http/address.ts';
 import { rpcError, send, type Answer } from './answers.ts';
 import { toolsListIds } from './tools-list.ts';
 import { sessionBinding, sessionKey, type SessionBinding } from './sessions.ts';
@@ -251,7 +252,7 @@ export async function startGateway(config: Config, deps: GatewayDeps): Promise<R
     server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const url = `http://${hostPort(address.address, address.port)}`;
   deps.log.info({ url, gateways: entries.map((e) => e.gateway.resource) }, 'gateway.started');
   return {
     url,

@@ -344,7 +344,7 @@ async function secretBody(ctx: Koa.Context, allowed: readonly string[], shape: s
 }
 
 /**
- * The gateway's upstream secrets (secrets/operations.ts): `GET /admin/api/secrets` (`baton secrets list`,
+ * The gateway's upstream secrets (admin/secret-operations.ts): `GET /admin/api/secrets` (`baton secrets list`,
  * admin.read), and, scope admin.write, `PUT /admin/api/secrets/{name}` `{"value": "…"}` (`baton secrets set`:
  * 201; 409 when it exists), `POST /admin/api/secrets/{name}/rotate` `{"value": "…", "overlap_seconds": N}`
  * (`baton secrets rotate`) and `DELETE /admin/api/secrets/{name}` (`baton secrets delete`). No answer ever
@@ -408,10 +408,17 @@ function guarded(realm: string, handler: (ctx: Koa.Context) => Promise<void>): K
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
+/** baton's admin API as its tokens name it (`${issuer}/admin/api`): the API's routes and the console check them */
+export const adminApi = (issuer: string): OwnApi => ({
+  audience: `${issuer.replace(/\/$/, '')}${ADMIN_RESOURCE_PATH}`,
+  name: "baton's admin API",
+  replayTag: 'admin-api',
+});
+
 /** The routes (under the issuer's path): `/admin/api/…`; anything else there → 404, a wrong method → 405. */
 export function adminApiRoutes(deps: AdminApiDeps): Router {
-  const audience = `${deps.issuer.replace(/\/$/, '')}${ADMIN_RESOURCE_PATH}`;
-  const api: OwnApi = { audience, name: "baton's admin API", replayTag: 'admin-api' };
+  const api = adminApi(deps.issuer);
+  const audience = api.audience;
   const auth: Authenticate = async (ctx, scope) => {
     const token = await authenticate(ctx, deps, api, scope);
     // RFC 9068 §2.2: client_id always; sub is the client itself for client_credentials

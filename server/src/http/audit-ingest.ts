@@ -29,7 +29,7 @@ import {
 type BodyReader = ReturnType<typeof jsonBodyReader>;
 import { isIngestRefusal, MAX_BODY_BYTES, parseBatch, recordsOf } from '../audit/ingest.ts';
 import { issuedTokens } from '../audit/store.ts';
-import { isLimitReached } from '../rate-limit.ts';
+import { isLimitReached, retryAfterSeconds } from '../rate-limit.ts';
 
 export interface AuditIngestDeps extends OwnApiDeps {
   policy(): Policy;
@@ -44,7 +44,7 @@ async function limit(deps: AuditIngestDeps, clientId: string): Promise<void> {
     await deps.limiter.consume(clientId);
   } catch (err) {
     if (!isLimitReached(err)) throw err; // the counter store failed: 503 below
-    const wait = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+    const wait = retryAfterSeconds(err.msBeforeNext);
     throw new Refused(
       429,
       'temporarily_unavailable',

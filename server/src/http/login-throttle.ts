@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config/schema.ts';
-import { isLimitReached, rateLimiter, RateLimitStoreError } from '../rate-limit.ts';
+import { isLimitReached, rateLimiter, RateLimitStoreError, retryAfterSeconds } from '../rate-limit.ts';
 
 /** One counted sign-in attempt. */
 export type LoginAttempt =
@@ -85,7 +85,7 @@ export function loginThrottle(config: Config, redis: Redis | undefined): LoginTh
       const key = userKey(idp, username, address);
       const refusedFor = (r: RateLimiterRes) => ({
         allowed: false as const,
-        retryAfter: Math.max(1, Math.ceil(r.msBeforeNext / 1000)),
+        retryAfter: retryAfterSeconds(r.msBeforeNext),
       });
       // the user first: attempts at a user already past the limit take nothing from the address
       const user = await take(users, key);

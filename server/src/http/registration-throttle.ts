@@ -8,7 +8,7 @@ import type Koa from 'koa';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
-import { isLimitReached, rateLimiter, RateLimitStoreError } from '../rate-limit.ts';
+import { rateLimiter, takePoint } from '../rate-limit.ts';
 
 export function registrationThrottle(config: Config, redis: Redis | undefined): Koa.Middleware {
   const { per_ip, window_seconds } = config.clients.registration.dcr.rate_limit;
@@ -16,11 +16,8 @@ export function registrationThrottle(config: Config, redis: Redis | undefined): 
   const path = `${new URL(config.issuer).pathname.replace(/\/$/, '')}/reg`;
   return async (ctx: Koa.Context, next: () => Promise<void>): Promise<void> => {
     if (ctx.method !== 'POST' || ctx.path !== path) return next();
-    try {
-      await limiter.consume(ctx.ip);
-    } catch (err) {
-      if (!isLimitReached(err)) throw new RateLimitStoreError('registration rate limit store failed', { cause: err });
-      const wait = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+    const wait = await takePoint(limiter, ctx.ip, 'registration');
+    if (wait !== undefined) {
       (ctx.state as { log?: Logger }).log?.warn({ address: ctx.ip, retry_after: wait }, 'registration.throttled');
       ctx.status = 429;
       ctx.set('Retry-After', String(wait));

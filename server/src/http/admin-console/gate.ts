@@ -16,7 +16,7 @@ import { ADMIN_CONSOLE_CLIENT, ADMIN_READ_SCOPE, ADMIN_WRITE_SCOPE } from '../..
 import { splitScope } from '../../params.ts';
 import { verifyToken, Refused, type OwnApi, type OwnApiDeps } from '../own-api-token.ts';
 import type { AdminCaller } from '../../admin/audit-record.ts';
-import { sameSecret, type ConsoleSession, type ConsoleStore } from './sessions.ts';
+import { isId, sameSecret, type ConsoleSession, type ConsoleStore } from './sessions.ts';
 
 export const SESSION_COOKIE = 'baton_admin';
 export const LOGIN_COOKIE = 'baton_admin_login';
@@ -68,7 +68,7 @@ export async function signedIn(
   scope: typeof ADMIN_READ_SCOPE | typeof ADMIN_WRITE_SCOPE,
 ): Promise<Signed & { id: string }> {
   const id = ctx.cookies.get(SESSION_COOKIE, { signed: false });
-  const session = id && /^[A-Za-z0-9_-]{43}$/.test(id) ? await deps.store.find(id) : undefined;
+  const session = isId(id) ? await deps.store.find(id) : undefined;
   if (!id || !session || session.exp - RENEW_BEFORE <= Date.now() / 1000) throw new Stopped({ kind: 'sign_in' });
   try {
     await verifyToken(ctx, deps.own, deps.api, 'Bearer', session.token);

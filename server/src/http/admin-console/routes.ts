@@ -15,15 +15,16 @@
 import Router from '@koa/router';
 import type Koa from 'koa';
 import type { RequestListener } from 'node:http';
-import { ADMIN_CONSOLE_PATH, ADMIN_READ_SCOPE, ADMIN_RESOURCE_PATH } from '../../consts.ts';
+import { ADMIN_CONSOLE_PATH, ADMIN_READ_SCOPE } from '../../consts.ts';
 import type { AccountStore } from '../../accounts/store.ts';
-import { Refused, verifyToken, type OwnApi, type OwnApiDeps } from '../own-api-token.ts';
+import { Refused, verifyToken, type OwnApiDeps } from '../own-api-token.ts';
+import { adminApi } from '../admin-api.ts';
 import type { AdminCaller } from '../../admin/audit-record.ts';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
-import { isLimitReached, RateLimitStoreError } from '../../rate-limit.ts';
+import { takePoint } from '../../rate-limit.ts';
 import { consoleOAuth } from './oauth-client.ts';
 import { adminScopes, LOGIN_COOKIE, SESSION_COOKIE, setCookie, signedIn, type GateStop } from './gate.ts';
-import { newId, LOGIN_TTL, type ConsoleStore } from './sessions.ts';
+import { isId, newId, LOGIN_TTL, type ConsoleStore } from './sessions.ts';
 import { pageRoutes, type PageKit } from './page-routes.ts';
 import { CONSOLE_CSS } from './console.css.ts';
 import { errorPage, forbiddenPage, signedOutPage } from './views.ts';
@@ -76,11 +77,7 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
   const issuer = new URL(deps.issuer);
   const issuerPath = issuer.pathname.replace(/\/$/, '');
   const base = `${issuerPath}${ADMIN_CONSOLE_PATH}`;
-  const api: OwnApi = {
-    audience: `${deps.issuer.replace(/\/$/, '')}${ADMIN_RESOURCE_PATH}`,
-    name: "baton's admin API",
-    replayTag: 'admin-api',
-  };
+  const api = adminApi(deps.issuer);
   const oauth = consoleOAuth(deps.issuer, () => deps.handler());
   const cookies = { path: base, secure: issuer.protocol === 'https:' };
   const router = new Router();
@@ -143,12 +140,8 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
 
   router.get(`${ADMIN_CONSOLE_PATH}/sign-in`, async (ctx) => {
     // each start keeps a record for 10 minutes: an address may not fill the store with them
-    try {
-      await deps.signInLimiter.consume(ctx.ip);
-    } catch (err) {
-      // the counter store failed: a 503 (never a pass, never a 500)
-      if (!isLimitReached(err)) throw new RateLimitStoreError((err as Error).message);
-      const wait = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+    const wait = await takePoint(deps.signInLimiter, ctx.ip, 'admin console sign-in');
+    if (wait !== undefined) {
       ctx.set('Retry-After', String(wait));
       return html(
         ctx,
@@ -170,7 +163,7 @@ export function adminConsoleRoutes(deps: ConsoleDeps): Router {
 
   router.get(`${ADMIN_CONSOLE_PATH}/callback`, async (ctx) => {
     const loginId = ctx.cookies.get(LOGIN_COOKIE, { signed: false });
-    const pending = loginId && /^[A-Za-z0-9_-]{43}$/.test(loginId) ? await deps.store.takeLogin(loginId) : undefined;
+    const pending = isId(loginId) ? await deps.store.takeLogin(loginId) : undefined;
     setCookie(ctx, LOGIN_COOKIE, null, cookies);
     const log = ctx.state.log as { info(o: object, m: string): void; warn(o: object, m: string): void };
     if (!pending) {

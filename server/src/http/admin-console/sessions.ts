@@ -35,6 +35,9 @@ export interface ConsoleSession {
 
 const keyOf = (id: string) => createHash('sha256').update(id).digest('base64url');
 export const newId = () => randomBytes(32).toString('base64url');
+/** whether a cookie's value has the shape of an id newId made (anything else is not looked up) */
+export const isId = (value: string | undefined): value is string =>
+  value !== undefined && /^[A-Za-z0-9_-]{43}$/.test(value);
 
 /** the same bytes, in constant time (a CSRF token) */
 export function sameSecret(a: string, b: string): boolean {

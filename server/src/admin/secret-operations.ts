@@ -9,8 +9,8 @@
 import { z } from 'zod';
 import type { AuditEvent } from '../audit/record.ts';
 import type { Kek } from '../keys/kek.ts';
-import { AdminError } from '../admin/errors.ts';
-import { operation, type AdminStores } from '../admin/operation.ts';
+import { AdminError } from './errors.ts';
+import { operation, type AdminStores } from './operation.ts';
 import {
   createSecret,
   listSecrets,
@@ -24,7 +24,7 @@ import {
   type Removed,
   type Rotated,
   type SecretListing,
-} from './store.ts';
+} from '../secrets/store.ts';
 
 const name = z
   .string()
