@@ -16,7 +16,6 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { startServer } from '../server/src/main.ts';
@@ -28,6 +27,7 @@ import { CLI, writeConfig } from '../server/test/processes.ts';
 import { removeTempDirs } from '../server/test/temp.ts';
 import { revocationBench } from './revocation.ts';
 import { gatewayBench } from './gateway.ts';
+import { cpuMicros, nodeArgs } from './cpu.ts';
 
 const rows: Row[] = [];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -54,26 +54,6 @@ interface Row {
 
 const STORAGE_COMMANDS = ['postgres', 'redis-server'];
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined;
-
-/** utime + stime (µs) of the processes whose pid is given, or whose command is one of `commands` */
-function cpuMicros(pids: number[], commands: string[] = []): number {
-  const tick = 1e6 / 100; // USER_HZ
-  let total = 0;
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (!pids.includes(pid) && !commands.includes(comm)) continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) * tick;
-    } catch {
-      // the process ended
-    }
-  }
-  return total;
-}
 
 async function run(
   name: string,
@@ -143,14 +123,10 @@ const config = makeConfig({
 // the measured processes: bare oidc-provider (twice: as is, and with one durable write per token) and baton,
 // each its own process, on the same 2 cores as the load
 function startBare(env: Record<string, string> = {}) {
-  const child = spawn(
-    process.execPath,
-    [
-      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-      new URL('./bare-provider.ts', import.meta.url).pathname,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
-  );
+  const child = spawn(process.execPath, [...nodeArgs(), new URL('./bare-provider.ts', import.meta.url).pathname], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   const url = new Promise<string>((ok) =>
     createInterface({ input: child.stdout }).once('line', (l) => ok((JSON.parse(l) as { url: string }).url)),
   );
@@ -165,7 +141,7 @@ function startBaton(port: number, overrides: Record<string, unknown> = {}) {
   const child = spawn(
     process.execPath,
     [
-      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      ...nodeArgs(),
       CLI,
       'start',
       '--config',

@@ -21,6 +21,7 @@ import * as accountUpstreamSub from './20261201000040_account_upstream_sub.ts';
 import * as createPolicyGeneration from './20261201000045_create_policy_generation.ts';
 import * as createClientBlocks from './20261201000050_create_client_blocks.ts';
 import * as createUpstreamSecrets from './20261201000060_create_upstream_secrets.ts';
+import * as indexIssuedTokens from './20261202000001_index_issued_tokens.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
@@ -40,6 +41,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000045_create_policy_generation': createPolicyGeneration,
   '20261201000050_create_client_blocks': createClientBlocks,
   '20261201000060_create_upstream_secrets': createUpstreamSecrets,
+  '20261202000001_index_issued_tokens': indexIssuedTokens,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -232,7 +232,7 @@ class Reporter {
         this.#scheduled = true;
         setImmediate(() => {
           this.#scheduled = false;
-          void this.#kick();
+          void this.#kick(true);
         }).unref?.();
       }
     } catch {
@@ -290,16 +290,23 @@ class Reporter {
     return Math.floor(Math.random() * ceiling);
   }
 
-  #kick(): Promise<void> {
+  /** `full`: a full batch is waiting (report()); otherwise a flush (the interval, flush(), a retry) */
+  #kick(full = false): Promise<void> {
     if (this.#sending) return this.#sending;
     if (this.#retryTimer) return Promise.resolve(); // waiting for the backoff
-    this.#sending = this.#pump().finally(() => (this.#sending = undefined));
+    this.#sending = this.#pump(full).finally(() => (this.#sending = undefined));
     return this.#sending;
   }
 
-  /** Sends batches until the buffer is empty, or schedules a retry after a failure. */
-  async #pump(): Promise<void> {
+  /**
+   * Sends batches, or schedules a retry after a failure: a flush sends until the buffer is empty; a pump
+   * started by a full batch sends full batches only, and leaves the rest for the next flush (sending what
+   * came in during each send at once would make many small batches under load: each one request, one
+   * token check and one write at baton).
+   */
+  async #pump(fullOnly: boolean): Promise<void> {
     while (!this.#abort.signal.aborted) {
+      if (this.#inflight.length === 0 && fullOnly && this.#buffer.size < this.#batchSize) return;
       if (this.#inflight.length === 0) this.#inflight = this.#buffer.take(this.#batchSize);
       if (this.#inflight.length === 0 && this.#untold === 0) return;
       const outcome = await this.#sendInflight();

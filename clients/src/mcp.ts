@@ -108,6 +108,11 @@ export type AuthResult =
       method: string | undefined;
       name: string | undefined;
       required: string[];
+      /**
+       * the call's audit event (when `audit` or `reporter` is set), also given to them: for a caller that
+       * completes it once the answer is known (baton gateway adds the status and duration)
+       */
+      event?: AuditEvent;
     }
   | { ok: false; status: 400 | 401 | 403 | 503; headers: Record<string, string>; body: unknown };
 
@@ -202,8 +207,8 @@ export function createMcpAuth(options: McpAuthOptions) {
     call: Call | undefined,
     caller: Caller | undefined,
     reason?: string,
-  ) {
-    if (!options.audit && !options.reporter) return;
+  ): AuditEvent | undefined {
+    if (!options.audit && !options.reporter) return undefined;
     const jti = caller?.claims.jti;
     const event: AuditEvent = {
       type: 'mcp.call',
@@ -225,6 +230,7 @@ export function createMcpAuth(options: McpAuthOptions) {
     };
     options.reporter?.report(toolCallEvent(event)); // never throws, never waits
     options.audit?.(event);
+    return event;
   }
 
   const allowedOrigins = new Set([resourceUrl.origin, ...(options.allowedOrigins ?? []).map((o) => new URL(o).origin)]);
@@ -363,8 +369,8 @@ export function createMcpAuth(options: McpAuthOptions) {
       audit('denied', 403, first, caller, 'the token carries no scope');
       return challenge(403, 'insufficient_scope', 'this token carries no scope', needed, scheme);
     }
-    audit('allowed', 200, first, caller);
-    return { ok: true, caller, token, method: first?.method, name: first?.name, required };
+    const event = audit('allowed', 200, first, caller);
+    return { ok: true, caller, token, method: first?.method, name: first?.name, required, ...(event ? { event } : {}) };
   }
 
   /** Whether the caller may call a tool (for filtering `tools/list`). */

@@ -85,8 +85,19 @@ export interface VerifierOptions {
    * On by default; `false` turns it off. See clients/README.md "Revocation: the Token Status List".
    */
   statusList?: StatusListOptions | false;
+  /**
+   * How many tokens whose signature and claims were verified are remembered (default 10 000; 0 turns it
+   * off), each for at most 60 s and never past its `exp`: a token seen again skips the signature check (the
+   * dearest step of a call), as API gateways do (Envoy's jwt_authn `jwt_cache_config`). Only tokens that
+   * verified are kept (so at most this many tokens' worth of memory); the audience, the status list, DPoP and introspection are
+   * still checked at every call, so revocation is not delayed by it.
+   */
+  verifiedTokens?: number;
   fetch?: typeof fetch;
 }
+
+/** How long a verified token is remembered at most (verifiedTokens), in ms. */
+const VERIFIED_FOR_MS = 60_000;
 
 /** A set of ids, each remembered for `ttlSeconds`: `claim` is true the first time only, atomically. */
 export interface ReplayStore {
@@ -221,6 +232,32 @@ function statusChecker(options: VerifierOptions, keys: JWTVerifyGetKey, doFetch:
   return { check: checkStatus, lists };
 }
 
+/**
+ * Verified tokens (VerifierOptions.verifiedTokens): a hit is still refused once past its `exp`,
+ * with the same tolerance jose applies (an `nbf` was checked when it was verified and only recedes); the
+ * oldest entries go first when full.
+ */
+function verifiedTokens(max: number, toleranceSeconds: number) {
+  const entries = new Map<string, { payload: JWTPayload; until: number }>();
+  return {
+    enabled: max > 0,
+    get(key: string): JWTPayload | undefined {
+      const entry = entries.get(key);
+      if (!entry) return undefined;
+      if (entry.until <= Date.now()) {
+        entries.delete(key);
+        return undefined;
+      }
+      return entry.payload;
+    },
+    set(key: string, payload: JWTPayload): void {
+      if (entries.size >= max) entries.delete(entries.keys().next().value!);
+      const now = Date.now();
+      entries.set(key, { payload, until: Math.min(now + VERIFIED_FOR_MS, (payload.exp! + toleranceSeconds) * 1000) });
+    },
+  };
+}
+
 export function createVerifier(options: VerifierOptions) {
   const jwks = createRemoteJWKSet(new URL(options.jwksUri ?? `${options.issuer}/jwks`), {
     cooldownDuration: 30_000,
@@ -285,7 +322,13 @@ export function createVerifier(options: VerifierOptions) {
       throw new TokenError('invalid_dpop_proof', 'DPoP proof: proof replayed');
   }
 
-  async function verify(token: string, dpop?: DpopContext): Promise<Caller> {
+  const tolerance = options.clockToleranceSeconds ?? 5;
+  const verified = verifiedTokens(options.verifiedTokens ?? 10_000, tolerance);
+
+  /** RFC 9068 §4: the signature by baton's keys, typ, iss, aud, exp (remembered for a while: verifiedTokens) */
+  async function signedPayload(token: string): Promise<JWTPayload> {
+    const known = verified.enabled ? verified.get(token) : undefined;
+    if (known) return known;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, jwks, {
@@ -293,7 +336,7 @@ export function createVerifier(options: VerifierOptions) {
         audience: options.audience,
         typ: 'at+jwt',
         requiredClaims: ['sub', 'exp', 'client_id'],
-        clockTolerance: options.clockToleranceSeconds ?? 5,
+        clockTolerance: tolerance,
       }));
     } catch (err) {
       // baton's JWKS could not be fetched: not the token's fault, so not a 401 (the kit answers 503)
@@ -301,6 +344,12 @@ export function createVerifier(options: VerifierOptions) {
         throw new Error(`baton's JWKS is unavailable: ${(err as Error).message}`, { cause: err });
       throw new TokenError('invalid_token', (err as { code?: string }).code ?? (err as Error).message);
     }
+    if (verified.enabled) verified.set(token, payload);
+    return payload;
+  }
+
+  async function verify(token: string, dpop?: DpopContext): Promise<Caller> {
+    const payload = await signedPayload(token);
     // RFC 8707: exactly this audience, never a list that merely includes it
     if (payload.aud !== options.audience)
       throw new TokenError('invalid_token', 'the token is not for this resource alone');

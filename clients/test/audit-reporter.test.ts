@@ -137,6 +137,31 @@ describe('the audit reporter', () => {
     await reporter.close();
   });
 
+  it('under a steady stream, only full batches go between flushes; the rest waits for the next flush', async () => {
+    const sizes: number[] = [];
+    const sizing: typeof fetch = async (input, init) => {
+      if ((input instanceof Request ? input.url : input.toString()).endsWith('/audit/events'))
+        sizes.push((JSON.parse(init?.body as string) as { events: unknown[] }).events.length);
+      return fetch(input, init);
+    };
+    const reporter = reporterWith({ batchSize: 10, fetch: sizing });
+    // reports keep coming while each send is in flight: what arrives meanwhile is not sent as a small batch
+    for (let i = 0; i < 35; i++) {
+      reporter.report(call('steady'));
+      await new Promise((ok) => setImmediate(ok));
+    }
+    await until(
+      () => rowsNamed('steady'),
+      (r) => r.length === 30,
+    );
+    expect(sizes).toEqual([10, 10, 10]);
+    expect(reporter.stats().buffered).toBe(5);
+    await reporter.flush();
+    expect(sizes).toEqual([10, 10, 10, 5]);
+    expect(await rowsNamed('steady')).toHaveLength(35);
+    await reporter.close();
+  });
+
   it('bounds its buffer: the oldest are dropped, counted, and recorded by baton as audit.dropped', async () => {
     const reporter = reporterWith({ maxBuffer: 5 });
     for (let i = 0; i < 12; i++) reporter.report(call('bound'));

@@ -13,7 +13,7 @@ import { bodyParser } from '@koa/bodyparser';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RunningServer } from '../../server/src/main.ts';
 import { RESOURCES, startBatonAt } from '../../server/test/helpers.ts';
 import { codeForm, seedAccount, seedCode } from '../../server/test/seed.ts';
@@ -241,6 +241,16 @@ describe('the MCP kit (express)', () => {
         .expect(401);
       expect(challengeOf(res)).toMatch(/error="invalid_token"/);
     }
+  });
+
+  it('a token verified before is still refused once it expires (verify() remembers verified tokens)', async () => {
+    const verify = createVerifier({ issuer: ISSUER, audience: MCP.express, clockToleranceSeconds: 0 });
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const token = await forge({ ...decodeJwt(tokens.express!), exp });
+    expect((await verify(token)).expiresAt).toBe(exp);
+    expect((await verify(token)).expiresAt).toBe(exp); // the second time from what it remembers
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000), { timeout: 5000, interval: 50 });
+    await expect(verify(token)).rejects.toMatchObject({ code: 'invalid_token', message: 'ERR_JWT_EXPIRED' });
   });
 
   it('a missing scope: 403 insufficient_scope whose scope is the union to step up to (granted + needed)', async () => {

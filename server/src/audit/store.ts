@@ -96,8 +96,8 @@ export async function searchEvents(db: Knex, q: SearchQuery): Promise<ChainedRow
 }
 
 /**
- * baton's own records of the tokens it issued (`token.issued`, by the indexed jti), jti → the event: whom a
- * token was for (account, IdP identity, client, actor chain, grant, resource, parent). The ingestion of
+ * baton's own records of the tokens it issued (`token.issued`, by the partial index audit_events_issued_jti),
+ * jti → the event: whom a token was for (account, IdP identity, client, actor chain, grant, resource, parent). The ingestion of
  * reported calls takes the person from here, never from the reporter.
  */
 export async function issuedTokens(db: Knex, jtis: readonly string[]): Promise<Map<string, AuditEvent>> {
@@ -110,6 +110,32 @@ export async function issuedTokens(db: Knex, jtis: readonly string[]): Promise<M
   return new Map(
     rows.map((r) => [r.jti!, typeof r.event === 'string' ? (JSON.parse(r.event) as AuditEvent) : r.event]),
   );
+}
+
+/**
+ * issuedTokens with the records it found remembered (at most `max`, the oldest forgotten first): a record
+ * of issuance never changes once written, so a cache of them is always right and safe to lose; a jti not
+ * found is asked again next time (its record may be written since). The reported calls of one MCP session
+ * all name the same jti: most batches are answered without a query.
+ */
+export function cachedIssuedTokens(db: Knex, max = 10_000) {
+  const known = new Map<string, AuditEvent>();
+  return async (jtis: readonly string[]): Promise<Map<string, AuditEvent>> => {
+    const found = new Map<string, AuditEvent>();
+    const missing: string[] = [];
+    for (const jti of jtis) {
+      const hit = known.get(jti);
+      if (hit) found.set(jti, hit);
+      else missing.push(jti);
+    }
+    if (missing.length === 0) return found;
+    for (const [jti, event] of await issuedTokens(db, missing)) {
+      if (known.size >= max) known.delete(known.keys().next().value!);
+      known.set(jti, event);
+      found.set(jti, event);
+    }
+    return found;
+  };
 }
 
 /** edges child → parent, from the audit events and from token_lineage (either may hold a hop) */

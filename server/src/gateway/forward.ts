@@ -12,8 +12,6 @@
  *   - an upstream that cannot be reached → 502; an answer to `tools/list` is filtered (tools-list.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { request, type Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/schema.ts';
@@ -66,7 +64,9 @@ function failureAnswer(call: ForwardCall, err: unknown): Answer {
 export async function forward(call: ForwardCall): Promise<Answer | undefined> {
   const { gateway, req, res } = call;
   const abort = new AbortController();
-  res.once('close', () => abort.abort());
+  // the caller went away before the answer was complete: the upstream request is abandoned (an answer sent
+  // whole also ends in 'close', and aborting then would cost an error object per call for nothing)
+  res.once('close', () => res.writableFinished || abort.abort());
   let upstream: Dispatcher.ResponseData;
   try {
     upstream = await request(call.upstream.url, {
@@ -101,35 +101,50 @@ export async function forward(call: ForwardCall): Promise<Answer | undefined> {
   return undefined;
 }
 
-/** The answer streamed to the caller, cut at max_response_bytes. */
-async function stream(call: ForwardCall, body: Dispatcher.ResponseData['body']): Promise<void> {
+/**
+ * The answer streamed to the caller as it comes (SSE is never buffered), with backpressure (the upstream is
+ * paused while the caller's socket is full) and cut at max_response_bytes. By hand rather than with
+ * stream.pipeline, which costs an AbortController and an error object per finished answer (measured: about a
+ * tenth of the gateway's time per call in `npm run bench`).
+ */
+function stream(call: ForwardCall, body: Dispatcher.ResponseData['body']): Promise<void> {
+  const { res } = call;
   const cap = call.gateway.max_response_bytes;
   let bytes = 0;
-  const capper = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (reason?: 'size' | 'idle' | 'upstream' | 'caller_gone') => {
+      if (done) return;
+      done = true;
+      body.off('data', onData);
+      if (reason) {
+        if (reason !== 'caller_gone')
+          call.log.warn({ gateway: call.gateway.id, reason, bytes }, 'gateway.response_cut');
+        call.outcome.reason = reason === 'caller_gone' ? 'caller_gone' : `response_cut ${reason}`;
+        body.destroy();
+        res.destroy(); // a cut answer must not look complete
+      }
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
       bytes += chunk.length;
-      if (bytes > cap) done(new CapExceeded());
-      else done(null, chunk);
-    },
+      if (bytes > cap) return finish('size');
+      if (!res.write(chunk)) {
+        body.pause();
+        res.once('drain', () => body.resume());
+      }
+    };
+    body.on('data', onData);
+    body.once('end', () => {
+      if (done) return;
+      res.end();
+      finish();
+    });
+    body.once('error', (err) =>
+      finish((err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT' ? 'idle' : 'upstream'),
+    );
+    res.once('close', () => res.writableFinished || finish('caller_gone'));
   });
-  try {
-    await pipeline(body, capper, call.res);
-  } catch (err) {
-    if (call.res.writableEnded && !(err instanceof CapExceeded)) return;
-    const reason =
-      err instanceof CapExceeded
-        ? 'size'
-        : (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT'
-          ? 'idle'
-          : call.res.destroyed &&
-              !call.res.writableFinished &&
-              (err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE'
-            ? 'caller_gone'
-            : 'upstream';
-    if (reason !== 'caller_gone') call.log.warn({ gateway: call.gateway.id, reason, bytes }, 'gateway.response_cut');
-    call.outcome.reason = reason === 'caller_gone' ? 'caller_gone' : `response_cut ${reason}`;
-    call.res.destroy();
-  }
 }
 
 /** A tools/list answer, read whole (capped), filtered to what the caller may call, then sent. */

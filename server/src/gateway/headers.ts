@@ -25,8 +25,9 @@ const FROM_UPSTREAM = ['content-type', 'mcp-session-id', 'mcp-protocol-version',
 const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
 
 /**
- * The headers of the forwarded request: the allowlisted ones of the caller's, then the credential (a header
- * of the caller's with the credential's name is never among them: it is not on the list, and set last).
+ * The headers of the forwarded request: the allowlisted ones of the caller's (the session id: the upstream's
+ * own, never the caller's as sent), then the credential (a header of the caller's with the credential's name
+ * is never among them: it is not on the list, and set last).
  */
 export function upstreamHeaders(
   incoming: IncomingHttpHeaders,
@@ -36,11 +37,9 @@ export function upstreamHeaders(
 ): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of TO_UPSTREAM) {
-    const value = first(incoming[name]);
+    const value = name === 'mcp-session-id' ? sessionId : first(incoming[name]);
     if (value !== undefined && (!credential || credential[0] !== name)) out[name] = value;
   }
-  delete out['mcp-session-id'];
-  if (sessionId !== undefined) out['mcp-session-id'] = sessionId;
   if (credential) out[credential[0]] = credential[1];
   return out;
 }

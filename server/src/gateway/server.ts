@@ -8,7 +8,6 @@
  * A JSON-RPC batch is authorized as a whole (the kit's rule): one call in it that the caller may not make
  * refuses the batch (403 insufficient_scope naming every scope the batch needs); nothing of it is forwarded.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -49,12 +48,6 @@ export interface RunningGateway {
   close(graceMs?: number): Promise<void>;
 }
 
-/** The kit's audit event of the call being authorized (AsyncLocalStorage: concurrent calls never mix). */
-interface CallAudit {
-  event?: AuditEvent;
-}
-const auditing = new AsyncLocalStorage<CallAudit>();
-
 interface Entry {
   sessions: SessionBinding;
   gateway: GatewayConfig;
@@ -80,16 +73,8 @@ function entryOf(
     scopesSupported: resource.scopes,
     scopes: gateway.scopes,
     // a refusal is reported at once; an allowed call once its answer is complete, with its status and
-    // duration (call, below): the kit's event is held for it
-    ...(reporter
-      ? {
-          audit: (e: AuditEvent) => {
-            const call = auditing.getStore();
-            if (e.outcome === 'allowed' && call) call.event = e;
-            else reporter.report(toolCallEvent(e));
-          },
-        }
-      : {}),
+    // duration (call, below, from the event the kit's authorize() gives with the call)
+    ...(reporter ? { audit: (e: AuditEvent) => e.outcome === 'allowed' || reporter.report(toolCallEvent(e)) } : {}),
     ...(deps.dpopReplay ? { dpopReplay: deps.dpopReplay } : {}),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });
@@ -147,15 +132,14 @@ async function call(
   } catch {
     return rpcError(400, null, 'Parse error', -32700);
   }
-  const audit: CallAudit = {};
-  const auth = await auditing.run(audit, () => kit.authorize(authRequest(req, body, entry.origin)));
+  const auth = await kit.authorize(authRequest(req, body, entry.origin));
   if (!auth.ok) return { status: auth.status, headers: auth.headers, body: auth.body };
   const outcome: { reason?: string } = {};
   const answer = await allowed(entry, deps, { req, res, raw, body, outcome, caller: auth.caller });
   // issue #16 §4: the call in baton's trail, with its status as the caller got it and how long it took
-  if (audit.event && entry.reporter)
+  if (auth.event && entry.reporter)
     entry.reporter.report({
-      ...toolCallEvent(audit.event),
+      ...toolCallEvent(auth.event),
       status: answer?.status ?? res.statusCode,
       ...(outcome.reason ? { reason: outcome.reason } : {}),
       duration_ms: Math.round(performance.now() - started),

@@ -7,7 +7,7 @@
  * 2025-11-25 §Session Management: the client starts a new one). Stateless: every gateway process with the
  * same key (derived from keys.encryption_key) accepts the ids the others handed out.
  */
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export interface SessionBinding {
   /** the id the caller gets for the upstream's */
@@ -25,18 +25,40 @@ export function sessionKey(kekValue: string | undefined): Buffer {
   return Buffer.from(hkdfSync('sha256', Buffer.from(kekValue, 'base64url'), '', 'baton gateway session binding', 32));
 }
 
-export function sessionBinding(key: Buffer): SessionBinding {
+/** How many session bindings a process remembers (each a few hundred bytes). */
+const KNOWN_MAX = 10_000;
+
+export function sessionBinding(keyBytes: Buffer): SessionBinding {
+  const key = createSecretKey(keyBytes); // once: a Buffer key is imported again at every createHmac
   const mac = (gatewayId: string, subject: string, id: string) =>
     createHmac('sha256', key).update(`${gatewayId}\n${subject}\n${id}`).digest('base64url');
+  // the ids handed out and checked lately (a session's every call presents the same one): a cache of MACs
+  // computed, safe to lose, bounded; a presented id is only ever found in it once its MAC was checked
+  const known = new Map<string, string>();
+  const remember = (binding: string, value: string) => {
+    if (known.size >= KNOWN_MAX) known.delete(known.keys().next().value!);
+    known.set(binding, value);
+  };
   return {
-    wrap: (gatewayId, subject, upstreamId) => `${upstreamId}.${mac(gatewayId, subject, upstreamId)}`,
+    wrap(gatewayId, subject, upstreamId) {
+      const binding = `${gatewayId}\n${subject}\n${upstreamId}`;
+      const cached = known.get(binding);
+      if (cached !== undefined) return cached;
+      const wrapped = `${upstreamId}.${mac(gatewayId, subject, upstreamId)}`;
+      remember(binding, wrapped);
+      return wrapped;
+    },
     unwrap(gatewayId, subject, presented) {
       const dot = presented.lastIndexOf('.');
       if (dot <= 0) return undefined;
       const id = presented.slice(0, dot);
+      const binding = `${gatewayId}\n${subject}\n${id}`;
+      if (known.get(binding) === presented) return id;
       const given = Buffer.from(presented.slice(dot + 1));
       const expected = Buffer.from(mac(gatewayId, subject, id));
-      return given.length === expected.length && timingSafeEqual(given, expected) ? id : undefined;
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+      remember(binding, presented);
+      return id;
     },
   };
 }

@@ -28,7 +28,7 @@ import {
 
 type BodyReader = ReturnType<typeof jsonBodyReader>;
 import { isIngestRefusal, MAX_BODY_BYTES, parseBatch, recordsOf } from '../audit/ingest.ts';
-import { issuedTokens } from '../audit/store.ts';
+import { cachedIssuedTokens } from '../audit/store.ts';
 import { isLimitReached, retryAfterSeconds } from '../rate-limit.ts';
 
 export interface AuditIngestDeps extends OwnApiDeps {
@@ -55,7 +55,12 @@ async function limit(deps: AuditIngestDeps, clientId: string): Promise<void> {
   }
 }
 
-async function ingest(ctx: Koa.Context, deps: AuditIngestDeps, readBody: BodyReader, api: OwnApi) {
+async function ingest(
+  ctx: Koa.Context,
+  deps: AuditIngestDeps,
+  c: { readBody: BodyReader; api: OwnApi; issued: ReturnType<typeof cachedIssuedTokens> },
+) {
+  const { readBody, api } = c;
   const payload = await authenticate(ctx, deps, api, AUDIT_WRITE_SCOPE);
   const client = String(payload.client_id);
   ctx.state.auditClient = client;
@@ -73,7 +78,7 @@ async function ingest(ctx: Koa.Context, deps: AuditIngestDeps, readBody: BodyRea
   // the token was issued while the client served a resource; a reload may since have taken it away: its
   // next token request is refused (invalid_target)
   if (reporter.serves.length === 0) throw invalidToken('Bearer', `${client} serves no resource now`);
-  const records = await recordsOf(batch, reporter, (jtis) => issuedTokens(deps.db, jtis));
+  const records = await recordsOf(batch, reporter, c.issued);
   if (isIngestRefusal(records))
     throw new Refused(records.status, 'invalid_request', records.description, records.detail);
   try {
@@ -94,10 +99,11 @@ export function auditIngestRoutes(deps: AuditIngestDeps): Router {
   const audience = `${deps.issuer.replace(/\/$/, '')}${AUDIT_RESOURCE_PATH}`;
   const api: OwnApi = { audience, name: "baton's audit API", replayTag: 'audit-ingest' };
   const readBody = jsonBodyReader(MAX_BODY_BYTES);
+  const issued = cachedIssuedTokens(deps.db);
   const router = new Router();
   router.post('/audit/events', async (ctx) => {
     try {
-      await ingest(ctx, deps, readBody, api);
+      await ingest(ctx, deps, { readBody, api, issued });
     } catch (err) {
       const refused =
         err instanceof Refused

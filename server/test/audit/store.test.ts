@@ -17,7 +17,7 @@ import {
   writeCheckpoint,
   type AuditKey,
 } from '../../src/audit/checkpoint.ts';
-import { readChain, retainAudit } from '../../src/audit/store.ts';
+import { cachedIssuedTokens, readChain, retainAudit } from '../../src/audit/store.ts';
 import { verifyChain } from '../../src/audit/verify.ts';
 import { lineageWriter } from '../../src/provider/lineage.ts';
 import type { LineageRow } from '../../src/audit/record.ts';
@@ -114,6 +114,45 @@ describe.each(BACKENDS.filter((b) => b.name !== 'postgres+redis'))('audit storag
     expect(Number((await db('token_lineage').count<{ n: string }[]>('* as n'))[0]!.n)).toBe(30);
     expect(writer.head().seq).toBe(60);
     expect(await verifyNow(db, key)).toMatchObject({ ok: true, events: 60, first: 1, last: 60, problems: [] });
+  });
+
+  it('the issuance records of reported calls: found once, then remembered; a jti not yet written is asked again', async () => {
+    await reset();
+    const db = storage.db;
+    const writer = auditWriter(db);
+    await writer.write({ audit: [event(1)] });
+    // a token's reported calls name its jti too: the lookup must find the one token.issued row among them
+    await writer.write({
+      audit: Array.from({ length: 50 }, () => event(1, { type: 'tool.called', outcome: 'success' })),
+    });
+    const lookup = cachedIssuedTokens(db);
+    let queries = 0; // lookups of issuance records
+    const onQuery = (q: { sql: string }) => void (/from "audit_events" where "jti" in/.test(q.sql) && queries++);
+    db.on('query', onQuery);
+    try {
+      const first = await lookup(['jti-1', 'jti-2']);
+      expect([...first.keys()]).toEqual(['jti-1']);
+      expect(first.get('jti-1')).toMatchObject({ type: 'token.issued', account: 'u_1', jti: 'jti-1' });
+      expect(queries).toBe(1);
+      expect([...(await lookup(['jti-1'])).keys()]).toEqual(['jti-1']);
+      expect(queries).toBe(1); // remembered: no query
+      await writer.write({ audit: [event(2)] });
+      const again = await lookup(['jti-1', 'jti-2']);
+      expect(queries).toBe(2); // jti-2 asked again, and found
+      expect(again.get('jti-2')).toMatchObject({ type: 'token.issued', jti: 'jti-2' });
+    } finally {
+      db.off('query', onQuery);
+    }
+    if (backend.name === 'postgres') {
+      // migration 20261202000001: the partial index holds the issuance rows alone
+      const forced = await db.transaction(async (trx) => {
+        await trx.raw('set local enable_seqscan = off');
+        return trx.raw<{ rows: { 'QUERY PLAN': string }[] }>(
+          "explain select event from audit_events where jti in ('jti-1') and type = 'token.issued'",
+        );
+      });
+      expect(forced.rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/audit_events_issued_jti/);
+    }
   });
 
   it('a failed batch rejects every caller in it, writes nothing of it, and the chain goes on gap-free', async () => {
