@@ -42,10 +42,12 @@ describe("a gateway's stored credential", () => {
     const processes = [0, 1].map(() => storedSecrets(t.config, t.server.storage.db, undefined, 0.2));
     try {
       const sources = processes.map((p) => credentialSource(t.config.gateways, { secret: p.lookup }));
-      for (const source of sources) expect(await source('search')).toBe('key-one-0123');
+      for (const source of sources) expect(await source('search')).toEqual({ value: 'key-one-0123' });
       await runOperation(stores, 'secrets.rotate', { name: 'search-key', value: 'key-two-4567' });
       for (const source of sources)
-        await vi.waitFor(async () => expect(await source('search')).toBe('key-two-4567'), { timeout: 5000 });
+        await vi.waitFor(async () => expect(await source('search')).toEqual({ value: 'key-two-4567' }), {
+          timeout: 5000,
+        });
     } finally {
       for (const p of processes) p.close();
     }

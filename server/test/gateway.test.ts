@@ -1,23 +1,36 @@
 /**
- * `baton gateway` with real parts: baton (issuer at its listen address), a third-party MCP server nobody here
- * wrote (@modelcontextprotocol/server-everything, Streamable HTTP, sessions) behind a small front that stands
- * for the SaaS key check (401 unless `X-API-Key` is the key; it records what reached it), the gateway started
- * in this process, and the real MCP SDK client calling through it as Alice and as Bob.
+ * `baton gateway` with real parts: baton (issuer at its listen address, on PostgreSQL for the secrets store),
+ * a third-party MCP server nobody here wrote (@modelcontextprotocol/server-everything, Streamable HTTP,
+ * sessions) behind a small front that stands for the SaaS key check (401 unless `X-API-Key` is a key it
+ * takes; it records what reached it), a stateless MCP server (the SDK's transport without sessions) behind the
+ * same front, the gateway started in this process, and the real MCP SDK client calling through it as Alice
+ * and as Bob.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import request from 'supertest';
 import { request as undiciRequest } from 'undici';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { z } from 'zod';
+import { runOperation } from '../src/admin/operations.ts';
 import { credentialSource, startGateway, type RunningGateway } from '../src/gateway/index.ts';
+import { storedSecrets, type StoredSecrets } from '../src/gateway/stored-secrets.ts';
 import { localIssuer } from '../src/idp/registry.ts';
 import { searchEvents } from '../src/audit/store.ts';
-import { freePort, memoryLogger, startTestServer, staticService, type TestServer } from './helpers.ts';
+import { adminStoresOf, freePort, memoryLogger, startTestServer, staticService, type TestServer } from './helpers.ts';
 import { codeForm, seedCode } from './seed.ts';
 import { startEverything } from './everything.ts';
 
@@ -33,6 +46,7 @@ let baton: TestServer;
 let gateway: RunningGateway;
 let everything: ChildProcess;
 let front: Server;
+let secrets: StoredSecrets;
 const logs = memoryLogger();
 const ports = { as: 0, gw: 0, everything: 0, front: 0, closed: 0 };
 const resource = (name: string) => `http://127.0.0.1:${ports.gw}/${name}/mcp`;
@@ -41,6 +55,26 @@ const resource = (name: string) => `http://127.0.0.1:${ports.gw}/${name}/mcp`;
 const received: { method: string; path: string; headers: IncomingHttpHeaders; body: string }[] = [];
 /** whether the upstream's answer to the long-running tool call has been sent whole (for the streaming test) */
 let longRunningAnswered: boolean | undefined;
+
+/**
+ * A stateless MCP server (the real SDK's Streamable HTTP transport without sessions, a server per request,
+ * as the SDK's stateless example): no Mcp-Session-Id is ever handed out, and each request stands alone.
+ */
+function statelessMcp(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  const server = new McpServer({ name: 'stateless-search', version: '1.0.0' });
+  server.registerTool('echo', { inputSchema: { message: z.string() } }, ({ message }) => ({
+    content: [{ type: 'text', text: `Stateless echo: ${message}` }],
+  }));
+  server.registerTool('get-sum', { inputSchema: { a: z.number(), b: z.number() } }, ({ a, b }) => ({
+    content: [{ type: 'text', text: String(a + b) }],
+  }));
+  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+  res.on('close', () => void transport.close());
+  server
+    .connect(transport)
+    .then(() => transport.handleRequest(req, res, body.length ? JSON.parse(body.toString('utf8')) : undefined))
+    .catch(() => res.headersSent || res.writeHead(500).end());
+}
 
 function startFront(): Promise<Server> {
   const server = createServer((req, res) => {
@@ -59,6 +93,7 @@ function startFront(): Promise<Server> {
         res.end(JSON.stringify({ error: 'invalid api key' }));
         return;
       }
+      if (req.url === '/stateless') return void statelessMcp(req, res, body);
       if (req.url === '/slow') return; // never answers
       if (req.url === '/idle') {
         // answers, sends one event, then nothing more
@@ -127,6 +162,20 @@ function gatewaysConfig() {
     { id: 'huge', resource: resource('huge'), upstream: upstream('/huge'), credential, max_response_bytes: 65536 },
     { id: 'down', resource: resource('down'), upstream: `http://127.0.0.1:${ports.closed}/mcp`, credential },
     {
+      id: 'stateless',
+      resource: resource('stateless'),
+      upstream: upstream('/stateless'),
+      credential,
+      scopes: SEARCH_SCOPES,
+    },
+    {
+      id: 'stored',
+      resource: resource('stored'),
+      upstream: upstream('/mcp'),
+      credential: { header: 'X-API-Key', secret: 'search-key' },
+      scopes: SEARCH_SCOPES,
+    },
+    {
       id: 'nokey',
       resource: resource('nokey'),
       upstream: upstream('/mcp'),
@@ -141,10 +190,11 @@ beforeAll(async () => {
   front = await startFront();
   baton = await startTestServer({
     port: ports.as,
+    backend: 'postgres',
     config: (base) => ({
       resources: [
         ...base.resources,
-        ...['search', 'old-key', 'slow', 'idle', 'huge', 'down', 'nokey'].map((name) => ({
+        ...['search', 'old-key', 'slow', 'idle', 'huge', 'down', 'nokey', 'stateless', 'stored'].map((name) => ({
           uri: resource(name),
           name: `Search (${name})`,
           scopes: ['search.query', 'search.admin'],
@@ -163,14 +213,16 @@ beforeAll(async () => {
       gateways: gatewaysConfig(),
     }),
   });
+  secrets = storedSecrets(baton.config, baton.server.storage.db, logs.log);
   gateway = await startGateway(baton.config, {
-    credential: credentialSource(baton.config.gateways, { env }),
+    credential: credentialSource(baton.config.gateways, { env, secret: secrets.lookup }),
     log: logs.log,
   });
 }, 60_000);
 
 afterAll(async () => {
   await gateway?.close(0);
+  secrets?.close();
   await new Promise((ok) => front?.close(ok));
   front?.closeAllConnections();
   everything?.kill();
@@ -510,6 +562,140 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     validKeys.delete(NEW_KEY);
   });
 
+  it('rotation under load, whichever side goes first: not one call fails, and every call ends on the new key', async () => {
+    const [one, two, three] = ['sk-stored-one-1111111111', 'sk-stored-two-2222222222', 'sk-stored-three-333333333'];
+    const stores = adminStoresOf(baton);
+    validKeys.add(one);
+    await runOperation(stores, 'secrets.set', { name: 'search-key', value: one });
+    const alice = await connect(await tokenOf('alice', 'stored'), 'stored');
+    const bob = await connect(await tokenOf('bob', 'stored'), 'stored');
+    const failures: string[] = [];
+    let answered = 0;
+    let stop = false;
+    let phase = 'before';
+    // four callers, back to back, for the whole rotation (Alice's echo and Bob's get-sum, two each)
+    const loop = async (client: Client, who: string) => {
+      for (let i = 0; !stop; i++) {
+        const call =
+          who === 'alice'
+            ? { name: 'echo', arguments: { message: `rotation ${i}` } }
+            : { name: 'get-sum', arguments: { a: i, b: 1 } };
+        try {
+          const result = await client.callTool(call);
+          if (result.isError) failures.push(`${phase} ${who}: ${JSON.stringify(result.content)}`);
+          else answered++;
+        } catch (err) {
+          failures.push(`${phase} ${who}: ${(err as Error).message}`);
+        }
+      }
+    };
+    const before = received.length;
+    const keysSeen = () => received.slice(before).map((r) => String(r.headers['x-api-key']));
+    const loops = [loop(alice, 'alice'), loop(alice, 'alice'), loop(bob, 'bob'), loop(bob, 'bob')];
+    const callsWith = async (key: string, n: number) =>
+      vi.waitFor(() => expect(keysSeen().filter((k) => k === key).length).toBeGreaterThanOrEqual(n), {
+        timeout: 10_000,
+        interval: 50,
+      });
+    try {
+      await callsWith(one, 20);
+      // 1. baton first: rotated with an overlap while the upstream takes only the old key; the gateway's
+      //    calls with the new one are refused, and each is sent once more with the previous value
+      phase = 'baton-first';
+      await runOperation(stores, 'secrets.rotate', { name: 'search-key', value: two, overlap_seconds: 60 });
+      await callsWith(two, 5);
+      const sinceTwo = keysSeen().length;
+      await callsWith(one, keysSeen().filter((k) => k === one).length + 10); // served on the previous key
+      phase = 'saas-takes-both';
+      validKeys.add(two); // the SaaS takes the new key beside the old one (an upstream that holds two keys)
+      const both = keysSeen().length;
+      await vi.waitFor(() => expect(keysSeen().length).toBeGreaterThan(both + 20), { timeout: 10_000 });
+      phase = 'saas-switched';
+      validKeys.delete(one); // and then drops the old one
+      const switched = keysSeen().length;
+      await vi.waitFor(() => expect(keysSeen().length).toBeGreaterThan(switched + 20), { timeout: 10_000 });
+      // 2. the upstream first: it takes the next key beside the current one, then baton rotates (no overlap),
+      //    then the upstream drops the old one once the gateway is on the new
+      phase = 'saas-first';
+      validKeys.add(three);
+      await runOperation(stores, 'secrets.rotate', { name: 'search-key', value: three });
+      await callsWith(three, 20);
+      phase = 'saas-dropped';
+      validKeys.delete(two);
+      const dropped = keysSeen().length;
+      await vi.waitFor(() => expect(keysSeen().length).toBeGreaterThan(dropped + 20), { timeout: 10_000 });
+      stop = true;
+      await Promise.all(loops);
+      expect(failures).toEqual([]);
+      expect(answered).toBeGreaterThan(80);
+      // the end state: every call on the new key, and the retries of phase 1 were said to the operator
+      expect(new Set(keysSeen().slice(dropped + 8))).toEqual(new Set([three]));
+      expect(keysSeen().slice(sinceTwo)).toContain(one);
+      const told = logs.lines().filter((l) => l.includes('"gateway.upstream_refused_current"'));
+      expect(told.length).toBeGreaterThanOrEqual(1);
+      expect(JSON.parse(told[0]!)).toMatchObject({ gateway: 'stored', status: 401, level: 40 });
+      expect(logs.lines().some((l) => l.includes('"gateway.upstream_refused"') && l.includes('"stored"'))).toBe(false);
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+      await alice.close();
+      await bob.close();
+      validKeys.delete(one);
+      validKeys.delete(two);
+      validKeys.delete(three);
+    }
+  });
+
+  it('forwards the stateless transport: no session handed out or made up, each request on its own', async () => {
+    const token = await tokenOf('alice', 'stateless');
+    const before = received.length;
+    const client = await connect(token, 'stateless');
+    expect(await client.callTool({ name: 'echo', arguments: { message: 'no session' } })).toMatchObject({
+      content: [{ type: 'text', text: 'Stateless echo: no session' }],
+    });
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['echo']);
+    expect((client.transport as StreamableHTTPClientTransport).sessionId).toBeUndefined();
+    await client.close();
+    const posts = received.slice(before).filter((r) => r.method === 'POST');
+    expect(posts.map((r) => (JSON.parse(r.body) as { method: string }).method)).toEqual([
+      'initialize',
+      'notifications/initialized',
+      'tools/call',
+      'tools/list',
+    ]);
+    for (const r of posts) expect(r.headers['mcp-session-id']).toBeUndefined();
+    // MCP 2026-07-28: a request on its own (no initialize before it) routed by Mcp-Method / Mcp-Name (SEP-2243)
+    const alone = (name: string, header: string, args: Record<string, unknown>) =>
+      undiciRequest(resource('stateless'), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-method': 'tools/call',
+          'mcp-name': header,
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name, arguments: args } }),
+      });
+    const sent = received.length;
+    const ok = await alone('echo', 'echo', { message: 'alone' });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.headers['mcp-session-id']).toBeUndefined();
+    expect(await ok.body.text()).toContain('Stateless echo: alone');
+    expect(received.slice(sent).map((r) => [r.headers['mcp-method'], r.headers['mcp-name']])).toEqual([
+      ['tools/call', 'echo'],
+    ]);
+    // the routing headers must say what the body does (the kit's check), and the scope is the tool's
+    const lying = await alone('get-sum', 'echo', { a: 1, b: 2 });
+    expect(lying.statusCode).toBe(400);
+    await lying.body.dump();
+    const forbidden = await alone('get-sum', 'get-sum', { a: 1, b: 2 });
+    expect(forbidden.statusCode).toBe(403);
+    expect(forbidden.headers['www-authenticate']).toContain('error="insufficient_scope"');
+    await forbidden.body.dump();
+    expect(received.length).toBe(sent + 1);
+  });
+
   it('an upstream refusing the key is a 502 for the agent and gateway.upstream_refused for the operator', async () => {
     const res = await post('old-key', await tokenOf('alice', 'old-key'), initialize);
     expect(res.statusCode).toBe(502);
@@ -637,13 +823,15 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     type Row = Awaited<ReturnType<typeof searchEvents>>[number];
     let rows: Row[] = [];
     const found = (r: Row[]) => ({
-      echo: r.find((e) => e.event.details?.name === 'echo' && e.event.jti !== undefined),
+      echo: r.find(
+        (e) => e.event.details?.name === 'echo' && e.event.resource === resource('search') && e.event.jti !== undefined,
+      ),
       sum: r.find((e) => e.event.details?.name === 'get-sum' && e.event.outcome === 'refused'),
       refused: r.find((e) => e.event.resource === resource('old-key') && e.event.details?.status === 502),
     });
     for (let i = 0; i < 200 && Object.values(found(rows)).some((v) => !v); i++) {
       await new Promise((ok) => setTimeout(ok, 50));
-      rows = await searchEvents(baton.server.storage.db, { type: 'tool.called', limit: 500 });
+      rows = await searchEvents(baton.server.storage.db, { type: 'tool.called', limit: 500, newest: true });
     }
     const { echo, sum, refused } = found(rows);
     expect(echo?.event).toMatchObject({

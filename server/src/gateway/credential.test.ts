@@ -27,19 +27,27 @@ describe('the gateway credential (gateway/credential.ts)', () => {
         env,
       },
     );
-    expect(await source('e')).toBe('sk-env');
-    expect(await source('f')).toBe('sk-one');
+    expect(await source('e')).toEqual({ value: 'sk-env' });
+    expect(await source('f')).toEqual({ value: 'sk-one' });
     writeFileSync(file, 'sk-two\n');
     env.K = 'sk-env-2';
-    expect(await source('f')).toBe('sk-two');
-    expect(await source('e')).toBe('sk-env-2');
+    expect(await source('f')).toEqual({ value: 'sk-two' });
+    expect(await source('e')).toEqual({ value: 'sk-env-2' });
   });
 
-  it('resolves { secret: NAME } through the injected lookup, and says so when none is wired', async () => {
+  it('resolves { secret: NAME } through the injected lookup (with the previous value in an overlap), and says so when none is wired', async () => {
     const gateways = [gw('s', { header: 'Authorization', prefix: 'Bearer ', secret: 'SEARCH' })];
-    expect(await credentialSource(gateways, { secret: async (name) => `value-of-${name}` })('s')).toBe(
-      'value-of-SEARCH',
-    );
+    expect(await credentialSource(gateways, { secret: async (name) => ({ value: `value-of-${name}` }) })('s')).toEqual({
+      value: 'value-of-SEARCH',
+    });
+    // in a rotation's overlap, the previous value too; one a header cannot carry is left out, not refused
+    const stored = { value: ' sk-new\n', previous: 'sk-old' };
+    expect(await credentialSource(gateways, { secret: async () => stored })('s')).toEqual({
+      value: 'sk-new',
+      previous: 'sk-old',
+    });
+    stored.previous = 'sk-old\r\nX-Evil: 1';
+    expect(await credentialSource(gateways, { secret: async () => stored })('s')).toEqual({ value: 'sk-new' });
     await expect(credentialSource(gateways)('s')).rejects.toThrow(
       new CredentialError('secret SEARCH: no secrets store is wired into this gateway'),
     );

@@ -9,11 +9,20 @@
 import { readFile } from 'node:fs/promises';
 import type { GatewayConfig } from '../config/schema.ts';
 
-/** The current value of a gateway's upstream credential. Rejects with CredentialError when it cannot be had. */
-export type CredentialSource = (gatewayId: string) => Promise<string>;
+/**
+ * A credential's value for one call, and the previous value while a rotation's overlap lasts (`baton
+ * secrets rotate --overlap`): the gateway tries it once when the upstream refuses the current one.
+ */
+export interface Credential {
+  value: string;
+  previous?: string;
+}
 
-/** A stored secret's current value by name (the secrets store, wired by the integrator). */
-export type SecretLookup = (name: string) => Promise<string>;
+/** A gateway's upstream credential now. Rejects with CredentialError when it cannot be had. */
+export type CredentialSource = (gatewayId: string) => Promise<Credential>;
+
+/** A stored secret's current value by name, and its previous one in an overlap (the secrets store). */
+export type SecretLookup = (name: string) => Promise<Credential>;
 
 /** The credential could not be had (unset, unreadable, not a valid header value): the message names the source. */
 export class CredentialError extends Error {
@@ -49,7 +58,7 @@ export function credentialSource(gateways: readonly GatewayConfig[], opts: Crede
     if (c.env !== undefined) {
       const value = env[c.env];
       if (value === undefined) throw new CredentialError(`environment variable ${c.env} is not set`);
-      return checked(value, `environment variable ${c.env}`);
+      return { value: checked(value, `environment variable ${c.env}`) };
     }
     if (c.file !== undefined) {
       let value: string;
@@ -58,17 +67,24 @@ export function credentialSource(gateways: readonly GatewayConfig[], opts: Crede
       } catch (err) {
         throw new CredentialError(`cannot read ${c.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       }
-      return checked(value, `file ${c.file}`);
+      return { value: checked(value, `file ${c.file}`) };
     }
     const name = c.secret!;
     if (!opts.secret) throw new CredentialError(`secret ${name}: no secrets store is wired into this gateway`);
-    let value: string;
+    let stored: Credential;
     try {
-      value = await opts.secret(name);
+      stored = await opts.secret(name);
     } catch (err) {
       throw new CredentialError(`secret ${name}: ${(err as Error).message}`);
     }
-    return checked(value, `secret ${name}`);
+    const value = checked(stored.value, `secret ${name}`);
+    if (stored.previous === undefined) return { value };
+    // a previous value a header cannot carry is not offered (the current one is what matters)
+    try {
+      return { value, previous: checked(stored.previous, `secret ${name} (previous)`) };
+    } catch {
+      return { value };
+    }
   };
   return source;
 }

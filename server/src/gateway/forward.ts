@@ -8,7 +8,10 @@
  *   - the answer is piped with backpressure (stream.pipeline: SSE is never buffered) and cut at
  *     `max_response_bytes` (the connection is closed: a cut answer must not look complete);
  *   - the upstream refusing the gateway's credential (401, 403, 407) → 502 and `gateway.upstream_refused` for
- *     the operator: the agent's own authorization was fine, it must not be sent to sign in again;
+ *     the operator: the agent's own authorization was fine, it must not be sent to sign in again; but while
+ *     a rotation's overlap lasts, the call is first sent once more with the previous value (the upstream
+ *     did not act on a refused request: it is safe to repeat), so that rotating baton before the upstream
+ *     takes the new key fails no call;
  *   - an upstream that cannot be reached → 502; an answer to `tools/list` is filtered (tools-list.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -34,23 +37,29 @@ export interface ForwardCall {
   body: Buffer | undefined;
   /** the JSON-RPC id, for error answers */
   id: unknown;
-  upstream: { url: string; header?: [string, string] };
-  /** the credential's value, to keep it out of what is logged */
-  secret: string;
+  upstream: Placed;
+  /** the previous value, placed, while a rotation's overlap lasts: tried once when `upstream` is refused */
+  previous?: Placed;
+  /** the credential's values, to keep them out of what is logged */
+  secrets: string[];
   /** the upstream's session id for the caller's (undefined: none sent), and the caller's for the upstream's */
   session: { upstreamId: string | undefined; bind: (upstreamId: string) => string };
   /** tools/list request ids in the body, and whether the caller may call a tool */
   toolsList: { ids: Set<unknown>; mayCall: (tool: string) => boolean };
 }
 
+/** the upstream URL and the credential's header for one attempt (credential.ts placeCredential) */
+type Placed = { url: string; header?: [string, string] };
+
 class CapExceeded extends Error {}
 
 /** An error's text without the credential in it (a query credential can be in a URL an error names). */
-const scrub = (text: string, secret: string) => (secret ? text.split(secret).join('[redacted]') : text);
+const scrub = (text: string, secrets: string[]) =>
+  secrets.reduce((t, secret) => (secret ? t.split(secret).join('[redacted]') : t), text);
 
 function failureAnswer(call: ForwardCall, err: unknown): Answer {
   const code = (err as { code?: string }).code ?? '';
-  const reason = scrub(`${code} ${(err as Error).message}`.trim(), call.secret);
+  const reason = scrub(`${code} ${(err as Error).message}`.trim(), call.secrets);
   call.outcome.reason = code === 'UND_ERR_HEADERS_TIMEOUT' ? 'upstream_timeout' : 'upstream_unreachable';
   if (code === 'UND_ERR_HEADERS_TIMEOUT') {
     call.log.warn({ gateway: call.gateway.id, seconds: call.gateway.timeout_seconds }, 'gateway.upstream_timeout');
@@ -60,6 +69,19 @@ function failureAnswer(call: ForwardCall, err: unknown): Answer {
   return rpcError(502, call.id, 'Bad Gateway: the upstream MCP server cannot be reached');
 }
 
+const LOG_EVERY_MS = 10_000;
+const lastLogged = new Map<string, number>();
+/** whether a repeated log line about this gateway is due again */
+function due(gatewayId: string): boolean {
+  const now = Date.now();
+  if (now - (lastLogged.get(gatewayId) ?? 0) < LOG_EVERY_MS) return false;
+  lastLogged.set(gatewayId, now);
+  return true;
+}
+
+/** the upstream refused the gateway's credential (RFC 9110 §15.5.2, §15.5.4, §15.5.8) */
+const refused = (status: number) => status === 401 || status === 403 || status === 407;
+
 /** Sends the call upstream; resolves once the answer is given (streamed, refused or failed). */
 export async function forward(call: ForwardCall): Promise<Answer | undefined> {
   const { gateway, req, res } = call;
@@ -67,21 +89,31 @@ export async function forward(call: ForwardCall): Promise<Answer | undefined> {
   // the caller went away before the answer was complete: the upstream request is abandoned (an answer sent
   // whole also ends in 'close', and aborting then would cost an error object per call for nothing)
   res.once('close', () => res.writableFinished || abort.abort());
-  let upstream: Dispatcher.ResponseData;
-  try {
-    upstream = await request(call.upstream.url, {
+  const attempt = (placed: Placed) =>
+    request(placed.url, {
       method: req.method as 'POST' | 'GET' | 'DELETE',
-      headers: upstreamHeaders(req.headers, call.upstream.header, call.session.upstreamId),
+      headers: upstreamHeaders(req.headers, placed.header, call.session.upstreamId),
       ...(call.body ? { body: call.body } : {}),
       dispatcher: call.dispatcher,
       signal: abort.signal,
     });
+  let upstream: Dispatcher.ResponseData;
+  try {
+    upstream = await attempt(call.upstream);
+    if (refused(upstream.statusCode) && call.previous) {
+      upstream.body.dump().catch(() => {});
+      // the upstream does not take the new value yet: the previous one, in its overlap (said to the operator
+      // at most every LOG_EVERY_MS per gateway, not at every call)
+      if (due(gateway.id))
+        call.log.warn({ gateway: gateway.id, status: upstream.statusCode }, 'gateway.upstream_refused_current');
+      upstream = await attempt(call.previous);
+    }
   } catch (err) {
     if (abort.signal.aborted) return undefined; // the caller went away
     return failureAnswer(call, err);
   }
   const { statusCode, headers, body } = upstream;
-  if (statusCode === 401 || statusCode === 403 || statusCode === 407) {
+  if (refused(statusCode)) {
     body.dump().catch(() => {});
     // issue #16 §3: the upstream refused the gateway's own credential (a wrong or revoked key)
     call.log.error({ gateway: gateway.id, status: statusCode }, 'gateway.upstream_refused');
@@ -162,7 +194,7 @@ async function filtered(call: ForwardCall, upstream: Dispatcher.ResponseData): P
     upstream.body.destroy();
     if (call.res.destroyed) return undefined;
     const reason =
-      err instanceof CapExceeded ? `over ${cap} bytes` : scrub(String((err as Error).message), call.secret);
+      err instanceof CapExceeded ? `over ${cap} bytes` : scrub(String((err as Error).message), call.secrets);
     call.log.warn({ gateway: call.gateway.id, reason }, 'gateway.tools_list_unreadable');
     call.outcome.reason = 'tools_list_unreadable';
     return rpcError(502, call.id, 'Bad Gateway: the upstream answer to tools/list cannot be read');

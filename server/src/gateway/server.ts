@@ -17,7 +17,7 @@ import { authRequest, mcpMetadataRoute } from '../../../clients/src/adapters.ts'
 import { createAuditReporter, type AuditReporter } from '../../../clients/src/audit-reporter.ts';
 import type { Caller, ReplayStore } from '../../../clients/src/verify.ts';
 import type { Config, GatewayConfig } from '../config/schema.ts';
-import { CredentialError, placeCredential, type CredentialSource } from './credential.ts';
+import { CredentialError, placeCredential, type Credential, type CredentialSource } from './credential.ts';
 import { forward } from './forward.ts';
 import { hostPort } from '../http/address.ts';
 import { rpcError, send, type Answer } from './answers.ts';
@@ -169,9 +169,9 @@ async function allowed(
     c.outcome.reason = 'session_not_bound_to_caller';
     return rpcError(404, idOf(c.body), 'Session not found', -32001);
   }
-  let secret: string;
+  let credential: Credential;
   try {
-    secret = await deps.credential(gateway.id);
+    credential = await deps.credential(gateway.id);
   } catch (err) {
     const reason = err instanceof CredentialError ? err.message : 'the credential source failed';
     deps.log.error({ gateway: gateway.id, reason }, 'gateway.credential_unavailable');
@@ -189,8 +189,9 @@ async function allowed(
     res: c.res,
     body: c.raw?.length ? c.raw : undefined,
     id: idOf(c.body),
-    upstream: placeCredential(gateway, secret),
-    secret,
+    upstream: placeCredential(gateway, credential.value),
+    ...(credential.previous !== undefined ? { previous: placeCredential(gateway, credential.previous) } : {}),
+    secrets: credential.previous !== undefined ? [credential.value, credential.previous] : [credential.value],
     session: { upstreamId, bind: (id) => sessions.wrap(gateway.id, subject, id) },
     toolsList: { ids: toolsListIds(c.body), mayCall: (tool) => kit.mayCall(c.caller, tool) },
   });

@@ -21,7 +21,7 @@ export interface StoredSecrets {
 /** Whether a gateway of the configuration takes its credential from the secrets store. */
 export const usesStoredSecrets = (config: Config): boolean => config.gateways.some((g) => 'secret' in g.credential);
 
-/** The lookup of a stored secret's current value on `db` (the secrets store), and its close. */
+/** The lookup of a stored secret's current value (and previous one, in an overlap) on `db`, and its close. */
 export function storedSecrets(
   config: Config,
   db: Knex,
@@ -29,5 +29,11 @@ export function storedSecrets(
   refreshSeconds = SECRET_REFRESH_SECONDS,
 ): StoredSecrets {
   const reader = secretReader(db, resolveKek(config), { refreshSeconds, log });
-  return { lookup: async (name) => (await reader.current(name)).value, close: () => reader.close() };
+  return {
+    async lookup(name) {
+      const { value, previous } = await reader.current(name);
+      return previous ? { value, previous: previous.value } : { value };
+    },
+    close: () => reader.close(),
+  };
 }
