@@ -32,6 +32,7 @@ import { answerAs, walkSignIn } from '../../conformance/src/browser.ts';
 import { startAnalyticsMcp } from './analytics-mcp.ts';
 import { startCostService, type CostAuditEvent } from './cost-service.ts';
 import { startLogsMcp } from './logs-mcp.ts';
+import { GATEWAY, gatewaySteps } from './gateway-steps.ts';
 
 const ISSUER = 'http://127.0.0.1:9500';
 const LOGS = 'http://127.0.0.1:9501/mcp';
@@ -138,9 +139,12 @@ async function session(user: string, server: string) {
      * the scopes it has plus those the server challenged (MCP 2026-07-28, SEP-2350: the union is the
      * client's job), then retries once. If baton does not grant the scope, the user's roles do not allow it.
      */
-    async call(name: string): Promise<{ text?: string; refused?: string; meta?: Record<string, unknown> }> {
+    async call(
+      name: string,
+      args: Record<string, unknown> = {},
+    ): Promise<{ text?: string; refused?: string; meta?: Record<string, unknown> }> {
       try {
-        const r = await client.callTool({ name, arguments: {} });
+        const r = await client.callTool({ name, arguments: args });
         return { text: (r.content as { text: string }[])[0]?.text, meta: r._meta as Record<string, unknown> };
       } catch (err) {
         const challenged = challenges.take();
@@ -158,20 +162,26 @@ async function session(user: string, server: string) {
       }
       await client.close();
       await client.connect(transport());
-      const r = await client.callTool({ name, arguments: {} });
+      const r = await client.callTool({ name, arguments: args });
       return { text: (r.content as { text: string }[])[0]?.text, meta: r._meta as Record<string, unknown> };
     },
   };
 }
 
-/** `baton audit …` as an operator runs it: the command line, reaching the running server's embedded store. */
-async function auditCommand(dir: string, config: object, args: string[]): Promise<string> {
+/**
+ * `baton …` as an operator runs it: the command line, reaching the running server's embedded store (through
+ * its admin socket); `stdin` is what the command reads (a secret's value).
+ */
+async function batonCommand(dir: string, config: object, args: string[], stdin?: string): Promise<string> {
   const file = join(dir, 'baton.json');
   writeFileSync(file, JSON.stringify({ ...config, logging: { level: 'warn' } }));
   const cli = fileURLToPath(new URL('../../server/src/cli.ts', import.meta.url));
-  const { stdout } = await run(process.execPath, [cli, 'audit', '--config', file, ...args]);
-  return stdout;
+  const [command, ...rest] = args;
+  const child = run(process.execPath, [cli, command!, '--config', file, ...rest]);
+  child.child.stdin?.end(stdin ?? '');
+  return (await child).stdout;
 }
+const auditCommand = (dir: string, config: object, args: string[]) => batonCommand(dir, config, ['audit', ...args]);
 
 const show = (label: string, token: string) => {
   const c = decodeJwt(token);
@@ -223,7 +233,9 @@ async function main(): Promise<void> {
   ]);
   try {
     out('baton demo: the incident scenario');
-    out(`baton ${ISSUER} · logs MCP ${LOGS} · analytics MCP ${ANALYTICS} · cost service ${COST}\n`);
+    out(
+      `baton ${ISSUER} · logs MCP ${LOGS} · analytics MCP ${ANALYTICS} · cost service ${COST} · gateway ${GATEWAY}\n`,
+    );
 
     out('1. Alice (group developers → role developer) signs in from her IDE agent and reads the logs');
     const alice = await session('alice', LOGS);
@@ -309,6 +321,15 @@ async function main(): Promise<void> {
       (refused.match(/ refused /g) ?? []).length === 2 && (refused.match(/ success /g) ?? []).length === 1,
       "the search: Alice's and Bob's refused trigger_incident (403), then Bob's, allowed after his step-up",
     );
+
+    await gatewaySteps({
+      baton,
+      config,
+      session,
+      baton_: (args, stdin) => batonCommand(dir, config, args, stdin),
+      check,
+      out,
+    });
   } finally {
     for (const s of servers) await new Promise((ok) => s.close(ok));
     await baton.close();

@@ -43,7 +43,7 @@ it('npm run demo: every step of the incident scenario behaves as described', asy
   // baton's own trail (issue #13): `baton audit trace` of the token the cost service got reconstructs the
   // chain hop by hop: Alice's sign-in and grant → her token at the logs MCP (ide-agent) and its tool call →
   // the token exchanged for the cost service (logs-mcp) and the cost service's request
-  const own = out.slice(out.indexOf('7. baton'));
+  const own = out.slice(out.indexOf('7. baton'), out.indexOf('8. A third-party MCP server'));
   const trace = own.slice(own.indexOf('$ baton audit trace'), own.indexOf('✔ the trace'));
   const shape = trace
     .split('\n')
@@ -70,4 +70,25 @@ it('npm run demo: every step of the incident scenario behaves as described', asy
   const search = own.slice(own.indexOf('$ baton audit search')).split('\n').slice(2);
   expect(search.filter((l) => / tool\.called +refused +u_/.test(l))).toHaveLength(2);
   expect(search.filter((l) => / tool\.called +success +u_/.test(l))).toHaveLength(1);
-}, 60_000);
+
+  // the gateway (issue #16): a shared-key server used by two people, a rotation, the trail naming each
+  const gateway = out.slice(out.indexOf('8. A third-party MCP server'));
+  expect(gateway).toContain('$ baton secrets set search-key < key.txt\n  created secret search-key version 1\n');
+  expect(gateway).toContain('tools/list offers Alice: echo\n');
+  expect(gateway).toContain('tools/list offers Bob: echo, get-sum\n');
+  expect(gateway).toContain('✔ Alice: echo → Echo: hello from Alice');
+  expect(gateway).toContain('✔ Bob: get-sum → The sum of 2 and 3 is 5.');
+  expect(gateway).toContain("the user's roles do not include search.admin");
+  expect(gateway).toMatch(/rotated secret search-key to version 2; version 1 is still handed out until \S+Z\n/);
+  // the server saw the first key, then the second, never anything else; no call failed
+  expect(gateway).toMatch(/what the server saw, in order: (\w{8}) ×\d+, (?!\1)\w{8} ×\d+\n/);
+  expect(gateway).toMatch(/✔ \d+ calls during the rotation, 0 failed/);
+  const gatewayTrail = gateway.slice(gateway.indexOf('$ baton audit search --resource')).split('\n').slice(2, 7);
+  const [aliceId, bobId] = /\((u_\S+) is alice and (u_\S+) is bob/.exec(gateway)!.slice(1);
+  expect(
+    gatewayTrail.filter((l) => l.includes(` refused  ${aliceId!}  ide-agent  http://127.0.0.1:9504/search/mcp`)),
+  ).toHaveLength(1);
+  expect(
+    gatewayTrail.filter((l) => l.includes(` success  ${bobId!}  ide-agent  http://127.0.0.1:9504/search/mcp`)),
+  ).toHaveLength(4);
+}, 90_000);

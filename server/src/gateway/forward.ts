@@ -44,6 +44,8 @@ export interface ForwardCall {
   secrets: string[];
   /** the upstream's session id for the caller's (undefined: none sent), and the caller's for the upstream's */
   session: { upstreamId: string | undefined; bind: (upstreamId: string) => string };
+  /** whether the gateway is shutting down (a call it cuts then is not the upstream's failure) */
+  stopping: () => boolean;
   /** tools/list request ids in the body, and whether the caller may call a tool */
   toolsList: { ids: Set<unknown>; mayCall: (tool: string) => boolean };
 }
@@ -110,6 +112,7 @@ export async function forward(call: ForwardCall): Promise<Answer | undefined> {
     }
   } catch (err) {
     if (abort.signal.aborted) return undefined; // the caller went away
+    if (call.stopping()) return rpcError(503, call.id, 'Service Unavailable: the gateway is shutting down');
     return failureAnswer(call, err);
   }
   const { statusCode, headers, body } = upstream;
@@ -150,7 +153,7 @@ function stream(call: ForwardCall, body: Dispatcher.ResponseData['body']): Promi
       done = true;
       body.off('data', onData);
       if (reason) {
-        if (reason !== 'caller_gone')
+        if (reason !== 'caller_gone' && !call.stopping())
           call.log.warn({ gateway: call.gateway.id, reason, bytes }, 'gateway.response_cut');
         call.outcome.reason = reason === 'caller_gone' ? 'caller_gone' : `response_cut ${reason}`;
         body.destroy();

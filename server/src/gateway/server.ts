@@ -49,6 +49,8 @@ export interface RunningGateway {
 }
 
 interface Entry {
+  /** set by close(): the listener is shutting down */
+  state: { stopping: boolean };
   sessions: SessionBinding;
   gateway: GatewayConfig;
   reporter: GatewayDeps['reporter'];
@@ -63,8 +65,9 @@ function entryOf(
   gateway: GatewayConfig,
   deps: GatewayDeps,
   reporter: GatewayDeps['reporter'],
-  sessions: SessionBinding,
+  shared: { sessions: SessionBinding; state: Entry['state'] },
 ): Entry {
+  const { sessions, state } = shared;
   const resource = config.resources.find((r) => r.uri === gateway.resource)!;
   const kit = createMcpAuth({
     issuer: config.issuer,
@@ -80,6 +83,7 @@ function entryOf(
   });
   const ms = gateway.timeout_seconds * 1000;
   return {
+    state,
     sessions,
     gateway,
     reporter,
@@ -193,6 +197,7 @@ async function allowed(
     ...(credential.previous !== undefined ? { previous: placeCredential(gateway, credential.previous) } : {}),
     secrets: credential.previous !== undefined ? [credential.value, credential.previous] : [credential.value],
     session: { upstreamId, bind: (id) => sessions.wrap(gateway.id, subject, id) },
+    stopping: () => entry.state.stopping,
     toolsList: { ids: toolsListIds(c.body), mayCall: (tool) => kit.mayCall(c.caller, tool) },
   });
 }
@@ -228,8 +233,8 @@ export async function startGateway(config: Config, deps: GatewayDeps): Promise<R
           onError: (err) => deps.log.warn({ reason: err.message }, 'gateway.audit_report_failed'),
         })
       : undefined);
-  const sessions = sessionBinding(deps.sessionKey ?? sessionKey(undefined));
-  const entries = config.gateways.map((g) => entryOf(config, g, deps, reporter, sessions));
+  const shared = { sessions: sessionBinding(deps.sessionKey ?? sessionKey(undefined)), state: { stopping: false } };
+  const entries = config.gateways.map((g) => entryOf(config, g, deps, reporter, shared));
   const server = createServer(route(entries, deps));
   const { host, port } = config.gateway.listen;
   await new Promise<void>((resolve, reject) => {
@@ -242,6 +247,7 @@ export async function startGateway(config: Config, deps: GatewayDeps): Promise<R
   return {
     url,
     async close(graceMs = 10_000) {
+      shared.state.stopping = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const cut = setTimeout(() => server.closeAllConnections(), graceMs);
