@@ -15,6 +15,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { connect as tcpConnect } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import request from 'supertest';
@@ -760,6 +761,46 @@ describe('baton gateway: a shared-key MCP server behind baton', () => {
     expect(bytes).toBeLessThanOrEqual(65536);
     expect(bytes).toBeGreaterThan(0);
     expect(await logged((l) => l.includes('"gateway.response_cut"') && l.includes('"size"'))).toBe(true);
+  });
+
+  it('hostile requests get a precise 4xx, nothing reaches the upstream, and the gateway keeps serving', async () => {
+    const token = await tokenOf('alice');
+    const before = received.length;
+    const parse = await post('search', token, '{"jsonrpc":"2.0","id":1,');
+    expect(parse.statusCode).toBe(400);
+    expect(await parse.body.json()).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32700, message: 'Parse error' },
+    });
+    const put = await undiciRequest(resource('search'), {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect([put.statusCode, put.headers.allow]).toEqual([405, 'GET, POST, DELETE']);
+    await put.body.dump();
+    // request smuggling and header injection never get past the HTTP parser (RFC 9112 §6.3: Content-Length
+    // with Transfer-Encoding; §5: a CR or LF inside a field value, an obs-fold): 400, the connection closed
+    const body = JSON.stringify(initialize);
+    const head = `POST /search/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\n`;
+    for (const raw of [
+      `${head}Content-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
+      `${head}X-API-Key: a\rX-Injected: 1\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      `${head}Mcp-Session-Id: abc\r\n X-API-Key: folded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    ]) {
+      const answer = await new Promise<string>((done, fail) => {
+        const socket = tcpConnect(ports.gw, '127.0.0.1', () => socket.end(raw));
+        let text = '';
+        socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        socket.on('close', () => done(text));
+        socket.on('error', fail);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    }
+    expect(received.length).toBe(before);
+    const after = await post('search', token, initialize);
+    expect(after.statusCode).toBe(200);
+    await after.body.dump();
   });
 
   it('refuses a body over max_request_bytes with 413, before asking anything of the upstream', async () => {
