@@ -22,6 +22,7 @@ import * as createPolicyGeneration from './20261201000045_create_policy_generati
 import * as createClientBlocks from './20261201000050_create_client_blocks.ts';
 import * as createUpstreamSecrets from './20261201000060_create_upstream_secrets.ts';
 import * as indexIssuedTokens from './20261202000001_index_issued_tokens.ts';
+import * as createUpstreamGrants from './20261202000002_create_upstream_grants.ts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261125000001_create_oidc_payloads': createOidcPayloads,
@@ -42,6 +43,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '20261201000050_create_client_blocks': createClientBlocks,
   '20261201000060_create_upstream_secrets': createUpstreamSecrets,
   '20261202000001_index_issued_tokens': indexIssuedTokens,
+  '20261202000002_create_upstream_grants': createUpstreamGrants,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

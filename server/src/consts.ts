@@ -39,5 +39,21 @@ export const ADMIN_WRITE_SCOPE = 'admin.write';
 export const ADMIN_CONSOLE_PATH = '/admin';
 export const ADMIN_CONSOLE_CLIENT = 'baton-admin-console';
 export const ADMIN_CONSOLE_CALLBACK = '/admin/callback';
+/**
+ * the connect pages of brokered upstreams (`${issuer}/connect/…`, issue #20, server/src/http/connect/): a
+ * client of baton itself, built in, that signs a person in (authorization code + PKCE) to learn who opened a
+ * connect link; its token (scope `connect`, every person has it) never leaves the process
+ */
+export const CONNECT_PATH = '/connect';
+export const CONNECT_RESOURCE_PATH = '/connect';
+export const CONNECT_SCOPE = 'connect';
+export const CONNECT_CLIENT = 'baton-connect';
+/** baton's own sign-in comes back here; the upstream's authorization server comes back to CONNECT_CALLBACK */
+export const CONNECT_SIGNED_IN = '/connect/signed-in';
+export const CONNECT_CALLBACK = '/connect/callback';
 /** the paths under the issuer that built-in resources take: a configured resource may not be one of them */
-export const BUILTIN_RESOURCE_PATHS: readonly string[] = [AUDIT_RESOURCE_PATH, ADMIN_RESOURCE_PATH];
+export const BUILTIN_RESOURCE_PATHS: readonly string[] = [
+  AUDIT_RESOURCE_PATH,
+  ADMIN_RESOURCE_PATH,
+  CONNECT_RESOURCE_PATH,
+];

@@ -35,6 +35,14 @@ export type AuditType =
   | 'keys.changed'
   /** an upstream secret of the gateway was created, rotated or deleted (its name and version, never its value) */
   | 'secret.changed'
+  /**
+   * a person's grant at a brokered upstream (issue #20): connected (they signed in there through baton),
+   * refreshed (the gateway renewed the access token), disconnected (they removed it, the upstream refused a
+   * refresh, or baton revoked the person); never a token
+   */
+  | 'upstream.connected'
+  | 'upstream.refreshed'
+  | 'upstream.disconnected'
   | 'policy.reloaded'
   | 'admin.operation'
   /** an MCP server protected by the kit reported a tool call (or another MCP method) it allowed or denied */

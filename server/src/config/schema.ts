@@ -471,6 +471,41 @@ const gatewayCredential = z
 /** An absolute http(s) URL without fragment: an upstream MCP endpoint. */
 const upstreamUrl = z.url({ protocol: /^https?$/ }).refine((u) => !u.includes('#'), 'must not contain a fragment');
 
+/** Where a value the gateway needs comes from: baton's secrets store, a variable, a file. Never the value. */
+const valueSource = z
+  .strictObject({
+    secret: identifier.optional(),
+    env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name')
+      .optional(),
+    file: z.string().min(1).optional(),
+  })
+  .refine((c) => [c.secret, c.env, c.file].filter((v) => v !== undefined).length === 1, {
+    message: 'set exactly one of secret, env, file (where the value comes from)',
+  });
+
+/**
+ * A brokered upstream (issue #20, server/src/brokering/): the upstream MCP server wants each user's own
+ * OAuth token from its own authorization server. baton signs the user in there once (authorization code +
+ * PKCE, RFC 8707 `resource`), keeps the refresh token sealed under the KEK, and the gateway sends a fresh
+ * access token with each call (`Authorization: Bearer`, RFC 6750 §2.1). The agent never holds it.
+ */
+const gatewayOauth = z.strictObject({
+  /** the upstream's authorization server: its issuer identifier (RFC 8414 §3 / OpenID Connect Discovery) */
+  issuer: z.url({ protocol: /^https?$/ }).refine((u) => !u.includes('#') && !u.includes('?'), 'an issuer identifier'),
+  /** baton's client at the upstream authorization server (registered there by the operator) */
+  client_id: z.string().min(1).max(255),
+  /** its secret (client_secret_basic); absent: a public client (PKCE alone) */
+  client_secret: valueSource.optional(),
+  /** the scopes to ask the upstream for */
+  scopes: z.array(scopeToken).default([]),
+  /** the RFC 8707 resource to ask for (default: the upstream MCP URL, as MCP authorization §Resource Parameter) */
+  resource: upstreamUrl.optional(),
+  /** send `resource` at all (false: an authorization server that refuses the parameter) */
+  send_resource: z.boolean().default(true),
+});
+
 /** `baton gateway` (server/src/gateway/, README "Gateway"): one upstream MCP server behind one resource. */
 const gatewayEntry = z.strictObject({
   id: identifier,
@@ -478,7 +513,10 @@ const gatewayEntry = z.strictObject({
   resource: resourceUri,
   /** the third-party MCP endpoint (Streamable HTTP) */
   upstream: upstreamUrl,
-  credential: gatewayCredential,
+  /** a shared credential (issue #16), or … */
+  credential: gatewayCredential.optional(),
+  /** … each user's own token from the upstream's authorization server (issue #20) */
+  oauth: gatewayOauth.optional(),
   /** the kit's per-method scopes: `tools/call:<tool>` → scope(s) (clients/src/mcp.ts `scopes`) */
   scopes: z.record(z.string().min(1), z.union([scopeToken, z.array(scopeToken)])).default({}),
   timeout_seconds: z.number().int().min(1).max(3600).default(30),
@@ -705,6 +743,8 @@ function gatewayRules(c: RawConfig, known: KnownIds, issue: Issue): void {
     issue,
   );
   c.gateways.forEach((g, i) => {
+    if ((g.credential === undefined) === (g.oauth === undefined))
+      issue(['gateways', i, 'credential'], 'set either credential (a shared key) or oauth (each user signs in upstream)');
     if (!known.resources.has(g.resource)) {
       issue(['gateways', i, 'resource'], `names ${g.resource}, which is not in resources`);
       return;

@@ -31,3 +31,36 @@ export function send(res: ServerResponse, answer: Answer): void {
     .writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers })
     .end(JSON.stringify(answer.body));
 }
+
+/**
+ * "Connect this account first" (issue #20) as MCP 2025-11-25 §Elicitation URL mode asks a server to say it
+ * when a request cannot go on without the user visiting a URL: the JSON-RPC error -32042
+ * (URLElicitationRequiredError) naming the elicitation, in an HTTP 200 answer (a JSON-RPC error, not a
+ * transport failure: the MCP SDK client then raises UrlElicitationRequiredError with the URL). The URL is
+ * baton's connect page; the upstream's own authorization request is only ever made from there.
+ */
+export function elicitConnect(id: unknown, url: string, gatewayId: string): Answer {
+  const rpcId = typeof id === 'string' || typeof id === 'number' ? id : null;
+  return {
+    status: 200,
+    headers: { 'cache-control': 'no-store' },
+    body: {
+      jsonrpc: '2.0',
+      id: rpcId,
+      error: {
+        code: -32042,
+        message: `Connect your account at ${gatewayId} first: open the link, sign in there, then try again`,
+        data: {
+          elicitations: [
+            {
+              mode: 'url',
+              elicitationId: `connect-${gatewayId}`,
+              url,
+              message: `baton needs you to connect your ${gatewayId} account once; the agent never sees its tokens`,
+            },
+          ],
+        },
+      },
+    },
+  };
+}

@@ -50,7 +50,7 @@ export interface CredentialSourceOptions {
  * the injected lookup.
  */
 export function credentialSource(gateways: readonly GatewayConfig[], opts: CredentialSourceOptions = {}) {
-  const byId = new Map(gateways.map((g) => [g.id, g.credential]));
+  const byId = new Map(gateways.flatMap((g) => (g.credential ? [[g.id, g.credential] as const] : [])));
   const env = opts.env ?? process.env;
   const source: CredentialSource = async (gatewayId) => {
     const c = byId.get(gatewayId);
@@ -91,12 +91,15 @@ export function credentialSource(gateways: readonly GatewayConfig[], opts: Crede
 
 /**
  * The upstream URL and the credential's header for one call: a header (`prefix` + value), or the value as
- * the query parameter, set with the URL API (any parameter of that name in the configured URL is replaced).
+ * the query parameter, set with the URL API (any parameter of that name in the configured URL is replaced);
+ * for a brokered upstream, `Authorization: Bearer` with the person's token.
  */
 export function placeCredential(
   gateway: Pick<GatewayConfig, 'upstream' | 'credential'>,
   value: string,
 ): { url: string; header?: [string, string] } {
+  // a brokered upstream (no shared credential): the person's access token, RFC 6750 §2.1
+  if (!gateway.credential) return { url: gateway.upstream, header: ['authorization', `Bearer ${value}`] };
   const { header, prefix, query } = gateway.credential;
   if (header) return { url: gateway.upstream, header: [header.toLowerCase(), `${prefix ?? ''}${value}`] };
   const url = new URL(gateway.upstream);

@@ -38,8 +38,11 @@ export interface ForwardCall {
   /** the JSON-RPC id, for error answers */
   id: unknown;
   upstream: Placed;
-  /** the previous value, placed, while a rotation's overlap lasts: tried once when `upstream` is refused */
-  previous?: Placed;
+  /**
+   * what to send once more when the upstream refuses `upstream`: the previous value while a rotation's
+   * overlap lasts, or a brokered token refreshed (or the answer to give instead: connect again)
+   */
+  second?: () => Promise<Placed | { answer: Answer }>;
   /** the credential's values, to keep them out of what is logged */
   secrets: string[];
   /** the upstream's session id for the caller's (undefined: none sent), and the caller's for the upstream's */
@@ -51,7 +54,7 @@ export interface ForwardCall {
 }
 
 /** the upstream URL and the credential's header for one attempt (credential.ts placeCredential) */
-type Placed = { url: string; header?: [string, string] };
+export type Placed = { url: string; header?: [string, string] };
 
 class CapExceeded extends Error {}
 
@@ -102,13 +105,15 @@ export async function forward(call: ForwardCall): Promise<Answer | undefined> {
   let upstream: Dispatcher.ResponseData;
   try {
     upstream = await attempt(call.upstream);
-    if (refused(upstream.statusCode) && call.previous) {
+    if (refused(upstream.statusCode) && call.second) {
       upstream.body.dump().catch(() => {});
-      // the upstream does not take the new value yet: the previous one, in its overlap (said to the operator
-      // at most every LOG_EVERY_MS per gateway, not at every call)
+      // a shared key: the upstream does not take the new value yet, the previous one in its overlap (said to
+      // the operator at most every LOG_EVERY_MS per gateway, not at every call); a brokered token: refreshed
       if (due(gateway.id))
         call.log.warn({ gateway: gateway.id, status: upstream.statusCode }, 'gateway.upstream_refused_current');
-      upstream = await attempt(call.previous);
+      const next = await call.second();
+      if ('answer' in next) return next.answer;
+      upstream = await attempt(next);
     }
   } catch (err) {
     if (abort.signal.aborted) return undefined; // the caller went away

@@ -18,9 +18,11 @@ import { createAuditReporter, type AuditReporter } from '../../../clients/src/au
 import type { Caller, ReplayStore } from '../../../clients/src/verify.ts';
 import type { Config, GatewayConfig } from '../config/schema.ts';
 import { CredentialError, placeCredential, type Credential, type CredentialSource } from './credential.ts';
-import { forward } from './forward.ts';
+import { forward, type Placed } from './forward.ts';
 import { hostPort } from '../http/address.ts';
-import { rpcError, send, type Answer } from './answers.ts';
+import { elicitConnect, rpcError, send, type Answer } from './answers.ts';
+import { NotConnected, type Broker } from '../brokering/broker.ts';
+import { UpstreamUnavailable } from '../brokering/upstream-auth.ts';
 import { toolsListIds } from './tools-list.ts';
 import { sessionBinding, sessionKey, type SessionBinding } from './sessions.ts';
 
@@ -39,6 +41,8 @@ export interface GatewayDeps {
   sessionKey?: Buffer;
   /** the kit's fetch (baton's JWKS, the status lists): the default fetch unless given */
   fetch?: typeof fetch;
+  /** the people's upstream tokens, for the gateways with `oauth` (brokering/broker.ts; issue #20) */
+  broker?: Broker;
 }
 
 export interface RunningGateway {
@@ -151,6 +155,32 @@ async function call(
   return answer;
 }
 
+/**
+ * A brokered token that cannot be had, as the agent's answer: the person must connect (an MCP URL
+ * elicitation, answers.ts elicitConnect), or the upstream's authorization server cannot be asked now (503).
+ * undefined: not a brokering failure.
+ */
+function brokerAnswer(
+  err: unknown,
+  id: unknown,
+  outcome: { reason?: string },
+  deps: GatewayDeps,
+  gatewayId: string,
+): Answer | undefined {
+  if (err instanceof NotConnected) {
+    outcome.reason = err.reason;
+    return elicitConnect(id, err.connectUrl, gatewayId);
+  }
+  if (err instanceof UpstreamUnavailable) {
+    deps.log.warn({ gateway: gatewayId, reason: err.message }, 'gateway.upstream_auth_unavailable');
+    outcome.reason = 'upstream_auth_unavailable';
+    return rpcError(503, id, "Service Unavailable: the upstream's authorization server cannot be reached now", -32000, {
+      'retry-after': '5',
+    });
+  }
+  return undefined;
+}
+
 /** An authorized call: the credential, then the upstream. */
 async function allowed(
   entry: Entry,
@@ -173,16 +203,34 @@ async function allowed(
     c.outcome.reason = 'session_not_bound_to_caller';
     return rpcError(404, idOf(c.body), 'Session not found', -32001);
   }
+  const id = idOf(c.body);
+  const unavailable = () =>
+    rpcError(503, id, 'Service Unavailable: the gateway cannot reach its upstream now', -32000, { 'retry-after': '5' });
   let credential: Credential;
+  let second: (() => Promise<Placed | { answer: Answer }>) | undefined;
   try {
-    credential = await deps.credential(gateway.id);
+    if (gateway.oauth) {
+      // issue #20: the person's own upstream token, brokered; refreshed once if the upstream refuses it
+      const broker = deps.broker!;
+      credential = { value: await broker.token(gateway.id, subject) };
+      const sent = credential.value;
+      second = () =>
+        broker.token(gateway.id, subject, { refused: sent }).then(
+          (value) => placeCredential(gateway, value),
+          (err: unknown) => ({ answer: brokerAnswer(err, id, c.outcome, deps, gateway.id) ?? unavailable() }),
+        );
+    } else {
+      credential = await deps.credential(gateway.id);
+      const { previous } = credential;
+      if (previous !== undefined) second = () => Promise.resolve(placeCredential(gateway, previous));
+    }
   } catch (err) {
+    const brokered = brokerAnswer(err, id, c.outcome, deps, gateway.id);
+    if (brokered) return brokered;
     const reason = err instanceof CredentialError ? err.message : 'the credential source failed';
     deps.log.error({ gateway: gateway.id, reason }, 'gateway.credential_unavailable');
     c.outcome.reason = 'credential_unavailable';
-    return rpcError(503, idOf(c.body), 'Service Unavailable: the gateway cannot reach its upstream now', -32000, {
-      'retry-after': '5',
-    });
+    return unavailable();
   }
   return forward({
     outcome: c.outcome,
@@ -192,9 +240,9 @@ async function allowed(
     req: c.req,
     res: c.res,
     body: c.raw?.length ? c.raw : undefined,
-    id: idOf(c.body),
+    id,
     upstream: placeCredential(gateway, credential.value),
-    ...(credential.previous !== undefined ? { previous: placeCredential(gateway, credential.previous) } : {}),
+    ...(second ? { second } : {}),
     secrets: credential.previous !== undefined ? [credential.value, credential.previous] : [credential.value],
     session: { upstreamId, bind: (id) => sessions.wrap(gateway.id, subject, id) },
     stopping: () => entry.state.stopping,

@@ -78,8 +78,17 @@ export function kekFrom(value: string, previous: string[] = []): Kek {
  */
 export function resolveKek(config: Config): Kek {
   if (config.keys.encryption_key) return kekFrom(config.keys.encryption_key, config.keys.previous_encryption_keys);
+  return kekFrom(kekValue(config));
+}
+
+/**
+ * The current KEK's value (base64url): `keys.encryption_key`, or in development the one generated into the
+ * data directory. For keys derived from it (RFC 5869 HKDF) that every process of a deployment shares.
+ */
+export function kekValue(config: Config): string {
+  if (config.keys.encryption_key) return config.keys.encryption_key;
   if (config.mode !== 'development') throw new KekError('keys.encryption_key: is required in production mode');
   const file = join(resolve(config.storage.data_dir), 'kek');
   if (!existsSync(file)) writeFileSync(file, generateKekValue(), { mode: 0o600, flag: 'wx' });
-  return kekFrom(readFileSync(file, 'utf8').trim());
+  return readFileSync(file, 'utf8').trim();
 }

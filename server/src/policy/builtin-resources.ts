@@ -14,6 +14,10 @@
  *                                      only (ADMIN_CONSOLE_CLIENT, authorization code + PKCE): no other client
  *                                      may carry a person's admin scopes
  *
+ *   ${issuer}/connect     connect      people, every one of them (no role needed), through the connect pages'
+ *                                      client only (CONNECT_CLIENT): it says who signed in, and grants nothing
+ *                                      else (issue #20: a person connecting a brokered upstream)
+ *
  * Another is one more entry of BUILTINS (and of BUILTIN_RESOURCE_PATHS in consts.ts, which the
  * configuration's check reads).
  */
@@ -24,6 +28,9 @@ import {
   ADMIN_WRITE_SCOPE,
   AUDIT_RESOURCE_PATH,
   AUDIT_WRITE_SCOPE,
+  CONNECT_CLIENT,
+  CONNECT_RESOURCE_PATH,
+  CONNECT_SCOPE,
 } from '../consts.ts';
 
 /** what a built-in resource's rule may ask of the current policy */
@@ -47,6 +54,8 @@ export interface BuiltinResource {
    * resource at all (absent: no client may; the resource is client_credentials only)
    */
   userClient?(clientId: string): boolean;
+  /** scopes every person has here through a userClient, whatever their roles */
+  everyone?: readonly string[];
 }
 
 /** the lifetime of a built-in resource's tokens (at most; tokens.access_token_ttl when that is shorter) */
@@ -71,6 +80,15 @@ const BUILTINS: readonly (Omit<BuiltinResource, 'uri'> & { path: string })[] = [
       [ADMIN_READ_SCOPE, ADMIN_WRITE_SCOPE].filter((s) => policy.staticScopes(clientId).includes(s)),
     // people: by role (roles: { baton-admin: [admin.read, admin.write] }), through the console only
     userClient: (clientId) => clientId === ADMIN_CONSOLE_CLIENT,
+  },
+  {
+    path: CONNECT_RESOURCE_PATH,
+    name: "baton's connect pages",
+    scopes: [CONNECT_SCOPE],
+    access_token_ttl: BUILTIN_TOKEN_TTL,
+    clientCeiling: () => [],
+    userClient: (clientId) => clientId === CONNECT_CLIENT,
+    everyone: [CONNECT_SCOPE],
   },
 ];
 

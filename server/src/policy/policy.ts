@@ -22,7 +22,7 @@
  */
 import type { ChainingRule, Config, DelegationRule, ResourceConfig, StaticClientConfig } from '../config/schema.ts';
 import { builtinResources, type BuiltinResource } from './builtin-resources.ts';
-import { ADMIN_CONSOLE_CALLBACK, ADMIN_CONSOLE_CLIENT } from '../consts.ts';
+import { ADMIN_CONSOLE_CALLBACK, ADMIN_CONSOLE_CLIENT, CONNECT_CLIENT, CONNECT_SIGNED_IN } from '../consts.ts';
 
 /**
  * The admin console's client (http/admin-console/): public, first-party (no consent page: it is baton itself),
@@ -46,7 +46,20 @@ function consoleClient(issuer: string): StaticClientConfig {
   };
 }
 
-type Scoped = { readonly scopes: readonly string[] };
+/**
+ * The connect pages' client (http/connect/, issue #20): like the console's, public, first-party, authorization
+ * code + PKCE only, redirected to `${issuer}/connect/signed-in` only; its one resource is `${issuer}/connect`.
+ */
+function connectClient(issuer: string): StaticClientConfig {
+  return {
+    ...consoleClient(issuer),
+    client_id: CONNECT_CLIENT,
+    name: 'baton connect pages',
+    redirect_uris: [`${issuer.replace(/\/$/, '')}${CONNECT_SIGNED_IN}`],
+  };
+}
+
+type Scoped = { readonly scopes: readonly string[]; readonly everyone?: readonly string[] };
 
 /**
  * The requested scopes the ceiling allows, in the order asked; without a request, the whole ceiling (RFC 6749
@@ -96,10 +109,10 @@ export class Policy {
       : new Map<string, BuiltinResource>();
     this.delegationActors = new Set(this.#delegation.map((d) => d.actor));
     this.staticClients = new Map(
-      [...(config.clients?.static ?? []), ...(config.issuer ? [consoleClient(config.issuer)] : [])].map((c) => [
-        c.client_id,
-        c,
-      ]),
+      [
+        ...(config.clients?.static ?? []),
+        ...(config.issuer ? [consoleClient(config.issuer), connectClient(config.issuer)] : []),
+      ].map((c) => [c.client_id, c]),
     );
     this.blocked = new Set(config.clients?.blocked ?? []);
   }
@@ -143,7 +156,7 @@ export class Policy {
     if (!rs) return { granted: [], denied: [] };
     const own = requested.filter((s) => rs.scopes.includes(s));
     const asked = own.length > 0 ? own : rs.scopes;
-    const allowed = this.scopesFor(roles);
+    const allowed = new Set([...this.scopesFor(roles), ...(rs.everyone ?? [])]);
     return { granted: asked.filter((s) => allowed.has(s)), denied: asked.filter((s) => !allowed.has(s)) };
   }
 
@@ -166,7 +179,7 @@ export class Policy {
 
   /** authorization_code and refresh_token: the resource's scopes the user's roles grant now. */
   userCeiling(resource: Scoped, roles: readonly string[]): string[] {
-    const allowed = this.scopesFor(roles);
+    const allowed = new Set([...this.scopesFor(roles), ...(resource.everyone ?? [])]);
     return resource.scopes.filter((s) => allowed.has(s));
   }
 

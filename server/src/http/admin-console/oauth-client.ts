@@ -61,10 +61,27 @@ function inProcessFetch(issuer: URL, handler: () => RequestListener): oauth.Cust
 }
 
 export function consoleOAuth(issuerUrl: string, handler: () => RequestListener): ConsoleOAuth {
+  const base = issuerUrl.replace(/\/$/, '');
+  return selfClient(issuerUrl, handler, {
+    clientId: ADMIN_CONSOLE_CLIENT,
+    redirectUri: `${base}${ADMIN_CONSOLE_CALLBACK}`,
+    scope: CONSOLE_SCOPE,
+    resource: `${base}${ADMIN_RESOURCE_PATH}`,
+  });
+}
+
+/**
+ * A built-in client of baton itself (public, authorization code + PKCE): the admin console's, the connect
+ * pages' (http/connect/). Its token requests go to baton's own handler in process (inProcessFetch).
+ */
+export function selfClient(
+  issuerUrl: string,
+  handler: () => RequestListener,
+  client: { clientId: string; redirectUri: string; scope: string; resource: string },
+): ConsoleOAuth {
   const issuer = new URL(issuerUrl);
   const base = issuerUrl.replace(/\/$/, '');
-  const resource = `${base}${ADMIN_RESOURCE_PATH}`;
-  const redirectUri = `${base}${ADMIN_CONSOLE_CALLBACK}`;
+  const { resource, redirectUri } = client;
   const config = new oauth.Configuration(
     {
       issuer: issuerUrl,
@@ -72,7 +89,7 @@ export function consoleOAuth(issuerUrl: string, handler: () => RequestListener):
       token_endpoint: `${base}/token`,
       authorization_response_iss_parameter_supported: true,
     },
-    ADMIN_CONSOLE_CLIENT,
+    client.clientId,
     { token_endpoint_auth_method: 'none' },
     oauth.None(),
   );
@@ -88,7 +105,7 @@ export function consoleOAuth(issuerUrl: string, handler: () => RequestListener):
       const url = oauth.buildAuthorizationUrl(config, {
         redirect_uri: redirectUri,
         response_type: 'code',
-        scope: CONSOLE_SCOPE,
+        scope: client.scope,
         resource,
         state,
         code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
