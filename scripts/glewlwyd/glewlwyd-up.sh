@@ -5,8 +5,10 @@
 #   GLEWLWYD_DIR=/tmp/idp RP_REDIRECT=http://127.0.0.1:4555/cb bash scripts/glewlwyd/glewlwyd-up.sh
 #   stop: kill "$(cat /tmp/idp/glewlwyd.pid)"
 # Settings (env): GLEWLWYD_DIR (required), GLEWLWYD_PORT (9011), RP_REDIRECT (required), RP_CLIENT_ID (baton),
-# RP_CLIENT_SECRET (baton-idp-secret-0123456789). Missing packages are installed when running as root;
-# otherwise it fails with the exact install line.
+# RP_CLIENT_SECRET (baton-idp-secret-0123456789), RP_BACKCHANNEL_LOGOUT_URI, and the upstream authorization server
+# settings GLEWLWYD_ACCESS_TOKEN_SECONDS, GLEWLWYD_SCOPES, GLEWLWYD_REVOCATION, GLEWLWYD_RESOURCES,
+# GLEWLWYD_REFRESH_TOKEN_ONE_USE, GLEWLWYD_ALLOW_NON_OIDC (provision.sh, README.md). Missing packages are installed
+# when running as root; otherwise it fails with the exact install line.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 DIR=${GLEWLWYD_DIR:?set GLEWLWYD_DIR to the state directory (created if missing)}

@@ -86,14 +86,46 @@ async function describe(res: Response): Promise<string> {
 /** Glewlwyd's OIDC session cookie (provision.sh `session-cookie-name`): its value is the session's `sid` */
 const SID_COOKIE = 'GLEWLWYD2_OIDC_SID';
 
+/** The "upstream authorization server" settings of provision.sh (scripts/glewlwyd/README.md); all off by default. */
+export interface GlewlwydAsSettings {
+  /** GLEWLWYD_ACCESS_TOKEN_SECONDS: the access tokens' lifetime (default 3600) */
+  accessTokenSeconds?: number;
+  /** GLEWLWYD_SCOPES: more scopes a client may request, allowed to alice and bob */
+  scopes?: string[];
+  /** GLEWLWYD_REVOCATION: RFC 7009 /revoke and RFC 7662 /introspect, the client authenticating with its secret */
+  revocation?: boolean;
+  /** GLEWLWYD_RESOURCES: RFC 8707 resource indicators, scope -> the resources it may be asked for */
+  resources?: Record<string, string[]>;
+  /** GLEWLWYD_REFRESH_TOKEN_ONE_USE: `always` makes every refresh return a new refresh token (default never) */
+  refreshTokenOneUse?: 'never' | 'always';
+  /** GLEWLWYD_ALLOW_NON_OIDC: plain OAuth 2.0 authorization requests, without `openid` (otherwise invalid_scope) */
+  allowNonOidc?: boolean;
+}
+
+function asEnv(s: GlewlwydAsSettings): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (s.accessTokenSeconds !== undefined) env.GLEWLWYD_ACCESS_TOKEN_SECONDS = String(s.accessTokenSeconds);
+  if (s.scopes?.length) env.GLEWLWYD_SCOPES = s.scopes.join(' ');
+  if (s.revocation) env.GLEWLWYD_REVOCATION = '1';
+  if (s.resources) {
+    env.GLEWLWYD_RESOURCES = Object.entries(s.resources)
+      .flatMap(([scope, uris]) => uris.map((uri) => `${scope}=${uri}`))
+      .join(' ');
+  }
+  if (s.refreshTokenOneUse) env.GLEWLWYD_REFRESH_TOKEN_ONE_USE = s.refreshTokenOneUse;
+  if (s.allowNonOidc) env.GLEWLWYD_ALLOW_NON_OIDC = '1';
+  return env;
+}
+
 /**
  * `backchannelLogoutUri`: session management and back-channel logout on, the client's `backchannel_logout_uri`
- * (provision.sh).
+ * (provision.sh). `as`: the settings of the upstream authorization server role (server/test/upstream/).
  */
 export async function startGlewlwyd(opts: {
   port: number;
   redirectUri: string;
   backchannelLogoutUri?: string;
+  as?: GlewlwydAsSettings;
 }): Promise<Glewlwyd> {
   const dir = await mkdtemp(join(tmpdir(), 'baton-glewlwyd-'));
   const env = {
@@ -104,6 +136,7 @@ export async function startGlewlwyd(opts: {
     RP_CLIENT_ID: GLEWLWYD_CLIENT_ID,
     RP_CLIENT_SECRET: GLEWLWYD_CLIENT_SECRET,
     ...(opts.backchannelLogoutUri ? { RP_BACKCHANNEL_LOGOUT_URI: opts.backchannelLogoutUri } : {}),
+    ...asEnv(opts.as ?? {}),
   };
   let stdout: string;
   try {
