@@ -32,6 +32,7 @@ export const CONSUMABLE: ReadonlySet<string> = new Set([
   'UpstreamLogin', // baton's own: the server-side state of a sign-in at an upstream IdP (single use)
   'IdJagReplay', // baton's own: redeemed ID-JAG ids (iss, jti), single use until exp
   'AdminConsoleLogin', // baton's own: a sign-in to the admin console under way (single use)
+  'ConnectLogin', // baton's own: a step of connecting a brokered upstream (issue #20; single use)
 ]);
 
 /**

@@ -18,6 +18,7 @@ import { registrationCors } from './http/registration-cors.ts';
 import { auditIngestRoutes, type AuditIngestDeps } from './http/audit-ingest.ts';
 import { adminApiRoutes, type AdminApiDeps } from './http/admin-api.ts';
 import { adminConsoleRoutes, type ConsoleDeps } from './http/admin-console/routes.ts';
+import { connectRoutes, type ConnectDeps } from './http/connect/routes.ts';
 import { statusListRoutes } from './http/status-lists.ts';
 import { globalTokenRevocationRoutes, type GlobalTokenRevocationDeps } from './http/global-token-revocation.ts';
 import { backChannelLogoutRoutes, type BackChannelLogoutDeps } from './http/backchannel-logout.ts';
@@ -49,6 +50,8 @@ export interface AppDeps {
   adminApi?: AdminApiDeps;
   /** the web admin console (`/admin`); its in-process token requests go to this app's own handler */
   adminConsole?: Omit<ConsoleDeps, 'handler'>;
+  /** `/connect/…`: people connect brokered upstreams (issue #20, server/src/http/connect/routes.ts) */
+  connect?: Omit<ConnectDeps, 'handler'>;
   /** `POST /idp/<id>/global-token-revocation`: an IdP revokes a user (server/src/http/global-token-revocation.ts) */
   globalTokenRevocation?: GlobalTokenRevocationDeps;
   /** `POST /idp/:idp/backchannel-logout`: OIDC Back-Channel Logout 1.0 (server/src/http/backchannel-logout.ts) */
@@ -141,6 +144,7 @@ export function createApp(deps: AppDeps): Koa {
 function mountOwnApis(app: Koa, prefix: string, deps: AppDeps, handler: ConsoleDeps['handler']): void {
   const routers = [
     ...(deps.adminConsole ? [adminConsoleRoutes({ ...deps.adminConsole, handler })] : []),
+    ...(deps.connect ? [connectRoutes({ ...deps.connect, handler })] : []),
     ...(deps.auditIngest ? [auditIngestRoutes(deps.auditIngest)] : []),
     ...(deps.statusLists ? [statusListRoutes(deps.statusLists.tokens, deps.statusLists.ttlSeconds)] : []),
     ...(deps.adminApi ? [adminApiRoutes(deps.adminApi)] : []),

@@ -275,22 +275,40 @@ async function start(config: Config, path: string): Promise<number> {
  * only: the other commands do not need what it imports.
  */
 /**
- * The stored secrets of the gateways that name one, on PostgreSQL (the gateway runs beside the servers; the
- * embedded store belongs to the one server that holds it): a lookup of the current value, and its close.
+ * What the gateways keep in PostgreSQL (the gateway runs beside the servers; the embedded store belongs to
+ * the one server that holds it): the stored secrets of those that name one (a lookup of the current value),
+ * and the people's grants at brokered upstreams (issue #20: the broker, with its audit records); their close.
  */
-async function gatewaySecrets(config: Config, log: ReturnType<typeof createLogger>) {
+async function gatewayStore(config: Config, log: ReturnType<typeof createLogger>) {
   const { storedSecrets, usesStoredSecrets } = await import('./gateway/stored-secrets.ts');
-  if (!usesStoredSecrets(config)) return undefined;
+  const { brokering, broker } = await import('./brokering/index.ts');
+  const brokered = config.gateways.some((g) => g.oauth);
+  if (!usesStoredSecrets(config) && !brokered) return undefined;
   if (!config.storage.postgres)
     throw new UsageError(
-      'gateway: a credential { secret: NAME } is read from the secrets store in PostgreSQL (storage.postgres); on the embedded store use { env: VAR } or { file: PATH }',
+      'gateway: a credential { secret: NAME } and an oauth upstream keep their state in PostgreSQL (storage.postgres); on the embedded store use { env: VAR } or { file: PATH }',
     );
   const storage = await openStorage(config, log);
-  const secrets = storedSecrets(config, storage.db, log);
+  const secrets = usesStoredSecrets(config) ? storedSecrets(config, storage.db, log) : undefined;
+  const parts = brokering(config, storage.db, resolveKek(config), { secret: secrets?.lookup });
+  const { sharedAuditWriter } = await import('./audit/writer.ts');
+  const audit = sharedAuditWriter(storage.db, { events: config.audit.enabled });
   return {
-    lookup: secrets.lookup,
+    lookup: secrets?.lookup,
+    broker: parts
+      ? broker({
+          issuer: config.issuer,
+          grants: parts.grants,
+          auth: parts.upstream,
+          tickets: parts.tickets,
+          audit: (event) =>
+            void audit
+              .write({ audit: [event] })
+              .catch((err: Error) => log.error({ reason: err.message }, 'audit.write_failed')),
+        })
+      : undefined,
     close: async () => {
-      secrets.close();
+      secrets?.close();
       await storage.close();
     },
   };
@@ -301,10 +319,11 @@ async function gateway(config: Config): Promise<number> {
   if (config.gateways.length === 0) throw new UsageError('gateway: the configuration has no gateways');
   const { startGateway, credentialSource, sessionKey, gatewayReplayStore } = await import('./gateway/index.ts');
   const replay = await gatewayReplayStore(config, log);
-  // `credential: { secret: NAME }`: the upstream secrets store (gateway/stored-secrets.ts)
-  const secrets = await gatewaySecrets(config, log);
+  // `credential: { secret: NAME }`: the upstream secrets store (gateway/stored-secrets.ts); `oauth`: the broker
+  const secrets = await gatewayStore(config, log);
   const running = await startGateway(config, {
-    credential: credentialSource(config.gateways, secrets ? { secret: secrets.lookup } : {}),
+    credential: credentialSource(config.gateways, secrets?.lookup ? { secret: secrets.lookup } : {}),
+    ...(secrets?.broker ? { broker: secrets.broker } : {}),
     log,
     // one key for every gateway process: MCP session ids handed out by one are honoured by the others
     sessionKey: sessionKey(config.keys.encryption_key),
@@ -406,7 +425,7 @@ async function rewrap(storage: Storage, config: Config): Promise<number> {
     adminEvent('keys.rewrap', { outcome: 'success' }, 'store'),
   ]);
   process.stdout.write(
-    `re-encrypted under KEK ${kek.id}: ${counts.signing_keys} signing key(s), ${counts.server_secrets} server secret(s), ${counts.accounts} upstream refresh token(s), ${counts.client_secrets} client secret(s), ${counts.upstream_secrets} gateway secret version(s); keys.previous_encryption_keys can now be emptied\n`,
+    `re-encrypted under KEK ${kek.id}: ${counts.signing_keys} signing key(s), ${counts.server_secrets} server secret(s), ${counts.accounts} upstream refresh token(s), ${counts.client_secrets} client secret(s), ${counts.upstream_secrets} gateway secret version(s), ${counts.upstream_grants} brokered token(s); keys.previous_encryption_keys can now be emptied\n`,
   );
   return 0;
 }

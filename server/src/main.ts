@@ -11,7 +11,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
-import { createApp } from './app.ts';
+import { createApp, type AppDeps } from './app.ts';
 import type { Config } from './config/schema.ts';
 import { resolveKek, type Kek } from './keys/kek.ts';
 import { KeyStore, sharedSecret, type KeySet } from './keys/keystore.ts';
@@ -33,6 +33,8 @@ import { registrationThrottle } from './http/registration-throttle.ts';
 import { createProvider, ownTokens } from './provider/index.ts';
 import type { TokenState } from './provider/token-state.ts';
 import { rateLimiter } from './rate-limit.ts';
+import { brokeredGateways, brokering } from './brokering/index.ts';
+import { storedSecrets } from './gateway/stored-secrets.ts';
 import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
 import { serveAdminSocket } from './admin/socket.ts';
@@ -448,6 +450,36 @@ const adminStores = (config: Config, log: Logger, storage: Storage, core: Core):
   refreshKeys: core.refreshKeys,
 });
 
+/**
+ * The connect pages of brokered upstreams (issue #20), when a gateway has `oauth`: people connect their
+ * accounts there; `baton gateway` uses the grants. A client secret `{ secret: NAME }` is read through a
+ * secrets reader of this process (its timer unref'd: safe to leave).
+ */
+function connectFor(config: Config, storage: Storage, core: Core): Partial<Pick<AppDeps, 'connect'>> {
+  const secret = brokeredGateways(config).some((g) => g.oauth.client_secret?.secret !== undefined)
+    ? storedSecrets(config, storage.db).lookup
+    : undefined;
+  const parts = brokering(config, storage.db, core.kek, { secret });
+  if (!parts) return {};
+  return {
+    connect: {
+      issuer: config.issuer,
+      tokens: core.tokens,
+      replay: storage.adapterFor('ReplayDetection'),
+      gateways: config.gateways,
+      ...parts,
+      steps: storage.adapterFor('ConnectLogin'),
+      sink: core.audit,
+      limiter: rateLimiter(
+        storage.redis,
+        `${config.storage.redis_key_prefix}connect`,
+        config.admin_console.sign_in_rate_per_minute,
+        60,
+      ),
+    },
+  };
+}
+
 function appFor(
   config: Config,
   log: Logger,
@@ -528,6 +560,7 @@ function appFor(
       audit: core.audit,
       revocation,
     },
+    ...connectFor(config, storage, core),
     auditIngest: {
       issuer: config.issuer,
       policy: core.policy,

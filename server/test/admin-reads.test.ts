@@ -279,9 +279,10 @@ describe('GET /admin/api/clients and /admin/api/clients/{client} (baton clients 
     const res = await get('/admin/api/clients', reader);
     expect(res.status).toBe(200);
     const ids = (res.body.static as { client_id: string }[]).map((c) => c.client_id);
-    // the configured ones, then the admin console's built-in client
-    expect(ids).toEqual([...t.config.clients.static.map((c) => c.client_id), 'baton-admin-console']);
-    expect((res.body.static as unknown[]).at(-1)).toMatchObject({
+    // the configured ones, then the built-in clients: the admin console's and the connect pages'
+    expect(ids).toEqual([...t.config.clients.static.map((c) => c.client_id), 'baton-admin-console', 'baton-connect']);
+    expect((res.body.static as unknown[]).at(-1)).toMatchObject({ client_id: 'baton-connect', auth: 'none' });
+    expect((res.body.static as unknown[]).at(-2)).toMatchObject({
       client_id: 'baton-admin-console',
       registration: 'static',
       kind: 'app',

@@ -71,7 +71,7 @@ describe("a gateway's stored credential", () => {
     const r = await runCli(['gateway', '--config', file]);
     expect(r.code).toBe(64);
     expect(r.stderr).toContain(
-      'gateway: a credential { secret: NAME } is read from the secrets store in PostgreSQL (storage.postgres); on the embedded store use { env: VAR } or { file: PATH }',
+      'gateway: a credential { secret: NAME } and an oauth upstream keep their state in PostgreSQL (storage.postgres); on the embedded store use { env: VAR } or { file: PATH }',
     );
   });
 });

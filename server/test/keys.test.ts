@@ -187,11 +187,11 @@ describe('KEK rotation', () => {
       const res = await runCli(['keys', 'rewrap', '--config', rotated]);
       expect(res.stderr).toBe('');
       expect(res.stdout).toMatch(
-        /^re-encrypted under KEK \S+: 1 signing key\(s\), 2 server secret\(s\), 1 upstream refresh token\(s\), 1 client secret\(s\), 0 gateway secret version\(s\);/,
+        /^re-encrypted under KEK \S+: 1 signing key\(s\), 2 server secret\(s\), 1 upstream refresh token\(s\), 1 client secret\(s\), 0 gateway secret version\(s\), 0 brokered token\(s\);/,
       );
       const again = await runCli(['keys', 'rewrap', '--config', rotated]);
       expect(again.stdout).toMatch(
-        /: 0 signing key\(s\), 0 server secret\(s\), 0 upstream refresh token\(s\), 0 client secret\(s\), 0 gateway secret version\(s\);/,
+        /: 0 signing key\(s\), 0 server secret\(s\), 0 upstream refresh token\(s\), 0 client secret\(s\), 0 gateway secret version\(s\), 0 brokered token\(s\);/,
       );
 
       // nothing is left under the old KEK

@@ -442,7 +442,7 @@ describe('baton keys rewrap re-encrypts the upstream secrets', () => {
       const res = await runCli(['keys', 'rewrap', '--config', rotated]);
       expect(res.stderr).toBe('');
       expect(res.stdout).toMatch(
-        /, 2 gateway secret version\(s\); keys\.previous_encryption_keys can now be emptied\n$/,
+        /, 2 gateway secret version\(s\), 0 brokered token\(s\); keys\.previous_encryption_keys can now be emptied\n$/,
       );
       const rows = await knex('upstream_secrets').select<{ jwe: string; kek_id: string }[]>('jwe', 'kek_id');
       const newId = kekFrom(newKek).id;
@@ -458,7 +458,7 @@ describe('baton keys rewrap re-encrypts the upstream secrets', () => {
       });
       r.close();
       expect((await runCli(['keys', 'rewrap', '--config', rotated])).stdout).toMatch(
-        /, 0 gateway secret version\(s\);/,
+        /, 0 gateway secret version\(s\), 0 brokered token\(s\);/,
       );
     } finally {
       await knex.destroy();

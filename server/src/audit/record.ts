@@ -36,9 +36,9 @@ export type AuditType =
   /** an upstream secret of the gateway was created, rotated or deleted (its name and version, never its value) */
   | 'secret.changed'
   /**
-   * a person's grant at a brokered upstream (issue #20): connected (they signed in there through baton),
-   * refreshed (the gateway renewed the access token), disconnected (they removed it, the upstream refused a
-   * refresh, or baton revoked the person); never a token
+   * the grant of a person at a brokered upstream (issue #20): connected (signed in there through baton),
+   * refreshed (the gateway renewed the access token), disconnected (removed, a refresh refused by the
+   * upstream, or the person revoked in baton), never a token
    */
   | 'upstream.connected'
   | 'upstream.refreshed'

@@ -127,7 +127,7 @@ export class GrantStore {
       const now = Date.now();
       const sealed = await this.#sealed(next, now);
       await trx('upstream_grants').where({ account_id: account, gateway_id: gateway }).update(sealed);
-      return this.#open({ ...row, ...sealed, refresh_jwe: sealed.refresh_jwe ?? row.refresh_jwe } as Row);
+      return this.#open({ ...row, ...sealed, refresh_jwe: sealed.refresh_jwe ?? row.refresh_jwe });
     });
   }
 
@@ -135,7 +135,7 @@ export class GrantStore {
   async remove(account: string, gateway?: string): Promise<UpstreamGrant[]> {
     const where = gateway === undefined ? { account_id: account } : { account_id: account, gateway_id: gateway };
     const rows = await this.#db<Row>('upstream_grants').where(where).delete().returning('*');
-    return Promise.all(rows.map((r) => this.#open(r as Row)));
+    return Promise.all(rows.map((r) => this.#open(r)));
   }
 
   async list(account: string): Promise<GrantListing[]> {

@@ -49,6 +49,17 @@ function oauthError(err: unknown): string | undefined {
   return err instanceof oauth.ResponseBodyError ? err.error : undefined;
 }
 
+/**
+ * The token endpoint refused the grant itself: RFC 6749 §5.2 `invalid_grant`, or a 400 without an OAuth
+ * error body (Glewlwyd 2.7 answers a revoked or replayed refresh token so: openid-client's
+ * OAUTH_RESPONSE_IS_NOT_JSON with the 400 response as its cause).
+ */
+function grantRefused(err: unknown): boolean {
+  if (oauthError(err) === 'invalid_grant') return true;
+  const e = err as { code?: string; cause?: { status?: unknown } };
+  return e.code === 'OAUTH_RESPONSE_IS_NOT_JSON' && e.cause?.status === 400;
+}
+
 function unavailable(what: string, err: unknown): UpstreamUnavailable {
   const code = oauthError(err) ?? (err as { code?: string }).code ?? (err as Error).name;
   return new UpstreamUnavailable(`${what}: ${code}`);
@@ -74,7 +85,11 @@ export function upstreamAuth(
       issuer,
       settings.client_id,
       undefined,
-      secret === undefined ? oauth.None() : oauth.ClientSecretBasic(secret),
+      secret === undefined
+        ? oauth.None()
+        : settings.client_auth === 'client_secret_post'
+          ? oauth.ClientSecretPost(secret)
+          : oauth.ClientSecretBasic(secret),
       {
         // plain http only to a loopback upstream (development, tests); otherwise https, as RFC 6749 §3.1 wants
         ...(issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname)
@@ -120,7 +135,7 @@ export function upstreamAuth(
         );
         return tokensOf(t);
       } catch (err) {
-        if (oauthError(err) === 'invalid_grant' || err instanceof oauth.AuthorizationResponseError)
+        if (grantRefused(err) || err instanceof oauth.AuthorizationResponseError)
           throw new UpstreamRefused(
             `the upstream refused the authorization: ${oauthError(err) ?? (err as oauth.AuthorizationResponseError).error}`,
           );
@@ -132,8 +147,7 @@ export function upstreamAuth(
       try {
         return tokensOf(await oauth.refreshTokenGrant(c, refreshToken, resource ? { resource } : {}));
       } catch (err) {
-        if (oauthError(err) === 'invalid_grant')
-          throw new UpstreamRefused('the upstream refused the refresh (invalid_grant)');
+        if (grantRefused(err)) throw new UpstreamRefused('the upstream refused the refresh (invalid_grant)');
         throw unavailable('refresh', err);
       }
     },

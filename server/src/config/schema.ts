@@ -496,8 +496,14 @@ const gatewayOauth = z.strictObject({
   issuer: z.url({ protocol: /^https?$/ }).refine((u) => !u.includes('#') && !u.includes('?'), 'an issuer identifier'),
   /** baton's client at the upstream authorization server (registered there by the operator) */
   client_id: z.string().min(1).max(255),
-  /** its secret (client_secret_basic); absent: a public client (PKCE alone) */
+  /** its secret; absent: a public client (PKCE alone) */
   client_secret: valueSource.optional(),
+  /**
+   * how the secret is sent (RFC 6749 §2.3.1): HTTP Basic (the default, which servers MUST support) or in the
+   * body, for a server that reads Basic credentials without form-decoding them (Glewlwyd 2.7, with a secret
+   * holding characters that encoding changes)
+   */
+  client_auth: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
   /** the scopes to ask the upstream for */
   scopes: z.array(scopeToken).default([]),
   /** the RFC 8707 resource to ask for (default: the upstream MCP URL, as MCP authorization §Resource Parameter) */
@@ -744,7 +750,10 @@ function gatewayRules(c: RawConfig, known: KnownIds, issue: Issue): void {
   );
   c.gateways.forEach((g, i) => {
     if ((g.credential === undefined) === (g.oauth === undefined))
-      issue(['gateways', i, 'credential'], 'set either credential (a shared key) or oauth (each user signs in upstream)');
+      issue(
+        ['gateways', i, 'credential'],
+        'set either credential (a shared key) or oauth (each user signs in upstream)',
+      );
     if (!known.resources.has(g.resource)) {
       issue(['gateways', i, 'resource'], `names ${g.resource}, which is not in resources`);
       return;

@@ -20,9 +20,7 @@ export interface StoredSecrets {
 
 /** Whether a gateway of the configuration takes its credential from the secrets store. */
 export const usesStoredSecrets = (config: Config): boolean =>
-  config.gateways.some(
-    (g) => g.credential?.secret !== undefined || g.oauth?.client_secret?.secret !== undefined,
-  );
+  config.gateways.some((g) => g.credential?.secret !== undefined || g.oauth?.client_secret?.secret !== undefined);
 
 /** The lookup of a stored secret's current value (and previous one, in an overlap) on `db`, and its close. */
 export function storedSecrets(

@@ -2,7 +2,7 @@
  * KEK rotation, the step after every process runs with the new `keys.encryption_key` and the old one in
  * `keys.previous_encryption_keys`: re-encrypts every stored secret that is not under the current KEK
  * (signing keys' private JWKs, server secrets, accounts' upstream refresh tokens, the gateway's upstream
- * secrets, registered clients' secrets; a client secret stored in the clear by an older build is sealed
+ * secrets, the people's tokens at brokered upstreams, registered clients' secrets; a client secret stored in the clear by an older build is sealed
  * too), in one transaction under
  * the key-change lock, so that the old KEK can then be dropped from the configuration. Idempotent: a
  * second run finds nothing to do.
@@ -18,6 +18,9 @@ const STORED = [
   { table: 'server_secrets', key: ['name'], jwe: 'jwe', kekId: 'kek_id' },
   { table: 'accounts', key: ['id'], jwe: 'upstream_jwe', kekId: undefined },
   { table: 'upstream_secrets', key: ['name', 'version'], jwe: 'jwe', kekId: 'kek_id' },
+  // issue #20: the people's tokens at brokered upstreams (both columns; the row's kek_id follows)
+  { table: 'upstream_grants', key: ['account_id', 'gateway_id'], jwe: 'refresh_jwe', kekId: 'kek_id' },
+  { table: 'upstream_grants', key: ['account_id', 'gateway_id'], jwe: 'access_jwe', kekId: 'kek_id' },
 ] as const;
 
 export type RewrapCounts = Record<(typeof STORED)[number]['table'] | 'client_secrets', number>;
@@ -25,7 +28,14 @@ export type RewrapCounts = Record<(typeof STORED)[number]['table'] | 'client_sec
 export async function rewrapSecrets(db: Knex, kek: Kek): Promise<RewrapCounts> {
   return db.transaction(async (trx) => {
     await trx.raw('select pg_advisory_xact_lock(?)', [KEY_CHANGE_LOCK]);
-    const counts = { signing_keys: 0, server_secrets: 0, accounts: 0, upstream_secrets: 0, client_secrets: 0 };
+    const counts = {
+      signing_keys: 0,
+      server_secrets: 0,
+      accounts: 0,
+      upstream_secrets: 0,
+      upstream_grants: 0,
+      client_secrets: 0,
+    };
     for (const s of STORED) {
       const rows = await trx(s.table)
         .whereNotNull(s.jwe)

@@ -139,6 +139,8 @@ describe('the access matrix', () => {
             ],
           },
         },
+        // every person, through the connect pages' client: it says who signed in and grants nothing else
+        { uri: 'https://baton.example.com/connect', name: "baton's connect pages", scopes: ['connect'], builtin: true },
       ],
     });
   });

@@ -55,6 +55,7 @@ export const BATON_MODELS = new Set<string>([
   'RevokedToken',
   'AdminConsoleLogin',
   'AdminConsoleSession',
+  'ConnectLogin',
 ]);
 
 /** The value when the set holds it, else 'other'. */
