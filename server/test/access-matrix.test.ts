@@ -189,6 +189,8 @@ describe('the access matrix (GET /admin/api/access)', () => {
             ],
           },
         },
+        // every person, through the connect pages' client only (issue #20)
+        { uri: `${ISSUER}/connect`, name: "baton's connect pages", scopes: ['connect'], builtin: true },
       ],
     });
     expect(res.body.note).toContain('People who never signed in are known only to the identity provider');

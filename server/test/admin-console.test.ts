@@ -17,7 +17,14 @@ import {
   storedStatus,
   type TestServer,
 } from './helpers.ts';
-import { actionOf, agentAuthorizePath, csrfOf, followRedirects, redeemAtAgentCallback } from './pages.ts';
+import {
+  actionOf,
+  agentAuthorizePath,
+  csrfOf,
+  followRedirects,
+  postLocalSignIn,
+  redeemAtAgentCallback,
+} from './pages.ts';
 import { runOperation } from '../src/admin/operations.ts';
 import { CONSOLE_POLICY } from '../src/http/admin-console/routes.ts';
 import type { AccessMatrix } from '../src/policy/access-matrix.ts';
@@ -45,12 +52,7 @@ async function signIn(agent: TestAgent, username: string, path = '/admin'): Prom
   const first = await followRedirects(agent, path, () => false, 12);
   const html = first.page!.text;
   expect(html).toContain('Sign in to Example Corp');
-  const posted = await agent
-    .post(actionOf(html))
-    .type('form')
-    .send({ csrf: csrfOf(html), username, password: `${username}-password` })
-    .expect(303);
-  const { page } = await followRedirects(agent, posted.headers.location!, () => false, 12);
+  const { page } = await followRedirects(agent, await postLocalSignIn(agent, html, username), () => false, 12);
   return page!;
 }
 

@@ -18,7 +18,7 @@ import { localIssuer } from '../src/idp/registry.ts';
 import { searchEvents } from '../src/audit/store.ts';
 import { sharedAuditWriter } from '../src/audit/writer.ts';
 import { freePort, memoryLogger, startTestServer, staticService, type TestServer } from './helpers.ts';
-import { actionOf, csrfOf, followRedirects } from './pages.ts';
+import { followRedirects, postLocalSignIn } from './pages.ts';
 import { codeForm, seedCode } from './seed.ts';
 import { startEverything } from './everything.ts';
 import { startUpstreamAs, type UpstreamAs } from './upstream/upstream-as.ts';
@@ -177,12 +177,8 @@ async function connectAs(link: string, who: 'alice' | 'bob') {
   const first = await followRedirects(browser, link, () => false, 12);
   const html = first.page!.text;
   expect(html).toContain('Sign in to Example Corp');
-  const posted = await browser
-    .post(actionOf(html))
-    .type('form')
-    .send({ csrf: csrfOf(html), username: who, password: `${who}-password` })
-    .expect(303);
-  const atUpstream = await followRedirects(browser, posted.headers.location!, (l) => l.startsWith(upstream.issuer), 12);
+  const signedIn = await postLocalSignIn(browser, html, who);
+  const atUpstream = await followRedirects(browser, signedIn, (l) => l.startsWith(upstream.issuer), 12);
   if (!atUpstream.stoppedAt) return atUpstream.page!;
   const authorization = new URL(atUpstream.stoppedAt);
   expect(authorization.searchParams.get('code_challenge_method')).toBe('S256');

@@ -108,3 +108,16 @@ export async function redeemAtAgentCallback(
   if (res.status !== 200) throw new Error(`the code was not redeemed: ${res.status} ${JSON.stringify(body)}`);
   return body;
 }
+
+/**
+ * At the local directory's sign-in page `html` (Example Corp), posts `username` / `<username>-password`
+ * with the page's CSRF token; the 303's Location.
+ */
+export async function postLocalSignIn(agent: TestAgent, html: string, username: string): Promise<string> {
+  const posted = await agent
+    .post(actionOf(html))
+    .type('form')
+    .send({ csrf: csrfOf(html), username, password: `${username}-password` })
+    .expect(303);
+  return posted.headers.location!;
+}

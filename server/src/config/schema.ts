@@ -437,6 +437,17 @@ const tokens = z.strictObject({
 const headerName = z
   .string()
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/, 'must be an HTTP header name (RFC 9110 §5.1)');
+/** Where a value the gateway needs comes from: baton's secrets store, a variable, a file (exactly one). */
+const sourceFields = {
+  secret: identifier.optional(),
+  env: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name')
+    .optional(),
+  file: z.string().min(1).optional(),
+};
+const SOURCE_MESSAGE = 'set exactly one of secret, env, file (where the value comes from)';
+
 /**
  * A gateway's upstream credential (server/src/gateway/credential.ts): where the upstream takes it (`header`,
  * with an optional `prefix` such as `Bearer `, or `query`) and where its value comes from (`secret`: stored in
@@ -454,35 +465,23 @@ const gatewayCredential = z
       .string()
       .regex(/^[A-Za-z0-9._~-]{1,64}$/, 'must be a query parameter name')
       .optional(),
-    secret: identifier.optional(),
-    env: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name')
-      .optional(),
-    file: z.string().min(1).optional(),
+    ...sourceFields,
   })
   .superRefine((c, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     if ((c.header === undefined) === (c.query === undefined)) issue('header', 'set either header or query');
     if (c.prefix !== undefined && c.header === undefined) issue('prefix', 'goes with header');
     const sources = [c.secret, c.env, c.file].filter((v) => v !== undefined).length;
-    if (sources !== 1) issue('secret', 'set exactly one of secret, env, file (where the value comes from)');
+    if (sources !== 1) issue('secret', SOURCE_MESSAGE);
   });
 /** An absolute http(s) URL without fragment: an upstream MCP endpoint. */
 const upstreamUrl = z.url({ protocol: /^https?$/ }).refine((u) => !u.includes('#'), 'must not contain a fragment');
 
-/** Where a value the gateway needs comes from: baton's secrets store, a variable, a file. Never the value. */
+/** A value's source alone (e.g. an upstream client's secret). Never the value. */
 const valueSource = z
-  .strictObject({
-    secret: identifier.optional(),
-    env: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name')
-      .optional(),
-    file: z.string().min(1).optional(),
-  })
+  .strictObject(sourceFields)
   .refine((c) => [c.secret, c.env, c.file].filter((v) => v !== undefined).length === 1, {
-    message: 'set exactly one of secret, env, file (where the value comes from)',
+    message: SOURCE_MESSAGE,
   });
 
 /**
