@@ -12,7 +12,7 @@ import { createLogger } from '../../server/src/logger.ts';
 import type { Config } from '../../server/src/config/schema.ts';
 import type { RunningServer } from '../../server/src/main.ts';
 import { credentialSource, startGateway } from '../../server/src/gateway/index.ts';
-import { storedSecrets } from '../../server/src/gateway/stored-secrets.ts';
+import { storedSecrets } from '../../server/src/secrets/stored.ts';
 import { startEverything } from '../../server/test/everything.ts';
 import { fingerprint, startSharedKeyFront } from './shared-key-front.ts';
 

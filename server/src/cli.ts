@@ -280,7 +280,7 @@ async function start(config: Config, path: string): Promise<number> {
  * and the people's grants at brokered upstreams (issue #20: the broker, with its audit records); their close.
  */
 async function gatewayStore(config: Config, log: ReturnType<typeof createLogger>) {
-  const { storedSecrets, usesStoredSecrets } = await import('./gateway/stored-secrets.ts');
+  const { storedSecrets, usesStoredSecrets } = await import('./secrets/stored.ts');
   const { brokering, broker } = await import('./brokering/index.ts');
   const brokered = config.gateways.some((g) => g.oauth);
   if (!usesStoredSecrets(config) && !brokered) return undefined;
@@ -319,7 +319,7 @@ async function gateway(config: Config): Promise<number> {
   if (config.gateways.length === 0) throw new UsageError('gateway: the configuration has no gateways');
   const { startGateway, credentialSource, sessionKey, gatewayReplayStore } = await import('./gateway/index.ts');
   const replay = await gatewayReplayStore(config, log);
-  // `credential: { secret: NAME }`: the upstream secrets store (gateway/stored-secrets.ts); `oauth`: the broker
+  // `credential: { secret: NAME }`: the upstream secrets store (secrets/stored.ts); `oauth`: the broker
   const secrets = await gatewayStore(config, log);
   const running = await startGateway(config, {
     credential: credentialSource(config.gateways, secrets?.lookup ? { secret: secrets.lookup } : {}),

@@ -34,7 +34,7 @@ import { createProvider, ownTokens } from './provider/index.ts';
 import type { TokenState } from './provider/token-state.ts';
 import { rateLimiter } from './rate-limit.ts';
 import { brokeredGateways, brokering } from './brokering/index.ts';
-import { storedSecrets } from './gateway/stored-secrets.ts';
+import { storedSecrets } from './secrets/stored.ts';
 import { openStorage, type Storage } from './storage/index.ts';
 import { migrationsCurrent } from '../../migrations/index.ts';
 import { serveAdminSocket } from './admin/socket.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runOperation } from '../src/admin/operations.ts';
 import { credentialSource } from '../src/gateway/credential.ts';
-import { storedSecrets } from '../src/gateway/stored-secrets.ts';
+import { storedSecrets } from '../src/secrets/stored.ts';
 import { adminStoresOf, startTestServer, type TestServer } from './helpers.ts';
 import { runCli, writeConfig } from './processes.ts';
 import { tempDir } from './temp.ts';

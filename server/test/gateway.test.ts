@@ -28,7 +28,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { z } from 'zod';
 import { runOperation } from '../src/admin/operations.ts';
 import { credentialSource, startGateway, type RunningGateway } from '../src/gateway/index.ts';
-import { storedSecrets, type StoredSecrets } from '../src/gateway/stored-secrets.ts';
+import { storedSecrets, type StoredSecrets } from '../src/secrets/stored.ts';
 import { localIssuer } from '../src/idp/registry.ts';
 import { searchEvents } from '../src/audit/store.ts';
 import { adminStoresOf, freePort, memoryLogger, startTestServer, staticService, type TestServer } from './helpers.ts';

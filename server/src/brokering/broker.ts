@@ -17,8 +17,12 @@ import type { GrantStore, UpstreamGrant } from './grants.ts';
 import type { Tickets } from './tickets.ts';
 import { UpstreamRefused, type UpstreamAuth } from './upstream-auth.ts';
 
-/** a token is renewed once it has less than this to live (clock skew, the call's own duration) */
+/**
+ * a token is renewed once it has less than this to live (clock skew, the call's own duration), or less than
+ * half its lifetime for a token that lives under a minute
+ */
 export const EXPIRY_SKEW_MS = 30_000;
+const skew = (from: number, until: number) => Math.min(EXPIRY_SKEW_MS, (until - from) / 2);
 
 /** The person has no grant at this upstream (or it was just removed): the link to connect. */
 export class NotConnected extends Error {
@@ -48,10 +52,11 @@ export interface BrokerDeps {
 }
 
 const fresh = (g: UpstreamGrant | undefined, now: number) =>
-  g?.accessToken !== undefined && (g.accessExpiresAt ?? Infinity) - EXPIRY_SKEW_MS > now;
+  g?.accessToken !== undefined &&
+  (g.accessExpiresAt === undefined || g.accessExpiresAt - skew(g.updatedAt, g.accessExpiresAt) > now);
 
 export function broker(deps: BrokerDeps): Broker {
-  const cache = new Map<string, { token: string; until: number }>();
+  const cache = new Map<string, { token: string; from: number; until: number }>();
   const base = deps.issuer.replace(/\/$/, '');
   const connectUrl = (gatewayId: string, account: string) =>
     `${base}/connect/${encodeURIComponent(gatewayId)}?ticket=${deps.tickets.issue(account, gatewayId)}`;
@@ -61,7 +66,8 @@ export function broker(deps: BrokerDeps): Broker {
       const key = `${gatewayId}\n${account}`;
       const now = Date.now();
       const cached = cache.get(key);
-      if (cached && cached.token !== refused && cached.until - EXPIRY_SKEW_MS > now) return cached.token;
+      if (cached && cached.token !== refused && cached.until - skew(cached.from, cached.until) > now)
+        return cached.token;
       const auth = deps.auth.get(gatewayId);
       if (!auth) throw new Error(`gateway ${gatewayId} is not brokered`);
       const stored = await deps.grants.get(account, gatewayId);
@@ -101,7 +107,11 @@ export function broker(deps: BrokerDeps): Broker {
         cache.delete(key);
         throw new NotConnected(connectUrl(gatewayId, account), 'refresh_refused');
       }
-      cache.set(key, { token: grant.accessToken, until: grant.accessExpiresAt ?? now + 3600_000 });
+      cache.set(key, {
+        token: grant.accessToken,
+        from: grant.updatedAt,
+        until: grant.accessExpiresAt ?? now + 3600_000,
+      });
       return grant.accessToken;
     },
   };

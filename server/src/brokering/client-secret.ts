@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { GatewayConfig } from '../config/schema.ts';
-import type { SecretLookup } from '../gateway/credential.ts';
+import type { SecretLookup } from '../secrets/reader.ts';
 
 export function clientSecretOf(
   gateway: GatewayConfig,

@@ -18,6 +18,8 @@ export interface UpstreamGrant {
   scope: string;
   upstreamSub?: string;
   createdAt: Date;
+  /** when the tokens were last stored (ms since the epoch): the access token's start */
+  updatedAt: number;
 }
 
 /** what a listing shows: never a token */
@@ -71,6 +73,7 @@ export class GrantStore {
       scope: row.scope,
       ...(row.upstream_sub ? { upstreamSub: row.upstream_sub } : {}),
       createdAt: new Date(row.created_at),
+      updatedAt: new Date(row.updated_at).getTime(),
     };
   }
 

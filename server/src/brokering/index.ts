@@ -5,7 +5,7 @@
 import type { Knex } from 'knex';
 import type { Config, GatewayConfig } from '../config/schema.ts';
 import { kekValue, type Kek } from '../keys/kek.ts';
-import type { SecretLookup } from '../gateway/credential.ts';
+import type { SecretLookup } from '../secrets/reader.ts';
 import { clientSecretOf } from './client-secret.ts';
 import { GrantStore } from './grants.ts';
 import { connectTickets, type Tickets } from './tickets.ts';

@@ -8,6 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { GatewayConfig } from '../config/schema.ts';
+import type { SecretLookup } from '../secrets/reader.ts';
 
 /**
  * A credential's value for one call, and the previous value while a rotation's overlap lasts (`baton
@@ -22,7 +23,7 @@ export interface Credential {
 export type CredentialSource = (gatewayId: string) => Promise<Credential>;
 
 /** A stored secret's current value by name, and its previous one in an overlap (the secrets store). */
-export type SecretLookup = (name: string) => Promise<Credential>;
+export type { SecretLookup };
 
 /** The credential could not be had (unset, unreadable, not a valid header value): the message names the source. */
 export class CredentialError extends Error {

@@ -12,6 +12,12 @@ import type { Knex } from 'knex';
 import type { Kek } from '../keys/kek.ts';
 import { SECRET_NAME } from './store.ts';
 
+/**
+ * A stored secret's current value by name, and its previous one while a rotation's overlap lasts: what the
+ * gateways' credentials and the brokered upstreams' client secrets read (secrets/stored.ts).
+ */
+export type SecretLookup = (name: string) => Promise<{ value: string; previous?: string }>;
+
 export interface SecretReader {
   current(name: string): Promise<{ value: string; version: number; previous?: { value: string; version: number } }>;
   close(): void;

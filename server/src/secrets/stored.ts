@@ -7,8 +7,7 @@
 import type { Knex } from 'knex';
 import type { Config } from '../config/schema.ts';
 import { resolveKek } from '../keys/kek.ts';
-import { secretReader } from '../secrets/reader.ts';
-import type { SecretLookup } from './credential.ts';
+import { secretReader, type SecretLookup } from './reader.ts';
 
 /** how soon every gateway process uses a rotated upstream secret (seconds) */
 export const SECRET_REFRESH_SECONDS = 2;
