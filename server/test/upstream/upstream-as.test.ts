@@ -37,12 +37,8 @@ const rpConfig = (u: UpstreamAs, auth = client.ClientSecretPost(u.clientSecret))
   });
 
 /** Authorization code + PKCE (RFC 7636 S256) + RFC 8707 resource, with the user logging in at Glewlwyd. */
-async function signIn(
-  c: client.Configuration,
-  u: UpstreamAs,
-  user: string,
-  resource = u.resource,
-): Promise<client.TokenEndpointResponse> {
+/** An authorization request for the MCP scope (code + PKCE S256, the resource when given). */
+async function authorizationRequest(c: client.Configuration, u: UpstreamAs, resource: string | undefined) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const url = client.buildAuthorizationUrl(c, {
@@ -53,6 +49,16 @@ async function signIn(
     state,
     ...(resource ? { resource } : {}),
   });
+  return { url, verifier, state };
+}
+
+async function signIn(
+  c: client.Configuration,
+  u: UpstreamAs,
+  user: string,
+  resource = u.resource,
+): Promise<client.TokenEndpointResponse> {
+  const { url, verifier, state } = await authorizationRequest(c, u, resource);
   const back = await u.login(url.href, user, PASSWORDS[user] ?? '');
   return client.authorizationCodeGrant(
     c,
@@ -291,16 +297,7 @@ describe('Glewlwyd as the upstream authorization server of an MCP server', () =>
       causeCode: undefined,
     });
     // the code was issued for the front's resource; asking for another one at the token endpoint
-    const verifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT,
-      scope: as.scope,
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      resource: as.resource ?? '',
-    });
+    const { url, verifier, state } = await authorizationRequest(config, as, as.resource ?? '');
     const back = await as.login(url.href, 'alice', 'alice-password');
     expect(
       await failure(
