@@ -6,9 +6,9 @@
  * rewritten by a vault agent is used from the next call on, and a call in flight keeps the value it started
  * with. The value is never logged and never in an answer: errors here name the source, not the value.
  */
-import { readFile } from 'node:fs/promises';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { SecretLookup } from '../secrets/reader.ts';
+import { CredentialError, readSource } from '../secrets/source.ts';
 
 /**
  * A credential's value for one call, and the previous value while a rotation's overlap lasts (`baton
@@ -25,10 +25,7 @@ export type CredentialSource = (gatewayId: string) => Promise<Credential>;
 /** A stored secret's current value by name, and its previous one in an overlap (the secrets store). */
 export type { SecretLookup };
 
-/** The credential could not be had (unset, unreadable, not a valid header value): the message names the source. */
-export class CredentialError extends Error {
-  override name = 'CredentialError';
-}
+export { CredentialError, readSource };
 
 /** RFC 9110 §5.5: a field value is visible ASCII, spaces and tabs; no CR, LF or NUL (header smuggling) */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]+$/;
@@ -46,43 +43,29 @@ export interface CredentialSourceOptions {
   env?: Record<string, string | undefined>;
 }
 
+/** what names a source in messages: `environment variable X`, `file F`, `secret S` */
+const sourceName = (c: { secret?: string | undefined; env?: string | undefined; file?: string | undefined }) =>
+  c.env !== undefined
+    ? `environment variable ${c.env}`
+    : c.file !== undefined
+      ? `file ${c.file}`
+      : `secret ${c.secret}`;
+
 /**
- * The CredentialSource of a set of gateways: `env:` and `file:` read here at each call; `secret:` through
- * the injected lookup.
+ * The CredentialSource of a set of gateways: each value read at each call (readSource) and checked to be
+ * one a header can carry.
  */
 export function credentialSource(gateways: readonly GatewayConfig[], opts: CredentialSourceOptions = {}) {
   const byId = new Map(gateways.flatMap((g) => (g.credential ? [[g.id, g.credential] as const] : [])));
-  const env = opts.env ?? process.env;
   const source: CredentialSource = async (gatewayId) => {
     const c = byId.get(gatewayId);
     if (!c) throw new CredentialError(`no gateway ${gatewayId}`);
-    if (c.env !== undefined) {
-      const value = env[c.env];
-      if (value === undefined) throw new CredentialError(`environment variable ${c.env} is not set`);
-      return { value: checked(value, `environment variable ${c.env}`) };
-    }
-    if (c.file !== undefined) {
-      let value: string;
-      try {
-        value = await readFile(c.file, 'utf8');
-      } catch (err) {
-        throw new CredentialError(`cannot read ${c.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-      }
-      return { value: checked(value, `file ${c.file}`) };
-    }
-    const name = c.secret!;
-    if (!opts.secret) throw new CredentialError(`secret ${name}: no secrets store is wired into this gateway`);
-    let stored: Credential;
-    try {
-      stored = await opts.secret(name);
-    } catch (err) {
-      throw new CredentialError(`secret ${name}: ${(err as Error).message}`);
-    }
-    const value = checked(stored.value, `secret ${name}`);
+    const stored = await readSource(c, opts);
+    const value = checked(stored.value, sourceName(c));
     if (stored.previous === undefined) return { value };
     // a previous value a header cannot carry is not offered (the current one is what matters)
     try {
-      return { value, previous: checked(stored.previous, `secret ${name} (previous)`) };
+      return { value, previous: checked(stored.previous, `${sourceName(c)} (previous)`) };
     } catch {
       return { value };
     }

@@ -5,7 +5,7 @@
  *     headers and the credential (headers.ts, credential.ts), the body as the caller sent it;
  *   - no answer headers within `timeout_seconds` → 504; a body idle that long is ended (undici
  *     `headersTimeout` / `bodyTimeout`); the caller going away aborts the upstream request;
- *   - the answer is piped with backpressure (stream.pipeline: SSE is never buffered) and cut at
+ *   - the answer is streamed with backpressure (`stream` below: SSE is never buffered) and cut at
  *     `max_response_bytes` (the connection is closed: a cut answer must not look complete);
  *   - the upstream refusing the gateway's credential (401, 403, 407) → 502 and `gateway.upstream_refused` for
  *     the operator: the agent's own authorization was fine, it must not be sent to sign in again; but while
